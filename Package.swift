@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+// Sluice: a TLS / HTTP/2 front proxy for payment backends. No SwiftNIO: the I/O core is our own
+// epoll loop (SluiceIO); C libraries come from Debian through system-library targets.
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-demo-backend", targets: ["sluice-demo-backend"]),
+    ],
+    dependencies: [
+        // CLI parsing for `sluice run|check|version`.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // YAML with line/column marks on every node, for `file:line:column` policy errors.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+    ],
+    targets: [
+        // C libraries, one module each. C types never leave the Swift module that wraps them.
+        .systemLibrary(name: "CSys", path: "Sources/CSys"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CNghttp2", path: "Sources/CNghttp2", pkgConfig: "libnghttp2",
+                       providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis",
+                       providers: [.apt(["libhiredis-dev"])]),
+
+        // Event loops, sockets, timers. Knows nothing of HTTP.
+        .target(name: "SluiceIO", dependencies: ["CSys"]),
+        // The neutral HTTP model shared by the codecs, guards and proxy.
+        .target(name: "SluiceHTTP"),
+        // Strict incremental HTTP/1.1 parser and serializer, plus the async stream over SluiceIO.
+        .target(name: "SluiceHTTP1", dependencies: ["SluiceHTTP", "SluiceIO"]),
+        // YAML policy files -> validated immutable snapshot. Never touches sockets.
+        .target(name: "SluicePolicy", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The guard protocol and verdicts; each guard adds its own module later.
+        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"]),
+        .target(name: "SluiceTLS", dependencies: ["COpenSSL"]),
+        .target(name: "SluiceHTTP2", dependencies: ["CNghttp2"]),
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"]),
+        // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
+        .target(name: "SluiceProxy",
+                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"]),
+        // Listeners, loops, signals, reload, drain, access log.
+        .target(name: "SluiceServer",
+                dependencies: ["SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"]),
+        .executableTarget(name: "sluice", dependencies: [
+            "SluiceServer", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The demo payment backend, on the same I/O core.
+        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1"]),
+
+        .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO"]),
+        .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceHTTP1", "SluiceHTTP"]),
+        .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"]),
+        .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"]),
+    ]
+)

@@ -1,0 +1,48 @@
+/// A response Sluice makes itself instead of forwarding: a guard's rejection, a routing miss,
+/// an upstream failure. `reason` is a short machine-readable word for logs and metrics.
+public struct LocalReply: Sendable, Equatable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var reason: String
+
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], reason: String) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.reason = reason
+    }
+
+    /// `{"error":"<reason>","message":"<message>"}` with a JSON content type.
+    public static func json(status: Int, reason: String, message: String, requestID: String? = nil) -> LocalReply {
+        var text = "{\"error\":\"\(jsonEscaped(reason))\",\"message\":\"\(jsonEscaped(message))\""
+        if let requestID { text += ",\"request_id\":\"\(jsonEscaped(requestID))\"" }
+        text += "}\n"
+        var headers = HTTPHeaders()
+        headers.appendLowercased(name: "content-type", value: "application/json")
+        return LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason)
+    }
+}
+
+/// Escapes a string for the inside of a JSON string literal.
+public func jsonEscaped(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.utf8.count)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out
+}
