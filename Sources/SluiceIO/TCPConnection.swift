@@ -1,0 +1,207 @@
+internal import CSys
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connected, non-blocking TCP socket confined to one event loop. Reads and writes try the
+/// system call first and suspend on the loop only when the kernel says EAGAIN.
+public final class TCPConnection: @unchecked Sendable {
+    public let loop: EventLoop
+    public let peer: SocketAddress?
+    private let registration: IORegistration
+    public private(set) var isClosed = false
+
+    init(loop: EventLoop, fd: Int32, peer: SocketAddress?) throws(IOError) {
+        self.loop = loop
+        self.peer = peer
+        registration = try loop.register(fd: fd)
+    }
+
+    deinit {
+        if !isClosed {
+            // Closing needs the loop thread; a connection dropped without close() is a bug,
+            // but leaking the fd would be worse.
+            Glibc.close(registration.fd)
+        }
+    }
+
+    public var fd: Int32 { registration.fd }
+
+    /// Connects to `address`, failing after `deadline`.
+    public static func connect(to address: SocketAddress, on loop: EventLoop, deadline: Deadline?) async throws(IOError) -> TCPConnection {
+        let fd = try checkedSyscall("socket") { socket(address.family, sluice_SOCK_STREAM_NONBLOCK_CLOEXEC, 0) }
+        setNoDelay(fd)
+        let connection: TCPConnection
+        do throws(IOError) {
+            connection = try TCPConnection(loop: loop, fd: fd, peer: address)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        let result = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        if result != 0 {
+            let code = sluice_errno()
+            guard code == EINPROGRESS || code == EINTR else {
+                connection.close()
+                throw IOError(.system(code), operation: "connect \(address)")
+            }
+            switch await loop.waitWritable(connection.registration, deadline: deadline) {
+            case .ready: break
+            case .timedOut:
+                connection.close()
+                throw IOError(.timedOut, operation: "connect \(address)")
+            case .closed:
+                throw IOError(.closed, operation: "connect \(address)")
+            }
+            var socketError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &socketError, &length)
+            if socketError != 0 {
+                connection.close()
+                throw IOError(.system(socketError), operation: "connect \(address)")
+            }
+        }
+        return connection
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Reads what is available into `buffer` (at least one byte, waiting if needed).
+    /// Returns 0 at end of stream.
+    public func read(into buffer: ByteBuffer, deadline: Deadline?, minimumSpace: Int = 4096) async throws(IOError) -> Int {
+        let space = buffer.writableSpace(minimum: minimumSpace)
+        let count = try await read(into: space, deadline: deadline)
+        buffer.commitWritten(count)
+        return count
+    }
+
+    public func read(into space: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws(IOError) -> Int {
+        while true {
+            guard !isClosed else { throw IOError(.closed, operation: "read") }
+            switch try syscall("read", { Glibc.read(registration.fd, space.baseAddress, space.count) }) {
+            case .done(let count): return count
+            case .wouldBlock:
+                try await waitReadable(deadline: deadline, operation: "read")
+            }
+        }
+    }
+
+    /// Reads without waiting: returns nil when nothing is available now.
+    public func readNow(into buffer: ByteBuffer, minimumSpace: Int = 4096) throws(IOError) -> Int? {
+        guard !isClosed else { throw IOError(.closed, operation: "read") }
+        let space = buffer.writableSpace(minimum: minimumSpace)
+        switch try syscall("read", { Glibc.read(registration.fd, space.baseAddress, space.count) }) {
+        case .done(let count):
+            buffer.commitWritten(count)
+            return count
+        case .wouldBlock:
+            return nil
+        }
+    }
+
+    /// Waits until the socket is readable (or at EOF / error).
+    public func waitReadable(deadline: Deadline?, operation: String = "read") async throws(IOError) {
+        switch await loop.waitReadable(registration, deadline: deadline) {
+        case .ready: return
+        case .timedOut: throw IOError(.timedOut, operation: operation)
+        case .closed: throw IOError(.closed, operation: operation)
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError) {
+        var offset = 0
+        while offset < bytes.count {
+            guard !isClosed else { throw IOError(.closed, operation: "write") }
+            let result = try syscall("send") {
+                send(registration.fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            switch result {
+            case .done(let count): offset += count
+            case .wouldBlock: try await waitWritable(deadline: deadline)
+            }
+        }
+    }
+
+    /// Writes all of `bytes`. The array's memory is only touched inside synchronous calls, so
+    /// it is safe across suspensions.
+    public func write(_ bytes: [UInt8], deadline: Deadline?) async throws(IOError) {
+        var offset = 0
+        while offset < bytes.count {
+            guard !isClosed else { throw IOError(.closed, operation: "write") }
+            let result = try syscall("send") {
+                bytes.withUnsafeBytes { raw in
+                    send(registration.fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                }
+            }
+            switch result {
+            case .done(let count): offset += count
+            case .wouldBlock: try await waitWritable(deadline: deadline)
+            }
+        }
+    }
+
+    /// Writes a head and a body with one writev. `body` must stay valid until this returns.
+    public func write(head: [UInt8], body: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError) {
+        var headOffset = 0
+        var bodyOffset = 0
+        while headOffset < head.count || bodyOffset < body.count {
+            guard !isClosed else { throw IOError(.closed, operation: "writev") }
+            let result = try syscall("writev") {
+                head.withUnsafeBytes { headBytes in
+                    var vectors = (
+                        iovec(iov_base: UnsafeMutableRawPointer(mutating: headBytes.baseAddress.map { $0 + headOffset }),
+                              iov_len: headBytes.count - headOffset),
+                        iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress.map { $0 + bodyOffset }),
+                              iov_len: body.count - bodyOffset)
+                    )
+                    return withUnsafeMutableBytes(of: &vectors) { raw in
+                        writev(registration.fd, raw.baseAddress!.assumingMemoryBound(to: iovec.self), 2)
+                    }
+                }
+            }
+            switch result {
+            case .done(var count):
+                let fromHead = min(count, head.count - headOffset)
+                headOffset += fromHead
+                count -= fromHead
+                bodyOffset += count
+            case .wouldBlock:
+                try await waitWritable(deadline: deadline)
+            }
+        }
+    }
+
+    private func waitWritable(deadline: Deadline?) async throws(IOError) {
+        switch await loop.waitWritable(registration, deadline: deadline) {
+        case .ready: return
+        case .timedOut: throw IOError(.timedOut, operation: "write")
+        case .closed: throw IOError(.closed, operation: "write")
+        }
+    }
+
+    /// Stops sending (FIN) while still reading.
+    public func shutdownWrite() {
+        guard !isClosed else { return }
+        shutdown(registration.fd, Int32(SHUT_WR))
+    }
+
+    /// Closes the socket; tasks waiting on it wake with `.closed`. Loop thread only.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        loop.deregister(registration)
+        Glibc.close(registration.fd)
+    }
+
+    /// Closes with an RST instead of a FIN (SO_LINGER 0): for connections we refuse to trust.
+    public func abort() {
+        guard !isClosed else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(registration.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+}
