@@ -44,7 +44,7 @@ let package = Package(
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"]),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
-                dependencies: ["SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"]),
+                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"]),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -17,6 +17,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/inotify.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <time.h>
 

@@ -240,6 +240,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         guard slot < registrations.count, let registration = registrations[slot] else { return }
         let flags = event.events
         let failed = flags & (sluice_EPOLLERR | sluice_EPOLLHUP) != 0
+        if failed || flags & sluice_EPOLLRDHUP != 0 { registration.peerHungUp = true }
         if failed || flags & (sluice_EPOLLIN | sluice_EPOLLRDHUP) != 0 {
             registration.resumeRead(.ready)
         }

@@ -10,6 +10,9 @@ public enum IOWaitResult: Sendable {
 final class IORegistration {
     let fd: Int32
     var readWaiter: UnsafeContinuation<IOWaitResult, Never>?
+    /// Set when epoll reports a hang-up or error: lets a pool drop an idle connection whose peer
+    /// closed it, without a syscall.
+    var peerHungUp = false
     var writeWaiter: UnsafeContinuation<IOWaitResult, Never>?
     /// Re-armed for every bounded wait; created once per registration.
     var readTimer: TimerNode!

@@ -27,6 +27,10 @@ public final class TCPConnection: @unchecked Sendable {
 
     public var fd: Int32 { registration.fd }
 
+    /// True once epoll has reported that the peer closed or reset the connection. An idle pooled
+    /// connection with this flag must not be reused.
+    public var peerHasHungUp: Bool { registration.peerHungUp }
+
     /// Connects to `address`, failing after `deadline`.
     public static func connect(to address: SocketAddress, on loop: EventLoop, deadline: Deadline?) async throws(IOError) -> TCPConnection {
         let fd = try checkedSyscall("socket") { socket(address.family, sluice_SOCK_STREAM_NONBLOCK_CLOEXEC, 0) }

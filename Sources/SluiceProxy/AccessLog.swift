@@ -1,0 +1,88 @@
+import SluiceIO
+import SluiceHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One finished request, as written to the access log.
+struct AccessLogRecord {
+    var requestID: String
+    var listener: String
+    var client: String
+    var method: String
+    var path: Substring
+    var route: String?
+    var status: Int
+    var upstream: String?
+    var reason: String?
+    var durationNanos: UInt64
+    var bytesIn: Int
+    var bytesOut: Int
+}
+
+/// A per-loop buffered JSON-lines writer: requests append to memory; the buffer goes out in one
+/// write(2) when it passes a few KiB (kept under PIPE_BUF-ish sizes so loops sharing stdout do
+/// not interleave mid-line) and on a short timer, so the hot path does no syscall per request.
+final class AccessLogWriter {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private let flushThreshold = 3584
+    private let loop: EventLoop
+    private var flushTimer: TimerNode?
+
+    init(fd: Int32, loop: EventLoop) {
+        self.fd = fd
+        self.loop = loop
+        buffer.reserveCapacity(8192)
+    }
+
+    func append(_ record: AccessLogRecord) {
+        var line = "{\"time\":\(wallClockMillis()),\"request_id\":\"\(record.requestID)\",\"listener\":\"\(record.listener)\""
+        line += ",\"client\":\"\(record.client)\",\"method\":\"\(jsonSafe(record.method))\",\"path\":\"\(jsonSafe(String(record.path)))\""
+        line += ",\"route\":" + (record.route.map { "\"\($0)\"" } ?? "null")
+        line += ",\"status\":\(record.status)"
+        line += ",\"upstream\":" + (record.upstream.map { "\"\($0)\"" } ?? "null")
+        if let reason = record.reason { line += ",\"reason\":\"\(reason)\"" }
+        let micros = record.durationNanos / 1000
+        line += ",\"duration_ms\":\(micros / 1000).\(threeDigits(micros % 1000))"
+        line += ",\"bytes_in\":\(record.bytesIn),\"bytes_out\":\(record.bytesOut)}\n"
+        buffer.append(contentsOf: line.utf8)
+        if buffer.count >= flushThreshold {
+            flush()
+        } else if flushTimer == nil || !(flushTimer!.isScheduled) {
+            let timer = flushTimer ?? TimerNode { [unowned self] in self.flush() }
+            flushTimer = timer
+            loop.schedule(timer, at: Deadline.now.adding(.milliseconds(200)))
+        }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    break  // a log that cannot be written must not stop the proxy
+                }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func wallClockMillis() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    private func threeDigits(_ value: UInt64) -> String {
+        value < 10 ? "00\(value)" : value < 100 ? "0\(value)" : "\(value)"
+    }
+
+    private func jsonSafe(_ text: String) -> String {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5c } ? text : jsonEscaped(text)
+    }
+}

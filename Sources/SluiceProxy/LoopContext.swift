@@ -1,0 +1,116 @@
+import SluiceIO
+import SluicePolicy
+import Synchronization
+
+/// Everything one event loop owns for proxying: its view of the configuration, its upstream
+/// pools, its access log, and its live downstream sessions (for drain). Loop thread only,
+/// except the counters read by the server while draining.
+public final class LoopContext: @unchecked Sendable {
+    public let loop: EventLoop
+    let store: ConfigurationStore
+    private(set) var configuration: ProxyConfiguration
+    private var pools: [String: UpstreamPool] = [:]
+    var requestIDs = RequestIDGenerator()
+    let accessLog: AccessLogWriter?
+    private var sessions: [ObjectIdentifier: HTTP1Session] = [:]
+    private var listeners: [TCPListener] = []
+    public private(set) var draining = false
+    /// Open downstream connections on this loop; read by the drain supervisor on another thread.
+    private let openSessions = Atomic<Int>(0)
+
+    /// `accessLogFD` nil = no access log.
+    public init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
+        self.loop = loop
+        self.store = store
+        configuration = store.configuration
+        accessLog = accessLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
+    }
+
+    public var openSessionCount: Int { openSessions.load(ordering: .relaxed) }
+
+    /// The configuration for a new request: the newest one, picked up with one atomic load.
+    func currentConfiguration() -> ProxyConfiguration {
+        if store.generation != configuration.generation {
+            adopt(store.configuration)
+        }
+        return configuration
+    }
+
+    private func adopt(_ newConfiguration: ProxyConfiguration) {
+        configuration = newConfiguration
+        // Pools of clusters whose endpoints or settings changed start afresh; the others keep
+        // their warm connections.
+        for (name, pool) in pools {
+            guard let cluster = newConfiguration.clusters[name],
+                  cluster.addresses == pool.cluster.addresses,
+                  cluster.policy.maxIdlePerEndpoint == pool.cluster.policy.maxIdlePerEndpoint,
+                  cluster.policy.balance == pool.cluster.policy.balance,
+                  cluster.policy.idleTimeout == pool.cluster.policy.idleTimeout else {
+                pool.closeIdle()
+                pools[name] = nil
+                continue
+            }
+        }
+    }
+
+    func pool(for clusterName: String) -> UpstreamPool? {
+        if let pool = pools[clusterName] { return pool }
+        guard let cluster = configuration.clusters[clusterName] else { return nil }
+        let pool = UpstreamPool(cluster: cluster, loop: loop)
+        pools[clusterName] = pool
+        return pool
+    }
+
+    /// Serves connections from `listener` until it is closed. Loop thread.
+    public func serve(_ listener: TCPListener, policy: ListenerPolicy) {
+        listeners.append(listener)
+        loop.spawn { [self] in
+            while true {
+                let connection: TCPConnection
+                do {
+                    connection = try await listener.accept()
+                } catch {
+                    if error.kind == .closed { return }
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    await loop.sleep(until: .after(.milliseconds(50)))
+                    continue
+                }
+                if draining {
+                    connection.close()
+                    continue
+                }
+                startSession(connection, listener: policy)
+            }
+        }
+    }
+
+    private func startSession(_ connection: TCPConnection, listener: ListenerPolicy) {
+        let session = HTTP1Session(context: self, connection: connection, listener: listener)
+        sessions[ObjectIdentifier(session)] = session
+        openSessions.wrappingAdd(1, ordering: .relaxed)
+        loop.spawn { [self] in
+            await session.run()
+            sessions[ObjectIdentifier(session)] = nil
+            openSessions.wrappingSubtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Stops accepting, closes idle keep-alive connections now and the busy ones after their
+    /// current response. Loop thread.
+    public func startDrain() {
+        draining = true
+        listeners.forEach { $0.close() }
+        listeners.removeAll()
+        for session in sessions.values where session.isIdle {
+            session.closeIdle()
+        }
+    }
+
+    /// Writes out buffered access log lines and drops pooled upstream connections. Loop thread.
+    public func shutdown() {
+        accessLog?.flush()
+        pools.values.forEach { $0.closeIdle() }
+    }
+
+    public func flushAccessLog() { accessLog?.flush() }
+}

@@ -1,0 +1,49 @@
+import SluiceIO
+import SluiceGuards
+import SluicePolicy
+
+/// Everything the proxy core needs from one policy snapshot, compiled once: the router, resolved
+/// upstream addresses, and each route's guard chain. Immutable; a reload builds a new one and
+/// swaps it in, and requests already running keep the one they started with.
+public final class ProxyConfiguration: Sendable {
+    public let policy: PolicySnapshot
+    public let router: Router
+    public let generation: Int
+    let clusters: [String: UpstreamCluster]
+    let guardChains: [String: GuardChain]
+
+    /// Fails when an endpoint cannot be turned into a socket address.
+    public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:]) throws(ConfigurationError) {
+        self.policy = policy
+        self.generation = generation
+        router = Router(routes: policy.routes)
+        var clusters: [String: UpstreamCluster] = [:]
+        for cluster in policy.clusters {
+            var addresses: [SocketAddress] = []
+            for endpoint in cluster.endpoints {
+                guard let address = SocketAddress(host: endpoint.host, port: endpoint.port) else {
+                    throw ConfigurationError(message: "cluster '\(cluster.name)': endpoint \(endpoint) is not a numeric address (or localhost)")
+                }
+                addresses.append(address)
+            }
+            clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses)
+        }
+        self.clusters = clusters
+        var chains: [String: GuardChain] = [:]
+        for route in policy.routes {
+            chains[route.name] = GuardChain(guards: guards[route.name] ?? [])
+        }
+        guardChains = chains
+    }
+}
+
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A cluster with its endpoints resolved.
+struct UpstreamCluster: Sendable {
+    let policy: ClusterPolicy
+    let addresses: [SocketAddress]
+}

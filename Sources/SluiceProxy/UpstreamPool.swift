@@ -1,0 +1,96 @@
+import SluiceIO
+import SluiceHTTP1
+import SluicePolicy
+
+/// A keep-alive connection to one upstream endpoint, with its own read buffer.
+final class UpstreamConnection {
+    let tcp: TCPConnection
+    let endpointIndex: Int
+    let buffer = ByteBuffer(capacity: 16 * 1024)
+    var parser = ResponseHeadParser(limits: HTTP1Limits())
+    /// When it went back to the pool (loop clock), for the idle timeout.
+    var idleSince: UInt64 = 0
+    var requestsServed = 0
+
+    init(tcp: TCPConnection, endpointIndex: Int) {
+        self.tcp = tcp
+        self.endpointIndex = endpointIndex
+    }
+}
+
+/// One loop's connections to one cluster: idle keep-alive connections per endpoint and the
+/// requests outstanding per endpoint (for least-request balancing). Loop-confined: no locks.
+final class UpstreamPool {
+    let cluster: UpstreamCluster
+    private let loop: EventLoop
+    private var idle: [[UpstreamConnection]]
+    private(set) var outstanding: [Int]
+    private var cursor = 0
+
+    init(cluster: UpstreamCluster, loop: EventLoop) {
+        self.cluster = cluster
+        self.loop = loop
+        idle = Array(repeating: [], count: cluster.addresses.count)
+        outstanding = Array(repeating: 0, count: cluster.addresses.count)
+        // Loops start at different endpoints so that N loops do not all hit endpoint 0 first.
+        cursor = loop.index
+    }
+
+    var connectionsIdle: Int { idle.reduce(0) { $0 + $1.count } }
+
+    /// The endpoint for the next request.
+    func pickEndpoint() -> Int {
+        let count = cluster.addresses.count
+        cursor = (cursor + 1) % count
+        switch cluster.policy.balance {
+        case .roundRobin:
+            return cursor
+        case .leastRequest:
+            // Fewest outstanding on this loop; ties go round-robin from the cursor.
+            var best = cursor
+            for step in 1..<max(count, 1) {
+                let candidate = (cursor + step) % count
+                if outstanding[candidate] < outstanding[best] { best = candidate }
+            }
+            return best
+        }
+    }
+
+    func markStarted(_ endpoint: Int) { outstanding[endpoint] += 1 }
+    func markFinished(_ endpoint: Int) { outstanding[endpoint] -= 1 }
+
+    /// An idle connection to `endpoint` that is still alive, or a new one.
+    func acquire(endpoint: Int, deadline: Deadline) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
+        let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
+        let now = loop.now
+        while let candidate = idle[endpoint].popLast() {
+            if candidate.tcp.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty {
+                candidate.tcp.close()
+                continue
+            }
+            return (candidate, true)
+        }
+        let tcp = try await TCPConnection.connect(to: cluster.addresses[endpoint], on: loop, deadline: deadline)
+        return (UpstreamConnection(tcp: tcp, endpointIndex: endpoint), false)
+    }
+
+    /// Puts a connection whose last exchange ended cleanly back in the pool.
+    func release(_ connection: UpstreamConnection) {
+        guard !connection.tcp.isClosed else { return }
+        let endpoint = connection.endpointIndex
+        if idle[endpoint].count >= cluster.policy.maxIdlePerEndpoint || connection.tcp.peerHasHungUp {
+            connection.tcp.close()
+            return
+        }
+        connection.idleSince = loop.now
+        idle[endpoint].append(connection)
+    }
+
+    /// Closes every idle connection (on reload or shutdown).
+    func closeIdle() {
+        for index in idle.indices {
+            idle[index].forEach { $0.tcp.close() }
+            idle[index].removeAll()
+        }
+    }
+}

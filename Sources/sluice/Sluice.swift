@@ -1,0 +1,57 @@
+import ArgumentParser
+import SluicePolicy
+import SluiceServer
+import SluiceTLS
+import SluiceHTTP2
+import SluiceRedis
+
+@main
+struct Sluice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "A front proxy for payment backends: auth, rate limits, bulkheads, breakers, degradation.",
+        subcommands: [Run.self, Check.self, Version.self])
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the policy in a directory.")
+
+    @Option(name: .long, help: "Directory of policy YAML files.")
+    var policy: String = "policies"
+
+    @Option(name: .long, help: "Event loops (one thread each); default: the policy's server.workers (0 = one per core).")
+    var workers: Int?
+
+    func run() throws {
+        let code = Server(policyDirectory: policy, workersOverride: workers).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a policy directory without serving it.")
+
+    @Argument(help: "Directory of policy YAML files.")
+    var directory: String = "policies"
+
+    func run() throws {
+        do {
+            let policy = try PolicyLoader.load(directory: directory)
+            print("ok: \(policy.listeners.count) listeners, \(policy.clusters.count) clusters, \(policy.routes.count) routes")
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the versions of Sluice and its C libraries.")
+
+    func run() {
+        print("sluice 0.1.0")
+        print("openssl \(TLSLibrary.version)")
+        print("nghttp2 \(HTTP2Library.version)")
+        print("hiredis \(RedisLibrary.version)")
+    }
+}
