@@ -121,3 +121,40 @@ func assertResponseRejected(_ text: String, _ reason: String, method: String = "
         XCTAssertEqual(error.reason, reason, "\(how): \(error)", file: file, line: line)
     }
 }
+
+/// Runs a chunked body through a decoder in the given pieces; returns the data, the bytes
+/// consumed in total and whether it finished, or the error.
+func decodeChunked(_ input: [UInt8], splits: [Int] = [], maxTrailerBytes: Int = 8192) -> Result<(data: [UInt8], consumed: Int, finished: Bool), Error> {
+    var decoder = ChunkedDecoder(maxTrailerBytes: maxTrailerBytes)
+    var data: [UInt8] = []
+    var offset = 0
+    var finished = false
+    let bounds = (splits.filter { $0 > 0 && $0 < input.count } + [input.count]).sorted()
+    do {
+        for bound in bounds where bound > offset && !finished {
+            // Like a socket adapter: unconsumed bytes are offered again with the next read.
+            let piece = Array(input[offset..<bound])
+            let (consumed, done) = try piece.withUnsafeBytes { raw in
+                try decoder.decode(raw) { data.append(contentsOf: $0) }
+            }
+            offset += consumed
+            finished = done
+        }
+    } catch {
+        return .failure(error)
+    }
+    return .success((data, offset, finished))
+}
+
+/// A small deterministic PRNG (SplitMix64) so random tests replay exactly.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
