@@ -1,0 +1,65 @@
+import SluiceHTTP
+
+/// Writes HTTP/1.1 heads and chunk framing into a caller's buffer. Sluice speaks HTTP/1.1 on
+/// every hop it writes (RFC 9110 §6.2: an intermediary sends its own version), so the
+/// `version` of the head is not written. Names are written as stored (lower-case); values are
+/// trusted to be field values (the parsers and guards produce nothing else).
+public enum HTTP1Serializer {
+    /// `"\r\n"` after each chunk's data.
+    public static let chunkTrailer: [UInt8] = [ASCII.cr, ASCII.lf]
+    /// `"0\r\n\r\n"`: the last chunk with no trailer fields.
+    public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    /// `METHOD SP target SP HTTP/1.1 CRLF`, the fields, CRLF.
+    public static func appendRequestHead(_ head: HTTPRequestHead, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: head.method.utf8)
+        buffer.append(ASCII.space)
+        buffer.append(contentsOf: head.target.utf8)
+        appendStatic(" HTTP/1.1\r\n", to: &buffer)
+        appendFields(head.headers, to: &buffer)
+    }
+
+    /// `HTTP/1.1 SP 3DIGIT SP reason CRLF`, the fields, CRLF.
+    public static func appendResponseHead(_ head: HTTPResponseHead, to buffer: inout [UInt8]) {
+        appendStatic("HTTP/1.1 ", to: &buffer)
+        let status = min(max(head.status, 0), 999)
+        buffer.append(ASCII.zero &+ UInt8(status / 100))
+        buffer.append(ASCII.zero &+ UInt8(status / 10 % 10))
+        buffer.append(ASCII.zero &+ UInt8(status % 10))
+        buffer.append(ASCII.space)
+        buffer.append(contentsOf: head.reason.utf8)
+        appendStatic("\r\n", to: &buffer)
+        appendFields(head.headers, to: &buffer)
+    }
+
+    /// The size line of a chunk: lower-case hex, CRLF (`26` → `"1a\r\n"`).
+    public static func appendChunkHeader(size: Int, to buffer: inout [UInt8]) {
+        precondition(size >= 0, "negative chunk size")
+        var shift = 0
+        while shift < Int.bitWidth - 4, size >> (shift + 4) != 0 { shift += 4 }
+        while shift >= 0 {
+            let digit = UInt8((size >> shift) & 0xF)
+            buffer.append(digit < 10 ? ASCII.zero &+ digit : UInt8(ascii: "a") &+ digit &- 10)
+            shift -= 4
+        }
+        buffer.append(ASCII.cr)
+        buffer.append(ASCII.lf)
+    }
+
+    private static func appendFields(_ headers: HTTPHeaders, to buffer: inout [UInt8]) {
+        for field in headers {
+            buffer.append(contentsOf: field.name.utf8)
+            buffer.append(ASCII.colon)
+            buffer.append(ASCII.space)
+            buffer.append(contentsOf: field.value.utf8)
+            buffer.append(ASCII.cr)
+            buffer.append(ASCII.lf)
+        }
+        buffer.append(ASCII.cr)
+        buffer.append(ASCII.lf)
+    }
+
+    private static func appendStatic(_ text: StaticString, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}

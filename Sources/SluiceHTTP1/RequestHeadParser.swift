@@ -1,0 +1,58 @@
+import SluiceHTTP
+
+/// Strict incremental parser of HTTP/1.1 request heads (RFC 9112 §2–§3, §5–§6).
+///
+/// Pass all buffered bytes from the start of the head on every call; the parser remembers how
+/// far it scanned, so a head arriving in pieces costs O(its length) in total. After `.complete`
+/// the parser is ready for the next head (bytes from `consumed` on); `reset()` abandons a
+/// partial head. A thrown error means: answer `status` and close the connection.
+public struct RequestHeadParser {
+    public let limits: HTTP1Limits
+    private var scanner = HeadScanner()
+
+    public init(limits: HTTP1Limits = HTTP1Limits()) {
+        self.limits = limits
+    }
+
+    public mutating func reset() { scanner.reset() }
+
+    public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1Error) -> HeadParseResult<ParsedRequestHead> {
+        // "OPTIONS" SP target SP "HTTP/1.1": a longer line cannot hold a target within the limit
+        // with a method we implement.
+        let lineLimit = limits.maxURIBytes + 17
+        guard let found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit)
+        else { return .needMore }
+        let view = HeadBytes(bytes: bytes)
+        let line = try RequestLine(view, found.start..<found.startLineEnd, maxURIBytes: limits.maxURIBytes)
+        let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2)
+
+        switch fields.hostCount {
+        case 0 where line.version == .http1_1: throw .missingHost
+        case 0, 1: break
+        default: throw .duplicateHost
+        }
+        if fields.chunked {
+            if line.version == .http1_0 { throw .transferEncodingInHTTP10 }
+            if fields.contentLength != nil { throw .contentLengthWithTransferEncoding }
+        }
+        if fields.expectation == .unsupported { throw .unsupportedExpectation }
+
+        let framing: BodyFraming
+        if fields.chunked {
+            framing = .chunked
+        } else if let length = fields.contentLength {
+            framing = .contentLength(length)
+        } else {
+            framing = .none
+        }
+        let keepAlive = line.version == .http1_1
+            ? !fields.connectionClose
+            : fields.connectionKeepAlive && !fields.connectionClose
+        let head = HTTPRequestHead(method: line.method, target: line.target, version: line.version,
+                                   headers: fields.headers)
+        // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
+        let parsed = ParsedRequestHead(head: head, framing: framing, keepAlive: keepAlive,
+                                       expectsContinue: fields.expectation == .continue100 && line.version == .http1_1)
+        return .complete(parsed, consumed: found.end)
+    }
+}

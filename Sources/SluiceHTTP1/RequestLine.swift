@@ -1,0 +1,88 @@
+import SluiceHTTP
+
+/// `method SP request-target SP HTTP-version`, with exactly one SP between the parts.
+struct RequestLine {
+    var method: String
+    var target: String
+    var version: HTTPVersion
+
+    init(_ bytes: HeadBytes, _ line: Range<Int>, maxURIBytes: Int) throws(HTTP1Error) {
+        var index = line.lowerBound
+        while index < line.upperBound, ASCII.isToken(bytes[index]) { index += 1 }
+        guard index < line.upperBound else { throw .badRequestLine }
+        guard bytes[index] == ASCII.space else { throw .invalidMethod }
+        guard index > line.lowerBound else { throw .badRequestLine }
+        let methodRange = line.lowerBound..<index
+
+        let targetStart = index + 1
+        index = targetStart
+        while index < line.upperBound, bytes[index] != ASCII.space { index += 1 }
+        guard index < line.upperBound, index > targetStart else { throw .badRequestLine }
+        let targetRange = targetStart..<index
+        let versionRange = index + 1..<line.upperBound
+
+        guard let method = Self.method(bytes, methodRange) else { throw .methodNotImplemented }
+        version = try Self.version(bytes, versionRange)
+        if targetRange.count > maxURIBytes { throw .uriTooLong }
+        try Self.checkTarget(bytes, targetRange, isOptions: method == "OPTIONS")
+        self.method = method
+        target = bytes.string(targetRange)
+    }
+
+    /// The methods Sluice forwards, as static Strings (no allocation). Method names are
+    /// case-sensitive: `get` is another, unknown, method.
+    private static func method(_ bytes: HeadBytes, _ range: Range<Int>) -> String? {
+        switch range.count {
+        case 3:
+            if bytes.equals(range, "GET") { return "GET" }
+            if bytes.equals(range, "PUT") { return "PUT" }
+        case 4:
+            if bytes.equals(range, "POST") { return "POST" }
+            if bytes.equals(range, "HEAD") { return "HEAD" }
+        case 5:
+            if bytes.equals(range, "PATCH") { return "PATCH" }
+        case 6:
+            if bytes.equals(range, "DELETE") { return "DELETE" }
+        case 7:
+            if bytes.equals(range, "OPTIONS") { return "OPTIONS" }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// `HTTP/1.1` or `HTTP/1.0`; another well-formed `HTTP/d.d` is 505, anything else 400.
+    static func version(_ bytes: HeadBytes, _ range: Range<Int>) throws(HTTP1Error) -> HTTPVersion {
+        if bytes.equals(range, "HTTP/1.1") { return .http1_1 }
+        if bytes.equals(range, "HTTP/1.0") { return .http1_0 }
+        if range.count == 8, bytes.equals(range.lowerBound..<range.lowerBound + 5, "HTTP/"),
+           ASCII.isDigit(bytes[range.lowerBound + 5]), bytes[range.lowerBound + 6] == UInt8(ascii: "."),
+           ASCII.isDigit(bytes[range.lowerBound + 7]) {
+            throw .versionNotSupported
+        }
+        throw .invalidVersion
+    }
+
+    /// Origin-form, or `*` for OPTIONS; visible ASCII only.
+    private static func checkTarget(_ bytes: HeadBytes, _ range: Range<Int>, isOptions: Bool) throws(HTTP1Error) {
+        for index in range where !ASCII.isVisible(bytes[index]) { throw .invalidTarget }
+        let first = bytes[range.lowerBound]
+        if first == ASCII.slash { return }
+        if first == ASCII.asterisk, range.count == 1, isOptions { return }
+        if isAbsoluteForm(bytes, range) { throw .absoluteForm }
+        throw .invalidTarget
+    }
+
+    /// `scheme ":" ...` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
+    private static func isAbsoluteForm(_ bytes: HeadBytes, _ range: Range<Int>) -> Bool {
+        guard ASCII.isAlpha(bytes[range.lowerBound]) else { return false }
+        for index in range.dropFirst() {
+            let byte = bytes[index]
+            if byte == ASCII.colon { return true }
+            let schemeByte = ASCII.isAlpha(byte) || ASCII.isDigit(byte)
+                || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            if !schemeByte { return false }
+        }
+        return false
+    }
+}

@@ -1,0 +1,32 @@
+/// One listening socket and the limits that protect it from slow or oversized requests.
+public struct ListenerPolicy: Sendable {
+    public var name: String
+    /// Port 0 asks the kernel for a free port (tests).
+    public var address: EndpointAddress
+    public var `protocol`: ListenerProtocol
+    /// Time allowed for a complete request head to arrive (slowloris protection).
+    public var headerTimeout: Duration
+    /// Time a keep-alive connection may sit between requests.
+    public var idleTimeout: Duration
+    public var maxHeaderBytes: Int
+    public var maxURIBytes: Int
+
+    public static let defaultHeaderTimeout = Duration.seconds(10)
+    public static let defaultIdleTimeout = Duration.seconds(60)
+    public static let defaultMaxHeaderBytes = 32 * 1024
+    public static let defaultMaxURIBytes = 8 * 1024
+
+    public init(name: String, address: EndpointAddress, protocol: ListenerProtocol = .http1,
+                headerTimeout: Duration = ListenerPolicy.defaultHeaderTimeout,
+                idleTimeout: Duration = ListenerPolicy.defaultIdleTimeout,
+                maxHeaderBytes: Int = ListenerPolicy.defaultMaxHeaderBytes,
+                maxURIBytes: Int = ListenerPolicy.defaultMaxURIBytes) {
+        self.name = name
+        self.address = address
+        self.protocol = `protocol`
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxURIBytes = maxURIBytes
+    }
+}

@@ -1,0 +1,55 @@
+/// Merges the fragments of all files into one snapshot and runs the checks that need the whole
+/// set: one `server` section, unique names, routes pointing at clusters that exist, a listener.
+struct PolicyAssembler {
+    let diagnostics: Diagnostics
+    /// Where problems of the set as a whole are reported: the policy directory.
+    let origin: String
+
+    func assemble(_ fragments: [PolicyFragment], sourceFiles: [String]) -> PolicySnapshot {
+        var server: Declared<ServerSettings>?
+        for candidate in fragments.compactMap(\.server) {
+            if let first = server {
+                diagnostics.report("server settings already defined at \(first.position) (only one file may hold 'server')",
+                                   at: candidate.position)
+            } else {
+                server = candidate
+            }
+        }
+        let listeners = unique(fragments.flatMap(\.listeners), kind: "listener")
+        let clusters = unique(fragments.flatMap(\.clusters), kind: "cluster")
+        let routes = unique(fragments.flatMap(\.routes), kind: "route")
+
+        // A file that did not parse may hold the clusters or listeners that seem missing.
+        if fragments.allSatisfy(\.isUnderstood) {
+            reportDanglingClusterReferences(fragments.flatMap(\.routes), clusterNames: Set(clusters.map(\.name)))
+            if !fragments.contains(where: \.listsListeners) {
+                diagnostics.report("no listeners defined", at: SourcePosition(file: origin, line: 1, column: 1))
+            }
+        }
+        return PolicySnapshot(server: server?.value ?? ServerSettings(), listeners: listeners, clusters: clusters,
+                              routes: routes, sourceFiles: sourceFiles)
+    }
+
+    private func reportDanglingClusterReferences(_ routes: [Declared<RoutePolicy>], clusterNames: Set<String>) {
+        for route in routes {
+            guard let reference = route.clusterReference, !clusterNames.contains(route.value.cluster) else { continue }
+            diagnostics.report("route '\(route.value.name)' refers to unknown cluster '\(route.value.cluster)'", at: reference)
+        }
+    }
+
+    /// The items in order, each later namesake reported against the first. Names key metrics,
+    /// logs and cluster references, so two items with one name would make all of them ambiguous.
+    private func unique<Item: NamedPolicy>(_ items: [Declared<Item>], kind: String) -> [Item] {
+        var firstPositions: [String: SourcePosition] = [:]
+        var kept: [Item] = []
+        for item in items {
+            if let first = firstPositions[item.value.name] {
+                diagnostics.report("duplicate \(kind) name '\(item.value.name)' (first defined at \(first))", at: item.position)
+                continue
+            }
+            firstPositions[item.value.name] = item.position
+            kept.append(item.value)
+        }
+        return kept
+    }
+}

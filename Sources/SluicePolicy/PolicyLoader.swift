@@ -1,0 +1,81 @@
+import Foundation
+import Yams
+
+/// Reads a policy set into a validated `PolicySnapshot`, or reports every problem in it.
+///
+/// A set is several YAML files merged in file-name order: each file is a mapping of `server`,
+/// `listeners`, `clusters` and `routes`; the lists are concatenated and `server` may appear in
+/// one file only. Unknown keys are errors everywhere, so a typo can never silently disable a
+/// setting.
+public enum PolicyLoader {
+    /// Every `*.yaml` and `*.yml` file in `directory` (not its subdirectories, not hidden files),
+    /// sorted by file name.
+    public static func load(directory: String) throws(PolicyLoadError) -> PolicySnapshot {
+        let directoryError = { (message: String) in
+            PolicyLoadError(errors: [PolicyError(file: directory, line: 1, column: 1, message: message)])
+        }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw directoryError("cannot read policy directory")
+        }
+        let policyNames = names.filter(isPolicyFileName).sorted()
+        guard !policyNames.isEmpty else { throw directoryError("no policy files (*.yaml, *.yml) in directory") }
+
+        var sources: [(path: String, text: String)] = []
+        var unreadable: [PolicyError] = []
+        for name in policyNames {
+            let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                sources.append((path, text))
+            } else {
+                unreadable.append(PolicyError(file: path, line: 1, column: 1, message: "cannot read file as UTF-8 text"))
+            }
+        }
+        guard unreadable.isEmpty else { throw PolicyLoadError(errors: unreadable) }
+        return try build(sources, origin: directory)
+    }
+
+    /// The same from texts in hand, in the order given (tests, reload from memory). Problems of
+    /// the set as a whole are reported against the first file's directory.
+    public static func load(sources: [(path: String, text: String)]) throws(PolicyLoadError) -> PolicySnapshot {
+        let origin = sources.first.map { directoryPart(of: $0.path) } ?? "."
+        guard !sources.isEmpty else {
+            throw PolicyLoadError(errors: [PolicyError(file: origin, line: 1, column: 1, message: "no policy files")])
+        }
+        return try build(sources, origin: origin)
+    }
+
+    private static func build(_ sources: [(path: String, text: String)], origin: String) throws(PolicyLoadError) -> PolicySnapshot {
+        let diagnostics = Diagnostics()
+        var fragments: [PolicyFragment] = []
+        for source in sources {
+            let reader = PolicyFileReader(path: source.path, diagnostics: diagnostics)
+            do {
+                let root = try Yams.compose(yaml: source.text)
+                fragments.append(reader.readFragment(root))
+            } catch {
+                let syntaxError = YAMLSyntaxError.policyError(for: error, file: source.path)
+                fragments.append(PolicyFragment(isUnderstood: false))
+                diagnostics.report(syntaxError.message,
+                                   at: SourcePosition(file: syntaxError.file, line: syntaxError.line, column: syntaxError.column))
+            }
+        }
+        let snapshot = PolicyAssembler(diagnostics: diagnostics, origin: origin)
+            .assemble(fragments, sourceFiles: sources.map(\.path))
+        guard diagnostics.errors.isEmpty else {
+            throw PolicyLoadError(errors: diagnostics.sortedErrors(fileOrder: sources.map(\.path)))
+        }
+        return snapshot
+    }
+
+    private static func isPolicyFileName(_ name: String) -> Bool {
+        !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
+    }
+
+    private static func directoryPart(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}

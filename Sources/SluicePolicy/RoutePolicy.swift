@@ -1,0 +1,30 @@
+/// A named rule sending matching requests to a cluster, with its own class, timeouts and limits.
+public struct RoutePolicy: Sendable {
+    public var name: String
+    public var match: RouteMatch
+    /// The name of a cluster in the same snapshot (the loader rejects dangling references).
+    public var cluster: String
+    public var routeClass: RouteClass
+    /// Deadline for one upstream attempt.
+    public var perTryTimeout: Duration
+    /// Deadline for the whole request, retries included; never shorter than `perTryTimeout`.
+    public var totalTimeout: Duration
+    public var maxBodyBytes: Int
+
+    public static let defaultPerTryTimeout = Duration.seconds(15)
+    public static let defaultTotalTimeout = Duration.seconds(30)
+    public static let defaultMaxBodyBytes = 1024 * 1024
+
+    public init(name: String, match: RouteMatch, cluster: String, routeClass: RouteClass,
+                perTryTimeout: Duration = RoutePolicy.defaultPerTryTimeout,
+                totalTimeout: Duration = RoutePolicy.defaultTotalTimeout,
+                maxBodyBytes: Int = RoutePolicy.defaultMaxBodyBytes) {
+        self.name = name
+        self.match = match
+        self.cluster = cluster
+        self.routeClass = routeClass
+        self.perTryTimeout = perTryTimeout
+        self.totalTimeout = totalTimeout
+        self.maxBodyBytes = maxBodyBytes
+    }
+}

@@ -1,0 +1,27 @@
+import Yams
+
+extension PolicyFileReader {
+    /// The `server` mapping. Unset or unreadable fields keep their defaults: a snapshot is only
+    /// built when nothing at all was reported.
+    func readServer(_ node: Node) -> ServerSettings {
+        var settings = ServerSettings()
+        guard let fields = mapping(node, what: "server", allowed: ["workers", "access_log", "drain_timeout"]) else {
+            return settings
+        }
+        if let node = fields["workers"], let workers = count(node) { settings.workers = workers }
+        if let node = fields["access_log"], let target = accessLogTarget(node) { settings.accessLog = target }
+        if let node = fields["drain_timeout"], let timeout = duration(node) { settings.drainTimeout = timeout }
+        return settings
+    }
+
+    private func accessLogTarget(_ node: Node) -> AccessLogTarget? {
+        parsed(node, expected: "stdout, off or a file path") { text in
+            switch text {
+            case "stdout": return .success(.stdout)
+            case "off": return .success(.off)
+            case "": return .failure(SyntaxProblem("expected stdout, off or a file path"))
+            default: return .success(.file(text))
+            }
+        }
+    }
+}

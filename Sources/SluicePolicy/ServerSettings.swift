@@ -1,0 +1,20 @@
+/// Process-wide settings: the `server` section, which at most one policy file may hold.
+public struct ServerSettings: Sendable {
+    /// Event-loop threads; 0 means one per core.
+    public var workers: Int
+    public var accessLog: AccessLogTarget
+    /// How long a drain (SIGTERM, reload) waits for in-flight requests before closing.
+    public var drainTimeout: Duration
+
+    public static let defaultWorkers = 0
+    public static let defaultAccessLog = AccessLogTarget.stdout
+    public static let defaultDrainTimeout = Duration.seconds(20)
+
+    public init(workers: Int = ServerSettings.defaultWorkers,
+                accessLog: AccessLogTarget = ServerSettings.defaultAccessLog,
+                drainTimeout: Duration = ServerSettings.defaultDrainTimeout) {
+        self.workers = workers
+        self.accessLog = accessLog
+        self.drainTimeout = drainTimeout
+    }
+}

@@ -1,0 +1,223 @@
+import SluiceHTTP
+import SluiceHTTP1
+import XCTest
+
+/// Every rule of the request parser's strictness: exact status and reason, both when the head
+/// comes in one piece and when it comes one byte at a time.
+final class RequestRejectionTests: XCTestCase {
+    private let host = "Host: h\r\n"
+
+    // MARK: limits
+
+    func testNoEndOfHeadWithinMaxHeaderBytes() {
+        let limits = HTTP1Limits(maxHeaderBytes: 64)
+        let text = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + String(repeating: "a", count: 100) + "\r\n\r\n"
+        assertRequestRejected(text, 431, "header_too_large", limits: limits)
+    }
+
+    func testHeadEndingOneByteBeyondTheLimit() {
+        let text = "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+        assertRequestRejected(text, 431, "header_too_large", limits: HTTP1Limits(maxHeaderBytes: text.utf8.count - 1))
+    }
+
+    func testRequestLineLongerThanMaxURIBytesBeforeTheHeadEnds() {
+        let limits = HTTP1Limits(maxURIBytes: 100)
+        let partial = "GET /" + String(repeating: "a", count: 200)  // no CRLF yet
+        var parser = RequestHeadParser(limits: limits)
+        guard case .failed(let error) = parseRequest(bytes(partial), with: &parser) else {
+            return XCTFail("expected 414 before the line ends")
+        }
+        XCTAssertEqual(error.status, 414)
+        XCTAssertEqual(error.reason, "uri_too_long")
+        assertRequestRejected(partial, 414, "uri_too_long", limits: limits)
+    }
+
+    func testTargetOneByteOverMaxURIBytes() {
+        let limits = HTTP1Limits(maxURIBytes: 100)
+        let target = "/" + String(repeating: "a", count: 100)
+        assertRequestRejected("GET \(target) HTTP/1.1\r\n\(host)\r\n", 414, "uri_too_long", limits: limits)
+    }
+
+    func testMoreThanMaxHeaderCountFields() {
+        let fields = (0..<11).map { "X-\($0): v\r\n" }.joined()
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)\(fields)\r\n", 431, "too_many_headers",
+                              limits: HTTP1Limits(maxHeaderCount: 11))
+    }
+
+    // MARK: line endings
+
+    func testBareLFLineEnding() {
+        assertRequestRejected("GET / HTTP/1.1\nHost: h\n\n", 400, "bare_lf")
+        assertRequestRejected("GET / HTTP/1.1\r\nHost: h\n\r\n", 400, "bare_lf")
+        assertRequestRejected("GET / HTTP/1.1\r\nHost: h\r\n\n", 400, "bare_lf")
+    }
+
+    func testBareCR() {
+        assertRequestRejected("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 400, "bare_cr")
+        assertRequestRejected("GET / HTTP/1.1\r\nX: a\rb\r\n\(host)\r\n", 400, "bare_cr")
+    }
+
+    func testOnlyOneLeadingEmptyLine() {
+        assertRequestRejected("\r\n\r\nGET / HTTP/1.1\r\n\(host)\r\n", 400, "bad_request_line")
+    }
+
+    // MARK: request line
+
+    func testMethodNotImplemented() {
+        for method in ["CONNECT", "TRACE", "PROPFIND", "get", "Post", "BREW"] {
+            assertRequestRejected("\(method) / HTTP/1.1\r\n\(host)\r\n", 501, "method_not_implemented")
+        }
+    }
+
+    func testMethodThatIsNotAToken() {
+        assertRequestRejected("G(T / HTTP/1.1\r\n\(host)\r\n", 400, "invalid_method")
+        assertRequestRejected("GE\u{e9}T / HTTP/1.1\r\n\(host)\r\n", 400, "invalid_method")
+        assertRequestRejected("GET\t/ HTTP/1.1\r\n\(host)\r\n", 400, "invalid_method")
+    }
+
+    func testRequestLineShape() {
+        assertRequestRejected("GET\r\n\(host)\r\n", 400, "bad_request_line")
+        assertRequestRejected("GET /\r\n\(host)\r\n", 400, "bad_request_line")
+        assertRequestRejected(" GET / HTTP/1.1\r\n\(host)\r\n", 400, "bad_request_line")
+        assertRequestRejected("GET  / HTTP/1.1\r\n\(host)\r\n", 400, "bad_request_line")
+    }
+
+    func testExactlyOneSpaceBeforeTheVersion() {
+        assertRequestRejected("GET /  HTTP/1.1\r\n\(host)\r\n", 400, "invalid_version")
+        assertRequestRejected("GET / HTTP/1.1 \r\n\(host)\r\n", 400, "invalid_version")
+    }
+
+    func testUnsupportedVersions() {
+        for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
+            assertRequestRejected("GET / \(version)\r\n\(host)\r\n", 505, "version_not_supported")
+        }
+    }
+
+    func testGarbageVersions() {
+        for version in ["HTTP/1.10", "http/1.1", "HTTP/1", "HTTP/2", "HTTP/1.x", "HTTX/1.1", "HTTP/11.1", "1.1"] {
+            assertRequestRejected("GET / \(version)\r\n\(host)\r\n", 400, "invalid_version")
+        }
+    }
+
+    func testAbsoluteFormIsNotSupported() {
+        assertRequestRejected("GET http://h/pay HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
+        assertRequestRejected("GET https://h:443/ HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
+    }
+
+    func testOtherTargetForms() {
+        assertRequestRejected("GET * HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("OPTIONS ** HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET ?x HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+    }
+
+    func testControlOrNonASCIIBytesInTarget() {
+        assertRequestRejected("GET /a\u{01}b HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET /a\u{7f} HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET /caf\u{e9} HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET /a\tb HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET /a\u{0}b HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+    }
+
+    // MARK: Host
+
+    func testHTTP11WithoutHost() {
+        assertRequestRejected("GET / HTTP/1.1\r\nX: y\r\n\r\n", 400, "missing_host")
+    }
+
+    func testRepeatedHost() {
+        assertRequestRejected("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400, "duplicate_host")
+        assertRequestRejected("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "duplicate_host")
+    }
+
+    // MARK: field lines
+
+    func testEmptyFieldName() {
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host): v\r\n\r\n", 400, "empty_field_name")
+    }
+
+    func testWhitespaceBetweenNameAndColon() {
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)Content-Length : 5\r\n\r\n", 400, "whitespace_before_colon")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)Transfer-Encoding\t: chunked\r\n\r\n", 400,
+                              "whitespace_before_colon")
+    }
+
+    func testFieldNameThatIsNotAToken() {
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X(y): v\r\n\r\n", 400, "invalid_field_name")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)NoColon\r\n\r\n", 400, "invalid_field_name")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X\u{e9}: v\r\n\r\n", 400, "invalid_field_name")
+    }
+
+    func testObsFold() {
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: one\r\n two\r\n\r\n", 400, "obs_fold")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: one\r\n\ttwo\r\n\r\n", 400, "obs_fold")
+        assertRequestRejected("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400, "obs_fold")
+    }
+
+    func testControlCharactersInValues() {
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: a\u{0}b\r\n\r\n", 400, "invalid_field_value")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: a\u{1b}b\r\n\r\n", 400, "invalid_field_value")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: a\u{7f}\r\n\r\n", 400, "invalid_field_value")
+        assertRequestRejected("GET / HTTP/1.1\r\n\(host)X-A: \u{0}\r\n\r\n", 400, "invalid_field_value")
+    }
+
+    // MARK: Content-Length
+
+    func testContentLengthThatIsNotDigits() {
+        for value in ["-1", "+5", "1 2", "0x10", "5a", "", " ", "1.0", "5,", ",5", "5,,5", "\u{661}"] {
+            assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: \(value)\r\n\r\n", 400,
+                                  "invalid_content_length")
+        }
+    }
+
+    func testContentLengthOverflow() {
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 9223372036854775808\r\n\r\n", 400,
+                              "invalid_content_length")
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 99999999999999999999999\r\n\r\n", 400,
+                              "invalid_content_length")
+    }
+
+    func testDifferingContentLengths() {
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
+                              "conflicting_content_length")
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 5, 6\r\n\r\n", 400,
+                              "conflicting_content_length")
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nContent-Length: 5, 6\r\n\r\n", 400,
+                              "conflicting_content_length")
+    }
+
+    // MARK: Transfer-Encoding
+
+    func testTransferEncodingOtherThanOneChunked() {
+        for value in ["gzip, chunked", "chunked, chunked", "xchunked", "identity", "chunked;q=1", "", "chunked,",
+                      "gzip"] {
+            assertRequestRejected("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: \(value)\r\n\r\n", 400,
+                                  "unsupported_transfer_encoding")
+        }
+    }
+
+    func testTransferEncodingInTwoFields() {
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                              400, "unsupported_transfer_encoding")
+    }
+
+    func testTransferEncodingInHTTP10() {
+        assertRequestRejected("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "transfer_encoding_in_http10")
+    }
+
+    func testContentLengthWithTransferEncoding() {
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+                              "content_length_with_transfer_encoding")
+        assertRequestRejected("POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", 400,
+                              "content_length_with_transfer_encoding")
+    }
+
+    // MARK: Expect
+
+    func testUnsupportedExpectation() {
+        for value in ["200-ok", "100-continue, foo", "100-continued"] {
+            assertRequestRejected("POST / HTTP/1.1\r\n\(host)Expect: \(value)\r\nContent-Length: 1\r\n\r\n", 417,
+                                  "unsupported_expectation")
+        }
+    }
+}
