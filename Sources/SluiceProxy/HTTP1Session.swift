@@ -6,7 +6,8 @@ import SluicePolicy
 
 /// One downstream HTTP/1.1 connection: reads requests in order (pipelined ones too), routes
 /// each, runs its guards, forwards it and writes the response, until either side closes.
-final class HTTP1Session {
+/// Confined to its loop (hence the unchecked Sendable: it only crosses into tasks on that loop).
+final class HTTP1Session: @unchecked Sendable {
     let context: LoopContext
     let connection: TCPConnection
     let listener: ListenerPolicy

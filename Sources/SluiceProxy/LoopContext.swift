@@ -67,7 +67,7 @@ public final class LoopContext: @unchecked Sendable {
         loop.spawn { [self] in
             while true {
                 let connection: TCPConnection
-                do {
+                do throws(IOError) {
                     connection = try await listener.accept()
                 } catch {
                     if error.kind == .closed { return }

@@ -77,10 +77,16 @@ enum DemoRoutes {
 
     /// A string field of a flat JSON object, found by text search: enough for a demo.
     static func jsonField(_ body: [UInt8], _ name: String) -> String? {
-        let text = String(decoding: body, as: UTF8.self)
-        guard let keyRange = text.range(of: "\"\(name)\"") else { return nil }
-        let rest = text[keyRange.upperBound...].drop { $0 == " " || $0 == ":" }
-        guard rest.first == "\"" else { return nil }
-        return String(rest.dropFirst().prefix { $0 != "\"" })
+        let key = Array("\"\(name)\"".utf8)
+        guard body.count > key.count else { return nil }
+        for start in 0...(body.count - key.count) where body[start..<start + key.count].elementsEqual(key) {
+            var index = start + key.count
+            while index < body.count && (body[index] == UInt8(ascii: " ") || body[index] == UInt8(ascii: ":")) { index += 1 }
+            guard index < body.count, body[index] == UInt8(ascii: "\"") else { return nil }
+            let valueStart = index + 1
+            guard let valueEnd = body[valueStart...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            return String(decoding: body[valueStart..<valueEnd], as: UTF8.self)
+        }
+        return nil
     }
 }

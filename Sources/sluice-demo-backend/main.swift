@@ -46,8 +46,9 @@ func startDemoBackend() -> Never {
                 }
             }
         }
-        print("demo-backend: listening on \(name)")
-        fflush(stdout)
+        // Unbuffered: harnesses wait for this line on a pipe.
+        let ready = "demo-backend: listening on \(name)\n"
+        _ = ready.withCString { write(1, $0, strlen($0)) }
         group.join()
         exit(0)
     } catch {
