@@ -1,0 +1,30 @@
+import Foundation
+import SluicePolicy
+import XCTest
+
+/// The policies/ directory at the top of the repository is what `make run` serves: it must
+/// always load, and hold the demo routes the README talks about.
+final class BundledPoliciesTests: XCTestCase {
+    private var policiesDirectory: String {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("policies").path
+    }
+
+    func testBundledPoliciesAreValid() throws {
+        let snapshot = try PolicyLoader.load(directory: policiesDirectory)
+        XCTAssertEqual(snapshot.listeners.map(\.name), ["public"])
+        XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
+        XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
+        XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
+                       ["clusters.yaml", "gateway.yaml", "routes.yaml"])
+
+        let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
+        XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),
+                              .exact("/pay/unifiedorder"), .exact("/v3/refund/domestic/refunds"),
+                              .exact("/notify/wechat")])
+        let noncore = snapshot.routes.filter { $0.routeClass == .noncore }.map(\.match.path)
+        XCTAssertEqual(noncore, [.prefix("/v3/pay/transactions/out-trade-no/"), .prefix("/v3/refund/domestic/refunds/"),
+                                 .exact("/health")])
+    }
+}
