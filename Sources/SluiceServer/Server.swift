@@ -169,6 +169,7 @@ public final class Server {
 
     private static func pause(milliseconds: Int) {
         var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        while nanosleep(&request, &request) != 0 && errno == EINTR {}
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }
