@@ -1,0 +1,92 @@
+# Sluice: the two commands a fresh Debian machine needs are `make run` and `make test`.
+#
+#   make deps    install what is missing (Debian packages, python test packages); idempotent
+#   make build   release build into .build/release/
+#   make run     deps + build, then redis, the demo backend and sluice with policies/
+#   make test    deps, unit tests (swift test), then the integration tests (pytest)
+#   make bench   bench/h1-vs-nginx: wrk against sluice and nginx, same backend, same run
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+SWIFT   ?= swift
+PYTHON  ?= python3
+POLICY  ?= policies
+BACKEND_ADDR ?= 127.0.0.1:9001
+RELEASE := .build/release
+PYTEST_ARGS ?= -ra --durations=10
+
+# Debian packages the build, the tests and the bench need.
+APT_PACKAGES := libssl-dev libnghttp2-dev libhiredis-dev pkg-config redis-server redis-tools \
+                curl nghttp2-client wrk nginx-light haproxy
+# Python modules the integration tests import (module name = PyPI name here).
+PY_MODULES := pytest h2
+
+.PHONY: help deps check-swift build build-tests run test unit-test integration-test bench clean
+
+help:
+	@sed -n '3,8p' Makefile | sed 's/^# *//'
+
+check-swift:
+	@command -v $(SWIFT) >/dev/null 2>&1 || { \
+	  echo "error: '$(SWIFT)' not found on PATH. Sluice needs the Swift 6 toolchain" >&2; \
+	  echo "       (here it lives in /opt/swift/usr/bin: export PATH=/opt/swift/usr/bin:\$$PATH)." >&2; \
+	  exit 1; }
+
+# Installs only what is missing; runs `apt-get update` once, and only if something is missing.
+deps: check-swift
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then missing="$$missing python3-pip"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing from Debian:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "deps: Debian packages present"; fi
+	@missing=""; \
+	for m in $(PY_MODULES); do \
+	  $(PYTHON) -c "import $$m" 2>/dev/null || missing="$$missing $$m"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing from PyPI:$$missing"; \
+	  $(PYTHON) -m pip install -q $$missing || $(PYTHON) -m pip install -q --break-system-packages $$missing; \
+	else echo "deps: python modules present"; fi
+
+build: check-swift
+	$(SWIFT) build -c release
+
+build-tests: check-swift
+	$(SWIFT) build --build-tests
+
+# Starts redis (if none answers), the demo backend and sluice in the foreground.
+# Ctrl-C stops sluice; the trap stops the backend (and the redis this target started).
+run: deps build
+	@started_redis=""; \
+	if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
+	  echo "run: starting redis-server on 127.0.0.1:6379"; \
+	  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize no >/tmp/sluice-redis.log 2>&1 & \
+	  started_redis=$$!; \
+	  for i in $$(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	fi; \
+	$(RELEASE)/sluice-demo-backend --listen $(BACKEND_ADDR) & backend=$$!; \
+	trap 'kill $$backend 2>/dev/null || true; [ -z "$$started_redis" ] || kill $$started_redis 2>/dev/null || true' EXIT; \
+	$(RELEASE)/sluice run --policy $(POLICY)
+
+# Unit tests, then the integration tests against the release binaries.
+test: deps unit-test integration-test
+
+unit-test: build-tests
+	$(SWIFT) test
+
+integration-test: build
+	SLUICE_BIN_DIR=$(CURDIR)/$(RELEASE) $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/Integration
+
+bench: deps build
+	bench/h1-vs-nginx
+
+clean:
+	$(SWIFT) package clean

@@ -1,0 +1,66 @@
+"""`sluice check` and `sluice version`."""
+import re
+import subprocess
+
+import pytest
+
+from conftest import SLUICE, STANDARD_COUNTS, free_port, standard_policy, write_policy
+
+
+def check(directory):
+    return subprocess.run([str(SLUICE), "check", str(directory)], capture_output=True, text=True,
+                          timeout=20)
+
+
+def test_check_good_policy(binaries, tmp_path):
+    d = write_policy(tmp_path / "p", standard_policy(free_port(), free_port(), free_port()))
+    r = check(d)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == STANDARD_COUNTS
+
+
+def test_check_bundled_policies(binaries):
+    from conftest import REPO
+    r = check(REPO / "policies")
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"ok: \d+ listeners, \d+ clusters, \d+ routes", r.stdout.strip()), r.stdout
+
+
+# Each case breaks routes.yaml of the standard policy: (text, replacement, the text on the line
+# the error must point at).
+BROKEN = {
+    # route `echo` names a cluster that does not exist
+    "dangling-cluster": ("    cluster: demo\n    timeouts: {per_try: 5s, total: 10s}\n    max_body: 1MiB\n  - name: small",
+                         "    cluster: nope\n    timeouts: {per_try: 5s, total: 10s}\n    max_body: 1MiB\n  - name: small",
+                         "cluster: nope"),
+    "unknown-key": ("    max_body: 1KiB\n", "    max_bodyy: 1KiB\n", "max_bodyy"),
+    "bad-duration": ("timeouts: {per_try: 300ms,", "timeouts: {per_try: 300parsecs,", "300parsecs"),
+    # a required key is missing: the error points at the route (its first line)
+    "missing-class": ("  - name: dead\n    class: noncore\n", "  - name: dead\n", "name: dead"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_check_bad_policy_reports_file_line_column(binaries, tmp_path, case):
+    old, new, anchor = BROKEN[case]
+    files = standard_policy(free_port(), free_port(), free_port())
+    assert files["routes.yaml"].count(old) == 1, "test fixture drifted from standard_policy"
+    files["routes.yaml"] = files["routes.yaml"].replace(old, new)
+    line = next(n for n, text in enumerate(files["routes.yaml"].splitlines(), 1) if anchor in text)
+    d = write_policy(tmp_path / "p", files)
+    r = check(d)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    m = re.search(r"routes\.yaml:(\d+):(\d+): (.+)", r.stderr)
+    assert m, f"no file:line:column: message on stderr:\n{r.stderr}"
+    assert int(m.group(1)) == line, f"{case}: expected line {line}:\n{r.stderr}"
+    assert int(m.group(2)) >= 1
+    word = anchor.split()[-1] if case != "missing-class" else "class"
+    assert word in m.group(3), f"{case}: the message does not name {word!r}:\n{r.stderr}"
+
+
+def test_version_names_the_libraries(binaries):
+    r = subprocess.run([str(SLUICE), "version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    out = r.stdout.lower()
+    for lib in ("sluice", "openssl", "nghttp2", "hiredis"):
+        assert lib in out, r.stdout

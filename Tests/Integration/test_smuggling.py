@@ -1,0 +1,33 @@
+"""Request smuggling shapes: 400 and the connection closed, nothing forwarded."""
+import pytest
+
+from rawhttp import Conn
+
+HEAD = b"POST /echo/smuggle HTTP/1.1\r\nHost: sluice.test\r\n"
+
+SHAPES = {
+    "cl-and-te": HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "differing-duplicate-cl": HEAD + b"Content-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+    "te-gzip-chunked": HEAD + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "obs-fold": b"GET /echo/smuggle HTTP/1.1\r\nHost: sluice.test\r\nX-Folded: a\r\n b\r\n\r\n",
+    "bad-chunk-size": HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    "space-before-colon": b"GET /echo/smuggle HTTP/1.1\r\nHost: sluice.test\r\nX-Bad : y\r\n\r\n",
+    "nul-in-header": b"GET /echo/smuggle HTTP/1.1\r\nHost: sluice.test\r\nX-Bad: a\x00b\r\n\r\n",
+}
+# Shapes that are visible in the head: sluice must reject them before talking to the backend.
+# (A bad chunk size only shows up after the head may already have been forwarded.)
+HEAD_SHAPES = set(SHAPES) - {"bad-chunk-size"}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_smuggling_shape_is_400_and_closed(sluice, backend, shape):
+    before = backend.stats()["requests"]
+    with Conn(sluice.port) as c:
+        # a follow-up request on the same connection must never be answered
+        c.send(SHAPES[shape] + b"GET /echo/after HTTP/1.1\r\nHost: sluice.test\r\n\r\n")
+        r = c.read_response("POST")
+        assert r.status == 400, r
+        assert c.closed_by_peer(timeout=3.0), "connection left open after a 400"
+    if shape in HEAD_SHAPES:
+        forwarded = backend.stats()["requests"] - before - 1  # -1: the stats request
+        assert forwarded == 0, f"{shape}: the backend saw {forwarded} request(s)"
