@@ -20,8 +20,7 @@ struct FieldSection {
     init(_ bytes: HeadBytes, _ range: Range<Int>) throws(HTTP1Error) {
         var lineStart = range.lowerBound
         while lineStart < range.upperBound {
-            var lineEnd = lineStart
-            while bytes[lineEnd] != ASCII.cr { lineEnd += 1 }
+            let lineEnd = HeadScanner.find(ASCII.cr, in: bytes.bytes, lineStart..<range.upperBound) ?? range.upperBound
             try parseLine(bytes, lineStart..<lineEnd)
             lineStart = lineEnd + 2
         }

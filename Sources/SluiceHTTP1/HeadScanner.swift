@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Finds the end of a head in bytes that grow between calls, remembering how far it got, so
 /// that repeated calls cost only the new bytes. On the way it enforces the line-ending rules
 /// (CRLF only: no bare LF, no bare CR) and the size and count limits, so the parsers that run
@@ -19,6 +25,14 @@ struct HeadScanner {
     private var fieldLines = 0
 
     mutating func reset() { self = HeadScanner() }
+
+    /// The index of the first `byte` in `range`, or nil.
+    @inline(__always)
+    static func find(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, let base = bytes.baseAddress,
+              let hit = memchr(base + range.lowerBound, Int32(byte), range.count) else { return nil }
+        return UnsafeRawPointer(hit) - base
+    }
 
     /// - Parameters:
     ///   - allowLeadingCRLF: tolerate one empty line before the start line (requests).
@@ -44,29 +58,39 @@ struct HeadScanner {
         let limit = min(count, limits.maxHeaderBytes)
         var index = scanned
         while index < limit {
-            let byte = bytes[index]
-            if byte == ASCII.lf {
-                guard index > lineStart, bytes[index - 1] == ASCII.cr else { throw .bareLF }
-                let contentEnd = index - 1
-                if startLineEnd < 0 {
-                    if contentEnd == lineStart { throw .badRequestLine }
-                    startLineEnd = contentEnd
-                } else if contentEnd == lineStart {
-                    let head = Head(start: start, startLineEnd: startLineEnd, end: index + 1)
-                    reset()
-                    return head
-                } else {
-                    fieldLines += 1
-                    if fieldLines > limits.maxHeaderCount { throw .tooManyHeaders }
-                }
-                lineStart = index + 1
-            } else if byte == ASCII.cr {
-                if index + 1 == count { break }  // look again when the next byte is here
-                if bytes[index + 1] != ASCII.lf { throw .bareCR }
-            } else if startLineEnd < 0, index - lineStart >= startLineLimit {
-                throw .uriTooLong  // checked per byte, so that any split of the input fails alike
+            // memchr runs through the ordinary bytes many at a time; what follows checks the one
+            // CR or LF it stops at exactly as a byte-by-byte scan would, so that any split of the
+            // input fails with the same error.
+            let cr = Self.find(ASCII.cr, in: bytes, index..<limit) ?? limit
+            let special = Self.find(ASCII.lf, in: bytes, index..<cr) ?? cr
+            if startLineEnd < 0, special - lineStart > startLineLimit { throw .uriTooLong }
+            if special == limit {
+                index = limit
+                break
             }
-            index += 1
+            if special < cr { throw .bareLF }  // an LF before any CR of this line
+            if cr + 1 == count {
+                index = cr  // look again when the next byte is here
+                break
+            }
+            if bytes[cr + 1] != ASCII.lf { throw .bareCR }
+            if cr + 1 == limit {
+                index = cr  // the LF lies beyond the size limit: 431 below
+                break
+            }
+            if startLineEnd < 0 {
+                if cr == lineStart { throw .badRequestLine }
+                startLineEnd = cr
+            } else if cr == lineStart {
+                let head = Head(start: start, startLineEnd: startLineEnd, end: cr + 2)
+                reset()
+                return head
+            } else {
+                fieldLines += 1
+                if fieldLines > limits.maxHeaderCount { throw .tooManyHeaders }
+            }
+            index = cr + 2
+            lineStart = index
         }
         scanned = index
         if count >= limits.maxHeaderBytes { throw .headerTooLarge }
