@@ -11,7 +11,7 @@ enum ByteSizeSyntax {
         let digits = text.prefix(while: \.isASCIIDigit)
         let unit = text[digits.endIndex...]
         guard !digits.isEmpty, let scale = bytesPerUnit.first(where: { $0.suffix == unit })?.bytes else {
-            return .failure(SyntaxProblem(expectedForm))
+            return .failure(SyntaxProblem("'\(text)' is not a size: \(expectedForm)"))
         }
         guard let count = Int(digits) else { return .failure(SyntaxProblem("size '\(text)' is too large")) }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: scale)

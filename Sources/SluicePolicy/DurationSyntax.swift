@@ -15,7 +15,7 @@ enum DurationSyntax {
         let unit = text[digits.endIndex...]
         guard !digits.isEmpty,
               let scale = millisecondsPerUnit.first(where: { $0.suffix == unit })?.milliseconds else {
-            return .failure(SyntaxProblem(expectedForm))
+            return .failure(SyntaxProblem("'\(text)' is not a duration: \(expectedForm)"))
         }
         guard let count = Int64(digits) else { return .failure(SyntaxProblem("duration '\(text)' is too large")) }
         let (milliseconds, overflow) = count.multipliedReportingOverflow(by: scale)

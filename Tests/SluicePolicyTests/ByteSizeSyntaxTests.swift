@@ -13,7 +13,7 @@ final class ByteSizeSyntaxTests: XCTestCase {
     func testRejectsDecimalUnitsFractionsAndSigns() {
         for text in ["16KB", "1mb", "1.5MiB", "-1", "1 MiB", "MiB", ""] {
             XCTAssertEqual(ByteSizeSyntax.parse(text, allowZero: false),
-                           .failure(SyntaxProblem(ByteSizeSyntax.expectedForm)), text)
+                           .failure(SyntaxProblem("'\(text)' is not a size: \(ByteSizeSyntax.expectedForm)")), text)
         }
     }
 

@@ -11,7 +11,7 @@ final class DurationSyntaxTests: XCTestCase {
 
     func testRejectsEverythingButAWholeNumberAndAUnit() {
         for text in ["5", "-5s", "1.5s", "5 s", "5S", "5sec", "2d", "s", "", "1h30m"] {
-            XCTAssertEqual(DurationSyntax.parse(text), .failure(SyntaxProblem(DurationSyntax.expectedForm)), text)
+            XCTAssertEqual(DurationSyntax.parse(text), .failure(SyntaxProblem("'\(text)' is not a duration: \(DurationSyntax.expectedForm)")), text)
         }
     }
 
