@@ -49,7 +49,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             withUnsafeMutableBytes(of: &raw) { $0.copyBytes(from: bytes) }
             var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
             inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
-            return String(cString: text)
+            return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         }
     }
 
