@@ -5,24 +5,37 @@ import SluiceHTTP
 public enum GuardVerdict: Sendable, Equatable {
     /// Let the request go on to the next guard.
     case proceed
+    /// Let the request go on, and add these fields to its response (e.g. `RateLimit` fields on
+    /// an allowed request, when the rule asks for them).
+    case annotate(HTTPHeaders)
     /// Answer with this reply; the request goes no further.
     case reject(LocalReply)
     /// A rule in shadow mode would have rejected: count and log it, and let the request proceed.
     case shadowReject(reason: String)
 }
 
-/// What a guard may look at. Built once per request by the proxy core.
+/// What a guard may look at. Built once per request by the proxy core and passed along the
+/// chain, so an earlier guard can tell later ones what it learned (auth sets the merchant id that
+/// a rate-limit key may use).
 public struct GuardRequest: Sendable {
     public var head: HTTPRequestHead
     public var routeName: String
     public var routeIsCore: Bool
     public var clientAddress: String
+    /// The event loop the request runs on, so a guard can use that loop's own resources (its
+    /// Redis connection, its local counters) without locks.
+    public var loopIndex: Int
+    /// Set by the auth guard once the request's signature is verified.
+    public var merchantID: String?
 
-    public init(head: HTTPRequestHead, routeName: String, routeIsCore: Bool, clientAddress: String) {
+    public init(head: HTTPRequestHead, routeName: String, routeIsCore: Bool, clientAddress: String,
+                loopIndex: Int = 0, merchantID: String? = nil) {
         self.head = head
         self.routeName = routeName
         self.routeIsCore = routeIsCore
         self.clientAddress = clientAddress
+        self.loopIndex = loopIndex
+        self.merchantID = merchantID
     }
 }
 
@@ -31,5 +44,6 @@ public protocol RequestGuard: Sendable {
     /// The rule's name as the policy gives it: used in metrics, headers and logs.
     var name: String { get }
     var counters: GuardCounters { get }
-    func evaluate(_ request: GuardRequest) async -> GuardVerdict
+    /// Runs on the request's event loop. May record what it learned in `request` for later guards.
+    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict
 }

@@ -12,7 +12,7 @@ public final class GuardCounters: Sendable {
     public func record(_ verdict: GuardVerdict) {
         evaluatedCount.wrappingAdd(1, ordering: .relaxed)
         switch verdict {
-        case .proceed: break
+        case .proceed, .annotate: break
         case .reject: rejectedCount.wrappingAdd(1, ordering: .relaxed)
         case .shadowReject: shadowRejectedCount.wrappingAdd(1, ordering: .relaxed)
         }

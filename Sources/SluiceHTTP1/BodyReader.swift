@@ -34,7 +34,7 @@ public struct BodyReader {
 
     /// Delivers the next available piece(s) of body to `deliver`, reading from the socket when the
     /// buffer holds none. Call until `isFinished`. The slices are valid only during `deliver`.
-    public mutating func readNext(from connection: TCPConnection, buffer: ByteBuffer, deadline: Deadline?,
+    public mutating func readNext(from connection: any ByteStream, buffer: ByteBuffer, deadline: Deadline?,
                                   deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws {
         switch state {
         case .finished:
@@ -77,7 +77,7 @@ public struct BodyReader {
         }
     }
 
-    private mutating func fill(_ connection: TCPConnection, _ buffer: ByteBuffer, _ deadline: Deadline?) async throws {
+    private mutating func fill(_ connection: any ByteStream, _ buffer: ByteBuffer, _ deadline: Deadline?) async throws {
         let count = try await connection.read(into: buffer, deadline: deadline)
         if count == 0 {
             if case .untilClose = state {
@@ -90,7 +90,7 @@ public struct BodyReader {
 
     /// Reads and discards the rest of the body, up to `limit` bytes; returns false when the body
     /// is longer (the caller should then close the connection instead).
-    public mutating func drain(from connection: TCPConnection, buffer: ByteBuffer, deadline: Deadline?, limit: Int) async throws -> Bool {
+    public mutating func drain(from connection: any ByteStream, buffer: ByteBuffer, deadline: Deadline?, limit: Int) async throws -> Bool {
         let start = bytesRead
         while !isFinished {
             if bytesRead - start > limit { return false }

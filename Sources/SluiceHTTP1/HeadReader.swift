@@ -12,7 +12,7 @@ public struct UnexpectedEndOfStream: Error, Sendable, CustomStringConvertible {
 public enum HeadReader {
     /// The next request head, or nil when the client closed cleanly between requests.
     /// Pipelined bytes after the head stay in `buffer`.
-    public static func readRequest(from connection: TCPConnection, buffer: ByteBuffer,
+    public static func readRequest(from connection: any ByteStream, buffer: ByteBuffer,
                                    parser: inout RequestHeadParser, deadline: Deadline?) async throws -> ParsedRequestHead? {
         parser.reset()
         while true {
@@ -29,7 +29,7 @@ public enum HeadReader {
     }
 
     /// The next final (non-1xx) response head from an upstream.
-    public static func readResponse(from connection: TCPConnection, buffer: ByteBuffer, parser: inout ResponseHeadParser,
+    public static func readResponse(from connection: any ByteStream, buffer: ByteBuffer, parser: inout ResponseHeadParser,
                                     requestMethod: String, deadline: Deadline?) async throws -> ParsedResponseHead {
         while true {
             parser.reset()
@@ -40,7 +40,7 @@ public enum HeadReader {
         }
     }
 
-    private static func readOneResponse(from connection: TCPConnection, buffer: ByteBuffer, parser: inout ResponseHeadParser,
+    private static func readOneResponse(from connection: any ByteStream, buffer: ByteBuffer, parser: inout ResponseHeadParser,
                                         requestMethod: String, deadline: Deadline?) async throws -> ParsedResponseHead {
         while true {
             if !buffer.isEmpty,

@@ -5,7 +5,7 @@ import Glibc
 
 /// A connected, non-blocking TCP socket confined to one event loop. Reads and writes try the
 /// system call first and suspend on the loop only when the kernel says EAGAIN.
-public final class TCPConnection: @unchecked Sendable {
+public final class TCPConnection: ByteStream, @unchecked Sendable {
     public let loop: EventLoop
     public let peer: SocketAddress?
     private let registration: IORegistration
@@ -75,8 +75,8 @@ public final class TCPConnection: @unchecked Sendable {
 
     /// Reads what is available into `buffer` (at least one byte, waiting if needed).
     /// Returns 0 at end of stream.
-    public func read(into buffer: ByteBuffer, deadline: Deadline?, minimumSpace: Int = 4096) async throws(IOError) -> Int {
-        let space = buffer.writableSpace(minimum: minimumSpace)
+    public func read(into buffer: ByteBuffer, deadline: Deadline?) async throws(IOError) -> Int {
+        let space = buffer.writableSpace(minimum: 4096)
         let count = try await read(into: space, deadline: deadline)
         buffer.commitWritten(count)
         return count
@@ -179,7 +179,8 @@ public final class TCPConnection: @unchecked Sendable {
         }
     }
 
-    private func waitWritable(deadline: Deadline?) async throws(IOError) {
+    /// Waits until the socket accepts more bytes (used by TLS when OpenSSL wants to write).
+    public func waitWritable(deadline: Deadline?) async throws(IOError) {
         switch await loop.waitWritable(registration, deadline: deadline) {
         case .ready: return
         case .timedOut: throw IOError(.timedOut, operation: "write")

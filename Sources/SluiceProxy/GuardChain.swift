@@ -10,19 +10,24 @@ struct GuardChain: Sendable {
         var reply: LocalReply?
         var rejectedBy: String?
         var shadowRejections: [String] = []
+        /// Fields guards asked to add to the response (forwarded or local).
+        var responseHeaders = HTTPHeaders()
     }
 
     var isEmpty: Bool { guards.isEmpty }
 
-    func evaluate(_ request: GuardRequest) async -> Outcome {
+    func evaluate(_ request: inout GuardRequest) async -> Outcome {
         var outcome = Outcome()
         for guardStep in guards {
-            let verdict = await guardStep.evaluate(request)
+            let verdict = await guardStep.evaluate(&request)
             guardStep.counters.record(verdict)
             switch verdict {
             case .proceed:
                 continue
-            case .reject(let reply):
+            case .annotate(let headers):
+                for field in headers { outcome.responseHeaders.appendLowercased(name: field.name, value: field.value) }
+            case .reject(var reply):
+                for field in outcome.responseHeaders { reply.headers.appendLowercased(name: field.name, value: field.value) }
                 outcome.reply = reply
                 outcome.rejectedBy = guardStep.name
                 return outcome

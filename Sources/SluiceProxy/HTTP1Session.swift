@@ -9,7 +9,7 @@ import SluicePolicy
 /// Confined to its loop (hence the unchecked Sendable: it only crosses into tasks on that loop).
 final class HTTP1Session: @unchecked Sendable {
     let context: LoopContext
-    let connection: TCPConnection
+    let connection: any ByteStream
     let listener: ListenerPolicy
     let buffer = ByteBuffer(capacity: 16 * 1024)
     private var parser: RequestHeadParser
@@ -17,7 +17,7 @@ final class HTTP1Session: @unchecked Sendable {
     /// True while waiting for the next request on a keep-alive connection (drain closes these).
     private(set) var isIdle = true
 
-    init(context: LoopContext, connection: TCPConnection, listener: ListenerPolicy) {
+    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy) {
         self.context = context
         self.connection = connection
         self.listener = listener
@@ -91,13 +91,15 @@ final class HTTP1Session: @unchecked Sendable {
                                    requestID: requestID, keepAlive: false, method: head.method, path: head.path,
                                    route: route.name, started: started)
         }
+        var extraResponseHeaders = HTTPHeaders()
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
-            let guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
-                                            clientAddress: clientAddress)
-            let outcome = await chain.evaluate(guardRequest)
+            var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
+                                            clientAddress: clientAddress, loopIndex: context.loop.index)
+            let outcome = await chain.evaluate(&guardRequest)
             if let reply = outcome.reply {
                 return await reject(reply, request: request, body: &body, requestID: requestID, route: route.name, started: started)
             }
+            extraResponseHeaders = outcome.responseHeaders
         }
         if request.expectsContinue && !body.isFinished {
             do {
@@ -111,7 +113,8 @@ final class HTTP1Session: @unchecked Sendable {
                                 request: request, body: &body, requestID: requestID, route: route.name, started: started)
         }
         let exchange = UpstreamExchange(session: self, pool: pool, route: route, request: request, requestID: requestID,
-                                        clientAddress: clientAddress, started: started)
+                                        clientAddress: clientAddress, started: started,
+                                        extraResponseHeaders: extraResponseHeaders)
         let result = await exchange.run(body: &body, downstreamKeepAlive: keepAlive)
         context.accessLog?.append(AccessLogRecord(
             requestID: requestID, listener: listener.name, client: clientAddress, method: head.method, path: head.path,

@@ -66,7 +66,7 @@ public final class LoopContext: @unchecked Sendable {
         listeners.append(listener)
         loop.spawn { [self] in
             while true {
-                let connection: TCPConnection
+                let connection: any ByteStream
                 do throws(IOError) {
                     connection = try await listener.accept()
                 } catch {
@@ -84,7 +84,7 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    private func startSession(_ connection: TCPConnection, listener: ListenerPolicy) {
+    private func startSession(_ connection: any ByteStream, listener: ListenerPolicy) {
         let session = HTTP1Session(context: self, connection: connection, listener: listener)
         sessions[ObjectIdentifier(session)] = session
         openSessions.wrappingAdd(1, ordering: .relaxed)

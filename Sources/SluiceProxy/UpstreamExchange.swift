@@ -19,6 +19,8 @@ struct UpstreamExchange {
     let requestID: String
     let clientAddress: String
     let started: Deadline
+    /// Fields the guards asked to add to the response.
+    let extraResponseHeaders: HTTPHeaders
 
     struct Result {
         var status: Int
@@ -29,7 +31,7 @@ struct UpstreamExchange {
         var connectionReusable: Bool
     }
 
-    private var downstream: TCPConnection { session.connection }
+    private var downstream: any ByteStream { session.connection }
 
     func run(body: inout BodyReader, downstreamKeepAlive: Bool) async -> Result {
         let totalDeadline = started.adding(route.totalTimeout)
@@ -116,6 +118,7 @@ struct UpstreamExchange {
         var responseHead = HeaderRewriting.downstreamResponse(from: parsed.head, framing: downstreamFraming, requestID: requestID,
                                                               keepAlive: keepAlive, clientVersion: clientVersion)
         if let passThroughLength { responseHead.headers.set(name: "content-length", value: passThroughLength) }
+        for field in extraResponseHeaders { responseHead.headers.appendLowercased(name: field.name, value: field.value) }
         var responseHeadBytes: [UInt8] = []
         responseHeadBytes.reserveCapacity(512)
         HTTP1Serializer.appendResponseHead(responseHead, to: &responseHeadBytes)

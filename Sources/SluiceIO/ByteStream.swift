@@ -1,0 +1,19 @@
+/// A bidirectional byte stream on one event loop: a plain TCP connection, or TLS over one.
+/// The HTTP codecs and the proxy read and write through this, so TLS slots in underneath them.
+public protocol ByteStream: AnyObject, Sendable {
+    var loop: EventLoop { get }
+    var peer: SocketAddress? { get }
+    var isClosed: Bool { get }
+
+    /// Reads what is available into `buffer` (waiting if nothing is); 0 means end of stream.
+    func read(into buffer: ByteBuffer, deadline: Deadline?) async throws(IOError) -> Int
+    /// Returns once a read would not block (data, end of stream, or an error).
+    func waitReadable(deadline: Deadline?, operation: String) async throws(IOError)
+    func write(_ bytes: [UInt8], deadline: Deadline?) async throws(IOError)
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
+    /// Writes a head and a body together (one writev for TCP, one TLS record batch for TLS).
+    func write(head: [UInt8], body: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
+    /// Sends end-of-stream (FIN, or close_notify for TLS) while still reading.
+    func shutdownWrite()
+    func close()
+}
