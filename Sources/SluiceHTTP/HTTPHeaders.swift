@@ -14,6 +14,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     public init() { fields = [] }
 
+    public init(reservingCapacity capacity: Int) {
+        fields = []
+        fields.reserveCapacity(capacity)
+    }
+
+    public mutating func reserveCapacity(_ capacity: Int) { fields.reserveCapacity(capacity) }
+
     public init(_ pairs: [(String, String)]) {
         fields = pairs.map { Field(name: $0.0.lowercased(), value: $0.1) }
     }
@@ -28,19 +35,26 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     }
 
     public mutating func add(name: String, value: String) {
-        fields.append(Field(name: name.lowercased(), value: value))
+        fields.append(Field(name: Self.lowercase(name), value: value))
     }
 
     /// Replaces every field of that name with one field.
     public mutating func set(name: String, value: String) {
-        let lower = name.lowercased()
+        let lower = Self.lowercase(name)
         remove(name: lower)
         fields.append(Field(name: lower, value: value))
     }
 
     public mutating func remove(name: String) {
-        let lower = name.lowercased()
+        let lower = Self.lowercase(name)
+        guard fields.contains(where: { $0.name == lower }) else { return }
         fields.removeAll { $0.name == lower }
+    }
+
+    /// Callers mostly pass lower-case literals: check before paying for `lowercased()`.
+    @inline(__always)
+    static func lowercase(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
     }
 
     public mutating func removeAll(where shouldRemove: (Field) -> Bool) {
@@ -49,13 +63,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// The first value of that field, or nil.
     public subscript(name: String) -> String? {
-        let lower = name.lowercased()
+        let lower = Self.lowercase(name)
         for field in fields where field.name == lower { return field.value }
         return nil
     }
 
     public func values(for name: String) -> [String] {
-        let lower = name.lowercased()
+        let lower = Self.lowercase(name)
         return fields.compactMap { $0.name == lower ? $0.value : nil }
     }
 

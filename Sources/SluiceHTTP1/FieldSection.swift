@@ -6,7 +6,7 @@ import SluiceHTTP
 struct FieldSection {
     enum Expectation { case none, continue100, unsupported }
 
-    var headers = HTTPHeaders()
+    var headers = HTTPHeaders(reservingCapacity: 16)
     var contentLength: Int?
     /// Transfer-Encoding was present; the parser has already checked it is one `chunked`.
     var chunked = false

@@ -1,58 +1,83 @@
 import SluiceHTTP
 
-/// What the proxy changes in heads on their way through.
+/// What the proxy changes in heads on their way through. Each direction is one pass over the
+/// fields into a new list reserved once: this runs twice per request.
 enum HeaderRewriting {
     /// Hop-by-hop fields (RFC 9110 §7.6.1) apply to one connection and are never forwarded.
     /// Framing (Content-Length / Transfer-Encoding) is re-derived by the proxy itself.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
-        "transfer-encoding", "content-length", "proxy-authenticate", "proxy-authorization",
-    ]
-
-    /// Removes hop-by-hop fields, and every field the `Connection` header names.
-    static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        let named = headers.tokens(for: "connection")
-        headers.removeAll { field in
-            hopByHop.contains(field.name) || (!named.isEmpty && named.contains(field.name))
+    @inline(__always)
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name {
+        case "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+             "transfer-encoding", "content-length", "proxy-authenticate", "proxy-authorization":
+            return true
+        default:
+            return false
         }
     }
 
-    /// The head sent upstream: hop-by-hop removed, `Expect` answered by us, forwarding fields added.
+    /// The head sent upstream: hop-by-hop removed (and every field `Connection` names), `Expect`
+    /// answered by us, `X-Forwarded-For` appended to, `X-Forwarded-Proto`, `X-Request-Id` and
+    /// `Via` set, framing re-derived.
     static func upstreamRequest(from head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
-                                requestID: String) -> HTTPRequestHead {
-        var headers = head.headers
-        stripHopByHop(&headers)
-        headers.remove(name: "expect")
-        if let existing = headers["x-forwarded-for"] {
-            headers.set(name: "x-forwarded-for", value: existing + ", " + clientAddress)
-        } else {
-            headers.appendLowercased(name: "x-forwarded-for", value: clientAddress)
+                                requestID: String, scheme: String = "http") -> HTTPRequestHead {
+        let incoming = head.headers
+        let named = connectionOptions(incoming)
+        var headers = HTTPHeaders(reservingCapacity: incoming.count + 5)
+        var forwardedFor: String?
+        var via: String?
+        var hasRequestID = false
+        for field in incoming {
+            let name = field.name
+            if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
+            switch name {
+            case "expect", "x-forwarded-proto":
+                continue
+            case "x-forwarded-for":
+                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
+                continue
+            case "via":
+                via = via.map { $0 + ", " + field.value } ?? field.value
+                continue
+            case "x-request-id":
+                hasRequestID = true
+            default:
+                break
+            }
+            headers.appendLowercased(name: name, value: field.value)
         }
-        headers.set(name: "x-forwarded-proto", value: "http")
-        if headers["x-request-id"] == nil {
-            headers.appendLowercased(name: "x-request-id", value: requestID)
-        }
-        appendVia(&headers, version: head.version)
-        switch framing {
-        case .none: break
-        case .length(let length): headers.appendLowercased(name: "content-length", value: String(length))
-        case .chunked: headers.appendLowercased(name: "transfer-encoding", value: "chunked")
-        }
+        headers.appendLowercased(name: "x-forwarded-for", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
+        headers.appendLowercased(name: "x-forwarded-proto", value: scheme)
+        if !hasRequestID { headers.appendLowercased(name: "x-request-id", value: requestID) }
+        headers.appendLowercased(name: "via", value: viaValue(existing: via, version: head.version))
+        appendFraming(framing, to: &headers)
         return HTTPRequestHead(method: head.method, target: head.target, version: .http1_1, headers: headers)
     }
 
-    /// The head sent downstream.
+    /// The head sent downstream: hop-by-hop removed, our request id and `Via`, re-derived framing,
+    /// and the connection's fate.
     static func downstreamResponse(from head: HTTPResponseHead, framing: UpstreamFraming, requestID: String,
                                    keepAlive: Bool, clientVersion: HTTPVersion) -> HTTPResponseHead {
-        var headers = head.headers
-        stripHopByHop(&headers)
-        headers.set(name: "x-request-id", value: requestID)
-        appendVia(&headers, version: head.version)
-        switch framing {
-        case .none: break
-        case .length(let length): headers.appendLowercased(name: "content-length", value: String(length))
-        case .chunked: headers.appendLowercased(name: "transfer-encoding", value: "chunked")
+        let incoming = head.headers
+        let named = connectionOptions(incoming)
+        var headers = HTTPHeaders(reservingCapacity: incoming.count + 4)
+        var via: String?
+        for field in incoming {
+            let name = field.name
+            if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
+            switch name {
+            case "x-request-id":
+                continue
+            case "via":
+                via = via.map { $0 + ", " + field.value } ?? field.value
+                continue
+            default:
+                headers.appendLowercased(name: name, value: field.value)
+            }
         }
+        headers.appendLowercased(name: "x-request-id", value: requestID)
+        headers.appendLowercased(name: "via", value: viaValue(existing: via, version: head.version))
+        appendFraming(framing, to: &headers)
         if !keepAlive {
             headers.appendLowercased(name: "connection", value: "close")
         } else if clientVersion == .http1_0 {
@@ -61,12 +86,22 @@ enum HeaderRewriting {
         return HTTPResponseHead(status: head.status, reason: head.reason, version: .http1_1, headers: headers)
     }
 
-    private static func appendVia(_ headers: inout HTTPHeaders, version: HTTPVersion) {
+    /// Field names listed in `Connection` (other than the standard options), which are hop-by-hop too.
+    private static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
+        guard headers.contains(name: "connection") else { return [] }
+        return headers.tokens(for: "connection").filter { $0 != "close" && $0 != "keep-alive" }
+    }
+
+    private static func viaValue(existing: String?, version: HTTPVersion) -> String {
         let entry = version == .http1_0 ? "1.0 sluice" : "1.1 sluice"
-        if let existing = headers["via"] {
-            headers.set(name: "via", value: existing + ", " + entry)
-        } else {
-            headers.appendLowercased(name: "via", value: entry)
+        return existing.map { $0 + ", " + entry } ?? entry
+    }
+
+    private static func appendFraming(_ framing: UpstreamFraming, to headers: inout HTTPHeaders) {
+        switch framing {
+        case .none: break
+        case .length(let length): headers.appendLowercased(name: "content-length", value: String(length))
+        case .chunked: headers.appendLowercased(name: "transfer-encoding", value: "chunked")
         }
     }
 }

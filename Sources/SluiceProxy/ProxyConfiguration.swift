@@ -46,4 +46,12 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 struct UpstreamCluster: Sendable {
     let policy: ClusterPolicy
     let addresses: [SocketAddress]
+    /// `addresses[i].description`, made once (logs and error bodies name the endpoint).
+    let names: [String]
+
+    init(policy: ClusterPolicy, addresses: [SocketAddress]) {
+        self.policy = policy
+        self.addresses = addresses
+        names = addresses.map(\.description)
+    }
 }

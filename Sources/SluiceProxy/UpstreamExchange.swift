@@ -36,8 +36,7 @@ struct UpstreamExchange {
     func run(body: inout BodyReader, downstreamKeepAlive: Bool) async -> Result {
         let totalDeadline = started.adding(route.totalTimeout)
         let endpoint = pool.pickEndpoint()
-        let address = pool.cluster.addresses[endpoint]
-        let upstreamName = address.description
+        let upstreamName = pool.cluster.names[endpoint]
         pool.markStarted(endpoint)
         defer { pool.markFinished(endpoint) }
 
