@@ -137,6 +137,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     // MARK: - Timers
 
+    /// A deadline `duration` from the loop's clock, read once per iteration: cheaper than a
+    /// clock_gettime per deadline, and at most one iteration stale. Loop thread only.
+    public func deadline(after duration: Duration) -> Deadline {
+        Deadline(nanoseconds: now).adding(duration)
+    }
+
     /// Arms a timer node of the caller's (loop thread only).
     public func schedule(_ node: TimerNode, at deadline: Deadline) {
         timers.schedule(node, at: deadline.nanoseconds)

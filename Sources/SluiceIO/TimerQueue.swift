@@ -15,8 +15,14 @@ public final class TimerNode {
 /// A binary min-heap of timers ordered by deadline, with O(log n) re-arm and cancel. Pure data
 /// structure: the time is passed in, so tests drive it with any clock they like.
 public struct TimerQueue {
-    /// Timers with equal deadlines fire in no particular order.
-    private var heap: [TimerNode] = []
+    /// The deadline is kept beside the node so that comparisons while sifting never touch (and
+    /// retain) the node itself. Timers with equal deadlines fire in no particular order.
+    private struct Entry {
+        var deadline: UInt64
+        let node: TimerNode
+    }
+
+    private var heap: [Entry] = []
 
     public init() {}
 
@@ -31,12 +37,13 @@ public struct TimerQueue {
         if node.heapIndex >= 0 {
             let old = node.deadline
             node.deadline = deadline
+            heap[node.heapIndex].deadline = deadline
             if deadline < old { siftUp(node.heapIndex) } else { siftDown(node.heapIndex) }
             return
         }
         node.deadline = deadline
         node.heapIndex = heap.count
-        heap.append(node)
+        heap.append(Entry(deadline: deadline, node: node))
         siftUp(heap.count - 1)
     }
 
@@ -61,8 +68,8 @@ public struct TimerQueue {
     public mutating func popExpired(now: UInt64) -> [TimerNode] {
         var expired: [TimerNode] = []
         while let first = heap.first, first.deadline <= now {
-            cancel(first)
-            expired.append(first)
+            cancel(first.node)
+            expired.append(first.node)
         }
         return expired
     }
@@ -70,8 +77,8 @@ public struct TimerQueue {
     /// Pops the single earliest expired timer, if any (allocation-free variant of popExpired).
     public mutating func popFirstExpired(now: UInt64) -> TimerNode? {
         guard let first = heap.first, first.deadline <= now else { return nil }
-        cancel(first)
-        return first
+        cancel(first.node)
+        return first.node
     }
 
     private func less(_ a: Int, _ b: Int) -> Bool {
@@ -80,8 +87,8 @@ public struct TimerQueue {
 
     private mutating func swapAt(_ a: Int, _ b: Int) {
         heap.swapAt(a, b)
-        heap[a].heapIndex = a
-        heap[b].heapIndex = b
+        heap[a].node.heapIndex = a
+        heap[b].node.heapIndex = b
     }
 
     private mutating func siftUp(_ start: Int) {

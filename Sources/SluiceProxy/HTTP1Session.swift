@@ -26,6 +26,8 @@ final class HTTP1Session: @unchecked Sendable {
         clientAddress = connection.peer?.host ?? "unknown"
     }
 
+    private var loop: EventLoop { context.loop }
+
     func closeIdle() { connection.close() }
 
     func run() async {
@@ -38,7 +40,7 @@ final class HTTP1Session: @unchecked Sendable {
                 if !first && buffer.isEmpty {
                     // Between requests the idle timeout applies; the header timeout starts with the
                     // first byte of the next request.
-                    try await connection.waitReadable(deadline: .after(listener.idleTimeout), operation: "idle")
+                    try await connection.waitReadable(deadline: loop.deadline(after: listener.idleTimeout), operation: "idle")
                     acceptedAt = .now
                 }
                 first = false
@@ -103,7 +105,7 @@ final class HTTP1Session: @unchecked Sendable {
         }
         if request.expectsContinue && !body.isFinished {
             do {
-                try await connection.write(Self.continueLine, deadline: .after(listener.idleTimeout))
+                try await connection.write(Self.continueLine, deadline: loop.deadline(after: listener.idleTimeout))
             } catch {
                 return false
             }
@@ -134,7 +136,7 @@ final class HTTP1Session: @unchecked Sendable {
                 keepAlive = false
             } else {
                 let drained = (try? await body.drain(from: connection, buffer: buffer,
-                                                     deadline: .after(listener.headerTimeout), limit: 64 * 1024)) ?? false
+                                                     deadline: loop.deadline(after: listener.headerTimeout), limit: 64 * 1024)) ?? false
                 if !drained { keepAlive = false }
             }
         }
@@ -153,7 +155,7 @@ final class HTTP1Session: @unchecked Sendable {
         bytes.reserveCapacity(256 + reply.body.count)
         HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: reply.status, headers: headers), to: &bytes)
         if method != "HEAD" { bytes.append(contentsOf: reply.body) }
-        let written = (try? await connection.write(bytes, deadline: .after(listener.idleTimeout))) != nil
+        let written = (try? await connection.write(bytes, deadline: loop.deadline(after: listener.idleTimeout))) != nil
         if log {
             context.accessLog?.append(AccessLogRecord(
                 requestID: requestID, listener: listener.name, client: clientAddress, method: method, path: path,

@@ -32,6 +32,7 @@ struct UpstreamExchange {
     }
 
     private var downstream: any ByteStream { session.connection }
+    private var loop: EventLoop { session.context.loop }
 
     func run(body: inout BodyReader, downstreamKeepAlive: Bool) async -> Result {
         let totalDeadline = started.adding(route.totalTimeout)
@@ -43,7 +44,7 @@ struct UpstreamExchange {
         // 1. A connection.
         let upstream: UpstreamConnection
         do {
-            let connectDeadline = min(Deadline.after(pool.cluster.policy.connectTimeout), totalDeadline)
+            let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
             (upstream, _) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline)
         } catch {
             let timedOut = error.isTimeout
@@ -76,7 +77,7 @@ struct UpstreamExchange {
         // 3. The response head.
         let parsed: ParsedResponseHead
         do {
-            let headDeadline = min(Deadline.after(route.perTryTimeout), totalDeadline)
+            let headDeadline = min(loop.deadline(after: route.perTryTimeout), totalDeadline)
             parsed = try await HeadReader.readResponse(from: upstream.tcp, buffer: upstream.buffer, parser: &upstream.parser,
                                                        requestMethod: request.head.method, deadline: headDeadline)
         } catch let error as IOError where error.isTimeout {
@@ -124,7 +125,7 @@ struct UpstreamExchange {
 
         var bytesOut = 0
         var responseBody = BodyReader(framing: parsed.framing)
-        let streamDeadline = { Deadline.after(route.perTryTimeout) }
+        let streamDeadline = { loop.deadline(after: route.perTryTimeout) }
         do {
             if responseBody.isFinished {
                 try await downstream.write(responseHeadBytes, deadline: streamDeadline())
