@@ -54,13 +54,12 @@ enum HeaderRewriting {
         return HTTPRequestHead(method: head.method, target: head.target, version: .http1_1, headers: headers)
     }
 
-    /// The head sent downstream: hop-by-hop removed, our request id and `Via`, re-derived framing,
-    /// and the connection's fate.
-    static func downstreamResponse(from head: HTTPResponseHead, framing: UpstreamFraming, requestID: String,
-                                   keepAlive: Bool, clientVersion: HTTPVersion) -> HTTPResponseHead {
+    /// The head sent downstream, before the downstream protocol adds its framing: hop-by-hop
+    /// removed, our request id and `Via`.
+    static func downstreamResponse(from head: HTTPResponseHead, requestID: String) -> HTTPResponseHead {
         let incoming = head.headers
         let named = connectionOptions(incoming)
-        var headers = HTTPHeaders(reservingCapacity: incoming.count + 4)
+        var headers = HTTPHeaders(reservingCapacity: incoming.count + 5)
         var via: String?
         for field in incoming {
             let name = field.name
@@ -77,12 +76,6 @@ enum HeaderRewriting {
         }
         headers.appendLowercased(name: "x-request-id", value: requestID)
         headers.appendLowercased(name: "via", value: viaValue(existing: via, version: head.version))
-        appendFraming(framing, to: &headers)
-        if !keepAlive {
-            headers.appendLowercased(name: "connection", value: "close")
-        } else if clientVersion == .http1_0 {
-            headers.appendLowercased(name: "connection", value: "keep-alive")
-        }
         return HTTPResponseHead(status: head.status, reason: head.reason, version: .http1_1, headers: headers)
     }
 

@@ -22,7 +22,7 @@ final class UpstreamConnection {
 /// requests outstanding per endpoint (for least-request balancing). Loop-confined: no locks.
 final class UpstreamPool {
     let cluster: UpstreamCluster
-    private let loop: EventLoop
+    let loop: EventLoop
     private var idle: [[UpstreamConnection]]
     private(set) var outstanding: [Int]
     private var cursor = 0

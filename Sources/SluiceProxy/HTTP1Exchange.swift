@@ -1,0 +1,178 @@
+import SluiceIO
+import SluiceHTTP
+import SluiceHTTP1
+import SluicePolicy
+
+/// One request on an HTTP/1.1 connection, as the pipeline sees it: reads its body off the
+/// connection and frames the response for an HTTP/1.x client (Content-Length, chunked, or
+/// close-delimited for HTTP/1.0), deciding whether the connection can carry another request.
+final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
+    private let session: HTTP1Session
+    private let request: ParsedRequestHead
+    private var body: BodyReader
+    /// False once anything makes the connection's state untrustworthy or the client asked to close.
+    private(set) var keepAlive: Bool
+    private var chunkedResponse = false
+    private var continueSent = false
+    private(set) var responseBytesSent = 0
+    private var chunkHead: [UInt8] = []
+
+    init(session: HTTP1Session, request: ParsedRequestHead, draining: Bool) {
+        self.session = session
+        self.request = request
+        body = BodyReader(framing: request.framing)
+        keepAlive = request.keepAlive && !draining
+    }
+
+    var head: HTTPRequestHead { request.head }
+    var clientAddress: String { session.clientAddress }
+    var scheme: String { session.scheme }
+    var requestBodyFinished: Bool { body.isFinished }
+    var requestBodyBytes: Int { body.bytesRead }
+
+    var declaredBodyLength: Int? {
+        if case .contentLength(let length) = request.framing { return length }
+        return nil
+    }
+
+    private var connection: any ByteStream { session.connection }
+    private var listener: ListenerPolicy { session.listener }
+
+    func willReadBody() async throws {
+        if request.expectsContinue && !body.isFinished && !continueSent {
+            continueSent = true
+            try await connection.write(Self.continueLine, deadline: session.loop.deadline(after: listener.idleTimeout))
+        }
+    }
+
+    func readRequestBody(deadline: Deadline, deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws {
+        do {
+            try await body.readNext(from: connection, buffer: session.buffer, deadline: deadline, deliver: deliver)
+        } catch {
+            keepAlive = false
+            throw error
+        }
+    }
+
+    func withBufferedBody(length: Int, _ deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws -> Bool {
+        guard case .contentLength(let declared) = request.framing, declared == length,
+              !body.isFinished, session.buffer.readableCount >= length else { return false }
+        try await deliver(UnsafeRawBufferPointer(rebasing: session.buffer.readableBytes[0..<length]))
+        try await body.readNext(from: connection, buffer: session.buffer, deadline: session.loop.deadline(after: listener.idleTimeout)) { _ in }
+        return true
+    }
+
+    func sendResponseHead(_ head: HTTPResponseHead, body length: ResponseBodyLength, deadline: Deadline) async throws {
+        var head = head
+        frame(&head, length)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        try await write(bytes, deadline: deadline)
+    }
+
+    func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws {
+        var head = head
+        frame(&head, .known(completeBody.count))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        do {
+            try await connection.write(head: bytes, body: request.head.method == "HEAD" ? UnsafeRawBufferPointer(start: nil, count: 0) : completeBody,
+                                       deadline: deadline)
+            responseBytesSent += bytes.count + completeBody.count
+        } catch {
+            keepAlive = false
+            throw error
+        }
+    }
+
+    func sendResponseBody(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) async throws {
+        guard bytes.count > 0 else { return }
+        do {
+            if chunkedResponse {
+                chunkHead.removeAll(keepingCapacity: true)
+                HTTP1Serializer.appendChunkHeader(size: bytes.count, to: &chunkHead)
+                try await connection.write(head: chunkHead, body: bytes, deadline: deadline)
+                try await connection.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
+                responseBytesSent += chunkHead.count + bytes.count + HTTP1Serializer.chunkTrailer.count
+            } else {
+                try await connection.write(bytes, deadline: deadline)
+                responseBytesSent += bytes.count
+            }
+        } catch {
+            keepAlive = false
+            throw error
+        }
+    }
+
+    func finishResponse(deadline: Deadline) async throws {
+        if chunkedResponse {
+            try await write(HTTP1Serializer.lastChunk, deadline: deadline)
+        }
+    }
+
+    func abortResponse() {
+        keepAlive = false
+    }
+
+    /// Local replies: an unread request body is drained when small; otherwise (or when the
+    /// client still waits for 100 Continue) the connection closes after the reply, so none of
+    /// the body's bytes can be taken for a request.
+    func sendLocalReply(_ reply: LocalReply, requestID: String) async {
+        if !body.isFinished {
+            if request.expectsContinue && !continueSent {
+                keepAlive = false
+            } else {
+                let drained = (try? await body.drain(from: connection, buffer: session.buffer,
+                                                     deadline: session.loop.deadline(after: listener.headerTimeout),
+                                                     limit: 64 * 1024)) ?? false
+                if !drained { keepAlive = false }
+            }
+        }
+        var headers = reply.headers
+        headers.set(name: "x-request-id", value: requestID)
+        headers.set(name: "content-length", value: String(reply.body.count))
+        if !keepAlive { headers.set(name: "connection", value: "close") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + reply.body.count)
+        HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: reply.status, headers: headers), to: &bytes)
+        if request.head.method != "HEAD" { bytes.append(contentsOf: reply.body) }
+        try? await write(bytes, deadline: session.loop.deadline(after: listener.idleTimeout))
+    }
+
+    /// Adds framing and connection fields for an HTTP/1.x client.
+    private func frame(_ head: inout HTTPResponseHead, _ length: ResponseBodyLength) {
+        switch length {
+        case .none(let described):
+            if let described { head.headers.appendLowercased(name: "content-length", value: described) }
+        case .known(let count):
+            head.headers.appendLowercased(name: "content-length", value: String(count))
+        case .unknown:
+            if request.head.version == .http1_0 {
+                keepAlive = false  // close-delimited: the end of the body is the end of the connection
+            } else {
+                chunkedResponse = true
+                head.headers.appendLowercased(name: "transfer-encoding", value: "chunked")
+            }
+        }
+        if !body.isFinished { keepAlive = false }
+        if !keepAlive {
+            head.headers.appendLowercased(name: "connection", value: "close")
+        } else if request.head.version == .http1_0 {
+            head.headers.appendLowercased(name: "connection", value: "keep-alive")
+        }
+    }
+
+    private func write(_ bytes: [UInt8], deadline: Deadline) async throws {
+        do {
+            try await connection.write(bytes, deadline: deadline)
+            responseBytesSent += bytes.count
+        } catch {
+            keepAlive = false
+            throw error
+        }
+    }
+
+    private static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+}

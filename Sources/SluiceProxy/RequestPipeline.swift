@@ -1,0 +1,90 @@
+import SluiceIO
+import SluiceHTTP
+import SluiceGuards
+import SluicePolicy
+
+/// One request from any downstream protocol: route, body limit, guards, forward, access log.
+struct RequestPipeline {
+    let context: LoopContext
+    let listenerName: String
+
+    func serve(_ downstream: some DownstreamExchange) async {
+        let started = Deadline.now
+        let configuration = context.currentConfiguration()
+        let head = downstream.head
+        var requestID = head.headers["x-request-id"] ?? ""
+        if !Self.isAcceptableRequestID(requestID) { requestID = context.requestIDs.next() }
+
+        var outcome = Outcome(status: 0)
+        defer { log(outcome, downstream: downstream, requestID: requestID, started: started) }
+
+        guard let route = configuration.router.route(for: head) else {
+            outcome = await reply(.json(status: 404, reason: "no_route", message: "no route for \(head.method) \(head.path)",
+                                        requestID: requestID), to: downstream, requestID: requestID)
+            return
+        }
+        outcome.route = route.name
+        if let length = downstream.declaredBodyLength, length > route.maxBodyBytes {
+            outcome = await reply(.json(status: 413, reason: "body_too_large",
+                                        message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)",
+                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
+            return
+        }
+        var extraResponseHeaders = HTTPHeaders()
+        if let chain = configuration.guardChains[route.name], !chain.isEmpty {
+            var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
+                                            clientAddress: downstream.clientAddress, loopIndex: context.loop.index)
+            let verdicts = await chain.evaluate(&guardRequest)
+            if let rejection = verdicts.reply {
+                outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
+                return
+            }
+            extraResponseHeaders = verdicts.responseHeaders
+        }
+        guard let pool = context.pool(for: route.cluster) else {
+            outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
+                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
+            return
+        }
+        do {
+            try await downstream.willReadBody()
+        } catch {
+            outcome.status = 499
+            outcome.reason = "client_gone"
+            return
+        }
+        let exchange = UpstreamExchange(downstream: downstream, pool: pool, route: route, requestID: requestID,
+                                        started: started, extraResponseHeaders: extraResponseHeaders)
+        let result = await exchange.run()
+        outcome.status = result.status
+        outcome.upstream = result.upstream
+        outcome.reason = result.reason
+    }
+
+    struct Outcome {
+        var status: Int
+        var route: String?
+        var upstream: String?
+        var reason: String?
+    }
+
+    private func reply(_ reply: LocalReply, to downstream: some DownstreamExchange, requestID: String,
+                       route: String? = nil) async -> Outcome {
+        await downstream.sendLocalReply(reply, requestID: requestID)
+        return Outcome(status: reply.status, route: route, upstream: nil, reason: reply.reason)
+    }
+
+    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, started: Deadline) {
+        guard let accessLog = context.accessLog else { return }
+        accessLog.append(AccessLogRecord(
+            requestID: requestID, listener: listenerName, client: downstream.clientAddress, method: downstream.head.method,
+            path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
+            reason: outcome.reason, durationNanos: Deadline.now.nanoseconds &- started.nanoseconds,
+            bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
+    }
+
+    /// A client's X-Request-Id is kept only if it is short and printable (it goes into logs).
+    static func isAcceptableRequestID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != 0x22 && $0 != 0x5c }
+    }
+}
