@@ -128,15 +128,12 @@ public final class HTTP2ServerSession {
                 throw error
             }
         }
-        if nghttp2_session_want_read(session) == 0 && !terminatedByApplication {
-            // nghttp2 ended the session itself (a connection error it detected): flush its
-            // GOAWAY now to learn the code.
-            flush()
-            if let code = sentGoAwayCode, code != HTTP2ErrorCode.noError {
-                let error = HTTP2ConnectionError(code: code, reason: libraryMessage ?? "protocol_error")
-                failure = error
-                throw error
-            }
+        // Send at once what the input caused (ACKs, resets nghttp2 decided on, a GOAWAY): resets
+        // reach the application and the reset budget now, and a connection error nghttp2
+        // detected itself shows as the GOAWAY it sends.
+        flush()
+        if failure == nil && !terminatedByApplication, let code = sentGoAwayCode, code != HTTP2ErrorCode.noError {
+            failure = HTTP2ConnectionError(code: code, reason: libraryMessage ?? "protocol_error")
         }
         if let failure { throw failure }
         return takeEvents()
