@@ -218,7 +218,11 @@ public final class HTTP2ServerSession {
     static func connectionError(forLibraryError code: Int32) -> HTTP2ConnectionError {
         switch code {
         case NGHTTP2_ERR_FLOODED.rawValue:
-            return HTTP2ConnectionError(code: HTTP2ErrorCode.enhanceYourCalm, reason: "control_frame_flood")
+            // More SETTINGS/PING ACKs queued than maxControlFramesQueued: the client sends
+            // control frames and does not read the answers.
+            return HTTP2ConnectionError(code: HTTP2ErrorCode.enhanceYourCalm, reason: "outbound_queue_flood")
+        case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
+            return HTTP2ConnectionError(code: HTTP2ErrorCode.enhanceYourCalm, reason: "continuation_flood")
         case NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue:
             return HTTP2ConnectionError(code: HTTP2ErrorCode.protocolError, reason: "bad_preface")
         default:
