@@ -237,6 +237,9 @@ extension HTTP2ServerSession {
 
     func streamClosed(_ streamID: Int32, errorCode: UInt32, session: OpaquePointer) {
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        // An application reset still queued when the stream closed otherwise is never sent.
+        // (A sent one was already taken out: nghttp2 reports the RST before the close.)
+        applicationResets.remove(streamID)
         if stream.unconsumed > 0 {
             // Body bytes the application will never consume: return them to the connection window.
             nghttp2_session_consume_connection(session, stream.unconsumed)

@@ -85,11 +85,10 @@ extension HTTP2ServerSession {
 
     /// Resets a stream (RST_STREAM). The application gets no `.streamReset` for it.
     public func resetStream(_ streamID: Int32, errorCode: UInt32) {
-        guard failure == nil, let session else { return }
-        if let stream = streams[streamID] {
-            stream.resetByApplication = true
-            stream.resetAnnounced = true
-        }
+        // A stream nghttp2 has closed needs no reset (and its RST would never be sent).
+        guard failure == nil, let session, let stream = streams[streamID] else { return }
+        stream.resetByApplication = true
+        stream.resetAnnounced = true
         applicationResets.insert(streamID)
         if nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode) != 0 {
             applicationResets.remove(streamID)

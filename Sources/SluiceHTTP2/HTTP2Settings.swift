@@ -41,8 +41,6 @@ public struct HTTP2Settings: Sendable {
     /// above still answers 431 to anything past 32 KiB of fields.
     public var maxContinuationFrames: Int = 8
 
-    public init() {}
-
     public init(maxConcurrentStreams: Int = 128, initialWindowSize: Int = 65_535 * 4,
                 connectionWindowSize: Int = 1 << 20, maxFrameSize: Int = 16_384,
                 maxHeaderListSize: Int = 32 * 1024) {
