@@ -44,7 +44,8 @@ let package = Package(
         // The guard protocol and verdicts; each guard adds its own module later.
         .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceTLS", dependencies: ["COpenSSL"], swiftSettings: sluiceSwiftSettings),
-        .target(name: "SluiceHTTP2", dependencies: ["CNghttp2"], swiftSettings: sluiceSwiftSettings),
+        // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
+        .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
@@ -63,6 +64,7 @@ let package = Package(
 
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceHTTP2Tests", dependencies: ["SluiceHTTP2", "SluiceHTTP", "CNghttp2"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),

@@ -1,0 +1,140 @@
+internal import CNghttp2
+public import SluiceHTTP
+
+/// Response-side fields an HTTP/2 message must not carry (RFC 9113 8.2.2).
+private let connectionSpecificFields: Set<String> = [
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+]
+
+extension HTTP2ServerSession {
+    /// Sends a response head. Connection-specific fields (and any the `connection` field names)
+    /// are dropped. A 1xx status is sent as an interim head. With `endStream` false, the body
+    /// follows through `sendData`.
+    public func sendResponse(streamID: Int32, head: HTTPResponseHead, endStream: Bool) {
+        guard failure == nil, let session, let stream = streams[streamID], !stream.responseStarted else { return }
+        let interim = head.status < 200
+        let nominated = head.headers.tokens(for: "connection")
+        var block: [UInt8] = []
+        var spans: [(name: Range<Int>, value: Range<Int>)] = []
+        func add(_ name: String, _ value: String) {
+            let nameStart = block.count
+            block.append(contentsOf: name.utf8)
+            let valueStart = block.count
+            block.append(contentsOf: value.utf8)
+            spans.append((nameStart..<valueStart, valueStart..<block.count))
+        }
+        add(":status", String(head.status))
+        for field in head.headers {
+            if field.name.hasPrefix(":") || connectionSpecificFields.contains(field.name) || nominated.contains(field.name) { continue }
+            add(field.name, field.value)
+        }
+        if !interim {
+            stream.responseStarted = true
+            stream.outboundEnded = endStream
+        }
+        block.withUnsafeMutableBufferPointer { bytes in
+            let base = bytes.baseAddress!
+            var fields = spans.map { span in
+                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
+                           namelen: span.name.count, valuelen: span.value.count,
+                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            // nghttp2 copies the fields before these calls return.
+            if interim {
+                _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, &fields, fields.count, nil)
+            } else if endStream {
+                _ = nghttp2_submit_response(session, streamID, &fields, fields.count, nil)
+            } else {
+                var provider = Self.dataProvider()
+                _ = nghttp2_submit_response(session, streamID, &fields, fields.count, &provider)
+            }
+        }
+    }
+
+    /// Queues response body bytes for a stream (copied into the stream's own buffer); they go
+    /// out as the client's flow-control window allows. Keep `pendingDataBytes` bounded.
+    public func sendData(streamID: Int32, bytes: UnsafeRawBufferPointer, endStream: Bool) {
+        guard failure == nil, let session, let stream = streams[streamID],
+              stream.responseStarted, !stream.outboundEnded else { return }
+        if bytes.count > 0 { stream.appendOutbound(bytes) }
+        stream.outboundEnded = endStream
+        if stream.deferred {
+            stream.deferred = false
+            _ = nghttp2_session_resume_data(session, streamID)
+        }
+    }
+
+    public func sendData(streamID: Int32, bytes: [UInt8], endStream: Bool) {
+        bytes.withUnsafeBytes { sendData(streamID: streamID, bytes: $0, endStream: endStream) }
+    }
+
+    /// Response body bytes queued for the stream and not yet handed to `takeOutput`.
+    public func pendingDataBytes(streamID: Int32) -> Int {
+        streams[streamID]?.pendingOutbound ?? 0
+    }
+
+    /// The application has forwarded `bytes` of the stream's request body: reopen that much
+    /// of the stream and connection windows.
+    public func consume(streamID: Int32, bytes: Int) {
+        guard failure == nil, let session, let stream = streams[streamID] else { return }
+        let count = min(bytes, stream.unconsumed)
+        guard count > 0 else { return }
+        stream.unconsumed -= count
+        _ = nghttp2_session_consume(session, streamID, count)
+    }
+
+    /// Resets a stream (RST_STREAM). The application gets no `.streamReset` for it.
+    public func resetStream(_ streamID: Int32, errorCode: UInt32) {
+        // A stream nghttp2 has closed needs no reset (and its RST would never be sent).
+        guard failure == nil, let session, let stream = streams[streamID] else { return }
+        stream.resetByApplication = true
+        stream.resetAnnounced = true
+        applicationResets.insert(streamID)
+        if nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode) != 0 {
+            applicationResets.remove(streamID)
+        }
+    }
+
+    /// Ends the connection. `graceful` (with NO_ERROR): the two-step shutdown of RFC 9113 6.8 —
+    /// a GOAWAY with the maximum stream id and a PING now, the final GOAWAY naming the last
+    /// stream taken when the PING's ACK comes back; streams in flight finish, then `wantsRead`
+    /// and `wantsWrite` turn false. Otherwise a GOAWAY naming the last stream taken now; with an
+    /// error code the connection closes as soon as it is sent.
+    public func goAway(errorCode: UInt32, graceful: Bool) {
+        guard failure == nil, let session, shutdownState != .finalSent else { return }
+        if graceful && errorCode == HTTP2ErrorCode.noError {
+            guard shutdownState == .none else { return }
+            shutdownState = .noticeSent
+            _ = nghttp2_submit_shutdown_notice(session)
+            _ = Self.shutdownPingData.withUnsafeBufferPointer {
+                nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), $0.baseAddress)
+            }
+        } else if errorCode == HTTP2ErrorCode.noError {
+            submitFinalGoAway()
+        } else {
+            shutdownState = .finalSent
+            terminatedByApplication = true
+            _ = nghttp2_session_terminate_session(session, errorCode)
+        }
+    }
+
+    func submitFinalGoAway() {
+        guard let session else { return }
+        shutdownState = .finalSent
+        _ = nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue),
+                                  nghttp2_session_get_last_proc_stream_id(session),
+                                  HTTP2ErrorCode.noError, nil, 0)
+    }
+
+    /// A response Sluice makes itself: status, headers, a content-length and the body, ending
+    /// the stream.
+    public func sendLocalReply(streamID: Int32, reply: LocalReply) {
+        var headers = reply.headers
+        if !headers.contains(name: "content-length") && reply.status != 204 && reply.status != 304 {
+            headers.appendLowercased(name: "content-length", value: String(reply.body.count))
+        }
+        let head = HTTPResponseHead(status: reply.status, version: .http2, headers: headers)
+        sendResponse(streamID: streamID, head: head, endStream: reply.body.isEmpty)
+        if !reply.body.isEmpty { sendData(streamID: streamID, bytes: reply.body, endStream: true) }
+    }
+}

@@ -1,0 +1,74 @@
+import SluiceHTTP
+
+/// One stream's state on the Sluice side of the nghttp2 session.
+final class StreamState {
+    let id: Int32
+
+    // Request head being assembled from header callbacks.
+    var method: String?
+    var path: String?
+    var authority: String?
+    var headers = HTTPHeaders()
+    var cookies: [String] = []
+    var headerListBytes = 0
+    /// Set when the head broke a limit Sluice enforces; the stream gets `rejection` instead of
+    /// reaching the application.
+    var rejection: LocalReply?
+
+    /// The application was given `.request` for this stream.
+    var announced = false
+    /// The application has been told the stream is gone (so close does not tell it twice).
+    var resetAnnounced = false
+    /// The application itself reset the stream (not counted against the client).
+    var resetByApplication = false
+
+    // Request body: the bytes of the DATA frame being received, and flow-control bookkeeping.
+    var frameBytes: [UInt8] = []
+    /// Body bytes received and not yet returned with `consume`.
+    var unconsumed = 0
+
+    // Response body.
+    var responseStarted = false
+    var outbound: [UInt8] = []
+    var outboundHead = 0
+    var outboundEnded = false
+    /// nghttp2 was told NGHTTP2_ERR_DEFERRED and waits for `nghttp2_session_resume_data`.
+    var deferred = false
+    /// A Sluice-made reply to a request that had not ended: reset the stream (NO_ERROR) once
+    /// the reply is out, so the client stops sending its body (RFC 9113 section 8.1).
+    var resetAfterReply = false
+
+    init(id: Int32) { self.id = id }
+
+    var pendingOutbound: Int { outbound.count - outboundHead }
+
+    func appendOutbound(_ bytes: UnsafeRawBufferPointer) {
+        if outboundHead == outbound.count {
+            outbound.removeAll(keepingCapacity: true)
+            outboundHead = 0
+        } else if outboundHead > 16_384 && outboundHead * 2 > outbound.count {
+            outbound.removeFirst(outboundHead)
+            outboundHead = 0
+        }
+        outbound.append(contentsOf: bytes)
+    }
+
+    /// Copies `count` queued response bytes to `destination` and drops them from the queue.
+    func takeOutbound(_ count: Int, into destination: inout [UInt8]) {
+        outbound.withUnsafeBufferPointer { all in
+            destination.append(contentsOf: UnsafeBufferPointer(rebasing: all[outboundHead..<outboundHead + count]))
+        }
+        outboundHead += count
+    }
+
+    /// The request head as the neutral model has it.
+    func requestHead() -> HTTPRequestHead {
+        var fields = HTTPHeaders()
+        if let authority { fields.appendLowercased(name: "host", value: authority) }
+        for field in headers where !(field.name == "host" && authority != nil) {
+            fields.appendLowercased(name: field.name, value: field.value)
+        }
+        if !cookies.isEmpty { fields.appendLowercased(name: "cookie", value: cookies.joined(separator: "; ")) }
+        return HTTPRequestHead(method: method ?? "", target: path ?? "", version: .http2, headers: fields)
+    }
+}
