@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
-                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"],
+                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards"],
                 swiftSettings: sluiceSwiftSettings),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",

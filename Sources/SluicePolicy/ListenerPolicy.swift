@@ -10,6 +10,7 @@ public struct ListenerPolicy: Sendable {
     public var idleTimeout: Duration
     public var maxHeaderBytes: Int
     public var maxURIBytes: Int
+    public var http2: HTTP2Limits
 
     public static let defaultHeaderTimeout = Duration.seconds(10)
     public static let defaultIdleTimeout = Duration.seconds(60)
@@ -20,7 +21,8 @@ public struct ListenerPolicy: Sendable {
                 headerTimeout: Duration = ListenerPolicy.defaultHeaderTimeout,
                 idleTimeout: Duration = ListenerPolicy.defaultIdleTimeout,
                 maxHeaderBytes: Int = ListenerPolicy.defaultMaxHeaderBytes,
-                maxURIBytes: Int = ListenerPolicy.defaultMaxURIBytes) {
+                maxURIBytes: Int = ListenerPolicy.defaultMaxURIBytes,
+                http2: HTTP2Limits = HTTP2Limits()) {
         self.name = name
         self.address = address
         self.protocol = `protocol`
@@ -28,5 +30,6 @@ public struct ListenerPolicy: Sendable {
         self.idleTimeout = idleTimeout
         self.maxHeaderBytes = maxHeaderBytes
         self.maxURIBytes = maxURIBytes
+        self.http2 = http2
     }
 }

@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `listeners`; nil without a usable name (see `NamedItem.declared`).
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
-            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes",
+            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "http2",
         ]) else { return nil }
         let fields = item.fields
 
@@ -17,7 +17,34 @@ extension PolicyFileReader {
         if let node = fields["idle_timeout"], let value = duration(node) { listener.idleTimeout = value }
         if let node = fields["max_header_bytes"], let value = size(node) { listener.maxHeaderBytes = value }
         if let node = fields["max_uri_bytes"], let value = size(node) { listener.maxURIBytes = value }
+        if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
 
         return item.declared(listener)
+    }
+}
+
+extension PolicyFileReader {
+    /// `http2: {max_concurrent_streams: 128, max_header_list_bytes: 32KiB, initial_window_bytes: 256KiB}`
+    func readHTTP2Limits(_ node: Node, listener: String) -> HTTP2Limits? {
+        guard let fields = mapping(node, what: "http2 of \(listener)", allowed: [
+            "max_concurrent_streams", "max_header_list_bytes", "initial_window_bytes",
+        ]) else { return nil }
+        var limits = HTTP2Limits()
+        if let node = fields["max_concurrent_streams"], let value = count(node) {
+            if (1...10_000).contains(value) {
+                limits.maxConcurrentStreams = value
+            } else {
+                report("max_concurrent_streams must be between 1 and 10000", at: node)
+            }
+        }
+        if let node = fields["max_header_list_bytes"], let value = size(node) { limits.maxHeaderListBytes = value }
+        if let node = fields["initial_window_bytes"], let value = size(node) {
+            if value <= Int(Int32.max) {
+                limits.initialWindowBytes = value
+            } else {
+                report("initial_window_bytes must be at most 2147483647 (RFC 9113)", at: node)
+            }
+        }
+        return limits
     }
 }

@@ -7,19 +7,22 @@ import SluicePolicy
 /// each to the request pipeline, until either side closes, the connection idles out, or the
 /// server drains. Confined to its loop (hence the unchecked Sendable: it only crosses into tasks
 /// on that loop).
-final class HTTP1Session: @unchecked Sendable {
+final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     let context: LoopContext
     let connection: any ByteStream
     let listener: ListenerPolicy
     let clientAddress: String
     let scheme: String
     /// Starts small so that many idle connections cost little; grows to the header limit if needed.
-    let buffer = ByteBuffer(capacity: 4096)
+    let buffer: ByteBuffer
     private var parser: RequestHeadParser
     /// True while waiting for the next request on a keep-alive connection (drain closes these).
     private(set) var isIdle = true
 
-    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http") {
+    /// `buffer` may already hold the first bytes (read while telling HTTP/1 from HTTP/2).
+    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http",
+         buffer: ByteBuffer = ByteBuffer(capacity: 4096)) {
+        self.buffer = buffer
         self.context = context
         self.connection = connection
         self.listener = listener
@@ -31,7 +34,9 @@ final class HTTP1Session: @unchecked Sendable {
 
     var loop: EventLoop { context.loop }
 
-    func closeIdle() { connection.close() }
+    func drain() {
+        if isIdle { connection.close() }
+    }
 
     func run() async {
         defer { connection.close() }

@@ -86,7 +86,12 @@ enum HeaderRewriting {
     }
 
     private static func viaValue(existing: String?, version: HTTPVersion) -> String {
-        let entry = version == .http1_0 ? "1.0 sluice" : "1.1 sluice"
+        let entry: String
+        switch version {
+        case .http1_0: entry = "1.0 sluice"
+        case .http1_1: entry = "1.1 sluice"
+        case .http2: entry = "2 sluice"
+        }
         return existing.map { $0 + ", " + entry } ?? entry
     }
 

@@ -1,5 +1,6 @@
 import SluiceIO
 import SluicePolicy
+import SluiceHTTP2
 import Synchronization
 
 /// Everything one event loop owns for proxying: its view of the configuration, its upstream
@@ -12,7 +13,7 @@ public final class LoopContext: @unchecked Sendable {
     private var pools: [String: UpstreamPool] = [:]
     var requestIDs = RequestIDGenerator()
     let accessLog: AccessLogWriter?
-    private var sessions: [ObjectIdentifier: HTTP1Session] = [:]
+    private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
     private var listeners: [TCPListener] = []
     public private(set) var draining = false
     /// Open downstream connections on this loop; read by the drain supervisor on another thread.
@@ -84,14 +85,41 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    private func startSession(_ connection: any ByteStream, listener: ListenerPolicy) {
-        let session = HTTP1Session(context: self, connection: connection, listener: listener)
-        sessions[ObjectIdentifier(session)] = session
+    /// Serves one accepted connection: HTTP/2 when ALPN chose it or (on an `auto` cleartext
+    /// listener) when the client opens with the HTTP/2 preface; HTTP/1.1 otherwise.
+    func startSession(_ connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http", alpn: String? = nil) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
-            await session.run()
-            sessions[ObjectIdentifier(session)] = nil
-            openSessions.wrappingSubtract(1, ordering: .relaxed)
+            defer { openSessions.wrappingSubtract(1, ordering: .relaxed) }
+            let buffer = ByteBuffer(capacity: 4096)
+            var speaksHTTP2 = alpn == "h2"
+            if !speaksHTTP2 && alpn == nil && listener.protocol == .auto {
+                guard let isPreface = try? await PrefaceSniffer.startsWithHTTP2Preface(
+                    connection, buffer: buffer, deadline: loop.deadline(after: listener.headerTimeout)) else {
+                    connection.close()
+                    return
+                }
+                speaksHTTP2 = isPreface
+            }
+            let session: any DownstreamConnection
+            if speaksHTTP2 {
+                guard let h2 = try? HTTP2Session(context: self, connection: connection, listener: listener, scheme: scheme,
+                                                 settings: HTTP2Settings(listener.http2)) else {
+                    connection.close()
+                    return
+                }
+                session = h2
+            } else {
+                session = HTTP1Session(context: self, connection: connection, listener: listener, scheme: scheme, buffer: buffer)
+            }
+            sessions[ObjectIdentifier(session)] = session
+            defer { sessions[ObjectIdentifier(session)] = nil }
+            if draining { session.drain() }
+            if let h2 = session as? HTTP2Session {
+                await h2.run(initialBytes: Array(buffer.readableBytes))
+            } else if let h1 = session as? HTTP1Session {
+                await h1.run()
+            }
         }
     }
 
@@ -101,8 +129,8 @@ public final class LoopContext: @unchecked Sendable {
         draining = true
         listeners.forEach { $0.close() }
         listeners.removeAll()
-        for session in sessions.values where session.isIdle {
-            session.closeIdle()
+        for session in sessions.values {
+            session.drain()
         }
     }
 

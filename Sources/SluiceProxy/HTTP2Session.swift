@@ -1,0 +1,152 @@
+import SluiceIO
+import SluiceHTTP
+import SluiceHTTP2
+import SluicePolicy
+
+/// One downstream HTTP/2 connection (h2 over TLS, or prior-knowledge h2c). The connection task
+/// reads frames and feeds the nghttp2 session; each request stream runs as its own task through
+/// the same request pipeline as HTTP/1. Output from every stream goes through one writer, so
+/// frames never interleave mid-write. Loop-confined.
+final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
+    let context: LoopContext
+    let connection: any ByteStream
+    let listener: ListenerPolicy
+    let clientAddress: String
+    let scheme: String
+    let session: HTTP2ServerSession
+    private let buffer = ByteBuffer(capacity: 16 * 1024)
+    private var streams: [Int32: HTTP2StreamExchange] = [:]
+    private var output: [UInt8] = []
+    private var writing = false
+    private var closed = false
+
+    /// A stream waits (backpressure) while more than this much of its response is queued
+    /// unsent, so a slow client cannot make Sluice buffer an unbounded response.
+    static let responseHighWater = 256 * 1024
+
+    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String,
+         settings: HTTP2Settings) throws {
+        self.context = context
+        self.connection = connection
+        self.listener = listener
+        self.scheme = scheme
+        clientAddress = connection.peer?.host ?? "unknown"
+        session = try HTTP2ServerSession(settings: settings)
+    }
+
+    var loop: EventLoop { context.loop }
+
+    /// A graceful GOAWAY: streams in flight finish, no new ones start; an idle connection closes.
+    func drain() {
+        if streams.isEmpty {
+            finish()
+            return
+        }
+        session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: true)
+        requestFlush()
+    }
+
+    /// Bytes already read off the connection before it was known to be HTTP/2 (the h2c preface).
+    func run(initialBytes: [UInt8] = []) async {
+        defer { finish() }
+        if !initialBytes.isEmpty {
+            buffer.append(initialBytes)
+        }
+        while !closed {
+            if !buffer.isEmpty {
+                let events: [HTTP2Event]
+                do {
+                    events = try session.receive(buffer.readableBytes)
+                } catch {
+                    buffer.clear()
+                    await flush()
+                    return
+                }
+                buffer.clear()
+                for event in events { handle(event) }
+            }
+            await flush()
+            if !session.wantsRead && !session.wantsWrite { return }
+            do {
+                // While streams are open the connection stays; idle h2 connections time out like
+                // idle HTTP/1 ones.
+                let deadline: Deadline? = streams.isEmpty ? loop.deadline(after: listener.idleTimeout) : nil
+                let count = try await connection.read(into: buffer, deadline: deadline)
+                if count == 0 { return }
+            } catch {
+                return
+            }
+        }
+    }
+
+    private func handle(_ event: HTTP2Event) {
+        switch event {
+        case .request(let streamID, let head, let endStream):
+            let exchange = HTTP2StreamExchange(connection: self, streamID: streamID, head: head, endStream: endStream)
+            streams[streamID] = exchange
+            let pipeline = RequestPipeline(context: context, listenerName: listener.name)
+            loop.spawn { [self] in
+                await pipeline.serve(exchange)
+                streams[streamID] = nil
+                exchange.finished = true
+                await flush()
+            }
+        case .data(let streamID, let bytes, let endStream):
+            streams[streamID]?.receive(bytes, endStream: endStream)
+        case .trailers(let streamID, _):
+            streams[streamID]?.receive([], endStream: true)
+        case .streamReset(let streamID, _):
+            streams[streamID]?.cancel()
+        case .goAway:
+            break  // the client will open no more streams; the ones in flight finish
+        }
+    }
+
+    /// Writes everything the session has queued. One writer at a time: a caller that finds a
+    /// write in progress returns, and that writer picks its frames up on its next round.
+    func flush() async {
+        guard !writing, !closed else { return }
+        writing = true
+        defer { writing = false }
+        while true {
+            output.removeAll(keepingCapacity: true)
+            session.takeOutput(into: &output)
+            if output.isEmpty { break }
+            do {
+                try await connection.write(output, deadline: loop.deadline(after: listener.idleTimeout))
+            } catch {
+                closed = true
+                break
+            }
+            wakeWritableStreams()
+        }
+        for event in session.takeEvents() { handle(event) }
+        wakeWritableStreams()
+        // A finished graceful shutdown (or a connection error) leaves nothing to read or write:
+        // close, which also wakes the connection task blocked in read.
+        if !session.wantsRead && !session.wantsWrite { finish() }
+    }
+
+    /// Starts a flush from synchronous code.
+    func requestFlush() {
+        guard !writing, !closed else { return }
+        loop.spawn { [self] in await flush() }
+    }
+
+    private func wakeWritableStreams() {
+        for stream in streams.values where stream.isWaitingToSend {
+            if session.pendingDataBytes(streamID: stream.streamID) < Self.responseHighWater / 2 || closed {
+                stream.resumeSender()
+            }
+        }
+    }
+
+    private func finish() {
+        guard !closed || !connection.isClosed else { return }
+        closed = true
+        for stream in streams.values { stream.cancel() }
+        connection.close()
+    }
+
+    var isClosed: Bool { closed }
+}

@@ -1,0 +1,209 @@
+import SluiceIO
+import SluiceHTTP
+import SluiceHTTP2
+
+/// One HTTP/2 stream as the request pipeline sees it: its request body arrives as DATA events
+/// from the connection task; its response goes out through the connection's session, with
+/// flow control in both directions (window updates only as the body is forwarded; a response
+/// waits while too much of it is queued for a slow client).
+final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
+    private unowned let connection: HTTP2Session
+    let streamID: Int32
+    let head: HTTPRequestHead
+    private var bodyChunks: [[UInt8]] = []
+    private var bodyEnded: Bool
+    private var cancelled = false
+    private var bodyWaiter: UnsafeContinuation<Void, Never>?
+    private var sendWaiter: UnsafeContinuation<Void, Never>?
+    private(set) var requestBodyBytes = 0
+    private(set) var responseBytesSent = 0
+    /// Set when the pipeline is done with the stream.
+    var finished = false
+    private let timer: TimerNode
+
+    init(connection: HTTP2Session, streamID: Int32, head: HTTPRequestHead, endStream: Bool) {
+        self.connection = connection
+        self.streamID = streamID
+        self.head = head
+        bodyEnded = endStream
+        timer = TimerNode {}
+    }
+
+    var clientAddress: String { connection.clientAddress }
+    var scheme: String { connection.scheme }
+    var requestBodyFinished: Bool { bodyEnded && bodyChunks.isEmpty }
+    var isWaitingToSend: Bool { sendWaiter != nil }
+
+    var declaredBodyLength: Int? {
+        guard !bodyEnded || !bodyChunks.isEmpty else { return head.method == "GET" || head.method == "HEAD" ? nil : 0 }
+        return head.headers["content-length"].flatMap { Int($0) }
+    }
+
+    private var session: HTTP2ServerSession { connection.session }
+    private var loop: EventLoop { connection.loop }
+
+    // MARK: Events from the connection task
+
+    func receive(_ bytes: [UInt8], endStream: Bool) {
+        if !bytes.isEmpty { bodyChunks.append(bytes) }
+        if endStream { bodyEnded = true }
+        resumeBodyReader()
+    }
+
+    func cancel() {
+        cancelled = true
+        resumeBodyReader()
+        resumeSender()
+    }
+
+    func resumeSender() {
+        if let waiter = sendWaiter {
+            sendWaiter = nil
+            waiter.resume()
+        }
+    }
+
+    private func resumeBodyReader() {
+        if let waiter = bodyWaiter {
+            bodyWaiter = nil
+            waiter.resume()
+        }
+    }
+
+    // MARK: DownstreamExchange
+
+    func willReadBody() async throws {}
+
+    func readRequestBody(deadline: Deadline, deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws {
+        while bodyChunks.isEmpty && !bodyEnded {
+            if cancelled { throw IOError(.closed, operation: "h2 stream") }
+            let timedOut = await wait(for: \.bodyWaiter, deadline: deadline)
+            if timedOut { throw IOError(.timedOut, operation: "h2 request body") }
+        }
+        if cancelled { throw IOError(.closed, operation: "h2 stream") }
+        guard !bodyChunks.isEmpty else { return }
+        let chunk = bodyChunks.removeFirst()
+        try await chunk.withUnsafeBytesAsync { try await deliver($0) }
+        requestBodyBytes += chunk.count
+        // The window reopens only now that the bytes went upstream: a slow upstream stalls
+        // only its own stream.
+        session.consume(streamID: streamID, bytes: chunk.count)
+        await connection.flush()
+    }
+
+    func withBufferedBody(length: Int, _ body: (UnsafeRawBufferPointer) async throws -> Void) async throws -> Bool {
+        guard bodyEnded, bodyChunks.count == 1, bodyChunks[0].count == length else { return false }
+        try await readRequestBody(deadline: loop.deadline(after: .seconds(1)), deliver: body)
+        return true
+    }
+
+    func sendResponseHead(_ head: HTTPResponseHead, body: ResponseBodyLength, deadline: Deadline) async throws {
+        var head = head
+        switch body {
+        case .none(let described):
+            if let described { head.headers.appendLowercased(name: "content-length", value: described) }
+        case .known(let count):
+            head.headers.appendLowercased(name: "content-length", value: String(count))
+        case .unknown:
+            break
+        }
+        try checkOpen()
+        let endStream: Bool
+        if case .none = body { endStream = true } else { endStream = false }
+        session.sendResponse(streamID: streamID, head: head, endStream: endStream)
+        await connection.flush()
+    }
+
+    func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws {
+        var head = head
+        head.headers.appendLowercased(name: "content-length", value: String(completeBody.count))
+        try checkOpen()
+        let bodyless = completeBody.isEmpty || self.head.method == "HEAD"
+        session.sendResponse(streamID: streamID, head: head, endStream: bodyless)
+        if !bodyless {
+            session.sendData(streamID: streamID, bytes: completeBody, endStream: true)
+            responseBytesSent += completeBody.count
+        }
+        await connection.flush()
+        try await waitForRoom(deadline: deadline)
+    }
+
+    func sendResponseBody(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) async throws {
+        try checkOpen()
+        session.sendData(streamID: streamID, bytes: bytes, endStream: false)
+        responseBytesSent += bytes.count
+        await connection.flush()
+        try await waitForRoom(deadline: deadline)
+    }
+
+    func finishResponse(deadline: Deadline) async throws {
+        try checkOpen()
+        session.sendData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: nil, count: 0), endStream: true)
+        await connection.flush()
+    }
+
+    func abortResponse() {
+        guard !cancelled else { return }
+        session.resetStream(streamID, errorCode: HTTP2ErrorCode.internalError)
+        connection.requestFlush()
+    }
+
+    func sendLocalReply(_ reply: LocalReply, requestID: String) async {
+        guard !cancelled else { return }
+        var reply = reply
+        reply.headers.set(name: "x-request-id", value: requestID)
+        session.sendLocalReply(streamID: streamID, reply: reply)
+        responseBytesSent += reply.body.count
+        if !requestBodyFinished {
+            // The answer is final: tell the client to stop sending the body (RFC 9113 §8.1).
+            session.resetStream(streamID, errorCode: HTTP2ErrorCode.noError)
+        }
+        await connection.flush()
+    }
+
+    // MARK: Waiting
+
+    private func checkOpen() throws {
+        if cancelled || connection.isClosed { throw IOError(.closed, operation: "h2 stream") }
+    }
+
+    /// Backpressure: waits while more than the high-water mark of this stream's response is
+    /// queued unsent (the client's window is closed, or the client reads slowly).
+    private func waitForRoom(deadline: Deadline) async throws {
+        while session.pendingDataBytes(streamID: streamID) > HTTP2Session.responseHighWater {
+            try checkOpen()
+            let timedOut = await wait(for: \.sendWaiter, deadline: deadline)
+            if timedOut { throw IOError(.timedOut, operation: "h2 response flow control") }
+        }
+        try checkOpen()
+    }
+
+    /// Suspends until resumed through `slot` or until `deadline`; returns true on timeout.
+    private func wait(for slot: ReferenceWritableKeyPath<HTTP2StreamExchange, UnsafeContinuation<Void, Never>?>,
+                      deadline: Deadline) async -> Bool {
+        var timedOut = false
+        let node = TimerNode { [unowned self] in
+            timedOut = true
+            if let waiter = self[keyPath: slot] {
+                self[keyPath: slot] = nil
+                waiter.resume()
+            }
+        }
+        await withUnsafeContinuation { continuation in
+            self[keyPath: slot] = continuation
+            loop.schedule(node, at: deadline)
+        }
+        loop.cancel(node)
+        return timedOut
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A stable pointer for async code: the bytes are copied into memory owned for the call.
+    func withUnsafeBytesAsync<R>(_ body: (UnsafeRawBufferPointer) async throws -> R) async rethrows -> R {
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 1)
+        defer { storage.deallocate() }
+        withUnsafeBytes { storage.copyMemory(from: $0) }
+        return try await body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+    }
+}
