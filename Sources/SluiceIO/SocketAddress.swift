@@ -33,6 +33,31 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     init(storage: Storage) { self.storage = storage }
 
+    /// A numeric address as is, or a host name resolved with getaddrinfo (IPv4 first). Blocking:
+    /// call it when a policy is loaded, never on a loop.
+    public static func resolve(host: String, port: Int) -> SocketAddress? {
+        if let numeric = SocketAddress(host: host, port: port) { return numeric }
+        guard (0...65535).contains(port) else { return nil }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(first) }
+        var candidates: [SocketAddress] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            if let raw = current.pointee.ai_addr {
+                var storage = sockaddr_storage()
+                withUnsafeMutableBytes(of: &storage) { bytes in
+                    bytes.copyMemory(from: UnsafeRawBufferPointer(start: raw, count: Int(current.pointee.ai_addrlen)))
+                }
+                if let address = SocketAddress.from(&storage) { candidates.append(address) }
+            }
+            entry = current.pointee.ai_next
+        }
+        return candidates.first { $0.family == AF_INET } ?? candidates.first
+    }
+
     public var port: Int {
         switch storage {
         case .v4(_, let port), .v6(_, let port): return Int(port)

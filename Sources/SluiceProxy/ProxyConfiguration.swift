@@ -12,7 +12,7 @@ public final class ProxyConfiguration: Sendable {
     let clusters: [String: UpstreamCluster]
     let guardChains: [String: GuardChain]
 
-    /// Fails when an endpoint cannot be turned into a socket address.
+    /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load).
     public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:]) throws(ConfigurationError) {
         self.policy = policy
         self.generation = generation
@@ -21,8 +21,8 @@ public final class ProxyConfiguration: Sendable {
         for cluster in policy.clusters {
             var addresses: [SocketAddress] = []
             for endpoint in cluster.endpoints {
-                guard let address = SocketAddress(host: endpoint.host, port: endpoint.port) else {
-                    throw ConfigurationError(message: "cluster '\(cluster.name)': endpoint \(endpoint) is not a numeric address (or localhost)")
+                guard let address = SocketAddress.resolve(host: endpoint.host, port: endpoint.port) else {
+                    throw ConfigurationError(message: "cluster '\(cluster.name)': cannot resolve endpoint \(endpoint)")
                 }
                 addresses.append(address)
             }

@@ -17,6 +17,28 @@ public final class Server {
         self.workersOverride = workersOverride
     }
 
+    /// Everything `run` and a reload check before serving a policy directory: the files
+    /// themselves, then what only the proxy can tell (endpoints it can connect to). Returns the
+    /// snapshot, or the problems one per line.
+    public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
+        let policy: PolicySnapshot
+        do {
+            policy = try PolicyLoader.load(directory: directory)
+        } catch {
+            return .failure(ValidationFailure(description: error.description))
+        }
+        do {
+            _ = try ProxyConfiguration(policy: policy, generation: 0)
+        } catch {
+            return .failure(ValidationFailure(description: "\(directory): \(error.description)"))
+        }
+        return .success(policy)
+    }
+
+    public struct ValidationFailure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     /// Runs until SIGTERM (drain) or SIGINT; returns the process exit code.
     public func run() -> Int32 {
         ControlEvents.blockSignals()

@@ -35,11 +35,11 @@ struct Check: ParsableCommand {
     var directory: String = "policies"
 
     func run() throws {
-        do {
-            let policy = try PolicyLoader.load(directory: directory)
+        switch Server.validate(directory: directory) {
+        case .success(let policy):
             print("ok: \(policy.listeners.count) listeners, \(policy.clusters.count) clusters, \(policy.routes.count) routes")
-        } catch {
-            printError(error.description)
+        case .failure(let failure):
+            printError(failure.description)
             throw ExitCode(1)
         }
     }
