@@ -18,9 +18,13 @@ public final class Server {
     }
 
     /// Everything `run` and a reload check before serving a policy directory: the files
-    /// themselves, then what only the proxy can tell (endpoints it can connect to). Returns the
+    /// themselves, then what only the proxy can tell (endpoints it can resolve). Returns the
     /// snapshot, or the problems one per line.
     public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
+        loadConfiguration(directory: directory, generation: 0).map(\.policy)
+    }
+
+    static func loadConfiguration(directory: String, generation: Int) -> Result<ProxyConfiguration, ValidationFailure> {
         let policy: PolicySnapshot
         do {
             policy = try PolicyLoader.load(directory: directory)
@@ -28,11 +32,10 @@ public final class Server {
             return .failure(ValidationFailure(description: error.description))
         }
         do {
-            _ = try ProxyConfiguration(policy: policy, generation: 0)
+            return .success(try ProxyConfiguration(policy: policy, generation: generation))
         } catch {
             return .failure(ValidationFailure(description: "\(directory): \(error.description)"))
         }
-        return .success(policy)
     }
 
     public struct ValidationFailure: Error, CustomStringConvertible {
@@ -43,20 +46,14 @@ public final class Server {
     public func run() -> Int32 {
         ControlEvents.blockSignals()
 
-        let policy: PolicySnapshot
-        do {
-            policy = try PolicyLoader.load(directory: policyDirectory)
-        } catch {
-            printError(error.description)
-            return 1
-        }
         let configuration: ProxyConfiguration
-        do {
-            configuration = try ProxyConfiguration(policy: policy, generation: 1)
-        } catch {
-            printError("\(policyDirectory): \(error.description)")
+        switch Self.loadConfiguration(directory: policyDirectory, generation: 1) {
+        case .success(let loaded): configuration = loaded
+        case .failure(let failure):
+            printError(failure.description)
             return 1
         }
+        let policy = configuration.policy
         let store = ConfigurationStore(configuration)
 
         let accessLogFD: Int32?
@@ -152,20 +149,14 @@ public final class Server {
 
     /// Validates the whole policy set first; any error keeps the running policy.
     private func reload(store: ConfigurationStore, generation: inout Int, running initial: PolicySnapshot, trigger: String) {
-        let policy: PolicySnapshot
-        do {
-            policy = try PolicyLoader.load(directory: policyDirectory)
-        } catch {
-            printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(error.description)")
-            return
-        }
         let configuration: ProxyConfiguration
-        do {
-            configuration = try ProxyConfiguration(policy: policy, generation: generation + 1)
-        } catch {
-            printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(policyDirectory): \(error.description)")
+        switch Self.loadConfiguration(directory: policyDirectory, generation: generation + 1) {
+        case .success(let loaded): configuration = loaded
+        case .failure(let failure):
+            printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(failure.description)")
             return
         }
+        let policy = configuration.policy
         let before = initial.listeners.map { "\($0.name)=\($0.address)" }
         let after = policy.listeners.map { "\($0.name)=\($0.address)" }
         if before != after {
