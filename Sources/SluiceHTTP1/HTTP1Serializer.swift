@@ -19,6 +19,31 @@ public enum HTTP1Serializer {
         appendFields(head.headers, to: &buffer)
     }
 
+    /// `METHOD SP target SP HTTP/1.1 CRLF`: for callers that write the fields one by one.
+    public static func appendRequestLine(method: String, target: String, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: method.utf8)
+        buffer.append(ASCII.space)
+        buffer.append(contentsOf: target.utf8)
+        appendStatic(" HTTP/1.1\r\n", to: &buffer)
+    }
+
+    /// `name: value CRLF`.
+    @inline(__always)
+    public static func appendField(name: String, value: String, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: name.utf8)
+        buffer.append(ASCII.colon)
+        buffer.append(ASCII.space)
+        buffer.append(contentsOf: value.utf8)
+        buffer.append(ASCII.cr)
+        buffer.append(ASCII.lf)
+    }
+
+    /// The empty line that ends a head.
+    public static func appendEndOfHead(to buffer: inout [UInt8]) {
+        buffer.append(ASCII.cr)
+        buffer.append(ASCII.lf)
+    }
+
     /// `HTTP/1.1 SP 3DIGIT SP reason CRLF`, the fields, CRLF.
     public static func appendResponseHead(_ head: HTTPResponseHead, to buffer: inout [UInt8]) {
         appendStatic("HTTP/1.1 ", to: &buffer)
@@ -48,15 +73,9 @@ public enum HTTP1Serializer {
 
     private static func appendFields(_ headers: HTTPHeaders, to buffer: inout [UInt8]) {
         for field in headers {
-            buffer.append(contentsOf: field.name.utf8)
-            buffer.append(ASCII.colon)
-            buffer.append(ASCII.space)
-            buffer.append(contentsOf: field.value.utf8)
-            buffer.append(ASCII.cr)
-            buffer.append(ASCII.lf)
+            appendField(name: field.name, value: field.value, to: &buffer)
         }
-        buffer.append(ASCII.cr)
-        buffer.append(ASCII.lf)
+        appendEndOfHead(to: &buffer)
     }
 
     private static func appendStatic(_ text: StaticString, to buffer: inout [UInt8]) {

@@ -1,4 +1,5 @@
 import SluiceHTTP
+import SluiceHTTP1
 
 /// What the proxy changes in heads on their way through. Each direction is one pass over the
 /// fields into a new list reserved once: this runs twice per request.
@@ -16,14 +17,15 @@ enum HeaderRewriting {
         }
     }
 
-    /// The head sent upstream: hop-by-hop removed (and every field `Connection` names), `Expect`
-    /// answered by us, `X-Forwarded-For` appended to, `X-Forwarded-Proto`, `X-Request-Id` and
-    /// `Via` set, framing re-derived.
-    static func upstreamRequest(from head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
-                                requestID: String, scheme: String = "http") -> HTTPRequestHead {
+    /// Writes the head sent upstream straight into `bytes` (no intermediate header list: this
+    /// runs for every request): hop-by-hop fields removed (and every field `Connection` names),
+    /// `Expect` answered by us, `X-Forwarded-For` appended to, `X-Forwarded-Proto`,
+    /// `X-Request-Id` and `Via` set, framing re-derived.
+    static func writeUpstreamRequest(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
+                                     requestID: String, scheme: String, into bytes: inout [UInt8]) {
+        HTTP1Serializer.appendRequestLine(method: head.method, target: head.target, to: &bytes)
         let incoming = head.headers
         let named = connectionOptions(incoming)
-        var headers = HTTPHeaders(reservingCapacity: incoming.count + 5)
         var forwardedFor: String?
         var via: String?
         var hasRequestID = false
@@ -44,14 +46,19 @@ enum HeaderRewriting {
             default:
                 break
             }
-            headers.appendLowercased(name: name, value: field.value)
+            HTTP1Serializer.appendField(name: name, value: field.value, to: &bytes)
         }
-        headers.appendLowercased(name: "x-forwarded-for", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
-        headers.appendLowercased(name: "x-forwarded-proto", value: scheme)
-        if !hasRequestID { headers.appendLowercased(name: "x-request-id", value: requestID) }
-        headers.appendLowercased(name: "via", value: viaValue(existing: via, version: head.version))
-        appendFraming(framing, to: &headers)
-        return HTTPRequestHead(method: head.method, target: head.target, version: .http1_1, headers: headers)
+        HTTP1Serializer.appendField(name: "x-forwarded-for", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress,
+                                    to: &bytes)
+        HTTP1Serializer.appendField(name: "x-forwarded-proto", value: scheme, to: &bytes)
+        if !hasRequestID { HTTP1Serializer.appendField(name: "x-request-id", value: requestID, to: &bytes) }
+        HTTP1Serializer.appendField(name: "via", value: viaValue(existing: via, version: head.version), to: &bytes)
+        switch framing {
+        case .none: break
+        case .length(let length): HTTP1Serializer.appendField(name: "content-length", value: String(length), to: &bytes)
+        case .chunked: HTTP1Serializer.appendField(name: "transfer-encoding", value: "chunked", to: &bytes)
+        }
+        HTTP1Serializer.appendEndOfHead(to: &bytes)
     }
 
     /// The head sent downstream, before the downstream protocol adds its framing: hop-by-hop
@@ -93,14 +100,6 @@ enum HeaderRewriting {
         case .http2: entry = "2 sluice"
         }
         return existing.map { $0 + ", " + entry } ?? entry
-    }
-
-    private static func appendFraming(_ framing: UpstreamFraming, to headers: inout HTTPHeaders) {
-        switch framing {
-        case .none: break
-        case .length(let length): headers.appendLowercased(name: "content-length", value: String(length))
-        case .chunked: headers.appendLowercased(name: "transfer-encoding", value: "chunked")
-        }
     }
 }
 

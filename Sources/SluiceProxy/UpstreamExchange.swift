@@ -54,12 +54,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         } else {
             framing = downstream.requestBodyFinished ? .none : .chunked
         }
-        let upstreamHead = HeaderRewriting.upstreamRequest(from: downstream.head, framing: framing,
-                                                           clientAddress: downstream.clientAddress,
-                                                           requestID: requestID, scheme: downstream.scheme)
         var headBytes: [UInt8] = []
-        headBytes.reserveCapacity(512)
-        HTTP1Serializer.appendRequestHead(upstreamHead, to: &headBytes)
+        headBytes.reserveCapacity(1024)
+        HeaderRewriting.writeUpstreamRequest(downstream.head, framing: framing, clientAddress: downstream.clientAddress,
+                                             requestID: requestID, scheme: downstream.scheme, into: &headBytes)
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {
@@ -94,7 +92,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var responseHead = HeaderRewriting.downstreamResponse(from: parsed.head, requestID: requestID)
         for field in extraResponseHeaders { responseHead.headers.appendLowercased(name: field.name, value: field.value) }
         var responseBody = BodyReader(framing: parsed.framing)
-        let stall = { loop.deadline(after: route.perTryTimeout) }
+        func stall() -> Deadline { loop.deadline(after: route.perTryTimeout) }
         do {
             switch parsed.framing {
             case .none:

@@ -1,0 +1,61 @@
+import XCTest
+import SluiceHTTP
+@testable import SluiceProxy
+
+/// What the backend and the client see of a head that crossed Sluice.
+final class HeaderRewritingTests: XCTestCase {
+    private func upstreamText(_ headers: [(String, String)], version: HTTPVersion = .http1_1,
+                              framing: UpstreamFraming = .none, scheme: String = "http") -> String {
+        var bytes: [UInt8] = []
+        let head = HTTPRequestHead(method: "POST", target: "/v3/pay?x=1", version: version, headers: HTTPHeaders(headers))
+        HeaderRewriting.writeUpstreamRequest(head, framing: framing, clientAddress: "10.0.0.9", requestID: "rid-1",
+                                             scheme: scheme, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func testHopByHopAndConnectionNamedFieldsNeverReachTheBackend() {
+        let text = upstreamText([
+            ("Host", "api.example.com"), ("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
+            ("Transfer-Encoding", "chunked"), ("Content-Length", "5"), ("Expect", "100-continue"),
+            ("Proxy-Authorization", "Basic x"), ("Trailer", "x-sum"), ("Authorization", "WECHATPAY2-SHA256-RSA2048 sig"),
+        ], framing: .length(5))
+        XCTAssertEqual(text, """
+            POST /v3/pay?x=1 HTTP/1.1\r
+            host: api.example.com\r
+            authorization: WECHATPAY2-SHA256-RSA2048 sig\r
+            x-forwarded-for: 10.0.0.9\r
+            x-forwarded-proto: http\r
+            x-request-id: rid-1\r
+            via: 1.1 sluice\r
+            content-length: 5\r
+            \r
+
+            """)
+    }
+
+    func testForwardingFieldsAppendToWhatCameBeforeAndKeepTheClientsRequestID() {
+        let text = upstreamText([
+            ("host", "h"), ("x-forwarded-for", "203.0.113.7"), ("x-forwarded-for", "198.51.100.2"),
+            ("x-forwarded-proto", "https"), ("via", "1.1 edge"), ("x-request-id", "client-chosen"),
+        ], version: .http2, framing: .chunked, scheme: "https")
+        XCTAssertTrue(text.contains("x-forwarded-for: 203.0.113.7, 198.51.100.2, 10.0.0.9\r\n"), text)
+        XCTAssertTrue(text.contains("x-forwarded-proto: https\r\n"), text)
+        XCTAssertFalse(text.contains("x-forwarded-proto: http\r\n"), "a client must not choose the scheme the backend sees")
+        XCTAssertTrue(text.contains("via: 1.1 edge, 2 sluice\r\n"), text)
+        XCTAssertTrue(text.contains("x-request-id: client-chosen\r\n"), text)
+        XCTAssertFalse(text.contains("rid-1"), text)
+        XCTAssertTrue(text.hasSuffix("transfer-encoding: chunked\r\n\r\n"), text)
+    }
+
+    func testResponseLosesHopByHopAndCarriesOurRequestID() {
+        let upstream = HTTPResponseHead(status: 200, headers: HTTPHeaders([
+            ("Content-Type", "application/json"), ("Connection", "close, X-Internal"), ("X-Internal", "node-7"),
+            ("Transfer-Encoding", "chunked"), ("X-Request-Id", "backend-made"), ("Via", "1.0 legacy"),
+        ]))
+        let head = HeaderRewriting.downstreamResponse(from: upstream, requestID: "rid-2")
+        XCTAssertEqual(head.headers.fields.map(\.name), ["content-type", "x-request-id", "via"])
+        XCTAssertEqual(head.headers["x-request-id"], "rid-2")
+        XCTAssertEqual(head.headers["via"], "1.0 legacy, 1.1 sluice")
+    }
+}
