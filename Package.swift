@@ -43,7 +43,8 @@ let package = Package(
         .target(name: "SluicePolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: sluiceSwiftSettings),
         // The guard protocol and verdicts; each guard adds its own module later.
         .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
-        .target(name: "SluiceTLS", dependencies: ["COpenSSL"], swiftSettings: sluiceSwiftSettings),
+        // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
+        .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )
