@@ -10,6 +10,8 @@ public struct ListenerPolicy: Sendable {
     public var idleTimeout: Duration
     public var maxHeaderBytes: Int
     public var maxURIBytes: Int
+    /// TLS termination; nil = cleartext.
+    public var tls: ListenerTLSPolicy?
 
     public static let defaultHeaderTimeout = Duration.seconds(10)
     public static let defaultIdleTimeout = Duration.seconds(60)
