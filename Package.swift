@@ -49,12 +49,12 @@ let package = Package(
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
-                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"]),
+                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards", "SluiceTLS"]),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"]),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceServer", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
+            "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: sluiceSwiftSettings),
         // The demo payment backend, on the same I/O core.

@@ -14,13 +14,20 @@ final class HTTP1Session: @unchecked Sendable {
     let buffer = ByteBuffer(capacity: 16 * 1024)
     private var parser: RequestHeadParser
     private let clientAddress: String
+    /// "https" on TLS listeners (X-Forwarded-Proto), else "http".
+    let scheme: String
+    /// The verified client certificate's subject (mTLS listeners), for the guards.
+    let clientCertificateSubject: String?
     /// True while waiting for the next request on a keep-alive connection (drain closes these).
     private(set) var isIdle = true
 
-    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy) {
+    init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http",
+         clientCertificateSubject: String? = nil) {
         self.context = context
         self.connection = connection
         self.listener = listener
+        self.scheme = scheme
+        self.clientCertificateSubject = clientCertificateSubject
         parser = RequestHeadParser(limits: HTTP1Limits(maxHeaderBytes: listener.maxHeaderBytes,
                                                        maxURIBytes: listener.maxURIBytes))
         clientAddress = connection.peer?.host ?? "unknown"
@@ -94,7 +101,8 @@ final class HTTP1Session: @unchecked Sendable {
         var extraResponseHeaders = HTTPHeaders()
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
-                                            clientAddress: clientAddress, loopIndex: context.loop.index)
+                                            clientAddress: clientAddress, loopIndex: context.loop.index,
+                                            clientCertificateSubject: clientCertificateSubject)
             let outcome = await chain.evaluate(&guardRequest)
             if let reply = outcome.reply {
                 return await reject(reply, request: request, body: &body, requestID: requestID, route: route.name, started: started)

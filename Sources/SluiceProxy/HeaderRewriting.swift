@@ -19,7 +19,7 @@ enum HeaderRewriting {
 
     /// The head sent upstream: hop-by-hop removed, `Expect` answered by us, forwarding fields added.
     static func upstreamRequest(from head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
-                                requestID: String) -> HTTPRequestHead {
+                                requestID: String, scheme: String) -> HTTPRequestHead {
         var headers = head.headers
         stripHopByHop(&headers)
         headers.remove(name: "expect")
@@ -28,7 +28,7 @@ enum HeaderRewriting {
         } else {
             headers.appendLowercased(name: "x-forwarded-for", value: clientAddress)
         }
-        headers.set(name: "x-forwarded-proto", value: "http")
+        headers.set(name: "x-forwarded-proto", value: scheme)
         if headers["x-request-id"] == nil {
             headers.appendLowercased(name: "x-request-id", value: requestID)
         }

@@ -1,5 +1,6 @@
 import SluiceIO
 import SluicePolicy
+import SluiceTLS
 import Synchronization
 
 /// Everything one event loop owns for proxying: its view of the configuration, its upstream
@@ -17,6 +18,11 @@ public final class LoopContext: @unchecked Sendable {
     public private(set) var draining = false
     /// Open downstream connections on this loop; read by the drain supervisor on another thread.
     private let openSessions = Atomic<Int>(0)
+    /// TLS handshakes on this loop: completed, failed (protocol error, refused version, missing
+    /// client certificate, peer gone) and timed out. Read by metrics from other threads.
+    public let tlsHandshakesCompleted = Atomic<Int>(0)
+    public let tlsHandshakesFailed = Atomic<Int>(0)
+    public let tlsHandshakesTimedOut = Atomic<Int>(0)
 
     /// `accessLogFD` nil = no access log.
     public init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
@@ -66,7 +72,7 @@ public final class LoopContext: @unchecked Sendable {
         listeners.append(listener)
         loop.spawn { [self] in
             while true {
-                let connection: any ByteStream
+                let connection: TCPConnection
                 do throws(IOError) {
                     connection = try await listener.accept()
                 } catch {
@@ -84,15 +90,48 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    private func startSession(_ connection: any ByteStream, listener: ListenerPolicy) {
-        let session = HTTP1Session(context: self, connection: connection, listener: listener)
-        sessions[ObjectIdentifier(session)] = session
+    private func startSession(_ connection: TCPConnection, listener: ListenerPolicy) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
+            defer { openSessions.wrappingSubtract(1, ordering: .relaxed) }
+            let session: HTTP1Session
+            if listener.tls != nil {
+                guard let tls = await handshake(connection, listener: listener) else { return }
+                session = HTTP1Session(context: self, connection: tls, listener: listener, scheme: "https",
+                                       clientCertificateSubject: tls.peerCertificateSubject)
+            } else {
+                session = HTTP1Session(context: self, connection: connection, listener: listener)
+            }
+            sessions[ObjectIdentifier(session)] = session
             await session.run()
             sessions[ObjectIdentifier(session)] = nil
-            openSessions.wrappingSubtract(1, ordering: .relaxed)
         }
+    }
+
+    /// The TLS handshake of an accepted connection, with the newest policy's certificates and
+    /// handshake timeout. A failed or slow handshake is counted and the connection closed.
+    private func handshake(_ connection: TCPConnection, listener: ListenerPolicy) async -> TLSConnection? {
+        let configuration = currentConfiguration()
+        let tlsPolicy = configuration.policy.listeners.first { $0.name == listener.name }?.tls ?? listener.tls
+        guard let context = configuration.tlsContexts[listener.name], let tlsPolicy,
+              let tls = try? TLSConnection(accepted: connection, context: context) else {
+            tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
+            connection.close()
+            return nil
+        }
+        do throws(IOError) {
+            try await tls.handshake(deadline: .after(tlsPolicy.handshakeTimeout))
+        } catch {
+            if error.isTimeout {
+                tlsHandshakesTimedOut.wrappingAdd(1, ordering: .relaxed)
+            } else {
+                tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
+            }
+            tls.close()
+            return nil
+        }
+        tlsHandshakesCompleted.wrappingAdd(1, ordering: .relaxed)
+        return tls
     }
 
     /// Stops accepting, closes idle keep-alive connections now and the busy ones after their

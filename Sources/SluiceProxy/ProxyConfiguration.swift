@@ -1,6 +1,7 @@
 import SluiceIO
 import SluiceGuards
 import SluicePolicy
+import SluiceTLS
 
 /// Everything the proxy core needs from one policy snapshot, compiled once: the router, resolved
 /// upstream addresses, and each route's guard chain. Immutable; a reload builds a new one and
@@ -11,8 +12,12 @@ public final class ProxyConfiguration: Sendable {
     public let generation: Int
     let clusters: [String: UpstreamCluster]
     let guardChains: [String: GuardChain]
+    /// One TLS context per TLS listener, by listener name, built from this snapshot's files:
+    /// connections accepted after a reload get the new certificates, earlier ones keep theirs.
+    let tlsContexts: [String: TLSServerContext]
 
-    /// Fails when an endpoint cannot be turned into a socket address.
+    /// Fails when an endpoint cannot be turned into a socket address, or a TLS listener's
+    /// certificates cannot be loaded.
     public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:]) throws(ConfigurationError) {
         self.policy = policy
         self.generation = generation
@@ -34,6 +39,12 @@ public final class ProxyConfiguration: Sendable {
             chains[route.name] = GuardChain(guards: guards[route.name] ?? [])
         }
         guardChains = chains
+        var tlsContexts: [String: TLSServerContext] = [:]
+        for listener in policy.listeners {
+            guard let tls = listener.tls else { continue }
+            tlsContexts[listener.name] = try ListenerTLS.makeContext(for: listener, tls: tls)
+        }
+        self.tlsContexts = tlsContexts
     }
 }
 

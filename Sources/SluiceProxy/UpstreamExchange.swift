@@ -60,7 +60,7 @@ struct UpstreamExchange {
         case .none, .untilClose: framing = .none
         }
         let upstreamHead = HeaderRewriting.upstreamRequest(from: request.head, framing: framing, clientAddress: clientAddress,
-                                                           requestID: requestID)
+                                                           requestID: requestID, scheme: session.scheme)
         var headBytes: [UInt8] = []
         headBytes.reserveCapacity(512)
         HTTP1Serializer.appendRequestHead(upstreamHead, to: &headBytes)

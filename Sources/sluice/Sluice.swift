@@ -1,6 +1,7 @@
 import ArgumentParser
 import SluicePolicy
 import SluiceServer
+import SluiceProxy
 import SluiceTLS
 import SluiceHTTP2
 import SluiceRedis
@@ -35,13 +36,20 @@ struct Check: ParsableCommand {
     var directory: String = "policies"
 
     func run() throws {
+        let policy: PolicySnapshot
         do {
-            let policy = try PolicyLoader.load(directory: directory)
-            print("ok: \(policy.listeners.count) listeners, \(policy.clusters.count) clusters, \(policy.routes.count) routes")
+            policy = try PolicyLoader.load(directory: directory)
         } catch {
             printError(error.description)
             throw ExitCode(1)
         }
+        // Certificate files: missing, not PEM, key mismatch, expired (at the policy line).
+        let certificateProblems = ListenerTLS.problems(in: policy)
+        guard certificateProblems.isEmpty else {
+            printError(certificateProblems.map(\.description).joined(separator: "\n"))
+            throw ExitCode(1)
+        }
+        print("ok: \(policy.listeners.count) listeners, \(policy.clusters.count) clusters, \(policy.routes.count) routes")
     }
 }
 
