@@ -7,6 +7,7 @@ public enum ListenerTLS {
     /// Every certificate, key and CA problem of every TLS listener (empty = all usable).
     public static func problems(in policy: PolicySnapshot) -> [PolicyError] {
         policy.listeners.flatMap { listener in listener.tls.map(problems(in:)) ?? [] }
+            + policy.clusters.flatMap { cluster in cluster.tls.map(UpstreamTLS.problems(in:)) ?? [] }
     }
 
     static func problems(in tls: ListenerTLSPolicy) -> [PolicyError] {

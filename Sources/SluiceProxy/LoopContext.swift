@@ -49,6 +49,7 @@ public final class LoopContext: @unchecked Sendable {
         for (name, pool) in pools {
             guard let cluster = newConfiguration.clusters[name],
                   cluster.addresses == pool.cluster.addresses,
+                  cluster.tls === pool.cluster.tls,
                   cluster.policy.maxIdlePerEndpoint == pool.cluster.policy.maxIdlePerEndpoint,
                   cluster.policy.balance == pool.cluster.policy.balance,
                   cluster.policy.idleTimeout == pool.cluster.policy.idleTimeout else {

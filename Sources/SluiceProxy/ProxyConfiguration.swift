@@ -31,7 +31,10 @@ public final class ProxyConfiguration: Sendable {
                 }
                 addresses.append(address)
             }
-            clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses)
+            clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses,
+                                                     tls: try cluster.tls.map { tls throws(ConfigurationError) in
+                                                         try UpstreamTLS.makeContext(for: cluster, tls: tls)
+                                                     })
         }
         self.clusters = clusters
         var chains: [String: GuardChain] = [:]
@@ -57,4 +60,6 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 struct UpstreamCluster: Sendable {
     let policy: ClusterPolicy
     let addresses: [SocketAddress]
+    /// Set when the cluster is reached over TLS; one per snapshot (a reload renews the pools).
+    let tls: TLSClientContext?
 }

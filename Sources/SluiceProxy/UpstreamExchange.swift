@@ -67,10 +67,10 @@ struct UpstreamExchange {
         do {
             try await sendRequest(head: headBytes, framing: framing, body: &body, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: failure.status, reason: failure.reason, message: failure.message, upstream: upstreamName, body: &body)
         } catch {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_write_failed", message: "\(error)", upstream: upstreamName, body: &body)
         }
 
@@ -78,18 +78,18 @@ struct UpstreamExchange {
         let parsed: ParsedResponseHead
         do {
             let headDeadline = min(Deadline.after(route.perTryTimeout), totalDeadline)
-            parsed = try await HeadReader.readResponse(from: upstream.tcp, buffer: upstream.buffer, parser: &upstream.parser,
+            parsed = try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
                                                        requestMethod: request.head.method, deadline: headDeadline)
         } catch let error as IOError where error.isTimeout {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 504, reason: "upstream_timeout",
                               message: "\(upstreamName) did not answer within \(route.perTryTimeout)", upstream: upstreamName, body: &body)
         } catch let error as HTTP1Error {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_bad_response", message: "\(upstreamName): \(error.message)",
                               upstream: upstreamName, body: &body)
         } catch {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_reset", message: "\(upstreamName) closed the connection: \(error)",
                               upstream: upstreamName, body: &body)
         }
@@ -133,14 +133,14 @@ struct UpstreamExchange {
                 // Small responses that arrived whole: head and body in one writev.
                 let bodyBytes = UnsafeRawBufferPointer(rebasing: upstream.buffer.readableBytes[0..<length])
                 try await downstream.write(head: responseHeadBytes, body: bodyBytes, deadline: streamDeadline())
-                try await responseBody.readNext(from: upstream.tcp, buffer: upstream.buffer, deadline: streamDeadline()) { _ in }
+                try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: streamDeadline()) { _ in }
                 bytesOut += length
             } else {
                 try await downstream.write(responseHeadBytes, deadline: streamDeadline())
             }
             bytesOut += responseHeadBytes.count
             while !responseBody.isFinished {
-                try await responseBody.readNext(from: upstream.tcp, buffer: upstream.buffer, deadline: streamDeadline()) { slice in
+                try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: streamDeadline()) { slice in
                     if downstreamFraming == .chunked {
                         var chunkHead: [UInt8] = []
                         HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
@@ -159,7 +159,7 @@ struct UpstreamExchange {
             }
         } catch {
             // The head is already out (or the client went away): nothing to answer, only close.
-            upstream.tcp.close()
+            upstream.stream.close()
             return Result(status: parsed.head.status, upstream: upstreamName, reason: "response_stream_failed",
                           bytesOut: bytesOut, connectionReusable: false)
         }
@@ -168,7 +168,7 @@ struct UpstreamExchange {
         if parsed.keepAlive && requestComplete && responseBody.isFinished {
             pool.release(upstream)
         } else {
-            upstream.tcp.close()
+            upstream.stream.close()
         }
         return Result(status: parsed.head.status, upstream: upstreamName, reason: nil, bytesOut: bytesOut,
                       connectionReusable: keepAlive)
@@ -181,11 +181,11 @@ struct UpstreamExchange {
         let downstreamBuffer = session.buffer
         if case .length(let length) = framing, downstreamBuffer.readableCount >= length {
             let bodyBytes = UnsafeRawBufferPointer(rebasing: downstreamBuffer.readableBytes[0..<length])
-            try await upstream.tcp.write(head: head, body: bodyBytes, deadline: deadline)
+            try await upstream.stream.write(head: head, body: bodyBytes, deadline: deadline)
             try await body.readNext(from: downstream, buffer: downstreamBuffer, deadline: deadline) { _ in }
             return
         }
-        try await upstream.tcp.write(head, deadline: deadline)
+        try await upstream.stream.write(head, deadline: deadline)
         let limit = route.maxBodyBytes
         var forwarded = body.bytesRead
         while !body.isFinished {
@@ -199,10 +199,10 @@ struct UpstreamExchange {
                     if framing == .chunked {
                         var chunkHead: [UInt8] = []
                         HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
-                        try await upstream.tcp.write(head: chunkHead, body: slice, deadline: deadline)
-                        try await upstream.tcp.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
+                        try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
+                        try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
                     } else {
-                        try await upstream.tcp.write(slice, deadline: deadline)
+                        try await upstream.stream.write(slice, deadline: deadline)
                     }
                 }
             } catch let error as HTTP1Error {
@@ -212,7 +212,7 @@ struct UpstreamExchange {
             }
         }
         if framing == .chunked {
-            try await upstream.tcp.write(HTTP1Serializer.lastChunk, deadline: deadline)
+            try await upstream.stream.write(HTTP1Serializer.lastChunk, deadline: deadline)
         }
     }
 

@@ -220,3 +220,50 @@ def test_check_reports_expired_certificate_and_key_mismatch(tmp_path, certs, bin
         f"{d}/gateway.yaml:7:20: private key {d}/certs/stray.key does not match certificate {d}/certs/gateway.pem",
         f"{d}/gateway.yaml:10:51: certificate {d}/certs/expired.pem expired on 2020-01-02 00:00:00 UTC (notAfter)",
     ], r.stderr
+
+
+def test_tls_to_upstream_clusters(tls_sluice, tmp_path, certs):
+    """A second sluice forwards over TLS to the first one's TLS listener."""
+    front = tls_sluice()
+    port = free_port()
+    routes = "".join(f"""\
+  - name: {name}
+    class: noncore
+    match: {{prefix: /echo/{name}}}
+    cluster: {name}
+    timeouts: {{per_try: 5s, total: 10s}}
+    max_body: 1MiB
+""" for name in ("good", "badca", "noverify", "wrongname"))
+    policy = {"gateway.yaml": f"""\
+server: {{workers: 1, access_log: off}}
+listeners:
+  - {{name: edge, address: 127.0.0.1:{port}}}
+clusters:
+  - {{name: good, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/ca.pem, sni: gateway.test}}}}
+  - {{name: badca, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/client-ca.pem}}}}
+  - {{name: noverify, endpoints: [127.0.0.1:{front.port}], tls: {{verify: false}}}}
+  - {{name: wrongname, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/ca.pem, sni: other.test}}}}
+routes:
+{routes}"""}
+    d = write_policy(tmp_path / "edge-policy", policy)
+    shutil.copytree(certs, d / "certs")
+    edge = start_sluice(d, port, tmp_path / "edge-logs", listeners=("edge",))
+    try:
+        def get(path):
+            r = subprocess.run(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", f"http://127.0.0.1:{port}{path}"],
+                               capture_output=True, text=True, timeout=10)
+            body, _, status = r.stdout.rpartition("\n")
+            return status, body
+        status, body = get("/echo/good")
+        assert status == "200", body
+        assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"  # set by the TLS front
+        status, body = get("/echo/good/again")  # pooled TLS connection
+        assert status == "200", body
+        status, body = get("/echo/badca")
+        assert status == "502" and "certificate verify failed" in body, body
+        status, body = get("/echo/wrongname")  # the certificate is for gateway.test, 127.0.0.1
+        assert status == "502", body
+        status, body = get("/echo/noverify")
+        assert status == "200", body
+    finally:
+        edge.proc.stop()
