@@ -43,20 +43,21 @@ let package = Package(
         .target(name: "SluicePolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: sluiceSwiftSettings),
         // The guard protocol and verdicts; each guard adds its own module later.
         .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
-        .target(name: "SluiceTLS", dependencies: ["COpenSSL"], swiftSettings: sluiceSwiftSettings),
+        // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
+        .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
-                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards"],
+                dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
                 swiftSettings: sluiceSwiftSettings),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceServer", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
+            "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: sluiceSwiftSettings),
         // The demo payment backend, on the same I/O core.
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )

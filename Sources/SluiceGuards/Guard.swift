@@ -27,15 +27,19 @@ public struct GuardRequest: Sendable {
     public var loopIndex: Int
     /// Set by the auth guard once the request's signature is verified.
     public var merchantID: String?
+    /// The subject (RFC 2253, e.g. "CN=client-1,O=Acme") of the client certificate the TLS
+    /// listener verified (mTLS); nil on cleartext listeners or without a client certificate.
+    public var clientCertificateSubject: String?
 
     public init(head: HTTPRequestHead, routeName: String, routeIsCore: Bool, clientAddress: String,
-                loopIndex: Int = 0, merchantID: String? = nil) {
+                loopIndex: Int = 0, merchantID: String? = nil, clientCertificateSubject: String? = nil) {
         self.head = head
         self.routeName = routeName
         self.routeIsCore = routeIsCore
         self.clientAddress = clientAddress
         self.loopIndex = loopIndex
         self.merchantID = merchantID
+        self.clientCertificateSubject = clientCertificateSubject
     }
 }
 

@@ -9,6 +9,8 @@ public struct ClusterPolicy: Sendable {
     public var maxIdlePerEndpoint: Int
     /// How long an idle upstream connection is kept before it is closed.
     public var idleTimeout: Duration
+    /// TLS to the endpoints; nil = cleartext.
+    public var tls: ClusterTLSPolicy?
 
     public static let defaultBalance = LoadBalancing.roundRobin
     public static let defaultConnectTimeout = Duration.seconds(1)

@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout",
+            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls",
         ]) else { return nil }
         let fields = item.fields
 
@@ -18,6 +18,7 @@ extension PolicyFileReader {
         if let node = fields["connect_timeout"], let value = duration(node) { cluster.connectTimeout = value }
         if let node = fields["max_idle_per_endpoint"], let value = count(node) { cluster.maxIdlePerEndpoint = value }
         if let node = fields["idle_timeout"], let value = duration(node) { cluster.idleTimeout = value }
+        if let node = fields["tls"] { cluster.tls = readClusterTLS(node, of: item.what) }
 
         return item.declared(cluster)
     }

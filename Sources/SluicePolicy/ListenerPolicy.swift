@@ -11,6 +11,8 @@ public struct ListenerPolicy: Sendable {
     public var maxHeaderBytes: Int
     public var maxURIBytes: Int
     public var http2: HTTP2Limits
+    /// TLS termination; nil = cleartext.
+    public var tls: ListenerTLSPolicy?
 
     public static let defaultHeaderTimeout = Duration.seconds(10)
     public static let defaultIdleTimeout = Duration.seconds(60)

@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `listeners`; nil without a usable name (see `NamedItem.declared`).
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
-            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "http2",
+            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "http2", "tls",
         ]) else { return nil }
         let fields = item.fields
 
@@ -18,6 +18,7 @@ extension PolicyFileReader {
         if let node = fields["max_header_bytes"], let value = size(node) { listener.maxHeaderBytes = value }
         if let node = fields["max_uri_bytes"], let value = size(node) { listener.maxURIBytes = value }
         if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
+        if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
 
         return item.declared(listener)
     }

@@ -9,6 +9,8 @@ protocol DownstreamExchange: AnyObject, Sendable {
     var clientAddress: String { get }
     /// `http` or `https`, for X-Forwarded-Proto.
     var scheme: String { get }
+    /// The verified client certificate's subject on mTLS listeners.
+    var clientCertificateSubject: String? { get }
     /// The request body length when the client declared it (Content-Length).
     var declaredBodyLength: Int? { get }
     var requestBodyFinished: Bool { get }

@@ -27,6 +27,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     var head: HTTPRequestHead { request.head }
     var clientAddress: String { session.clientAddress }
     var scheme: String { session.scheme }
+    var clientCertificateSubject: String? { session.clientCertificateSubject }
     var requestBodyFinished: Bool { body.isFinished }
     var requestBodyBytes: Int { body.bytesRead }
 

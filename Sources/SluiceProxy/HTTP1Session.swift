@@ -16,17 +16,20 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     /// Starts small so that many idle connections cost little; grows to the header limit if needed.
     let buffer: ByteBuffer
     private var parser: RequestHeadParser
+    /// The verified client certificate's subject (mTLS listeners), for the guards.
+    let clientCertificateSubject: String?
     /// True while waiting for the next request on a keep-alive connection (drain closes these).
     private(set) var isIdle = true
 
     /// `buffer` may already hold the first bytes (read while telling HTTP/1 from HTTP/2).
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http",
-         buffer: ByteBuffer = ByteBuffer(capacity: 4096)) {
+         clientCertificateSubject: String? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 4096)) {
         self.buffer = buffer
         self.context = context
         self.connection = connection
         self.listener = listener
         self.scheme = scheme
+        self.clientCertificateSubject = clientCertificateSubject
         parser = RequestHeadParser(limits: HTTP1Limits(maxHeaderBytes: listener.maxHeaderBytes,
                                                        maxURIBytes: listener.maxURIBytes))
         clientAddress = connection.peer?.host ?? "unknown"

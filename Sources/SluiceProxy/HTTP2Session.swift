@@ -13,6 +13,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     let listener: ListenerPolicy
     let clientAddress: String
     let scheme: String
+    /// The verified client certificate's subject (mTLS listeners), for the guards.
+    let clientCertificateSubject: String?
     let session: HTTP2ServerSession
     private let buffer = ByteBuffer(capacity: 16 * 1024)
     private var streams: [Int32: HTTP2StreamExchange] = [:]
@@ -25,7 +27,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     static let responseHighWater = 256 * 1024
 
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String,
-         settings: HTTP2Settings) throws {
+         clientCertificateSubject: String?, settings: HTTP2Settings) throws {
+        self.clientCertificateSubject = clientCertificateSubject
         self.context = context
         self.connection = connection
         self.listener = listener

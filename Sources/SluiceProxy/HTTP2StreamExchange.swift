@@ -31,6 +31,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
 
     var clientAddress: String { connection.clientAddress }
     var scheme: String { connection.scheme }
+    var clientCertificateSubject: String? { connection.clientCertificateSubject }
     var requestBodyFinished: Bool { bodyEnded && bodyChunks.isEmpty }
     var isWaitingToSend: Bool { sendWaiter != nil }
 

@@ -1,6 +1,7 @@
 import SluiceIO
 import SluicePolicy
 import SluiceHTTP2
+import SluiceTLS
 import Synchronization
 
 /// Everything one event loop owns for proxying: its view of the configuration, its upstream
@@ -18,6 +19,11 @@ public final class LoopContext: @unchecked Sendable {
     public private(set) var draining = false
     /// Open downstream connections on this loop; read by the drain supervisor on another thread.
     private let openSessions = Atomic<Int>(0)
+    /// TLS handshakes on this loop: completed, failed (protocol error, refused version, missing
+    /// client certificate, peer gone) and timed out. Read by metrics from other threads.
+    public let tlsHandshakesCompleted = Atomic<Int>(0)
+    public let tlsHandshakesFailed = Atomic<Int>(0)
+    public let tlsHandshakesTimedOut = Atomic<Int>(0)
 
     /// `accessLogFD` nil = no access log.
     public init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
@@ -44,6 +50,7 @@ public final class LoopContext: @unchecked Sendable {
         for (name, pool) in pools {
             guard let cluster = newConfiguration.clusters[name],
                   cluster.addresses == pool.cluster.addresses,
+                  cluster.tls === pool.cluster.tls,
                   cluster.policy.maxIdlePerEndpoint == pool.cluster.policy.maxIdlePerEndpoint,
                   cluster.policy.balance == pool.cluster.policy.balance,
                   cluster.policy.idleTimeout == pool.cluster.policy.idleTimeout else {
@@ -67,7 +74,7 @@ public final class LoopContext: @unchecked Sendable {
         listeners.append(listener)
         loop.spawn { [self] in
             while true {
-                let connection: any ByteStream
+                let connection: TCPConnection
                 do throws(IOError) {
                     connection = try await listener.accept()
                 } catch {
@@ -85,15 +92,29 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// Serves one accepted connection: HTTP/2 when ALPN chose it or (on an `auto` cleartext
-    /// listener) when the client opens with the HTTP/2 preface; HTTP/1.1 otherwise.
-    func startSession(_ connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http", alpn: String? = nil) {
+    /// Serves one accepted connection: TLS first on TLS listeners; then HTTP/2 when ALPN chose
+    /// it or (on an `auto` cleartext listener) when the client opens with the HTTP/2 preface;
+    /// HTTP/1.1 otherwise.
+    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
             defer { openSessions.wrappingSubtract(1, ordering: .relaxed) }
+            let connection: any ByteStream
+            var scheme = "http"
+            var alpn: String?
+            var clientCertificateSubject: String?
+            if listener.tls != nil {
+                guard let tls = await handshake(accepted, listener: listener) else { return }
+                connection = tls
+                scheme = "https"
+                alpn = tls.negotiatedALPN
+                clientCertificateSubject = tls.peerCertificateSubject
+            } else {
+                connection = accepted
+            }
             let buffer = ByteBuffer(capacity: 4096)
             var speaksHTTP2 = alpn == "h2"
-            if !speaksHTTP2 && alpn == nil && listener.protocol == .auto {
+            if listener.tls == nil && listener.protocol == .auto {
                 guard let isPreface = try? await PrefaceSniffer.startsWithHTTP2Preface(
                     connection, buffer: buffer, deadline: loop.deadline(after: listener.headerTimeout)) else {
                     connection.close()
@@ -104,13 +125,15 @@ public final class LoopContext: @unchecked Sendable {
             let session: any DownstreamConnection
             if speaksHTTP2 {
                 guard let h2 = try? HTTP2Session(context: self, connection: connection, listener: listener, scheme: scheme,
+                                                 clientCertificateSubject: clientCertificateSubject,
                                                  settings: HTTP2Settings(listener.http2)) else {
                     connection.close()
                     return
                 }
                 session = h2
             } else {
-                session = HTTP1Session(context: self, connection: connection, listener: listener, scheme: scheme, buffer: buffer)
+                session = HTTP1Session(context: self, connection: connection, listener: listener, scheme: scheme,
+                                       clientCertificateSubject: clientCertificateSubject, buffer: buffer)
             }
             sessions[ObjectIdentifier(session)] = session
             defer { sessions[ObjectIdentifier(session)] = nil }
@@ -121,6 +144,32 @@ public final class LoopContext: @unchecked Sendable {
                 await h1.run()
             }
         }
+    }
+
+    /// The TLS handshake of an accepted connection, with the newest policy's certificates and
+    /// handshake timeout. A failed or slow handshake is counted and the connection closed.
+    private func handshake(_ connection: TCPConnection, listener: ListenerPolicy) async -> TLSConnection? {
+        let configuration = currentConfiguration()
+        let tlsPolicy = configuration.policy.listeners.first { $0.name == listener.name }?.tls ?? listener.tls
+        guard let context = configuration.tlsContexts[listener.name], let tlsPolicy,
+              let tls = try? TLSConnection(accepted: connection, context: context) else {
+            tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
+            connection.close()
+            return nil
+        }
+        do throws(IOError) {
+            try await tls.handshake(deadline: .after(tlsPolicy.handshakeTimeout))
+        } catch {
+            if error.isTimeout {
+                tlsHandshakesTimedOut.wrappingAdd(1, ordering: .relaxed)
+            } else {
+                tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
+            }
+            tls.close()
+            return nil
+        }
+        tlsHandshakesCompleted.wrappingAdd(1, ordering: .relaxed)
+        return tls
     }
 
     /// Stops accepting, closes idle keep-alive connections now and the busy ones after their

@@ -1,6 +1,7 @@
 import SluiceIO
 import SluiceGuards
 import SluicePolicy
+import SluiceTLS
 
 /// Everything the proxy core needs from one policy snapshot, compiled once: the router, resolved
 /// upstream addresses, and each route's guard chain. Immutable; a reload builds a new one and
@@ -11,8 +12,12 @@ public final class ProxyConfiguration: Sendable {
     public let generation: Int
     let clusters: [String: UpstreamCluster]
     let guardChains: [String: GuardChain]
+    /// One TLS context per TLS listener, by listener name, built from this snapshot's files:
+    /// connections accepted after a reload get the new certificates, earlier ones keep theirs.
+    let tlsContexts: [String: TLSServerContext]
 
-    /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load).
+    /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load),
+    /// or a TLS listener's certificates cannot be loaded.
     public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:]) throws(ConfigurationError) {
         self.policy = policy
         self.generation = generation
@@ -26,7 +31,10 @@ public final class ProxyConfiguration: Sendable {
                 }
                 addresses.append(address)
             }
-            clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses)
+            clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses,
+                                                     tls: try cluster.tls.map { tls throws(ConfigurationError) in
+                                                         try UpstreamTLS.makeContext(for: cluster, tls: tls)
+                                                     })
         }
         self.clusters = clusters
         var chains: [String: GuardChain] = [:]
@@ -34,6 +42,12 @@ public final class ProxyConfiguration: Sendable {
             chains[route.name] = GuardChain(guards: guards[route.name] ?? [])
         }
         guardChains = chains
+        var tlsContexts: [String: TLSServerContext] = [:]
+        for listener in policy.listeners {
+            guard let tls = listener.tls else { continue }
+            tlsContexts[listener.name] = try ListenerTLS.makeContext(for: listener, tls: tls)
+        }
+        self.tlsContexts = tlsContexts
     }
 }
 
@@ -48,10 +62,13 @@ struct UpstreamCluster: Sendable {
     let addresses: [SocketAddress]
     /// `addresses[i].description`, made once (logs and error bodies name the endpoint).
     let names: [String]
+    /// Set when the cluster is reached over TLS; one per snapshot (a reload renews the pools).
+    let tls: TLSClientContext?
 
-    init(policy: ClusterPolicy, addresses: [SocketAddress]) {
+    init(policy: ClusterPolicy, addresses: [SocketAddress], tls: TLSClientContext?) {
         self.policy = policy
         self.addresses = addresses
+        self.tls = tls
         names = addresses.map(\.description)
     }
 }

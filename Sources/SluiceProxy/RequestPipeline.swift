@@ -33,7 +33,8 @@ struct RequestPipeline {
         var extraResponseHeaders = HTTPHeaders()
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
-                                            clientAddress: downstream.clientAddress, loopIndex: context.loop.index)
+                                            clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
+                                            clientCertificateSubject: downstream.clientCertificateSubject)
             let verdicts = await chain.evaluate(&guardRequest)
             if let rejection = verdicts.reply {
                 outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)

@@ -61,10 +61,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: failure.status, reason: failure.reason, message: failure.message, upstream: upstreamName)
         } catch {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_write_failed", message: "\(error)", upstream: upstreamName)
         }
 
@@ -72,18 +72,18 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let parsed: ParsedResponseHead
         do {
             let headDeadline = min(loop.deadline(after: route.perTryTimeout), totalDeadline)
-            parsed = try await HeadReader.readResponse(from: upstream.tcp, buffer: upstream.buffer, parser: &upstream.parser,
+            parsed = try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
                                                        requestMethod: downstream.head.method, deadline: headDeadline)
         } catch let error as IOError where error.isTimeout {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 504, reason: "upstream_timeout",
                               message: "\(upstreamName) did not answer within \(route.perTryTimeout)", upstream: upstreamName)
         } catch let error as HTTP1Error {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_bad_response", message: "\(upstreamName): \(error.message)",
                               upstream: upstreamName)
         } catch {
-            upstream.tcp.close()
+            upstream.stream.close()
             return await fail(status: 502, reason: "upstream_reset", message: "\(upstreamName) closed the connection: \(error)",
                               upstream: upstreamName)
         }
@@ -103,21 +103,21 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                 try await downstream.sendResponse(responseHead,
                                                   completeBody: UnsafeRawBufferPointer(rebasing: upstream.buffer.readableBytes[0..<length]),
                                                   deadline: stall())
-                try await responseBody.readNext(from: upstream.tcp, buffer: upstream.buffer, deadline: stall()) { _ in }
+                try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { _ in }
             case .contentLength(let length):
                 try await downstream.sendResponseHead(responseHead, body: .known(length), deadline: stall())
             case .chunked, .untilClose:
                 try await downstream.sendResponseHead(responseHead, body: .unknown, deadline: stall())
             }
             while !responseBody.isFinished {
-                try await responseBody.readNext(from: upstream.tcp, buffer: upstream.buffer, deadline: stall()) { slice in
+                try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { slice in
                     try await downstream.sendResponseBody(slice, deadline: stall())
                 }
             }
             try await downstream.finishResponse(deadline: stall())
         } catch {
             // The head is already out (or the client went away): nothing to answer, only end it.
-            upstream.tcp.close()
+            upstream.stream.close()
             downstream.abortResponse()
             return Result(status: parsed.head.status, upstream: upstreamName, reason: "response_stream_failed")
         }
@@ -126,7 +126,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         if parsed.keepAlive && downstream.requestBodyFinished && responseBody.isFinished {
             pool.release(upstream)
         } else {
-            upstream.tcp.close()
+            upstream.stream.close()
         }
         return Result(status: parsed.head.status, upstream: upstreamName, reason: nil)
     }
@@ -137,11 +137,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                              deadline: Deadline) async throws {
         if case .length(let length) = framing {
             let sentWhole = try await downstream.withBufferedBody(length: length) { body in
-                try await upstream.tcp.write(head: head, body: body, deadline: deadline)
+                try await upstream.stream.write(head: head, body: body, deadline: deadline)
             }
             if sentWhole { return }
         }
-        try await upstream.tcp.write(head, deadline: deadline)
+        try await upstream.stream.write(head, deadline: deadline)
         let limit = route.maxBodyBytes
         var forwarded = downstream.requestBodyBytes
         var chunkHead: [UInt8] = []
@@ -156,10 +156,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                     if framing == .chunked {
                         chunkHead.removeAll(keepingCapacity: true)
                         HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
-                        try await upstream.tcp.write(head: chunkHead, body: slice, deadline: deadline)
-                        try await upstream.tcp.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
+                        try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
+                        try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
                     } else {
-                        try await upstream.tcp.write(slice, deadline: deadline)
+                        try await upstream.stream.write(slice, deadline: deadline)
                     }
                 }
             } catch let error as HTTP1Error {
@@ -169,7 +169,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             }
         }
         if framing == .chunked {
-            try await upstream.tcp.write(HTTP1Serializer.lastChunk, deadline: deadline)
+            try await upstream.stream.write(HTTP1Serializer.lastChunk, deadline: deadline)
         }
     }
 

@@ -1,9 +1,13 @@
 import SluiceIO
 import SluiceHTTP1
 import SluicePolicy
+import SluiceTLS
 
 /// A keep-alive connection to one upstream endpoint, with its own read buffer.
 final class UpstreamConnection {
+    /// What requests and responses go through: the TCP connection, or TLS over it.
+    let stream: any ByteStream
+    /// The socket underneath, for hang-up detection.
     let tcp: TCPConnection
     let endpointIndex: Int
     let buffer = ByteBuffer(capacity: 16 * 1024)
@@ -12,7 +16,8 @@ final class UpstreamConnection {
     var idleSince: UInt64 = 0
     var requestsServed = 0
 
-    init(tcp: TCPConnection, endpointIndex: Int) {
+    init(stream: any ByteStream, tcp: TCPConnection, endpointIndex: Int) {
+        self.stream = stream
         self.tcp = tcp
         self.endpointIndex = endpointIndex
     }
@@ -65,21 +70,28 @@ final class UpstreamPool {
         let now = loop.now
         while let candidate = idle[endpoint].popLast() {
             if candidate.tcp.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty {
-                candidate.tcp.close()
+                candidate.stream.close()
                 continue
             }
             return (candidate, true)
         }
-        let tcp = try await TCPConnection.connect(to: cluster.addresses[endpoint], on: loop, deadline: deadline)
-        return (UpstreamConnection(tcp: tcp, endpointIndex: endpoint), false)
+        let address = cluster.addresses[endpoint]
+        if let tls = cluster.tls {
+            let serverName = cluster.policy.tls?.sni ?? cluster.policy.endpoints[endpoint].host
+            let connection = try await TLSConnection.connect(to: address, on: loop, context: tls, serverName: serverName,
+                                                             deadline: deadline)
+            return (UpstreamConnection(stream: connection, tcp: connection.tcp, endpointIndex: endpoint), false)
+        }
+        let tcp = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
+        return (UpstreamConnection(stream: tcp, tcp: tcp, endpointIndex: endpoint), false)
     }
 
     /// Puts a connection whose last exchange ended cleanly back in the pool.
     func release(_ connection: UpstreamConnection) {
-        guard !connection.tcp.isClosed else { return }
+        guard !connection.stream.isClosed else { return }
         let endpoint = connection.endpointIndex
         if idle[endpoint].count >= cluster.policy.maxIdlePerEndpoint || connection.tcp.peerHasHungUp {
-            connection.tcp.close()
+            connection.stream.close()
             return
         }
         connection.idleSince = loop.now
@@ -89,7 +101,7 @@ final class UpstreamPool {
     /// Closes every idle connection (on reload or shutdown).
     func closeIdle() {
         for index in idle.indices {
-            idle[index].forEach { $0.tcp.close() }
+            idle[index].forEach { $0.stream.close() }
             idle[index].removeAll()
         }
     }

@@ -34,7 +34,7 @@ public final class Server {
         do {
             return .success(try ProxyConfiguration(policy: policy, generation: generation))
         } catch {
-            return .failure(ValidationFailure(description: "\(directory): \(error.description)"))
+            return .failure(ValidationFailure(description: error.description))
         }
     }
 
@@ -157,6 +157,15 @@ public final class Server {
             return
         }
         let policy = configuration.policy
+        // Whether a listener speaks TLS is fixed by its sockets' start; its certificates reload.
+        let tlsBefore = Set(initial.listeners.filter { $0.tls != nil }.map(\.name))
+        let tlsAfter = Set(policy.listeners.filter { $0.tls != nil }.map(\.name))
+        let switched = tlsBefore.symmetricDifference(tlsAfter).intersection(Set(initial.listeners.map(\.name)))
+        if !switched.isEmpty {
+            printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation): "
+                       + "turning TLS on or off for listener(s) \(switched.sorted().joined(separator: ", ")) needs a restart")
+            return
+        }
         let before = initial.listeners.map { "\($0.name)=\($0.address)" }
         let after = policy.listeners.map { "\($0.name)=\($0.address)" }
         if before != after {

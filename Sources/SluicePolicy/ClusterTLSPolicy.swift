@@ -1,0 +1,39 @@
+import Yams
+
+/// TLS to a cluster's endpoints (`tls:` in a cluster).
+public struct ClusterTLSPolicy: Sendable, Equatable {
+    /// Verify the endpoint's certificate chain and name. `false` only for lab backends.
+    public var verify = true
+    /// PEM file of trusted CAs (resolved against the policy file); nil = the system trust store.
+    public var ca: String?
+    public var caLocation: PolicyLocation?
+    /// The SNI name sent, and the name the certificate must carry; nil = the endpoint's host.
+    public var sni: String?
+
+    public init() {}
+}
+
+extension PolicyFileReader {
+    func readClusterTLS(_ node: Node, of cluster: String) -> ClusterTLSPolicy? {
+        guard let fields = mapping(node, what: "tls of \(cluster)", allowed: ["verify", "ca", "sni"]) else { return nil }
+        var tls = ClusterTLSPolicy()
+        if let node = fields["verify"], let value = flag(node) { tls.verify = value }
+        if let node = fields["ca"], let path = filePath(node) {
+            tls.ca = path
+            tls.caLocation = location(of: node)
+        }
+        if let node = fields["sni"], let name = text(node, expected: "a host name") { tls.sni = name }
+        return tls
+    }
+
+    /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (yes, on, ...).
+    func flag(_ node: Node) -> Bool? {
+        parsed(node, expected: "true or false") { text in
+            switch text {
+            case "true": return .success(true)
+            case "false": return .success(false)
+            default: return .failure(SyntaxProblem("expected true or false, not '\(text)'"))
+            }
+        }
+    }
+}

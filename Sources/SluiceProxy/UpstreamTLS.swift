@@ -1,0 +1,21 @@
+import SluicePolicy
+import SluiceTLS
+
+/// Turns a cluster's `tls` policy into an OpenSSL client context (HTTP/1.1 offered by ALPN).
+enum UpstreamTLS {
+    static func problems(in tls: ClusterTLSPolicy) -> [PolicyError] {
+        guard let ca = tls.ca, let location = tls.caLocation else { return [] }
+        return TLSCertificateCheck.problems(withCertificateAuthorities: ca).map { location.error($0.message) }
+    }
+
+    static func makeContext(for cluster: ClusterPolicy, tls: ClusterTLSPolicy) throws(ConfigurationError) -> TLSClientContext {
+        let errors = problems(in: tls)
+        guard errors.isEmpty else { throw ConfigurationError(message: errors.map(\.description).joined(separator: "\n")) }
+        do {
+            return try TLSClientContext(configuration: TLSClientConfiguration(
+                verifyPeer: tls.verify, certificateAuthorities: tls.ca, alpn: ["http/1.1"]))
+        } catch {
+            throw ConfigurationError(message: "cluster '\(cluster.name)': \(error.description)")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+internal import COpenSSL
+
+public struct TLSClientConfiguration: Sendable {
+    /// Verify the server's certificate chain and name. Off only for tests and lab backends.
+    public var verifyPeer: Bool = true
+    /// PEM file of trusted CAs; nil = the system's default trust store.
+    public var certificateAuthorities: String?
+    /// ALPN protocols to offer (e.g. ["http/1.1"]); empty = no ALPN extension.
+    public var alpn: [String] = []
+    /// A client certificate, for upstreams that require mTLS.
+    public var certificate: TLSCertificateFiles?
+
+    public init(verifyPeer: Bool = true, certificateAuthorities: String? = nil, alpn: [String] = [],
+                certificate: TLSCertificateFiles? = nil) {
+        self.verifyPeer = verifyPeer
+        self.certificateAuthorities = certificateAuthorities
+        self.alpn = alpn
+        self.certificate = certificate
+    }
+}
+
+/// An immutable client-side OpenSSL context (TLS to upstreams): versions and ciphers as on the
+/// server side, trust anchors, ALPN offer, optional client certificate. Safe from every loop.
+public final class TLSClientContext: @unchecked Sendable {
+    public let configuration: TLSClientConfiguration
+    let context: OpaquePointer
+
+    public init(configuration: TLSClientConfiguration) throws(TLSError) {
+        OpenSSLErrors.clear()
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw .fromQueue("cannot create an SSL context") }
+        do throws(TLSError) {
+            try TLSServerContext.applyProtocolSettings(context)
+            if configuration.verifyPeer {
+                if let path = configuration.certificateAuthorities {
+                    let problems = TLSCertificateCheck.problems(withCertificateAuthorities: path)
+                    if !problems.isEmpty { throw TLSError(problems.map(\.message).joined(separator: "; ")) }
+                    guard SSL_CTX_load_verify_locations(context, path, nil) == 1 else {
+                        throw .fromQueue("cannot load CA file \(path)")
+                    }
+                } else if SSL_CTX_set_default_verify_paths(context) != 1 {
+                    throw .fromQueue("cannot load the system trust store")
+                }
+                SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+            } else {
+                SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            }
+            if !configuration.alpn.isEmpty {
+                let wire = try TLSServerContext.wireFormat(configuration.alpn)
+                defer { wire.deallocate() }
+                // Returns 0 on success (unlike most of OpenSSL).
+                guard SSL_CTX_set_alpn_protos(context, wire.baseAddress, UInt32(wire.count)) == 0 else {
+                    throw .fromQueue("cannot set the ALPN protocols")
+                }
+            }
+            if let certificate = configuration.certificate {
+                try TLSServerContext.loadCertificate(certificate, into: context)
+            }
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        self.context = context
+        self.configuration = configuration
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    /// A fresh SSL for a connection to `serverName` (SNI and, when verifying, the name or
+    /// IP address the certificate must carry).
+    func makeSSL(serverName: String?) -> OpaquePointer? {
+        guard let ssl = SSL_new(context) else { return nil }
+        if let serverName, !serverName.isEmpty {
+            let isIPAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
+            if !isIPAddress { _ = sluice_SSL_set_tlsext_host_name(ssl, serverName) }
+            if configuration.verifyPeer {
+                if isIPAddress {
+                    _ = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
+                } else {
+                    _ = SSL_set1_host(ssl, serverName)
+                }
+            }
+        }
+        return ssl
+    }
+}

@@ -1,0 +1,294 @@
+"""TLS termination with real processes: curl and openssl s_client against sluice on 127.0.0.1.
+
+Certificates are made per test module by Tests/Support/make-test-certs.sh (the openssl CLI) in
+pytest's tmp dir; no key is ever committed.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SLUICE, free_port, start_sluice, write_policy
+
+MAKE_CERTS = REPO / "Tests" / "Support" / "make-test-certs.sh"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("certs")
+    subprocess.run(["/bin/sh", str(MAKE_CERTS), str(d)], check=True, timeout=60)
+    return d
+
+
+def tls_policy(port: int, backend_port: int, tls_extra: str = "") -> dict[str, str]:
+    return {"gateway.yaml": f"""\
+server: {{workers: 2, access_log: off, drain_timeout: 2s}}
+listeners:
+  - name: secure
+    address: 127.0.0.1:{port}
+    header_timeout: 2s
+    tls:
+      certificate: certs/gateway.pem
+      key: certs/gateway.key
+      sni:
+        - {{names: [api.example.com], certificate: certs/api.pem, key: certs/api.key}}
+        - {{names: ["*.pay.example.com"], certificate: certs/pay.pem, key: certs/pay.key}}
+      handshake_timeout: 1s
+{tls_extra}clusters:
+  - {{name: demo, endpoints: [127.0.0.1:{backend_port}]}}
+routes:
+  - name: echo
+    class: noncore
+    match: {{prefix: /echo}}
+    cluster: demo
+    timeouts: {{per_try: 5s, total: 10s}}
+    max_body: 1MiB
+"""}
+
+
+class TLSSluice:
+    def __init__(self, tmp: Path, certs: Path, backend, tls_extra: str = ""):
+        self.port = free_port()
+        self.dir = write_policy(tmp / f"policy-{self.port}", tls_policy(self.port, backend.port, tls_extra))
+        shutil.copytree(certs, self.dir / "certs")
+        self.ca = str(certs / "ca.pem")
+        self.certs = certs
+        self.sluice = start_sluice(self.dir, self.port, tmp / "logs", listeners=("secure",))
+        self.proc = self.sluice.proc
+
+    def curl(self, path: str, *extra: str, host: str = "gateway.test", version: str = "--http1.1") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["curl", "-sS", version, "--max-time", "5", "--cacert", self.ca,
+             "--resolve", f"{host}:{self.port}:127.0.0.1", "-w", "\n%{http_code}",
+             *extra, f"https://{host}:{self.port}{path}"],
+            capture_output=True, text=True, timeout=10)
+
+    def s_client(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+        return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}",
+                               "-CAfile", self.ca, *args],
+                              input=stdin, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def tls_sluice(tmp_path, certs, backend):
+    started: list[TLSSluice] = []
+
+    def make(tls_extra: str = "") -> TLSSluice:
+        s = TLSSluice(tmp_path, certs, backend, tls_extra)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.proc.stop()
+
+
+def out(r: subprocess.CompletedProcess) -> str:
+    text = r.stdout if isinstance(r.stdout, str) else r.stdout.decode(errors="replace")
+    err = r.stderr if isinstance(r.stderr, str) else r.stderr.decode(errors="replace")
+    return text + err
+
+
+REQUEST = b"GET /echo/s HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n"
+
+
+def test_curl_http11_over_tls_gets_200_with_https_forwarded(tls_sluice):
+    s = tls_sluice()
+    r = s.curl("/echo/tls")
+    body, _, status = r.stdout.rpartition("\n")
+    assert status == "200", out(r)
+    echoed = json.loads(body)
+    assert echoed["headers"]["x-forwarded-proto"] == "https"
+
+
+def test_tls10_and_tls11_are_refused_tls12_and_13_work(tls_sluice):
+    s = tls_sluice()
+    for old in ("-tls1", "-tls1_1"):
+        # SECLEVEL=0 lets the client offer the old version, so the refusal is the server's.
+        r = s.s_client(old, "-cipher", "DEFAULT@SECLEVEL=0")
+        assert r.returncode != 0, out(r)
+        assert "Cipher is (NONE)" in out(r) or "protocol version" in out(r), out(r)
+    r12 = s.s_client("-tls1_2", "-ign_eof", stdin=REQUEST)
+    assert r12.returncode == 0, out(r12)
+    assert "Protocol  : TLSv1.2" in out(r12) and "Cipher is ECDHE-ECDSA-AES256-GCM-SHA384" in out(r12), out(r12)
+    r13 = s.s_client("-tls1_3", "-ign_eof", stdin=REQUEST)
+    assert r13.returncode == 0 and "New, TLSv1.3" in out(r13), out(r13)
+    assert b"HTTP/1.1 200" in r13.stdout
+    # TLS 1.2 with only a CBC suite on offer: no shared cipher.
+    rcbc = s.s_client("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA")
+    assert rcbc.returncode != 0, out(rcbc)
+
+
+def test_alpn_picks_h2_when_offered_and_http11_otherwise(tls_sluice):
+    s = tls_sluice()
+    r = s.s_client("-alpn", "h2,http/1.1")
+    assert "ALPN protocol: h2" in out(r), out(r)
+    r = s.s_client("-alpn", "http/1.1")
+    assert "ALPN protocol: http/1.1" in out(r), out(r)
+
+
+def test_http2_over_tls_reaches_the_backend_as_https(tls_sluice):
+    s = tls_sluice()
+    r = s.curl("/echo/h2", "-w", "\n%{http_code} %{http_version}", version="--http2")
+    assert r.returncode == 0, r.stderr
+    body, _, trailer = r.stdout.rpartition("\n")
+    assert trailer == "200 2", trailer
+    echoed = json.loads(body)["headers"]
+    assert echoed["x-forwarded-proto"] == "https"
+    assert echoed["via"] == "2 sluice"
+    # Many streams on one TLS connection.
+    # Many streams on one TLS connection (nghttp does not verify the certificate).
+    urls = [f"https://127.0.0.1:{s.port}/echo/{i}" for i in range(30)]
+    n = subprocess.run(["nghttp", "-n", "-v", *urls], capture_output=True, text=True, timeout=20)
+    statuses = [line for line in n.stdout.splitlines() if ":status: " in line]
+    assert n.returncode == 0 and len(statuses) == 30 and all(l.endswith("200") for l in statuses), n.stdout[-2000:] + n.stderr
+
+
+def test_alpn_http11_only_listener_never_negotiates_h2(tls_sluice):
+    s = tls_sluice(tls_extra="      alpn: [http/1.1]\n")
+    r = s.s_client("-alpn", "h2,http/1.1")
+    assert "ALPN protocol: http/1.1" in out(r), out(r)
+    r = s.s_client("-alpn", "h2")
+    assert "No ALPN negotiated" in out(r), out(r)
+
+
+def test_sni_picks_the_certificate(tls_sluice):
+    s = tls_sluice()
+    cases = {"api.example.com": "CN = api.example.com", "eu.pay.example.com": "CN = *.pay.example.com",
+             "unknown.example.org": "CN = gateway.test"}
+    for name, subject in cases.items():
+        r = s.s_client("-servername", name)
+        assert f"subject={subject}" in out(r), (name, out(r))
+    r = s.s_client("-noservername")
+    assert "subject=CN = gateway.test" in out(r), out(r)
+    r = s.curl("/echo/sni", host="api.example.com")
+    assert r.stdout.endswith("\n200"), out(r)
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_session_resumption(tls_sluice, tmp_path, version):
+    s = tls_sluice()
+    session = tmp_path / f"session{version}.pem"
+    first = s.s_client(version, "-sess_out", str(session), "-ign_eof", stdin=REQUEST)
+    assert first.returncode == 0 and session.exists(), out(first)
+    again = s.s_client(version, "-sess_in", str(session), "-ign_eof", stdin=REQUEST)
+    assert "Reused, TLSv1." in out(again), out(again)
+    assert b"HTTP/1.1 200" in again.stdout
+
+
+def test_mtls_required(tls_sluice, certs):
+    s = tls_sluice("      client_ca: certs/client-ca.pem\n      client_certificate: required\n")
+    r = s.curl("/echo/no-cert")
+    assert r.returncode != 0 and not r.stdout.endswith("\n200"), out(r)
+    r = s.curl("/echo/with-cert", "--cert", str(certs / "client.pem"), "--key", str(certs / "client.key"))
+    body, _, status = r.stdout.rpartition("\n")
+    assert status == "200", out(r)
+    echoed = json.dumps(json.loads(body)["headers"])
+    assert "client-1" not in echoed and "CERTIFICATE" not in echoed and "Acme" not in echoed
+    assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"
+    # A certificate from another CA is refused too.
+    r = s.curl("/echo/wrong-ca", "--cert", str(certs / "api.pem"), "--key", str(certs / "api.key"))
+    assert not r.stdout.endswith("\n200"), out(r)
+
+
+def test_slow_handshake_is_closed(tls_sluice):
+    s = tls_sluice()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        start = time.monotonic()
+        assert raw.recv(1) == b""  # handshake_timeout 1s: closed without a byte
+        assert time.monotonic() - start < 4
+    assert s.curl("/echo/after").stdout.endswith("\n200")
+
+
+def test_sighup_with_new_certificate_affects_new_connections_only(tls_sluice, certs):
+    s = tls_sluice()
+    context = ssl.create_default_context(cafile=s.ca)
+    old = context.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=5), server_hostname="gateway.test")
+    assert old.getpeercert()["subject"] == ((("commonName", "gateway.test"),),)
+
+    # A mismatched key is rejected; the running certificate stays.
+    shutil.copy(certs / "stray.key", s.dir / "certs" / "gateway.key")
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"gateway\.yaml:\d+:\d+: private key .* does not match certificate", stream="stderr", timeout=5)
+    assert "subject=CN = gateway.test" in out(s.s_client())
+
+    shutil.copy(certs / "renewed.pem", s.dir / "certs" / "gateway.pem")
+    shutil.copy(certs / "renewed.key", s.dir / "certs" / "gateway.key")
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    assert "subject=CN = renewed.test" in out(s.s_client())
+    # The connection made before the reload keeps its session and still serves requests.
+    old.sendall(b"GET /echo/old HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+    assert old.recv(4096).startswith(b"HTTP/1.1 200")
+    old.close()
+
+
+def test_check_reports_expired_certificate_and_key_mismatch(tmp_path, certs, binaries):
+    d = tmp_path / "policy"
+    text = tls_policy(8443, 9001)["gateway.yaml"].replace(
+        "certificate: certs/api.pem, key: certs/api.key", "certificate: certs/expired.pem, key: certs/expired.key").replace(
+        "key: certs/gateway.key", "key: certs/stray.key")
+    write_policy(d, {"gateway.yaml": text})
+    shutil.copytree(certs, d / "certs")
+    r = subprocess.run([str(SLUICE), "check", str(d)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        f"{d}/gateway.yaml:7:20: private key {d}/certs/stray.key does not match certificate {d}/certs/gateway.pem",
+        f"{d}/gateway.yaml:10:51: certificate {d}/certs/expired.pem expired on 2020-01-02 00:00:00 UTC (notAfter)",
+    ], r.stderr
+
+
+def test_tls_to_upstream_clusters(tls_sluice, tmp_path, certs):
+    """A second sluice forwards over TLS to the first one's TLS listener."""
+    front = tls_sluice()
+    port = free_port()
+    routes = "".join(f"""\
+  - name: {name}
+    class: noncore
+    match: {{prefix: /echo/{name}}}
+    cluster: {name}
+    timeouts: {{per_try: 5s, total: 10s}}
+    max_body: 1MiB
+""" for name in ("good", "badca", "noverify", "wrongname"))
+    policy = {"gateway.yaml": f"""\
+server: {{workers: 1, access_log: off}}
+listeners:
+  - {{name: edge, address: 127.0.0.1:{port}}}
+clusters:
+  - {{name: good, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/ca.pem, sni: gateway.test}}}}
+  - {{name: badca, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/client-ca.pem}}}}
+  - {{name: noverify, endpoints: [127.0.0.1:{front.port}], tls: {{verify: false}}}}
+  - {{name: wrongname, endpoints: [127.0.0.1:{front.port}], tls: {{ca: certs/ca.pem, sni: other.test}}}}
+routes:
+{routes}"""}
+    d = write_policy(tmp_path / "edge-policy", policy)
+    shutil.copytree(certs, d / "certs")
+    edge = start_sluice(d, port, tmp_path / "edge-logs", listeners=("edge",))
+    try:
+        def get(path):
+            r = subprocess.run(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", f"http://127.0.0.1:{port}{path}"],
+                               capture_output=True, text=True, timeout=10)
+            body, _, status = r.stdout.rpartition("\n")
+            return status, body
+        status, body = get("/echo/good")
+        assert status == "200", body
+        assert json.loads(body)["headers"]["x-forwarded-proto"] == "https"  # set by the TLS front
+        status, body = get("/echo/good/again")  # pooled TLS connection
+        assert status == "200", body
+        status, body = get("/echo/badca")
+        assert status == "502" and "certificate verify failed" in body, body
+        status, body = get("/echo/wrongname")  # the certificate is for gateway.test, 127.0.0.1
+        assert status == "502", body
+        status, body = get("/echo/noverify")
+        assert status == "200", body
+    finally:
+        edge.proc.stop()

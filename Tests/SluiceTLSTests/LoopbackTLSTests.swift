@@ -1,0 +1,138 @@
+import XCTest
+import SluiceIO
+@testable import SluiceTLS
+
+/// Handshakes and echo between two TLSConnections over 127.0.0.1 on a real event loop.
+final class LoopbackTLSTests: XCTestCase {
+    var loop: EventLoop!
+
+    override func setUp() async throws {
+        loop = try EventLoop(index: 0)
+        loop.start()
+    }
+
+    override func tearDown() async throws {
+        loop.stop()
+        loop.join()
+    }
+
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
+        let loop = self.loop!
+        return try await Task(executorPreference: loop) { try await body(loop) }.value
+    }
+
+    static func files(_ name: String) -> TLSCertificateFiles {
+        TLSCertificateFiles(certificateChain: TestCertificates.path(name + ".pem"), privateKey: TestCertificates.path(name + ".key"))
+    }
+
+    static func serverContext(alpn: [String] = ["http/1.1"], verification: TLSClientVerification? = nil) throws -> TLSServerContext {
+        var configuration = TLSServerConfiguration(certificate: files("gateway"))
+        configuration.sni = [TLSSNICertificate(names: ["api.example.com"], files: files("api"))]
+        configuration.alpn = alpn
+        configuration.clientVerification = verification
+        return try TLSServerContext(configuration: configuration)
+    }
+
+    struct Outcome: Sendable {
+        var reply: String
+        var clientALPN: String?
+        var serverALPN: String?
+        var serverSawName: String?
+        var clientSawSubject: String?
+        var serverSawSubject: String?
+        var version: String
+    }
+
+    /// One TLS server connection that echoes until EOF; one client that sends `message`.
+    func echo(server: TLSServerContext, client: TLSClientContext, serverName: String?, message: String) async throws -> Outcome {
+        try await onLoop { loop -> Outcome in
+            let listener = try TCPListener(address: SocketAddress(host: "127.0.0.1", port: 0)!, on: loop)
+            defer { listener.close() }
+            let serverSide = Mutable<TLSConnection?>(nil)
+            loop.spawn {
+                guard let tcp = try? await listener.accept(), let tls = try? TLSConnection(accepted: tcp, context: server) else { return }
+                serverSide.value = tls
+                defer { tls.close() }
+                guard (try? await tls.handshake(deadline: .after(.seconds(5)))) != nil else { return }
+                let buffer = ByteBuffer()
+                while let count = try? await tls.read(into: buffer, deadline: .after(.seconds(5))), count > 0 {
+                    let bytes = Array(buffer.readableBytes)
+                    buffer.consume(bytes.count)
+                    try? await tls.write(bytes, deadline: .after(.seconds(5)))
+                }
+            }
+            let connection = try await TLSConnection.connect(to: listener.localAddress, on: loop, context: client,
+                                                             serverName: serverName, deadline: .after(.seconds(5)))
+            try await connection.write(head: Array(message.utf8), body: UnsafeRawBufferPointer(start: nil, count: 0),
+                                       deadline: .after(.seconds(5)))
+            let buffer = ByteBuffer()
+            while buffer.readableCount < message.utf8.count {
+                if try await connection.read(into: buffer, deadline: .after(.seconds(5))) == 0 { break }
+            }
+            connection.close()
+            let server = serverSide.value
+            return Outcome(reply: String(decoding: buffer.readableBytes, as: UTF8.self),
+                           clientALPN: connection.negotiatedALPN, serverALPN: server?.negotiatedALPN,
+                           serverSawName: server?.serverName, clientSawSubject: connection.peerCertificateSubject,
+                           serverSawSubject: server?.peerCertificateSubject, version: connection.protocolVersion)
+        }
+    }
+
+    func testHandshakeEchoALPNAndSNI() async throws {
+        let client = try TLSClientContext(configuration: TLSClientConfiguration(
+            certificateAuthorities: TestCertificates.path("ca.pem"), alpn: ["h2", "http/1.1"]))
+        let outcome = try await echo(server: Self.serverContext(), client: client, serverName: "api.example.com",
+                                     message: String(repeating: "payment ", count: 5000))
+        XCTAssertEqual(outcome.reply, String(repeating: "payment ", count: 5000))
+        XCTAssertEqual(outcome.clientALPN, "http/1.1")
+        XCTAssertEqual(outcome.serverALPN, "http/1.1")
+        XCTAssertEqual(outcome.serverSawName, "api.example.com")
+        XCTAssertEqual(outcome.clientSawSubject, "CN=api.example.com")
+        XCTAssertEqual(outcome.version, "TLSv1.3")
+        XCTAssertNil(outcome.serverSawSubject)
+    }
+
+    func testDefaultCertificateWithoutSNIAndVerificationByIP() async throws {
+        let client = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
+        let outcome = try await echo(server: Self.serverContext(alpn: ["h2", "http/1.1"]), client: client,
+                                     serverName: "127.0.0.1", message: "hello")
+        XCTAssertEqual(outcome.reply, "hello")
+        XCTAssertEqual(outcome.clientSawSubject, "CN=gateway.test")
+        XCTAssertNil(outcome.clientALPN)
+    }
+
+    func testClientRefusesAnUntrustedServer() async throws {
+        let client = try TLSClientContext(configuration: TLSClientConfiguration(
+            certificateAuthorities: TestCertificates.path("client-ca.pem")))
+        do {
+            _ = try await echo(server: Self.serverContext(), client: client, serverName: "gateway.test", message: "x")
+            XCTFail("handshake should fail")
+        } catch let error as IOError {
+            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
+        }
+    }
+
+    func testRequiredClientCertificate() async throws {
+        let verification = TLSClientVerification(certificateAuthorities: TestCertificates.path("client-ca.pem"), required: true)
+        let server = try Self.serverContext(verification: verification)
+        let withCertificate = try TLSClientContext(configuration: TLSClientConfiguration(
+            certificateAuthorities: TestCertificates.path("ca.pem"), certificate: Self.files("client")))
+        let outcome = try await echo(server: server, client: withCertificate, serverName: "gateway.test", message: "mtls")
+        XCTAssertEqual(outcome.reply, "mtls")
+        XCTAssertEqual(outcome.serverSawSubject, "CN=client-1,O=Acme Payments")
+
+        // Without a certificate the server aborts the handshake (TLS 1.3: the client learns it
+        // on its first read).
+        let without = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
+        do {
+            let outcome = try await echo(server: server, client: without, serverName: "gateway.test", message: "mtls")
+            XCTAssertEqual(outcome.reply, "")
+        } catch is IOError {}
+    }
+}
+
+/// A box the test's tasks share on one loop.
+final class Mutable<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
