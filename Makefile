@@ -4,7 +4,7 @@
 #   make build   release build into .build/release/
 #   make run     deps + build, then redis, the demo backend and sluice with policies/
 #   make test    deps, unit tests (swift test), then the integration tests (pytest)
-#   make bench   bench/h1-vs-nginx: wrk against sluice and nginx, same backend, same run
+#   make bench   bench/run h1-baseline: sluice, nginx and HAProxy side by side (SCENARIO=name for another)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -20,8 +20,8 @@ PYTEST_ARGS ?= -ra --durations=10
 # Debian packages the build, the tests and the bench need.
 APT_PACKAGES := libssl-dev libnghttp2-dev libhiredis-dev pkg-config redis-server redis-tools \
                 curl nghttp2-client wrk nginx-light haproxy
-# Python modules the integration tests import (module name = PyPI name here).
-PY_MODULES := pytest h2
+# Python modules the integration tests and the bench import: module, or module:PyPI-name.
+PY_MODULES := pytest h2 matplotlib yaml:PyYAML
 
 .PHONY: help deps check-swift build build-tests run test unit-test integration-test bench clean
 
@@ -49,7 +49,7 @@ deps: check-swift
 	else echo "deps: Debian packages present"; fi
 	@missing=""; \
 	for m in $(PY_MODULES); do \
-	  $(PYTHON) -c "import $$m" 2>/dev/null || missing="$$missing $$m"; \
+	  $(PYTHON) -c "import $${m%%:*}" 2>/dev/null || missing="$$missing $${m#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing from PyPI:$$missing"; \
@@ -85,8 +85,9 @@ unit-test: build-tests
 integration-test: build
 	SLUICE_BIN_DIR=$(CURDIR)/$(RELEASE) $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/Integration
 
+SCENARIO ?= h1-baseline
 bench: deps build
-	bench/h1-vs-nginx
+	bench/run $(SCENARIO)
 
 clean:
 	$(SWIFT) package clean

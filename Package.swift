@@ -60,8 +60,12 @@ let package = Package(
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: sluiceSwiftSettings),
-        // The demo payment backend, on the same I/O core.
-        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1"], swiftSettings: sluiceSwiftSettings),
+        // The mock payment backend's pure parts: request validation, latency distributions,
+        // behaviour switches, the payment ledger. No sockets, so they are unit-tested.
+        .target(name: "SluiceMockPayments", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
+        // The demo (mock) payment backend, on the same I/O core.
+        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments"],
+                          swiftSettings: sluiceSwiftSettings),
 
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
@@ -70,6 +74,7 @@ let package = Package(
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceMockPaymentsTests", dependencies: ["SluiceMockPayments"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )

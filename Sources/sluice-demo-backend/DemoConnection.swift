@@ -1,15 +1,17 @@
 import SluiceIO
 import SluiceHTTP
 import SluiceHTTP1
+import SluiceMockPayments
 
 /// Serves one keep-alive connection of the demo backend.
 struct DemoConnection {
     let connection: TCPConnection
-    let stats: DemoStats
-    let listenAddress: String
+    let backend: MockBackend
 
     func run() async {
         defer { connection.close() }
+        let stats = backend.stats
+        var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         let buffer = ByteBuffer()
         var parser = RequestHeadParser(limits: HTTP1Limits())
         while true {
@@ -33,8 +35,39 @@ struct DemoConnection {
                 if let delay = request.head.headers["x-demo-delay-ms"].flatMap({ Int($0) }), delay > 0 {
                     await connection.loop.sleep(until: .after(.milliseconds(delay)))
                 }
-                let response = DemoRoutes.respond(to: request.head, body: collected, bodyBytes: body.bytesRead,
-                                                  digest: digest.hex, stats: stats, backend: listenAddress)
+                // The behaviour switches (latency, error rate, slow/fail/stop) apply to everything
+                // but the admin endpoints.
+                var failure: Int?
+                if !request.head.path.hasPrefix("/__") {
+                    let behaviour = backend.behaviour.behaviour
+                    let plan = behaviour.plan(using: &rng)
+                    switch plan {
+                    case .drop:
+                        stats.dropped.wrappingAdd(1, ordering: .relaxed)
+                        connection.abort()
+                        return
+                    case .answer(let delayMs):
+                        await wait(delayMs)
+                    case .fail(let status, let delayMs):
+                        await wait(delayMs)
+                        failure = status
+                    }
+                }
+                if let status = failure {
+                    stats.injectedErrors.wrappingAdd(1, ordering: .relaxed)
+                    let reply = DemoResponse(status: status, json: "{\"code\":\"SYSTEM_ERROR\",\"message\":\"injected by the mock backend\"}\n")
+                    try await write(reply, keepAlive: request.keepAlive, method: request.head.method)
+                    if !request.keepAlive { return }
+                    continue
+                }
+                let (response, executed) = DemoRoutes.respond(to: request.head, body: collected, bodyBytes: body.bytesRead,
+                                                              digest: digest.hex, backend: backend)
+                if let order = executed {
+                    let behaviour = backend.behaviour.behaviour
+                    if !behaviour.notifyURL.isEmpty {
+                        NotifySender.send(order: order, behaviour: behaviour, stats: stats, on: connection.loop)
+                    }
+                }
                 try await write(response, keepAlive: request.keepAlive, method: request.head.method)
                 if !request.keepAlive { return }
             } catch let error as HTTP1Error {
@@ -45,6 +78,11 @@ struct DemoConnection {
                 return
             }
         }
+    }
+
+    private func wait(_ ms: Double) async {
+        guard ms > 0 else { return }
+        await connection.loop.sleep(until: .after(.microseconds(Int64(ms * 1000))))
     }
 
     private func write(_ response: DemoResponse, keepAlive: Bool, method: String) async throws {

@@ -1,4 +1,5 @@
 import SluiceHTTP
+import SluiceMockPayments
 
 struct DemoResponse {
     enum Body {
@@ -31,38 +32,45 @@ struct DemoResponse {
 }
 
 /// What the demo payment backend answers. Amounts are integers in fen, as a real one's are.
+/// `/__*` are the admin endpoints (stats, control, payments), never slowed down or failed.
 enum DemoRoutes {
     static func respond(to head: HTTPRequestHead, body: [UInt8], bodyBytes: Int, digest: String,
-                        stats: DemoStats, backend: String) -> DemoResponse {
+                        backend: MockBackend) -> (response: DemoResponse, executed: PaymentLedger.Order?) {
         let path = head.path
         if path.hasPrefix("/echo") {
             let headers = head.headers.map { "\"\(jsonEscaped($0.name))\":\"\(jsonEscaped($0.value))\"" }.joined(separator: ",")
-            return DemoResponse(status: 200, json: "{\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"backend\":\"\(backend)\",\"body_bytes\":\(bodyBytes),\"headers\":{\(headers)}}\n")
+            return (DemoResponse(status: 200, json: "{\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"backend\":\"\(backend.listenAddress)\",\"body_bytes\":\(bodyBytes),\"headers\":{\(headers)}}\n"), nil)
+        }
+        if let answer = PaymentRoutes.respond(to: head, body: body, backend: backend) {
+            return answer
         }
         switch (head.method, path) {
         case ("GET", "/__stats"):
-            return DemoResponse(status: 200, json: stats.json)
+            return (DemoResponse(status: 200, json: backend.stats.json(ledger: backend.ledger)), nil)
+        case ("GET", "/__control"):
+            return (DemoResponse(status: 200, json: backend.behaviour.behaviour.json + "\n"), nil)
+        case ("POST", "/__control"):
+            do {
+                let now = try backend.behaviour.apply(control: body)
+                return (DemoResponse(status: 200, json: now.json + "\n"), nil)
+            } catch {
+                return (DemoResponse(status: 400, json: "{\"error\":\"\(jsonEscaped(error.description))\"}\n"), nil)
+            }
+        case ("GET", "/__payments"):
+            let duplicates = backend.ledger.duplicates().map {
+                "{\"mchid\":\"\(jsonEscaped($0.mchid))\",\"out_trade_no\":\"\(jsonEscaped($0.outTradeNo))\",\"executions\":\($0.executions)}"
+            }
+            return (DemoResponse(status: 200, json: "{\"duplicates\":[\(duplicates.joined(separator: ","))]}\n"), nil)
         case ("GET", "/download"):
             let size = queryValue(head, "bytes").flatMap { Int($0) } ?? 0
-            return DemoResponse(status: 200, contentType: "application/octet-stream", body: .generated(max(0, size)))
+            return (DemoResponse(status: 200, contentType: "application/octet-stream", body: .generated(max(0, size))), nil)
         case ("POST", "/upload"):
-            return DemoResponse(status: 200, json: "{\"bytes\":\(bodyBytes),\"fnv1a64\":\"\(digest)\"}\n")
-        case ("POST", "/v3/pay/transactions/jsapi"), ("POST", "/v3/pay/transactions/native"):
-            let order = jsonField(body, "out_trade_no") ?? "unknown"
-            return DemoResponse(status: 200, json: "{\"prepay_id\":\"wx\(digest.prefix(12))\",\"out_trade_no\":\"\(jsonEscaped(order))\",\"backend\":\"\(backend)\"}\n")
-        case ("POST", "/pay/unifiedorder"):
-            let xml = "<xml><return_code><![CDATA[SUCCESS]]></return_code><result_code><![CDATA[SUCCESS]]></result_code><prepay_id><![CDATA[wx\(digest.prefix(12))]]></prepay_id></xml>"
-            return DemoResponse(status: 200, contentType: "application/xml", body: .bytes(Array(xml.utf8)))
-        case ("POST", "/v3/refund/domestic/refunds"):
-            return DemoResponse(status: 200, json: "{\"refund_id\":\"50\(digest.prefix(14))\",\"status\":\"PROCESSING\",\"backend\":\"\(backend)\"}\n")
+            return (DemoResponse(status: 200, json: "{\"bytes\":\(bodyBytes),\"fnv1a64\":\"\(digest)\"}\n"), nil)
         case ("POST", "/notify/wechat"):
-            return DemoResponse(status: 200, json: "{\"code\":\"SUCCESS\",\"message\":\"OK\"}\n")
+            backend.stats.notificationsReceived.wrappingAdd(1, ordering: .relaxed)
+            return (DemoResponse(status: 200, json: "{\"code\":\"SUCCESS\",\"message\":\"OK\"}\n"), nil)
         default:
-            if head.method == "GET" && path.hasPrefix("/v3/pay/transactions/out-trade-no/") {
-                let order = path.dropFirst("/v3/pay/transactions/out-trade-no/".count)
-                return DemoResponse(status: 200, json: "{\"out_trade_no\":\"\(jsonEscaped(String(order)))\",\"trade_state\":\"SUCCESS\",\"amount\":{\"total\":100,\"currency\":\"CNY\"}}\n")
-            }
-            return DemoResponse(status: 200, json: "{\"ok\":true,\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"backend\":\"\(backend)\"}\n")
+            return (DemoResponse(status: 200, json: "{\"ok\":true,\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"backend\":\"\(backend.listenAddress)\"}\n"), nil)
         }
     }
 
@@ -71,21 +79,6 @@ enum DemoRoutes {
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             if parts.count == 2 && parts[0] == name { return String(parts[1]) }
-        }
-        return nil
-    }
-
-    /// A string field of a flat JSON object, found by text search: enough for a demo.
-    static func jsonField(_ body: [UInt8], _ name: String) -> String? {
-        let key = Array("\"\(name)\"".utf8)
-        guard body.count > key.count else { return nil }
-        for start in 0...(body.count - key.count) where body[start..<start + key.count].elementsEqual(key) {
-            var index = start + key.count
-            while index < body.count && (body[index] == UInt8(ascii: " ") || body[index] == UInt8(ascii: ":")) { index += 1 }
-            guard index < body.count, body[index] == UInt8(ascii: "\"") else { return nil }
-            let valueStart = index + 1
-            guard let valueEnd = body[valueStart...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-            return String(decoding: body[valueStart..<valueEnd], as: UTF8.self)
         }
         return nil
     }

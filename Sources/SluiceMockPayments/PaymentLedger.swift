@@ -1,0 +1,138 @@
+import Synchronization
+
+/// Every payment the mock backend executed, by (merchant, out_trade_no), and every refund, so a
+/// bench run can prove the gateway in front never caused a double charge: `duplicatePayments`
+/// counts executions of an order that had already been executed.
+public final class PaymentLedger: Sendable {
+    public struct Order: Equatable, Sendable {
+        public var mchid: String
+        public var outTradeNo: String
+        public var totalFen: Int
+        public var transactionID: String
+        public var executions: Int
+        public var state: String  // SUCCESS | CLOSED | REFUND
+        public var refundedFen: Int
+    }
+
+    public struct Counts: Equatable, Sendable {
+        public var orders = 0
+        public var paymentsExecuted = 0
+        public var duplicatePayments = 0
+        public var amountExecutedFen = 0
+        public var refunds = 0
+        public var duplicateRefunds = 0
+        public var refundsRejected = 0
+        public var refundedFen = 0
+        public var closes = 0
+        public var queries = 0
+        public var queriesNotFound = 0
+    }
+
+    public enum RefundOutcome: Equatable, Sendable {
+        case refunded(refundID: String, duplicate: Bool)
+        case orderNotFound
+        case exceedsRemaining(remainingFen: Int)
+    }
+
+    private struct Key: Hashable { let mchid: String; let outTradeNo: String }
+
+    private struct State {
+        var orders: [Key: Order] = [:]
+        var merchantByTradeNo: [String: String] = [:]
+        var refundIDs: [Key: String] = [:]  // (mchid, out_refund_no)
+        var counts = Counts()
+        var nextID = 1
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Executes (charges) an order. A second execution of the same (mchid, out_trade_no) is a
+    /// duplicate: counted, and answered with the first execution's order as a real one would.
+    public func execute(mchid: String, outTradeNo: String, totalFen: Int) -> (order: Order, duplicate: Bool) {
+        state.withLock { s in
+            let key = Key(mchid: mchid, outTradeNo: outTradeNo)
+            s.counts.paymentsExecuted += 1
+            if var order = s.orders[key] {
+                order.executions += 1
+                s.orders[key] = order
+                s.counts.duplicatePayments += 1
+                return (order, true)
+            }
+            let order = Order(mchid: mchid, outTradeNo: outTradeNo, totalFen: totalFen,
+                              transactionID: "4200\(String(s.nextID))", executions: 1, state: "SUCCESS", refundedFen: 0)
+            s.nextID += 1
+            s.orders[key] = order
+            s.merchantByTradeNo[outTradeNo] = mchid
+            s.counts.orders += 1
+            s.counts.amountExecutedFen += totalFen
+            return (order, false)
+        }
+    }
+
+    public func query(mchid: String?, outTradeNo: String) -> Order? {
+        state.withLock { s in
+            s.counts.queries += 1
+            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo],
+                  let order = s.orders[Key(mchid: merchant, outTradeNo: outTradeNo)] else {
+                s.counts.queriesNotFound += 1
+                return nil
+            }
+            return order
+        }
+    }
+
+    /// Closes an order; a paid (or refunded) order keeps its state. nil when it does not exist.
+    public func close(mchid: String?, outTradeNo: String) -> Order? {
+        state.withLock { s in
+            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo] else { return nil }
+            let key = Key(mchid: merchant, outTradeNo: outTradeNo)
+            guard let order = s.orders[key] else { return nil }
+            s.counts.closes += 1
+            return order
+        }
+    }
+
+    /// Refunds part of an order. The same out_refund_no twice is one refund (the second is a
+    /// counted duplicate and moves no money); more than what is left is rejected.
+    public func refund(mchid: String?, outTradeNo: String, outRefundNo: String, amountFen: Int) -> RefundOutcome {
+        state.withLock { s in
+            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo],
+                  var order = s.orders[Key(mchid: merchant, outTradeNo: outTradeNo)] else {
+                s.counts.refundsRejected += 1
+                return .orderNotFound
+            }
+            let refundKey = Key(mchid: merchant, outTradeNo: outRefundNo)
+            if let id = s.refundIDs[refundKey] {
+                s.counts.duplicateRefunds += 1
+                return .refunded(refundID: id, duplicate: true)
+            }
+            let remaining = order.totalFen - order.refundedFen
+            guard amountFen <= remaining else {
+                s.counts.refundsRejected += 1
+                return .exceedsRemaining(remainingFen: remaining)
+            }
+            let id = "5030\(String(s.nextID))"
+            s.nextID += 1
+            s.refundIDs[refundKey] = id
+            order.refundedFen += amountFen
+            order.state = "REFUND"
+            s.orders[Key(mchid: merchant, outTradeNo: outTradeNo)] = order
+            s.counts.refunds += 1
+            s.counts.refundedFen += amountFen
+            return .refunded(refundID: id, duplicate: false)
+        }
+    }
+
+    public var counts: Counts { state.withLock { $0.counts } }
+
+    /// Orders executed more than once, most executions first (at most `limit`).
+    public func duplicates(limit: Int = 100) -> [Order] {
+        state.withLock { s in
+            Array(s.orders.values.filter { $0.executions > 1 }
+                .sorted { ($0.executions, $0.mchid, $0.outTradeNo) > ($1.executions, $1.mchid, $1.outTradeNo) }
+                .prefix(limit))
+        }
+    }
+}

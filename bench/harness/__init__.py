@@ -1,0 +1,1 @@
+"""The bench harness behind bench/run: scenarios, processes, targets, load, report."""

@@ -1,0 +1,141 @@
+"""Processes the runner starts (each in its own session, dying with the runner), how to wait
+for them, stop them, and read their CPU time and peak memory from /proc."""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_libc = ctypes.CDLL(None)
+_started: list["Proc"] = []
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(SystemExit):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None):
+        self.name, self.argv, self.workdir = name, argv, workdir
+        self.out = workdir / f"{name}.stdout"
+        self.err = workdir / f"{name}.stderr"
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=open(self.err, "wb"),
+            start_new_session=True, env=env, preexec_fn=lambda: _libc.prctl(1, signal.SIGKILL))
+        self.pid = self.popen.pid
+        _started.append(self)
+
+    def tail(self) -> str:
+        parts = []
+        for path in (self.out, self.err):
+            text = path.read_text(errors="replace")[-2000:] if path.exists() else ""
+            parts.append(f"--- {path.name}:\n{text or '(empty)'}")
+        return "\n".join(parts)
+
+    def fail(self, msg: str) -> BenchError:
+        return BenchError(f"bench: {self.name}: {msg}\n{self.tail()}")
+
+    def wait_port(self, port: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise self.fail(f"exited with {self.popen.returncode} before listening on {port}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise self.fail(f"did not listen on {port} within {timeout:.0f} s")
+
+    def wait_line(self, pattern: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.out.read_text(errors="replace"), re.M):
+                return
+            if self.popen.poll() is not None:
+                raise self.fail(f"exited with {self.popen.returncode}")
+            time.sleep(0.05)
+        raise self.fail(f"did not print /{pattern}/ within {timeout:.0f} s")
+
+    # -- resources of the whole process group (nginx: master + workers) --------------------
+
+    def group_pids(self) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+                if int(fields[2]) == self.pid:  # pgrp
+                    pids.append(int(entry))
+        return pids
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.group_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / TICKS
+
+    def peak_rss_kib(self) -> int:
+        total = 0
+        for pid in self.group_pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_all() -> None:
+    """SIGTERM to each started process group (newest first), SIGKILL after 5 s; leftovers of
+    groups whose leader already exited are killed too."""
+    for p in reversed(_started):
+        alive = p.popen.poll() is None
+        _signal_group(p.pid, signal.SIGTERM if alive else signal.SIGKILL)
+        if alive:
+            try:
+                p.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                _signal_group(p.pid, signal.SIGKILL)
+                p.popen.wait(5)
+    _started.clear()
+
+
+def version_of(argv: list[str]) -> str:
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        text = (r.stdout + r.stderr).strip()
+        return text.splitlines()[0] if text else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"

@@ -1,0 +1,204 @@
+"""results.json, report.md (each target, each figure, ratio to sluice) and PNG charts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIGURES = [  # key, label, unit, better
+    ("rps", "req/s", "", "higher"),
+    ("p50_ms", "p50", "ms", "lower"),
+    ("p90_ms", "p90", "ms", "lower"),
+    ("p99_ms", "p99", "ms", "lower"),
+    ("p99.9_ms", "p99.9", "ms", "lower"),
+    ("errors", "errors", "", "lower"),
+    ("cpu_s", "CPU", "s", "lower"),
+    ("cpu_ms_per_1k", "CPU per 1k req", "ms", "lower"),
+    ("peak_rss_mib", "peak RSS", "MiB", "lower"),
+]
+COLORS = {"sluice": "#1f77b4", "nginx": "#2ca02c", "haproxy": "#d62728"}
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def summarize(runs: list[dict], targets: list[str]) -> dict:
+    summary = {}
+    for t in targets:
+        rs = [r for r in runs if r["target"] == t]
+        if not rs:
+            continue
+        s = {"rounds": len(rs), "rps": mean([r["rps"] for r in rs])}
+        for p in ("50", "90", "99", "99.9"):
+            s[f"p{p}_ms"] = mean([r["latency_ms"].get(p) for r in rs])
+        s["non_2xx"] = sum(r["non_2xx"] for r in rs)
+        s["socket_errors"] = sum(r["socket_errors"] for r in rs)
+        s["errors"] = s["non_2xx"] + s["socket_errors"]
+        s["requests"] = sum(r["requests"] for r in rs)
+        s["cpu_s"] = sum(r["cpu_s"] for r in rs)
+        s["cpu_ms_per_1k"] = 1e6 * s["cpu_s"] / s["requests"] if s["requests"] else None
+        s["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
+        s["latency_curve_ms"] = {p: mean([r["latency_ms"].get(p) for r in rs]) for p in rs[0]["latency_ms"]}
+        summary[t] = s
+    return summary
+
+
+def ratios(summary: dict) -> dict:
+    base = summary.get("sluice")
+    if not base:
+        return {}
+    out = {}
+    for t, s in summary.items():
+        out[t] = {k: (s[k] / base[k] if s.get(k) is not None and base.get(k) else None) for k, *_ in FIGURES}
+    return out
+
+
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "n/a"
+    if key == "rps":
+        return f"{v:,.0f}"
+    if key == "errors":
+        return f"{int(v)}"
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+
+def markdown(results: dict) -> str:
+    sc, summary, rat = results["scenario"], results["summary"], results["ratios_to_sluice"]
+    load = sc["load"]
+    lines = [f"# {sc['name']}", ""]
+    if sc.get("description"):
+        lines += [sc["description"].strip(), ""]
+    lines += [f"- when: {results['time']}; machine: {results['machine']['nproc']} cores, "
+              f"kernel {results['machine']['kernel']}",
+              f"- protocol **{sc['protocol']}**, {sc['workers']} worker(s) per proxy, load "
+              f"{results['load_tool']} {load['connections']} connections"
+              + (f" × {load['streams']} streams" if sc["protocol"] == "h2-tls" else "")
+              + f", {load['threads']} thread(s), {load['duration']} per run, {load['rounds']} interleaved round(s) "
+              f"(warm-up {load['warmup']} each)",
+              f"- traffic: " + ", ".join(f"{r['name']} {r['method']} {r['path']} ×{r['weight']}" for r in sc["traffic"]["mix"]),
+              f"- backend: sluice-demo-backend, {sc['backend']['workers']} worker(s), settings "
+              f"{json.dumps(sc['backend']['settings']) if sc['backend']['settings'] else 'default (no latency)'}"
+              + (f", timeline {json.dumps(sc['backend']['timeline'])}" if sc["backend"]["timeline"] else ""),
+              ""]
+    lines += ["## Targets", ""]
+    for t, status in results["target_status"].items():
+        lines.append(f"- **{t}**: {status}")
+    lines.append("")
+    if summary:
+        lines += ["## Figures (mean over rounds; errors, CPU and requests summed; peak RSS max)", ""]
+        lines.append("| target | " + " | ".join(f"{label}{' (' + unit + ')' if unit else ''}" for _, label, unit, _ in FIGURES) + " |")
+        lines.append("|---|" + "---:|" * len(FIGURES))
+        for t, s in summary.items():
+            lines.append(f"| {t} | " + " | ".join(_fmt(k, s.get(k)) for k, *_ in FIGURES) + " |")
+        lines.append("")
+        if rat:
+            lines += ["## Ratio to sluice (target ÷ sluice: req/s above 1 means the peer is faster; "
+                      "latency, CPU and memory above 1 mean the peer costs more)", ""]
+            lines.append("| target | " + " | ".join(label for _, label, _, _ in FIGURES) + " |")
+            lines.append("|---|" + "---:|" * len(FIGURES))
+            for t, r in rat.items():
+                lines.append(f"| {t} | " + " | ".join("n/a" if r[k] is None else f"{r[k]:.2f}×" for k, *_ in FIGURES) + " |")
+            lines.append("")
+        else:
+            lines += ["No sluice figures in this run, so no ratios.", ""]
+    lines += ["## Runs (in the order they ran)", "",
+              "| round | target | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | CPU s |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["runs"]:
+        lm = r["latency_ms"]
+        lines.append(f"| {r['round']} | {r['target']} | {r['rps']:,.0f} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
+                     f"{lm.get('99.9', 0):.3f} | {r['non_2xx']} | {r['socket_errors']} | {r['cpu_s']:.2f} |")
+    lines.append("")
+    b = results.get("backend_stats") or {}
+    if b:
+        keys = ["requests", "payments_executed", "duplicate_payments", "refunds", "duplicate_refunds",
+                "injected_errors", "dropped_connections"]
+        lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
+                  "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    charts = [c for c in ("throughput.png", "latency.png", "resources.png") if c in results.get("charts", [])]
+    if charts:
+        lines += ["## Charts", ""] + [f"![{c[:-4]}]({c})" for c in charts] + [""]
+    lines += ["Versions: " + "; ".join(f"{k}: {v}" for k, v in results["versions"].items()), ""]
+    return "\n".join(lines)
+
+
+def charts(results: dict, outdir: Path) -> list[str]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    except ImportError:
+        return []
+    summary = results["summary"]
+    if not summary:
+        return []
+    name, made = results["scenario"]["name"], []
+    targets = list(summary)
+    colors = [COLORS.get(t, "#7f7f7f") for t in targets]
+
+    # Throughput: mean bars, each round a dot, the ratio to sluice on the bar.
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    means = [summary[t]["rps"] for t in targets]
+    bars = ax.bar(targets, means, color=colors, width=0.6, alpha=0.9)
+    for i, t in enumerate(targets):
+        rounds = [r["rps"] for r in results["runs"] if r["target"] == t]
+        ax.scatter([i] * len(rounds), rounds, color="black", s=14, zorder=3, label="one round" if i == 0 else None)
+    base = summary.get("sluice", {}).get("rps")
+    for b, t, v in zip(bars, targets, means):
+        label = f"{v:,.0f}" + (f"\n{v / base:.2f}× sluice" if base and t != "sluice" else "")
+        ax.annotate(label, (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=9,
+                    xytext=(0, 3), textcoords="offset points")
+    ax.set_ylabel("requests per second (higher is better)")
+    ax.set_ylim(0, max(max(means), max(r["rps"] for r in results["runs"])) * 1.25)
+    ax.set_title(f"{name}: throughput ({results['scenario']['protocol']}, "
+                 f"{results['scenario']['workers']} worker each)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(outdir / "throughput.png")
+    plt.close(fig)
+    made.append("throughput.png")
+
+    # Latency percentile curves on a "nines" axis.
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for t, c in zip(targets, colors):
+        curve = summary[t]["latency_curve_ms"]
+        pts = sorted((float(p), v) for p, v in curve.items() if v is not None and 0 < float(p) < 100)
+        xs = [1 / (1 - p / 100) for p, _ in pts]
+        ax.plot(xs, [max(v, 1e-3) for _, v in pts], marker="o", markersize=3, color=c, label=t)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = [0, 50, 90, 99, 99.9, 99.99]
+    ax.xaxis.set_major_locator(FixedLocator([1 / (1 - p / 100) for p in ticks]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"p{100 * (1 - 1 / x):g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency, ms (log; lower is better)")
+    ax.set_title(f"{name}: latency by percentile (mean over rounds)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(outdir / "latency.png")
+    plt.close(fig)
+    made.append("latency.png")
+
+    # Resources: CPU per 1k requests and peak RSS.
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.6), dpi=110)
+    for ax, key, label in ((a1, "cpu_ms_per_1k", "CPU ms per 1k requests"), (a2, "peak_rss_mib", "peak RSS, MiB")):
+        vals = [summary[t][key] or 0 for t in targets]
+        bars = ax.bar(targets, vals, color=colors, width=0.6)
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:.1f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=9,
+                        xytext=(0, 2), textcoords="offset points")
+        ax.set_title(f"{label} (lower is better)", fontsize=10)
+        ax.set_ylim(0, max(vals + [1e-9]) * 1.2)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{name}: proxy process cost", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(outdir / "resources.png")
+    plt.close(fig)
+    made.append("resources.png")
+    return made

@@ -1,0 +1,214 @@
+"""What the runner starts: redis, the mock backend, sluice (from a policy template) and the
+peers (nginx, HAProxy) configured to the same routes, worker count, upstream keep-alive (64
+idle connections) and TLS certificate, with the same per-request header work (X-Forwarded-For,
+X-Forwarded-Proto, X-Request-Id) and no access log."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import string
+import subprocess
+from pathlib import Path
+
+from .procs import BenchError, Proc, free_port, log
+
+UPSTREAM_KEEPALIVE = 64
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if not found:
+        raise BenchError(f"bench: {name} not found (`make deps` installs it)")
+    return found
+
+
+def make_cert(work: Path) -> dict:
+    """A throwaway self-signed EC certificate for 127.0.0.1 / localhost."""
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run([tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    combined = work / "cert+key.pem"
+    combined.write_text(cert.read_text() + key.read_text())
+    return {"cert": str(cert), "key": str(key), "combined": str(combined)}
+
+
+def start_redis(work: Path) -> int:
+    port = free_port()
+    p = Proc("redis", [tool("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                       "--appendonly", "no"], work)
+    p.wait_port(port)
+    return port
+
+
+# -- the mock backend --------------------------------------------------------------------------
+
+class Backend:
+    def __init__(self, work: Path, binary: Path, workers: int, settings: dict, command: str | None):
+        self.port = free_port()
+        self.settings = settings
+        if command:
+            argv = ["/bin/sh", "-c", command.format(port=self.port)]
+        else:
+            argv = [str(binary), "--listen", f"127.0.0.1:{self.port}", "--workers", str(workers)]
+            for k, v in settings.items():
+                argv += [f"--{k.replace('_', '-')}", str(v)]
+        self.proc = Proc("backend", argv, work)
+        self.proc.wait_port(self.port)
+
+    def call(self, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request(method, path, body=body)
+            r = c.getresponse()
+            return r.status, r.read().decode(errors="replace")
+        finally:
+            c.close()
+
+    def control(self, settings: dict) -> None:
+        status, body = self.call("POST", "/__control", json.dumps(settings))
+        if status != 200:
+            raise BenchError(f"bench: backend /__control {settings}: {status} {body}")
+
+    def reset(self) -> None:
+        """Back to the scenario's own settings (a timeline may have changed them)."""
+        self.control({"mode": "normal", "latency": "none", "error_rate": 0, **self.settings})
+
+    def stats(self) -> dict:
+        try:
+            return json.loads(self.call("GET", "/__stats")[1])
+        except (OSError, ValueError):
+            return {}
+
+    def seed(self, merchants: list[str], count: int, total_fen: int) -> None:
+        """Orders the query / refund / close traffic refers to: SEED-0 .. SEED-(count-1) per merchant."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for m in merchants:
+                for i in range(count):
+                    body = json.dumps({"mchid": m, "out_trade_no": f"SEED-{i}", "description": "seed",
+                                       "amount": {"total": total_fen, "currency": "CNY"}})
+                    c.request("POST", "/v3/pay/transactions/jsapi", body=body,
+                              headers={"Content-Type": "application/json"})
+                    r = c.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        raise BenchError(f"bench: seeding orders: backend answered {r.status}")
+        finally:
+            c.close()
+
+
+# -- sluice ------------------------------------------------------------------------------------
+
+def render_policy(template_dir: Path, out: Path, values: dict) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(template_dir.glob("*.yaml")):
+        (out / f.name).write_text(string.Template(f.read_text()).safe_substitute(values))
+    return out
+
+
+def sluice_check(sluice: Path, policy: Path) -> str | None:
+    """None when `sluice check` accepts the policy, else its complaint (first lines)."""
+    r = subprocess.run([str(sluice), "check", str(policy)], capture_output=True, text=True, timeout=30)
+    if r.returncode == 0:
+        return None
+    lines = (r.stderr or r.stdout).strip().splitlines()
+    return "; ".join(lines[:3]) or f"sluice check exited {r.returncode}"
+
+
+def start_sluice(work: Path, sluice: Path, policy: Path, port: int, workers: int) -> Proc:
+    p = Proc("sluice", [str(sluice), "run", "--policy", str(policy), "--workers", str(workers)], work)
+    p.wait_line(rf"^sluice: listening on 127\.0\.0\.1:{port} ")
+    return p
+
+
+# -- peers -------------------------------------------------------------------------------------
+
+def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None) -> tuple[Proc, int]:
+    port = free_port()
+    prefix = work / "nginx"
+    prefix.mkdir()
+    temp = "\n".join(f"    {k}_temp_path {prefix}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    listen = f"127.0.0.1:{port}"
+    tls = ""
+    if protocol != "h1":
+        listen += " ssl http2" if protocol == "h2-tls" else " ssl"
+        tls = (f"        ssl_certificate {cert['cert']};\n        ssl_certificate_key {cert['key']};\n"
+               "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:SSL:10m;\n"
+               "        http2_max_concurrent_streams 256;\n")
+    (prefix / "nginx.conf").write_text(f"""\
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+{temp}
+    upstream backend {{
+        server 127.0.0.1:{backend_port};
+        keepalive {UPSTREAM_KEEPALIVE};
+    }}
+    server {{
+        listen {listen};
+        keepalive_requests 1000000;
+        client_max_body_size 1m;
+{tls}        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Request-Id $request_id;
+            proxy_read_timeout 10s;
+        }}
+    }}
+}}
+""")
+    p = Proc("nginx", [tool("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                       "-e", str(prefix / "error.log")], work)
+    p.wait_port(port)
+    return p, port
+
+
+def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None) -> tuple[Proc, int]:
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    proto = "http"
+    if protocol != "h1":
+        alpn = "h2,http/1.1" if protocol == "h2-tls" else "http/1.1"
+        bind += f" ssl crt {cert['combined']} alpn {alpn} ssl-min-ver TLSv1.2"
+        proto = "https"
+    cfg = work / "haproxy.cfg"
+    cfg.write_text(f"""\
+global
+    nbthread {workers}
+    maxconn 8000
+    tune.h2.max-concurrent-streams 256
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 10s
+    timeout http-keep-alive 60s
+    option http-keep-alive
+    http-reuse always
+
+frontend bench
+    bind {bind}
+    option forwardfor
+    http-request set-header X-Forwarded-Proto {proto}
+    http-request set-header X-Request-Id %[uuid()]
+    default_backend backend
+
+backend backend
+    server b1 127.0.0.1:{backend_port} pool-max-conn {UPSTREAM_KEEPALIVE}
+""")
+    p = Proc("haproxy", [tool("haproxy"), "-db", "-f", str(cfg)], work)
+    p.wait_port(port)
+    return p, port
