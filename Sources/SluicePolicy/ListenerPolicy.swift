@@ -11,6 +11,8 @@ public struct ListenerPolicy: Sendable {
     public var maxHeaderBytes: Int
     public var maxURIBytes: Int
     public var http2: HTTP2Limits
+    /// Open connections the listener holds at most (shared out across event loops).
+    public var maxConnections: Int = ListenerPolicy.defaultMaxConnections
     /// TLS termination; nil = cleartext.
     public var tls: ListenerTLSPolicy?
 
@@ -18,6 +20,7 @@ public struct ListenerPolicy: Sendable {
     public static let defaultIdleTimeout = Duration.seconds(60)
     public static let defaultMaxHeaderBytes = 32 * 1024
     public static let defaultMaxURIBytes = 8 * 1024
+    public static let defaultMaxConnections = 10_000
 
     public init(name: String, address: EndpointAddress, protocol: ListenerProtocol = .http1,
                 headerTimeout: Duration = ListenerPolicy.defaultHeaderTimeout,

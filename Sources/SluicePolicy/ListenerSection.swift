@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `listeners`; nil without a usable name (see `NamedItem.declared`).
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
-            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "http2", "tls",
+            "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
         ]) else { return nil }
         let fields = item.fields
 
@@ -17,6 +17,9 @@ extension PolicyFileReader {
         if let node = fields["idle_timeout"], let value = duration(node) { listener.idleTimeout = value }
         if let node = fields["max_header_bytes"], let value = size(node) { listener.maxHeaderBytes = value }
         if let node = fields["max_uri_bytes"], let value = size(node) { listener.maxURIBytes = value }
+        if let node = fields["max_connections"], let value = count(node) {
+            if value >= 1 { listener.maxConnections = value } else { report("max_connections must be at least 1", at: node) }
+        }
         if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
 

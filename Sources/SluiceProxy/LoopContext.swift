@@ -19,6 +19,8 @@ public final class LoopContext: @unchecked Sendable {
     public private(set) var draining = false
     /// Open downstream connections on this loop; read by the drain supervisor on another thread.
     private let openSessions = Atomic<Int>(0)
+    /// Connections closed on accept because the listener's connection limit was reached.
+    public let connectionsRefused = Atomic<Int>(0)
     /// TLS handshakes on this loop: completed, failed (protocol error, refused version, missing
     /// client certificate, peer gone) and timed out. Read by metrics from other threads.
     public let tlsHandshakesCompleted = Atomic<Int>(0)
@@ -69,9 +71,12 @@ public final class LoopContext: @unchecked Sendable {
         return pool
     }
 
-    /// Serves connections from `listener` until it is closed. Loop thread.
-    public func serve(_ listener: TCPListener, policy: ListenerPolicy) {
+    /// Serves connections from `listener` until it is closed, at most `connectionLimit` at a
+    /// time on this loop (further ones are closed at once: a flood of idle or slow connections
+    /// must not grow memory without bound). Loop thread.
+    public func serve(_ listener: TCPListener, policy: ListenerPolicy, connectionLimit: Int) {
         listeners.append(listener)
+        let budget = ConnectionBudget(limit: connectionLimit)
         loop.spawn { [self] in
             while true {
                 let connection: TCPConnection
@@ -83,11 +88,12 @@ public final class LoopContext: @unchecked Sendable {
                     await loop.sleep(until: .after(.milliseconds(50)))
                     continue
                 }
-                if draining {
-                    connection.close()
+                if draining || !budget.take() {
+                    if !draining { connectionsRefused.wrappingAdd(1, ordering: .relaxed) }
+                    connection.abort()
                     continue
                 }
-                startSession(connection, listener: policy)
+                startSession(connection, listener: policy, budget: budget)
             }
         }
     }
@@ -95,10 +101,13 @@ public final class LoopContext: @unchecked Sendable {
     /// Serves one accepted connection: TLS first on TLS listeners; then HTTP/2 when ALPN chose
     /// it or (on an `auto` cleartext listener) when the client opens with the HTTP/2 preface;
     /// HTTP/1.1 otherwise.
-    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy) {
+    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy, budget: ConnectionBudget) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
-            defer { openSessions.wrappingSubtract(1, ordering: .relaxed) }
+            defer {
+                openSessions.wrappingSubtract(1, ordering: .relaxed)
+                budget.giveBack()
+            }
             let connection: any ByteStream
             var scheme = "http"
             var alpn: String?
@@ -190,4 +199,20 @@ public final class LoopContext: @unchecked Sendable {
     }
 
     public func flushAccessLog() { accessLog?.flush() }
+}
+
+/// How many connections one listener may hold open on one loop. Loop-confined.
+final class ConnectionBudget: @unchecked Sendable {
+    private let limit: Int
+    private var open = 0
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func take() -> Bool {
+        guard open < limit else { return false }
+        open += 1
+        return true
+    }
+
+    func giveBack() { open -= 1 }
 }

@@ -102,7 +102,9 @@ public final class Server {
         group.start()
         for entry in bound {
             let (context, listener, listenerPolicy) = entry
-            context.loop.execute { context.serve(listener, policy: listenerPolicy) }
+            // The listener's limit is for the process: each loop holds its share.
+            let share = (listenerPolicy.maxConnections + contexts.count - 1) / contexts.count
+            context.loop.execute { context.serve(listener, policy: listenerPolicy, connectionLimit: share) }
         }
 
         let control = ControlEvents(watching: policyDirectory)

@@ -1,0 +1,35 @@
+"""A listener holds at most max_connections open: a flood of idle connections is refused at the
+door instead of growing memory, and the held ones keep working."""
+from conftest import free_port, standard_policy
+from rawhttp import Conn
+
+LIMIT = 4
+
+
+def test_connections_over_the_limit_are_closed_and_served_again_after(spawn, backend):
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port(), workers=1)
+    files["gateway.yaml"] = files["gateway.yaml"].replace("max_uri_bytes: 8KiB}", f"max_uri_bytes: 8KiB, max_connections: {LIMIT}}}")
+    assert f"max_connections: {LIMIT}" in files["gateway.yaml"]
+    s = spawn.sluice(files, port)
+
+    held = [Conn(s.port) for _ in range(LIMIT)]
+    try:
+        for c in held:  # each is really being served (and stays open: keep-alive)
+            assert c.request("GET", "/echo/held").status == 200
+        with Conn(s.port) as extra:
+            assert extra.closed_by_peer(2.0), "a connection over the limit was kept open"
+        held.pop().close()
+        for _ in range(50):  # the freed slot is given back once sluice sees the close
+            with Conn(s.port) as again:
+                try:
+                    if again.request("GET", "/echo/again").status == 200:
+                        break
+                except (ConnectionError, OSError, EOFError):
+                    pass
+        else:
+            raise AssertionError("no connection accepted after one was freed")
+        assert held[0].request("GET", "/echo/still").status == 200
+    finally:
+        for c in held:
+            c.close()
