@@ -154,10 +154,6 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         reply.headers.set(name: "x-request-id", value: requestID)
         session.sendLocalReply(streamID: streamID, reply: reply)
         responseBytesSent += reply.body.count
-        if !requestBodyFinished {
-            // The answer is final: tell the client to stop sending the body (RFC 9113 §8.1).
-            session.resetStream(streamID, errorCode: HTTP2ErrorCode.noError)
-        }
         await connection.flush()
     }
 

@@ -134,6 +134,33 @@ def test_local_replies_over_h2(h2s):
     c.close()
 
 
+def test_reply_before_request_body_ends(h2s):
+    """An answer given while the request body is still coming (413 on the declared length, 413
+    past the route limit mid-stream, 404) reaches the client whole; only then does RST_STREAM
+    (NO_ERROR) tell it to stop sending (RFC 9113 8.1). The connection keeps serving."""
+    c = H2Wire(h2s.port)
+    declared = c.new_stream_id()
+    c.send(c.headers_frame(declared, c.request_headers("POST", "/small/a", [("content-length", "5000")]), end_stream=False))
+    streamed = c.new_stream_id()
+    c.send(c.headers_frame(streamed, c.request_headers("POST", "/small/b"), end_stream=False)
+           + c.data_frame(streamed, b"x" * 5000))
+    no_route = c.new_stream_id()
+    c.send(c.headers_frame(no_route, c.request_headers("POST", "/nowhere"), end_stream=False)
+           + c.data_frame(no_route, b"x" * 100))
+    ids = (declared, streamed, no_route)
+    c.pump(lambda: all(c.streams[i].reset is not None for i in ids), 5)
+    for sid, status, error in ((declared, 413, "body_too_large"), (streamed, 413, "body_too_large"),
+                               (no_route, 404, "no_route")):
+        r = c.streams[sid]
+        assert r.status == status and r.ended, r
+        assert r.json()["error"] == error, r
+        assert r.reset == NO_ERROR, r
+    # The unread body bytes went back to the connection window: a body still gets through.
+    echo = c.response(c.request("POST", "/echo/after", body=b"y" * 60000))
+    assert echo.status == 200 and echo.json()["body_bytes"] == 60000, echo
+    c.close()
+
+
 def test_max_concurrent_streams_from_policy(spawn, backend):
     s = own_h2_sluice(spawn, backend, http2="{max_concurrent_streams: 8}")
     c = H2Wire(s.port, timeout=10)
