@@ -72,7 +72,11 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
 
     // MARK: DownstreamExchange
 
-    func willReadBody() async throws {}
+    /// A stream the client reset (or whose connection ended) before its request went anywhere
+    /// is not forwarded: a rapid-reset flood (CVE-2023-44487) must not become upstream requests.
+    func willReadBody() async throws {
+        try checkOpen()
+    }
 
     func readRequestBody(deadline: Deadline, deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws {
         while bodyChunks.isEmpty && !bodyEnded {

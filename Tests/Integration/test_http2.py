@@ -339,6 +339,21 @@ def test_flood_gets_goaway_enhance_your_calm(h2s, flood):
     assert_still_serving(h2s)
 
 
+def test_rapid_reset_streams_do_not_reach_the_backend(h2s, backend):
+    """Streams reset in the same breath as they were opened are not forwarded: a CVE-2023-44487
+    flood must not become a flood of backend requests."""
+    before = backend.stats()["requests"]
+    c = H2Wire(h2s.port)
+    flood_rapid_reset(c)
+    c.wait_closed(5)
+    assert c.goaway_codes() == [ENHANCE_YOUR_CALM], c.goaways
+    c.close()
+    assert_still_serving(h2s)  # one request
+    time.sleep(0.2)
+    forwarded = backend.stats()["requests"] - before - 2  # the fresh client's GET and one /__stats
+    assert forwarded < 10, f"{forwarded} reset streams were forwarded to the backend"
+
+
 # ---------------------------------------------------------------------------------------------
 # Drain
 
