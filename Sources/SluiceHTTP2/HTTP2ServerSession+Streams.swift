@@ -95,6 +95,21 @@ extension HTTP2ServerSession {
         }
     }
 
+    /// The application is done with a stream whose request is still arriving (it answered
+    /// without reading the rest of the body): once the response has gone out completely, the
+    /// stream is reset with NO_ERROR so the client stops sending (RFC 9113 section 8.1). The
+    /// reset must wait: nghttp2 sends RST_STREAM ahead of queued HEADERS and DATA and then drops
+    /// those, so a reset submitted with the response would replace it.
+    public func stopReceiving(streamID: Int32) {
+        guard failure == nil, let session, let stream = streams[streamID], !stream.resetByApplication,
+              nghttp2_session_get_stream_remote_close(session, streamID) == 0 else { return }
+        if nghttp2_session_get_stream_local_close(session, streamID) == 1 {
+            resetStream(streamID, errorCode: HTTP2ErrorCode.noError)  // the response is out already
+        } else {
+            stream.resetAfterReply = true
+        }
+    }
+
     /// Ends the connection. `graceful` (with NO_ERROR): the two-step shutdown of RFC 9113 6.8 —
     /// a GOAWAY with the maximum stream id and a PING now, the final GOAWAY naming the last
     /// stream taken when the PING's ACK comes back; streams in flight finish, then `wantsRead`

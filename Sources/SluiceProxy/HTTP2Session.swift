@@ -90,6 +90,9 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
             let pipeline = RequestPipeline(context: context, listenerName: listener.name)
             loop.spawn { [self] in
                 await pipeline.serve(exchange)
+                // Answered (a local reply, say) before the request ended: once the response is
+                // out, the client is told to stop sending the body (RFC 9113 §8.1).
+                session.stopReceiving(streamID: streamID)
                 streams[streamID] = nil
                 exchange.finished = true
                 await flush()

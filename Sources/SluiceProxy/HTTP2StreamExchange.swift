@@ -73,7 +73,11 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
 
     // MARK: DownstreamExchange
 
-    func willReadBody() async throws {}
+    /// A stream the client reset (or whose connection ended) before its request went anywhere
+    /// is not forwarded: a rapid-reset flood (CVE-2023-44487) must not become upstream requests.
+    func willReadBody() async throws {
+        try checkOpen()
+    }
 
     func readRequestBody(deadline: Deadline, deliver: (UnsafeRawBufferPointer) async throws -> Void) async throws {
         while bodyChunks.isEmpty && !bodyEnded {
@@ -155,10 +159,6 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         reply.headers.set(name: "x-request-id", value: requestID)
         session.sendLocalReply(streamID: streamID, reply: reply)
         responseBytesSent += reply.body.count
-        if !requestBodyFinished {
-            // The answer is final: tell the client to stop sending the body (RFC 9113 §8.1).
-            session.resetStream(streamID, errorCode: HTTP2ErrorCode.noError)
-        }
         await connection.flush()
     }
 

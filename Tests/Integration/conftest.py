@@ -161,14 +161,18 @@ def require_binaries() -> None:
 
 
 def standard_policy(listen_port: int, backend_port: int, dead_port: int, *,
-                    workers: int = 2, header_timeout: str = "1s") -> dict[str, str]:
+                    workers: int = 2, header_timeout: str = "1s", protocol: str = "http1",
+                    http2: str | None = None) -> dict[str, str]:
     """The policy most tests run against, split over three files (exercises merging).
-    1 listener, 2 clusters, 7 routes; `sluice check` must say so."""
+    1 listener, 2 clusters, 7 routes; `sluice check` must say so.
+    `protocol="auto"` makes the listener serve prior-knowledge h2c besides HTTP/1.1; `http2` is
+    the listener's `http2:` limits as a YAML flow mapping (e.g. "{max_concurrent_streams: 8}")."""
+    listener_http2 = f", http2: {http2}" if http2 else ""
     return {
         "gateway.yaml": f"""\
 server: {{workers: {workers}, access_log: stdout, drain_timeout: 5s}}
 listeners:
-  - {{name: public, address: 127.0.0.1:{listen_port}, protocol: http1, header_timeout: {header_timeout}, idle_timeout: 60s, max_header_bytes: 32KiB, max_uri_bytes: 8KiB}}
+  - {{name: public, address: 127.0.0.1:{listen_port}, protocol: {protocol}, header_timeout: {header_timeout}, idle_timeout: 60s, max_header_bytes: 32KiB, max_uri_bytes: 8KiB{listener_http2}}}
 """,
         "clusters.yaml": f"""\
 clusters:

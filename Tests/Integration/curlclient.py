@@ -1,6 +1,7 @@
 """curl as a client, the way a user would call the proxy, and small helpers shared by tests."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -39,6 +40,29 @@ def curl(url: str, *args: str, timeout: float = 15.0) -> CurlResult:
         k, _, v = line.partition(":")
         headers[k.strip().lower()] = v.strip()
     return CurlResult(status, headers, proc.stdout, verbose)
+
+
+def upload(url: str, path, *args: str) -> dict:
+    """POSTs the file at `path` to `url`/upload with curl (extra curl `args`, e.g. for HTTP/2);
+    the backend's answer: {"bytes": n, "fnv1a64": "..."}."""
+    out = subprocess.run(["curl", "-sS", "--max-time", "60", *args, "-H", "Expect:",
+                          "-H", "Content-Type: application/octet-stream",
+                          "--data-binary", f"@{path}", url + "/upload"],
+                         capture_output=True, timeout=70)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def download_sha256(url: str, n: int, *args: str) -> tuple[int, str]:
+    """GETs `url`/download?bytes=n with curl, streaming: (bytes received, their SHA-256)."""
+    proc = subprocess.Popen(["curl", "-sS", "--max-time", "60", *args, f"{url}/download?bytes={n}"],
+                            stdout=subprocess.PIPE)
+    h, total = hashlib.sha256(), 0
+    for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+        h.update(chunk)
+        total += len(chunk)
+    assert proc.wait(70) == 0
+    return total, h.hexdigest()
 
 
 FNV_OFFSET = 0xCBF29CE484222325

@@ -1,12 +1,11 @@
 """50 MiB up and down through sluice: the bytes arrive intact and sluice's memory stays flat."""
-import hashlib
 import json
 import os
 import subprocess
 
 import pytest
 
-from curlclient import fnv1a64
+from curlclient import download_sha256, fnv1a64, upload
 
 SIZE = 50 * 1024 * 1024
 RSS_BUDGET_KIB = 64 * 1024  # peak RSS may grow at most this much over start-up RSS
@@ -25,26 +24,6 @@ def big_file(tmp_path_factory):
         for i in range(SIZE // len(block)):
             f.write(bytes([i & 0xFF]) + block[1:])  # 50 distinct blocks
     return path
-
-
-def upload(url: str, path) -> dict:
-    out = subprocess.run(["curl", "-sS", "--max-time", "60", "-H", "Expect:",
-                          "-H", "Content-Type: application/octet-stream",
-                          "--data-binary", f"@{path}", url + "/upload"],
-                         capture_output=True, timeout=70)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def download_sha256(url: str, n: int) -> tuple[int, str]:
-    proc = subprocess.Popen(["curl", "-sS", "--max-time", "60", f"{url}/download?bytes={n}"],
-                            stdout=subprocess.PIPE)
-    h, total = hashlib.sha256(), 0
-    for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
-        h.update(chunk)
-        total += len(chunk)
-    assert proc.wait(70) == 0
-    return total, h.hexdigest()
 
 
 def test_backend_checksum_oracle(backend):

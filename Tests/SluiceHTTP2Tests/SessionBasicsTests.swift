@@ -100,6 +100,37 @@ final class SessionBasicsTests: XCTestCase {
         XCTAssertTrue(frames.last { $0.kind == .data }?.has(Flag.endStream) ?? false)
     }
 
+    func testReplyBeforeRequestEndsGoesOutThenResetNoError() throws {
+        let wire = try Wire()
+        _ = wire.events(Build.headers(stream: 1, Build.post("/p"), endStream: false) + Build.data(stream: 1, [1, 2, 3]))
+        wire.server.sendLocalReply(streamID: 1, reply: .json(status: 413, reason: "body_too_large", message: "too large"))
+        wire.server.stopReceiving(streamID: 1)
+        let frames = wire.read().filter { $0.streamID == 1 }
+        XCTAssertEqual(frames.map(\.kind), [.headers, .data, .rstStream])
+        XCTAssertEqual(frames.first?.field(":status"), "413")
+        XCTAssertTrue(frames[1].has(Flag.endStream))
+        XCTAssertEqual(frames.last?.errorCode, HTTP2ErrorCode.noError)
+    }
+
+    func testStopReceivingAfterResponseIsOutResetsAtOnce() throws {
+        let wire = try Wire()
+        _ = wire.events(Build.headers(stream: 1, Build.post("/p"), endStream: false))
+        wire.server.sendResponse(streamID: 1, head: HTTPResponseHead(status: 204), endStream: true)
+        XCTAssertEqual(wire.read().filter { $0.streamID == 1 }.map(\.kind), [.headers])
+        wire.server.stopReceiving(streamID: 1)
+        let reset = wire.read().filter { $0.streamID == 1 }
+        XCTAssertEqual(reset.map(\.kind), [.rstStream])
+        XCTAssertEqual(reset.first?.errorCode, HTTP2ErrorCode.noError)
+    }
+
+    func testStopReceivingAfterRequestEndedSendsNoReset() throws {
+        let wire = try Wire()
+        _ = wire.events(Build.headers(stream: 1, Build.get()))
+        wire.server.sendLocalReply(streamID: 1, reply: .json(status: 404, reason: "no_route", message: "none"))
+        wire.server.stopReceiving(streamID: 1)
+        XCTAssertFalse(wire.read().contains { $0.kind == .rstStream })
+    }
+
     func testClientGoAwayIsReported() throws {
         let wire = try Wire()
         let events = wire.events(Build.frame(.goAway, Build.uint32(0) + Build.uint32(0)))
