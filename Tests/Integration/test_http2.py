@@ -67,7 +67,7 @@ def test_curl_h2_get(h2s):
 
 def test_curl_h2_post(h2s):
     r = curl(h2s.url + "/v3/pay/transactions/jsapi", H2, "-H", "content-type: application/json",
-             "--data-binary", '{"out_trade_no":"h2-order-1","amount":{"total":100}}')
+             "--data-binary", '{"mchid":"1900000001","out_trade_no":"h2-order-1","amount":{"total":100}}')
     assert "HTTP/2 200" in r.verbose
     assert r.status == 200 and r.headers.get("x-request-id")
     assert r.json()["out_trade_no"] == "h2-order-1"
