@@ -42,7 +42,12 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     /// A graceful GOAWAY: streams in flight finish, no new ones start; an idle connection closes.
     func drain() {
         if streams.isEmpty {
-            finish()
+            // Tell the client why the connection goes away (it may retry elsewhere at once).
+            session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: false)
+            loop.spawn { [self] in
+                await flush()
+                finish()
+            }
             return
         }
         session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: true)
