@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceTLS", dependencies: ["COpenSSL"], swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2"], swiftSettings: sluiceSwiftSettings),
-        .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"]),
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )
