@@ -47,12 +47,16 @@ let package = Package(
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2"], swiftSettings: sluiceSwiftSettings),
         // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.
+        .target(name: "SluiceRateLimit",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis"],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluicePolicy", "SluiceGuards"]),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
-                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"]),
+                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceRateLimit"]),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,6 +69,9 @@ let package = Package(
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRateLimitTests",
+                    dependencies: ["SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]

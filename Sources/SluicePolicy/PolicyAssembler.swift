@@ -6,28 +6,12 @@ struct PolicyAssembler {
     let origin: String
 
     func assemble(_ fragments: [PolicyFragment], sourceFiles: [String]) -> PolicySnapshot {
-        var server: Declared<ServerSettings>?
-        for candidate in fragments.compactMap(\.server) {
-            if let first = server {
-                diagnostics.report("server settings already defined at \(first.position) (only one file may hold 'server')",
-                                   at: candidate.position)
-            } else {
-                server = candidate
-            }
-        }
+        let server = single(fragments.compactMap(\.server), section: "server")
         let listeners = unique(fragments.flatMap(\.listeners), kind: "listener")
         let clusters = unique(fragments.flatMap(\.clusters), kind: "cluster")
         let routes = unique(fragments.flatMap(\.routes), kind: "route")
         let limits = unique(fragments.flatMap(\.limits), kind: "limit")
-        var redis: Declared<RedisSettings>?
-        for candidate in fragments.compactMap(\.redis) {
-            if let first = redis {
-                diagnostics.report("redis settings already defined at \(first.position) (only one file may hold 'redis')",
-                                   at: candidate.position)
-            } else {
-                redis = candidate
-            }
-        }
+        let redis = single(fragments.compactMap(\.redis), section: "redis")
 
         // A file that did not parse may hold the clusters or listeners that seem missing.
         if fragments.allSatisfy(\.isUnderstood) {
@@ -49,6 +33,15 @@ struct PolicyAssembler {
             guard let reference = route.clusterReference, !clusterNames.contains(route.value.cluster) else { continue }
             diagnostics.report("route '\(route.value.name)' refers to unknown cluster '\(route.value.cluster)'", at: reference)
         }
+    }
+
+    /// The first of a section only one file may hold; the others are reported against it.
+    private func single<Value>(_ candidates: [Declared<Value>], section: String) -> Declared<Value>? {
+        for candidate in candidates.dropFirst() {
+            diagnostics.report("\(section) settings already defined at \(candidates[0].position) (only one file may hold '\(section)')",
+                               at: candidate.position)
+        }
+        return candidates.first
     }
 
     private func reportDanglingLimitReferences(_ routes: [Declared<RoutePolicy>], limitNames: Set<String>) {

@@ -92,6 +92,8 @@ final class HTTP1Session: @unchecked Sendable {
                                    route: route.name, started: started)
         }
         var extraResponseHeaders = HTTPHeaders()
+        /// A shadow rule that would have rejected: logged, never enforced.
+        var shadowReason: String?
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: clientAddress, loopIndex: context.loop.index)
@@ -100,6 +102,7 @@ final class HTTP1Session: @unchecked Sendable {
                 return await reject(reply, request: request, body: &body, requestID: requestID, route: route.name, started: started)
             }
             extraResponseHeaders = outcome.responseHeaders
+            shadowReason = outcome.shadowRejections.first.map { "shadow:" + $0 }
         }
         if request.expectsContinue && !body.isFinished {
             do {
@@ -118,7 +121,7 @@ final class HTTP1Session: @unchecked Sendable {
         let result = await exchange.run(body: &body, downstreamKeepAlive: keepAlive)
         context.accessLog?.append(AccessLogRecord(
             requestID: requestID, listener: listener.name, client: clientAddress, method: head.method, path: head.path,
-            route: route.name, status: result.status, upstream: result.upstream, reason: result.reason,
+            route: route.name, status: result.status, upstream: result.upstream, reason: result.reason ?? shadowReason,
             durationNanos: Deadline.now.nanoseconds &- started.nanoseconds, bytesIn: body.bytesRead, bytesOut: result.bytesOut))
         return result.connectionReusable && keepAlive && !context.draining
     }

@@ -22,7 +22,7 @@ public struct RedisClientConfiguration: Sendable, Equatable {
     public init(host: String, port: Int, password: String = "", database: Int = 0,
                 deadline: Duration = .milliseconds(5), breakerFailures: Int = 5, breakerOpenFor: Duration = .seconds(2),
                 maxInFlight: Int = 10_000, connectTimeout: Duration = .milliseconds(500),
-                reconnectMinimum: Duration = .milliseconds(20), reconnectMaximum: Duration = .milliseconds(500)) {
+                reconnectMinimum: Duration = .milliseconds(20), reconnectMaximum: Duration = .milliseconds(250)) {
         self.host = host
         self.port = port
         self.password = password

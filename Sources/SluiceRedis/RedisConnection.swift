@@ -111,7 +111,11 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     private func enqueue(_ call: RedisCall, bytes: [UInt8]) {
-        guard case .connected = state else {
+        // While connecting, calls queue behind the handshake (their deadlines still hold);
+        // while backing off after a failure they fail at once.
+        switch state {
+        case .connected, .connecting: break
+        case .idle, .closed:
             call.result = .failure(.unavailable(stateDescription))
             breaker.recordFailure(now: loop.now)
             return
@@ -195,7 +199,8 @@ public final class RedisConnection: @unchecked Sendable {
                 breaker.recordSuccess()
                 loop.spawn { [self] in await readLoop(connection, reader: reader, epoch: myEpoch) }
                 loop.spawn { [self] in await writeLoop(connection, epoch: myEpoch) }
-            case .failure:
+            case .failure(let error):
+                failAll(.unavailable("\(error)"))
                 scheduleReconnect()
             }
         }

@@ -2,6 +2,7 @@ internal import CSys
 import SluiceIO
 import SluicePolicy
 import SluiceProxy
+import SluiceRateLimit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,14 +29,6 @@ public final class Server {
             printError(error.description)
             return 1
         }
-        let configuration: ProxyConfiguration
-        do {
-            configuration = try ProxyConfiguration(policy: policy, generation: 1)
-        } catch {
-            printError("\(policyDirectory): \(error.description)")
-            return 1
-        }
-        let store = ConfigurationStore(configuration)
 
         let accessLogFD: Int32?
         switch policy.server.accessLog {
@@ -57,6 +50,16 @@ public final class Server {
             printError("cannot create event loops: \(error)")
             return 1
         }
+        // Redis connections (one per loop) live here, across reloads.
+        let rateLimits = RateLimitRuntime(loops: group.loops)
+        let configuration: ProxyConfiguration
+        do {
+            configuration = try ProxyConfiguration(policy: policy, generation: 1, guards: rateLimits.guards(for: policy))
+        } catch {
+            printError("\(policyDirectory): \(error.description)")
+            return 1
+        }
+        let store = ConfigurationStore(configuration)
         let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD) }
 
         // Bind before the loops start: a port that cannot be bound fails start-up, not a loop.
@@ -100,13 +103,13 @@ public final class Server {
             let event = control.next(timeoutMillis: timeout)
             if event == nil, let due = reloadDueAt, due <= .now {
                 reloadDueAt = nil
-                reload(store: store, generation: &generation, running: policy, trigger: "policy files changed")
+                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "policy files changed")
                 continue
             }
             switch event {
             case .reload:
                 reloadDueAt = nil
-                reload(store: store, generation: &generation, running: policy, trigger: "SIGHUP")
+                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "SIGHUP")
             case .policyChanged:
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
@@ -129,7 +132,7 @@ public final class Server {
     }
 
     /// Validates the whole policy set first; any error keeps the running policy.
-    private func reload(store: ConfigurationStore, generation: inout Int, running initial: PolicySnapshot, trigger: String) {
+    private func reload(store: ConfigurationStore, rateLimits: RateLimitRuntime, generation: inout Int, running initial: PolicySnapshot, trigger: String) {
         let policy: PolicySnapshot
         do {
             policy = try PolicyLoader.load(directory: policyDirectory)
@@ -139,7 +142,7 @@ public final class Server {
         }
         let configuration: ProxyConfiguration
         do {
-            configuration = try ProxyConfiguration(policy: policy, generation: generation + 1)
+            configuration = try ProxyConfiguration(policy: policy, generation: generation + 1, guards: rateLimits.guards(for: policy))
         } catch {
             printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(policyDirectory): \(error.description)")
             return
