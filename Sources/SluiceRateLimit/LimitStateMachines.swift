@@ -130,7 +130,9 @@ public enum LocalLimitState: Sendable, Equatable {
 /// holders × lease tokens more than the bucket alone would (holders = instances × loops that
 /// hold a lease on that key), and leased tokens not served before the lease expires are lost
 /// (under-admission by at most the same amount). The lifetime is the time the lease's tokens
-/// take to refill (tokens × emission interval), clamped to 10 ms ... 1 s.
+/// take to refill (tokens × emission interval), clamped to 10 ms ... 1 s. A lease is topped up
+/// in the background once it falls to half (so concurrent requests do not all miss at once),
+/// so a holder keeps at most 1.5 × lease tokens: the bound above uses that figure.
 public struct LeaseBook: Sendable {
     struct Lease: Sendable {
         var tokens: Int
@@ -138,6 +140,8 @@ public struct LeaseBook: Sendable {
     }
 
     private var leases: [String: Lease] = [:]
+    /// Keys whose top-up is in flight: only one at a time per key.
+    public private(set) var refilling: Set<String> = []
     public let maximumKeys: Int
 
     public init(maximumKeys: Int = 10_000) { self.maximumKeys = maximumKeys }
@@ -150,14 +154,28 @@ public struct LeaseBook: Sendable {
         return lease.tokens
     }
 
-    /// Stores a fresh lease of `tokens` (already counted in Redis) for `lifetimeMicros`.
+    /// Adds `tokens` (already counted in Redis) to the key's lease, which then lives
+    /// `lifetimeMicros` from now; an expired lease's leftovers are dropped first.
     public mutating func store(_ key: String, tokens: Int, now: Double, lifetimeMicros: Double) {
         if leases.count >= maximumKeys && leases[key] == nil {
             leases = leases.filter { $0.value.expiresAt > now }
             if leases.count >= maximumKeys { leases.removeAll(keepingCapacity: true) }
         }
-        leases[key] = Lease(tokens: tokens, expiresAt: now + min(max(lifetimeMicros, 10_000), 1_000_000))
+        let left = leases[key].map { $0.expiresAt > now ? $0.tokens : 0 } ?? 0
+        leases[key] = Lease(tokens: left + tokens, expiresAt: now + min(max(lifetimeMicros, 10_000), 1_000_000))
     }
+
+    /// Whether to start a top-up now: the live lease is down to half of `size` or less and no
+    /// top-up for the key is in flight. Marks the top-up as started.
+    public mutating func startRefill(_ key: String, size: Int, now: Double) -> Bool {
+        guard let lease = leases[key], lease.expiresAt > now, lease.tokens * 2 <= size, !refilling.contains(key) else {
+            return false
+        }
+        refilling.insert(key)
+        return true
+    }
+
+    public mutating func endRefill(_ key: String) { refilling.remove(key) }
 
     /// Returns tokens to a live lease (a later rule denied the request).
     public mutating func refund(_ key: String, tokens: Int) {

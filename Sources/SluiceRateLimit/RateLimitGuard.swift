@@ -70,15 +70,21 @@ public final class RateLimitGuard: RequestGuard {
             let rule = bound.rule
             var check = Check(bound: bound, key: LimitKey.make(rule: rule.name, parts: rule.key, request: request),
                               cost: cost(of: rule, request))
-            if rule.leaseTokens != nil, let left = loopState.leases[rule.name]?.take(check.key, cost: check.cost, now: now) {
+            if let leaseTokens = rule.leaseTokens, let left = loopState.leases[rule.name]?.take(check.key, cost: check.cost, now: now) {
                 check.decision = LimitDecision(granted: check.cost, remaining: left, retryAfterMicros: 0, resetMicros: 0)
                 check.source = .lease
                 bound.counters.countLeaseHit()
+                if loopState.leases[rule.name]?.startRefill(check.key, size: leaseTokens, now: now) == true {
+                    topUp(bound, key: check.key, connection: connection, loopState: loopState)
+                }
             } else {
                 var arguments = bound.fixedArguments
                 switch rule.algorithm {
                 case .tokenBucket:
-                    arguments += [String(check.cost), String(max(check.cost, rule.leaseTokens ?? check.cost))]
+                    // Lease-sized only when no top-up is on its way (else it would over-lease).
+                    let refilling = loopState.leases[rule.name]?.refilling.contains(check.key) == true
+                    let want = refilling ? check.cost : max(check.cost, rule.leaseTokens ?? check.cost)
+                    arguments += [String(check.cost), String(want)]
                     check.pending = connection.evaluate(LimitScripts.tokenBucket, keys: [check.key], arguments: arguments)
                 case .slidingLog:
                     loopState.sequence &+= 1
@@ -165,6 +171,24 @@ public final class RateLimitGuard: RequestGuard {
             return rule.cost
         }
         return value
+    }
+
+    /// Takes up to a lease's worth of tokens in the background and adds them to the lease.
+    private func topUp(_ bound: BoundRule, key: String, connection: RedisConnection, loopState: LoopLimitState) {
+        guard let leaseTokens = bound.rule.leaseTokens, case .tokenBucket(let emission, _) = bound.rule.algorithm else { return }
+        bound.counters.countRedisCall()
+        let pending = connection.evaluate(LimitScripts.tokenBucket, keys: [key],
+                                          arguments: bound.fixedArguments + ["0", String(leaseTokens)])
+        let name = bound.rule.name
+        let clock = self.clock
+        connection.loop.spawn {
+            let result = await pending.reply()
+            if case .success(let reply) = result, let decision = LimitScripts.decision(reply), decision.granted > 0 {
+                loopState.leases[name]?.store(key, tokens: decision.granted, now: clock(),
+                                              lifetimeMicros: Double(leaseTokens) * emission)
+            }
+            loopState.leases[name]?.endRefill(key)
+        }
     }
 
     private func refund(_ check: Check, connection: RedisConnection, loopState: LoopLimitState) {

@@ -9,8 +9,9 @@ final class RedisCall {
     var script: (script: RedisScript, keys: [String], arguments: [String])?
 }
 
-/// A reply that may not have arrived yet. Loop thread only.
-public struct RedisPendingReply {
+/// A reply that may not have arrived yet. Loop-confined: await it only on the loop that sent the
+/// call (it may be handed to a task on that same loop, hence the unchecked Sendable).
+public struct RedisPendingReply: @unchecked Sendable {
     let call: RedisCall
 
     /// The reply, or why there is none; suspends at most until the call's deadline.

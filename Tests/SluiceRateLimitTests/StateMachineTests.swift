@@ -56,6 +56,21 @@ final class StateMachineTests: XCTestCase {
         XCTAssertNil(book.take("k", cost: 1, now: 50_000), "expired")
     }
 
+    func testLeaseTopUpStartsAtHalfOnceAndAddsUp() {
+        var book = LeaseBook()
+        book.store("k", tokens: 10, now: 0, lifetimeMicros: 100_000)
+        for _ in 0..<4 { _ = book.take("k", cost: 1, now: 1) }
+        XCTAssertFalse(book.startRefill("k", size: 10, now: 1), "6 left: more than half")
+        _ = book.take("k", cost: 1, now: 1)
+        XCTAssertTrue(book.startRefill("k", size: 10, now: 1))
+        XCTAssertFalse(book.startRefill("k", size: 10, now: 1), "one top-up at a time")
+        book.store("k", tokens: 10, now: 2, lifetimeMicros: 100_000)
+        book.endRefill("k")
+        XCTAssertEqual(book.tokens(for: "k"), 15)
+        book.store("k", tokens: 10, now: 500_000, lifetimeMicros: 100_000)
+        XCTAssertEqual(book.tokens(for: "k"), 10, "an expired lease's leftovers are dropped")
+    }
+
     func testLocalRuleDividesTheQuota() {
         let rule = LimitRule(LimitRulePolicy(name: "r", algorithm: .tokenBucket(rate: LimitRate(count: 100, per: .seconds(1)), burst: 200),
                                              key: [.route], onRedisFailure: .local, expectedInstances: 4))
