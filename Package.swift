@@ -47,14 +47,19 @@ let package = Package(
         .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
-        .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.
+        .target(name: "SluiceRateLimit",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis"],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
                 swiftSettings: sluiceSwiftSettings),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
-                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1"],
+                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
@@ -75,6 +80,10 @@ let package = Package(
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceMockPaymentsTests", dependencies: ["SluiceMockPayments"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRateLimitTests",
+                    dependencies: ["SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )

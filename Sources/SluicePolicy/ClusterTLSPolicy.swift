@@ -24,16 +24,4 @@ extension PolicyFileReader {
         }
         if let node = fields["sni"], let name = text(node, expected: "a host name") { tls.sni = name }
         return tls
-    }
-
-    /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (yes, on, ...).
-    func flag(_ node: Node) -> Bool? {
-        parsed(node, expected: "true or false") { text in
-            switch text {
-            case "true": return .success(true)
-            case "false": return .success(false)
-            default: return .failure(SyntaxProblem("expected true or false, not '\(text)'"))
-            }
-        }
-    }
-}
+    }}

@@ -6,6 +6,7 @@ protocol NamedPolicy {
 extension ListenerPolicy: NamedPolicy {}
 extension ClusterPolicy: NamedPolicy {}
 extension RoutePolicy: NamedPolicy {}
+extension LimitRulePolicy: NamedPolicy {}
 
 /// A policy item as read from one file, with the positions later cross-file checks point at.
 struct Declared<Value> {
@@ -14,4 +15,6 @@ struct Declared<Value> {
     var position: SourcePosition
     /// Where a route names its cluster; nil when the route names none (already reported).
     var clusterReference: SourcePosition? = nil
+    /// Where a route names each of its limit rules, in the order of `RoutePolicy.limits`.
+    var limitReferences: [SourcePosition] = []
 }

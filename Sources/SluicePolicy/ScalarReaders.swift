@@ -26,6 +26,18 @@ extension PolicyFileReader {
         }
     }
 
+    /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (`yes`, `on`, `1` are
+    /// not guessed at).
+    func flag(_ node: Node) -> Bool? {
+        parsed(node, expected: "true or false") { text in
+            switch text {
+            case "true": return .success(true)
+            case "false": return .success(false)
+            default: return .failure(SyntaxProblem("expected true or false, not '\(text)'"))
+            }
+        }
+    }
+
     /// One of an enum's policy spellings; the message lists them all.
     func choice<Choice: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, as _: Choice.Type) -> Choice?
     where Choice.RawValue == String {

@@ -31,6 +31,7 @@ struct RequestPipeline {
             return
         }
         var extraResponseHeaders = HTTPHeaders()
+        var shadowReason: String?
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
@@ -41,6 +42,8 @@ struct RequestPipeline {
                 return
             }
             extraResponseHeaders = verdicts.responseHeaders
+            // A shadow rule that would have rejected: logged, never enforced.
+            shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 }
         }
         guard let pool = context.pool(for: route.cluster) else {
             outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
@@ -59,7 +62,7 @@ struct RequestPipeline {
         let result = await exchange.run()
         outcome.status = result.status
         outcome.upstream = result.upstream
-        outcome.reason = result.reason
+        outcome.reason = result.reason ?? shadowReason
     }
 
     struct Outcome {

@@ -2,6 +2,8 @@ internal import CSys
 import SluiceIO
 import SluicePolicy
 import SluiceProxy
+import SluiceRateLimit
+import SluiceGuards
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,18 +23,24 @@ public final class Server {
     /// themselves, then what only the proxy can tell (endpoints it can resolve). Returns the
     /// snapshot, or the problems one per line.
     public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
-        loadConfiguration(directory: directory, generation: 0).map(\.policy)
+        loadPolicy(directory: directory)
+            .flatMap { configure($0, generation: 0, guards: [:]) }
+            .map(\.policy)
     }
 
-    static func loadConfiguration(directory: String, generation: Int) -> Result<ProxyConfiguration, ValidationFailure> {
-        let policy: PolicySnapshot
+    static func loadPolicy(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
         do {
-            policy = try PolicyLoader.load(directory: directory)
+            return .success(try PolicyLoader.load(directory: directory))
         } catch {
             return .failure(ValidationFailure(description: error.description))
         }
+    }
+
+    /// The proxy's view of a policy: resolved endpoints, TLS contexts, each route's guards.
+    static func configure(_ policy: PolicySnapshot, generation: Int,
+                          guards: [String: [any RequestGuard]]) -> Result<ProxyConfiguration, ValidationFailure> {
         do {
-            return .success(try ProxyConfiguration(policy: policy, generation: generation))
+            return .success(try ProxyConfiguration(policy: policy, generation: generation, guards: guards))
         } catch {
             return .failure(ValidationFailure(description: error.description))
         }
@@ -46,15 +54,13 @@ public final class Server {
     public func run() -> Int32 {
         ControlEvents.blockSignals()
 
-        let configuration: ProxyConfiguration
-        switch Self.loadConfiguration(directory: policyDirectory, generation: 1) {
-        case .success(let loaded): configuration = loaded
+        let policy: PolicySnapshot
+        switch Self.loadPolicy(directory: policyDirectory) {
+        case .success(let loaded): policy = loaded
         case .failure(let failure):
             printError(failure.description)
             return 1
         }
-        let policy = configuration.policy
-        let store = ConfigurationStore(configuration)
 
         let accessLogFD: Int32?
         switch policy.server.accessLog {
@@ -76,6 +82,16 @@ public final class Server {
             printError("cannot create event loops: \(error)")
             return 1
         }
+        // Redis connections (one per loop) live here, across reloads.
+        let rateLimits = RateLimitRuntime(loops: group.loops)
+        let configuration: ProxyConfiguration
+        switch Self.configure(policy, generation: 1, guards: rateLimits.guards(for: policy)) {
+        case .success(let configured): configuration = configured
+        case .failure(let failure):
+            printError(failure.description)
+            return 1
+        }
+        let store = ConfigurationStore(configuration)
         let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD) }
 
         // Bind before the loops start: a port that cannot be bound fails start-up, not a loop.
@@ -121,13 +137,13 @@ public final class Server {
             let event = control.next(timeoutMillis: timeout)
             if event == nil, let due = reloadDueAt, due <= .now {
                 reloadDueAt = nil
-                reload(store: store, generation: &generation, running: policy, trigger: "policy files changed")
+                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "policy files changed")
                 continue
             }
             switch event {
             case .reload:
                 reloadDueAt = nil
-                reload(store: store, generation: &generation, running: policy, trigger: "SIGHUP")
+                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "SIGHUP")
             case .policyChanged:
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
@@ -150,10 +166,13 @@ public final class Server {
     }
 
     /// Validates the whole policy set first; any error keeps the running policy.
-    private func reload(store: ConfigurationStore, generation: inout Int, running initial: PolicySnapshot, trigger: String) {
+    private func reload(store: ConfigurationStore, rateLimits: RateLimitRuntime, generation: inout Int,
+                        running initial: PolicySnapshot, trigger: String) {
         let configuration: ProxyConfiguration
-        switch Self.loadConfiguration(directory: policyDirectory, generation: generation + 1) {
-        case .success(let loaded): configuration = loaded
+        switch Self.loadPolicy(directory: policyDirectory).flatMap({
+            Self.configure($0, generation: generation + 1, guards: rateLimits.guards(for: $0))
+        }) {
+        case .success(let configured): configuration = configured
         case .failure(let failure):
             printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(failure.description)")
             return

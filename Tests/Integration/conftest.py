@@ -355,3 +355,81 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed and _live:
         rep.sections.append(("process output", "\n".join(p.describe() for p in _live)))
+
+
+# --------------------------------------------------------------------------------------------
+# Redis (rate limits)
+
+
+REDIS_SERVER = "redis-server"
+
+
+class Redis:
+    """A redis-server of our own on a free loopback port (no persistence). kill() / start() /
+    pause() / resume() simulate outages; a restart loses every key and every cached script."""
+
+    def __init__(self, logdir: Path, port: int | None = None):
+        import shutil
+        if shutil.which(REDIS_SERVER) is None:
+            pytest.fail("redis-server not found: the rate-limit tests need it (`make deps` installs it)",
+                        pytrace=False)
+        self.port = port or free_port()
+        self.logdir = logdir
+        self.proc: Proc | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = Proc(f"redis-{self.port}-{time.monotonic_ns()}",
+                         [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no"], self.logdir)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                if self.command("PING") == "PONG":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        pytest.fail(f"redis-server did not answer on port {self.port}\n{self.proc.describe()}")
+
+    def kill(self) -> None:
+        if self.proc:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.popen.wait(5)
+            self.proc.stop()
+            self.proc = None
+
+    def pause(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def command(self, *args: str):
+        """One command, RESP over a plain socket; returns the decoded simple reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(f"*{len(args)}\r\n".encode() + b"".join(
+                f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args))
+            data = s.recv(65536).decode()
+        kind, rest = data[0], data[1:].split("\r\n")[0]
+        if kind in "+-":
+            return rest
+        if kind == ":":
+            return int(rest)
+        return data
+
+    def stop(self) -> None:
+        if self.proc:
+            try:
+                self.resume()
+            except ProcessLookupError:
+                pass
+            self.proc.stop()
+            self.proc = None
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(tmp_path / "redis-logs")
+    yield r
+    r.stop()

@@ -1,0 +1,68 @@
+import SluiceGuards
+import SluicePolicy
+
+/// Builds a rule's counter key from the request: `rl:{<rule>|<part>|<part>...}`. The whole key
+/// sits in one hash tag, so a Redis Cluster keeps each counter on one slot (every script uses
+/// one key). Values are percent-escaped where they could break the tag (`{`, `}`, `|`, `%`,
+/// controls, non-ASCII); a key longer than 200 bytes is replaced by its 64-bit FNV-1a hash.
+///
+/// A part the request lacks (no merchant yet, header or query parameter absent) counts as `-`:
+/// all such requests share one counter, which is the conservative choice. `merchant` reads
+/// `GuardRequest.merchantID`, set by the auth guard that runs before rate limiting; nothing
+/// here changes when auth arrives.
+enum LimitKey {
+    static func make(rule: String, parts: [LimitRulePolicy.KeyPart], request: GuardRequest) -> String {
+        var key = "rl:{" + rule
+        for part in parts {
+            key += "|"
+            let value: Substring?
+            switch part {
+            case .clientIP: value = request.clientAddress[...]
+            case .route: value = request.routeName[...]
+            case .merchant: value = request.merchantID?[...]
+            case .header(let name): value = request.head.headers[name]?[...]
+            case .query(let name): value = queryValue(name, in: request.head.query)
+            }
+            escape(value ?? "-", into: &key)
+        }
+        key += "}"
+        if key.utf8.count > 200 {
+            var hash: UInt64 = 0xcbf29ce484222325
+            for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+            return "rl:{" + rule + "|#" + String(hash, radix: 16) + "}"
+        }
+        return key
+    }
+
+    /// The raw (undecoded) value of the first `name=` parameter.
+    static func queryValue(_ name: String, in query: Substring?) -> Substring? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            if let equals = pair.firstIndex(of: "=") {
+                if pair[..<equals] == name { return pair[pair.index(after: equals)...] }
+            } else if pair == name {
+                return ""
+            }
+        }
+        return nil
+    }
+
+    private static func escape(_ value: Substring, into key: inout String) {
+        if value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}")
+            && $0 != UInt8(ascii: "|") && $0 != UInt8(ascii: "%") }) {
+            key += value
+            return
+        }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for byte in value.utf8 {
+            if byte > 0x20 && byte < 0x7f && byte != UInt8(ascii: "{") && byte != UInt8(ascii: "}")
+                && byte != UInt8(ascii: "|") && byte != UInt8(ascii: "%") {
+                bytes.append(byte)
+            } else {
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+            }
+        }
+        key += String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,215 @@
+import SluiceGuards
+import SluiceHTTP
+import SluiceRedis
+
+/// A rule with what it shares across requests: its counters and its local fallback limiter.
+struct BoundRule: Sendable {
+    let rule: LimitRule
+    let counters: LimitRuleCounters
+    let local: LocalLimiter
+    /// Script arguments that never change, formatted once.
+    let fixedArguments: [String]
+}
+
+/// All rate-limit rules of one route, as one guard (the adapter between the state machines /
+/// scripts and the request path).
+///
+/// Every rule's check is sent at once (pipelined on the loop's connection) and awaited together,
+/// so the request waits at most one Redis deadline whatever the rule count. All must pass.
+///
+/// Multi-rule atomicity: each rule's check-and-consume is atomic, but rules live on different
+/// keys (different Cluster slots), so they are not one transaction. When a rule denies, the
+/// tokens the other rules granted are given back at once (refund scripts, pipelined, not
+/// awaited; leases and local limiters refund locally). The bound: a denied request holds
+/// other rules' tokens for about one Redis round trip (so a concurrent request may be denied
+/// that would have passed: never more admitted than the limit, at worst briefly fewer), and if
+/// the refund itself is lost (Redis fails in between), the request costs `cost` tokens of each
+/// rule that allowed it.
+public final class RateLimitGuard: RequestGuard {
+    public let name = "ratelimit"
+    public let counters = GuardCounters()
+    let rules: [BoundRule]
+    let redis: RedisConnectionSet
+    let loopStates: [LoopLimitState]
+    let nonce: String
+    /// Microseconds on a monotonic clock (for leases and the local limiters).
+    let clock: @Sendable () -> Double
+
+    init(rules: [BoundRule], redis: RedisConnectionSet, loopStates: [LoopLimitState], nonce: String,
+         clock: @escaping @Sendable () -> Double) {
+        self.rules = rules
+        self.redis = redis
+        self.loopStates = loopStates
+        self.nonce = nonce
+        self.clock = clock
+    }
+
+    public var ruleNames: [String] { rules.map(\.rule.name) }
+
+    private enum Source { case redis, lease, local, failOpen, failClosed }
+
+    private struct Check {
+        let bound: BoundRule
+        let key: String
+        let cost: Int
+        var member = ""
+        var pending: RedisPendingReply?
+        var decision = LimitDecision(granted: 0, remaining: 0, retryAfterMicros: 0, resetMicros: 0)
+        var source = Source.redis
+    }
+
+    public func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        let connection = redis[request.loopIndex]
+        let loopState = loopStates[request.loopIndex]
+        let now = clock()
+        var checks: [Check] = []
+        checks.reserveCapacity(rules.count)
+
+        // 1. Serve from leases where possible; send every other check at once.
+        for bound in rules {
+            let rule = bound.rule
+            var check = Check(bound: bound, key: LimitKey.make(rule: rule.name, parts: rule.key, request: request),
+                              cost: cost(of: rule, request))
+            if let leaseTokens = rule.leaseTokens, let left = loopState.leases[rule.name]?.take(check.key, cost: check.cost, now: now) {
+                check.decision = LimitDecision(granted: check.cost, remaining: left, retryAfterMicros: 0, resetMicros: 0)
+                check.source = .lease
+                bound.counters.countLeaseHit()
+                if loopState.leases[rule.name]?.startRefill(check.key, size: leaseTokens, now: now) == true {
+                    topUp(bound, key: check.key, connection: connection, loopState: loopState)
+                }
+            } else {
+                var arguments = bound.fixedArguments
+                switch rule.algorithm {
+                case .tokenBucket:
+                    // Lease-sized only when no top-up is on its way (else it would over-lease).
+                    let refilling = loopState.leases[rule.name]?.refilling.contains(check.key) == true
+                    let want = refilling ? check.cost : max(check.cost, rule.leaseTokens ?? check.cost)
+                    arguments += [String(check.cost), String(want)]
+                    check.pending = connection.evaluate(LimitScripts.tokenBucket, keys: [check.key], arguments: arguments)
+                case .slidingLog:
+                    loopState.sequence &+= 1
+                    check.member = "\(nonce).\(request.loopIndex).\(loopState.sequence)"
+                    arguments += [String(check.cost), check.member]
+                    check.pending = connection.evaluate(LimitScripts.slidingLog, keys: [check.key], arguments: arguments)
+                case .weightedWindow:
+                    arguments.append(String(check.cost))
+                    check.pending = connection.evaluate(LimitScripts.weightedWindow, keys: [check.key], arguments: arguments)
+                }
+                bound.counters.countRedisCall()
+            }
+            checks.append(check)
+        }
+
+        // 2. Collect the replies; a missing one goes to the rule's failure mode.
+        for index in checks.indices {
+            guard let pending = checks[index].pending else { continue }
+            let bound = checks[index].bound
+            let result = await pending.reply()
+            if case .success(let reply) = result, let decision = LimitScripts.decision(reply) {
+                var decision = decision
+                if let leaseTokens = bound.rule.leaseTokens, decision.granted > checks[index].cost,
+                   case .tokenBucket(let emission, _) = bound.rule.algorithm {
+                    let extra = decision.granted - checks[index].cost
+                    loopState.leases[bound.rule.name, default: LeaseBook()]
+                        .store(checks[index].key, tokens: extra, now: now, lifetimeMicros: Double(leaseTokens) * emission)
+                    decision.granted = checks[index].cost
+                }
+                checks[index].decision = decision
+                continue
+            }
+            bound.counters.countRedisError()
+            bound.counters.countFallback()
+            switch bound.rule.onRedisFailure {
+            case .allow:
+                checks[index].source = .failOpen
+                checks[index].decision.granted = checks[index].cost
+            case .deny:
+                checks[index].source = .failClosed
+            case .local:
+                checks[index].source = .local
+                checks[index].decision = bound.local.take(checks[index].key, cost: checks[index].cost, now: now)
+            }
+        }
+
+        // 3. Verdict: the first enforced denial rejects (and refunds the rest); shadow denials
+        // are only reported.
+        var rejection: LocalReply?
+        var shadowReason: String?
+        for check in checks {
+            let rule = check.bound.rule
+            if check.decision.allowed {
+                check.bound.counters.countAllowed()
+                continue
+            }
+            let reason = check.source == .failClosed ? "rate_limit_unavailable:\(rule.name)" : "rate_limited:\(rule.name)"
+            if rule.shadow {
+                check.bound.counters.countShadowDenied()
+                if shadowReason == nil { shadowReason = reason }
+            } else {
+                check.bound.counters.countDenied()
+                if rejection == nil {
+                    rejection = check.source == .failClosed ? LimitReplies.unavailable(rule)
+                                                            : LimitReplies.tooManyRequests(rule, check.decision)
+                }
+            }
+        }
+        if let rejection {
+            for check in checks where check.decision.allowed { refund(check, connection: connection, loopState: loopState) }
+            return .reject(rejection)
+        }
+        if let shadowReason { return .shadowReject(reason: shadowReason) }
+        let shown = checks.filter { $0.bound.rule.responseHeaders && !$0.bound.rule.shadow && $0.source != .failOpen }
+        if shown.isEmpty { return .proceed }
+        return .annotate(LimitReplies.annotation(shown.map { ($0.bound.rule, $0.decision) }))
+    }
+
+    /// The request's cost: the rule's `cost_from` header when it holds a whole number from 1 to
+    /// 1,000,000, else the rule's fixed cost.
+    private func cost(of rule: LimitRule, _ request: GuardRequest) -> Int {
+        guard let header = rule.costHeader else { return rule.cost }
+        guard let text = request.head.headers[header], let value = Int(text), value >= 1, value <= 1_000_000 else {
+            return rule.cost
+        }
+        return value
+    }
+
+    /// Takes up to a lease's worth of tokens in the background and adds them to the lease.
+    private func topUp(_ bound: BoundRule, key: String, connection: RedisConnection, loopState: LoopLimitState) {
+        guard let leaseTokens = bound.rule.leaseTokens, case .tokenBucket(let emission, _) = bound.rule.algorithm else { return }
+        bound.counters.countRedisCall()
+        let pending = connection.evaluate(LimitScripts.tokenBucket, keys: [key],
+                                          arguments: bound.fixedArguments + ["0", String(leaseTokens)])
+        let name = bound.rule.name
+        let clock = self.clock
+        connection.loop.spawn {
+            let result = await pending.reply()
+            if case .success(let reply) = result, let decision = LimitScripts.decision(reply), decision.granted > 0 {
+                loopState.leases[name]?.store(key, tokens: decision.granted, now: clock(),
+                                              lifetimeMicros: Double(leaseTokens) * emission)
+            }
+            loopState.leases[name]?.endRefill(key)
+        }
+    }
+
+    private func refund(_ check: Check, connection: RedisConnection, loopState: LoopLimitState) {
+        let rule = check.bound.rule
+        switch check.source {
+        case .lease:
+            loopState.leases[rule.name]?.refund(check.key, tokens: check.cost)
+        case .local:
+            check.bound.local.refund(check.key, tokens: check.cost)
+        case .failOpen, .failClosed:
+            break
+        case .redis:
+            switch rule.algorithm {
+            case .tokenBucket(let emission, _):
+                _ = connection.evaluate(LimitScripts.tokenBucketRefund, keys: [check.key],
+                                        arguments: [String(emission), String(check.cost)])
+            case .slidingLog:
+                _ = connection.evaluate(LimitScripts.slidingLogRefund, keys: [check.key], arguments: [String(check.cost), check.member])
+            case .weightedWindow:
+                _ = connection.evaluate(LimitScripts.weightedWindowRefund, keys: [check.key], arguments: [String(check.cost)])
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/// Where and how a loop's Redis connection connects, and how it protects the request path.
+public struct RedisClientConfiguration: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// Sent with AUTH when not empty.
+    public var password: String
+    /// Sent with SELECT when not 0.
+    public var database: Int
+    /// Each call's deadline, from the moment it is queued: a caller never waits longer.
+    public var deadline: Duration
+    /// Consecutive failures that open the breaker, and how long it stays open before a probe.
+    public var breakerFailures: Int
+    public var breakerOpenFor: Duration
+    /// The bound on calls waiting for a reply on one connection; more fail at once.
+    public var maxInFlight: Int
+    /// Connect + handshake deadline; off the request path (calls fail fast while connecting).
+    public var connectTimeout: Duration
+    /// Reconnect backoff: doubles from `minimum` up to `maximum` after each failed attempt.
+    public var reconnectMinimum: Duration
+    public var reconnectMaximum: Duration
+
+    public init(host: String, port: Int, password: String = "", database: Int = 0,
+                deadline: Duration = .milliseconds(5), breakerFailures: Int = 5, breakerOpenFor: Duration = .seconds(2),
+                maxInFlight: Int = 10_000, connectTimeout: Duration = .milliseconds(500),
+                reconnectMinimum: Duration = .milliseconds(20), reconnectMaximum: Duration = .milliseconds(250)) {
+        self.host = host
+        self.port = port
+        self.password = password
+        self.database = database
+        self.deadline = deadline
+        self.breakerFailures = breakerFailures
+        self.breakerOpenFor = breakerOpenFor
+        self.maxInFlight = maxInFlight
+        self.connectTimeout = connectTimeout
+        self.reconnectMinimum = reconnectMinimum
+        self.reconnectMaximum = reconnectMaximum
+    }
+}

@@ -1,0 +1,245 @@
+"""Rate limits against a real redis-server (started here on a free port; missing = failure):
+burst then rate, sliding window at the boundary, two gateways sharing one Redis, Redis killed /
+frozen / restarted, shadow rules. Each test is bounded to a few seconds."""
+import json
+import re
+import threading
+import time
+
+from conftest import free_port
+from rawhttp import Conn
+
+
+def policy(listen_port: int, backend_port: int, redis_port: int, limits: str, routes: str, *,
+           workers: int = 2, deadline: str = "20ms", breaker: str = "{failures: 5, open_for: 2s}") -> dict[str, str]:
+    return {
+        "gateway.yaml": f"""\
+server: {{workers: {workers}, access_log: stdout}}
+listeners:
+  - {{name: public, address: 127.0.0.1:{listen_port}}}
+clusters:
+  - {{name: demo, endpoints: [127.0.0.1:{backend_port}]}}
+""",
+        "limits.yaml": f"""\
+redis:
+  address: 127.0.0.1:{redis_port}
+  deadline: {deadline}
+  breaker: {breaker}
+limits:
+{limits}""",
+        "routes.yaml": "routes:\n" + routes,
+    }
+
+
+def route(name: str, prefix: str, limits: list[str]) -> str:
+    return f"""\
+  - name: {name}
+    class: core
+    match: {{prefix: {prefix}}}
+    cluster: demo
+    limits: [{", ".join(limits)}]
+"""
+
+
+def wait_for_log(s, predicate, timeout: float = 2.0) -> list[dict]:
+    """The access log once `predicate(log)` holds (lines are flushed every 200 ms), bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = s.access_log()
+        if predicate(log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
+def statuses(port: int, path: str, count: int, headers=None) -> list[int]:
+    with Conn(port) as c:
+        return [c.request("GET", path, headers or {}).status for _ in range(count)]
+
+
+def test_token_bucket_admits_burst_then_rate(spawn, backend, redis):
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, """\
+  - name: tb
+    algorithm: token_bucket
+    rate: 10/s
+    burst: 20
+    key: [route]
+    on_redis_failure: deny
+    response_headers: true
+""", route("tb", "/echo/tb", ["tb"])), port)
+    with Conn(s.port) as c:
+        first = [c.request("GET", "/echo/tb") for _ in range(30)]
+    allowed = [r for r in first if r.status == 200]
+    denied = [r for r in first if r.status == 429]
+    assert 20 <= len(allowed) <= 21, [r.status for r in first]  # + at most one refilled on a slow run
+    assert len(allowed) + len(denied) == 30
+    ok = allowed[0]
+    assert ok.header("ratelimit-policy") == '"tb";q=20;w=2'
+    assert re.fullmatch(r'"tb";r=19;t=\d+', ok.header("ratelimit")), ok
+    rejected = denied[0]
+    assert rejected.header("ratelimit-policy") == '"tb";q=20;w=2'
+    assert re.fullmatch(r'"tb";r=0;t=1', rejected.header("ratelimit")), rejected
+    assert rejected.header("retry-after") == "1"
+    body = rejected.json()
+    assert body["rule"] == "tb" and body["violated-policies"] == ["tb"]
+    # Then the rate: 10/s, so about 5 in half a second.
+    time.sleep(0.5)
+    later = statuses(s.port, "/echo/tb", 10)
+    assert 4 <= later.count(200) <= 6, later
+    limited = lambda log: any(r.get("reason") == "rate_limited:tb" and r["status"] == 429 for r in log)
+    assert limited(wait_for_log(s, limited))
+
+
+def test_sliding_window_never_exceeds_its_limit_in_any_window(spawn, backend, redis):
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, """\
+  - name: sw
+    algorithm: sliding_window
+    limit: 5
+    window: 1s
+    key: [client_ip]
+    on_redis_failure: deny
+""", route("sw", "/echo/sw", ["sw"])), port)
+    admitted: list[float] = []
+    end = time.monotonic() + 2.6
+    with Conn(s.port) as c:
+        while time.monotonic() < end:
+            sent = time.monotonic()
+            r = c.request("GET", "/echo/sw")
+            assert r.status in (200, 429), r
+            if r.status == 200:
+                admitted.append(sent)
+            time.sleep(0.01)
+    # Every window of 1 s (less 30 ms for the client/server clock offset) holds at most 5.
+    for i, start in enumerate(admitted):
+        inside = [t for t in admitted[i:] if t < start + 0.97]
+        assert len(inside) <= 5, (start, inside)
+    # And the limit is reached at each window position, not undershot: ~5 per second.
+    assert len(admitted) >= 13, admitted
+
+
+def test_two_gateways_share_one_limit(spawn, backend, redis):
+    limit = """\
+  - name: shared
+    algorithm: token_bucket
+    rate: 1/h
+    burst: 500
+    key: [route]
+    on_redis_failure: deny
+"""
+    ports = [free_port(), free_port()]
+    gateways = [spawn.sluice(policy(p, backend.port, redis.port, limit, route("shared", "/echo/shared", ["shared"]),
+                                    deadline="200ms"), p) for p in ports]
+    counts = {200: 0, 429: 0, "other": 0}
+    lock = threading.Lock()
+
+    def hammer(port: int):
+        result = statuses(port, "/echo/shared", 200)
+        with lock:
+            for status in result:
+                counts[status if status in (200, 429) else "other"] += 1
+
+    threads = [threading.Thread(target=hammer, args=(g.port,)) for g in gateways for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert counts["other"] == 0, counts
+    assert 490 <= counts[200] <= 510, counts  # within 2% of 500 (the atomic script makes it exact)
+    assert counts[200] + counts[429] == 1600
+
+
+def test_redis_killed_each_failure_mode_and_no_long_waits(spawn, backend, redis):
+    port = free_port()
+    limits = ""
+    for mode in ("allow", "deny", "local"):
+        limits += f"""\
+  - name: fail-{mode}
+    algorithm: token_bucket
+    rate: 1/h
+    burst: 40
+    key: [route]
+    on_redis_failure: {mode}
+    expected_instances: 4
+"""
+    routes = "".join(route(f"r-{m}", f"/echo/{m}", [f"fail-{m}"]) for m in ("allow", "deny", "local"))
+    s = spawn.sluice(policy(port, backend.port, redis.port, limits, routes, deadline="20ms",
+                            breaker="{failures: 3, open_for: 5s}"), port)
+    assert statuses(s.port, "/echo/deny", 1) == [200]
+
+    # Frozen Redis (SIGSTOP): calls time out at the deadline, then the breaker answers at once.
+    redis.pause()
+    try:
+        slowest = 0.0
+        with Conn(s.port) as c:
+            for _ in range(10):
+                started = time.monotonic()
+                r = c.request("GET", "/echo/allow")
+                slowest = max(slowest, time.monotonic() - started)
+                assert r.status == 200, r
+        assert slowest < 0.020 + 0.080, slowest  # deadline + slack for python and a busy machine
+    finally:
+        redis.resume()
+
+    # Dead Redis (killed): each rule does what its failure mode says.
+    redis.kill()
+    time.sleep(0.05)
+    with Conn(s.port) as c:
+        started = time.monotonic()
+        allow = [c.request("GET", "/echo/allow").status for _ in range(20)]
+        deny = [c.request("GET", "/echo/deny") for _ in range(5)]
+        local = [c.request("GET", "/echo/local").status for _ in range(20)]
+        elapsed = time.monotonic() - started
+    assert allow == [200] * 20
+    assert [r.status for r in deny] == [503] * 5
+    assert deny[0].json()["rule"] == "fail-deny"
+    # local: burst 40 / 4 expected instances = 10 in this process.
+    assert local.count(200) == 10 and local.count(429) == 10, local
+    assert elapsed < 2.0, elapsed  # 45 requests: nothing waited on Redis
+    reasons = {r.get("reason") for r in wait_for_log(s, lambda log: len(log) >= 46)}
+    assert "rate_limit_unavailable:fail-deny" in reasons
+    assert "rate_limited:fail-local" in reasons
+
+
+def test_redis_restart_limits_again_within_a_second(spawn, backend, redis):
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, """\
+  - name: rs
+    algorithm: token_bucket
+    rate: 1/h
+    burst: 3
+    key: [route]
+    on_redis_failure: allow
+""", route("rs", "/echo/rs", ["rs"]), breaker="{failures: 2, open_for: 2s}"), port)
+    assert statuses(s.port, "/echo/rs", 5) == [200, 200, 200, 429, 429]
+    redis.kill()
+    assert statuses(s.port, "/echo/rs", 5) == [200] * 5  # fail open while it is down
+    redis.start()  # empty: no keys, no scripts
+    restarted = time.monotonic()
+    # `allow` never answers 429 by itself: a 429 proves Redis decided again (EVALSHA -> NOSCRIPT -> EVAL).
+    seen: list[int] = []
+    while time.monotonic() - restarted < 1.0:
+        seen.append(statuses(s.port, "/echo/rs", 1)[0])
+        if seen[-1] == 429:
+            break
+        time.sleep(0.02)
+    assert seen[-1] == 429, seen
+    assert seen.count(200) <= 3 + 60, seen
+
+
+def test_shadow_rules_never_reject(spawn, backend, redis):
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, """\
+  - name: sh
+    algorithm: sliding_window
+    limit: 2
+    window: 10s
+    key: [client_ip]
+    on_redis_failure: deny
+    shadow: true
+    response_headers: true
+""", route("sh", "/echo/sh", ["sh"])), port)
+    assert statuses(s.port, "/echo/sh", 10) == [200] * 10
+    log = wait_for_log(s, lambda log: len([r for r in log if r.get("route") == "sh"]) >= 10)
+    reasons = [r.get("reason") for r in log if r.get("route") == "sh"]
+    assert reasons.count("shadow:ratelimit:rate_limited:sh") == 8, reasons

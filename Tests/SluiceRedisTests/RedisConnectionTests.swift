@@ -1,0 +1,123 @@
+import Foundation
+import SluiceIO
+@testable import SluiceRedis
+import XCTest
+
+/// The client against a real redis-server on a free port, driven by a real event loop.
+final class RedisConnectionTests: XCTestCase {
+    var loop: EventLoop!
+    var redis: RedisServerProcess!
+
+    override func setUp() async throws {
+        redis = try RedisServerProcess()
+        loop = try EventLoop(index: 0)
+        loop.start()
+    }
+
+    override func tearDown() async throws {
+        loop.stop()
+        loop.join()
+        redis.stop()
+    }
+
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
+        let loop = self.loop!
+        return try await Task(executorPreference: loop) { try await body(loop) }.value
+    }
+
+    func configuration(deadline: Duration = .milliseconds(200), failures: Int = 3) -> RedisClientConfiguration {
+        RedisClientConfiguration(host: "127.0.0.1", port: redis.port, deadline: deadline,
+                                 breakerFailures: failures, breakerOpenFor: .milliseconds(200))
+    }
+
+    /// Waits (on the loop) until the connection is up, bounded.
+    static func waitConnected(_ connection: RedisConnection, _ loop: EventLoop) async -> Bool {
+        for _ in 0..<200 {
+            if connection.isConnected { return true }
+            await loop.sleep(until: .after(.milliseconds(5)))
+        }
+        return false
+    }
+
+    func testPipelinedCallsAreMatchedInOrder() async throws {
+        let configuration = configuration()
+        let replies = try await onLoop { loop -> [Int] in
+            let connection = RedisConnection(loop: loop, configuration: configuration)
+            connection.start()
+            guard await Self.waitConnected(connection, loop) else { return [] }
+            let calls = (1...100).map { connection.send(["INCRBY", "k", String($0)]) }
+            var values: [Int] = []
+            for call in calls { values.append((try? await call.reply().get())?.integer ?? -1) }
+            connection.close()
+            return values
+        }
+        XCTAssertEqual(replies.count, 100)
+        var sum = 0
+        XCTAssertEqual(replies, (1...100).map { sum += $0; return sum })
+    }
+
+    func testScriptIsReloadedAfterFlush() async throws {
+        let configuration = configuration()
+        let redis = self.redis!
+        let (first, second, reloads) = try await onLoop { loop -> (Int?, Int?, Int) in
+            let connection = RedisConnection(loop: loop, configuration: configuration)
+            connection.start()
+            _ = await Self.waitConnected(connection, loop)
+            let script = RedisScript("return tonumber(ARGV[1]) + 1")
+            let first = try? await connection.evaluate(script, keys: ["x"], arguments: ["41"]).reply().get().integer
+            _ = await connection.execute(["SCRIPT", "FLUSH"])
+            let second = try? await connection.evaluate(script, keys: ["x"], arguments: ["1"]).reply().get().integer
+            _ = redis
+            connection.close()
+            return (first, second, connection.scriptReloads)
+        }
+        XCTAssertEqual(first, 42)
+        XCTAssertEqual(second, 2)
+        XCTAssertEqual(reloads, 2, "the first EVALSHA finds no script either")
+    }
+
+    func testDeadlineAndBreakerWhenRedisIsPaused() async throws {
+        let configuration = configuration(deadline: .milliseconds(20), failures: 3)
+        let redis = self.redis!
+        let outcome = try await onLoop { loop -> [String] in
+            let connection = RedisConnection(loop: loop, configuration: configuration)
+            connection.start()
+            _ = await Self.waitConnected(connection, loop)
+            var results: [String] = []
+            redis.pause()
+            for _ in 0..<5 {
+                let started = Deadline.now
+                let result = await connection.send(["PING"]).reply()
+                let waitedMillis = Int((Deadline.now.nanoseconds - started.nanoseconds) / 1_000_000)
+                switch result {
+                case .failure(let error): results.append("\(error) \(waitedMillis < 60 ? "fast" : "slow \(waitedMillis)")")
+                case .success: results.append("ok")
+                }
+            }
+            redis.resume()
+            connection.close()
+            return results
+        }
+        XCTAssertEqual(outcome, ["redis: timed out fast", "redis: timed out fast", "redis: timed out fast", "redis: breaker open fast", "redis: breaker open fast"])
+    }
+
+    func testReconnectsAfterRestart() async throws {
+        let configuration = configuration()
+        let redis = self.redis!
+        let ok = try await onLoop { loop -> [Bool] in
+            let connection = RedisConnection(loop: loop, configuration: configuration)
+            connection.start()
+            _ = await Self.waitConnected(connection, loop)
+            let before = (try? await connection.execute(["PING"]).get()) == .status("PONG")
+            redis.stop()
+            await loop.sleep(until: .after(.milliseconds(50)))
+            let during = await connection.execute(["PING"])
+            try? redis.start()
+            let back = await Self.waitConnected(connection, loop)
+            let after = (try? await connection.execute(["PING"]).get()) == .status("PONG")
+            connection.close()
+            return [before, (try? during.get()) == nil, back, after]
+        }
+        XCTAssertEqual(ok, [true, true, true, true])
+    }
+}
