@@ -66,18 +66,18 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     func sendResponseHead(_ head: HTTPResponseHead, body length: ResponseBodyLength, deadline: Deadline) async throws {
         var head = head
         frame(&head, length)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
+        var bytes = session.headScratch.borrow()
         HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        defer { session.headScratch.give(back: bytes) }
         try await write(bytes, deadline: deadline)
     }
 
     func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws {
         var head = head
         frame(&head, .known(completeBody.count))
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
+        var bytes = session.headScratch.borrow()
         HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        defer { session.headScratch.give(back: bytes) }
         do {
             try await connection.write(head: bytes, body: request.head.method == "HEAD" ? UnsafeRawBufferPointer(start: nil, count: 0) : completeBody,
                                        deadline: deadline)

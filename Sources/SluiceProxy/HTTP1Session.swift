@@ -16,6 +16,8 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     /// Starts small so that many idle connections cost little; grows to the header limit if needed.
     let buffer: ByteBuffer
     private var parser: RequestHeadParser
+    /// Response heads are written into this, one request at a time.
+    var headScratch = ScratchBuffer(minimumCapacity: 512)
     /// The verified client certificate's subject (mTLS listeners), for the guards.
     let clientCertificateSubject: String?
     /// True while waiting for the next request on a keep-alive connection (drain closes these).

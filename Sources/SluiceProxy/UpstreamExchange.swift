@@ -54,8 +54,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         } else {
             framing = downstream.requestBodyFinished ? .none : .chunked
         }
-        var headBytes: [UInt8] = []
-        headBytes.reserveCapacity(1024)
+        var headBytes = upstream.headScratch.borrow()
+        defer { upstream.headScratch.give(back: headBytes) }
         HeaderRewriting.writeUpstreamRequest(downstream.head, framing: framing, clientAddress: downstream.clientAddress,
                                              requestID: requestID, scheme: downstream.scheme, into: &headBytes)
         do {

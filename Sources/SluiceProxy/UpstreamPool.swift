@@ -15,6 +15,8 @@ final class UpstreamConnection {
     /// When it went back to the pool (loop clock), for the idle timeout.
     var idleSince: UInt64 = 0
     var requestsServed = 0
+    /// Request heads are written into this, one exchange at a time.
+    var headScratch = ScratchBuffer(minimumCapacity: 1024)
 
     init(stream: any ByteStream, tcp: TCPConnection, endpointIndex: Int) {
         self.stream = stream
