@@ -17,7 +17,11 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["clusters.yaml", "gateway.yaml", "routes.yaml"])
+                       ["clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
+        XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
+        XCTAssertEqual(snapshot.redis?.address.description, "127.0.0.1:6379", "make run starts this Redis")
+        // Every route that moves money or reads orders is limited; health is not.
+        XCTAssertEqual(snapshot.routes.filter { $0.limits.isEmpty }.map(\.name), ["wechat-notify", "health"])
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),
