@@ -93,7 +93,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         // The window reopens only now that the bytes went upstream: a slow upstream stalls
         // only its own stream.
         session.consume(streamID: streamID, bytes: chunk.count)
-        await connection.flush()
+        connection.scheduleFlush()
     }
 
     func withBufferedBody(length: Int, _ body: (UnsafeRawBufferPointer) async throws -> Void) async throws -> Bool {
@@ -116,7 +116,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         let endStream: Bool
         if case .none = body { endStream = true } else { endStream = false }
         session.sendResponse(streamID: streamID, head: head, endStream: endStream)
-        await connection.flush()
+        connection.scheduleFlush()
     }
 
     func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws {
@@ -129,7 +129,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
             session.sendData(streamID: streamID, bytes: completeBody, endStream: true)
             responseBytesSent += completeBody.count
         }
-        await connection.flush()
+        connection.scheduleFlush()
         try await waitForRoom(deadline: deadline)
     }
 
@@ -137,20 +137,20 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         try checkOpen()
         session.sendData(streamID: streamID, bytes: bytes, endStream: false)
         responseBytesSent += bytes.count
-        await connection.flush()
+        connection.scheduleFlush()
         try await waitForRoom(deadline: deadline)
     }
 
     func finishResponse(deadline: Deadline) async throws {
         try checkOpen()
         session.sendData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: nil, count: 0), endStream: true)
-        await connection.flush()
+        connection.scheduleFlush()
     }
 
     func abortResponse() {
         guard !cancelled else { return }
         session.resetStream(streamID, errorCode: HTTP2ErrorCode.internalError)
-        connection.requestFlush()
+        connection.scheduleFlush()
     }
 
     func sendLocalReply(_ reply: LocalReply, requestID: String) async {
@@ -159,7 +159,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         reply.headers.set(name: "x-request-id", value: requestID)
         session.sendLocalReply(streamID: streamID, reply: reply)
         responseBytesSent += reply.body.count
-        await connection.flush()
+        connection.scheduleFlush()
     }
 
     // MARK: Waiting
