@@ -12,7 +12,10 @@ import SluicePolicy
 /// here changes when auth arrives.
 enum LimitKey {
     static func make(rule: String, parts: [LimitRulePolicy.KeyPart], request: GuardRequest) -> String {
-        var key = "rl:{" + rule
+        var key = ""
+        key.reserveCapacity(rule.utf8.count + 8 + parts.count * 24)
+        key += "rl:{"
+        key += rule
         for part in parts {
             key += "|"
             let value: Substring?

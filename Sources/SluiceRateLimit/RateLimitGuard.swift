@@ -2,13 +2,52 @@ import SluiceGuards
 import SluiceHTTP
 import SluiceRedis
 
-/// A rule with what it shares across requests: its counters and its local fallback limiter.
-struct BoundRule: Sendable {
+/// A rule with what it shares across requests: its counters, its local fallback limiter, and
+/// its check command formatted as far as it can be before a request comes (a class: requests
+/// hold it by one reference).
+final class BoundRule: Sendable {
     let rule: LimitRule
     let counters: LimitRuleCounters
     let local: LocalLimiter
-    /// Script arguments that never change, formatted once.
-    let fixedArguments: [String]
+    /// The rule's check-and-consume script.
+    let script: RedisScript
+    /// `EVALSHA <sha1> 1`, with the array header for the rule's argument count.
+    private let commandHead: [UInt8]
+    /// The script arguments that never change (emission and burst, or window and limit), as
+    /// bulk strings: they follow the key.
+    private let fixedArguments: [UInt8]
+
+    init(rule: LimitRule, counters: LimitRuleCounters, local: LocalLimiter) {
+        self.rule = rule
+        self.counters = counters
+        self.local = local
+        let fixed: [String]
+        let variableCount: Int
+        switch rule.algorithm {
+        case .tokenBucket(let emission, let burst):
+            (script, fixed, variableCount) = (LimitScripts.tokenBucket, [String(emission), String(burst)], 2)  // cost, want
+        case .slidingLog(let limit, let window):
+            (script, fixed, variableCount) = (LimitScripts.slidingLog, [String(window), String(limit)], 2)  // cost, member
+        case .weightedWindow(let limit, let window):
+            (script, fixed, variableCount) = (LimitScripts.weightedWindow, [String(window), String(limit)], 1)  // cost
+        }
+        commandHead = script.evalshaHead(keys: 1, arguments: fixed.count + variableCount)
+        var bytes: [UInt8] = []
+        for argument in fixed { RESPWriter.appendBulk(argument.utf8, to: &bytes) }
+        fixedArguments = bytes
+    }
+
+    /// The rule's check command for `key` up to its fixed arguments; the caller appends the
+    /// variable ones (`RESPWriter.appendBulk`): cost and want (token bucket), cost and member
+    /// (sliding log), cost (weighted window).
+    func command(key: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(commandHead.count + key.utf8.count + fixedArguments.count + 64)
+        bytes.append(contentsOf: commandHead)
+        RESPWriter.appendBulk(key.utf8, to: &bytes)
+        bytes.append(contentsOf: fixedArguments)
+        return bytes
+    }
 }
 
 /// All rate-limit rules of one route, as one guard (the adapter between the state machines /
@@ -61,7 +100,9 @@ public final class RateLimitGuard: RequestGuard {
     public func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         let connection = redis[request.loopIndex]
         let loopState = loopStates[request.loopIndex]
-        let now = clock()
+        // Read once, when first needed (leases, the local fallback): a rule without either
+        // never reads the clock.
+        lazy var now = clock()
         var checks: [Check] = []
         checks.reserveCapacity(rules.count)
 
@@ -78,23 +119,24 @@ public final class RateLimitGuard: RequestGuard {
                     topUp(bound, key: check.key, connection: connection, loopState: loopState)
                 }
             } else {
-                var arguments = bound.fixedArguments
+                var command = bound.command(key: check.key)
+                RESPWriter.appendBulk(check.cost, to: &command)
                 switch rule.algorithm {
                 case .tokenBucket:
                     // Lease-sized only when no top-up is on its way (else it would over-lease).
-                    let refilling = loopState.leases[rule.name]?.refilling.contains(check.key) == true
-                    let want = refilling ? check.cost : max(check.cost, rule.leaseTokens ?? check.cost)
-                    arguments += [String(check.cost), String(want)]
-                    check.pending = connection.evaluate(LimitScripts.tokenBucket, keys: [check.key], arguments: arguments)
+                    var want = check.cost
+                    if let leaseTokens = rule.leaseTokens, loopState.leases[rule.name]?.refilling.contains(check.key) != true {
+                        want = max(check.cost, leaseTokens)
+                    }
+                    RESPWriter.appendBulk(want, to: &command)
                 case .slidingLog:
                     loopState.sequence &+= 1
                     check.member = "\(nonce).\(request.loopIndex).\(loopState.sequence)"
-                    arguments += [String(check.cost), check.member]
-                    check.pending = connection.evaluate(LimitScripts.slidingLog, keys: [check.key], arguments: arguments)
+                    RESPWriter.appendBulk(check.member.utf8, to: &command)
                 case .weightedWindow:
-                    arguments.append(String(check.cost))
-                    check.pending = connection.evaluate(LimitScripts.weightedWindow, keys: [check.key], arguments: arguments)
+                    break
                 }
+                check.pending = connection.evaluate(bound.script, evalsha: command)
                 bound.counters.countRedisCall()
             }
             checks.append(check)
@@ -158,8 +200,11 @@ public final class RateLimitGuard: RequestGuard {
             return .reject(rejection)
         }
         if let shadowReason { return .shadowReject(reason: shadowReason) }
-        let shown = checks.filter { $0.bound.rule.responseHeaders && !$0.bound.rule.shadow && $0.source != .failOpen }
-        if shown.isEmpty { return .proceed }
+        func shows(_ check: Check) -> Bool {
+            check.bound.rule.responseHeaders && !check.bound.rule.shadow && check.source != .failOpen
+        }
+        guard checks.contains(where: shows) else { return .proceed }
+        let shown = checks.filter(shows)
         return .annotate(LimitReplies.annotation(shown.map { ($0.bound.rule, $0.decision) }))
     }
 
@@ -177,8 +222,10 @@ public final class RateLimitGuard: RequestGuard {
     private func topUp(_ bound: BoundRule, key: String, connection: RedisConnection, loopState: LoopLimitState) {
         guard let leaseTokens = bound.rule.leaseTokens, case .tokenBucket(let emission, _) = bound.rule.algorithm else { return }
         bound.counters.countRedisCall()
-        let pending = connection.evaluate(LimitScripts.tokenBucket, keys: [key],
-                                          arguments: bound.fixedArguments + ["0", String(leaseTokens)])
+        var command = bound.command(key: key)
+        RESPWriter.appendBulk(0, to: &command)  // cost
+        RESPWriter.appendBulk(leaseTokens, to: &command)  // want
+        let pending = connection.evaluate(bound.script, evalsha: command)
         let name = bound.rule.name
         let clock = self.clock
         connection.loop.spawn {

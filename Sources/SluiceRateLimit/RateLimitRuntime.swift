@@ -49,7 +49,7 @@ public final class RateLimitRuntime: Sendable {
                     local = LocalLimiter(algorithm: rule.localAlgorithm)
                     shared.locals[rule.name] = local
                 }
-                bound[rule.name] = BoundRule(rule: rule, counters: counters, local: local, fixedArguments: Self.fixedArguments(rule))
+                bound[rule.name] = BoundRule(rule: rule, counters: counters, local: local)
             }
             var guards: [String: [any RequestGuard]] = [:]
             for route in policy.routes where !route.limits.isEmpty {
@@ -69,12 +69,5 @@ public final class RateLimitRuntime: Sendable {
     /// Closes the Redis connections (each on its loop).
     public func shutdown() {
         shared.withLock { $0.redis?.close() }
-    }
-
-    static func fixedArguments(_ rule: LimitRule) -> [String] {
-        switch rule.algorithm {
-        case .tokenBucket(let emission, let burst): return [String(emission), String(burst)]
-        case .slidingLog(let limit, let window), .weightedWindow(let limit, let window): return [String(window), String(limit)]
-        }
     }
 }

@@ -23,10 +23,13 @@ public enum RESPWriter {
         bytes.append(contentsOf: crlf)
     }
 
+    /// An integer as a bulk string, without a temporary array.
     public static func appendBulk(_ value: Int, to bytes: inout [UInt8]) {
-        var digits: [UInt8] = []
-        appendDecimal(value, to: &digits)
-        appendBulk(digits, to: &bytes)
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(decimalLength(value), to: &bytes)
+        bytes.append(contentsOf: crlf)
+        appendDecimal(value, to: &bytes)
+        bytes.append(contentsOf: crlf)
     }
 
     static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
@@ -37,6 +40,17 @@ public enum RESPWriter {
         }
         if value >= 10 { appendDecimal(value / 10, to: &bytes) }
         bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+    }
+
+    /// How many characters `appendDecimal` writes.
+    static func decimalLength(_ value: Int) -> Int {
+        var length = value < 0 ? 2 : 1
+        var rest = value.magnitude
+        while rest >= 10 {
+            rest /= 10
+            length += 1
+        }
+        return length
     }
 
     static let crlf: [UInt8] = [13, 10]

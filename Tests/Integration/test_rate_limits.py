@@ -1,6 +1,7 @@
 """Rate limits against a real redis-server (started here on a free port; missing = failure):
 burst then rate, sliding window at the boundary, two gateways sharing one Redis, Redis killed /
-frozen / restarted, shadow rules. Each test is bounded to a few seconds."""
+frozen / restarted, shadow rules, leases (fewer Redis calls, admitted within the stated bound).
+Each test is bounded to a few seconds."""
 import json
 import re
 import threading
@@ -243,3 +244,59 @@ def test_shadow_rules_never_reject(spawn, backend, redis):
     log = wait_for_log(s, lambda log: len([r for r in log if r.get("route") == "sh"]) >= 10)
     reasons = [r.get("reason") for r in log if r.get("route") == "sh"]
     assert reasons.count("shadow:ratelimit:rate_limited:sh") == 8, reasons
+
+
+def script_calls(redis) -> int:
+    """EVALSHA + EVAL calls Redis has run (INFO commandstats)."""
+    stats = redis.command("INFO", "commandstats")
+    return sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", stats))
+
+
+def test_leases_cut_redis_calls_and_stay_within_their_bound(spawn, backend, redis):
+    # Two loops (holders), lease 20: the stated bound is holders x 1.5 x lease = 60 tokens
+    # beyond (or short of) what the bucket alone admits over any interval.
+    workers, lease = 2, 20
+    bound = workers * 1.5 * lease
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, f"""\
+  - {{name: plain, algorithm: token_bucket, rate: 1/h, burst: 1000000, key: [route], on_redis_failure: deny}}
+  - {{name: leased, algorithm: token_bucket, rate: 1/h, burst: 1000000, key: [route], on_redis_failure: deny,
+      lease: {{tokens: {lease}}}}}
+  - {{name: tight, algorithm: token_bucket, rate: 100/s, burst: 100, key: [route], on_redis_failure: deny,
+      lease: {{tokens: {lease}}}}}
+""", route("plain", "/echo/plain", ["plain"]) + route("leased", "/echo/leased", ["leased"])
+        + route("tight", "/echo/tight", ["tight"]), workers=workers, deadline="200ms"), port)
+
+    # Redis calls per 1,000 requests, with and without a lease, while nothing is denied.
+    calls = {}
+    for name in ("plain", "leased"):
+        before = script_calls(redis)
+        assert statuses(s.port, f"/echo/{name}", 400) == [200] * 400
+        calls[name] = 1000 * (script_calls(redis) - before) / 400
+    assert calls["plain"] >= 990, calls
+    assert calls["leased"] <= 200, calls  # ~1000 / lease, plus the top-ups
+
+    # Accuracy against a rule that denies: admitted within the bound of the bucket.
+    counts = {200: 0, 429: 0, "other": 0}
+    lock = threading.Lock()
+    stop = time.monotonic() + 2.0
+
+    def hammer():
+        with Conn(s.port) as c:
+            while time.monotonic() < stop:
+                status = c.request("GET", "/echo/tight").status
+                with lock:
+                    counts[status if status in (200, 429) else "other"] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    elapsed = time.monotonic() - started
+    allowed = 100 + 100 * elapsed
+    assert counts["other"] == 0, counts
+    assert counts[429] > 0, counts  # the rule did deny
+    assert counts[200] <= allowed + bound, (counts, allowed)
+    assert counts[200] >= 0.85 * allowed - bound, (counts, allowed)

@@ -4,22 +4,7 @@ import SluiceIO
 import XCTest
 
 /// The client against a real redis-server on a free port, driven by a real event loop.
-final class RedisConnectionTests: XCTestCase {
-    var loop: EventLoop!
-    var redis: RedisServerProcess!
-
-    override func setUp() async throws {
-        redis = try RedisServerProcess()
-        loop = try EventLoop(index: 0)
-        loop.start()
-    }
-
-    override func tearDown() async throws {
-        loop.stop()
-        loop.join()
-        redis.stop()
-    }
-
+final class RedisConnectionTests: RedisLoopTestCase {
     func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
         let loop = self.loop!
         return try await Task(executorPreference: loop) { try await body(loop) }.value

@@ -1,5 +1,24 @@
 import Foundation
+import SluiceIO
 import XCTest
+
+/// A test case with a fresh redis-server and a running event loop per test.
+class RedisLoopTestCase: XCTestCase {
+    var loop: EventLoop!
+    var redis: RedisServerProcess!
+
+    override func setUp() async throws {
+        redis = try RedisServerProcess()
+        loop = try EventLoop(index: 0)
+        loop.start()
+    }
+
+    override func tearDown() async throws {
+        loop.stop()
+        loop.join()
+        redis.stop()
+    }
+}
 
 /// A throwaway redis-server on a free loopback port, for tests that need a real Redis. Missing
 /// redis-server is a test failure, never a skip: `make deps` installs it.

@@ -1,0 +1,1 @@
+../SluiceRedisTests/RedisServerProcess.swift
