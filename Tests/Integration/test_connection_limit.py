@@ -19,8 +19,11 @@ def test_connections_over_the_limit_are_closed_and_served_again_after(spawn, bac
     try:
         for c in held:  # each is really being served (and stays open: keep-alive)
             assert c.request("GET", "/echo/held").status == 200
-        with Conn(s.port) as extra:
-            assert extra.closed_by_peer(2.0), "a connection over the limit was kept open"
+        try:
+            with Conn(s.port) as extra:
+                assert extra.closed_by_peer(2.0), "a connection over the limit was kept open"
+        except ConnectionResetError:
+            pass  # the reset can beat connect() returning: refused all the same
         held.pop().close()
         for _ in range(50):  # the freed slot is given back once sluice sees the close
             with Conn(s.port) as again:
