@@ -72,18 +72,22 @@ let package = Package(
         .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments"],
                           swiftSettings: sluiceSwiftSettings),
 
-        .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO"], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
+        // What several test targets share: a running event loop per test, a throwaway
+        // redis-server, a deterministic PRNG.
+        .target(name: "SluiceTestSupport", dependencies: ["SluiceIO"], path: "Tests/SluiceTestSupport",
+                swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceTestSupport", "SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP2Tests", dependencies: ["SluiceHTTP2", "SluiceHTTP", "CNghttp2"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceGuards"], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTestSupport", "SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceMockPaymentsTests", dependencies: ["SluiceMockPayments"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRateLimitTests",
-                    dependencies: ["SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    dependencies: ["SluiceTestSupport", "SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )

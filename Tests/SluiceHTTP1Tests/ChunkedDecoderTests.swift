@@ -1,4 +1,5 @@
 import SluiceHTTP1
+import SluiceTestSupport
 import XCTest
 
 final class ChunkedDecoderTests: XCTestCase {

@@ -1,5 +1,6 @@
 import SluiceHTTP
 import SluiceHTTP1
+import SluiceTestSupport
 import XCTest
 
 /// A deterministic mini fuzz: random and mutated inputs from a seeded PRNG must never crash,

@@ -2,6 +2,7 @@ import SluiceHTTP
 import SluiceHTTP1
 import XCTest
 
+
 /// What one parse call did, as a value tests can compare.
 enum Outcome<Head> {
     case needMore
@@ -144,17 +145,4 @@ func decodeChunked(_ input: [UInt8], splits: [Int] = [], maxTrailerBytes: Int = 
         return .failure(error)
     }
     return .success((data, offset, finished))
-}
-
-/// A small deterministic PRNG (SplitMix64) so random tests replay exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

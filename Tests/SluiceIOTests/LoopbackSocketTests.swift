@@ -1,26 +1,9 @@
 import XCTest
 import SluiceIO
+import SluiceTestSupport
 
 /// Real sockets on 127.0.0.1 driven by a real event loop thread.
-final class LoopbackSocketTests: XCTestCase {
-    var loop: EventLoop!
-
-    override func setUp() async throws {
-        loop = try EventLoop(index: 0)
-        loop.start()
-    }
-
-    override func tearDown() async throws {
-        loop.stop()
-        loop.join()
-    }
-
-    /// Runs `body` as a task on the loop and waits for its result.
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
-        let loop = self.loop!
-        return try await Task(executorPreference: loop) { try await body(loop) }.value
-    }
-
+final class LoopbackSocketTests: EventLoopTestCase {
     func testEchoRoundTripAndEndOfStream() async throws {
         let reply = try await onLoop { loop -> String in
             let listener = try TCPListener(address: SocketAddress(host: "127.0.0.1", port: 0)!, on: loop)

@@ -1,4 +1,5 @@
 import SluiceIO
+import SluiceTestSupport
 import SluicePolicy
 @testable import SluiceRateLimit
 @testable import SluiceRedis

@@ -1,15 +1,11 @@
 import Foundation
 import SluiceIO
+import SluiceTestSupport
 @testable import SluiceRedis
 import XCTest
 
 /// The client against a real redis-server on a free port, driven by a real event loop.
 final class RedisConnectionTests: RedisLoopTestCase {
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
-        let loop = self.loop!
-        return try await Task(executorPreference: loop) { try await body(loop) }.value
-    }
-
     func configuration(deadline: Duration = .milliseconds(200), failures: Int = 3) -> RedisClientConfiguration {
         RedisClientConfiguration(host: "127.0.0.1", port: redis.port, deadline: deadline,
                                  breakerFailures: failures, breakerOpenFor: .milliseconds(200))

@@ -1,26 +1,10 @@
 import XCTest
 import SluiceIO
+import SluiceTestSupport
 @testable import SluiceTLS
 
 /// Handshakes and echo between two TLSConnections over 127.0.0.1 on a real event loop.
-final class LoopbackTLSTests: XCTestCase {
-    var loop: EventLoop!
-
-    override func setUp() async throws {
-        loop = try EventLoop(index: 0)
-        loop.start()
-    }
-
-    override func tearDown() async throws {
-        loop.stop()
-        loop.join()
-    }
-
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (EventLoop) async throws -> T) async throws -> T {
-        let loop = self.loop!
-        return try await Task(executorPreference: loop) { try await body(loop) }.value
-    }
-
+final class LoopbackTLSTests: EventLoopTestCase {
     static func files(_ name: String) -> TLSCertificateFiles {
         TLSCertificateFiles(certificateChain: TestCertificates.path(name + ".pem"), privateKey: TestCertificates.path(name + ".key"))
     }

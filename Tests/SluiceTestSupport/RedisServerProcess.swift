@@ -3,37 +3,34 @@ import SluiceIO
 import XCTest
 
 /// A test case with a fresh redis-server and a running event loop per test.
-class RedisLoopTestCase: XCTestCase {
-    var loop: EventLoop!
-    var redis: RedisServerProcess!
+open class RedisLoopTestCase: EventLoopTestCase {
+    public var redis: RedisServerProcess!
 
-    override func setUp() async throws {
+    open override func setUp() async throws {
         redis = try RedisServerProcess()
-        loop = try EventLoop(index: 0)
-        loop.start()
+        try await super.setUp()
     }
 
-    override func tearDown() async throws {
-        loop.stop()
-        loop.join()
+    open override func tearDown() async throws {
+        try await super.tearDown()
         redis.stop()
     }
 }
 
 /// A throwaway redis-server on a free loopback port, for tests that need a real Redis. Missing
 /// redis-server is a test failure, never a skip: `make deps` installs it.
-final class RedisServerProcess: @unchecked Sendable {
-    let port: Int
+public final class RedisServerProcess: @unchecked Sendable {
+    public let port: Int
     private var process: Process?
 
-    init(port: Int? = nil) throws {
+    public init(port: Int? = nil) throws {
         self.port = try port ?? Self.freePort()
         try start()
     }
 
     deinit { stop() }
 
-    static func executable() throws -> String {
+    public static func executable() throws -> String {
         for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
             let path = directory + "/redis-server"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
@@ -42,7 +39,7 @@ final class RedisServerProcess: @unchecked Sendable {
         throw CocoaError(.fileNoSuchFile)
     }
 
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable())
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -58,7 +55,7 @@ final class RedisServerProcess: @unchecked Sendable {
         XCTFail("redis-server on port \(port) did not start")
     }
 
-    func stop() {
+    public func stop() {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGCONT)
         kill(process.processIdentifier, SIGKILL)
@@ -67,11 +64,11 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers. `resume` undoes it.
-    func pause() { if let process { kill(process.processIdentifier, SIGSTOP) } }
-    func resume() { if let process { kill(process.processIdentifier, SIGCONT) } }
+    public func pause() { if let process { kill(process.processIdentifier, SIGSTOP) } }
+    public func resume() { if let process { kill(process.processIdentifier, SIGCONT) } }
 
     /// Sends one command with redis-cli's wire format over a blocking socket (test-side helper).
-    func command(_ arguments: [String]) -> String {
+    public func command(_ arguments: [String]) -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = Self.loopback(port: port)
@@ -84,7 +81,7 @@ final class RedisServerProcess: @unchecked Sendable {
         return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = loopback(port: 0)
@@ -94,7 +91,7 @@ final class RedisServerProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func loopback(port: Int) -> sockaddr_in {
+    public static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -102,7 +99,7 @@ final class RedisServerProcess: @unchecked Sendable {
         return address
     }
 
-    static func canConnect(port: Int) -> Bool {
+    public static func canConnect(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = loopback(port: port)

@@ -1,1 +1,0 @@
-../SluiceRedisTests/RedisServerProcess.swift
