@@ -74,7 +74,7 @@ let package = Package(
 
         // What several test targets share: a running event loop per test, a throwaway
         // redis-server, a deterministic PRNG.
-        .target(name: "SluiceTestSupport", dependencies: ["SluiceIO"], path: "Tests/SluiceTestSupport",
+        .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceTestSupport", "SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),

@@ -1,14 +1,5 @@
-/// A small deterministic PRNG (SplitMix64) so random tests replay exactly.
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
+import SluiceMockPayments
 
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator the mock backend draws its latencies with, so random tests replay
+/// exactly. One implementation serves both.
+public typealias SplitMix64 = SluiceMockPayments.SplitMix64
