@@ -141,4 +141,13 @@ final class PolicyMergingTests: XCTestCase {
             XCTAssertEqual("\(error)", "p/a.yaml:3:1: invalid YAML: while scanning a simple key, could not find expected ':'")
         }
     }
+
+    /// A message that quotes a value with a line break stays on one line, so `sluice check`
+    /// prints one `file:line:column: message` line per error. (Found by sluice-fuzz-policy.)
+    func testQuotedLineBreaksAreEscapedInMessages() {
+        let text = "listeners:\n  - name: public\n    address: \"[::1\\nx\\u2028]:80\"\n"
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [(path: "p/a.yaml", text: text)])) { error in
+            XCTAssertEqual("\(error)", "p/a.yaml:3:14: invalid IPv6 address '[::1\\nx\\u{2028}]'")
+        }
+    }
 }
