@@ -5,6 +5,7 @@
 #   make run     deps + build, then redis, the demo backend and sluice with policies/
 #   make test    deps, unit tests (swift test), then the integration tests (pytest)
 #   make bench   bench/run h1-baseline: sluice, nginx and HAProxy side by side (SCENARIO=name for another)
+#   make fuzz    libFuzzer on the HTTP/1 and policy parsers, FUZZ_SECONDS each (Tests/Fuzz/README.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -23,10 +24,10 @@ APT_PACKAGES := libssl-dev libnghttp2-dev libhiredis-dev pkg-config redis-server
 # Python modules the integration tests and the bench import: module, or module:PyPI-name.
 PY_MODULES := pytest h2 matplotlib yaml:PyYAML
 
-.PHONY: help deps check-swift build build-tests run test unit-test integration-test bench clean
+.PHONY: help deps check-swift build build-tests run test unit-test integration-test bench fuzz clean
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# *//'
+	@sed -n '3,9p' Makefile | sed 's/^# *//'
 
 check-swift:
 	@command -v $(SWIFT) >/dev/null 2>&1 || { \
@@ -89,5 +90,37 @@ SCENARIO ?= h1-baseline
 bench: deps build
 	bench/run $(SCENARIO)
 
+# Fuzzing (Tests/Fuzz/README.md). Each target is rebuilt as a libFuzzer binary in its own
+# scratch path and run for FUZZ_SECONDS over its kept corpus; new interesting inputs go to
+# $(FUZZ_SCRATCH)/corpus/<target> (not into git). A crash, leak, timeout or OOM input is copied into
+# Tests/Fuzz/corpus/<target>/, so it is kept and replayed by `make test`, and the target fails.
+# SWIFT_BACKTRACE=enable=no: the Swift backtracer would race libFuzzer's crash handler under ASan.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http1 policy
+FUZZ_ARGS    ?=
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_CORPUS  := Tests/Fuzz/corpus
+
+fuzz: check-swift
+	@failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  $(SWIFT) build -c release --product sluice-fuzz-$$t -Xswiftc -sanitize=fuzzer,address \
+	    -Xswiftc -DSLUICE_LIBFUZZER --scratch-path $(FUZZ_SCRATCH); \
+	  work=$(FUZZ_SCRATCH)/corpus/$$t; found=$(FUZZ_SCRATCH)/artifacts/$$t; \
+	  mkdir -p $$work $$found; rm -f $$found/*; \
+	  echo "fuzz: sluice-fuzz-$$t for $(FUZZ_SECONDS)s (new inputs in $$work)"; \
+	  status=0; \
+	  SWIFT_BACKTRACE=enable=no $(FUZZ_SCRATCH)/release/sluice-fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=8192 \
+	    -print_final_stats=1 -artifact_prefix=$$found/ $(FUZZ_ARGS) $$work $(FUZZ_CORPUS)/$$t || status=$$?; \
+	  kept=""; \
+	  for a in $$found/*; do [ -f "$$a" ] || continue; cp "$$a" $(FUZZ_CORPUS)/$$t/; kept="$$kept $(FUZZ_CORPUS)/$$t/$$(basename $$a)"; done; \
+	  if [ $$status -ne 0 ] || [ -n "$$kept" ]; then \
+	    echo "fuzz: sluice-fuzz-$$t failed (exit $$status); kept:$${kept:- nothing}" >&2; failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failures in:$$failed; commit the kept inputs with the fix" >&2; exit 1; fi; \
+	echo "fuzz: no crashes"
+
 clean:
 	$(SWIFT) package clean
+	rm -rf $(FUZZ_SCRATCH)

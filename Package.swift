@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-demo-backend", targets: ["sluice-demo-backend"]),
+        .executable(name: "sluice-fuzz-http1", targets: ["sluice-fuzz-http1"]),
+        .executable(name: "sluice-fuzz-policy", targets: ["sluice-fuzz-policy"]),
     ],
     dependencies: [
         // CLI parsing for `sluice run|check|version`.
@@ -70,6 +72,16 @@ let package = Package(
         .target(name: "SluiceMockPayments", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         // The demo (mock) payment backend, on the same I/O core.
         .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments"],
+                          swiftSettings: sluiceSwiftSettings),
+
+        // Fuzz targets (Tests/Fuzz/README.md). A plain build makes replay tools that run kept
+        // inputs; `make fuzz` rebuilds them with -sanitize=fuzzer,address -DSLUICE_LIBFUZZER.
+        // Each is one file with `@main` at the start of a line, so SwiftPM parses it as a
+        // library in both builds (no implicit top-level `main` to clash with libFuzzer's).
+        .target(name: "SluiceFuzzSupport", swiftSettings: sluiceSwiftSettings),
+        .executableTarget(name: "sluice-fuzz-http1", dependencies: ["SluiceFuzzSupport", "SluiceHTTP", "SluiceHTTP1"],
+                          swiftSettings: sluiceSwiftSettings),
+        .executableTarget(name: "sluice-fuzz-policy", dependencies: ["SluiceFuzzSupport", "SluicePolicy"],
                           swiftSettings: sluiceSwiftSettings),
 
         // What several test targets share: a running event loop per test, a throwaway

@@ -5,7 +5,31 @@ final class Diagnostics {
 
     func report(_ message: String, at position: SourcePosition) {
         errors.append(PolicyError(file: position.file, line: position.line, column: position.column,
-                                  message: message))
+                                  message: Self.oneLine(message)))
+    }
+
+    /// Every error is one `file:line:column: message` line, also when the message quotes a
+    /// value with a line break or another control character (a quoted YAML scalar can hold
+    /// any): such characters are written as escapes, `\n`, `\r`, `\u{85}`. A tab stays.
+    static func oneLine(_ message: String) -> String {
+        func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.properties.generalCategory {
+            case .control: scalar != "\t"
+            case .lineSeparator, .paragraphSeparator: true
+            default: false
+            }
+        }
+        guard message.unicodeScalars.contains(where: needsEscape) else { return message }
+        var escaped = ""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\n": escaped += "\\n"
+            case "\r": escaped += "\\r"
+            case _ where needsEscape(scalar): escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
     /// The errors in reading order: by file (as the files were merged), then line, then column.

@@ -8,12 +8,16 @@ enum YAMLSyntaxError {
         }
         guard let yamlError = error as? YamlError else { return at(1, 1, "\(error)") }
         switch yamlError {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+        case .scanner(let context, let problem, let mark, let yaml),
+             .parser(let context, let problem, let mark, let yaml),
+             .composer(let context, let problem, let mark, let yaml):
             // libyaml's context reads as the start of the sentence: "while scanning a simple
             // key, could not find expected ':'".
             let message = context.map { "\($0.text), \(problem)" } ?? problem
+            // libyaml moves the end of a stream that lacks a final line break to a line of its
+            // own, one past the file's last: point at the end of the last line instead.
+            let end = endOfText(yaml)
+            if mark.line > end.line { return at(end.line, end.column, message) }
             return at(mark.line, mark.column, message)
         case .reader(let problem, let offset, _, let yaml):
             let (line, column) = lineAndColumn(ofCharacterOffset: offset ?? 0, in: yaml)
@@ -21,6 +25,27 @@ enum YAMLSyntaxError {
         default:
             return at(1, 1, "\(yamlError)")
         }
+    }
+
+    /// The line and column just past the last character, counted as libyaml counts: lines
+    /// end at LF, CR LF, CR, NEL, LS or PS; columns are Unicode scalars.
+    static func endOfText(_ text: String) -> (line: Int, column: Int) {
+        var line = 1
+        var column = 1
+        var previous: Unicode.Scalar?
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n" where previous == "\r":
+                break
+            case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}":
+                line += 1
+                column = 1
+            default:
+                column += 1
+            }
+            previous = scalar
+        }
+        return (line, column)
     }
 
     private static func lineAndColumn(ofCharacterOffset offset: Int, in text: String) -> (Int, Int) {

@@ -130,4 +130,24 @@ final class PolicyMergingTests: XCTestCase {
             XCTAssertEqual((error as! PolicyLoadError).description, "/nonexistent/sluice-policies:1:1: cannot read policy directory")
         }
     }
+
+    /// libyaml reports the end of a file without a final line break one line past its last;
+    /// the error points at the end of the last line. (Found by sluice-fuzz-policy.)
+    func testSyntaxErrorAtEndOfFileWithoutFinalLineBreakStaysInTheFile() {
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [(path: "p/a.yaml", text: "routes:\nx)")])) { error in
+            XCTAssertEqual("\(error)", "p/a.yaml:2:3: invalid YAML: while scanning a simple key, could not find expected ':'")
+        }
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [(path: "p/a.yaml", text: "routes:\nx)\n")])) { error in
+            XCTAssertEqual("\(error)", "p/a.yaml:3:1: invalid YAML: while scanning a simple key, could not find expected ':'")
+        }
+    }
+
+    /// A message that quotes a value with a line break stays on one line, so `sluice check`
+    /// prints one `file:line:column: message` line per error. (Found by sluice-fuzz-policy.)
+    func testQuotedLineBreaksAreEscapedInMessages() {
+        let text = "listeners:\n  - name: public\n    address: \"[::1\\nx\\u2028]:80\"\n"
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [(path: "p/a.yaml", text: text)])) { error in
+            XCTAssertEqual("\(error)", "p/a.yaml:3:14: invalid IPv6 address '[::1\\nx\\u{2028}]'")
+        }
+    }
 }
