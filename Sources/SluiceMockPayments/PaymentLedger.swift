@@ -37,9 +37,9 @@ public final class PaymentLedger: Sendable {
     private struct Key: Hashable { let mchid: String; let outTradeNo: String }
 
     private struct State {
-        var orders: [Key: Order] = [:]
-        var merchantByTradeNo: [String: String] = [:]
-        var refundIDs: [Key: String] = [:]  // (mchid, out_refund_no)
+        var orders = ShardedDictionary<Key, Order>()
+        var merchantByTradeNo = ShardedDictionary<String, String>()
+        var refundIDs = ShardedDictionary<Key, String>()  // (mchid, out_refund_no)
         var counts = Counts()
         var nextID = 1
     }
