@@ -248,6 +248,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         let failed = flags & (sluice_EPOLLERR | sluice_EPOLLHUP) != 0
         if failed || flags & sluice_EPOLLRDHUP != 0 { registration.peerHungUp = true }
         if failed || flags & (sluice_EPOLLIN | sluice_EPOLLRDHUP) != 0 {
+            registration.readReady = true
             registration.resumeRead(.ready)
         }
         if failed || flags & sluice_EPOLLOUT != 0 {

@@ -13,6 +13,9 @@ final class IORegistration {
     /// Set when epoll reports a hang-up or error: lets a pool drop an idle connection whose peer
     /// closed it, without a syscall.
     var peerHungUp = false
+    /// False once a read found the socket drained; epoll's next readable edge sets it again (even
+    /// when no task waits at that moment, so an edge is never lost).
+    var readReady = true
     var writeWaiter: UnsafeContinuation<IOWaitResult, Never>?
     /// Re-armed for every bounded wait; created once per registration.
     var readTimer: TimerNode!

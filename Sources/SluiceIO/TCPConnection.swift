@@ -85,29 +85,41 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
     public func read(into space: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws(IOError) -> Int {
         while true {
             guard !isClosed else { throw IOError(.closed, operation: "read") }
+            // Known drained (the last read came back short or EAGAIN, and epoll has not said
+            // otherwise since): wait for the edge instead of a read that would only say EAGAIN.
+            // Saves a syscall per request on both sides of the proxy.
+            if !registration.readReady && !registration.peerHungUp {
+                try await waitForReadEdge(deadline: deadline, operation: "read")
+            }
             switch try syscall("read", { Glibc.read(registration.fd, space.baseAddress, space.count) }) {
-            case .done(let count): return count
+            case .done(let count):
+                // A short read drained the socket; with edge-triggered epoll, new bytes bring a
+                // new edge. Not so an end of stream that arrived with the data (its edge is
+                // spent): once the peer has hung up, reads go on until they return 0.
+                if count > 0 && count < space.count && !registration.peerHungUp { registration.readReady = false }
+                return count
             case .wouldBlock:
-                try await waitReadable(deadline: deadline, operation: "read")
+                registration.readReady = false
             }
         }
     }
 
-    /// Reads without waiting: returns nil when nothing is available now.
-    public func readNow(into buffer: ByteBuffer, minimumSpace: Int = 4096) throws(IOError) -> Int? {
-        guard !isClosed else { throw IOError(.closed, operation: "read") }
-        let space = buffer.writableSpace(minimum: minimumSpace)
-        switch try syscall("read", { Glibc.read(registration.fd, space.baseAddress, space.count) }) {
-        case .done(let count):
-            buffer.commitWritten(count)
-            return count
-        case .wouldBlock:
-            return nil
-        }
+    /// Returns at once when a read may find bytes (or end of stream); otherwise waits for epoll
+    /// to say so.
+    public func waitReadable(deadline: Deadline?, operation: String = "read") async throws(IOError) {
+        if registration.readReady || registration.peerHungUp { return }
+        try await waitForReadEdge(deadline: deadline, operation: operation)
     }
 
-    /// Waits until the socket is readable (or at EOF / error).
-    public func waitReadable(deadline: Deadline?, operation: String = "read") async throws(IOError) {
+    /// For callers whose own read (OpenSSL's) just returned EAGAIN: the socket is drained, wait
+    /// for the next edge.
+    public func waitReadableAfterWouldBlock(deadline: Deadline?, operation: String = "read") async throws(IOError) {
+        registration.readReady = false
+        if registration.peerHungUp { return }
+        try await waitForReadEdge(deadline: deadline, operation: operation)
+    }
+
+    private func waitForReadEdge(deadline: Deadline?, operation: String) async throws(IOError) {
         switch await loop.waitReadable(registration, deadline: deadline) {
         case .ready: return
         case .timedOut: throw IOError(.timedOut, operation: operation)

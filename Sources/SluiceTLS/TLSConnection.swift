@@ -112,7 +112,8 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
     private func wait(for error: Int32, deadline: Deadline?, operation: String) async throws(IOError) {
         switch error {
         case SSL_ERROR_WANT_READ:
-            try await tcp.waitReadable(deadline: deadline, operation: operation)
+            // OpenSSL's own read said EAGAIN: the socket is drained.
+            try await tcp.waitReadableAfterWouldBlock(deadline: deadline, operation: operation)
         case SSL_ERROR_WANT_WRITE:
             try await tcp.waitWritable(deadline: deadline)
         case SSL_ERROR_SYSCALL:
