@@ -46,6 +46,13 @@ public enum HTTP1Serializer {
 
     /// `HTTP/1.1 SP 3DIGIT SP reason CRLF`, the fields, CRLF.
     public static func appendResponseHead(_ head: HTTPResponseHead, to buffer: inout [UInt8]) {
+        appendStatusLineAndFields(head, to: &buffer)
+        appendEndOfHead(to: &buffer)
+    }
+
+    /// The status line and the head's fields, without the final empty line: the caller adds
+    /// fields of its own (framing) and then `appendEndOfHead`.
+    public static func appendStatusLineAndFields(_ head: HTTPResponseHead, to buffer: inout [UInt8]) {
         appendStatic("HTTP/1.1 ", to: &buffer)
         let status = min(max(head.status, 0), 999)
         buffer.append(ASCII.zero &+ UInt8(status / 100))
@@ -54,7 +61,9 @@ public enum HTTP1Serializer {
         buffer.append(ASCII.space)
         buffer.append(contentsOf: head.reason.utf8)
         appendStatic("\r\n", to: &buffer)
-        appendFields(head.headers, to: &buffer)
+        for field in head.headers {
+            appendField(name: field.name, value: field.value, to: &buffer)
+        }
     }
 
     /// The size line of a chunk: lower-case hex, CRLF (`26` → `"1a\r\n"`).

@@ -64,19 +64,15 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     }
 
     func sendResponseHead(_ head: HTTPResponseHead, body length: ResponseBodyLength, deadline: Deadline) async throws {
-        var head = head
-        frame(&head, length)
         var bytes = session.headScratch.borrow()
-        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        writeHead(head, length, into: &bytes)
         defer { session.headScratch.give(back: bytes) }
         try await write(bytes, deadline: deadline)
     }
 
     func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws {
-        var head = head
-        frame(&head, .known(completeBody.count))
         var bytes = session.headScratch.borrow()
-        HTTP1Serializer.appendResponseHead(head, to: &bytes)
+        writeHead(head, .known(completeBody.count), into: &bytes)
         defer { session.headScratch.give(back: bytes) }
         do {
             try await connection.write(head: bytes, body: request.head.method == "HEAD" ? UnsafeRawBufferPointer(start: nil, count: 0) : completeBody,
@@ -142,27 +138,31 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         try? await write(bytes, deadline: session.loop.deadline(after: listener.idleTimeout))
     }
 
-    /// Adds framing and connection fields for an HTTP/1.x client.
-    private func frame(_ head: inout HTTPResponseHead, _ length: ResponseBodyLength) {
+    /// Writes the head with framing and connection fields for an HTTP/1.x client. The fields go
+    /// straight into the bytes: appending them to `head` would copy its header list (the caller
+    /// still holds it), once per request.
+    private func writeHead(_ head: HTTPResponseHead, _ length: ResponseBodyLength, into bytes: inout [UInt8]) {
+        HTTP1Serializer.appendStatusLineAndFields(head, to: &bytes)
         switch length {
         case .none(let described):
-            if let described { head.headers.appendLowercased(name: "content-length", value: described) }
+            if let described { HTTP1Serializer.appendField(name: "content-length", value: described, to: &bytes) }
         case .known(let count):
-            head.headers.appendLowercased(name: "content-length", value: String(count))
+            HTTP1Serializer.appendField(name: "content-length", value: String(count), to: &bytes)
         case .unknown:
             if request.head.version == .http1_0 {
                 keepAlive = false  // close-delimited: the end of the body is the end of the connection
             } else {
                 chunkedResponse = true
-                head.headers.appendLowercased(name: "transfer-encoding", value: "chunked")
+                HTTP1Serializer.appendField(name: "transfer-encoding", value: "chunked", to: &bytes)
             }
         }
         if !body.isFinished { keepAlive = false }
         if !keepAlive {
-            head.headers.appendLowercased(name: "connection", value: "close")
+            HTTP1Serializer.appendField(name: "connection", value: "close", to: &bytes)
         } else if request.head.version == .http1_0 {
-            head.headers.appendLowercased(name: "connection", value: "keep-alive")
+            HTTP1Serializer.appendField(name: "connection", value: "keep-alive", to: &bytes)
         }
+        HTTP1Serializer.appendEndOfHead(to: &bytes)
     }
 
     private func write(_ bytes: [UInt8], deadline: Deadline) async throws {

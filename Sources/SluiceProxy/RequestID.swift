@@ -11,13 +11,16 @@ struct RequestIDGenerator {
 
     mutating func next() -> String {
         counter &+= 1
-        var bytes = [UInt8](repeating: 0, count: 24)
-        Self.writeHex(prefix, digits: 16, into: &bytes, at: 0)
-        Self.writeHex(UInt64(counter), digits: 8, into: &bytes, at: 16)
-        return String(decoding: bytes, as: UTF8.self)
+        let (prefix, counter) = (prefix, counter)
+        // Written straight into the string's storage: no intermediate array.
+        return String(unsafeUninitializedCapacity: 24) { bytes in
+            Self.writeHex(prefix, digits: 16, into: bytes, at: 0)
+            Self.writeHex(UInt64(counter), digits: 8, into: bytes, at: 16)
+            return 24
+        }
     }
 
-    private static func writeHex(_ value: UInt64, digits: Int, into bytes: inout [UInt8], at start: Int) {
+    private static func writeHex(_ value: UInt64, digits: Int, into bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
         let alphabet: StaticString = "0123456789abcdef"
         var value = value
         for i in stride(from: start + digits - 1, through: start, by: -1) {

@@ -1,4 +1,7 @@
 import SluiceHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluicePolicy
 
 /// Picks the route for a request head.
@@ -42,13 +45,26 @@ public struct Router: Sendable {
 
     public func route(for head: HTTPRequestHead) -> RoutePolicy? {
         let path = head.path
-        if let candidates = exactRoutes[path] {
+        if !exactRoutes.isEmpty, let candidates = exactRoutes[path] {
             for route in candidates where Self.constraintsHold(route.match, for: head) { return route }
         }
-        for (prefix, route) in prefixRoutes where path.utf8.starts(with: prefix.utf8) {
+        for (prefix, route) in prefixRoutes where Self.hasPrefix(path, prefix) {
             if Self.constraintsHold(route.match, for: head) { return route }
         }
         return nil
+    }
+
+    /// A byte comparison on contiguous UTF-8 (the generic `starts(with:)` walks indices).
+    @inline(__always)
+    private static func hasPrefix(_ path: Substring, _ prefix: String) -> Bool {
+        var path = path
+        var prefix = prefix
+        return path.withUTF8 { pathBytes in
+            prefix.withUTF8 { prefixBytes in
+                pathBytes.count >= prefixBytes.count
+                    && (prefixBytes.isEmpty || memcmp(pathBytes.baseAddress!, prefixBytes.baseAddress!, prefixBytes.count) == 0)
+            }
+        }
     }
 
     private static func constraintsHold(_ match: RouteMatch, for head: HTTPRequestHead) -> Bool {
