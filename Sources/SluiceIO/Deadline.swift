@@ -16,7 +16,11 @@ public struct Deadline: Sendable, Hashable, Comparable {
     public static let distantFuture = Deadline(nanoseconds: UInt64.max)
 
     public func adding(_ duration: Duration) -> Deadline {
-        let delta = duration.nanosecondsClamped
+        adding(nanoseconds: duration.nanosecondsClamped)
+    }
+
+    /// Saturates at the distant future instead of wrapping.
+    public func adding(nanoseconds delta: UInt64) -> Deadline {
         let (sum, overflow) = nanoseconds.addingReportingOverflow(delta)
         return Deadline(nanoseconds: overflow ? .max : sum)
     }

@@ -143,6 +143,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         Deadline(nanoseconds: now).adding(duration)
     }
 
+    /// The same with the duration already in nanoseconds: turning a `Duration` into nanoseconds
+    /// divides a 128-bit number, so per-request callers convert their timeouts once.
+    public func deadline(afterNanoseconds nanoseconds: UInt64) -> Deadline {
+        Deadline(nanoseconds: now).adding(nanoseconds: nanoseconds)
+    }
+
     /// Arms a timer node of the caller's (loop thread only).
     public func schedule(_ node: TimerNode, at deadline: Deadline) {
         timers.schedule(node, at: deadline.nanoseconds)

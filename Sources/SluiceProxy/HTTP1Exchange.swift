@@ -42,7 +42,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     func willReadBody() async throws {
         if request.expectsContinue && !body.isFinished && !continueSent {
             continueSent = true
-            try await connection.write(Self.continueLine, deadline: session.loop.deadline(after: listener.idleTimeout))
+            try await connection.write(Self.continueLine, deadline: session.loop.deadline(afterNanoseconds: session.idleTimeoutNanoseconds))
         }
     }
 
@@ -59,7 +59,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         guard case .contentLength(let declared) = request.framing, declared == length,
               !body.isFinished, session.buffer.readableCount >= length else { return false }
         try await deliver(UnsafeRawBufferPointer(rebasing: session.buffer.readableBytes[0..<length]))
-        try await body.readNext(from: connection, buffer: session.buffer, deadline: session.loop.deadline(after: listener.idleTimeout)) { _ in }
+        try await body.readNext(from: connection, buffer: session.buffer, deadline: session.loop.deadline(afterNanoseconds: session.idleTimeoutNanoseconds)) { _ in }
         return true
     }
 
@@ -122,7 +122,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
                 keepAlive = false
             } else {
                 let drained = (try? await body.drain(from: connection, buffer: session.buffer,
-                                                     deadline: session.loop.deadline(after: listener.headerTimeout),
+                                                     deadline: session.loop.deadline(afterNanoseconds: session.headerTimeoutNanoseconds),
                                                      limit: 64 * 1024)) ?? false
                 if !drained { keepAlive = false }
             }
@@ -135,7 +135,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         bytes.reserveCapacity(256 + reply.body.count)
         HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: reply.status, headers: headers), to: &bytes)
         if request.head.method != "HEAD" { bytes.append(contentsOf: reply.body) }
-        try? await write(bytes, deadline: session.loop.deadline(after: listener.idleTimeout))
+        try? await write(bytes, deadline: session.loop.deadline(afterNanoseconds: session.idleTimeoutNanoseconds))
     }
 
     /// Writes the head with framing and connection fields for an HTTP/1.x client. The fields go

@@ -20,6 +20,9 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     var headScratch = ScratchBuffer(minimumCapacity: 512)
     /// The verified client certificate's subject (mTLS listeners), for the guards.
     let clientCertificateSubject: String?
+    /// The listener's timeouts in nanoseconds, converted once per connection.
+    let idleTimeoutNanoseconds: UInt64
+    let headerTimeoutNanoseconds: UInt64
     /// True while waiting for the next request on a keep-alive connection (drain closes these).
     private(set) var isIdle = true
 
@@ -27,6 +30,8 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http",
          clientCertificateSubject: String? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 4096)) {
         self.buffer = buffer
+        idleTimeoutNanoseconds = listener.idleTimeout.nanosecondsClamped
+        headerTimeoutNanoseconds = listener.headerTimeout.nanosecondsClamped
         self.context = context
         self.connection = connection
         self.listener = listener
@@ -54,12 +59,12 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                 if !first && buffer.isEmpty {
                     // Between requests the idle timeout applies; the header timeout starts with the
                     // first byte of the next request.
-                    try await connection.waitReadable(deadline: loop.deadline(after: listener.idleTimeout), operation: "idle")
+                    try await connection.waitReadable(deadline: loop.deadline(afterNanoseconds: idleTimeoutNanoseconds), operation: "idle")
                     headStarted = .now
                 }
                 first = false
                 guard let request = try await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
-                                                                     deadline: headStarted.adding(listener.headerTimeout)) else { return }
+                                                                     deadline: headStarted.adding(nanoseconds: headerTimeoutNanoseconds)) else { return }
                 isIdle = false
                 let exchange = HTTP1Exchange(session: self, request: request, draining: context.draining)
                 await pipeline.serve(exchange)

@@ -92,7 +92,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var responseHead = HeaderRewriting.downstreamResponse(from: parsed.head, requestID: requestID)
         for field in extraResponseHeaders { responseHead.headers.appendLowercased(name: field.name, value: field.value) }
         var responseBody = BodyReader(framing: parsed.framing)
-        func stall() -> Deadline { loop.deadline(after: route.perTryTimeout) }
+        let stallNanoseconds = route.perTryTimeout.nanosecondsClamped
+        func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
         do {
             switch parsed.framing {
             case .none:
