@@ -1,5 +1,6 @@
 internal import CSys
 import Synchronization
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,6 +79,18 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             return inbox.sleeping || !isOnLoopThread
         }
         if mustWake { wake() }
+    }
+
+    /// Runs `body` on the loop thread and blocks the calling thread until it has run. For the
+    /// control thread (shutdown, drain), never for a loop thread: it would wait for itself.
+    public func executeAndWait(_ body: @escaping @Sendable () -> Void) {
+        precondition(!isOnLoopThread, "executeAndWait from the loop's own thread would deadlock")
+        let done = DispatchSemaphore(value: 0)
+        execute {
+            body()
+            done.signal()
+        }
+        done.wait()
     }
 
     /// Starts a task whose executor is this loop.

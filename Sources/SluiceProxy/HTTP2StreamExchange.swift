@@ -88,7 +88,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         if cancelled { throw IOError(.closed, operation: "h2 stream") }
         guard !bodyChunks.isEmpty else { return }
         let chunk = bodyChunks.removeFirst()
-        try await chunk.withUnsafeBytesAsync { try await deliver($0) }
+        try await chunk.withStableBytes { try await deliver($0) }
         requestBodyBytes += chunk.count
         // The window reopens only now that the bytes went upstream: a slow upstream stalls
         // only its own stream.
@@ -196,15 +196,5 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         }
         loop.cancel(node)
         return timedOut
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// A stable pointer for async code: the bytes are copied into memory owned for the call.
-    func withUnsafeBytesAsync<R>(_ body: (UnsafeRawBufferPointer) async throws -> R) async rethrows -> R {
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 1)
-        defer { storage.deallocate() }
-        withUnsafeBytes { storage.copyMemory(from: $0) }
-        return try await body(UnsafeRawBufferPointer(rebasing: storage[0..<count]))
     }
 }

@@ -154,8 +154,7 @@ public final class Server {
                 printStatus("sluice: drained, exiting")
                 return 0
             case .stop:
-                for context in contexts { context.loop.execute { context.shutdown() } }
-                Self.pause(milliseconds: 50)
+                for context in contexts { context.loop.executeAndWait { context.shutdown() } }
                 group.stop()
                 group.join()
                 return 0
@@ -206,8 +205,8 @@ public final class Server {
             if contexts.allSatisfy({ $0.openSessionCount == 0 }) { break }
             Self.pause(milliseconds: 20)
         }
-        for context in contexts { context.loop.execute { context.shutdown() } }
-        Self.pause(milliseconds: 50)
+        // Access logs flushed and pooled connections closed before the loops stop.
+        for context in contexts { context.loop.executeAndWait { context.shutdown() } }
     }
 
     private static func pause(milliseconds: Int) {

@@ -98,7 +98,7 @@ struct DemoConnection {
         }
         switch response.body {
         case .bytes(let bytes):
-            try await bytes.withUnsafeBytesAsync { raw in
+            try await bytes.withStableBytes { raw in
                 try await connection.write(head: head, body: raw, deadline: .after(.seconds(30)))
             }
         case .generated(let count):
@@ -112,16 +112,6 @@ struct DemoConnection {
                 remaining -= n
             }
         }
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Gives async code a stable pointer by copying into memory it owns for the call.
-    func withUnsafeBytesAsync<R>(_ body: (UnsafeRawBufferPointer) async throws -> R) async rethrows -> R {
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
-        defer { storage.deallocate() }
-        withUnsafeBytes { storage.copyMemory(from: $0) }
-        return try await body(UnsafeRawBufferPointer(storage))
     }
 }
 
