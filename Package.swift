@@ -42,9 +42,10 @@ let package = Package(
         // Strict incremental HTTP/1.1 parser and serializer, plus the async stream over SluiceIO.
         .target(name: "SluiceHTTP1", dependencies: ["SluiceHTTP", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // YAML policy files -> validated immutable snapshot. Never touches sockets.
-        .target(name: "SluicePolicy", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: sluiceSwiftSettings),
-        // The guard protocol and verdicts; each guard adds its own module later.
-        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
+        .target(name: "SluicePolicy", dependencies: ["SluiceHTTP", .product(name: "Yams", package: "Yams")], swiftSettings: sluiceSwiftSettings),
+        // The guard contract: verdicts, the module registry entry (compile -> activate), the
+        // injected clock, counters, the state registry that carries state across reloads.
+        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP", "SluicePolicy"], swiftSettings: sluiceSwiftSettings),
         // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
         .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
@@ -88,6 +89,7 @@ let package = Package(
         // redis-server, a deterministic PRNG.
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceTestSupport", "SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP2Tests", dependencies: ["SluiceHTTP2", "SluiceHTTP", "CNghttp2"], swiftSettings: sluiceSwiftSettings),

@@ -1,5 +1,5 @@
-/// How a route matches the request path (without the query). Both forms compare raw bytes, no
-/// normalisation: a prefix is a plain string prefix, so end it with `/` to match whole segments.
+/// How a route matches the request path (without the query, in normal form: see
+/// `PathNormalization`). A prefix is a plain byte prefix, so end it with `/` to match whole segments.
 public enum PathMatch: Sendable, Equatable {
     case exact(String)
     case prefix(String)

@@ -1,3 +1,4 @@
+import SluiceHTTP
 import Yams
 
 extension PolicyFileReader {
@@ -28,14 +29,23 @@ extension PolicyFileReader {
         return pathMatch.map { RouteMatch(methods: methods, path: $0, host: host, headers: headers) }
     }
 
-    /// A path as the router compares it: absolute and without a query, which is never part of
-    /// the compared path, so a route with one could never match.
+    /// A path as the router compares it: absolute, without a query (never part of the compared
+    /// path), and already in the normal form requests are matched in (`/a/./b` or `/a/%62`
+    /// could never match a normalised request path).
     private func requestPath(_ node: Node) -> String? {
         parsed(node, expected: "a path like /v3/pay/") { text in
             guard text.hasPrefix("/") else { return .failure(SyntaxProblem("path '\(text)' must start with '/'")) }
             guard !text.contains("?") else { return .failure(SyntaxProblem("path '\(text)' must not contain a query ('?')")) }
             guard !text.contains(where: { $0.isWhitespace }) else {
                 return .failure(SyntaxProblem("path '\(text)' must not contain spaces"))
+            }
+            do {
+                let normal = try PathNormalization.normalizedPath(text, duplicateSlashes: .merge)
+                guard normal == text else {
+                    return .failure(SyntaxProblem("path '\(text)' is not in normal form: requests are matched as '\(normal)'"))
+                }
+            } catch {
+                return .failure(SyntaxProblem("path '\(text)' can never match: \(error)"))
             }
             return .success(text)
         }

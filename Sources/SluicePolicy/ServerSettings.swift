@@ -1,3 +1,5 @@
+import SluiceHTTP
+
 /// Process-wide settings: the `server` section, which at most one policy file may hold.
 public struct ServerSettings: Sendable {
     /// Event-loop threads; 0 means one per core.
@@ -5,16 +7,21 @@ public struct ServerSettings: Sendable {
     public var accessLog: AccessLogTarget
     /// How long a drain (SIGTERM, reload) waits for in-flight requests before closing.
     public var drainTimeout: Duration
+    /// What an empty path segment (`/a//b`) means: merged away, or answered 400.
+    public var duplicateSlashes: PathNormalization.DuplicateSlashes
 
     public static let defaultWorkers = 0
     public static let defaultAccessLog = AccessLogTarget.stdout
     public static let defaultDrainTimeout = Duration.seconds(20)
+    public static let defaultDuplicateSlashes = PathNormalization.DuplicateSlashes.merge
 
     public init(workers: Int = ServerSettings.defaultWorkers,
                 accessLog: AccessLogTarget = ServerSettings.defaultAccessLog,
-                drainTimeout: Duration = ServerSettings.defaultDrainTimeout) {
+                drainTimeout: Duration = ServerSettings.defaultDrainTimeout,
+                duplicateSlashes: PathNormalization.DuplicateSlashes = ServerSettings.defaultDuplicateSlashes) {
         self.workers = workers
         self.accessLog = accessLog
         self.drainTimeout = drainTimeout
+        self.duplicateSlashes = duplicateSlashes
     }
 }

@@ -11,13 +11,22 @@ struct RequestPipeline {
     func serve(_ downstream: some DownstreamExchange) async {
         let started = Deadline.now
         let configuration = context.currentConfiguration()
-        let head = downstream.head
+        var head = downstream.head
         var requestID = head.headers["x-request-id"] ?? ""
         if !Self.isAcceptableRequestID(requestID) { requestID = context.requestIDs.next() }
 
         var outcome = Outcome(status: 0)
         defer { log(outcome, downstream: downstream, requestID: requestID, started: started) }
 
+        // Routed and forwarded on one normal form of the path, so that no spelling of a path
+        // reaches the backend as a route the router did not pick (PathNormalization).
+        do {
+            head.target = try PathNormalization.normalizedTarget(head.target, duplicateSlashes: configuration.policy.server.duplicateSlashes)
+        } catch {
+            outcome = await reply(.json(status: 400, reason: error.reason, message: error.description, requestID: requestID),
+                                  to: downstream, requestID: requestID)
+            return
+        }
         guard let route = configuration.router.route(for: head) else {
             outcome = await reply(.json(status: 404, reason: "no_route", message: "no route for \(head.method) \(head.path)",
                                         requestID: requestID), to: downstream, requestID: requestID)
@@ -57,7 +66,7 @@ struct RequestPipeline {
             outcome.reason = "client_gone"
             return
         }
-        let exchange = UpstreamExchange(downstream: downstream, pool: pool, route: route, requestID: requestID,
+        let exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: route, requestID: requestID,
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         let result = await exchange.run()
         outcome.status = result.status

@@ -20,7 +20,9 @@ import SluicePolicy
 /// header and every field of that name carries exactly the given value. A candidate whose
 /// constraints fail does not stop the search: the next candidate is tried, so an exact-path
 /// `POST` route does not hide a `GET` prefix route under it. No route applies: nil (the core
-/// answers 404). Paths are compared as received, without decoding or normalisation.
+/// answers 404). Paths are compared in the normal form the pipeline puts them in first
+/// (`PathNormalization`: escapes of unreserved characters decoded, dot-segments removed,
+/// duplicate slashes merged), and route paths in policy must already be in that form.
 public struct Router: Sendable {
     /// Keyed by `Substring` so that a lookup with the request's path slice allocates nothing.
     private let exactRoutes: [Substring: [RoutePolicy]]

@@ -14,6 +14,8 @@ import SluicePolicy
 /// is decided by the idempotency rules, not here.
 struct UpstreamExchange<Downstream: DownstreamExchange> {
     let downstream: Downstream
+    /// The head as forwarded: the downstream's, with its path normalised.
+    let requestHead: HTTPRequestHead
     let pool: UpstreamPool
     let route: RoutePolicy
     let requestID: String
@@ -56,7 +58,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
         var headBytes = upstream.headScratch.borrow()
         defer { upstream.headScratch.give(back: headBytes) }
-        HeaderRewriting.writeUpstreamRequest(downstream.head, framing: framing, clientAddress: downstream.clientAddress,
+        HeaderRewriting.writeUpstreamRequest(requestHead, framing: framing, clientAddress: downstream.clientAddress,
                                              requestID: requestID, scheme: downstream.scheme, into: &headBytes)
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
