@@ -113,17 +113,18 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         keepAlive = false
     }
 
-    /// Local replies: an unread request body is drained when small; otherwise (or when the
-    /// client still waits for 100 Continue) the connection closes after the reply, so none of
+    /// Local replies: an unread request body is drained when small; otherwise (a body over the
+    /// limit, a declared length larger than is worth reading, or a client still waiting for
+    /// 100 Continue) the reply goes out at once and the connection closes after it, so none of
     /// the body's bytes can be taken for a request.
     func sendLocalReply(_ reply: LocalReply, requestID: String) async {
         if !body.isFinished {
-            if request.expectsContinue && !continueSent {
+            if (request.expectsContinue && !continueSent) || reply.status == 413 || remainingDeclaredBody > Self.drainLimit {
                 keepAlive = false
             } else {
                 let drained = (try? await body.drain(from: connection, buffer: session.buffer,
                                                      deadline: session.loop.deadline(afterNanoseconds: session.headerTimeoutNanoseconds),
-                                                     limit: 64 * 1024)) ?? false
+                                                     limit: Self.drainLimit)) ?? false
                 if !drained { keepAlive = false }
             }
         }
@@ -173,6 +174,15 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
             keepAlive = false
             throw error
         }
+    }
+
+    /// The most of an unwanted request body read to keep a connection open after a local reply.
+    private static let drainLimit = 64 * 1024
+
+    /// Declared (Content-Length) bytes not read yet; 0 for chunked or no body.
+    private var remainingDeclaredBody: Int {
+        guard case .contentLength(let length) = request.framing else { return 0 }
+        return length - body.bytesRead
     }
 
     private static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)

@@ -68,6 +68,10 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                 isIdle = false
                 let exchange = HTTP1Exchange(session: self, request: request, draining: context.draining)
                 await pipeline.serve(exchange)
+                if !exchange.keepAlive && !exchange.requestBodyFinished {
+                    await closeLingering()
+                    return
+                }
                 if !exchange.keepAlive || context.draining { return }
                 headStarted = .now
             } catch let error as HTTP1Error {
@@ -86,6 +90,25 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
             }
         }
     }
+
+    /// Closing with unread request bytes in the socket makes the kernel send RST, which can
+    /// destroy the reply before the client reads it (a 413 the client never sees). So the
+    /// write side is shut first and what the client still sends is read and dropped, for a
+    /// bounded time and amount (nginx's lingering close).
+    private func closeLingering() async {
+        connection.shutdownWrite()
+        let deadline = loop.deadline(after: Self.lingerTime)
+        var discarded = 0
+        while discarded < Self.lingerBytes {
+            buffer.clear()
+            guard let count = try? await connection.read(into: buffer, deadline: deadline), count > 0 else { break }
+            discarded += count
+        }
+        buffer.clear()
+    }
+
+    private static let lingerTime = Duration.seconds(2)
+    private static let lingerBytes = 16 << 20
 
     /// For requests that never became an exchange (unparseable, or a head that never came).
     private func sendErrorAndClose(_ reply: LocalReply) async {
