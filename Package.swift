@@ -89,6 +89,7 @@ let package = Package(
         // redis-server, a deterministic PRNG.
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceGuardsTests", dependencies: ["SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTP1Tests", dependencies: ["SluiceTestSupport", "SluiceHTTP1", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),

@@ -1,8 +1,14 @@
-/// Where something stands in a policy file, for messages that point at an earlier definition.
-struct SourcePosition: Equatable, CustomStringConvertible {
-    var file: String
-    var line: Int
-    var column: Int
+/// Where something was written in a policy file: diagnostics say `file:line:column`.
+public struct SourcePosition: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
 
-    var description: String { "\(file):\(line):\(column)" }
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
 }

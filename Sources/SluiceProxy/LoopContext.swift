@@ -38,6 +38,12 @@ public final class LoopContext: @unchecked Sendable {
     public var openSessionCount: Int { openSessions.load(ordering: .relaxed) }
 
     /// The configuration for a new request: the newest one, picked up with one atomic load.
+    /// Takes up the store's configuration now (loop thread), instead of at the next request:
+    /// a quiet loop must not keep a replaced generation (and what it alone holds) alive.
+    public func adoptLatestConfiguration() {
+        _ = currentConfiguration()
+    }
+
     func currentConfiguration() -> ProxyConfiguration {
         if store.generation != configuration.generation {
             adopt(store.configuration)

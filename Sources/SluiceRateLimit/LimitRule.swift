@@ -3,7 +3,7 @@ import SluicePolicy
 /// A policy rule compiled for the request path: times in microseconds, header items formatted
 /// once. Immutable; a reload compiles new ones (counters carry over by name).
 public struct LimitRule: Sendable {
-    public enum Algorithm: Sendable, Equatable {
+    public enum Algorithm: Sendable, Hashable {
         /// GCRA: one token every `emissionMicros`, at most `burst` banked.
         case tokenBucket(emissionMicros: Double, burst: Int)
         /// Exact log (sorted set): every admission is a member; exact in every window position.

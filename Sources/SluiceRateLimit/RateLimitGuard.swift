@@ -71,11 +71,11 @@ public final class RateLimitGuard: RequestGuard {
     let redis: RedisConnectionSet
     let loopStates: [LoopLimitState]
     let nonce: String
-    /// Microseconds on a monotonic clock (for leases and the local limiters).
-    let clock: @Sendable () -> Double
+    /// For leases and the local limiters.
+    let clock: GuardClock
 
     init(rules: [BoundRule], redis: RedisConnectionSet, loopStates: [LoopLimitState], nonce: String,
-         clock: @escaping @Sendable () -> Double) {
+         clock: GuardClock) {
         self.rules = rules
         self.redis = redis
         self.loopStates = loopStates
@@ -102,7 +102,7 @@ public final class RateLimitGuard: RequestGuard {
         let loopState = loopStates[request.loopIndex]
         // Read once, when first needed (leases, the local fallback): a rule without either
         // never reads the clock.
-        lazy var now = clock()
+        lazy var now = clock.microseconds
         var checks: [Check] = []
         checks.reserveCapacity(rules.count)
 
@@ -231,7 +231,7 @@ public final class RateLimitGuard: RequestGuard {
         connection.loop.spawn {
             let result = await pending.reply()
             if case .success(let reply) = result, let decision = LimitScripts.decision(reply), decision.granted > 0 {
-                loopState.leases[name]?.store(key, tokens: decision.granted, now: clock(),
+                loopState.leases[name]?.store(key, tokens: decision.granted, now: clock.microseconds,
                                               lifetimeMicros: Double(leaseTokens) * emission)
             }
             loopState.leases[name]?.endRefill(key)

@@ -1,5 +1,5 @@
 /// Where and how a loop's Redis connection connects, and how it protects the request path.
-public struct RedisClientConfiguration: Sendable, Equatable {
+public struct RedisClientConfiguration: Sendable, Hashable {
     public var host: String
     public var port: Int
     /// Sent with AUTH when not empty.

@@ -419,4 +419,10 @@ public final class RedisConnectionSet: Sendable {
             connection.loop.execute { connection.close() }
         }
     }
+
+    /// Nothing uses the set any more (the last policy generation holding it was retired): its
+    /// connections close, each on its loop. Closing twice is harmless.
+    deinit {
+        close()
+    }
 }

@@ -2,7 +2,6 @@ internal import CSys
 import SluiceIO
 import SluicePolicy
 import SluiceProxy
-import SluiceRateLimit
 import SluiceGuards
 #if canImport(Glibc)
 import Glibc
@@ -22,10 +21,12 @@ public final class Server {
     /// Everything `run` and a reload check before serving a policy directory: the files
     /// themselves, then what only the proxy can tell (endpoints it can resolve). Returns the
     /// snapshot, or the problems one per line.
+    /// Every guard module compiles the policy too (no loops: nothing is ever activated).
     public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
-        loadPolicy(directory: directory)
-            .flatMap { configure($0, generation: 0, guards: [:]) }
-            .map(\.policy)
+        let guards = GuardRegistry.standard(loops: [])
+        return loadPolicy(directory: directory).flatMap { policy in
+            guards.compile(policy).flatMap { configure(policy, generation: 0, guards: $0.byRoute) }
+        }.map(\.policy)
     }
 
     static func loadPolicy(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
@@ -82,15 +83,19 @@ public final class Server {
             printError("cannot create event loops: \(error)")
             return 1
         }
-        // Redis connections (one per loop) live here, across reloads.
-        let rateLimits = RateLimitRuntime(loops: group.loops)
+        // The guard modules and the state they keep across reloads (Redis connections, counters).
+        let guards = GuardRegistry.standard(loops: group.loops)
         let configuration: ProxyConfiguration
-        switch Self.configure(policy, generation: 1, guards: rateLimits.guards(for: policy)) {
-        case .success(let configured): configuration = configured
+        let compiledGuards: CompiledGuards
+        switch guards.compile(policy).flatMap({ compiled in
+            Self.configure(policy, generation: 1, guards: compiled.byRoute).map { ($0, compiled) }
+        }) {
+        case .success(let (configured, compiled)): (configuration, compiledGuards) = (configured, compiled)
         case .failure(let failure):
             printError(failure.description)
             return 1
         }
+        guards.activate(compiledGuards)
         let store = ConfigurationStore(configuration)
         let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD) }
 
@@ -137,13 +142,13 @@ public final class Server {
             let event = control.next(timeoutMillis: timeout)
             if event == nil, let due = reloadDueAt, due <= .now {
                 reloadDueAt = nil
-                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "policy files changed")
+                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, trigger: "policy files changed")
                 continue
             }
             switch event {
             case .reload:
                 reloadDueAt = nil
-                reload(store: store, rateLimits: rateLimits, generation: &generation, running: policy, trigger: "SIGHUP")
+                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, trigger: "SIGHUP")
             case .policyChanged:
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
@@ -164,14 +169,20 @@ public final class Server {
         }
     }
 
-    /// Validates the whole policy set first; any error keeps the running policy.
-    private func reload(store: ConfigurationStore, rateLimits: RateLimitRuntime, generation: inout Int,
+    /// Validates the whole policy set first (files, guards, proxy, listeners); any error keeps
+    /// the running policy, and nothing of the rejected one has started. Only then are the new
+    /// guards activated and the configuration swapped in; the old generation is retired when
+    /// its last request ends (each loop lets go of it at once).
+    private func reload(store: ConfigurationStore, guards: GuardRegistry, contexts: [LoopContext], generation: inout Int,
                         running initial: PolicySnapshot, trigger: String) {
         let configuration: ProxyConfiguration
-        switch Self.loadPolicy(directory: policyDirectory).flatMap({
-            Self.configure($0, generation: generation + 1, guards: rateLimits.guards(for: $0))
+        let compiledGuards: CompiledGuards
+        switch Self.loadPolicy(directory: policyDirectory).flatMap({ policy in
+            guards.compile(policy).flatMap { compiled in
+                Self.configure(policy, generation: generation + 1, guards: compiled.byRoute).map { ($0, compiled) }
+            }
         }) {
-        case .success(let configured): configuration = configured
+        case .success(let (configured, compiled)): (configuration, compiledGuards) = (configured, compiled)
         case .failure(let failure):
             printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(failure.description)")
             return
@@ -192,7 +203,9 @@ public final class Server {
             printError("sluice: listener changes take effect on restart; routes, clusters and timeouts reload now")
         }
         generation += 1
+        guards.activate(compiledGuards)
         store.replace(with: configuration)
+        for context in contexts { context.loop.execute { context.adoptLatestConfiguration() } }
         printError("sluice: policy reloaded (\(trigger)): generation \(generation), \(policy.routes.count) routes, \(policy.clusters.count) clusters")
     }
 

@@ -302,3 +302,40 @@ def test_leases_cut_redis_calls_and_stay_within_their_bound(spawn, backend, redi
     assert counts[429] > 0, counts  # the rule did deny
     assert counts[200] <= allowed + bound, (counts, allowed)
     assert counts[200] >= 0.85 * allowed - bound, (counts, allowed)
+
+
+def test_reload_rejected_late_keeps_limits_enforced(spawn, backend, redis, tmp_path):
+    """A reload that changes the Redis settings and is then rejected (TLS turned on for a
+    running listener needs a restart) must leave the running generation's Redis connections
+    alone: the bucket keeps limiting, it does not fall to its failure mode (`allow` here)."""
+    import signal
+    import subprocess
+    from conftest import REPO
+    port = free_port()
+    files = policy(port, backend.port, redis.port, """\
+  - name: strict
+    algorithm: token_bucket
+    rate: 1/s
+    burst: 3
+    key: [route]
+    on_redis_failure: allow
+""", route("strict", "/echo/strict", ["strict"]))
+    s = spawn.sluice(files, port)
+    started = time.monotonic()
+    assert statuses(s.port, "/echo/strict", 4) == [200, 200, 200, 429]
+
+    certs = s.policy_dir / "certs"
+    subprocess.run(["/bin/sh", str(REPO / "Tests" / "Support" / "make-test-certs.sh"), str(certs)],
+                   check=True, timeout=60, capture_output=True)
+    (s.policy_dir / "gateway.yaml").write_text(files["gateway.yaml"].replace(
+        f"address: 127.0.0.1:{port}}}",
+        f"address: 127.0.0.1:{port}, tls: {{certificate: certs/gateway.pem, key: certs/gateway.key}}}}"))
+    (s.policy_dir / "limits.yaml").write_text(files["limits.yaml"].replace("deadline: 200ms", "deadline: 150ms"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"reload \(SIGHUP\) rejected.*\n?.*needs a restart", stream="stderr", timeout=5)
+
+    got = statuses(s.port, "/echo/strict", 6)
+    refilled = int(time.monotonic() - started) + 1  # 1/s since the burst was spent
+    assert got.count(200) <= refilled, f"{got}: the rule fell to its failure mode after the rejected reload"
+    assert got.count(429) >= 6 - refilled, got
+    assert s.proc.alive()
