@@ -30,6 +30,8 @@ public struct GuardRequest: Sendable {
     /// The subject (RFC 2253, e.g. "CN=client-1,O=Acme") of the client certificate the TLS
     /// listener verified (mTLS); nil on cleartext listeners or without a client certificate.
     public var clientCertificateSubject: String?
+    /// Who is told how the request ended (`observeOutcome`), in registration order.
+    public private(set) var outcomeObservers: [any OutcomeObserver] = []
 
     public init(head: HTTPRequestHead, routeName: String, routeIsCore: Bool, clientAddress: String,
                 loopIndex: Int = 0, merchantID: String? = nil, clientCertificateSubject: String? = nil) {
@@ -40,6 +42,17 @@ public struct GuardRequest: Sendable {
         self.loopIndex = loopIndex
         self.merchantID = merchantID
         self.clientCertificateSubject = clientCertificateSubject
+    }
+
+    /// Asks to be told how this request ends: exactly once, whatever the exit path (response
+    /// relayed, upstream failure, timeout, client gone, stream reset, a later guard's rejection).
+    public mutating func observeOutcome(_ observer: any OutcomeObserver) {
+        outcomeObservers.append(observer)
+    }
+
+    /// The most response-body bytes any observer asked to see.
+    public var responseBodyCapture: Int {
+        outcomeObservers.reduce(0) { max($0, $1.responseBodyCapture) }
     }
 }
 

@@ -3,7 +3,8 @@ import SluiceHTTP
 import SluiceGuards
 import SluicePolicy
 
-/// One request from any downstream protocol: route, body limit, guards, forward, access log.
+/// One request from any downstream protocol: route, body limit, guards, forward, access log,
+/// and the outcome told to whoever the guards asked to be told.
 struct RequestPipeline {
     let context: LoopContext
     let listenerName: String
@@ -16,7 +17,12 @@ struct RequestPipeline {
         if !Self.isAcceptableRequestID(requestID) { requestID = context.requestIDs.next() }
 
         var outcome = Outcome(status: 0)
-        defer { log(outcome, downstream: downstream, requestID: requestID, started: started) }
+        var observers: [any OutcomeObserver] = []
+        defer {
+            let elapsed = Deadline.now.nanoseconds &- started.nanoseconds
+            log(outcome, downstream: downstream, requestID: requestID, durationNanos: elapsed)
+            if !observers.isEmpty { tell(observers, outcome, latencyNanoseconds: elapsed) }
+        }
 
         // Routed and forwarded on one normal form of the path, so that no spelling of a path
         // reaches the backend as a route the router did not pick (PathNormalization).
@@ -41,11 +47,15 @@ struct RequestPipeline {
         }
         var extraResponseHeaders = HTTPHeaders()
         var shadowReason: String?
+        var responseBodyCapture = 0
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             let verdicts = await chain.evaluate(&guardRequest)
+            // Observers registered by guards before a rejection are told of it too (a permit
+            // taken by one guard is given back when a later one refuses).
+            observers = guardRequest.outcomeObservers
             if let rejection = verdicts.reply {
                 outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
                 return
@@ -53,6 +63,7 @@ struct RequestPipeline {
             extraResponseHeaders = verdicts.responseHeaders
             // A shadow rule that would have rejected: logged, never enforced.
             shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 }
+            responseBodyCapture = guardRequest.responseBodyCapture
         }
         guard let pool = context.pool(for: route.cluster) else {
             outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
@@ -64,35 +75,56 @@ struct RequestPipeline {
         } catch {
             outcome.status = 499
             outcome.reason = "client_gone"
+            outcome.failure = .clientGone
             return
         }
-        let exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: route, requestID: requestID,
+        var exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: route, requestID: requestID,
                                         started: started, extraResponseHeaders: extraResponseHeaders)
+        exchange.responseBodyCapture = responseBodyCapture
         let result = await exchange.run()
         outcome.status = result.status
+        outcome.cluster = route.cluster
         outcome.upstream = result.upstream
         outcome.reason = result.reason ?? shadowReason
+        outcome.failure = result.failure
+        outcome.attempt = result.sent ? 1 : 0
+        outcome.responseHead = result.responseHead
+        outcome.responseBody = result.responseBody
     }
 
+    /// What the access log and the outcome observers are told.
     struct Outcome {
         var status: Int
         var route: String?
+        var cluster: String?
         var upstream: String?
         var reason: String?
+        var failure: RequestFailure?
+        var attempt = 0
+        var responseHead: HTTPResponseHead?
+        var responseBody: [UInt8]?
     }
 
     private func reply(_ reply: LocalReply, to downstream: some DownstreamExchange, requestID: String,
                        route: String? = nil) async -> Outcome {
         await downstream.sendLocalReply(reply, requestID: requestID)
-        return Outcome(status: reply.status, route: route, upstream: nil, reason: reply.reason)
+        return Outcome(status: reply.status, route: route, upstream: nil, reason: reply.reason, failure: .localReply)
     }
 
-    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, started: Deadline) {
+    private func tell(_ observers: [any OutcomeObserver], _ outcome: Outcome, latencyNanoseconds: UInt64) {
+        let told = RequestOutcome(route: outcome.route ?? "", cluster: outcome.cluster, endpoint: outcome.upstream,
+                                  attempt: outcome.attempt, status: outcome.status, failure: outcome.failure,
+                                  latencyNanoseconds: latencyNanoseconds, responseHead: outcome.responseHead,
+                                  responseBody: outcome.responseBody)
+        for observer in observers { observer.requestFinished(told) }
+    }
+
+    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, durationNanos: UInt64) {
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: downstream.clientAddress, method: downstream.head.method,
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
-            reason: outcome.reason, durationNanos: Deadline.now.nanoseconds &- started.nanoseconds,
+            reason: outcome.reason, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
     }
 

@@ -2,6 +2,7 @@ import SluiceIO
 import SluiceHTTP
 import SluiceHTTP1
 import SluicePolicy
+import SluiceGuards
 
 /// One request forwarded to one upstream endpoint and its response streamed back to whatever
 /// downstream protocol it came from.
@@ -22,11 +23,19 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     let started: Deadline
     /// Fields the guards asked to add to the response.
     let extraResponseHeaders: HTTPHeaders
+    /// How much of the response body to copy for the outcome observers (0: none).
+    var responseBodyCapture = 0
 
     struct Result {
         var status: Int
         var upstream: String?
         var reason: String?
+        /// Nil when the response was relayed completely.
+        var failure: RequestFailure?
+        /// True once a connection was taken: the request (or part of it) went upstream.
+        var sent = false
+        var responseHead: HTTPResponseHead?
+        var responseBody: [UInt8]?
     }
 
     private var loop: EventLoop { pool.loop }
@@ -45,8 +54,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             (upstream, _) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline)
         } catch {
             let timedOut = error.isTimeout
-            return await fail(status: timedOut ? 504 : 502, reason: timedOut ? "upstream_connect_timeout" : "upstream_connect_failed",
-                              message: "could not connect to \(upstreamName): \(error)", upstream: upstreamName)
+            var result = await fail(ExchangeFailure(status: timedOut ? 504 : 502, failure: timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed,
+                                                    message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName)
+            result.sent = false
+            return result
         }
 
         // 2. The request head and body.
@@ -64,10 +75,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
-            return await fail(status: failure.status, reason: failure.reason, message: failure.message, upstream: upstreamName)
+            return await fail(failure, upstream: upstreamName)
         } catch {
             upstream.stream.close()
-            return await fail(status: 502, reason: "upstream_write_failed", message: "\(error)", upstream: upstreamName)
+            return await fail(ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)"),
+                              upstream: upstreamName)
         }
 
         // 3. The response head.
@@ -78,15 +90,15 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                                                        requestMethod: downstream.head.method, deadline: headDeadline)
         } catch let error as IOError where error.isTimeout {
             upstream.stream.close()
-            return await fail(status: 504, reason: "upstream_timeout",
-                              message: "\(upstreamName) did not answer within \(route.perTryTimeout)", upstream: upstreamName)
+            return await fail(ExchangeFailure(status: 504, failure: .upstreamTimeout,
+                                              message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName)
         } catch let error as HTTP1Error {
             upstream.stream.close()
-            return await fail(status: 502, reason: "upstream_bad_response", message: "\(upstreamName): \(error.message)",
+            return await fail(ExchangeFailure(status: 502, failure: .upstreamBadResponse, message: "\(upstreamName): \(error.message)"),
                               upstream: upstreamName)
         } catch {
             upstream.stream.close()
-            return await fail(status: 502, reason: "upstream_reset", message: "\(upstreamName) closed the connection: \(error)",
+            return await fail(ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)"),
                               upstream: upstreamName)
         }
 
@@ -94,35 +106,52 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var responseHead = HeaderRewriting.downstreamResponse(from: parsed.head, requestID: requestID)
         for field in extraResponseHeaders { responseHead.headers.appendLowercased(name: field.name, value: field.value) }
         var responseBody = BodyReader(framing: parsed.framing)
+        var captured: [UInt8]? = responseBodyCapture > 0 ? [] : nil
+        let captureLimit = responseBodyCapture
+        func capture(_ slice: UnsafeRawBufferPointer) {
+            guard captured != nil, captured!.count < captureLimit else { return }
+            captured!.append(contentsOf: slice.prefix(captureLimit - captured!.count))
+        }
         let stallNanoseconds = route.perTryTimeout.nanosecondsClamped
         func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
         do {
             switch parsed.framing {
             case .none:
-                try await downstream.sendResponseHead(responseHead, body: .none(describedLength: parsed.head.headers["content-length"]),
-                                                      deadline: stall())
+                try await toClient {
+                    try await downstream.sendResponseHead(responseHead, body: .none(describedLength: parsed.head.headers["content-length"]),
+                                                          deadline: stall())
+                }
             case .contentLength(let length) where upstream.buffer.readableCount >= length:
                 // Small responses that arrived whole: head and body in one write.
-                try await downstream.sendResponse(responseHead,
-                                                  completeBody: UnsafeRawBufferPointer(rebasing: upstream.buffer.readableBytes[0..<length]),
-                                                  deadline: stall())
+                let whole = UnsafeRawBufferPointer(rebasing: upstream.buffer.readableBytes[0..<length])
+                capture(whole)
+                try await toClient { try await downstream.sendResponse(responseHead, completeBody: whole, deadline: stall()) }
                 try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { _ in }
             case .contentLength(let length):
-                try await downstream.sendResponseHead(responseHead, body: .known(length), deadline: stall())
+                try await toClient { try await downstream.sendResponseHead(responseHead, body: .known(length), deadline: stall()) }
             case .chunked, .untilClose:
-                try await downstream.sendResponseHead(responseHead, body: .unknown, deadline: stall())
+                try await toClient { try await downstream.sendResponseHead(responseHead, body: .unknown, deadline: stall()) }
             }
             while !responseBody.isFinished {
                 try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { slice in
-                    try await downstream.sendResponseBody(slice, deadline: stall())
+                    capture(slice)
+                    try await toClient { try await downstream.sendResponseBody(slice, deadline: stall()) }
                 }
             }
-            try await downstream.finishResponse(deadline: stall())
+            try await toClient { try await downstream.finishResponse(deadline: stall()) }
         } catch {
             // The head is already out (or the client went away): nothing to answer, only end it.
             upstream.stream.close()
             downstream.abortResponse()
-            return Result(status: parsed.head.status, upstream: upstreamName, reason: "response_stream_failed")
+            let failure: RequestFailure
+            switch error {
+            case let client as ClientFailure: failure = client.isTimeout ? .clientTimeout : .clientGone
+            case let io as IOError where io.isTimeout: failure = .upstreamTimeout
+            case is HTTP1Error: failure = .upstreamBadResponse
+            default: failure = .upstreamReset
+            }
+            return Result(status: parsed.head.status, upstream: upstreamName, reason: "response_stream_failed", failure: failure,
+                          sent: true, responseHead: parsed.head, responseBody: captured)
         }
 
         upstream.requestsServed += 1
@@ -131,7 +160,18 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         } else {
             upstream.stream.close()
         }
-        return Result(status: parsed.head.status, upstream: upstreamName, reason: nil)
+        return Result(status: parsed.head.status, upstream: upstreamName, reason: nil, failure: nil, sent: true,
+                      responseHead: parsed.head, responseBody: captured)
+    }
+
+    /// Runs a write towards the client, marking its failure as the client's (a slow or gone
+    /// client must never be blamed on the backend).
+    private func toClient(_ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+        } catch {
+            throw ClientFailure(isTimeout: (error as? IOError)?.isTimeout ?? false)
+        }
     }
 
     /// Sends head and body. A Content-Length body that is already buffered whole goes out with
@@ -153,22 +193,36 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                 try await downstream.readRequestBody(deadline: deadline) { slice in
                     forwarded += slice.count
                     if forwarded > limit {
-                        throw ExchangeFailure(status: 413, reason: "body_too_large",
+                        throw ExchangeFailure(status: 413, reason: "body_too_large", failure: .localReply,
                                               message: "request body exceeds the route limit of \(limit) bytes")
                     }
-                    if framing == .chunked {
-                        chunkHead.removeAll(keepingCapacity: true)
-                        HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
-                        try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
-                        try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
-                    } else {
-                        try await upstream.stream.write(slice, deadline: deadline)
+                    do {
+                        if framing == .chunked {
+                            chunkHead.removeAll(keepingCapacity: true)
+                            HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
+                            try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
+                            try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
+                        } else {
+                            try await upstream.stream.write(slice, deadline: deadline)
+                        }
+                    } catch {
+                        throw UpstreamWriteFailure(error: error)
                     }
                 }
+            } catch let failure as ExchangeFailure {
+                throw failure
+            } catch let failure as UpstreamWriteFailure {
+                throw failure.error
             } catch let error as HTTP1Error {
-                throw ExchangeFailure(status: error.status, reason: error.reason, message: error.message)
+                throw ExchangeFailure(status: error.status, reason: error.reason, failure: .clientBodyInvalid, message: error.message)
             } catch is UnexpectedEndOfStream {
-                throw ExchangeFailure(status: 400, reason: "client_body_incomplete", message: "client closed mid-body")
+                throw ExchangeFailure(status: 400, reason: "client_body_incomplete", failure: .clientBodyInvalid,
+                                      message: "client closed mid-body")
+            } catch let error as IOError where error.isTimeout {
+                throw ExchangeFailure(status: 408, reason: "client_body_timeout", failure: .clientTimeout,
+                                      message: "the request body did not arrive in time")
+            } catch {
+                throw ExchangeFailure(status: 499, reason: "client_gone", failure: .clientGone, message: "\(error)")
             }
         }
         if framing == .chunked {
@@ -176,10 +230,13 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
     }
 
-    private func fail(status: Int, reason: String, message: String, upstream: String) async -> Result {
-        await downstream.sendLocalReply(.json(status: status, reason: reason, message: message, requestID: requestID),
-                                        requestID: requestID)
-        return Result(status: status, upstream: upstream, reason: reason)
+    /// Answers the client with the failure (unless the client is gone) and reports it.
+    private func fail(_ failure: ExchangeFailure, upstream: String) async -> Result {
+        if failure.failure != .clientGone {
+            await downstream.sendLocalReply(.json(status: failure.status, reason: failure.reason, message: failure.message,
+                                                  requestID: requestID), requestID: requestID)
+        }
+        return Result(status: failure.status, upstream: upstream, reason: failure.reason, failure: failure.failure, sent: true)
     }
 }
 
@@ -187,5 +244,24 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 struct ExchangeFailure: Error {
     var status: Int
     var reason: String
+    var failure: RequestFailure
     var message: String
+
+    init(status: Int, reason: String? = nil, failure: RequestFailure, message: String) {
+        self.status = status
+        self.reason = reason ?? failure.rawValue
+        self.failure = failure
+        self.message = message
+    }
+}
+
+/// Writing to the upstream failed while relaying the request body (told apart from the
+/// client's side failing in the same loop).
+private struct UpstreamWriteFailure: Error {
+    var error: any Error
+}
+
+/// Writing to the client failed while relaying the response.
+private struct ClientFailure: Error {
+    var isTimeout: Bool
 }
