@@ -43,6 +43,9 @@ let package = Package(
         .target(name: "SluiceHTTP1", dependencies: ["SluiceHTTP", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // YAML policy files -> validated immutable snapshot. Never touches sockets.
         .target(name: "SluicePolicy", dependencies: ["SluiceHTTP", .product(name: "Yams", package: "Yams")], swiftSettings: sluiceSwiftSettings),
+        // Strict extraction of payment fields from JSON, XML and form bodies (one parser for
+        // every guard, refusing what a lenient backend parser could read differently).
+        .target(name: "SluicePayload", swiftSettings: sluiceSwiftSettings),
         // The guard contract: verdicts, the module registry entry (compile -> activate), the
         // injected clock, counters, the state registry that carries state across reloads.
         .target(name: "SluiceGuards", dependencies: ["SluiceHTTP", "SluicePolicy"], swiftSettings: sluiceSwiftSettings),
@@ -89,6 +92,7 @@ let package = Package(
         // redis-server, a deterministic PRNG.
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceGuardsTests", dependencies: ["SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),

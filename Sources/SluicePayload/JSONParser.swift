@@ -1,0 +1,379 @@
+/// Strict RFC 8259 JSON, in one pass, straight into field paths (no intermediate tree).
+///
+/// Refused, because parsers in the wild disagree on them: duplicate keys (first-wins vs
+/// last-wins), lone surrogates (replaced, dropped, or kept as WTF-8), invalid UTF-8, raw control
+/// characters, `\u0000` (C backends truncate), numbers outside the grammar (`01`, `+1`, `.5`, `1.`,
+/// NaN, Infinity), trailing bytes after the value, a BOM, nesting deeper than the limit, and a
+/// top level that is not an object.
+struct JSONParser {
+    private let p: Bytes
+    private var i = 0
+    private var out: FieldCollector
+    private let maxDepth: Int
+    /// Reused buffer for strings that contain escapes.
+    private var scratch: [UInt8] = []
+    /// Where the last string's decoded bytes are: a slice of the input, or nil for `scratch`.
+    private var lastStringSlice: Range<Int>? = nil
+
+    init(_ p: Bytes, limits: PayloadLimits) {
+        self.p = p
+        self.out = FieldCollector(limits: limits)
+        self.maxDepth = limits.effectiveDepth
+    }
+
+    mutating func parse() throws(PayloadError) -> PaymentPayload {
+        if p.isEmpty { throw PayloadError(.emptyBody, "empty body", offset: 0) }
+        if UTF8Bytes.hasBOM(p) { throw PayloadError(.byteOrderMark, "byte order mark before JSON text", offset: 0) }
+        skipWhitespace()
+        guard i < p.count else { throw PayloadError(.emptyBody, "body is only whitespace", offset: i) }
+        guard p[i] == UInt8(ascii: "{") else {
+            if p[i] >= 0x80, UTF8Bytes.sequenceLength(p, i) == nil { throw invalidUTF8(at: i) }
+            throw PayloadError(.topLevelNotObject, "top-level value must be an object, found " + describeByte(p[i]),
+                               offset: i)
+        }
+        try parseObject(path: "", foldedPath: nil, depth: 1)
+        skipWhitespace()
+        if i < p.count {
+            throw PayloadError(.trailingData, "data after the top-level object", offset: i)
+        }
+        return out.finish(format: .json)
+    }
+
+    // MARK: Structure
+
+    /// `foldedPath` is the case-folded path, or nil when it equals `path` (no work in the
+    /// common all-lowercase case).
+    private mutating func parseObject(path: String, foldedPath: String?, depth: Int) throws(PayloadError) {
+        if depth > maxDepth {
+            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
+        }
+        i += 1  // {
+        skipWhitespace()
+        if i < p.count && p[i] == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            guard i < p.count else { throw unexpectedEnd("unterminated object") }
+            guard p[i] == UInt8(ascii: "\"") else { throw unexpected("expected a string key", path: path) }
+            let keyOffset = i
+            let key = try parseString()
+            let foldedKey = try checkKey(key, offset: keyOffset, parentPath: path)
+            skipWhitespace()
+            guard i < p.count else { throw unexpectedEnd("unterminated object") }
+            guard p[i] == UInt8(ascii: ":") else { throw unexpected("expected ':' after key " + quoted(key), path: path) }
+            i += 1
+            skipWhitespace()
+            let childPath = path.isEmpty ? key : path + "." + key
+            var childFolded: String? = nil
+            if foldedPath != nil || foldedKey != nil {
+                childFolded = path.isEmpty ? foldedKey : (foldedPath ?? path) + "." + (foldedKey ?? key)
+            }
+            try parseValue(name: key, path: childPath, foldedPath: childFolded, parentPath: path,
+                           keyOffset: keyOffset, depth: depth)
+            skipWhitespace()
+            guard i < p.count else { throw unexpectedEnd("unterminated object") }
+            switch p[i] {
+            case UInt8(ascii: ","):
+                i += 1
+                skipWhitespace()
+            case UInt8(ascii: "}"):
+                i += 1
+                return
+            default:
+                throw unexpected("expected ',' or '}'", path: path)
+            }
+        }
+    }
+
+    private mutating func parseArray(path: String, foldedPath: String?, depth: Int) throws(PayloadError) {
+        if depth > maxDepth {
+            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
+        }
+        i += 1  // [
+        skipWhitespace()
+        if i < p.count && p[i] == UInt8(ascii: "]") { i += 1; return }
+        var n = 0
+        while true {
+            let element = String(n)
+            try parseValue(name: element, path: path + "." + element, foldedPath: foldedPath.map { $0 + "." + element },
+                           parentPath: path, keyOffset: i, depth: depth)
+            n += 1
+            skipWhitespace()
+            guard i < p.count else { throw unexpectedEnd("unterminated array") }
+            switch p[i] {
+            case UInt8(ascii: ","):
+                i += 1
+                skipWhitespace()
+            case UInt8(ascii: "]"):
+                i += 1
+                return
+            default:
+                throw unexpected("expected ',' or ']'", path: path)
+            }
+        }
+    }
+
+    /// Parses the value at `i` and records it under `path`. Containers are recorded before their
+    /// members so `fields` stays in document order.
+    private mutating func parseValue(name: String, path: String, foldedPath: String?, parentPath: String,
+                                     keyOffset: Int, depth: Int) throws(PayloadError) {
+        guard i < p.count else { throw unexpectedEnd("expected a value") }
+        let top = depth == 1
+        let value: PayloadValue
+        switch p[i] {
+        case UInt8(ascii: "{"):
+            try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
+                        value: PayloadValue(kind: .object, text: ""), topLevel: top, offset: keyOffset)
+            try parseObject(path: path, foldedPath: foldedPath, depth: depth + 1)
+            return
+        case UInt8(ascii: "["):
+            try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
+                        value: PayloadValue(kind: .array, text: ""), topLevel: top, offset: keyOffset)
+            try parseArray(path: path, foldedPath: foldedPath, depth: depth + 1)
+            return
+        case UInt8(ascii: "\""):
+            value = PayloadValue(kind: .string, text: try parseString())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            value = PayloadValue(kind: .number, text: try parseNumber(path: path))
+        case UInt8(ascii: "t"):
+            value = PayloadValue(kind: .bool, text: try parseLiteral("true", path: path))
+        case UInt8(ascii: "f"):
+            value = PayloadValue(kind: .bool, text: try parseLiteral("false", path: path))
+        case UInt8(ascii: "n"):
+            value = PayloadValue(kind: .null, text: try parseLiteral("null", path: path))
+        case UInt8(ascii: "+"), UInt8(ascii: "."):
+            throw PayloadError(.invalidNumber, "number must start with '-' or a digit", offset: i, path: path)
+        case UInt8(ascii: "N"), UInt8(ascii: "I"):
+            throw PayloadError(.invalidNumber, "NaN and Infinity are not JSON numbers", offset: i, path: path)
+        default:
+            throw unexpected("expected a value", path: parentPath)
+        }
+        try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
+                    value: value, topLevel: top, offset: keyOffset)
+    }
+
+    // MARK: Tokens
+
+    /// Reads a string starting at the opening quote. The common case (no escapes) becomes a
+    /// `String` straight from the validated slice; escapes switch to the scratch buffer.
+    private mutating func parseString() throws(PayloadError) -> String {
+        let open = i
+        i += 1
+        let start = i
+        while i < p.count {
+            let b = p[i]
+            if b == UInt8(ascii: "\"") {
+                let s = UTF8Bytes.string(p, start..<i)
+                lastStringSlice = start..<i
+                i += 1
+                return s
+            }
+            if b == UInt8(ascii: "\\") { break }
+            try stepRaw(b)
+        }
+        guard i < p.count else { throw PayloadError(.unexpectedEnd, "unterminated string", offset: open) }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: Bytes(rebasing: p[start..<i]))
+        while i < p.count {
+            let b = p[i]
+            if b == UInt8(ascii: "\"") {
+                i += 1
+                lastStringSlice = nil
+                return String(decoding: scratch, as: UTF8.self)
+            }
+            if b == UInt8(ascii: "\\") {
+                try parseEscape()
+                continue
+            }
+            let from = i
+            try stepRaw(b)
+            scratch.append(contentsOf: Bytes(rebasing: p[from..<i]))
+        }
+        throw PayloadError(.unexpectedEnd, "unterminated string", offset: open)
+    }
+
+    /// Advances over one unescaped character inside a string, validating it.
+    @inline(__always)
+    private mutating func stepRaw(_ b: UInt8) throws(PayloadError) {
+        if b < 0x20 {
+            throw PayloadError(.controlCharacter, "unescaped control character " + describeByte(b) + " in string",
+                               offset: i)
+        }
+        if b < 0x80 { i += 1; return }
+        guard let n = UTF8Bytes.sequenceLength(p, i) else { throw invalidUTF8(at: i) }
+        i += n
+    }
+
+    /// Decodes one escape at `i` (the backslash) into `scratch`.
+    private mutating func parseEscape() throws(PayloadError) {
+        let at = i
+        guard i + 1 < p.count else { throw PayloadError(.unexpectedEnd, "unterminated escape", offset: at) }
+        let c = p[i + 1]
+        i += 2
+        switch c {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scratch.append(c)
+        case UInt8(ascii: "b"): scratch.append(0x08)
+        case UInt8(ascii: "f"): scratch.append(0x0C)
+        case UInt8(ascii: "n"): scratch.append(0x0A)
+        case UInt8(ascii: "r"): scratch.append(0x0D)
+        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "u"):
+            var scalar = try hex4(escapeAt: at)
+            if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                throw PayloadError(.loneSurrogate, "low surrogate \\u" + String(scalar, radix: 16, uppercase: true)
+                                   + " without a high surrogate before it", offset: at)
+            }
+            if scalar >= 0xD800 && scalar <= 0xDBFF {
+                guard i + 1 < p.count, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
+                    throw PayloadError(.loneSurrogate, "high surrogate \\u" + String(scalar, radix: 16, uppercase: true)
+                                       + " not followed by a low surrogate", offset: at)
+                }
+                let lowAt = i
+                i += 2
+                let low = try hex4(escapeAt: lowAt)
+                guard low >= 0xDC00 && low <= 0xDFFF else {
+                    throw PayloadError(.loneSurrogate, "high surrogate \\u" + String(scalar, radix: 16, uppercase: true)
+                                       + " not followed by a low surrogate", offset: at)
+                }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+            }
+            if scalar == 0 {
+                throw PayloadError(.nulCharacter, "\\u0000 in string (C backends truncate at NUL)", offset: at)
+            }
+            UTF8Bytes.append(scalar: scalar, to: &scratch)
+        default:
+            throw PayloadError(.invalidEscape, "invalid escape \\" + (c >= 0x21 && c < 0x7F
+                               ? String(UnicodeScalar(c)) : describeByte(c)), offset: at)
+        }
+    }
+
+    /// Four hex digits at `i`, after a `\u` that started at `escapeAt`.
+    private mutating func hex4(escapeAt: Int) throws(PayloadError) -> UInt32 {
+        guard i + 4 <= p.count else {
+            throw PayloadError(.invalidEscape, "\\u needs four hex digits", offset: escapeAt)
+        }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let b = p[i + k]
+            let d: UInt8
+            switch b {
+            case 0x30...0x39: d = b - 0x30
+            case 0x41...0x46: d = b - 0x41 + 10
+            case 0x61...0x66: d = b - 0x61 + 10
+            default: throw PayloadError(.invalidEscape, "\\u needs four hex digits", offset: escapeAt)
+            }
+            v = v << 4 | UInt32(d)
+        }
+        i += 4
+        return v
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, kept as text.
+    private mutating func parseNumber(path: String) throws(PayloadError) -> String {
+        let start = i
+        func fail(_ what: String) -> PayloadError {
+            PayloadError(.invalidNumber, what, offset: start, path: path)
+        }
+        if p[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < p.count, UTF8Bytes.isDigit(p[i]) else {
+            if i < p.count && (p[i] == UInt8(ascii: "I") || p[i] == UInt8(ascii: "N")) {
+                throw fail("NaN and Infinity are not JSON numbers")
+            }
+            throw fail("expected a digit after '-'")
+        }
+        if p[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < p.count && UTF8Bytes.isDigit(p[i]) { throw fail("number with a leading zero") }
+        } else {
+            skipDigits()
+        }
+        if i < p.count && p[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < p.count, UTF8Bytes.isDigit(p[i]) else { throw fail("expected a digit after '.'") }
+            skipDigits()
+        }
+        if i < p.count && (p[i] | 0x20) == UInt8(ascii: "e") {
+            i += 1
+            if i < p.count && (p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-")) { i += 1 }
+            guard i < p.count, UTF8Bytes.isDigit(p[i]) else { throw fail("expected a digit in the exponent") }
+            skipDigits()
+        }
+        // `1.2.3`, `0x10`, `1e5e`, `1-2`: the token goes on, which is no number.
+        if i < p.count {
+            let b = p[i]
+            if UTF8Bytes.isLetter(b) || UTF8Bytes.isDigit(b) || b == UInt8(ascii: ".")
+                || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") {
+                throw fail("malformed number")
+            }
+        }
+        return UTF8Bytes.string(p, start..<i)
+    }
+
+    private mutating func skipDigits() {
+        while i < p.count && UTF8Bytes.isDigit(p[i]) { i += 1 }
+    }
+
+    private mutating func parseLiteral(_ word: StaticString, path: String) throws(PayloadError) -> String {
+        let n = word.utf8CodeUnitCount
+        guard UTF8Bytes.hasPrefix(p, at: i, word),
+              i + n == p.count || !(UTF8Bytes.isLetter(p[i + n]) || UTF8Bytes.isDigit(p[i + n])) else {
+            throw PayloadError(.invalidLiteral, "invalid literal (expected true, false or null)", offset: i, path: path)
+        }
+        i += n
+        return word.description
+    }
+
+    @inline(__always)
+    private mutating func skipWhitespace() {
+        while i < p.count {
+            switch p[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
+    }
+
+    // MARK: Keys and errors
+
+    /// Keys are field-path components: non-empty, no `.`, no control characters, bounded length.
+    /// Checked on the bytes just decoded (not through `String`), which also tells whether the
+    /// key needs case folding for duplicate detection; returns the folded key or nil if unchanged.
+    private func checkKey(_ key: String, offset: Int, parentPath: String) throws(PayloadError) -> String? {
+        var needsFold = false
+        var problem: String? = nil
+        func scan(_ bytes: Bytes) {
+            if bytes.isEmpty { problem = "empty key"; return }
+            for b in bytes {
+                if b == UInt8(ascii: ".") {
+                    problem = "key " + quoted(key) + " contains '.', the field-path separator"
+                    return
+                }
+                if b < 0x20 || b == 0x7F {
+                    problem = "key " + quoted(key) + " contains a control character"
+                    return
+                }
+                if b &- 0x41 < 26 || b == 0xE2 || b == 0xC5 { needsFold = true }
+            }
+        }
+        if let slice = lastStringSlice {
+            scan(Bytes(rebasing: p[slice]))
+        } else {
+            scratch.withUnsafeBufferPointer { scan($0) }
+        }
+        if let problem { throw PayloadError(.invalidKey, problem, offset: offset, path: parentPath) }
+        try out.checkLength(key, offset: offset)
+        return needsFold ? key.foldedIfNeeded : nil
+    }
+
+    private func unexpected(_ expectation: String, path: String) -> PayloadError {
+        if p[i] >= 0x80, UTF8Bytes.sequenceLength(p, i) == nil { return invalidUTF8(at: i) }
+        return PayloadError(.unexpectedCharacter, "unexpected " + describeByte(p[i]) + ", " + expectation,
+                            offset: i, path: path)
+    }
+
+    private func unexpectedEnd(_ what: String) -> PayloadError {
+        PayloadError(.unexpectedEnd, what + " at end of body", offset: i)
+    }
+
+    private func invalidUTF8(at offset: Int) -> PayloadError {
+        PayloadError(.invalidUTF8, "invalid UTF-8 byte " + describeByte(p[offset]), offset: offset)
+    }
+}
