@@ -74,8 +74,9 @@ public struct SubWindowMachine: Sendable, Equatable {
             return LimitDecision(granted: 0, remaining: limit - used, retryAfterMicros: retry, resetMicros: retry)
         }
         counts[slot(newest)] += cost
+        // Reset: when this admission (and so every one) has left the span.
         return LimitDecision(granted: cost, remaining: limit - used - cost, retryAfterMicros: 0,
-                             resetMicros: untilFreed(1, now: now))
+                             resetMicros: Double(newest + LimitRule.subWindowBuckets + 1) * bucketMicros - now)
     }
 
     /// Gives `tokens` back to the bucket of the admission taken at `takenAt`, if it is still
@@ -109,7 +110,7 @@ public struct SubWindowMachine: Sendable, Equatable {
     }
 
     /// Microseconds from `now` until the oldest counted buckets holding at least `amount` have
-    /// left the span (or all of them, if they hold less).
+    /// left the span (or all of them, if they hold less): a denial's retry time.
     private func untilFreed(_ amount: Int, now: Double) -> Double {
         var freed = 0
         for left in 1...(LimitRule.subWindowBuckets + 1) {

@@ -43,7 +43,7 @@ final class StateMachineTests: XCTestCase {
         XCTAssertFalse(window.take(now: 1_549_999, cost: 1).allowed, "a weighted estimate would admit here")
         let first = window.take(now: 1_550_000, cost: 3)
         XCTAssertEqual(first.remaining, 7)
-        XCTAssertEqual(first.resetMicros, 1_050_000, "until the bucket just charged leaves")
+        XCTAssertEqual(first.resetMicros, 1_050_000, "until what it took has left the span")
         XCTAssertEqual(window.take(now: 1_600_000, cost: 7).remaining, 0)
         window.refund(3, takenAt: 1_550_000)
         XCTAssertEqual(window.take(now: 1_600_000, cost: 3).remaining, 0, "the refund went back to bucket 31")
