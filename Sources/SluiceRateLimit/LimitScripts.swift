@@ -4,7 +4,8 @@ import SluiceRedis
 /// `redis.call('TIME')` so that gateways' clocks do not matter, every number written with
 /// `%.0f` (Lua's default `%.14g` would round microsecond timestamps). Keys expire when idle.
 ///
-/// Replies: `{granted, remaining, retry_after_us, reset_us}`; granted 0 = denied.
+/// Replies: `{granted, remaining, retry_after_us, reset_us}`; granted 0 = denied. A script may
+/// add elements after these four for its refund (`subWindow`: the bucket it charged).
 enum LimitScripts {
     /// The window scripts' shared start: ARGV window µs, limit, cost; `now` from Redis, in µs.
     private static let windowPrologue = """
@@ -71,38 +72,76 @@ enum LimitScripts {
         return 1
         """)
 
-    /// Two-bucket weighted counter in a hash {i: bucket index, c: current, p: previous}.
-    /// ARGV: window µs, limit, cost.
-    static let weightedWindow = RedisScript(windowPrologue + """
-        local idx = math.floor(now / window)
-        local v = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
-        local i = tonumber(v[1]) or idx
-        local c = tonumber(v[2]) or 0
-        local p = tonumber(v[3]) or 0
-        if i == idx - 1 then p = c; c = 0 elseif i ~= idx then p = 0; c = 0 end
-        local elapsed = (now - idx * window) / window
-        local used = p * (1 - elapsed) + c
-        local nextBucket = (idx + 1) * window - now
-        if used + cost > limit then
-          local retry = nextBucket
-          if c + cost <= limit and p > 0 then retry = ((1 - (limit - c - cost) / p) - elapsed) * window end
-          return {0, math.max(math.floor(limit - used), 0), math.ceil(retry), math.ceil(retry)}
+    /// Sub-window buckets (`SubWindowMachine` is the same arithmetic) in a hash: fields named by
+    /// absolute bucket index (`%.0f`) hold admission counts, `t` their total and `o` the oldest
+    /// bucket still counted. The total spares a grant reading every bucket (measured: with all 21
+    /// buckets filled, summing them all per call cost 2x the weighted script); buckets that left
+    /// the span are subtracted and deleted once, when the span moves on. Only a denial reads the
+    /// buckets, for its retry time. ARGV: window µs, limit, cost. A grant's reply carries a fifth
+    /// element, the bucket index charged, for the refund.
+    static let subWindow = RedisScript(windowPrologue + """
+        local n = \(LimitRule.subWindowBuckets)
+        local width = math.ceil(window / n)
+        local k = math.floor(now / width)
+        local v = redis.call('HMGET', KEYS[1], 't', 'o')
+        local used = tonumber(v[1]) or 0
+        local oldest = tonumber(v[2]) or k - n
+        if oldest < k - n then
+          if oldest + n < k - n then
+            redis.call('DEL', KEYS[1])
+            used = 0
+          else
+            local gone = {}
+            for b = oldest, k - n - 1 do gone[#gone + 1] = string.format('%.0f', b) end
+            for _, c in ipairs(redis.call('HMGET', KEYS[1], unpack(gone))) do used = used - (tonumber(c) or 0) end
+            redis.call('HDEL', KEYS[1], unpack(gone))
+            redis.call('HSET', KEYS[1], 't', used, 'o', string.format('%.0f', k - n))
+          end
+          oldest = k - n
         end
-        redis.call('HSET', KEYS[1], 'i', string.format('%.0f', idx), 'c', c + cost, 'p', p)
-        redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window / 1000) + 1)
-        return {cost, math.floor(limit - used - cost), 0, math.ceil(nextBucket)}
+        if used + cost > limit then
+          local counts = {}
+          local fields = redis.call('HGETALL', KEYS[1])
+          for i = 1, #fields, 2 do
+            local b = tonumber(fields[i])
+            if b then counts[b] = tonumber(fields[i + 1]) end
+          end
+          local freed = 0
+          local left = 0
+          repeat
+            left = left + 1
+            freed = freed + (counts[k - n + left - 1] or 0)
+          until freed >= used + cost - limit or left > n
+          local retry = math.ceil((k + left) * width - now)
+          return {0, math.max(limit - used, 0), retry, retry}
+        end
+        local full = (k + n + 1) * width - now
+        redis.call('HINCRBY', KEYS[1], string.format('%.0f', k), cost)
+        redis.call('HSET', KEYS[1], 't', used + cost, 'o', string.format('%.0f', oldest))
+        redis.call('PEXPIRE', KEYS[1], math.ceil(full / 1000) + 1)
+        return {cost, limit - used - cost, 0, math.ceil(full), k}
         """)
 
-    /// ARGV: cost. Takes it back from the current bucket (if the bucket moved on meanwhile, from
-    /// the new one: off by at most `cost`, towards admitting less).
-    static let weightedWindowRefund = RedisScript("""
-        local c = tonumber(redis.call('HGET', KEYS[1], 'c'))
-        if c then redis.call('HSET', KEYS[1], 'c', math.max(0, c - tonumber(ARGV[1]))) end
+    /// ARGV: cost, the bucket index the check charged. Takes it back from that bucket (and the
+    /// total) while the bucket is still there (one that left the span is already forgotten).
+    static let subWindowRefund = RedisScript("""
+        local c = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
+        if c then
+          local back = math.min(c, tonumber(ARGV[1]))
+          redis.call('HINCRBY', KEYS[1], ARGV[2], -back)
+          redis.call('HINCRBY', KEYS[1], 't', -back)
+        end
         return 1
         """)
 
+    /// The bucket index a granted `subWindow` check charged (its refund's argument).
+    static func chargedBucket(_ reply: RedisReply) -> String? {
+        guard let items = reply.elements, items.count == 5, let bucket = items[4].integer else { return nil }
+        return String(bucket)
+    }
+
     static func decision(_ reply: RedisReply) -> LimitDecision? {
-        guard let items = reply.elements, items.count == 4,
+        guard let items = reply.elements, items.count >= 4,
               let granted = items[0].integer, let remaining = items[1].integer,
               let retry = items[2].integer, let reset = items[3].integer else { return nil }
         return LimitDecision(granted: granted, remaining: remaining, retryAfterMicros: Double(retry), resetMicros: Double(reset))

@@ -36,60 +36,101 @@ public struct TokenBucketMachine: Sendable, Equatable {
     }
 }
 
-/// Two-bucket weighted sliding window: `previous` counts the last full bucket, `current` this
-/// one; the estimate for the window ending now is previous × (1 − elapsed fraction) + current.
-public struct WeightedWindowMachine: Sendable, Equatable {
+/// Sliding window in sub-window buckets: the window W is cut into N = `LimitRule.subWindowBuckets`
+/// buckets of width ≥ W/N, and a check counts the current bucket and the N before it: admitted
+/// when that sum plus the cost fits the limit. The Lua script `LimitScripts.subWindow` is the
+/// same arithmetic in Redis.
+///
+/// The bound, over-admission: no window (t − W, t] ever holds more than `limit`. Take the last
+/// admission in it, at s in bucket k: the buckets counted at s start at (k − N)·width ≤ s − W
+/// (N·width ≥ W), so every admission in (t − W, s] was counted at s, and s was admitted only
+/// because they and it fitted the limit. Refunds go back to the bucket their admission was
+/// counted in (or an older one), so no count ever drops below the admissions it stands for.
+///
+/// The price, under-admission: the counted span is up to W + width long. A client that keeps
+/// asking (denied at least once in every bucket) gets at least `limit` − cost + 1 in every N + 1
+/// consecutive buckets, N/(N+1) of the limit per window in the long run; after a burst that took
+/// the whole limit at once, nothing more for up to W + width.
+public struct SubWindowMachine: Sendable, Equatable {
     public let limit: Int
     public let windowMicros: Double
-    public private(set) var bucket: Double = -1
-    public private(set) var current = 0
-    public private(set) var previous = 0
+    public let bucketMicros: Double
+    /// Admissions in buckets `newest` − N ... `newest`; bucket i is at slot i mod (N + 1).
+    private var counts = [Int](repeating: 0, count: LimitRule.subWindowBuckets + 1)
+    /// The newest bucket index counted (`.min`: none yet).
+    public private(set) var newest = Int.min
 
     public init(limit: Int, windowMicros: Double) {
         self.limit = limit
         self.windowMicros = windowMicros
+        self.bucketMicros = LimitRule.subWindowBucketMicros(window: windowMicros)
     }
 
     public mutating func take(now: Double, cost: Int) -> LimitDecision {
-        let index = (now / windowMicros).rounded(.down)
-        if index == bucket + 1 {
-            previous = current
-            current = 0
-        } else if index != bucket {
-            previous = 0
-            current = 0
+        advance(to: bucket(at: now))
+        let used = counts.reduce(0, +)
+        guard used + cost <= limit else {
+            let retry = untilFreed(used + cost - limit, now: now)
+            return LimitDecision(granted: 0, remaining: limit - used, retryAfterMicros: retry, resetMicros: retry)
         }
-        bucket = index
-        let elapsed = (now - index * windowMicros) / windowMicros
-        let used = Double(previous) * (1 - elapsed) + Double(current)
-        let nextBucket = (index + 1) * windowMicros - now
-        guard used + Double(cost) <= Double(limit) else {
-            var retry = nextBucket
-            if current + cost <= limit && previous > 0 {
-                // When the previous bucket's weight has shrunk enough.
-                retry = ((1 - Double(limit - current - cost) / Double(previous)) - elapsed) * windowMicros
-            }
-            return LimitDecision(granted: 0, remaining: Int(Double(limit) - used), retryAfterMicros: retry, resetMicros: retry)
-        }
-        current += cost
-        return LimitDecision(granted: cost, remaining: Int(Double(limit) - used) - cost, retryAfterMicros: 0, resetMicros: nextBucket)
+        counts[slot(newest)] += cost
+        // Reset: when this admission (and so every one) has left the span.
+        return LimitDecision(granted: cost, remaining: limit - used - cost, retryAfterMicros: 0,
+                             resetMicros: Double(newest + LimitRule.subWindowBuckets + 1) * bucketMicros - now)
     }
 
-    public mutating func refund(_ tokens: Int) {
-        current = max(0, current - tokens)
+    /// Gives `tokens` back to the bucket of the admission taken at `takenAt`, if it is still
+    /// counted (a later rule denied the request).
+    public mutating func refund(_ tokens: Int, takenAt: Double) {
+        let index = bucket(at: takenAt)
+        guard index <= newest, index >= newest - LimitRule.subWindowBuckets else { return }
+        counts[slot(index)] = max(0, counts[slot(index)] - tokens)
+    }
+
+    /// True when no admission is counted any more at `now`.
+    func isIdle(now: Double) -> Bool { bucket(at: now) > newest + LimitRule.subWindowBuckets }
+
+    private func bucket(at time: Double) -> Int { Int((time / bucketMicros).rounded(.down)) }
+
+    private func slot(_ index: Int) -> Int {
+        let buckets = LimitRule.subWindowBuckets + 1
+        return (index % buckets + buckets) % buckets
+    }
+
+    /// Moves the span on to end at bucket `index`, zeroing the buckets that left it. A clock
+    /// that went back counts in the newest bucket (never forgets early).
+    private mutating func advance(to index: Int) {
+        guard index > newest else { return }
+        if index > newest + LimitRule.subWindowBuckets {
+            for i in counts.indices { counts[i] = 0 }
+        } else {
+            for gone in (newest + 1)...index { counts[slot(gone)] = 0 }
+        }
+        newest = index
+    }
+
+    /// Microseconds from `now` until the oldest counted buckets holding at least `amount` have
+    /// left the span (or all of them, if they hold less): a denial's retry time.
+    private func untilFreed(_ amount: Int, now: Double) -> Double {
+        var freed = 0
+        for left in 1...(LimitRule.subWindowBuckets + 1) {
+            freed += counts[slot(newest - LimitRule.subWindowBuckets + left - 1)]
+            if freed >= amount { return Double(newest + left) * bucketMicros - now }
+        }
+        return Double(newest + LimitRule.subWindowBuckets + 1) * bucketMicros - now
     }
 }
 
 /// Either machine, chosen by the rule's (local) algorithm.
 public enum LocalLimitState: Sendable, Equatable {
     case bucket(TokenBucketMachine)
-    case window(WeightedWindowMachine)
+    case window(SubWindowMachine)
 
     public init(_ algorithm: LimitRule.Algorithm) {
         switch algorithm {
         case .tokenBucket(let emission, let burst): self = .bucket(TokenBucketMachine(emissionMicros: emission, burst: burst))
-        case .slidingLog(let limit, let window), .weightedWindow(let limit, let window):
-            self = .window(WeightedWindowMachine(limit: limit, windowMicros: window))
+        case .slidingLog(let limit, let window), .subWindow(let limit, let window):
+            self = .window(SubWindowMachine(limit: limit, windowMicros: window))
         }
     }
 
@@ -106,10 +147,12 @@ public enum LocalLimitState: Sendable, Equatable {
         }
     }
 
-    public mutating func refund(_ tokens: Int) {
+    /// Gives back tokens of an admission taken at `takenAt` (the window returns them to that
+    /// time's bucket).
+    public mutating func refund(_ tokens: Int, takenAt: Double) {
         switch self {
         case .bucket(var machine): machine.refund(tokens); self = .bucket(machine)
-        case .window(var machine): machine.refund(tokens); self = .window(machine)
+        case .window(var machine): machine.refund(tokens, takenAt: takenAt); self = .window(machine)
         }
     }
 
@@ -117,7 +160,7 @@ public enum LocalLimitState: Sendable, Equatable {
     func isIdle(now: Double) -> Bool {
         switch self {
         case .bucket(let machine): return machine.tat <= now
-        case .window(let machine): return (now / machine.windowMicros).rounded(.down) > machine.bucket + 1
+        case .window(let machine): return machine.isIdle(now: now)
         }
     }
 }

@@ -23,8 +23,9 @@ final class LocalLimiter: Sendable {
         }
     }
 
-    func refund(_ key: String, tokens: Int) {
-        states.withLock { $0[key]?.refund(tokens) }
+    /// Gives back the tokens of an admission `take` granted at `takenAt`.
+    func refund(_ key: String, tokens: Int, takenAt: Double) {
+        states.withLock { $0[key]?.refund(tokens, takenAt: takenAt) }
     }
 }
 

@@ -28,8 +28,8 @@ final class BoundRule: Sendable {
             (script, fixed, variableCount) = (LimitScripts.tokenBucket, [String(emission), String(burst)], 2)  // cost, want
         case .slidingLog(let limit, let window):
             (script, fixed, variableCount) = (LimitScripts.slidingLog, [String(window), String(limit)], 2)  // cost, member
-        case .weightedWindow(let limit, let window):
-            (script, fixed, variableCount) = (LimitScripts.weightedWindow, [String(window), String(limit)], 1)  // cost
+        case .subWindow(let limit, let window):
+            (script, fixed, variableCount) = (LimitScripts.subWindow, [String(window), String(limit)], 1)  // cost
         }
         commandHead = script.evalshaHead(keys: 1, arguments: fixed.count + variableCount)
         var bytes: [UInt8] = []
@@ -39,7 +39,7 @@ final class BoundRule: Sendable {
 
     /// The rule's check command for `key` up to its fixed arguments; the caller appends the
     /// variable ones (`RESPWriter.appendBulk`): cost and want (token bucket), cost and member
-    /// (sliding log), cost (weighted window).
+    /// (sliding log), cost (sub-window).
     func command(key: String) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(commandHead.count + key.utf8.count + fixedArguments.count + 64)
@@ -91,7 +91,10 @@ public final class RateLimitGuard: RequestGuard {
         let bound: BoundRule
         let key: String
         let cost: Int
+        /// What the Redis refund names: the sliding log's member, or the sub-window bucket charged.
         var member = ""
+        /// When the local limiter took it (its refund goes back to that time's bucket).
+        var takenAt = 0.0
         var pending: RedisPendingReply?
         var decision = LimitDecision(granted: 0, remaining: 0, retryAfterMicros: 0, resetMicros: 0)
         var source = Source.redis
@@ -133,7 +136,7 @@ public final class RateLimitGuard: RequestGuard {
                     loopState.sequence &+= 1
                     check.member = "\(nonce).\(request.loopIndex).\(loopState.sequence)"
                     RESPWriter.appendBulk(check.member.utf8, to: &command)
-                case .weightedWindow:
+                case .subWindow:
                     break
                 }
                 check.pending = connection.evaluate(bound.script, evalsha: command)
@@ -156,6 +159,7 @@ public final class RateLimitGuard: RequestGuard {
                         .store(checks[index].key, tokens: extra, now: now, lifetimeMicros: Double(leaseTokens) * emission)
                     decision.granted = checks[index].cost
                 }
+                if case .subWindow = bound.rule.algorithm { checks[index].member = LimitScripts.chargedBucket(reply) ?? "" }
                 checks[index].decision = decision
                 continue
             }
@@ -169,6 +173,7 @@ public final class RateLimitGuard: RequestGuard {
                 checks[index].source = .failClosed
             case .local:
                 checks[index].source = .local
+                checks[index].takenAt = now
                 checks[index].decision = bound.local.take(checks[index].key, cost: checks[index].cost, now: now)
             }
         }
@@ -244,7 +249,7 @@ public final class RateLimitGuard: RequestGuard {
         case .lease:
             loopState.leases[rule.name]?.refund(check.key, tokens: check.cost)
         case .local:
-            check.bound.local.refund(check.key, tokens: check.cost)
+            check.bound.local.refund(check.key, tokens: check.cost, takenAt: check.takenAt)
         case .failOpen, .failClosed:
             break
         case .redis:
@@ -254,8 +259,8 @@ public final class RateLimitGuard: RequestGuard {
                                         arguments: [String(emission), String(check.cost)])
             case .slidingLog:
                 _ = connection.evaluate(LimitScripts.slidingLogRefund, keys: [check.key], arguments: [String(check.cost), check.member])
-            case .weightedWindow:
-                _ = connection.evaluate(LimitScripts.weightedWindowRefund, keys: [check.key], arguments: [String(check.cost)])
+            case .subWindow:
+                _ = connection.evaluate(LimitScripts.subWindowRefund, keys: [check.key], arguments: [String(check.cost), check.member])
             }
         }
     }

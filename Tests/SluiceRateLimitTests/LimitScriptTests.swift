@@ -5,42 +5,115 @@ import SluicePolicy
 @testable import SluiceRedis
 import XCTest
 
-/// The weighted-window script and the refund scripts against a real redis-server (the token
-/// bucket and sliding log are exercised end to end by the integration tests). Windows and
-/// emission intervals are long (1000 s), so nothing refills or moves on while a test runs.
+/// The sub-window script and the refund scripts against a real redis-server (the token bucket
+/// and sliding log are exercised end to end by the integration tests). Windows and emission
+/// intervals are long (1000 s), so nothing refills or moves on while a test runs, but for the
+/// flood, whose window is 1 s.
 final class LimitScriptTests: RedisLoopTestCase {
+    var configuration: RedisClientConfiguration {
+        RedisClientConfiguration(host: "127.0.0.1", port: redis.port, deadline: .seconds(2),
+                                 breakerFailures: 3, breakerOpenFor: .milliseconds(200))
+    }
+
+    /// A connection of its own on `loop`, connected (a gateway instance's).
+    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisConnection {
+        let connection = RedisConnection(loop: loop, configuration: configuration)
+        connection.start()
+        for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
+        return connection
+    }
+
     /// Runs `calls` in order on one connection (on the loop): each is a script, a key and its
-    /// arguments; returns each reply as a decision (granted -1 when it was none, as a refund's).
-    func run(_ calls: [(RedisScript, String, [String])]) async throws -> [LimitDecision] {
-        let configuration = RedisClientConfiguration(host: "127.0.0.1", port: redis.port, deadline: .seconds(2),
-                                                     breakerFailures: 3, breakerOpenFor: .milliseconds(200))
-        return try await Task(executorPreference: loop) { [loop = loop!] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
-            connection.start()
-            for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
-            var decisions: [LimitDecision] = []
+    /// arguments; returns each reply (nil when there was none).
+    func replies(_ calls: [(RedisScript, String, [String])]) async throws -> [RedisReply?] {
+        try await onLoop { [configuration] loop in
+            let connection = await Self.connect(on: loop, configuration)
+            var replies: [RedisReply?] = []
             for (script, key, arguments) in calls {
-                let reply = try? await connection.evaluate(script, keys: [key], arguments: arguments).reply().get()
-                decisions.append(reply.flatMap(LimitScripts.decision)
-                                 ?? LimitDecision(granted: -1, remaining: 0, retryAfterMicros: 0, resetMicros: 0))
+                replies.append(try? await connection.evaluate(script, keys: [key], arguments: arguments).reply().get())
             }
             connection.close()
-            return decisions
-        }.value
+            return replies
+        }
+    }
+
+    /// `replies` as decisions (granted -1 when a reply was none, as a refund's).
+    func run(_ calls: [(RedisScript, String, [String])]) async throws -> [LimitDecision] {
+        try await replies(calls).map {
+            $0.flatMap(LimitScripts.decision) ?? LimitDecision(granted: -1, remaining: 0, retryAfterMicros: 0, resetMicros: 0)
+        }
     }
 
     static let window = "1000000000"  // µs: 1000 s
 
-    func testWeightedWindowAdmitsItsLimitAndRefundGivesBack() async throws {
-        let take = (LimitScripts.weightedWindow, "rl:{ww|a}", [Self.window, "3", "1"])
-        let takeTwo = (LimitScripts.weightedWindow, "rl:{ww|a}", [Self.window, "3", "2"])
-        let refund = (LimitScripts.weightedWindowRefund, "rl:{ww|a}", ["1"])
-        let decisions = try await run([take, take, takeTwo, take, take, refund, take, take])
-        XCTAssertEqual(decisions.map(\.granted), [1, 1, 0, 1, 0, -1, 1, 0],
-                       "limit 3: a cost of 2 does not fit after 2; the refund (no decision) frees one")
-        XCTAssertEqual(decisions[0].remaining, 2)
-        XCTAssertEqual(decisions[3].remaining, 0)
-        XCTAssertGreaterThan(decisions[4].retryAfterMicros, 0)
+    func testSubWindowAdmitsItsLimitAndRefundGivesBackToItsBucket() async throws {
+        let take = (LimitScripts.subWindow, "rl:{sw|a}", [Self.window, "3", "1"])
+        let takeTwo = (LimitScripts.subWindow, "rl:{sw|a}", [Self.window, "3", "2"])
+        let first = try await replies([take, take, takeTwo, take, take])
+        let decisions = first.map { $0.flatMap(LimitScripts.decision) }
+        XCTAssertEqual(decisions.map { $0?.granted }, [1, 1, 0, 1, 0], "limit 3: a cost of 2 does not fit after 2")
+        XCTAssertEqual(decisions[0]?.remaining, 2)
+        XCTAssertEqual(decisions[3]?.remaining, 0)
+        XCTAssertGreaterThan(decisions[4]?.retryAfterMicros ?? 0, 0)
+        XCTAssertNil(first[4].flatMap(LimitScripts.chargedBucket), "a denial charged no bucket")
+        let bucket = try XCTUnwrap(first[3].flatMap(LimitScripts.chargedBucket))
+        let refund = (LimitScripts.subWindowRefund, "rl:{sw|a}", ["1", bucket])
+        let gone = (LimitScripts.subWindowRefund, "rl:{sw|a}", ["1", "12"])
+        let after = try await run([refund, gone, take, take])
+        XCTAssertEqual(after.map(\.granted), [-1, -1, 1, 0],
+                       "the refund (no decision) frees one; a bucket no longer there takes nothing")
+        let fields = redis.command(["HKEYS", "rl:{sw|a}"])
+        XCTAssertTrue(fields.contains(bucket) && !fields.contains("12"), fields)
+    }
+
+    /// Two gateway instances (connections) flood one key, pipelined, from 70% into a window on
+    /// for two windows (the shape that let a weighted two-bucket estimate through ~1.7x): by
+    /// Redis's own clock, no window of length W holds more than the limit (1.05x allowed).
+    func testTwoInstancesFloodingOneKeyStayWithinTheLimitInEveryWindow() async throws {
+        let limit = 1500, window = 1_000_000.0
+        // The check, with Redis's time of the call in front of its reply: {now, reply}.
+        let timed = RedisScript("""
+            local t = redis.call('TIME')
+            local function check()
+            \(LimitScripts.subWindow.source)
+            end
+            return {t[1] * 1000000 + t[2], check()}
+            """)
+        let arguments = [String(window), String(limit), "1"]
+        let admissions = try await onLoop { [configuration] loop in
+            let instances = [await Self.connect(on: loop, configuration), await Self.connect(on: loop, configuration)]
+            func redisTime() async -> Double {
+                let reply = try? await instances[0].execute(["TIME"]).get()
+                let parts = reply?.elements?.compactMap(\.integer) ?? []
+                return parts.count == 2 ? Double(parts[0]) * 1e6 + Double(parts[1]) : 0
+            }
+            var now = await redisTime()
+            while (now / window).truncatingRemainder(dividingBy: 1) < 0.7 || (now / window).truncatingRemainder(dividingBy: 1) > 0.75 {
+                await loop.sleep(until: .after(.milliseconds(5)))
+                now = await redisTime()
+            }
+            let end = now + 2 * window
+            var admitted: [Double] = []
+            var latest = now
+            while latest < end {
+                // 64 calls in flight on each instance at once.
+                let pending = (0..<128).map { instances[$0 % 2].evaluate(timed, keys: ["rl:{flood|a}"], arguments: arguments) }
+                for call in pending {
+                    guard let items = try? await call.reply().get().elements, items.count == 2,
+                          let time = items[0].integer, let decision = LimitScripts.decision(items[1]) else { continue }
+                    latest = max(latest, Double(time))
+                    if decision.allowed { admitted.append(Double(time)) }
+                }
+            }
+            for instance in instances { instance.close() }
+            return admitted
+        }
+        var log = AdmissionLog()
+        for time in admissions.sorted() { log.record(time, tokens: 1) }
+        let ratio = Double(log.mostInAnyWindow(window)) / Double(limit)
+        print("sub-window flood: \(log.total) admitted over 2 windows; most in any 1 s window: \(ratio) x the limit")
+        XCTAssertLessThanOrEqual(ratio, 1.05)
+        XCTAssertGreaterThanOrEqual(ratio, 0.95, "the flood filled the limit")
     }
 
     func testTokenBucketRefundGivesTokensBack() async throws {

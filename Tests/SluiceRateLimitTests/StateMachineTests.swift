@@ -2,6 +2,8 @@
 import SluiceGuards
 import SluiceHTTP
 import SluicePolicy
+import Foundation
+import SluiceTestSupport
 import XCTest
 
 /// The limiter state machines driven by an injected clock (microseconds): no sleeps.
@@ -31,18 +33,119 @@ final class StateMachineTests: XCTestCase {
         XCTAssertFalse(bucket.take(now: 0, cost: 1).allowed)
     }
 
-    func testWeightedWindowWeighsThePreviousBucket() {
-        var window = WeightedWindowMachine(limit: 10, windowMicros: 1_000_000)
+    func testSubWindowCountsTheWholeSpanAndRefundsToItsBucket() {
+        var window = SubWindowMachine(limit: 10, windowMicros: 1_000_000)  // buckets of 50 ms
         for _ in 0..<10 { XCTAssertTrue(window.take(now: 500_000, cost: 1).allowed) }
-        XCTAssertFalse(window.take(now: 900_000, cost: 1).allowed)
-        // 25% into the next bucket the previous one still weighs 75%: 7.5 used, 2 fit.
-        XCTAssertTrue(window.take(now: 1_250_000, cost: 1).allowed)
-        XCTAssertTrue(window.take(now: 1_250_000, cost: 1).allowed)
-        let denied = window.take(now: 1_250_000, cost: 1)
+        // Bucket 10 stays counted through bucket 30: the span is 21 buckets, 1.05 s.
+        let denied = window.take(now: 900_000, cost: 1)
         XCTAssertFalse(denied.allowed)
-        XCTAssertGreaterThan(denied.retryAfterMicros, 0)
-        // Two buckets later everything is forgotten.
-        XCTAssertEqual(window.take(now: 3_000_000, cost: 1).remaining, 9)
+        XCTAssertEqual(denied.retryAfterMicros, 650_000, "bucket 10 leaves when bucket 31 starts, at 1.55 s")
+        XCTAssertFalse(window.take(now: 1_549_999, cost: 1).allowed, "a weighted estimate would admit here")
+        let first = window.take(now: 1_550_000, cost: 3)
+        XCTAssertEqual(first.remaining, 7)
+        XCTAssertEqual(first.resetMicros, 1_050_000, "until what it took has left the span")
+        XCTAssertEqual(window.take(now: 1_600_000, cost: 7).remaining, 0)
+        window.refund(3, takenAt: 1_550_000)
+        XCTAssertEqual(window.take(now: 1_600_000, cost: 3).remaining, 0, "the refund went back to bucket 31")
+        window.refund(3, takenAt: 500_000)
+        XCTAssertFalse(window.take(now: 1_600_000, cost: 1).allowed, "a bucket that left the span takes no refund")
+        XCTAssertFalse(window.isIdle(now: 2_649_999))
+        XCTAssertTrue(window.isIdle(now: 2_650_000))
+        XCTAssertEqual(window.take(now: 2_650_000, cost: 1).remaining, 9, "everything forgotten")
+    }
+
+    /// Sub-window limits big and small, costs of 1 and more, random bursty arrivals (first the
+    /// adversarial shape: a flood from the end of one window into the next), some admissions
+    /// refunded later: no window (t − W, t] ending at an admission ever holds more than the limit.
+    func testSubWindowNeverAdmitsMoreThanTheLimitInAnyWindow() {
+        let cases: [(limit: Int, costs: ClosedRange<Int>, window: Double)] = [
+            (1001, 1...1, 2_000_000), (3000, 1...1, 2_000_000), (3000, 1...9, 1_000_000),
+            (1_000_000, 1...2000, 2_000_000), (1_000_000, 500...1500, 60_000_000),
+        ]
+        for (index, (limit, costs, window)) in cases.enumerated() {
+            for seed in 1...3 {
+                var rng = SplitMix64(seed: UInt64(index * 100 + seed))
+                let arrivals = Self.burstyArrivals(limit: limit, costs: costs, window: window, windows: 10, rng: &rng)
+                var machine = SubWindowMachine(limit: limit, windowMicros: window)
+                var admitted: [(time: Double, cost: Int, refunded: Bool)] = []
+                var pendingRefunds: [(at: Double, admission: Int)] = []
+                for (time, cost) in arrivals {
+                    while let refund = pendingRefunds.first, refund.at <= time {
+                        pendingRefunds.removeFirst()
+                        machine.refund(admitted[refund.admission].cost, takenAt: admitted[refund.admission].time)
+                        admitted[refund.admission].refunded = true
+                    }
+                    guard machine.take(now: time, cost: cost).allowed else { continue }
+                    admitted.append((time, cost, false))
+                    if Double.random(in: 0..<1, using: &rng) < 0.1 {
+                        pendingRefunds.append((time + Double.random(in: 0...(window / 5), using: &rng), admitted.count - 1))
+                        pendingRefunds.sort { $0.at < $1.at }
+                    }
+                }
+                var log = AdmissionLog()
+                for admission in admitted where !admission.refunded { log.record(admission.time, tokens: admission.cost) }
+                let most = log.mostInAnyWindow(window)
+                XCTAssertLessThanOrEqual(most, limit, "limit \(limit), costs \(costs), seed \(seed)")
+                XCTAssertGreaterThan(Double(most), 0.9 * Double(limit), "the floods fill the limit (limit \(limit))")
+            }
+        }
+    }
+
+    /// Steady traffic at and above the limit: every denial happens with at least limit − cost + 1
+    /// admitted in its bucket and the N before it, so the long run gets N/(N+1) of the limit.
+    func testSubWindowUnderAdmitsAtMostOneBucketOfSteadyTraffic() {
+        let buckets = Double(LimitRule.subWindowBuckets)
+        let cases: [(limit: Int, cost: Int, window: Double)] = [(1001, 1, 2_000_000), (3000, 7, 2_000_000), (1_000_000, 997, 1_000_000)]
+        for (limit, cost, window) in cases {
+            for pace in [1.0, 1.5, 5.0] {
+                var machine = SubWindowMachine(limit: limit, windowMicros: window)
+                var log = AdmissionLog()
+                var denials: [Double] = []
+                let gap = window * Double(cost) / Double(limit) / pace
+                var time = 0.0
+                while time < 40 * window {
+                    if machine.take(now: time, cost: cost).allowed { log.record(time, tokens: cost) } else { denials.append(time) }
+                    time += gap
+                }
+                let width = machine.bucketMicros
+                for denied in denials {
+                    let bucketEnd = ((denied / width).rounded(.down) + 1) * width
+                    XCTAssertGreaterThanOrEqual(log.admitted(from: bucketEnd - (buckets + 1) * width, to: bucketEnd), limit - cost + 1)
+                }
+                let floor = Double(limit) * buckets / (buckets + 1)
+                let perWindow = Double(log.admitted(from: window, to: 40 * window)) / 39
+                XCTAssertGreaterThanOrEqual(perWindow, floor * Double(limit - cost + 1) / Double(limit) - Double(limit) / 39,
+                                            "limit \(limit), cost \(cost), pace \(pace)")
+                XCTAssertLessThanOrEqual(log.mostInAnyWindow(window), limit)
+            }
+        }
+    }
+
+    /// Bursty arrivals (time µs, cost) over `windows` windows: first quiet, then a flood from 10%
+    /// of a window before a window boundary to 80% after it; then random phases of quiet, a
+    /// trickle, about the limit and floods, each 1% to 100% of a window long.
+    static func burstyArrivals(limit: Int, costs: ClosedRange<Int>, window: Double, windows: Int,
+                               rng: inout SplitMix64) -> [(Double, Int)] {
+        let meanCost = Double(costs.lowerBound + costs.upperBound) / 2
+        /// Arrivals per µs at `share` × the limit.
+        func rate(_ share: Double) -> Double { share * Double(limit) / meanCost / window }
+        var phases: [(end: Double, rate: Double)] = [(0.9 * window, 0), (1.8 * window, rate(20))]
+        var end = 1.8 * window
+        while end < Double(windows) * window {
+            end += window * Double.random(in: 0.01...1, using: &rng)
+            phases.append((end, rate([0, 0.3, 1, 3, 20].randomElement(using: &rng)!)))
+        }
+        var arrivals: [(Double, Int)] = []
+        var time = 0.0
+        for phase in phases {
+            guard phase.rate > 0 else { time = phase.end; continue }
+            while true {
+                time += -log(Double.random(in: Double.ulpOfOne..<1, using: &rng)) / phase.rate
+                if time >= phase.end { time = phase.end; break }
+                arrivals.append((time.rounded(.down), Int.random(in: costs, using: &rng)))
+            }
+        }
+        return arrivals
     }
 
     func testLeaseBookServesUntilSpentOrExpired() {
@@ -78,7 +181,7 @@ final class StateMachineTests: XCTestCase {
         XCTAssertEqual(rule.policyItem, "\"r\";q=200;w=2")
         let window = LimitRule(LimitRulePolicy(name: "w", algorithm: .slidingWindow(limit: 5000, window: .seconds(60)),
                                                key: [.route], onRedisFailure: .allow))
-        XCTAssertEqual(window.algorithm, .weightedWindow(limit: 5000, windowMicros: 60_000_000))
+        XCTAssertEqual(window.algorithm, .subWindow(limit: 5000, windowMicros: 60_000_000))
         let small = LimitRule(LimitRulePolicy(name: "s", algorithm: .slidingWindow(limit: 1000, window: .seconds(1)),
                                               key: [.route], onRedisFailure: .allow))
         XCTAssertEqual(small.algorithm, .slidingLog(limit: 1000, windowMicros: 1_000_000))
