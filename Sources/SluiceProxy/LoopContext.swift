@@ -14,6 +14,7 @@ public final class LoopContext: @unchecked Sendable {
     private var pools: [String: UpstreamPool] = [:]
     var requestIDs = RequestIDGenerator()
     let accessLog: AccessLogWriter?
+    private let connector: any UpstreamConnector
     private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
     private var listeners: [TCPListener] = []
     public private(set) var draining = false
@@ -28,9 +29,15 @@ public final class LoopContext: @unchecked Sendable {
     public let tlsHandshakesTimedOut = Atomic<Int>(0)
 
     /// `accessLogFD` nil = no access log.
-    public init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
+    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
+        self.init(loop: loop, store: store, accessLogFD: accessLogFD, connector: SocketConnector())
+    }
+
+    /// With another way to reach upstreams (the in-process pipeline tests' in-memory one).
+    init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, connector: any UpstreamConnector) {
         self.loop = loop
         self.store = store
+        self.connector = connector
         configuration = store.configuration
         accessLog = accessLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
     }
@@ -72,7 +79,7 @@ public final class LoopContext: @unchecked Sendable {
     func pool(for clusterName: String) -> UpstreamPool? {
         if let pool = pools[clusterName] { return pool }
         guard let cluster = configuration.clusters[clusterName] else { return nil }
-        let pool = UpstreamPool(cluster: cluster, loop: loop)
+        let pool = UpstreamPool(cluster: cluster, loop: loop, connector: connector)
         pools[clusterName] = pool
         return pool
     }

@@ -7,8 +7,8 @@ import SluiceTLS
 final class UpstreamConnection {
     /// What requests and responses go through: the TCP connection, or TLS over it.
     let stream: any ByteStream
-    /// The socket underneath, for hang-up detection.
-    let tcp: TCPConnection
+    /// The socket underneath, for hang-up detection (nil for in-memory test streams).
+    let tcp: TCPConnection?
     let endpointIndex: Int
     let buffer = ByteBuffer(capacity: 16 * 1024)
     var parser = ResponseHeadParser(limits: HTTP1Limits())
@@ -18,10 +18,34 @@ final class UpstreamConnection {
     /// Request heads are written into this, one exchange at a time.
     var headScratch = ScratchBuffer(minimumCapacity: 1024)
 
-    init(stream: any ByteStream, tcp: TCPConnection, endpointIndex: Int) {
+    init(stream: any ByteStream, tcp: TCPConnection?, endpointIndex: Int) {
         self.stream = stream
         self.tcp = tcp
         self.endpointIndex = endpointIndex
+    }
+
+    /// The upstream closed its side while the connection sat idle.
+    var peerHasHungUp: Bool { tcp?.peerHasHungUp ?? stream.isClosed }
+}
+
+/// Opens connections to a cluster's endpoints. The server dials sockets; the in-process
+/// pipeline tests connect to an in-memory upstream instead.
+protocol UpstreamConnector: Sendable {
+    func connect(to cluster: UpstreamCluster, endpoint: Int, on loop: EventLoop, deadline: Deadline) async throws(IOError) -> UpstreamConnection
+}
+
+/// TCP, or TLS over TCP for clusters with `tls`.
+struct SocketConnector: UpstreamConnector {
+    func connect(to cluster: UpstreamCluster, endpoint: Int, on loop: EventLoop, deadline: Deadline) async throws(IOError) -> UpstreamConnection {
+        let address = cluster.addresses[endpoint]
+        if let tls = cluster.tls {
+            let serverName = cluster.policy.tls?.sni ?? cluster.policy.endpoints[endpoint].host
+            let connection = try await TLSConnection.connect(to: address, on: loop, context: tls, serverName: serverName,
+                                                             deadline: deadline)
+            return UpstreamConnection(stream: connection, tcp: connection.tcp, endpointIndex: endpoint)
+        }
+        let tcp = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
+        return UpstreamConnection(stream: tcp, tcp: tcp, endpointIndex: endpoint)
     }
 }
 
@@ -30,13 +54,15 @@ final class UpstreamConnection {
 final class UpstreamPool {
     let cluster: UpstreamCluster
     let loop: EventLoop
+    private let connector: any UpstreamConnector
     private var idle: [[UpstreamConnection]]
     private(set) var outstanding: [Int]
     private var cursor = 0
 
-    init(cluster: UpstreamCluster, loop: EventLoop) {
+    init(cluster: UpstreamCluster, loop: EventLoop, connector: any UpstreamConnector) {
         self.cluster = cluster
         self.loop = loop
+        self.connector = connector
         idle = Array(repeating: [], count: cluster.addresses.count)
         outstanding = Array(repeating: 0, count: cluster.addresses.count)
         // Loops start at different endpoints so that N loops do not all hit endpoint 0 first.
@@ -71,28 +97,20 @@ final class UpstreamPool {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
         let now = loop.now
         while let candidate = idle[endpoint].popLast() {
-            if candidate.tcp.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty {
+            if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty {
                 candidate.stream.close()
                 continue
             }
             return (candidate, true)
         }
-        let address = cluster.addresses[endpoint]
-        if let tls = cluster.tls {
-            let serverName = cluster.policy.tls?.sni ?? cluster.policy.endpoints[endpoint].host
-            let connection = try await TLSConnection.connect(to: address, on: loop, context: tls, serverName: serverName,
-                                                             deadline: deadline)
-            return (UpstreamConnection(stream: connection, tcp: connection.tcp, endpointIndex: endpoint), false)
-        }
-        let tcp = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
-        return (UpstreamConnection(stream: tcp, tcp: tcp, endpointIndex: endpoint), false)
+        return (try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline), false)
     }
 
     /// Puts a connection whose last exchange ended cleanly back in the pool.
     func release(_ connection: UpstreamConnection) {
         guard !connection.stream.isClosed else { return }
         let endpoint = connection.endpointIndex
-        if idle[endpoint].count >= cluster.policy.maxIdlePerEndpoint || connection.tcp.peerHasHungUp {
+        if idle[endpoint].count >= cluster.policy.maxIdlePerEndpoint || connection.peerHasHungUp {
             connection.stream.close()
             return
         }
