@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "SluicePayload", swiftSettings: sluiceSwiftSettings),
         // The guard contract: verdicts, the module registry entry (compile -> activate), the
         // injected clock, counters, the state registry that carries state across reloads.
-        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP", "SluicePolicy"], swiftSettings: sluiceSwiftSettings),
+        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP", "SluicePolicy", "SluicePayload"], swiftSettings: sluiceSwiftSettings),
         // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
         .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.

@@ -30,6 +30,9 @@ public struct GuardRequest: Sendable {
     /// The subject (RFC 2253, e.g. "CN=client-1,O=Acme") of the client certificate the TLS
     /// listener verified (mTLS); nil on cleartext listeners or without a client certificate.
     public var clientCertificateSubject: String?
+    /// The whole request body, read before the first guard that `needsBody` runs; nil on
+    /// routes whose guards do not ask for it (their bodies stream to the backend).
+    public var body: RequestBody?
     /// Who is told how the request ended (`observeOutcome`), in registration order.
     public private(set) var outcomeObservers: [any OutcomeObserver] = []
 
@@ -61,6 +64,13 @@ public protocol RequestGuard: Sendable {
     /// The rule's name as the policy gives it: used in metrics, headers and logs.
     var name: String { get }
     var counters: GuardCounters { get }
+    /// True when the guard reads the request body (`GuardRequest.body`): the proxy then reads
+    /// the whole body (up to the route's `max_body`) before this guard runs.
+    var needsBody: Bool { get }
     /// Runs on the request's event loop. May record what it learned in `request` for later guards.
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict
+}
+
+extension RequestGuard {
+    public var needsBody: Bool { false }
 }

@@ -9,10 +9,13 @@ public struct LimitRulePolicy: Sendable, Equatable {
 
     /// One part of the counter's key. `merchant` is the id the auth guard sets on the request
     /// (absent until auth has run; see the rate-limit module for what absent parts mean).
+    /// `body` is a payment field read from the request body (`mchid`, `amount.currency`): a
+    /// rule with one makes its routes read bodies before rate limiting.
     public enum KeyPart: Sendable, Hashable, CustomStringConvertible {
         case clientIP, route, merchant
         case header(String)
         case query(String)
+        case body(String)
 
         public var description: String {
             switch self {
@@ -21,6 +24,7 @@ public struct LimitRulePolicy: Sendable, Equatable {
             case .merchant: return "merchant"
             case .header(let name): return "header:\(name)"
             case .query(let name): return "query:\(name)"
+            case .body(let path): return "body:\(path)"
             }
         }
     }

@@ -107,7 +107,7 @@ enum LimitAlgorithmName: String, CaseIterable {
 }
 
 enum LimitKeyPartSyntax {
-    static let expectedForm = "client_ip, route, merchant, header:<name> or query:<name>"
+    static let expectedForm = "client_ip, route, merchant, header:<name>, query:<name> or body:<field path>"
 
     static func parse(_ text: String) -> Result<LimitRulePolicy.KeyPart, SyntaxProblem> {
         switch text {
@@ -117,7 +117,8 @@ enum LimitKeyPartSyntax {
         default: break
         }
         for (prefix, make) in [("header:", { LimitRulePolicy.KeyPart.header($0.lowercased()) }),
-                               ("query:", { LimitRulePolicy.KeyPart.query($0) })] where text.hasPrefix(prefix) {
+                               ("query:", { LimitRulePolicy.KeyPart.query($0) }),
+                               ("body:", { LimitRulePolicy.KeyPart.body($0) })] where text.hasPrefix(prefix) {
             let name = String(text.dropFirst(prefix.count))
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
                 return .failure(SyntaxProblem("invalid name in key part '\(text)'"))

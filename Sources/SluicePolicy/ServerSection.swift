@@ -6,7 +6,7 @@ extension PolicyFileReader {
     /// built when nothing at all was reported.
     func readServer(_ node: Node) -> ServerSettings {
         var settings = ServerSettings()
-        guard let fields = mapping(node, what: "server", allowed: ["workers", "access_log", "drain_timeout", "duplicate_slashes"]) else {
+        guard let fields = mapping(node, what: "server", allowed: ["workers", "access_log", "drain_timeout", "duplicate_slashes", "body_buffer_per_loop"]) else {
             return settings
         }
         if let node = fields["workers"], let workers = count(node) { settings.workers = workers }
@@ -15,6 +15,7 @@ extension PolicyFileReader {
         if let node = fields["duplicate_slashes"], let choice = choice(node, "duplicate_slashes choice", as: PathNormalization.DuplicateSlashes.self) {
             settings.duplicateSlashes = choice
         }
+        if let node = fields["body_buffer_per_loop"], let bytes = size(node) { settings.bodyBufferPerLoop = bytes }
         return settings
     }
 

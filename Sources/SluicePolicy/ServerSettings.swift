@@ -9,19 +9,25 @@ public struct ServerSettings: Sendable {
     public var drainTimeout: Duration
     /// What an empty path segment (`/a//b`) means: merged away, or answered 400.
     public var duplicateSlashes: PathNormalization.DuplicateSlashes
+    /// The most request-body bytes one event loop holds in memory for guards that read bodies;
+    /// a request that would go over is answered 503 with Retry-After.
+    public var bodyBufferPerLoop: Int
 
     public static let defaultWorkers = 0
     public static let defaultAccessLog = AccessLogTarget.stdout
     public static let defaultDrainTimeout = Duration.seconds(20)
     public static let defaultDuplicateSlashes = PathNormalization.DuplicateSlashes.merge
+    public static let defaultBodyBufferPerLoop = 64 << 20
 
     public init(workers: Int = ServerSettings.defaultWorkers,
                 accessLog: AccessLogTarget = ServerSettings.defaultAccessLog,
                 drainTimeout: Duration = ServerSettings.defaultDrainTimeout,
-                duplicateSlashes: PathNormalization.DuplicateSlashes = ServerSettings.defaultDuplicateSlashes) {
+                duplicateSlashes: PathNormalization.DuplicateSlashes = ServerSettings.defaultDuplicateSlashes,
+                bodyBufferPerLoop: Int = ServerSettings.defaultBodyBufferPerLoop) {
         self.workers = workers
         self.accessLog = accessLog
         self.drainTimeout = drainTimeout
         self.duplicateSlashes = duplicateSlashes
+        self.bodyBufferPerLoop = bodyBufferPerLoop
     }
 }

@@ -5,6 +5,14 @@ import SluiceHTTP
 /// The first rejection ends the chain; shadow rejections are reported and the chain goes on.
 struct GuardChain: Sendable {
     let guards: [any RequestGuard]
+    /// The first guard that reads the body: the body phase runs just before it, so cheaper
+    /// guards in front of it (degrade) refuse without waiting for a body.
+    let firstBodyGuard: Int?
+
+    init(guards: [any RequestGuard]) {
+        self.guards = guards
+        firstBodyGuard = guards.firstIndex { $0.needsBody }
+    }
 
     struct Outcome {
         var reply: LocalReply?
@@ -16,9 +24,16 @@ struct GuardChain: Sendable {
 
     var isEmpty: Bool { guards.isEmpty }
 
-    func evaluate(_ request: inout GuardRequest) async -> Outcome {
+    /// `readBody` is the body phase: it fills `request.body`, or returns the reply that ends
+    /// the request instead (body too large, too slow, buffers full).
+    func evaluate(_ request: inout GuardRequest, readBody: (inout GuardRequest) async -> LocalReply?) async -> Outcome {
         var outcome = Outcome()
-        for guardStep in guards {
+        for (index, guardStep) in guards.enumerated() {
+            if index == firstBodyGuard, let refusal = await readBody(&request) {
+                outcome.reply = refusal
+                outcome.rejectedBy = "body"
+                return outcome
+            }
             let verdict = await guardStep.evaluate(&request)
             guardStep.counters.record(verdict)
             switch verdict {

@@ -15,6 +15,9 @@ public final class LoopContext: @unchecked Sendable {
     var requestIDs = RequestIDGenerator()
     let accessLog: AccessLogWriter?
     private let connector: any UpstreamConnector
+    /// Request bodies held in memory on this loop right now (the body phase), against the
+    /// policy's `body_buffer_per_loop`.
+    private(set) var bufferedBodyBytes = 0
     private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
     private var listeners: [TCPListener] = []
     public private(set) var draining = false
@@ -74,6 +77,17 @@ public final class LoopContext: @unchecked Sendable {
                 continue
             }
         }
+    }
+
+    /// Takes `bytes` of the loop's body buffer budget; false (nothing taken) when it would go over.
+    func reserveBodyBuffer(_ bytes: Int) -> Bool {
+        guard bufferedBodyBytes + bytes <= configuration.policy.server.bodyBufferPerLoop else { return false }
+        bufferedBodyBytes += bytes
+        return true
+    }
+
+    func releaseBodyBuffer(_ bytes: Int) {
+        bufferedBodyBytes -= bytes
     }
 
     func pool(for clusterName: String) -> UpstreamPool? {

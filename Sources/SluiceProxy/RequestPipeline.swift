@@ -48,16 +48,36 @@ struct RequestPipeline {
         var extraResponseHeaders = HTTPHeaders()
         var shadowReason: String?
         var responseBodyCapture = 0
+        var bufferedBody: [UInt8]?
+        var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
+                                  deadline: started.adding(route.totalTimeout))
+        defer { context.releaseBodyBuffer(bodyPhase.reserved) }
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
-            let verdicts = await chain.evaluate(&guardRequest)
+            var bodyFailure: RequestFailure?
+            let verdicts = await chain.evaluate(&guardRequest) { request in
+                switch await bodyPhase.read() {
+                case .success(let bytes):
+                    bufferedBody = bytes
+                    request.body = RequestBody(bytes: bytes, contentType: head.headers["content-type"])
+                    return nil
+                case .failure(let refusal):
+                    bodyFailure = refusal.failure
+                    return refusal.reply
+                }
+            }
             // Observers registered by guards before a rejection are told of it too (a permit
             // taken by one guard is given back when a later one refuses).
             observers = guardRequest.outcomeObservers
             if let rejection = verdicts.reply {
-                outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
+                if bodyFailure == .clientGone {
+                    outcome = Outcome(status: 499, route: route.name, reason: "client_gone", failure: .clientGone)
+                } else {
+                    outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
+                    outcome.failure = bodyFailure ?? .localReply
+                }
                 return
             }
             extraResponseHeaders = verdicts.responseHeaders
@@ -81,6 +101,7 @@ struct RequestPipeline {
         var exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: route, requestID: requestID,
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         exchange.responseBodyCapture = responseBodyCapture
+        exchange.bufferedBody = bufferedBody
         let result = await exchange.run()
         outcome.status = result.status
         outcome.cluster = route.cluster

@@ -25,6 +25,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     let extraResponseHeaders: HTTPHeaders
     /// How much of the response body to copy for the outcome observers (0: none).
     var responseBodyCapture = 0
+    /// The request body when the body phase read it already: sent from here, with the head.
+    var bufferedBody: [UInt8]?
 
     struct Result {
         var status: Int
@@ -62,7 +64,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 
         // 2. The request head and body.
         let framing: UpstreamFraming
-        if let length = downstream.declaredBodyLength {
+        if let bufferedBody {
+            framing = bufferedBody.isEmpty && downstream.declaredBodyLength == nil ? .none : .length(bufferedBody.count)
+        } else if let length = downstream.declaredBodyLength {
             framing = .length(length)
         } else {
             framing = downstream.requestBodyFinished ? .none : .chunked
@@ -178,6 +182,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// the head in one write; anything else is streamed as it arrives, within the route's limit.
     private func sendRequest(head: [UInt8], framing: UpstreamFraming, to upstream: UpstreamConnection,
                              deadline: Deadline) async throws {
+        if let bufferedBody {
+            try await bufferedBody.withStableBytes { body in try await upstream.stream.write(head: head, body: body, deadline: deadline) }
+            return
+        }
         if case .length(let length) = framing {
             let sentWhole = try await downstream.withBufferedBody(length: length) { body in
                 try await upstream.stream.write(head: head, body: body, deadline: deadline)

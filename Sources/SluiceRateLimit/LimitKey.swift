@@ -25,6 +25,7 @@ enum LimitKey {
             case .merchant: value = request.merchantID?[...]
             case .header(let name): value = request.head.headers[name]?[...]
             case .query(let name): value = queryValue(name, in: request.head.query)
+            case .body(let path): value = bodyValue(path, in: request.body)
             }
             escape(value ?? "-", into: &key)
         }
@@ -35,6 +36,13 @@ enum LimitKey {
             return "rl:{" + rule + "|#" + String(hash, radix: 16) + "}"
         }
         return key
+    }
+
+    /// A scalar payment field of the (already parsed) body; containers and absent fields count
+    /// as absent. The guard refuses unparseable bodies before keys are made.
+    static func bodyValue(_ path: String, in body: RequestBody?) -> Substring? {
+        guard let value = try? body?.payload()[path], !value.isContainer else { return nil }
+        return value.text[...]
     }
 
     /// The raw (undecoded) value of the first `name=` parameter.

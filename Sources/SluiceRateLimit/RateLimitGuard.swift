@@ -81,9 +81,14 @@ public final class RateLimitGuard: RequestGuard {
         self.loopStates = loopStates
         self.nonce = nonce
         self.clock = clock
+        needsBody = rules.contains { $0.rule.key.contains { if case .body = $0 { return true } else { return false } } }
     }
 
+    /// A rule keyed on a body field (`body:mchid`) needs the body read before it runs.
+    public let needsBody: Bool
+
     public var ruleNames: [String] { rules.map(\.rule.name) }
+
 
     private enum Source { case redis, lease, local, failOpen, failClosed }
 
@@ -101,6 +106,9 @@ public final class RateLimitGuard: RequestGuard {
     }
 
     public func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        if needsBody, let body = request.body {
+            do { _ = try body.payload() } catch { return .reject(.invalidBody(error)) }
+        }
         let connection = redis[request.loopIndex]
         let loopState = loopStates[request.loopIndex]
         // Read once, when first needed (leases, the local fallback): a rule without either

@@ -339,3 +339,66 @@ def test_reload_rejected_late_keeps_limits_enforced(spawn, backend, redis, tmp_p
     assert got.count(200) <= refilled, f"{got}: the rule fell to its failure mode after the rejected reload"
     assert got.count(429) >= 6 - refilled, got
     assert s.proc.alive()
+
+
+def order(mchid: str, trade_no: str) -> bytes:
+    return json.dumps({"appid": "wxd678efh567hg6787", "mchid": mchid, "description": "tea",
+                       "out_trade_no": trade_no, "notify_url": "https://merchant.example/notify",
+                       "amount": {"total": 100, "currency": "CNY"},
+                       "payer": {"openid": "o4GgauInH_RCEdvrrNGrntXDu6D4"}}).encode()
+
+
+def test_limit_keyed_on_a_body_field_reads_the_body_first(spawn, backend, redis):
+    """`key: [body:mchid]`: the body phase reads the order before rate limiting (answering
+    100-continue on HTTP/1.1, consuming the window on HTTP/2), each merchant has its own bucket,
+    the backend gets the same bytes, and a body that cannot be read strictly is refused."""
+    import subprocess
+    port = free_port()
+    files = policy(port, backend.port, redis.port, """\
+  - name: per-merchant
+    algorithm: token_bucket
+    rate: 1/min
+    burst: 2
+    key: [body:mchid]
+    on_redis_failure: deny
+""", """\
+  - name: pay
+    class: core
+    match: {methods: [POST], path: /v3/pay/transactions/jsapi}
+    cluster: demo
+    limits: [per-merchant]
+""")
+    files["gateway.yaml"] = files["gateway.yaml"].replace("address: 127.0.0.1:", "protocol: auto, address: 127.0.0.1:")
+    s = spawn.sluice(files, port)
+    headers = {"Content-Type": "application/json"}
+    with Conn(s.port) as c:
+        got = [c.request("POST", "/v3/pay/transactions/jsapi", headers, order("1900000001", f"A{i:04d}")).status
+               for i in range(3)]
+        assert got == [200, 200, 429], got
+        # Another merchant has its own bucket.
+        assert c.request("POST", "/v3/pay/transactions/jsapi", headers, order("1900000002", "B0001")).status == 200
+        # HTTP/1.1 with Expect: 100-continue: the body phase asks for the body.
+        body = order("1900000003", "C0001")
+        c.send(f"POST /v3/pay/transactions/jsapi HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        interim = c.read_response(method="POST", allow_interim=True)
+        assert interim.status == 100, interim
+        c.send(body)
+        assert c.read_response(method="POST").status == 200
+
+    # HTTP/2 (h2c): the same bucket as HTTP/1.1 for merchant 1900000002 (one left).
+    def h2(mchid, trade_no):
+        r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                            "-H", "Content-Type: application/json", "--data-binary", order(mchid, trade_no).decode(),
+                            f"{s.url}/v3/pay/transactions/jsapi"], capture_output=True, text=True, timeout=10)
+        return int(r.stdout)
+    assert [h2("1900000002", "B0002"), h2("1900000002", "B0003")] == [200, 429]
+
+    before = backend.stats()["requests"]
+    with Conn(s.port) as c:
+        r = c.request("POST", "/v3/pay/transactions/jsapi", headers,
+                      b'{"mchid":"1900000004","mchid":"1900000005","out_trade_no":"D1"}')
+        assert r.status == 400, r
+        assert r.json()["error"] == "invalid_body"
+        assert "duplicate_key" in r.json()["message"]
+    assert backend.stats()["requests"] - before == 1  # the stats request only

@@ -43,7 +43,7 @@ final class GuardChainTests: XCTestCase {
         let chain = GuardChain(guards: [auth, shadow, annotate, limit, never])
 
         var guardRequest = request()
-        let outcome = await chain.evaluate(&guardRequest)
+        let outcome = await chain.evaluate(&guardRequest, readBody: { _ in nil })
 
         XCTAssertEqual(seen.entries, ["auth:-", "shadow:1900000001", "annotate:1900000001", "limit:1900000001"])
         XCTAssertEqual(outcome.rejectedBy, "limit")
@@ -64,7 +64,7 @@ final class GuardChainTests: XCTestCase {
         let chain = GuardChain(guards: [ScriptedGuard(name: "a", verdict: .annotate(annotation), seen: seen),
                                         ScriptedGuard(name: "b", verdict: .proceed, seen: seen)])
         var guardRequest = request()
-        let outcome = await chain.evaluate(&guardRequest)
+        let outcome = await chain.evaluate(&guardRequest, readBody: { _ in nil })
         XCTAssertNil(outcome.reply)
         XCTAssertEqual(outcome.responseHeaders["ratelimit-policy"], "\"burst\";q=100;w=1")
         XCTAssertEqual(seen.entries, ["a:-", "b:-"])

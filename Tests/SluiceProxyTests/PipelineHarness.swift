@@ -13,8 +13,9 @@ import XCTest
 /// scripted upstream over in-memory streams. No sockets; the loop is only the executor.
 class PipelineTestCase: EventLoopTestCase {
     /// One listener, one cluster (never dialled: the scripted upstream answers), and routes.
-    static func policy(routes: String) -> String {
+    static func policy(routes: String, server: String) -> String {
         """
+        server: \(server)
         listeners:
           - {name: test, address: 127.0.0.1:8080}
         clusters:
@@ -39,15 +40,19 @@ class PipelineTestCase: EventLoopTestCase {
             max_body: 1KiB
         """
 
-    /// Serves one request through the pipeline and returns what the client saw.
+    /// The loop context of the last `serve` (its body buffer budget, its pools).
+    var lastContext: LoopContext?
+
+    /// Serves one request through the pipeline; the downstream records what the client saw.
     func serve(_ downstream: TestDownstream, guards: [String: [any RequestGuard]] = [:], upstream: ScriptedUpstream,
-               routes: String = PipelineTestCase.standardRoutes) async throws {
-        let snapshot = try PolicyLoader.load(sources: [(path: "policy.yaml", text: Self.policy(routes: routes))])
+               routes: String = PipelineTestCase.standardRoutes, server: String = "{workers: 1}") async throws {
+        let snapshot = try PolicyLoader.load(sources: [(path: "policy.yaml", text: Self.policy(routes: routes, server: server))])
         let configuration = try ProxyConfiguration(policy: snapshot, generation: 1, guards: guards)
-        try await onLoop { loop in
+        lastContext = try await onLoop { loop in
             downstream.loop = loop
             let context = LoopContext(loop: loop, store: ConfigurationStore(configuration), accessLogFD: nil, connector: upstream)
             await RequestPipeline(context: context, listenerName: "test").serve(downstream)
+            return context
         }
     }
 }

@@ -1,0 +1,95 @@
+import SluiceIO
+import SluiceHTTP
+import SluiceHTTP1
+import SluiceGuards
+import SluicePolicy
+
+/// Reads a request body completely, for guards that judge it (signatures, idempotency keys,
+/// payment fields). The bytes are then forwarded from this buffer, so the backend gets exactly
+/// what the guards saw, and a retry can send them again.
+///
+/// Memory is bounded twice: by the route's `max_body` (413) and by the loop's
+/// `body_buffer_per_loop` (503 with Retry-After: the gateway is busy, not the client wrong).
+/// A declared length is reserved before any byte is read, so a request that cannot fit is
+/// refused at once; a body of unknown length reserves as it arrives. HTTP/1.1 clients waiting
+/// for `100 Continue` get it here; HTTP/2 streams open their flow-control window as the body
+/// is buffered.
+struct BodyPhase<Downstream: DownstreamExchange> {
+    let downstream: Downstream
+    let context: LoopContext
+    let route: RoutePolicy
+    let deadline: Deadline
+    /// Bytes of the loop's budget this request holds; the pipeline gives them back when it ends.
+    private(set) var reserved = 0
+
+    init(downstream: Downstream, context: LoopContext, route: RoutePolicy, deadline: Deadline) {
+        self.downstream = downstream
+        self.context = context
+        self.route = route
+        self.deadline = deadline
+    }
+
+    /// Why the body could not be buffered: the reply and whose doing it was.
+    struct Refusal: Error {
+        var reply: LocalReply
+        var failure: RequestFailure
+    }
+
+    mutating func read() async -> Result<[UInt8], Refusal> {
+        let limit = route.maxBodyBytes
+        if let declared = downstream.declaredBodyLength {
+            guard declared <= limit else { return .failure(tooLarge(declared)) }
+            guard reserve(declared) else { return .failure(buffersFull()) }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(reserved)
+        do {
+            try await downstream.willReadBody()
+            while !downstream.requestBodyFinished {
+                var refusal: Refusal?
+                try await downstream.readRequestBody(deadline: deadline) { slice in
+                    if bytes.count + slice.count > limit {
+                        refusal = tooLarge(bytes.count + slice.count)
+                    } else if bytes.count + slice.count > reserved && !reserve(bytes.count + slice.count - reserved) {
+                        refusal = buffersFull()
+                    } else {
+                        bytes.append(contentsOf: slice)
+                    }
+                }
+                if let refusal { return .failure(refusal) }
+            }
+        } catch let error as HTTP1Error {
+            return .failure(Refusal(reply: .json(status: error.status, reason: error.reason, message: error.message),
+                                    failure: .clientBodyInvalid))
+        } catch is UnexpectedEndOfStream {
+            return .failure(Refusal(reply: .json(status: 400, reason: "client_body_incomplete", message: "client closed mid-body"),
+                                    failure: .clientBodyInvalid))
+        } catch let error as IOError where error.isTimeout {
+            return .failure(Refusal(reply: .json(status: 408, reason: "client_body_timeout",
+                                                 message: "the request body did not arrive in time"),
+                                    failure: .clientTimeout))
+        } catch {
+            return .failure(Refusal(reply: .json(status: 499, reason: "client_gone", message: "\(error)"), failure: .clientGone))
+        }
+        return .success(bytes)
+    }
+
+    private mutating func reserve(_ bytes: Int) -> Bool {
+        guard context.reserveBodyBuffer(bytes) else { return false }
+        reserved += bytes
+        return true
+    }
+
+    private func tooLarge(_ length: Int) -> Refusal {
+        Refusal(reply: .json(status: 413, reason: "body_too_large",
+                             message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)"),
+                failure: .localReply)
+    }
+
+    private func buffersFull() -> Refusal {
+        var reply = LocalReply.json(status: 503, reason: "body_buffer_full",
+                                    message: "the gateway holds too many request bodies right now; retry shortly")
+        reply.headers.appendLowercased(name: "retry-after", value: "1")
+        return Refusal(reply: reply, failure: .localReply)
+    }
+}
