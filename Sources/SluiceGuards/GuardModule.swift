@@ -18,6 +18,9 @@ import SluicePolicy
 public protocol GuardModule: Sendable {
     /// The guard's name in the chain order (`ratelimit`, `auth`, ...): logs and metrics use it.
     var name: String { get }
+    /// The module's part of the policy format (its top-level sections and route keys); nil for
+    /// a guard configured by nothing but the routes it is on.
+    var policySection: (any GuardPolicySection)? { get }
     func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration
 }
 

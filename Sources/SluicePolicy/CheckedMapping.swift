@@ -2,20 +2,20 @@ import Yams
 
 /// A YAML mapping whose keys have been checked: each is an allowed name and appears once.
 /// Lookups on it therefore cannot miss a setting because of a typo.
-struct CheckedMapping {
-    let node: Node
-    let values: [String: Node]
+public struct CheckedMapping {
+    public let node: Node
+    public let values: [String: Node]
     /// The key nodes themselves, for messages about a section as a whole.
-    let keys: [String: Node]
+    public let keys: [String: Node]
 
-    subscript(key: String) -> Node? { values[key] }
+    public subscript(key: String) -> Node? { values[key] }
 }
 
 extension PolicyFileReader {
     /// Checks a mapping's keys against `allowed`, reporting unknown and duplicate keys (both
     /// would otherwise silently drop or override a setting). `what` names the mapping in
     /// messages: "listener", "route 'pay'". Returns nil, reported, when the node is no mapping.
-    func mapping(_ node: Node, what: String, allowed: [String]) -> CheckedMapping? {
+    public func mapping(_ node: Node, what: String, allowed: [String]) -> CheckedMapping? {
         guard let mapping = node.mapping else {
             report("expected a mapping for \(what)", at: node)
             return nil
@@ -43,7 +43,7 @@ extension PolicyFileReader {
 
     /// "route 'pay'" when the item's name can be read, else just "route": messages about an
     /// item should say which one, even before its name has been checked.
-    func label(_ kind: String, of node: Node) -> String {
+    public func label(_ kind: String, of node: Node) -> String {
         guard let nameNode = node.mapping?["name"], !nameNode.isNull, let name = nameNode.scalar?.string else {
             return kind
         }
@@ -51,7 +51,7 @@ extension PolicyFileReader {
     }
 
     /// The value of a key that must be present; a missing one is reported at the mapping.
-    func required(_ key: String, in mapping: CheckedMapping, of what: String) -> Node? {
+    public func required(_ key: String, in mapping: CheckedMapping, of what: String) -> Node? {
         if let value = mapping[key] { return value }
         report("\(what) is missing required key '\(key)'", at: mapping.node)
         return nil

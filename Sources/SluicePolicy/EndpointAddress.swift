@@ -57,7 +57,7 @@ extension EndpointAddress {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    public var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 
     /// Letters, digits, `-` and `.`: DNS names and dotted IPv4 alike.
     var isHostNameCharacter: Bool {

@@ -2,18 +2,18 @@ import Yams
 
 /// One list item of `listeners`, `clusters` or `routes` with its keys checked and its name read:
 /// the part every section shares.
-struct NamedItem {
-    let fields: CheckedMapping
+public struct NamedItem {
+    public let fields: CheckedMapping
     /// "route 'pay'", for messages about this item.
-    let what: String
+    public let what: String
     /// Nil when the name is missing or invalid (already reported).
-    let name: String?
-    let namePosition: SourcePosition?
+    public let name: String?
+    public let namePosition: SourcePosition?
 
     /// The item as a declaration, or nil when it has no usable name. Sections build their value
     /// with defaults standing in for anything unreadable, so that a file with mistakes still
     /// gets its duplicate names and dangling references checked.
-    func declared<Value>(_ value: Value, clusterReference: SourcePosition? = nil) -> Declared<Value>? {
+    public func declared<Value>(_ value: Value, clusterReference: SourcePosition? = nil) -> Declared<Value>? {
         guard name != nil, let namePosition else { return nil }
         return Declared(value: value, position: namePosition, clusterReference: clusterReference)
     }
@@ -22,7 +22,7 @@ struct NamedItem {
 extension PolicyFileReader {
     /// Checks an item's keys (`name` is always allowed and required) and reads its name. Nil,
     /// reported, when the item is not a mapping.
-    func namedItem(_ node: Node, kind: String, allowed: [String]) -> NamedItem? {
+    public func namedItem(_ node: Node, kind: String, allowed: [String]) -> NamedItem? {
         let what = label(kind, of: node)
         guard let fields = mapping(node, what: what, allowed: ["name"] + allowed) else { return nil }
         let nameNode = required("name", in: fields, of: what)

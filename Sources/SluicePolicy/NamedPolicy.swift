@@ -1,20 +1,26 @@
-/// A policy item whose name must be unique among its kind (listeners, clusters, routes).
-protocol NamedPolicy {
+/// A policy item whose name must be unique among its kind (listeners, clusters, routes, and
+/// guard modules' rules).
+public protocol NamedPolicy {
     var name: String { get }
 }
 
 extension ListenerPolicy: NamedPolicy {}
 extension ClusterPolicy: NamedPolicy {}
 extension RoutePolicy: NamedPolicy {}
-extension LimitRulePolicy: NamedPolicy {}
 
 /// A policy item as read from one file, with the positions later cross-file checks point at.
-struct Declared<Value> {
-    var value: Value
+public struct Declared<Value> {
+    public var value: Value
     /// Where the item's name (or, for `server`, its key) is written.
-    var position: SourcePosition
+    public var position: SourcePosition
     /// Where a route names its cluster; nil when the route names none (already reported).
-    var clusterReference: SourcePosition? = nil
-    /// Where a route names each of its limit rules, in the order of `RoutePolicy.limits`.
-    var limitReferences: [SourcePosition] = []
+    public var clusterReference: SourcePosition? = nil
+    /// A route's keys that guard modules own (`limits: [...]`), for their owners to read.
+    var ownedNodes: [OwnedPolicyNode] = []
+
+    public init(value: Value, position: SourcePosition, clusterReference: SourcePosition? = nil) {
+        self.value = value
+        self.position = position
+        self.clusterReference = clusterReference
+    }
 }

@@ -4,28 +4,34 @@ struct PolicyAssembler {
     let diagnostics: Diagnostics
     /// Where problems of the set as a whole are reported: the policy directory.
     let origin: String
+    let sections: [any GuardPolicySection]
 
     func assemble(_ fragments: [PolicyFragment], sourceFiles: [String]) -> PolicySnapshot {
         let server = single(fragments.compactMap(\.server), section: "server")
         let listeners = unique(fragments.flatMap(\.listeners), kind: "listener")
         let clusters = unique(fragments.flatMap(\.clusters), kind: "cluster")
         let routes = unique(fragments.flatMap(\.routes), kind: "route")
-        let limits = unique(fragments.flatMap(\.limits), kind: "limit")
-        let redis = single(fragments.compactMap(\.redis), section: "redis")
 
         // A file that did not parse may hold the clusters or listeners that seem missing.
         if fragments.allSatisfy(\.isUnderstood) {
             reportDanglingClusterReferences(fragments.flatMap(\.routes), clusterNames: Set(clusters.map(\.name)))
-            reportDanglingLimitReferences(fragments.flatMap(\.routes), limitNames: Set(limits.map(\.name)))
-            if redis == nil, let first = fragments.flatMap(\.limits).first {
-                diagnostics.report("limit rules need a 'redis' section (the Redis that holds their counters)", at: first.position)
-            }
             if !fragments.contains(where: \.listsListeners) {
                 diagnostics.report("no listeners defined", at: SourcePosition(file: origin, line: 1, column: 1))
             }
         }
+        // Each guard module reads its own sections and route keys.
+        var guardPolicies: [String: any Sendable] = [:]
+        for section in sections {
+            let input = GuardSectionInput(
+                sections: fragments.flatMap(\.ownedSections).filter { section.topLevelKeys.contains($0.key) },
+                routeKeys: fragments.flatMap(\.routes).map { route in
+                    (route.value.name, route.ownedNodes.filter { section.routeKeys.contains($0.key) })
+                },
+                routes: routes, clusters: clusters, isComplete: fragments.allSatisfy(\.isUnderstood), diagnostics: diagnostics)
+            if let policy = section.read(input) { guardPolicies[section.name] = policy }
+        }
         return PolicySnapshot(server: server?.value ?? ServerSettings(), listeners: listeners, clusters: clusters,
-                              routes: routes, redis: redis?.value, limits: limits, sourceFiles: sourceFiles)
+                              routes: routes, guardPolicies: guardPolicies, sourceFiles: sourceFiles)
     }
 
     private func reportDanglingClusterReferences(_ routes: [Declared<RoutePolicy>], clusterNames: Set<String>) {
@@ -44,17 +50,13 @@ struct PolicyAssembler {
         return candidates.first
     }
 
-    private func reportDanglingLimitReferences(_ routes: [Declared<RoutePolicy>], limitNames: Set<String>) {
-        for route in routes {
-            for (name, reference) in zip(route.value.limits, route.limitReferences) where !limitNames.contains(name) {
-                diagnostics.report("route '\(route.value.name)' refers to unknown limit rule '\(name)'", at: reference)
-            }
-        }
-    }
-
     /// The items in order, each later namesake reported against the first. Names key metrics,
     /// logs and cluster references, so two items with one name would make all of them ambiguous.
     private func unique<Item: NamedPolicy>(_ items: [Declared<Item>], kind: String) -> [Item] {
+        Self.unique(items, kind: kind, diagnostics: diagnostics)
+    }
+
+    static func unique<Item: NamedPolicy>(_ items: [Declared<Item>], kind: String, diagnostics: Diagnostics) -> [Item] {
         var firstPositions: [String: SourcePosition] = [:]
         var kept: [Item] = []
         for item in items {

@@ -7,8 +7,8 @@ struct PolicyFragment {
     var listeners: [Declared<ListenerPolicy>] = []
     var clusters: [Declared<ClusterPolicy>] = []
     var routes: [Declared<RoutePolicy>] = []
-    var redis: Declared<RedisSettings>?
-    var limits: [Declared<LimitRulePolicy>] = []
+    /// Top-level keys guard modules own, for their owners to read.
+    var ownedSections: [OwnedPolicyNode] = []
     /// Whether the file has a non-empty `listeners` section, readable or not: a section with
     /// mistakes is reported for them, not as "no listeners".
     var listsListeners = false
@@ -25,10 +25,10 @@ extension PolicyFileReader {
         guard let root, !root.isNull else { return fragment }
         guard root.mapping != nil else {
             fragment.isUnderstood = false
-            report("expected a mapping with keys server, listeners, clusters, routes, redis, limits", at: root)
+            report("expected a mapping with keys " + (Self.coreKeys + ownedTopLevelKeys).joined(separator: ", "), at: root)
             return fragment
         }
-        guard let fields = mapping(root, what: "the policy file", allowed: ["server", "listeners", "clusters", "routes", "redis", "limits"]) else {
+        guard let fields = mapping(root, what: "the policy file", allowed: Self.coreKeys + ownedTopLevelKeys) else {
             return fragment
         }
         if let node = fields["server"], let key = fields.keys["server"] {
@@ -44,14 +44,15 @@ extension PolicyFileReader {
         if let node = fields["routes"] {
             fragment.routes = items(node, expected: "a list of routes").compactMap(readRoute)
         }
-        if let node = fields["redis"], let key = fields.keys["redis"], let settings = readRedis(node) {
-            fragment.redis = Declared(value: settings, position: position(of: key))
-        }
-        if let node = fields["limits"] {
-            fragment.limits = items(node, expected: "a list of limit rules").compactMap(readLimit)
+        for key in ownedTopLevelKeys {
+            if let node = fields[key], let keyNode = fields.keys[key] {
+                fragment.ownedSections.append(OwnedPolicyNode(key: key, keyNode: keyNode, value: node, reader: self))
+            }
         }
         return fragment
     }
+
+    static let coreKeys = ["server", "listeners", "clusters", "routes"]
 
     /// A section written with nothing after it (`routes:`) is empty, not of the wrong type:
     /// handy while a policy is being built up file by file.

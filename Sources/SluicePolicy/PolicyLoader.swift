@@ -10,7 +10,8 @@ import Yams
 public enum PolicyLoader {
     /// Every `*.yaml` and `*.yml` file in `directory` (not its subdirectories, not hidden files),
     /// sorted by file name.
-    public static func load(directory: String) throws(PolicyLoadError) -> PolicySnapshot {
+    /// `sections` are the guard modules' parts of the format (the server's guard registry gives them).
+    public static func load(directory: String, sections: [any GuardPolicySection] = []) throws(PolicyLoadError) -> PolicySnapshot {
         let directoryError = { (message: String) in
             PolicyLoadError(errors: [PolicyError(file: directory, line: 1, column: 1, message: message)])
         }
@@ -34,24 +35,27 @@ public enum PolicyLoader {
             }
         }
         guard unreadable.isEmpty else { throw PolicyLoadError(errors: unreadable) }
-        return try build(sources, origin: directory)
+        return try build(sources, origin: directory, sections: sections)
     }
 
     /// The same from texts in hand, in the order given (tests, reload from memory). Problems of
     /// the set as a whole are reported against the first file's directory.
-    public static func load(sources: [(path: String, text: String)]) throws(PolicyLoadError) -> PolicySnapshot {
+    public static func load(sources: [(path: String, text: String)],
+                            sections: [any GuardPolicySection] = []) throws(PolicyLoadError) -> PolicySnapshot {
         let origin = sources.first.map { directoryPart(of: $0.path) } ?? "."
         guard !sources.isEmpty else {
             throw PolicyLoadError(errors: [PolicyError(file: origin, line: 1, column: 1, message: "no policy files")])
         }
-        return try build(sources, origin: origin)
+        return try build(sources, origin: origin, sections: sections)
     }
 
-    private static func build(_ sources: [(path: String, text: String)], origin: String) throws(PolicyLoadError) -> PolicySnapshot {
+    private static func build(_ sources: [(path: String, text: String)], origin: String,
+                              sections: [any GuardPolicySection]) throws(PolicyLoadError) -> PolicySnapshot {
         let diagnostics = Diagnostics()
         var fragments: [PolicyFragment] = []
         for source in sources {
-            let reader = PolicyFileReader(path: source.path, diagnostics: diagnostics)
+            let reader = PolicyFileReader(path: source.path, diagnostics: diagnostics,
+                                          ownedTopLevelKeys: sections.flatMap(\.topLevelKeys), ownedRouteKeys: sections.flatMap(\.routeKeys))
             do {
                 let root = try Yams.compose(yaml: source.text)
                 fragments.append(reader.readFragment(root))
@@ -62,7 +66,7 @@ public enum PolicyLoader {
                                    at: SourcePosition(file: syntaxError.file, line: syntaxError.line, column: syntaxError.column))
             }
         }
-        let snapshot = PolicyAssembler(diagnostics: diagnostics, origin: origin)
+        let snapshot = PolicyAssembler(diagnostics: diagnostics, origin: origin, sections: sections)
             .assemble(fragments, sourceFiles: sources.map(\.path))
         guard diagnostics.errors.isEmpty else {
             throw PolicyLoadError(errors: diagnostics.sortedErrors(fileOrder: sources.map(\.path)))

@@ -7,17 +7,14 @@ public struct PolicySnapshot: Sendable {
     /// In declaration order (file-name order, then order within each file): the router's
     /// tie-break depends on it.
     public let routes: [RoutePolicy]
-    /// The shared Redis for rate limits; nil when the policy has no limit rules.
-    public let redis: RedisSettings?
-    /// Rate-limit rules by declaration order; routes refer to them by name.
-    public let limits: [LimitRulePolicy]
+    /// Each guard module's own policy (read by its `GuardPolicySection`), by module name.
+    public let guardPolicies: [String: any Sendable]
     /// The files the snapshot was built from, in the order they were merged.
     public let sourceFiles: [String]
 
     public init(server: ServerSettings, listeners: [ListenerPolicy], clusters: [ClusterPolicy],
-                routes: [RoutePolicy], redis: RedisSettings? = nil, limits: [LimitRulePolicy] = [], sourceFiles: [String]) {
-        self.redis = redis
-        self.limits = limits
+                routes: [RoutePolicy], guardPolicies: [String: any Sendable] = [:], sourceFiles: [String]) {
+        self.guardPolicies = guardPolicies
         self.server = server
         self.listeners = listeners
         self.clusters = clusters
@@ -25,8 +22,9 @@ public struct PolicySnapshot: Sendable {
         self.sourceFiles = sourceFiles
     }
 
-    public func limit(named name: String) -> LimitRulePolicy? {
-        limits.first { $0.name == name }
+    /// The policy the guard module `module` read, nil when the files hold none of it.
+    public func guardPolicy<Policy: Sendable>(_ module: String, as _: Policy.Type) -> Policy? {
+        guardPolicies[module] as? Policy
     }
 
     public func cluster(named name: String) -> ClusterPolicy? {

@@ -10,8 +10,6 @@ public struct RoutePolicy: Sendable {
     /// Deadline for the whole request, retries included; never shorter than `perTryTimeout`.
     public var totalTimeout: Duration
     public var maxBodyBytes: Int
-    /// Names of rate-limit rules (`limits` section) that all must pass, in order.
-    public var limits: [String] = []
 
     public static let defaultPerTryTimeout = Duration.seconds(15)
     public static let defaultTotalTimeout = Duration.seconds(30)

@@ -3,7 +3,7 @@ import Yams
 extension PolicyFileReader {
     /// One item of `routes`; nil without a usable name (see `NamedItem.declared`).
     func readRoute(_ node: Node) -> Declared<RoutePolicy>? {
-        guard let item = namedItem(node, kind: "route", allowed: ["class", "match", "cluster", "timeouts", "max_body", "limits"]) else {
+        guard let item = namedItem(node, kind: "route", allowed: ["class", "match", "cluster", "timeouts", "max_body"] + ownedRouteKeys) else {
             return nil
         }
         let (fields, what) = (item.fields, item.what)
@@ -22,21 +22,12 @@ extension PolicyFileReader {
         // Zero is a real limit here: a query route may accept no body at all.
         if let node = fields["max_body"], let value = size(node, allowZero: true) { route.maxBodyBytes = value }
 
-        var limitReferences: [SourcePosition] = []
-        if let node = fields["limits"], let items = list(node, expected: "a list of limit rule names") {
-            for item in items {
-                guard let name = self.name(item) else { continue }
-                if route.limits.contains(name) {
-                    report("limit rule '\(name)' listed twice in \(what)", at: item)
-                    continue
-                }
-                route.limits.append(name)
-                limitReferences.append(position(of: item))
+        var declared = item.declared(route, clusterReference: route.cluster.isEmpty ? nil : clusterNode.map(position))
+        for key in ownedRouteKeys {
+            if let node = fields[key], let keyNode = fields.keys[key] {
+                declared?.ownedNodes.append(OwnedPolicyNode(key: key, keyNode: keyNode, value: node, reader: self))
             }
         }
-
-        var declared = item.declared(route, clusterReference: route.cluster.isEmpty ? nil : clusterNode.map(position))
-        declared?.limitReferences = limitReferences
         return declared
     }
 

@@ -2,22 +2,22 @@ import Yams
 
 /// The typed scalar forms the policy uses, each with the message that names its accepted form.
 extension PolicyFileReader {
-    func duration(_ node: Node) -> Duration? {
+    public func duration(_ node: Node) -> Duration? {
         parsed(node, expected: "a duration like 250ms or 5s", DurationSyntax.parse)
     }
 
-    func size(_ node: Node, allowZero: Bool = false) -> Int? {
+    public func size(_ node: Node, allowZero: Bool = false) -> Int? {
         parsed(node, expected: "a size like 16KiB or 1MiB") { ByteSizeSyntax.parse($0, allowZero: allowZero) }
     }
 
-    func address(_ node: Node, allowPortZero: Bool) -> EndpointAddress? {
+    public func address(_ node: Node, allowPortZero: Bool) -> EndpointAddress? {
         parsed(node, expected: "an address like 127.0.0.1:8080") {
             EndpointAddress.parse($0, allowPortZero: allowPortZero)
         }
     }
 
     /// A whole number, zero or more: decimal digits only, so `0x10` or `1_000` are not guesses.
-    func count(_ node: Node) -> Int? {
+    public func count(_ node: Node) -> Int? {
         parsed(node, expected: "a whole number") { text in
             guard !text.isEmpty, text.allSatisfy(\.isASCIIDigit), let value = Int(text) else {
                 return .failure(SyntaxProblem("expected a whole number (0 or more)"))
@@ -28,7 +28,7 @@ extension PolicyFileReader {
 
     /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (`yes`, `on`, `1` are
     /// not guessed at).
-    func flag(_ node: Node) -> Bool? {
+    public func flag(_ node: Node) -> Bool? {
         parsed(node, expected: "true or false") { text in
             switch text {
             case "true": return .success(true)
@@ -39,7 +39,7 @@ extension PolicyFileReader {
     }
 
     /// One of an enum's policy spellings; the message lists them all.
-    func choice<Choice: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, as _: Choice.Type) -> Choice?
+    public func choice<Choice: RawRepresentable & CaseIterable>(_ node: Node, _ what: String, as _: Choice.Type) -> Choice?
     where Choice.RawValue == String {
         let allowed = Choice.allCases.map(\.rawValue).joined(separator: ", ")
         return parsed(node, expected: "a \(what) (\(allowed))") { text in
@@ -52,7 +52,7 @@ extension PolicyFileReader {
 
     /// A listener, cluster or route name. Names end up in metric labels, headers and log
     /// fields, so they are kept to characters that need no quoting anywhere.
-    func name(_ node: Node) -> String? {
+    public func name(_ node: Node) -> String? {
         parsed(node, expected: "a name") { text in
             guard !text.isEmpty,
                   text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {

@@ -1,9 +1,9 @@
 /// Why a scalar's text does not parse, as the message the operator will read. The position is
 /// added by whoever knows which node the text came from.
-struct SyntaxProblem: Error, Equatable {
-    var message: String
+public struct SyntaxProblem: Error, Equatable {
+    public var message: String
 
-    init(_ message: String) {
+    public init(_ message: String) {
         self.message = message
     }
 }

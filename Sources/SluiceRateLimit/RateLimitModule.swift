@@ -10,7 +10,9 @@ import SluiceRedis
 /// counters and its local limiter (kept while the rule's algorithm is unchanged). Each loop's
 /// leases live as long as the module.
 public final class RateLimitModule: GuardModule {
-    public let name = "ratelimit"
+    public static let moduleName = "ratelimit"
+    public let name = RateLimitModule.moduleName
+    public var policySection: (any GuardPolicySection)? { RateLimitPolicySection() }
     private let loops: [EventLoop]
     private let loopStates: [LoopLimitState]
     /// Makes sliding-log members unique across gateway processes.
@@ -25,7 +27,8 @@ public final class RateLimitModule: GuardModule {
     }
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
-        guard let settings = policy.redis, policy.routes.contains(where: { !$0.limits.isEmpty }) else {
+        guard let limits = policy.guardPolicy(name, as: RateLimitPolicy.self), let settings = limits.redis,
+              limits.routeRules.values.contains(where: { !$0.isEmpty }) else {
             return RateLimitGeneration(guardsByRoute: [:], redisToStart: nil)
         }
         let configuration = RedisClientConfiguration(
@@ -35,7 +38,7 @@ public final class RateLimitModule: GuardModule {
             RedisConnectionSet(loops: loops, configuration: configuration)
         }
         var bound: [String: BoundRule] = [:]
-        for policyRule in policy.limits {
+        for policyRule in limits.rules {
             let rule = LimitRule(policyRule)
             let counters = state.state(name, "counters:" + rule.name, configuration: rule.name) { LimitRuleCounters() }
             let local = state.state(name, "local:" + rule.name, configuration: rule.localAlgorithm) {
@@ -44,8 +47,8 @@ public final class RateLimitModule: GuardModule {
             bound[rule.name] = BoundRule(rule: rule, counters: counters, local: local)
         }
         var guards: [String: RateLimitGuard] = [:]
-        for route in policy.routes where !route.limits.isEmpty {
-            guards[route.name] = RateLimitGuard(rules: route.limits.compactMap { bound[$0] }, redis: redis,
+        for (route, ruleNames) in limits.routeRules where !ruleNames.isEmpty {
+            guards[route] = RateLimitGuard(rules: ruleNames.compactMap { bound[$0] }, redis: redis,
                                                 loopStates: loopStates, nonce: nonce, clock: clock)
         }
         return RateLimitGeneration(guardsByRoute: guards,

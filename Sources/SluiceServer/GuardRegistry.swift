@@ -18,6 +18,9 @@ struct GuardRegistry {
         ])
     }
 
+    /// The modules' parts of the policy format, for the loader.
+    var policySections: [any GuardPolicySection] { modules.compactMap(\.policySection) }
+
     /// Phase 1: every module's guards for `policy`, with no side effects. Nothing runs and
     /// nothing shared changes until `activate`.
     func compile(_ policy: PolicySnapshot) -> Result<CompiledGuards, Server.ValidationFailure> {

@@ -24,14 +24,14 @@ public final class Server {
     /// Every guard module compiles the policy too (no loops: nothing is ever activated).
     public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
         let guards = GuardRegistry.standard(loops: [])
-        return loadPolicy(directory: directory).flatMap { policy in
+        return loadPolicy(directory: directory, sections: guards.policySections).flatMap { policy in
             guards.compile(policy).flatMap { configure(policy, generation: 0, guards: $0.byRoute) }
         }.map(\.policy)
     }
 
-    static func loadPolicy(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
+    static func loadPolicy(directory: String, sections: [any GuardPolicySection]) -> Result<PolicySnapshot, ValidationFailure> {
         do {
-            return .success(try PolicyLoader.load(directory: directory))
+            return .success(try PolicyLoader.load(directory: directory, sections: sections))
         } catch {
             return .failure(ValidationFailure(description: error.description))
         }
@@ -56,7 +56,8 @@ public final class Server {
         ControlEvents.blockSignals()
 
         let policy: PolicySnapshot
-        switch Self.loadPolicy(directory: policyDirectory) {
+        // The sections are the format: they need no loops (the workers count is in the policy).
+        switch Self.loadPolicy(directory: policyDirectory, sections: GuardRegistry.standard(loops: []).policySections) {
         case .success(let loaded): policy = loaded
         case .failure(let failure):
             printError(failure.description)
@@ -177,7 +178,7 @@ public final class Server {
                         running initial: PolicySnapshot, trigger: String) {
         let configuration: ProxyConfiguration
         let compiledGuards: CompiledGuards
-        switch Self.loadPolicy(directory: policyDirectory).flatMap({ policy in
+        switch Self.loadPolicy(directory: policyDirectory, sections: guards.policySections).flatMap({ policy in
             guards.compile(policy).flatMap { compiled in
                 Self.configure(policy, generation: generation + 1, guards: compiled.byRoute).map { ($0, compiled) }
             }

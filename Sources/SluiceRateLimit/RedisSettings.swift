@@ -1,3 +1,5 @@
+import SluicePolicy
+
 /// The shared Redis that holds rate-limit counters: the `redis` section, which at most one policy
 /// file may hold.
 public struct RedisSettings: Sendable, Equatable {

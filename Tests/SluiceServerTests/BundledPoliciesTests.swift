@@ -1,5 +1,7 @@
 import Foundation
 import SluicePolicy
+import SluiceRateLimit
+import SluiceServer
 import XCTest
 
 /// The policies/ directory at the top of the repository is what `make run` serves: it must
@@ -11,17 +13,19 @@ final class BundledPoliciesTests: XCTestCase {
             .appendingPathComponent("policies").path
     }
 
+    /// Loaded as `sluice check` and `sluice run` load it: every guard module's sections included.
     func testBundledPoliciesAreValid() throws {
-        let snapshot = try PolicyLoader.load(directory: policiesDirectory)
+        let snapshot = try Server.validate(directory: policiesDirectory).get()
+        let limits = try XCTUnwrap(snapshot.guardPolicy(RateLimitModule.moduleName, as: RateLimitPolicy.self))
         XCTAssertEqual(snapshot.listeners.map(\.name), ["public"])
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
                        ["clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
-        XCTAssertEqual(snapshot.redis?.address.description, "127.0.0.1:6379", "make run starts this Redis")
+        XCTAssertEqual(limits.redis?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
-        XCTAssertEqual(snapshot.routes.filter { $0.limits.isEmpty }.map(\.name), ["wechat-notify", "health"])
+        XCTAssertEqual(snapshot.routes.filter { limits.routeRules[$0.name]?.isEmpty ?? true }.map(\.name), ["wechat-notify", "health"])
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

@@ -1,3 +1,5 @@
+import SluicePolicy
+
 /// A named rate-limit rule from `limits`, attached to routes by name.
 public struct LimitRulePolicy: Sendable, Equatable {
     public enum Algorithm: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import SluicePolicy
 import Yams
 
 extension PolicyFileReader {

@@ -1,0 +1,65 @@
+import Yams
+
+/// A guard module's part of the policy format. SluicePolicy reads listeners, clusters and routes
+/// and knows no guard's schema: each guard module declares the top-level keys it owns (`redis`,
+/// `limits`) and the keys it owns inside a route (`limits: [rule, ...]`), and reads them with
+/// the same `PolicyFileReader` (strict keys, `file:line:column` messages, durations, sizes).
+/// The loader allows exactly these keys besides its own, so a typo is still an error.
+public protocol GuardPolicySection: Sendable {
+    /// The guard module's name: its policy is found under it (`PolicySnapshot.guardPolicy`).
+    var name: String { get }
+    var topLevelKeys: [String] { get }
+    var routeKeys: [String] { get }
+    /// Reads and validates the module's sections and route references; reports every problem
+    /// through `input` or the nodes' readers. Returns the module's immutable policy, or nil when
+    /// nothing of it is in the files (the module then has no guards).
+    func read(_ input: GuardSectionInput) -> (any Sendable)?
+}
+
+/// One key a guard module owns, where it was written.
+public struct OwnedPolicyNode {
+    public let key: String
+    public let keyNode: Node
+    public let value: Node
+    /// The reader of the file it is in: report problems at its nodes through this.
+    public let reader: PolicyFileReader
+
+    public var position: SourcePosition { reader.position(of: keyNode) }
+}
+
+/// What a guard module's section reader gets: its keys from every file, in merge order, and
+/// the parts of the policy its references may point at.
+public struct GuardSectionInput {
+    /// Each occurrence of one of the module's top-level keys.
+    public let sections: [OwnedPolicyNode]
+    /// For each route (declaration order) the module's keys written in it.
+    public let routeKeys: [(route: String, nodes: [OwnedPolicyNode])]
+    public let routes: [RoutePolicy]
+    public let clusters: [ClusterPolicy]
+    /// False when a file did not parse: checks for something missing would only add false alarms.
+    public let isComplete: Bool
+    let diagnostics: Diagnostics
+
+    /// The occurrences of one top-level key.
+    public func sections(_ key: String) -> [OwnedPolicyNode] { sections.filter { $0.key == key } }
+
+    public func report(_ message: String, at position: SourcePosition) {
+        diagnostics.report(message, at: position)
+    }
+
+    /// The first of a section only one file may hold; the others are reported against it.
+    public func single(_ key: String) -> OwnedPolicyNode? {
+        let candidates = sections(key)
+        for candidate in candidates.dropFirst() {
+            report("\(key) settings already defined at \(candidates[0].position) (only one file may hold '\(key)')",
+                   at: candidate.position)
+        }
+        return candidates.first
+    }
+
+    /// Items in order, each later namesake reported against the first (names key metrics and
+    /// references, so two items with one name would make all of them ambiguous).
+    public func unique<Item: NamedPolicy>(_ items: [Declared<Item>], kind: String) -> [Item] {
+        PolicyAssembler.unique(items, kind: kind, diagnostics: diagnostics)
+    }
+}

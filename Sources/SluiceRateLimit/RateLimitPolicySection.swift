@@ -1,0 +1,64 @@
+import SluicePolicy
+import Yams
+
+/// The rate-limit module's policy: the shared Redis, the rules, and which routes use which.
+public struct RateLimitPolicy: Sendable {
+    /// Nil when no file has a `redis` section (then no rule can be used: reported).
+    public var redis: RedisSettings?
+    /// In declaration order.
+    public var rules: [LimitRulePolicy]
+    /// Route name → the rules it names in its `limits`, in order (all must pass).
+    public var routeRules: [String: [String]]
+
+    public func rule(named name: String) -> LimitRulePolicy? {
+        rules.first { $0.name == name }
+    }
+}
+
+/// Reads `redis` and `limits` at the top level of any policy file, and `limits: [rule, ...]`
+/// in routes. Rule names are unique across files; a route naming an unknown rule, or rules
+/// without a `redis` section, are errors at the line that says so.
+public struct RateLimitPolicySection: GuardPolicySection {
+    public let name = RateLimitModule.moduleName
+    public let topLevelKeys = ["redis", "limits"]
+    public let routeKeys = ["limits"]
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        let redis = input.single("redis").flatMap { $0.reader.readRedis($0.value) }
+        var declaredRules: [Declared<LimitRulePolicy>] = []
+        for section in input.sections("limits") where !section.value.isNull {
+            guard let items = section.reader.list(section.value, expected: "a list of limit rules") else { continue }
+            declaredRules += items.compactMap(section.reader.readLimit)
+        }
+        let rules = input.unique(declaredRules, kind: "limit")
+        let ruleNames = Set(rules.map(\.name))
+
+        var routeRules: [String: [String]] = [:]
+        for (route, nodes) in input.routeKeys {
+            guard let node = nodes.first(where: { $0.key == "limits" }) else { continue }
+            let reader = node.reader
+            guard let items = reader.list(node.value, expected: "a list of limit rule names") else { continue }
+            var names: [String] = []
+            for item in items {
+                guard let name = reader.name(item) else { continue }
+                if names.contains(name) {
+                    reader.report("limit rule '\(name)' listed twice in route '\(route)'", at: item)
+                } else if input.isComplete && !ruleNames.contains(name) {
+                    reader.report("route '\(route)' refers to unknown limit rule '\(name)'", at: item)
+                } else {
+                    names.append(name)
+                }
+            }
+            if routeRules[route] == nil { routeRules[route] = names }
+        }
+        if input.isComplete, redis == nil, input.sections("redis").isEmpty, let first = declaredRules.first {
+            input.report("limit rules need a 'redis' section (the Redis that holds their counters)", at: first.position)
+        }
+        guard redis != nil || !rules.isEmpty || !routeRules.isEmpty else { return nil }
+        return RateLimitPolicy(redis: redis, rules: rules, routeRules: routeRules)
+    }
+}
+
+extension LimitRulePolicy: NamedPolicy {}
