@@ -23,41 +23,44 @@ public enum PathNormalization {
     }
 
     /// The request target with its path in normal form: the same String when nothing changes
-    /// (the common case costs one scan and no allocation).
+    /// (the common case costs one scan and no allocation). The scan looks for what normalisation
+    /// could change or refuse: a `%`, a `\\`, or a `/` followed by `/` or `.` (which also catches
+    /// `/.well-known`: a slow path, same result).
     public static func normalizedTarget(_ target: String, duplicateSlashes: DuplicateSlashes) throws(PathError) -> String {
-        let bytes = target.utf8
-        guard bytes.first == UInt8(ascii: "/") else { return target }
-        let queryStart = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.endIndex
-        let path = bytes[bytes.startIndex..<queryStart]
-        guard needsWork(path) else { return target }
-        let normalized = try normalize(Array(path), duplicateSlashes: duplicateSlashes)
+        var target = target
+        // One pass over contiguous bytes up to the query: this runs for every request.
+        let (pathLength, needsWork) = target.withUTF8 { bytes -> (Int, Bool) in
+            guard bytes.first == UInt8(ascii: "/") else { return (0, false) }
+            var previous: UInt8 = 0
+            var needsWork = false
+            for (index, byte) in bytes.enumerated() {
+                switch byte {
+                case UInt8(ascii: "?"):
+                    return (index, needsWork)
+                case UInt8(ascii: "%"), UInt8(ascii: "\\"):
+                    needsWork = true
+                case UInt8(ascii: "/"), UInt8(ascii: "."):
+                    if previous == UInt8(ascii: "/") { needsWork = true }
+                default:
+                    break
+                }
+                previous = byte
+            }
+            return (bytes.count, needsWork)
+        }
+        guard needsWork else { return target }
+        let utf8 = target.utf8
+        let queryStart = utf8.index(utf8.startIndex, offsetBy: pathLength)
+        let normalized = try normalize(Array(utf8[..<queryStart]), duplicateSlashes: duplicateSlashes)
         var result = String(decoding: normalized, as: UTF8.self)
-        if queryStart != bytes.endIndex { result += target[queryStart...] }
+        if queryStart != utf8.endIndex { result += target[queryStart...] }
         return result
     }
 
     /// Just the path (no query): what the policy checks route paths with.
     public static func normalizedPath(_ path: String, duplicateSlashes: DuplicateSlashes) throws(PathError) -> String {
-        guard path.utf8.first == UInt8(ascii: "/"), needsWork(path.utf8[...]) else { return path }
+        guard path.utf8.first == UInt8(ascii: "/") else { return path }
         return String(decoding: try normalize(Array(path.utf8), duplicateSlashes: duplicateSlashes), as: UTF8.self)
-    }
-
-    /// True when the path holds anything normalisation could change or refuse: a `%`, a `\`,
-    /// or a `/` followed by `/` or `.` (which also catches `/.well-known`: a slow path, same result).
-    private static func needsWork(_ path: Substring.UTF8View) -> Bool {
-        var previous: UInt8 = 0
-        for byte in path {
-            switch byte {
-            case UInt8(ascii: "%"), UInt8(ascii: "\\"):
-                return true
-            case UInt8(ascii: "/"), UInt8(ascii: "."):
-                if previous == UInt8(ascii: "/") { return true }
-            default:
-                break
-            }
-            previous = byte
-        }
-        return false
     }
 
     private static func normalize(_ path: [UInt8], duplicateSlashes: DuplicateSlashes) throws(PathError) -> [UInt8] {

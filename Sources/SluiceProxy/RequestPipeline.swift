@@ -49,16 +49,20 @@ struct RequestPipeline {
         var shadowReason: String?
         var responseBodyCapture = 0
         var bufferedBody: [UInt8]?
-        var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
-                                  deadline: started.adding(route.totalTimeout))
-        defer { context.releaseBodyBuffer(bodyPhase.reserved) }
+        // The loop's body-buffer bytes this request holds, given back whatever the exit path.
+        var bodyBufferReserved = 0
+        defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved) } }
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             var bodyFailure: RequestFailure?
             let verdicts = await chain.evaluate(&guardRequest) { request in
-                switch await bodyPhase.read() {
+                var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
+                                          deadline: started.adding(route.totalTimeout))
+                let read = await bodyPhase.read()
+                bodyBufferReserved = bodyPhase.reserved
+                switch read {
                 case .success(let bytes):
                     bufferedBody = bytes
                     request.body = RequestBody(bytes: bytes, contentType: head.headers["content-type"])
