@@ -55,9 +55,15 @@ let package = Package(
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        // The shared Redis of every guard that keeps state there: the `redis` policy section and
+        // one connection set per policy generation, shared through the guard state registry.
+        .target(name: "SluiceSharedRedis",
+                dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.
         .target(name: "SluiceRateLimit",
-                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis"],
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
@@ -65,7 +71,8 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
-                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit"],
+                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
+                               "SluiceSharedRedis"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
@@ -85,7 +92,7 @@ let package = Package(
         .target(name: "SluiceFuzzSupport", swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice-fuzz-http1", dependencies: ["SluiceFuzzSupport", "SluiceHTTP", "SluiceHTTP1"],
                           swiftSettings: sluiceSwiftSettings),
-        .executableTarget(name: "sluice-fuzz-policy", dependencies: ["SluiceFuzzSupport", "SluicePolicy", "SluiceRateLimit"],
+        .executableTarget(name: "sluice-fuzz-policy", dependencies: ["SluiceFuzzSupport", "SluicePolicy", "SluiceServer"],
                           swiftSettings: sluiceSwiftSettings),
 
         // What several test targets share: a running event loop per test, a throwaway
@@ -93,7 +100,7 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments", "SluicePolicy"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit"],
+        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceGuardsTests", dependencies: ["SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
@@ -103,11 +110,12 @@ let package = Package(
         .testTarget(name: "SluicePolicyTests", dependencies: ["SluicePolicy", "SluiceTestSupport"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceProxyTests", dependencies: ["SluiceTestSupport", "SluiceProxy", "SluicePolicy", "SluiceHTTP", "SluiceHTTP1",
-                                                       "SluiceGuards", "SluiceIO", "SluiceRateLimit"], swiftSettings: sluiceSwiftSettings),
+                                                       "SluiceGuards", "SluiceIO", "SluiceServer"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceTLSTests", dependencies: ["SluiceTestSupport", "SluiceTLS", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceMockPaymentsTests", dependencies: ["SluiceMockPayments"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRateLimitTests",
-                    dependencies: ["SluiceTestSupport", "SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    dependencies: ["SluiceTestSupport", "SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",
+                                   "SluiceSharedRedis"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),

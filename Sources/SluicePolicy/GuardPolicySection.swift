@@ -38,6 +38,8 @@ public struct GuardSectionInput {
     public let clusters: [ClusterPolicy]
     /// False when a file did not parse: checks for something missing would only add false alarms.
     public let isComplete: Bool
+    /// Every top-level key written in any file (a module may depend on another's section).
+    public let presentTopLevelKeys: Set<String>
     let diagnostics: Diagnostics
 
     /// The occurrences of one top-level key.

@@ -27,7 +27,8 @@ struct PolicyAssembler {
                 routeKeys: fragments.flatMap(\.routes).map { route in
                     (route.value.name, route.ownedNodes.filter { section.routeKeys.contains($0.key) })
                 },
-                routes: routes, clusters: clusters, isComplete: fragments.allSatisfy(\.isUnderstood), diagnostics: diagnostics)
+                routes: routes, clusters: clusters, isComplete: fragments.allSatisfy(\.isUnderstood),
+                presentTopLevelKeys: Set(fragments.flatMap(\.topLevelKeys)), diagnostics: diagnostics)
             if let policy = section.read(input) { guardPolicies[section.name] = policy }
         }
         return PolicySnapshot(server: server?.value ?? ServerSettings(), listeners: listeners, clusters: clusters,

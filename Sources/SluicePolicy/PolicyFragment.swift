@@ -9,6 +9,8 @@ struct PolicyFragment {
     var routes: [Declared<RoutePolicy>] = []
     /// Top-level keys guard modules own, for their owners to read.
     var ownedSections: [OwnedPolicyNode] = []
+    /// Every top-level key the file writes.
+    var topLevelKeys: [String] = []
     /// Whether the file has a non-empty `listeners` section, readable or not: a section with
     /// mistakes is reported for them, not as "no listeners".
     var listsListeners = false
@@ -44,6 +46,7 @@ extension PolicyFileReader {
         if let node = fields["routes"] {
             fragment.routes = items(node, expected: "a list of routes").compactMap(readRoute)
         }
+        fragment.topLevelKeys = Array(fields.keys.keys)
         for key in ownedTopLevelKeys {
             if let node = fields[key], let keyNode = fields.keys[key] {
                 fragment.ownedSections.append(OwnedPolicyNode(key: key, keyNode: keyNode, value: node, reader: self))

@@ -2,11 +2,12 @@ import SluiceGuards
 import SluiceIO
 import SluicePolicy
 import SluiceRedis
+import SluiceSharedRedis
 
 /// The rate-limit guard's entry in the server's guard registry.
 ///
-/// What outlives a generation goes through the guard state registry: the Redis connection set
-/// (one connection per loop; a new set only when the `redis` settings change), and per rule its
+/// What outlives a generation goes through the guard state registry: the shared Redis
+/// connection set (`SharedRedis`: a new set only when the `redis` settings change), and per rule its
 /// counters and its local limiter (kept while the rule's algorithm is unchanged). Each loop's
 /// leases live as long as the module.
 public final class RateLimitModule: GuardModule {
@@ -27,16 +28,11 @@ public final class RateLimitModule: GuardModule {
     }
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
-        guard let limits = policy.guardPolicy(name, as: RateLimitPolicy.self), let settings = limits.redis,
+        guard let limits = policy.guardPolicy(name, as: RateLimitPolicy.self), let settings = SharedRedis.settings(in: policy),
               limits.routeRules.values.contains(where: { !$0.isEmpty }) else {
-            return RateLimitGeneration(guardsByRoute: [:], redisToStart: nil)
+            return RateLimitGeneration(guardsByRoute: [:], redis: nil)
         }
-        let configuration = RedisClientConfiguration(
-            host: settings.address.host, port: settings.address.port, password: settings.password, database: settings.database,
-            deadline: settings.deadline, breakerFailures: settings.breakerFailures, breakerOpenFor: settings.breakerOpenFor)
-        let redis = state.state(name, "redis", configuration: configuration) {
-            RedisConnectionSet(loops: loops, configuration: configuration)
-        }
+        let redis = SharedRedis.connections(settings, loops: loops, state: state)
         var bound: [String: BoundRule] = [:]
         for policyRule in limits.rules {
             let rule = LimitRule(policyRule)
@@ -48,23 +44,22 @@ public final class RateLimitModule: GuardModule {
         }
         var guards: [String: RateLimitGuard] = [:]
         for (route, ruleNames) in limits.routeRules where !ruleNames.isEmpty {
-            guards[route] = RateLimitGuard(rules: ruleNames.compactMap { bound[$0] }, redis: redis,
+            guards[route] = RateLimitGuard(rules: ruleNames.compactMap { bound[$0] }, redis: redis.set,
                                                 loopStates: loopStates, nonce: nonce, clock: clock)
         }
-        return RateLimitGeneration(guardsByRoute: guards,
-                                   redisToStart: state.isRunning(name, "redis", redis) ? nil : redis)
+        return RateLimitGeneration(guardsByRoute: guards, redis: redis)
     }
 }
 
-/// One generation's rate-limit guards. Its Redis connection set, when the generation made it,
-/// is started by `activate` and closed when the last generation holding it is gone.
+/// One generation's rate-limit guards. The shared Redis connection set, when the generation
+/// made it, is started by `activate` and closed when the last generation holding it is gone.
 final class RateLimitGeneration: GuardGeneration {
     let guardsByRoute: [String: RateLimitGuard]
-    private let redisToStart: RedisConnectionSet?
+    private let redis: RedisConnections?
 
-    init(guardsByRoute: [String: RateLimitGuard], redisToStart: RedisConnectionSet?) {
+    init(guardsByRoute: [String: RateLimitGuard], redis: RedisConnections?) {
         self.guardsByRoute = guardsByRoute
-        self.redisToStart = redisToStart
+        self.redis = redis
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
@@ -72,6 +67,6 @@ final class RateLimitGeneration: GuardGeneration {
     }
 
     func activate() {
-        redisToStart?.start()
+        redis?.startIfNew()
     }
 }

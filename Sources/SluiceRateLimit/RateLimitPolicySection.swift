@@ -1,10 +1,10 @@
 import SluicePolicy
+import SluiceSharedRedis
 import Yams
 
-/// The rate-limit module's policy: the shared Redis, the rules, and which routes use which.
+/// The rate-limit module's policy: the rules, and which routes use which. (Counters live in the
+/// shared Redis: the `redis` section, read by `RedisPolicySection`.)
 public struct RateLimitPolicy: Sendable {
-    /// Nil when no file has a `redis` section (then no rule can be used: reported).
-    public var redis: RedisSettings?
     /// In declaration order.
     public var rules: [LimitRulePolicy]
     /// Route name → the rules it names in its `limits`, in order (all must pass).
@@ -15,18 +15,17 @@ public struct RateLimitPolicy: Sendable {
     }
 }
 
-/// Reads `redis` and `limits` at the top level of any policy file, and `limits: [rule, ...]`
-/// in routes. Rule names are unique across files; a route naming an unknown rule, or rules
-/// without a `redis` section, are errors at the line that says so.
+/// Reads `limits` at the top level of any policy file, and `limits: [rule, ...]` in routes.
+/// Rule names are unique across files; a route naming an unknown rule, or rules without a
+/// `redis` section, are errors at the line that says so.
 public struct RateLimitPolicySection: GuardPolicySection {
     public let name = RateLimitModule.moduleName
-    public let topLevelKeys = ["redis", "limits"]
+    public let topLevelKeys = ["limits"]
     public let routeKeys = ["limits"]
 
     public init() {}
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
-        let redis = input.single("redis").flatMap { $0.reader.readRedis($0.value) }
         var declaredRules: [Declared<LimitRulePolicy>] = []
         for section in input.sections("limits") where !section.value.isNull {
             guard let items = section.reader.list(section.value, expected: "a list of limit rules") else { continue }
@@ -53,11 +52,11 @@ public struct RateLimitPolicySection: GuardPolicySection {
             }
             if routeRules[route] == nil { routeRules[route] = names }
         }
-        if input.isComplete, redis == nil, input.sections("redis").isEmpty, let first = declaredRules.first {
+        if input.isComplete, !input.presentTopLevelKeys.contains(SharedRedis.sectionName), let first = declaredRules.first {
             input.report("limit rules need a 'redis' section (the Redis that holds their counters)", at: first.position)
         }
-        guard redis != nil || !rules.isEmpty || !routeRules.isEmpty else { return nil }
-        return RateLimitPolicy(redis: redis, rules: rules, routeRules: routeRules)
+        guard !rules.isEmpty || !routeRules.isEmpty else { return nil }
+        return RateLimitPolicy(rules: rules, routeRules: routeRules)
     }
 }
 

@@ -2,6 +2,7 @@ import SluiceGuards
 import SluiceIO
 import SluicePolicy
 import SluiceRateLimit
+import SluiceSharedRedis
 
 /// The guard modules in chain order, and the state they keep across reloads. Adding a guard
 /// is one module and one line in `standard`.
@@ -18,8 +19,9 @@ struct GuardRegistry {
         ])
     }
 
-    /// The modules' parts of the policy format, for the loader.
-    var policySections: [any GuardPolicySection] { modules.compactMap(\.policySection) }
+    /// The policy format's guard parts, for the loader: the shared `redis` section, then each
+    /// module's own.
+    var policySections: [any GuardPolicySection] { [RedisPolicySection()] + modules.compactMap(\.policySection) }
 
     /// Phase 1: every module's guards for `policy`, with no side effects. Nothing runs and
     /// nothing shared changes until `activate`.

@@ -21,6 +21,10 @@ public final class Server {
     /// Everything `run` and a reload check before serving a policy directory: the files
     /// themselves, then what only the proxy can tell (endpoints it can resolve). Returns the
     /// snapshot, or the problems one per line.
+    /// The policy format beyond listeners, clusters and routes: every guard module's sections, as
+    /// `run`, reload and `check` read them (the policy fuzz target loads with these too).
+    public static var policySections: [any GuardPolicySection] { GuardRegistry.standard(loops: []).policySections }
+
     /// Every guard module compiles the policy too (no loops: nothing is ever activated).
     public static func validate(directory: String) -> Result<PolicySnapshot, ValidationFailure> {
         let guards = GuardRegistry.standard(loops: [])

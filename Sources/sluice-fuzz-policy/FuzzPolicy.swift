@@ -8,7 +8,7 @@
 // `-sanitize=fuzzer,address -DSLUICE_LIBFUZZER` (`make fuzz`) a libFuzzer binary.
 import SluiceFuzzSupport
 import SluicePolicy
-import SluiceRateLimit
+import SluiceServer
 
 private let fuzzDirectory = "fuzz"
 private let fuzzPath = "fuzz/policy.yaml"
@@ -18,7 +18,7 @@ public func fuzzPolicy(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     do throws(PolicyLoadError) {
         // With the guard modules' sections, as the server loads policies.
-        _ = try PolicyLoader.load(sources: [(path: fuzzPath, text: text)], sections: [RateLimitPolicySection()])
+        _ = try PolicyLoader.load(sources: [(path: fuzzPath, text: text)], sections: Server.policySections)
     } catch {
         fuzzRequire(!error.errors.isEmpty, "a load error without errors")
         // Lines as libyaml counts them: LF, CR LF, a lone CR, and the Unicode line breaks

@@ -1,7 +1,7 @@
 import SluiceHTTP
 import SluicePolicy
 import SluiceProxy
-import SluiceRateLimit
+import SluiceServer
 import XCTest
 
 final class RouterTests: XCTestCase {
@@ -85,7 +85,7 @@ final class RouterTests: XCTestCase {
     func testBundledPolicyRoutesAsTheOperatorExpects() throws {
         let policies = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("policies").path
-        let router = Router(routes: try PolicyLoader.load(directory: policies, sections: [RateLimitPolicySection()]).routes)
+        let router = Router(routes: try PolicyLoader.load(directory: policies, sections: Server.policySections).routes)
         XCTAssertEqual(router.route(for: request("POST", "/v3/pay/transactions/jsapi"))?.name, "wechat-v3-jsapi-pay")
         XCTAssertEqual(router.route(for: request("POST", "/pay/unifiedorder"))?.name, "wechat-v2-unifiedorder")
         XCTAssertEqual(router.route(for: request("GET", "/v3/pay/transactions/out-trade-no/T1?mchid=1900000001"))?.name,

@@ -1,16 +1,17 @@
 import Foundation
 import SluicePolicy
 import SluiceRateLimit
+import SluiceSharedRedis
 import SluiceTestSupport
 import XCTest
 
-/// The rate-limit module's golden cases (`redis`, `limits`, route `limits`), loaded with its
-/// policy section as the server loads them. See `GoldenPolicies`.
+/// The rate-limit module's golden cases (`limits`, route `limits`, and the shared `redis` section
+/// they need), loaded with those sections as the server loads them. See `GoldenPolicies`.
 final class GoldenLimitPolicyTests: XCTestCase {
     private func golden() throws -> GoldenPolicies {
         GoldenPolicies(root: try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil)),
                        sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden"),
-                       sections: [RateLimitPolicySection()])
+                       sections: [RedisPolicySection(), RateLimitPolicySection()])
     }
 
     func testValidCasesLoad() throws {

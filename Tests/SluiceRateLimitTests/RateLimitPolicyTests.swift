@@ -1,6 +1,7 @@
 import Foundation
 import SluicePolicy
 import SluiceRateLimit
+import SluiceSharedRedis
 import XCTest
 
 /// The `redis` and `limits` sections read into the values the rate limiter uses.
@@ -8,9 +9,9 @@ final class RateLimitPolicyTests: XCTestCase {
     func testGoldenRateLimitPolicyReadsEveryField() throws {
         let golden = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil))
         let snapshot = try PolicyLoader.load(directory: golden.appendingPathComponent("valid/rate-limits").path,
-                                             sections: [RateLimitPolicySection()])
+                                             sections: [RedisPolicySection(), RateLimitPolicySection()])
         let policy = try XCTUnwrap(snapshot.guardPolicy(RateLimitModule.moduleName, as: RateLimitPolicy.self))
-        XCTAssertEqual(policy.redis, RedisSettings(address: EndpointAddress(host: "127.0.0.1", port: 6379), deadline: .milliseconds(5),
+        XCTAssertEqual(SharedRedis.settings(in: snapshot), RedisSettings(address: EndpointAddress(host: "127.0.0.1", port: 6379), deadline: .milliseconds(5),
                                                    breakerFailures: 5, breakerOpenFor: .seconds(2)))
         XCTAssertEqual(snapshot.routes.map { policy.routeRules[$0.name] ?? [] }, [["merchant-pay-burst", "ip-query-window"], ["ip-query-window"]])
         XCTAssertEqual(policy.rule(named: "merchant-pay-burst"), LimitRulePolicy(

@@ -2,6 +2,7 @@ import Foundation
 import SluicePolicy
 import SluiceRateLimit
 import SluiceServer
+import SluiceSharedRedis
 import XCTest
 
 /// The policies/ directory at the top of the repository is what `make run` serves: it must
@@ -23,7 +24,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
                        ["clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
-        XCTAssertEqual(limits.redis?.address.description, "127.0.0.1:6379", "make run starts this Redis")
+        XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
         XCTAssertEqual(snapshot.routes.filter { limits.routeRules[$0.name]?.isEmpty ?? true }.map(\.name), ["wechat-notify", "health"])
 

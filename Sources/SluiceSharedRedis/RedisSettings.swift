@@ -1,7 +1,7 @@
 import SluicePolicy
 
-/// The shared Redis that holds rate-limit counters: the `redis` section, which at most one policy
-/// file may hold.
+/// The shared Redis that holds guard state (rate-limit counters, nonces, idempotency records):
+/// the `redis` section, which at most one policy file may hold.
 public struct RedisSettings: Sendable, Equatable {
     public var address: EndpointAddress
     /// Sent with AUTH when not empty.

@@ -1,0 +1,60 @@
+import SluiceGuards
+import SluiceIO
+import SluicePolicy
+import SluiceRedis
+
+/// The one Redis every guard that keeps state there shares (rate-limit counters, auth nonces,
+/// later idempotency records): one `redis` section in the policy, one pipelined connection per
+/// event loop, whichever guard modules use it.
+///
+/// The connection set lives in the guard state registry under one name, so every module that
+/// asks in the same policy generation gets the same set; it is replaced only when the `redis`
+/// settings change, started by the generation that made it (`startIfNew`), and closed when the
+/// last generation holding it is retired.
+public enum SharedRedis {
+    /// The policy section's name, also its key in `PolicySnapshot.guardPolicies`.
+    public static let sectionName = "redis"
+
+    /// The `redis` settings of a policy, nil when it has none.
+    public static func settings(in policy: PolicySnapshot) -> RedisSettings? {
+        policy.guardPolicy(sectionName, as: RedisSettings.self)
+    }
+
+    /// The connection set for `settings`: the running one when the settings are unchanged, else
+    /// a new one (not started: nothing happens until the generation is activated).
+    public static func connections(_ settings: RedisSettings, loops: [EventLoop], state: GuardStateStage) -> RedisConnections {
+        let configuration = RedisClientConfiguration(
+            host: settings.address.host, port: settings.address.port, password: settings.password, database: settings.database,
+            deadline: settings.deadline, breakerFailures: settings.breakerFailures, breakerOpenFor: settings.breakerOpenFor)
+        let set = state.state(sectionName, "connections", configuration: configuration) {
+            RedisConnectionSet(loops: loops, configuration: configuration)
+        }
+        return RedisConnections(set: set, isNew: !state.isRunning(sectionName, "connections", set))
+    }
+}
+
+/// A generation's view of the shared connection set.
+public struct RedisConnections: Sendable {
+    public let set: RedisConnectionSet
+    /// True when this generation made the set (its settings changed, or it is the first).
+    public let isNew: Bool
+
+    /// Starts the set if this generation made it; a running set is left alone. Starting twice
+    /// (two modules of one generation) is harmless.
+    public func startIfNew() {
+        if isNew { set.start() }
+    }
+}
+
+/// Reads the `redis` section (at most one file may hold it).
+public struct RedisPolicySection: GuardPolicySection {
+    public let name = SharedRedis.sectionName
+    public let topLevelKeys = ["redis"]
+    public let routeKeys: [String] = []
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        input.single("redis").flatMap { $0.reader.readRedis($0.value) }
+    }
+}
