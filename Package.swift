@@ -60,6 +60,11 @@ let package = Package(
         .target(name: "SluiceSharedRedis",
                 dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Merchant authentication: signature schemes, replay protection (nonces), the guard.
+        .target(name: "SluiceAuth",
+                dependencies: ["COpenSSL", "SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.
         .target(name: "SluiceRateLimit",
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
@@ -72,10 +77,10 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis"],
+                               "SluiceSharedRedis", "SluiceAuth"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis",
+            "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: sluiceSwiftSettings),
         // The mock payment backend's pure parts: request validation, latency distributions,
@@ -100,7 +105,10 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments", "SluicePolicy"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis"],
+        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth"],
+                    swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
+                                                      "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceGuardsTests", dependencies: ["SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),

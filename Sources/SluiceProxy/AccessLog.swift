@@ -15,6 +15,8 @@ struct AccessLogRecord {
     var status: Int
     var upstream: String?
     var reason: String?
+    /// The merchant the auth guard verified, when it did.
+    var merchant: String? = nil
     var durationNanos: UInt64
     var bytesIn: Int
     var bytesOut: Int
@@ -43,6 +45,7 @@ final class AccessLogWriter {
         line += ",\"status\":\(record.status)"
         line += ",\"upstream\":" + (record.upstream.map { "\"\($0)\"" } ?? "null")
         if let reason = record.reason { line += ",\"reason\":\"\(reason)\"" }
+        if let merchant = record.merchant { line += ",\"merchant\":\"\(merchant)\"" }
         let micros = record.durationNanos / 1000
         line += ",\"duration_ms\":\(micros / 1000).\(threeDigits(micros % 1000))"
         line += ",\"bytes_in\":\(record.bytesIn),\"bytes_out\":\(record.bytesOut)}\n"

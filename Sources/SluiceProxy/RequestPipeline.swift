@@ -18,9 +18,10 @@ struct RequestPipeline {
 
         var outcome = Outcome(status: 0)
         var observers: [any OutcomeObserver] = []
+        var merchant: String?
         defer {
             let elapsed = Deadline.now.nanoseconds &- started.nanoseconds
-            log(outcome, downstream: downstream, requestID: requestID, durationNanos: elapsed)
+            log(outcome, downstream: downstream, requestID: requestID, merchant: merchant, durationNanos: elapsed)
             if !observers.isEmpty { tell(observers, outcome, latencyNanoseconds: elapsed) }
         }
 
@@ -75,6 +76,7 @@ struct RequestPipeline {
             // Observers registered by guards before a rejection are told of it too (a permit
             // taken by one guard is given back when a later one refuses).
             observers = guardRequest.outcomeObservers
+            merchant = guardRequest.merchantID
             if let rejection = verdicts.reply {
                 if bodyFailure == .clientGone {
                     outcome = Outcome(status: 499, route: route.name, reason: "client_gone", failure: .clientGone)
@@ -85,6 +87,8 @@ struct RequestPipeline {
                 return
             }
             extraResponseHeaders = verdicts.responseHeaders
+            // What the guards decided the backend sees (auth sets the verified merchant header).
+            head = guardRequest.head
             // A shadow rule that would have rejected: logged, never enforced.
             shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 }
             responseBodyCapture = guardRequest.responseBodyCapture
@@ -144,12 +148,13 @@ struct RequestPipeline {
         for observer in observers { observer.requestFinished(told) }
     }
 
-    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, durationNanos: UInt64) {
+    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, merchant: String?,
+                     durationNanos: UInt64) {
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: downstream.clientAddress, method: downstream.head.method,
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
-            reason: outcome.reason, durationNanos: durationNanos,
+            reason: outcome.reason, merchant: merchant, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
     }
 

@@ -1,3 +1,4 @@
+import SluiceAuth
 import SluiceGuards
 import SluiceIO
 import SluicePolicy
@@ -15,6 +16,7 @@ struct GuardRegistry {
     /// compiles but never activates.
     static func standard(loops: [EventLoop]) -> GuardRegistry {
         GuardRegistry(modules: [
+            AuthModule(loops: loops),
             RateLimitModule(loops: loops),
         ])
     }

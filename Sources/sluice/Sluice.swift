@@ -10,7 +10,7 @@ struct Sluice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A front proxy for payment backends: auth, rate limits, bulkheads, breakers, degradation.",
-        subcommands: [Run.self, Check.self, Version.self])
+        subcommands: [Run.self, Check.self, Sign.self, Version.self])
 }
 
 struct Run: ParsableCommand {

@@ -231,8 +231,10 @@ STANDARD_COUNTS = "ok: 1 listeners, 2 clusters, 7 routes"
 
 
 def write_policy(directory: Path, files: dict[str, str]) -> Path:
+    """Writes the policy files; names may include a folder (`keys/m.hmac`)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text)
     return directory
 

@@ -1,5 +1,6 @@
 import Foundation
 import SluicePolicy
+import SluiceAuth
 import SluiceRateLimit
 import SluiceServer
 import SluiceSharedRedis
@@ -22,11 +23,17 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
+                       ["auth.yaml", "clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
         XCTAssertEqual(snapshot.routes.filter { limits.routeRules[$0.name]?.isEmpty ?? true }.map(\.name), ["wechat-notify", "health"])
+        // The v3 payment and query routes need a merchant signature; the demo merchant has one secret.
+        let auth = try XCTUnwrap(snapshot.guardPolicy(AuthModule.moduleName, as: AuthPolicy.self))
+        XCTAssertEqual(snapshot.routes.filter { auth.routeSchemes[$0.name] == [.merchantHMAC] }.map(\.name),
+                       ["wechat-v3-jsapi-pay", "wechat-v3-native-pay", "wechat-v3-refund", "wechat-v3-query-order",
+                        "wechat-v3-query-refund"])
+        XCTAssertEqual(auth.merchants["1900000001"]?.hmacSecrets.count, 1)
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

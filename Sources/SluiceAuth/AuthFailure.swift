@@ -1,0 +1,30 @@
+import SluiceHTTP
+
+/// Why a request failed authentication: a stable code for clients, logs and metrics. The reply
+/// says which check failed and never anything secret (no expected signature, no key material).
+public enum AuthFailure: String, Sendable, CaseIterable {
+    case missingSignature = "missing_signature"
+    case malformedAuthorization = "malformed_authorization"
+    case unknownMerchant = "unknown_merchant"
+    case badSignature = "bad_signature"
+    case timestampOutOfWindow = "timestamp_out_of_window"
+    case replayedNonce = "replayed_nonce"
+
+    var message: String {
+        switch self {
+        case .missingSignature: return "the request carries no Authorization header for this route's schemes"
+        case .malformedAuthorization: return "the Authorization header is not a well-formed \(MerchantHMAC.scheme) credential"
+        case .unknownMerchant: return "no credentials for this merchant"
+        case .badSignature: return "the signature does not match the request"
+        case .timestampOutOfWindow: return "the timestamp is outside the accepted window"
+        case .replayedNonce: return "this nonce was already used"
+        }
+    }
+
+    /// 401 with a problem body and the scheme to use.
+    var reply: LocalReply {
+        var reply = LocalReply.json(status: 401, reason: rawValue, message: message)
+        reply.headers.appendLowercased(name: "www-authenticate", value: MerchantHMAC.scheme)
+        return reply
+    }
+}

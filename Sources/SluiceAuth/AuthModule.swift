@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceGuards
+import SluiceIO
+import SluicePolicy
+import SluiceSharedRedis
+
+/// The auth guard's entry in the server's guard registry (second in the chain, after degrade).
+///
+/// Across reloads: each merchant secret's HMAC key is kept while the secret is unchanged (its
+/// per-loop contexts stay warm), the nonce cache lives as long as the module (a reload must not
+/// forget which nonces were used), and the shared Redis connections are `SharedRedis`'s.
+public final class AuthModule: GuardModule {
+    public static let moduleName = "auth"
+    public let name = AuthModule.moduleName
+    public var policySection: (any GuardPolicySection)? { AuthPolicySection() }
+    private let loops: [EventLoop]
+    private let nonces = NonceCache()
+    private let wallClock: @Sendable () -> Double
+
+    public init(loops: [EventLoop], wallClock: @escaping @Sendable () -> Double = AuthModule.unixSeconds) {
+        self.loops = loops
+        self.wallClock = wallClock
+    }
+
+    public static let unixSeconds: @Sendable () -> Double = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
+        guard let auth = policy.guardPolicy(name, as: AuthPolicy.self) else { return AuthGeneration(guards: [:], redis: nil) }
+        var keys: [String: [HMACKey]] = [:]
+        for (id, merchant) in auth.merchants {
+            var merchantKeys: [HMACKey] = []
+            for secret in merchant.hmacSecrets {
+                let key: HMACKey? = state.state(name, "hmac:" + id + ":" + String(merchantKeys.count), configuration: secret) {
+                    HMACKeyBox(HMACKey(secret: secret, loops: loops.count))
+                }.key
+                guard let key else { throw GuardCompileError("merchant '\(id)': OpenSSL could not make an HMAC-SHA256 key") }
+                merchantKeys.append(key)
+            }
+            keys[id] = merchantKeys
+        }
+        let redis = SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }
+        var guards: [String: any RequestGuard] = [:]
+        for route in policy.routes {
+            if let schemes = auth.routeSchemes[route.name], !schemes.isEmpty {
+                guards[route.name] = AuthGuard(policy: auth, keys: keys, nonces: nonces, redis: redis?.set, wallClock: wallClock)
+            } else {
+                guards[route.name] = MerchantHeaderStripper(merchantHeader: auth.merchantHeader)
+            }
+        }
+        return AuthGeneration(guards: guards, redis: redis)
+    }
+}
+
+/// The state registry keeps objects: an HMAC key that OpenSSL could not make is kept as nil.
+final class HMACKeyBox: Sendable {
+    let key: HMACKey?
+    init(_ key: HMACKey?) { self.key = key }
+}
+
+final class AuthGeneration: GuardGeneration {
+    private let guardsByRoute: [String: any RequestGuard]
+    private let redis: RedisConnections?
+
+    init(guards: [String: any RequestGuard], redis: RedisConnections?) {
+        guardsByRoute = guards
+        self.redis = redis
+    }
+
+    func guards(forRoute route: String) -> [any RequestGuard] {
+        guardsByRoute[route].map { [$0] } ?? []
+    }
+
+    func activate() {
+        redis?.startIfNew()
+    }
+}

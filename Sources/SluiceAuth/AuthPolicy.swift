@@ -1,0 +1,41 @@
+import SluicePolicy
+
+/// The auth module's policy: how signatures are checked, each merchant's credentials, and which
+/// routes require which schemes.
+public struct AuthPolicy: Sendable {
+    public enum Scheme: String, Sendable, CaseIterable {
+        /// `MCH-HMAC-SHA256` with the merchant's secret (see `MerchantHMAC`).
+        case merchantHMAC = "merchant_hmac"
+    }
+
+    /// What a request gets when Redis cannot say whether its nonce is new.
+    public enum FailureMode: String, Sendable, CaseIterable {
+        /// 503 with Retry-After: no request without replay protection across the fleet.
+        case deny
+        /// Accepted on the signature alone (replays within the window possible; logged).
+        case allow
+        /// This process's nonce cache decides (replays through another gateway possible).
+        case local
+    }
+
+    /// The header the authenticated merchant id is forwarded in; any client-sent copy is
+    /// removed on every route.
+    public var merchantHeader = "x-sluice-merchant"
+    /// A signature's timestamp may be this far from now, either way.
+    public var timestampWindow = Duration.seconds(300)
+    /// How long a nonce is remembered: at least twice the window, so a timestamp still accepted
+    /// cannot bring a forgotten nonce back.
+    public var nonceTTL = Duration.seconds(600)
+    public var onRedisFailure = FailureMode.local
+    /// By merchant id.
+    public var merchants: [String: MerchantCredentials] = [:]
+    /// Route name → the schemes it requires (one of them must verify).
+    public var routeSchemes: [String: [Scheme]] = [:]
+}
+
+/// One merchant's secrets: one, or two while a secret is being rotated (either verifies).
+public struct MerchantCredentials: Sendable {
+    public var id: String
+    /// Never logged; read from the files the policy names.
+    public var hmacSecrets: [[UInt8]]
+}

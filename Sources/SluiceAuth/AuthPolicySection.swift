@@ -1,0 +1,140 @@
+import Foundation
+import SluicePolicy
+import SluiceSharedRedis
+import Yams
+
+/// Reads `auth` (settings) and `merchants` (credentials) at the top level, and `auth: [scheme]`
+/// in routes:
+///
+/// ```yaml
+/// auth: {merchant_header: x-sluice-merchant, timestamp_window: 300s, nonce_ttl: 600s, on_redis_failure: local}
+/// merchants:
+///   - {id: "1900000001", hmac_secrets: [keys/1900000001.hmac]}   # files, relative to this file; two while rotating
+/// routes:
+///   - {name: pay, auth: [merchant_hmac], ...}
+/// ```
+///
+/// Secret files are read here, so `sluice check` opens every one and reports a missing, empty or
+/// too short secret at the line that names it; their contents never appear in a message.
+public struct AuthPolicySection: GuardPolicySection {
+    public let name = AuthModule.moduleName
+    public let topLevelKeys = ["auth", "merchants"]
+    public let routeKeys = ["auth"]
+    /// Shorter secrets are refused: HMAC keys should carry at least 128 bits.
+    static let minimumSecretBytes = 16
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        var policy = AuthPolicy()
+        if let section = input.single("auth") { readSettings(section, into: &policy) }
+
+        var firstMerchant: [String: SourcePosition] = [:]
+        for section in input.sections("merchants") where !section.value.isNull {
+            let reader = section.reader
+            guard let items = reader.list(section.value, expected: "a list of merchants") else { continue }
+            for item in items {
+                guard let merchant = readMerchant(item, reader: reader) else { continue }
+                if let first = firstMerchant[merchant.id] {
+                    reader.report("duplicate merchant id '\(merchant.id)' (first defined at \(first))", at: item)
+                    continue
+                }
+                firstMerchant[merchant.id] = reader.position(of: item)
+                policy.merchants[merchant.id] = merchant
+            }
+        }
+
+        for (route, nodes) in input.routeKeys {
+            guard let node = nodes.first(where: { $0.key == "auth" }) else { continue }
+            let reader = node.reader
+            guard let items = reader.list(node.value, expected: "a list of auth schemes like [merchant_hmac]") else { continue }
+            if items.isEmpty { reader.report("auth of route '\(route)' is empty (omit it for a route without auth)", at: node.value) }
+            var schemes: [AuthPolicy.Scheme] = []
+            for item in items {
+                guard let scheme = reader.choice(item, "auth scheme", as: AuthPolicy.Scheme.self) else { continue }
+                if schemes.contains(scheme) {
+                    reader.report("auth scheme '\(scheme.rawValue)' listed twice in route '\(route)'", at: item)
+                } else {
+                    schemes.append(scheme)
+                }
+            }
+            if policy.routeSchemes[route] == nil { policy.routeSchemes[route] = schemes }
+            if input.isComplete, let first = nodes.first, !input.presentTopLevelKeys.contains(SharedRedis.sectionName) {
+                reader.report("route '\(route)' needs auth, and auth needs a 'redis' section (nonces are shared by every gateway)",
+                              at: first.keyNode)
+            }
+        }
+        return input.sections("auth").isEmpty && input.sections("merchants").isEmpty && policy.routeSchemes.isEmpty ? nil : policy
+    }
+
+    private func readSettings(_ section: OwnedPolicyNode, into policy: inout AuthPolicy) {
+        let reader = section.reader
+        guard let fields = reader.mapping(section.value, what: "auth",
+                                          allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure"]) else { return }
+        if let node = fields["merchant_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
+            policy.merchantHeader = header
+        }
+        if let node = fields["timestamp_window"], let window = reader.duration(node) { policy.timestampWindow = window }
+        policy.nonceTTL = policy.timestampWindow * 2
+        if let node = fields["nonce_ttl"], let ttl = reader.duration(node) {
+            if ttl < policy.timestampWindow * 2 {
+                reader.report("nonce_ttl must be at least twice timestamp_window (a nonce must outlive every timestamp still accepted)",
+                              at: node)
+            } else {
+                policy.nonceTTL = ttl
+            }
+        }
+        if let node = fields["on_redis_failure"], let mode = reader.choice(node, "failure mode", as: AuthPolicy.FailureMode.self) {
+            policy.onRedisFailure = mode
+        }
+    }
+
+    private func readMerchant(_ node: Node, reader: PolicyFileReader) -> MerchantCredentials? {
+        let what = reader.label("merchant", of: node)
+        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets"]) else { return nil }
+        let idNode = reader.required("id", in: fields, of: what)
+        let id = idNode.flatMap { reader.parsed($0, expected: "a merchant id", Self.merchantID) }
+        var secrets: [[UInt8]] = []
+        if let node = reader.required("hmac_secrets", in: fields, of: what),
+           let items = reader.list(node, expected: "a list of secret files (two while rotating)") {
+            if items.isEmpty || items.count > 2 {
+                reader.report("hmac_secrets of \(what) needs one secret file, or two while rotating", at: node)
+            }
+            for item in items {
+                if let secret = readSecret(item, reader: reader) { secrets.append(secret) }
+            }
+        }
+        guard let id, !secrets.isEmpty else { return nil }
+        return MerchantCredentials(id: id, hmacSecrets: secrets)
+    }
+
+    /// The secret in a file named relative to the policy file; a final line break is not part of it.
+    private func readSecret(_ node: Node, reader: PolicyFileReader) -> [UInt8]? {
+        guard let name = reader.text(node, expected: "a secret file path") else { return nil }
+        let directory = (reader.path as NSString).deletingLastPathComponent
+        let path = name.hasPrefix("/") ? name : (directory as NSString).appendingPathComponent(name)
+        guard let secret = SecretFile.read(path) else {
+            reader.report("cannot read HMAC secret file \(path)", at: node)
+            return nil
+        }
+        guard secret.count >= Self.minimumSecretBytes else {
+            reader.report("HMAC secret in \(path) is shorter than \(Self.minimumSecretBytes) bytes", at: node)
+            return nil
+        }
+        return secret
+    }
+
+    static func merchantID(_ text: String) -> Result<String, SyntaxProblem> {
+        guard (1...32).contains(text.count), text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            return .failure(SyntaxProblem("invalid merchant id '\(text)' (1 to 32 of letters, digits, '_' and '-')"))
+        }
+        return .success(text)
+    }
+
+    static func headerName(_ text: String) -> Result<String, SyntaxProblem> {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            return .failure(SyntaxProblem("invalid header name '\(text)'"))
+        }
+        return .success(text.lowercased())
+    }
+}

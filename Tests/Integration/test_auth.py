@@ -1,0 +1,194 @@
+"""Merchant auth against the real binary, the demo backend and a real redis-server: every
+failure is 401 with its code and the backend sees nothing; a good signature passes and the
+backend learns the verified merchant; nonces are single-use across two gateways sharing Redis;
+secrets rotate through a reload; Redis going away follows the failure mode.
+
+Requests are signed here with Python's own hmac/hashlib (an implementation independent of the
+gateway's), and once with `sluice sign`, as an operator would."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+
+from conftest import SLUICE, free_port, standard_policy
+from rawhttp import Conn
+
+MERCHANT = "1900000001"
+SECRET = b"auth-test-secret-0123456789abcdef"
+ROTATED = b"auth-test-rotated-abcdef0123456789"
+ORDER = json.dumps({"appid": "wxd678efh567hg6787", "mchid": MERCHANT, "description": "tea",
+                    "out_trade_no": "T20260101-0001", "notify_url": "https://merchant.example/notify",
+                    "amount": {"total": 100, "currency": "CNY"},
+                    "payer": {"openid": "o4GgauInH_RCEdvrrNGrntXDu6D4"}}).encode()
+
+
+def canonical_target(target: str) -> str:
+    path, _, query = target.partition("?")
+    if not query:
+        return path
+    pairs = []
+    for part in filter(None, query.split("&")):
+        name, _, value = part.partition("=")
+        enc = lambda s: urllib.parse.quote(urllib.parse.unquote(s), safe="-._~")  # noqa: E731
+        pairs.append((enc(name), enc(value)))
+    return path + "?" + "&".join(f"{n}={v}" for n, v in sorted(pairs))
+
+
+def sign(method: str, target: str, body: bytes, *, secret: bytes = SECRET, merchant: str = MERCHANT,
+         timestamp: int | None = None, nonce: str | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = nonce or os.urandom(12).hex()
+    message = f"{method}\n{canonical_target(target)}\n{timestamp}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
+    signature = base64.b64encode(hmac.new(secret, message.encode(), hashlib.sha256).digest()).decode()
+    return f'MCH-HMAC-SHA256 mchid="{merchant}",nonce="{nonce}",timestamp="{timestamp}",signature="{signature}"'
+
+
+def auth_files(port, backend_port, redis_port, *, secrets=("keys/m.hmac",), failure="deny"):
+    files = standard_policy(port, backend_port, free_port())
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n",
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    auth: [merchant_hmac]\n").replace(
+        "    match: {prefix: /echo}\n    cluster: demo\n",
+        "    match: {prefix: /echo}\n    cluster: demo\n    auth: [merchant_hmac]\n")
+    # An exact route without auth that the backend still echoes (its path starts with /echo).
+    files["routes.yaml"] += """\
+  - name: echo-open
+    class: noncore
+    match: {path: /echo-open}
+    cluster: demo
+"""
+    files["auth.yaml"] = f"""\
+redis: {{address: 127.0.0.1:{redis_port}, deadline: 200ms}}
+auth: {{on_redis_failure: {failure}}}
+merchants:
+  - {{id: "{MERCHANT}", hmac_secrets: [{", ".join(secrets)}]}}
+"""
+    return files
+
+
+def gateway(spawn, backend, redis, **kw):
+    """A sluice with auth on the pay and echo routes, its key files written before it starts."""
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port, **kw)
+    files["keys/m.hmac"] = SECRET.decode() + "\n"
+    files["keys/next.hmac"] = ROTATED.decode()
+    return spawn.sluice(files, port), files
+
+
+def pay(port, authorization=None, body=ORDER, target="/v3/pay/transactions/jsapi"):
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    with Conn(port) as c:
+        return c.request("POST", target, headers, body)
+
+
+def test_failures_are_401_with_their_code_and_reach_nothing(spawn, backend, redis):
+    s, _ = gateway(spawn, backend, redis)
+    target = "/v3/pay/transactions/jsapi"
+    tampered = ORDER.replace(b'"total": 100', b'"total": 900')
+    cases = [
+        ("missing_signature", None, ORDER),
+        ("malformed_authorization", 'MCH-HMAC-SHA256 mchid="1900000001"', ORDER),
+        ("unknown_merchant", sign("POST", target, ORDER, merchant="1900000009"), ORDER),
+        ("bad_signature", sign("POST", target, ORDER), tampered),
+        ("bad_signature", sign("POST", "/v3/pay/transactions/native", ORDER), ORDER),
+        ("bad_signature", sign("POST", target, ORDER, secret=b"not-the-merchant-secret-0123"), ORDER),
+        ("timestamp_out_of_window", sign("POST", target, ORDER, timestamp=int(time.time()) - 400), ORDER),
+    ]
+    before = backend.stats()["requests"]
+    for code, authorization, body in cases:
+        r = pay(s.port, authorization, body)
+        assert r.status == 401, (code, r)
+        assert r.json()["error"] == code, (code, r)
+        assert r.header("www-authenticate") == "MCH-HMAC-SHA256"
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+
+
+def test_good_signature_passes_and_the_backend_learns_the_merchant(spawn, backend, redis):
+    s, _ = gateway(spawn, backend, redis)
+    assert pay(s.port, sign("POST", "/v3/pay/transactions/jsapi", ORDER)).status == 200
+    # The echo route shows what the backend received: the verified merchant, not the client's claim.
+    target = "/echo/orders?b=2&a=1"
+    with Conn(s.port) as c:
+        r = c.request("GET", target, {"Authorization": sign("GET", target, b""), "X-Sluice-Merchant": "1900000666"})
+    assert r.status == 200, r
+    assert r.json()["headers"]["x-sluice-merchant"] == MERCHANT
+    # Routes without auth drop a client's claim too.
+    with Conn(s.port) as c:
+        r = c.request("GET", "/echo-open", {"X-Sluice-Merchant": "1900000666"})
+    assert r.status == 200 and "x-sluice-merchant" not in r.json()["headers"], r
+    deadline = time.monotonic() + 3  # the access log is flushed every 200 ms
+    while not (log := [e for e in s.access_log() if e.get("route") == "pay" and e.get("status") == 200]):
+        assert time.monotonic() < deadline, "no access-log line for the paid order"
+        time.sleep(0.05)
+    assert log[-1].get("merchant") == MERCHANT
+
+
+def test_sluice_sign_output_is_accepted(spawn, backend, redis, tmp_path):
+    s, _ = gateway(spawn, backend, redis)
+    body_file = tmp_path / "order.json"
+    body_file.write_bytes(ORDER)
+    out = subprocess.run([str(SLUICE), "sign", "--key-file", str(s.policy_dir / "keys" / "m.hmac"), "--merchant", MERCHANT,
+                          "--method", "POST", "--path", "/v3/pay/transactions/jsapi", "--body-file", str(body_file)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    name, _, value = out.stdout.strip().partition(": ")
+    assert name == "Authorization"
+    assert pay(s.port, value).status == 200
+    assert pay(s.port, value).json()["error"] == "replayed_nonce"
+
+
+def test_a_nonce_is_single_use_across_two_gateways(spawn, backend, redis):
+    first, _ = gateway(spawn, backend, redis)
+    second, _ = gateway(spawn, backend, redis)
+    authorization = sign("POST", "/v3/pay/transactions/jsapi", ORDER)
+    before = backend.stats()["requests"]
+    got = [pay(first.port, authorization), pay(second.port, authorization), pay(first.port, authorization)]
+    assert [r.status for r in got] == [200, 401, 401], got
+    assert [r.json().get("error") for r in got[1:]] == ["replayed_nonce", "replayed_nonce"]
+    assert backend.stats()["requests"] - before == 2  # one order, one stats request
+
+
+def test_secret_rotation_through_reload(spawn, backend, redis):
+    s, files = gateway(spawn, backend, redis)
+    target = "/v3/pay/transactions/jsapi"
+    assert pay(s.port, sign("POST", target, ORDER, secret=ROTATED)).status == 401
+
+    def reload_with(secrets):
+        text = files["auth.yaml"].replace("hmac_secrets: [keys/m.hmac]", f"hmac_secrets: [{secrets}]")
+        (s.policy_dir / "auth.yaml").write_text(text)
+        s.proc.signal(signal.SIGHUP)
+
+    reload_with("keys/m.hmac, keys/next.hmac")
+    deadline = time.monotonic() + 5
+    while pay(s.port, sign("POST", target, ORDER, secret=ROTATED)).status != 200:
+        assert time.monotonic() < deadline, "the second secret was not accepted after the reload"
+        time.sleep(0.1)
+    assert pay(s.port, sign("POST", target, ORDER, secret=SECRET)).status == 200, "both verify during the overlap"
+
+    reload_with("keys/next.hmac")
+    deadline = time.monotonic() + 5
+    while pay(s.port, sign("POST", target, ORDER, secret=SECRET)).status != 401:
+        assert time.monotonic() < deadline, "the retired secret still verifies"
+        time.sleep(0.1)
+    assert pay(s.port, sign("POST", target, ORDER, secret=ROTATED)).status == 200
+
+
+def test_redis_down_follows_the_failure_mode(spawn, backend, redis):
+    deny, _ = gateway(spawn, backend, redis, failure="deny")
+    local, _ = gateway(spawn, backend, redis, failure="local")
+    target = "/v3/pay/transactions/jsapi"
+    assert pay(deny.port, sign("POST", target, ORDER)).status == 200
+    redis.kill()
+    r = pay(deny.port, sign("POST", target, ORDER))
+    assert r.status == 503 and r.json()["error"] == "auth_unavailable", r
+    assert r.header("retry-after") == "1"
+    authorization = sign("POST", target, ORDER)
+    assert pay(local.port, authorization).status == 200, "local: this gateway's nonce cache decides"
+    assert pay(local.port, authorization).json()["error"] == "replayed_nonce"

@@ -1,0 +1,186 @@
+import Foundation
+import SluiceAuth
+import SluiceGuards
+import SluiceHTTP
+import SluicePolicy
+import SluiceSharedRedis
+import SluiceTestSupport
+import XCTest
+
+/// The auth guard as the server builds it (policy files, secret files, compile, activate),
+/// against a real redis-server for the nonces, with a fixed wall clock.
+final class AuthGuardTests: RedisLoopTestCase {
+    static let now: Double = 1_800_000_000
+    static let secret = "demo-secret-0123456789abcdef"
+    static let rotated = "next-secret-abcdef0123456789"
+    static let order = Array(#"{"mchid":"1900000001","out_trade_no":"T1","amount":{"total":100}}"#.utf8)
+
+    var directory: URL!
+
+    override func setUp() async throws {
+        try await super.setUp()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-auth-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("keys"), withIntermediateDirectories: true)
+        try (Self.secret + "\n").write(to: directory.appendingPathComponent("keys/m1.hmac"), atomically: true, encoding: .utf8)
+        try Self.rotated.write(to: directory.appendingPathComponent("keys/m1-next.hmac"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() async throws {
+        try? FileManager.default.removeItem(at: directory)
+        try await super.tearDown()
+    }
+
+    func policy(secrets: String = "[keys/m1.hmac]", failure: String = "deny", redisPort: Int? = nil) throws -> PolicySnapshot {
+        let text = """
+            listeners: [{name: l, address: 127.0.0.1:8080}]
+            clusters: [{name: c, endpoints: [127.0.0.1:9]}]
+            redis: {address: 127.0.0.1:\(redisPort ?? redis.port), deadline: 200ms}
+            auth: {timestamp_window: 300s, on_redis_failure: \(failure)}
+            merchants:
+              - {id: "1900000001", hmac_secrets: \(secrets)}
+            routes:
+              - {name: pay, class: core, match: {path: /v3/pay}, cluster: c, auth: [merchant_hmac]}
+              - {name: open, class: noncore, match: {prefix: /}, cluster: c}
+            """
+        return try PolicyLoader.load(sources: [(path: directory.appendingPathComponent("policy.yaml").path, text: text)],
+                                     sections: [RedisPolicySection(), AuthPolicySection()])
+    }
+
+    /// A module on this test's loop, its guards for `policy` activated.
+    func guards(_ policy: PolicySnapshot, module: AuthModule? = nil) throws -> (AuthModule, [String: any RequestGuard]) {
+        let module = module ?? AuthModule(loops: [loop], wallClock: { Self.now })
+        let registry = GuardStateRegistry()
+        let stage = registry.stage()
+        let generation = try module.compile(policy, state: stage)
+        registry.commit(stage)
+        generation.activate()
+        return (module, ["pay": generation.guards(forRoute: "pay")[0], "open": generation.guards(forRoute: "open")[0]])
+    }
+
+    func request(target: String = "/v3/pay", body: [UInt8] = order, authorization: String?, extra: [(String, String)] = []) -> GuardRequest {
+        var headers = HTTPHeaders()
+        if let authorization { headers.appendLowercased(name: "authorization", value: authorization) }
+        for (name, value) in extra { headers.appendLowercased(name: name, value: value) }
+        var request = GuardRequest(head: HTTPRequestHead(method: "POST", target: target, version: .http1_1, headers: headers),
+                                   routeName: "pay", routeIsCore: true, clientAddress: "192.0.2.1", loopIndex: 0)
+        request.body = RequestBody(bytes: body, contentType: "application/json")
+        return request
+    }
+
+    func signed(secret: String = secret, target: String = "/v3/pay", body: [UInt8] = order, timestamp: Double = now,
+                nonce: String = MerchantHMAC.freshNonce()) -> String {
+        MerchantHMAC.authorization(secret: Array(secret.utf8), merchant: "1900000001", method: "POST", target: target, body: body,
+                                   timestamp: Int64(timestamp), nonce: nonce)!
+    }
+
+    static func code(_ verdict: GuardVerdict) -> String {
+        switch verdict {
+        case .proceed, .annotate: return "ok"
+        case .reject(let reply): return reply.reason
+        case .shadowReject(let reason): return "shadow:" + reason
+        }
+    }
+
+    func evaluate(_ guardStep: any RequestGuard, _ request: GuardRequest) async throws -> (String, GuardRequest) {
+        try await onLoop { _ in
+            var request = request
+            let verdict = await guardStep.evaluate(&request)
+            return (Self.code(verdict), request)
+        }
+    }
+
+    func testEachFailureHasItsCodeAndAGoodSignaturePasses() async throws {
+        let (_, guards) = try guards(try policy())
+        let pay = guards["pay"]!
+        var tampered = Self.order
+        tampered[10] ^= 1
+        let cases: [(String, GuardRequest)] = [
+            ("missing_signature", request(authorization: nil)),
+            ("malformed_authorization", request(authorization: "MCH-HMAC-SHA256 mchid=\"1900000001\"")),
+            ("unknown_merchant", request(authorization: signed().replacingOccurrences(of: "1900000001", with: "1900000009"))),
+            ("bad_signature", request(body: tampered, authorization: signed())),
+            ("bad_signature", request(target: "/v3/pay?x=1", authorization: signed())),
+            ("bad_signature", request(authorization: signed(secret: "wrong-secret-0123456789abcdef"))),
+            ("timestamp_out_of_window", request(authorization: signed(timestamp: Self.now - 301))),
+            ("timestamp_out_of_window", request(authorization: signed(timestamp: Self.now + 301))),
+            ("ok", request(authorization: signed(timestamp: Self.now - 299))),
+        ]
+        for (expected, request) in cases {
+            let (got, _) = try await evaluate(pay, request)
+            XCTAssertEqual(got, expected, request.head.headers["authorization"] ?? "no header")
+        }
+    }
+
+    func testVerifiedMerchantIsPassedOnAndAClientCopyIsReplaced() async throws {
+        let (_, guards) = try guards(try policy())
+        let (got, after) = try await evaluate(guards["pay"]!, request(authorization: signed(), extra: [("x-sluice-merchant", "1900000666")]))
+        XCTAssertEqual(got, "ok")
+        XCTAssertEqual(after.merchantID, "1900000001")
+        XCTAssertEqual(after.head.headers.values(for: "x-sluice-merchant"), ["1900000001"])
+        let (_, open) = try await evaluate(guards["open"]!, request(authorization: nil, extra: [("x-sluice-merchant", "1900000666")]))
+        XCTAssertNil(open.head.headers["x-sluice-merchant"], "routes without auth drop a client's claim")
+    }
+
+    func testANonceIsAcceptedOnceAcrossGatewaysSharingRedis() async throws {
+        let snapshot = try policy()
+        let (_, first) = try guards(snapshot)
+        let (_, second) = try guards(snapshot)  // another process: its own nonce cache, the same Redis
+        let authorization = signed(nonce: "0123456789abcdef0123")
+        try await waitForRedis(first["pay"]!)
+        let (a, _) = try await evaluate(first["pay"]!, request(authorization: authorization))
+        let (b, _) = try await evaluate(first["pay"]!, request(authorization: authorization))
+        let (c, _) = try await evaluate(second["pay"]!, request(authorization: authorization))
+        XCTAssertEqual([a, b, c], ["ok", "replayed_nonce", "replayed_nonce"])
+    }
+
+    func testForgedRequestsDoNotBurnNonces() async throws {
+        let (_, guards) = try guards(try policy())
+        try await waitForRedis(guards["pay"]!)
+        let nonce = "forgedforgedforged01"
+        let (forged, _) = try await evaluate(guards["pay"]!, request(authorization: signed(secret: "wrong-secret-0123456789abcdef", nonce: nonce)))
+        let (real, _) = try await evaluate(guards["pay"]!, request(authorization: signed(nonce: nonce)))
+        XCTAssertEqual([forged, real], ["bad_signature", "ok"])
+    }
+
+    func testBothSecretsVerifyDuringRotation() async throws {
+        let (_, guards) = try guards(try policy(secrets: "[keys/m1.hmac, keys/m1-next.hmac]"))
+        try await waitForRedis(guards["pay"]!)
+        let (old, _) = try await evaluate(guards["pay"]!, request(authorization: signed(secret: Self.secret)))
+        let (new, _) = try await evaluate(guards["pay"]!, request(authorization: signed(secret: Self.rotated)))
+        XCTAssertEqual([old, new], ["ok", "ok"])
+    }
+
+    func testRedisDownFollowsTheFailureMode() async throws {
+        let deadPort = 1  // nothing listens there
+        let (_, deny) = try guards(try policy(failure: "deny", redisPort: deadPort))
+        let (_, local) = try guards(try policy(failure: "local", redisPort: deadPort))
+        let (denied, _) = try await evaluate(deny["pay"]!, request(authorization: signed()))
+        let authorization = signed()
+        let (first, _) = try await evaluate(local["pay"]!, request(authorization: authorization))
+        let (replay, _) = try await evaluate(local["pay"]!, request(authorization: authorization))
+        XCTAssertEqual([denied, first, replay], ["auth_unavailable", "ok", "replayed_nonce"])
+    }
+
+    func testPolicyErrorsPointAtTheirLine() throws {
+        XCTAssertThrowsError(try policy(secrets: "[keys/missing.hmac]")) { error in
+            XCTAssertTrue("\(error)".contains("policy.yaml:6:"), "\(error)")
+            XCTAssertTrue("\(error)".contains("cannot read HMAC secret file"), "\(error)")
+        }
+        try "short".write(to: directory.appendingPathComponent("keys/short.hmac"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try policy(secrets: "[keys/short.hmac]")) { error in
+            XCTAssertTrue("\(error)".contains("shorter than 16 bytes"), "\(error)")
+            XCTAssertFalse("\(error)".contains("short\""), "the secret itself is never quoted")
+        }
+    }
+
+    /// The set connects in the background after activation; a first call made before it is
+    /// connected would fall to the failure mode.
+    private func waitForRedis(_ guardStep: any RequestGuard) async throws {
+        for _ in 0..<200 {
+            let (result, _) = try await evaluate(guardStep, request(authorization: signed()))
+            if result == "ok" { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTFail("redis never connected")
+    }
+}

@@ -1,0 +1,94 @@
+@testable import SluiceAuth
+import XCTest
+
+/// The merchant HMAC scheme against the spec's vector (§6), and every part of it that a
+/// one-byte change must break.
+final class MerchantHMACTests: XCTestCase {
+    // Spec §6, [S] vector.
+    static let secret = Array("mch_secret_0123456789abcdef".utf8)
+    static let body = Array(#"{"out_trade_no":"ORDER-20240101-0001","total_fee":100,"channel":"wechat"}"#.utf8)
+    static let bodyHash = "5b6a03bd12af47d15b7354fb1b34cf8b90b22354f1e048a53724871f9d7edc8a"
+    static let signature = "Jm32Ug9FSTpmTMM4OlZZOq65Gu3osiLZWGAixDc38UE="
+
+    func sign(secret: [UInt8] = secret, method: String = "POST", target: String = "/v1/pay/orders", body: [UInt8] = body,
+              timestamp: Int64 = 1704067200, nonce: String = "b7e2f0c4a1d94e3f") -> String? {
+        MerchantHMAC.authorization(secret: secret, merchant: "M100001", method: method, target: target, body: body,
+                                   timestamp: timestamp, nonce: nonce)
+            .flatMap(MerchantHMAC.parse).map { Base64.encode($0.signature) }
+    }
+
+    func testSpecVector() {
+        XCTAssertEqual(Self.body.withUnsafeBytes { Crypto.sha256Hex($0) }, Self.bodyHash)
+        XCTAssertEqual(MerchantHMAC.stringToSign(method: "POST", target: "/v1/pay/orders", timestamp: "1704067200",
+                                                 nonce: "b7e2f0c4a1d94e3f", bodySHA256Hex: Self.bodyHash),
+                       "POST\n/v1/pay/orders\n1704067200\nb7e2f0c4a1d94e3f\n\(Self.bodyHash)\n")
+        XCTAssertEqual(sign(), Self.signature)
+    }
+
+    func testAOneByteChangeOfAnyPartChangesTheSignature() {
+        var secret = Self.secret
+        secret[0] ^= 1
+        var body = Self.body
+        body[body.count - 2] ^= 1
+        let variants = [sign(secret: secret), sign(method: "PUT"), sign(target: "/v1/pay/order"), sign(body: body),
+                        sign(timestamp: 1704067201), sign(nonce: "b7e2f0c4a1d94e3e")]
+        for (index, variant) in variants.enumerated() {
+            XCTAssertNotNil(variant)
+            XCTAssertNotEqual(variant, Self.signature, "variant \(index)")
+        }
+    }
+
+    func testHeaderParsing() throws {
+        let good = #"MCH-HMAC-SHA256 mchid="M100001",nonce="b7e2f0c4a1d94e3f",timestamp="1704067200",signature="\#(Self.signature)""#
+        let credentials = try XCTUnwrap(MerchantHMAC.parse(good))
+        XCTAssertEqual(credentials.merchant, "M100001")
+        XCTAssertEqual(credentials.timestamp, 1704067200)
+        XCTAssertNotNil(MerchantHMAC.parse(#"MCH-HMAC-SHA256 signature="\#(Self.signature)", timestamp="1", nonce="b7e2f0c4a1d94e3f", mchid="M""#),
+                        "any order, spaces after commas")
+        let malformed = [
+            "", "MCH-HMAC-SHA256", "Bearer abc",
+            #"mch-hmac-sha256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1""#,                        // no signature
+            #"MCH-HMAC-SHA256 mchid="M",mchid="N",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA256 mchid=M,nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,  // unquoted
+            #"MCH-HMAC-SHA256 mchid="M",nonce="short",timestamp="1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4-1d94e3f0",timestamp="1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="-1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="AAAA""#,  // 3 bytes
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)",extra="x""#,
+            #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)" junk"#,
+        ]
+        for header in malformed { XCTAssertNil(MerchantHMAC.parse(header), header) }
+    }
+
+    func testCanonicalQueryIsSortedAndReencoded() {
+        XCTAssertEqual(MerchantHMAC.canonicalTarget("/v3/pay?b=2&a=1&a=0"), "/v3/pay?a=0&a=1&b=2")
+        XCTAssertEqual(MerchantHMAC.canonicalTarget("/p?x=%7e%41&y=a+b&z"), "/p?x=~A&y=a%2Bb&z=")
+        XCTAssertEqual(MerchantHMAC.canonicalTarget("/p?"), "/p")
+        XCTAssertEqual(MerchantHMAC.canonicalTarget("/p?%E4%BD%A0=1"), "/p?%E4%BD%A0=1")
+        XCTAssertNil(MerchantHMAC.canonicalTarget("/p?a=%zz"))
+    }
+
+    func testBase64IsStrict() {
+        XCTAssertEqual(Base64.decode("TWFu"), Array("Man".utf8))
+        XCTAssertEqual(Base64.decode("TWE="), Array("Ma".utf8))
+        XCTAssertEqual(Base64.decode("TQ=="), Array("M".utf8))
+        for bad in ["", "TWF", "TW=u", "TWE", "TR==", "TWF*", "====", "TQ==TQ=="] {
+            XCTAssertNil(Base64.decode(Substring(bad)), bad)
+        }
+    }
+
+    func testNonceBookRemembersUntilExpiryWithinItsCapacity() {
+        var book = NonceBook(capacity: 3)
+        XCTAssertTrue(book.claim("a", now: 0, ttl: 10))
+        XCTAssertFalse(book.claim("a", now: 9, ttl: 10), "a replay within the TTL")
+        XCTAssertTrue(book.claim("a", now: 10, ttl: 10), "expired")
+        XCTAssertTrue(book.claim("b", now: 10, ttl: 10))
+        XCTAssertTrue(book.claim("c", now: 10, ttl: 10))
+        XCTAssertTrue(book.claim("d", now: 10, ttl: 10))
+        XCTAssertEqual(book.count, 3, "the oldest went first")
+        XCTAssertFalse(book.claim("d", now: 11, ttl: 10))
+        book.release("d")
+        XCTAssertTrue(book.claim("d", now: 11, ttl: 10))
+    }
+}
