@@ -29,6 +29,31 @@ final class AuthGuard: RequestGuard {
         self.nonces = nonces
         self.redis = redis
         self.wallClock = wallClock
+        nonceTTLSeconds = Double(policy.nonceTTL.components.seconds)
+        var tail: [UInt8] = []
+        for argument in ["1", "NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &tail) }
+        nonceCommandTail = tail
+    }
+
+    private let nonceTTLSeconds: Double
+    private static let emptyBodyHash = [UInt8]().withUnsafeBytes { Crypto.sha256Hex($0) }
+    /// `1 NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
+    private let nonceCommandTail: [UInt8]
+    private static let nonceCommandHead: [UInt8] = {
+        var head: [UInt8] = []
+        RESPWriter.appendArrayHeader(6, to: &head)
+        RESPWriter.appendBulk("SET".utf8, to: &head)
+        return head
+    }()
+
+    /// `SET auth:nonce:{<merchant>}:<nonce> 1 NX PX <ttl>`: one key per nonce, hash-tagged by
+    /// merchant (Redis Cluster keeps a merchant's nonces on one slot), expiring by itself.
+    private func nonceCommand(_ credentials: MerchantHMAC.Credentials) -> [UInt8] {
+        var command = Self.nonceCommandHead
+        command.reserveCapacity(command.count + 64 + nonceCommandTail.count)
+        RESPWriter.appendBulk(("auth:nonce:{" + credentials.merchant + "}:" + credentials.nonce).utf8, to: &command)
+        command.append(contentsOf: nonceCommandTail)
+        return command
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
@@ -40,13 +65,13 @@ final class AuthGuard: RequestGuard {
         let window = Double(policy.timestampWindow.components.seconds)
         guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
 
-        let bodyHash = (request.body?.bytes ?? []).withUnsafeBytes { Crypto.sha256Hex($0) }
-        guard let message = MerchantHMAC.stringToSign(method: request.head.method, target: request.head.target,
-                                                      timestamp: credentials.timestampText, nonce: credentials.nonce,
-                                                      bodySHA256Hex: bodyHash) else {
+        let body = request.body?.bytes ?? []
+        let bodyHash = body.isEmpty ? Self.emptyBodyHash : body.withUnsafeBytes { Crypto.sha256Hex($0) }
+        guard let bytes = MerchantHMAC.message(method: request.head.method, target: request.head.target,
+                                               timestamp: credentials.timestampText, nonce: credentials.nonce,
+                                               bodySHA256Hex: bodyHash) else {
             return .reject(AuthFailure.malformedAuthorization.reply)
         }
-        let bytes = Array(message.utf8)
         // Every active secret is tried (two while rotating), each in constant time.
         var verified = false
         for key in merchantKeys where Crypto.constantTimeEquals(key.authenticate(bytes, loopIndex: request.loopIndex), credentials.signature) {
@@ -54,12 +79,10 @@ final class AuthGuard: RequestGuard {
         }
         guard verified else { return .reject(AuthFailure.badSignature.reply) }
 
-        let nonceKey = "auth:nonce:{" + credentials.merchant + "}:" + credentials.nonce
-        let ttl = Double(policy.nonceTTL.components.seconds)
-        guard nonces.claim(nonceKey, now: now, ttl: ttl) else { return .reject(AuthFailure.replayedNonce.reply) }
+        let localKey = NonceCache.key(merchant: credentials.merchant, nonce: credentials.nonce)
+        guard nonces.claim(localKey, now: now, ttl: nonceTTLSeconds) else { return .reject(AuthFailure.replayedNonce.reply) }
         if let redis {
-            let milliseconds = String(Int(ttl * 1000))
-            switch await redis[request.loopIndex].send(["SET", nonceKey, "1", "NX", "PX", milliseconds]).reply() {
+            switch await redis[request.loopIndex].send(nonceCommand(credentials)).reply() {
             case .success(.status):
                 break
             case .success(.null):
@@ -68,7 +91,7 @@ final class AuthGuard: RequestGuard {
                 counters.recordError()
                 switch policy.onRedisFailure {
                 case .deny:
-                    nonces.release(nonceKey)
+                    nonces.release(localKey)
                     var reply = LocalReply.json(status: 503, reason: "auth_unavailable",
                                                 message: "replay protection is unavailable; retry shortly")
                     reply.headers.appendLowercased(name: "retry-after", value: "1")

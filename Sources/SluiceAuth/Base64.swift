@@ -26,34 +26,48 @@ enum Base64 {
     }
 
     /// Nil unless `text` is canonical padded base64 (length a multiple of 4, padding only at the
-    /// end, unused bits zero).
+    /// end, the bits the padding leaves unused zero).
     static func decode(_ text: Substring) -> [UInt8]? {
         let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { decode($0) }
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard !bytes.isEmpty, bytes.count % 4 == 0 else { return nil }
+        let equals = UInt8(ascii: "=")
         var padding = 0
-        if bytes.last == UInt8(ascii: "=") { padding += 1 }
-        if bytes.count >= 2 && bytes[bytes.count - 2] == UInt8(ascii: "=") { padding += 1 }
+        if bytes[bytes.count - 1] == equals { padding += 1 }
+        if bytes[bytes.count - 2] == equals { padding += 1 }
+        if padding == 1 && bytes[bytes.count - 2] == equals { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count / 4 * 3)
         var index = 0
         while index < bytes.count {
-            var group: [UInt8] = [0, 0, 0, 0]
+            let last = index + 4 == bytes.count
+            var group: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
             for offset in 0..<4 {
                 let byte = bytes[index + offset]
-                let isPadding = byte == UInt8(ascii: "=") && index + 4 == bytes.count && offset >= 4 - padding
-                if isPadding { continue }
+                if last && offset >= 4 - padding { continue }
                 let value = values[Int(byte)]
                 guard value != 0xff else { return nil }
-                group[offset] = value
+                switch offset {
+                case 0: group.0 = value
+                case 1: group.1 = value
+                case 2: group.2 = value
+                default: group.3 = value
+                }
             }
-            out.append(group[0] << 2 | group[1] >> 4)
-            out.append((group[1] & 0x0f) << 4 | group[2] >> 2)
-            out.append((group[2] & 0x03) << 6 | group[3])
+            if last {
+                // Canonical: what the padding leaves of the last character must be zero.
+                if padding == 1 && group.2 & 0x03 != 0 { return nil }
+                if padding == 2 && group.1 & 0x0f != 0 { return nil }
+            }
+            out.append(group.0 << 2 | group.1 >> 4)
+            out.append((group.1 & 0x0f) << 4 | group.2 >> 2)
+            out.append((group.2 & 0x03) << 6 | group.3)
             index += 4
         }
         out.removeLast(padding)
-        // Canonical: the bits the padding leaves unused must be zero.
-        guard encode(out) == String(decoding: bytes, as: UTF8.self) else { return nil }
         return out
     }
 }

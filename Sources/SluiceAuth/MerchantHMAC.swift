@@ -26,52 +26,102 @@ public enum MerchantHMAC {
     }
 
     /// Parses `MCH-HMAC-SHA256 k="v",...`: exactly the four parameters, each once, quoted.
+    /// Works on the header's bytes (this runs for every request on an auth route).
     static func parse(_ header: String) -> Credentials? {
-        let text = Substring(header)
-        guard text.count > scheme.count + 1, text.hasPrefix(scheme), text.dropFirst(scheme.count).first == " " else { return nil }
-        var parameters: [Substring: Substring] = [:]
-        var rest = text.dropFirst(scheme.count + 1)
-        while !rest.isEmpty {
-            rest = rest.drop { $0 == " " }
-            guard let equals = rest.firstIndex(of: "=") else { return nil }
-            let name = rest[..<equals]
-            rest = rest[rest.index(after: equals)...]
-            guard rest.first == "\"" else { return nil }
-            rest = rest.dropFirst()
-            guard let close = rest.firstIndex(of: "\"") else { return nil }
-            let value = rest[..<close]
-            rest = rest[rest.index(after: close)...].drop { $0 == " " }
-            guard parameters.updateValue(value, forKey: name) == nil else { return nil }
-            if rest.first == "," { rest = rest.dropFirst() } else if !rest.isEmpty { return nil }
+        var header = header
+        return header.withUTF8 { parse(bytes: $0) }
+    }
+
+    private static let schemeBytes = Array(scheme.utf8)
+
+    private static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Credentials? {
+        let space = UInt8(ascii: " ")
+        guard b.count > schemeBytes.count + 1, b.starts(with: schemeBytes), b[schemeBytes.count] == space else { return nil }
+        var merchant: Range<Int>?, nonce: Range<Int>?, timestamp: Range<Int>?, signature: Range<Int>?
+        var i = schemeBytes.count + 1
+        while i < b.count {
+            while i < b.count && b[i] == space { i += 1 }
+            let nameStart = i
+            while i < b.count && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b[i]) || (i < b.count && b[i] == UInt8(ascii: "_")) { i += 1 }
+            let name = nameStart..<i
+            guard i + 1 < b.count, b[i] == UInt8(ascii: "="), b[i + 1] == UInt8(ascii: "\"") else { return nil }
+            i += 2
+            let valueStart = i
+            while i < b.count && b[i] != UInt8(ascii: "\"") { i += 1 }
+            guard i < b.count else { return nil }
+            let value = valueStart..<i
+            i += 1
+            func take(_ slot: inout Range<Int>?) -> Bool {
+                guard slot == nil else { return false }
+                slot = value
+                return true
+            }
+            let nameBytes = UnsafeBufferPointer(rebasing: b[name])
+            let taken: Bool
+            switch nameBytes.count {
+            case 5 where nameBytes.elementsEqual("mchid".utf8): taken = take(&merchant)
+            case 5 where nameBytes.elementsEqual("nonce".utf8): taken = take(&nonce)
+            case 9 where nameBytes.elementsEqual("timestamp".utf8): taken = take(&timestamp)
+            case 9 where nameBytes.elementsEqual("signature".utf8): taken = take(&signature)
+            default: taken = false
+            }
+            guard taken else { return nil }
+            while i < b.count && b[i] == space { i += 1 }
+            if i < b.count {
+                guard b[i] == UInt8(ascii: ",") else { return nil }
+                i += 1
+            }
         }
-        guard parameters.count == 4, let merchant = parameters["mchid"], let nonce = parameters["nonce"],
-              let timestampText = parameters["timestamp"], let signatureText = parameters["signature"],
-              (1...32).contains(merchant.count), merchant.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }),
-              (16...32).contains(nonce.count), nonce.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }),
-              (1...12).contains(timestampText.count), timestampText.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let timestamp = Int64(timestampText),
-              let signature = Base64.decode(signatureText), signature.count == 32 else { return nil }
-        return Credentials(merchant: String(merchant), nonce: String(nonce), timestamp: timestamp,
-                           timestampText: String(timestampText), signature: signature)
+        guard let merchant, let nonce, let timestamp, let signature,
+              (1...32).contains(merchant.count), b[merchant].allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
+              (16...32).contains(nonce.count), b[nonce].allSatisfy(isAlphanumeric),
+              (1...12).contains(timestamp.count), b[timestamp].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              let signatureBytes = Base64.decode(UnsafeBufferPointer(rebasing: b[signature])), signatureBytes.count == 32 else { return nil }
+        let seconds = b[timestamp].reduce(Int64(0)) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self) }
+        return Credentials(merchant: text(merchant), nonce: text(nonce), timestamp: seconds, timestampText: text(timestamp),
+                           signature: signatureBytes)
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        default: return false
+        }
     }
 
     /// The string the signature covers; nil when the query holds an invalid `%` escape.
     public static func stringToSign(method: String, target: String, timestamp: String, nonce: String, bodySHA256Hex: String) -> String? {
+        message(method: method, target: target, timestamp: timestamp, nonce: nonce, bodySHA256Hex: bodySHA256Hex)
+            .map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The same as bytes, built in one buffer (the guard's path).
+    static func message(method: String, target: String, timestamp: String, nonce: String, bodySHA256Hex: String) -> [UInt8]? {
         guard let canonical = canonicalTarget(target) else { return nil }
-        return method + "\n" + canonical + "\n" + timestamp + "\n" + nonce + "\n" + bodySHA256Hex + "\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(method.utf8.count + canonical.utf8.count + timestamp.utf8.count + nonce.utf8.count + 64 + 5)
+        for part in [method, canonical, timestamp, nonce, bodySHA256Hex] {
+            bytes.append(contentsOf: part.utf8)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        return bytes
     }
 
     /// The path, and the sorted, re-encoded query when there is one.
     static func canonicalTarget(_ target: String) -> String? {
-        guard let mark = target.firstIndex(of: "?") else { return target }
+        let utf8 = target.utf8
+        guard let mark = utf8.firstIndex(of: UInt8(ascii: "?")) else { return target }
         let path = target[..<mark]
-        let query = target[target.index(after: mark)...]
+        let query = target[utf8.index(after: mark)...]
         if query.isEmpty { return String(path) }
         var pairs: [(name: String, value: String)] = []
-        for parameter in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let equals = parameter.firstIndex(of: "=")
-            guard let name = reencoded(equals.map { parameter[..<$0] } ?? parameter),
-                  let value = reencoded(equals.map { parameter[parameter.index(after: $0)...] } ?? "") else { return nil }
+        for parameter in query.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let equals = parameter.firstIndex(of: UInt8(ascii: "="))
+            guard let name = reencoded(equals.map { parameter[..<$0] } ?? parameter[...]),
+                  let value = reencoded(equals.map { parameter[parameter.index(after: $0)...] } ?? parameter[parameter.endIndex...]) else {
+                return nil
+            }
             pairs.append((name, value))
         }
         pairs.sort { ($0.name.utf8.lexicographicallyPrecedes($1.name.utf8))
@@ -80,7 +130,7 @@ public enum MerchantHMAC {
     }
 
     /// Percent-decodes, then encodes every byte but the unreserved ones; nil on a bad escape.
-    private static func reencoded(_ text: Substring) -> String? {
+    private static func reencoded(_ text: Substring.UTF8View.SubSequence) -> String? {
         let hex = Array("0123456789ABCDEF".utf8)
         func value(_ byte: UInt8) -> UInt8? {
             switch byte {
@@ -90,7 +140,7 @@ public enum MerchantHMAC {
             default: return nil
             }
         }
-        let bytes = Array(text.utf8)
+        let bytes = Array(text)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var index = 0

@@ -80,15 +80,19 @@ final class MerchantHMACTests: XCTestCase {
 
     func testNonceBookRemembersUntilExpiryWithinItsCapacity() {
         var book = NonceBook(capacity: 3)
-        XCTAssertTrue(book.claim("a", now: 0, ttl: 10))
-        XCTAssertFalse(book.claim("a", now: 9, ttl: 10), "a replay within the TTL")
-        XCTAssertTrue(book.claim("a", now: 10, ttl: 10), "expired")
-        XCTAssertTrue(book.claim("b", now: 10, ttl: 10))
-        XCTAssertTrue(book.claim("c", now: 10, ttl: 10))
-        XCTAssertTrue(book.claim("d", now: 10, ttl: 10))
+        let (a, b, c, d) = (NonceCache.key(merchant: "m", nonce: "a"), NonceCache.key(merchant: "m", nonce: "b"),
+                            NonceCache.key(merchant: "m", nonce: "c"), NonceCache.key(merchant: "m", nonce: "d"))
+        XCTAssertNotEqual(NonceCache.key(merchant: "m", nonce: "a"), NonceCache.key(merchant: "n", nonce: "a"), "scoped by merchant")
+        XCTAssertTrue(book.claim(a, now: 0, ttl: 10))
+        XCTAssertFalse(book.claim(a, now: 9, ttl: 10), "a replay within the TTL")
+        XCTAssertTrue(book.claim(a, now: 10, ttl: 10), "expired")
+        XCTAssertTrue(book.claim(b, now: 10, ttl: 10))
+        XCTAssertTrue(book.claim(c, now: 10, ttl: 10))
+        XCTAssertTrue(book.claim(d, now: 10, ttl: 10))
         XCTAssertEqual(book.count, 3, "the oldest went first")
-        XCTAssertFalse(book.claim("d", now: 11, ttl: 10))
-        book.release("d")
-        XCTAssertTrue(book.claim("d", now: 11, ttl: 10))
+        XCTAssertTrue(book.claim(a, now: 11, ttl: 10), "a was evicted (its ring slot reused)")
+        XCTAssertFalse(book.claim(d, now: 11, ttl: 10))
+        book.release(d)
+        XCTAssertTrue(book.claim(d, now: 11, ttl: 10))
     }
 }
