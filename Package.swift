@@ -109,7 +109,7 @@ let package = Package(
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],
-                    swiftSettings: sluiceSwiftSettings),
+                    resources: [.copy("Vectors")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceGuardsTests", dependencies: ["SluiceGuards"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIOTests", dependencies: ["SluiceIO", "SluiceTestSupport"], swiftSettings: sluiceSwiftSettings),

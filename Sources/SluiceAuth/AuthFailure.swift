@@ -2,10 +2,11 @@ import SluiceHTTP
 
 /// Why a request failed authentication: a stable code for clients, logs and metrics. The reply
 /// says which check failed and never anything secret (no expected signature, no key material).
-public enum AuthFailure: String, Sendable, CaseIterable {
+public enum AuthFailure: String, Error, Sendable, CaseIterable {
     case missingSignature = "missing_signature"
     case malformedAuthorization = "malformed_authorization"
     case unknownMerchant = "unknown_merchant"
+    case unknownSerial = "unknown_serial"
     case badSignature = "bad_signature"
     case timestampOutOfWindow = "timestamp_out_of_window"
     case replayedNonce = "replayed_nonce"
@@ -13,8 +14,9 @@ public enum AuthFailure: String, Sendable, CaseIterable {
     var message: String {
         switch self {
         case .missingSignature: return "the request carries no Authorization header for this route's schemes"
-        case .malformedAuthorization: return "the Authorization header is not a well-formed \(MerchantHMAC.scheme) credential"
+        case .malformedAuthorization: return "the signature headers are not well-formed"
         case .unknownMerchant: return "no credentials for this merchant"
+        case .unknownSerial: return "no platform key with this serial"
         case .badSignature: return "the signature does not match the request"
         case .timestampOutOfWindow: return "the timestamp is outside the accepted window"
         case .replayedNonce: return "this nonce was already used"

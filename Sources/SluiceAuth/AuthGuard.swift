@@ -1,5 +1,6 @@
 import SluiceGuards
 import SluiceHTTP
+import SluiceIO
 import SluiceRedis
 
 /// The auth guard of one route: verifies the request's signature against the merchant's
@@ -9,33 +10,45 @@ import SluiceRedis
 /// backend in the policy's merchant header (any client-sent copy removed first).
 ///
 /// Cheap checks first: the header's shape, the merchant, the timestamp window, then the HMAC
-/// (~0.5 µs), and only a request whose signature holds may touch the nonce stores, so forged
-/// requests can neither burn nonces nor cost Redis calls.
+/// (~0.5 µs) or the RSA signature (on the crypto pool, never on the loop), and only a request
+/// whose signature holds may touch the nonce stores, so forged requests can neither burn nonces
+/// nor cost Redis calls. WeChat Pay callbacks carry no merchant: their nonces are scoped by the
+/// platform key's serial.
 final class AuthGuard: RequestGuard {
     let name = "auth"
     let counters = GuardCounters()
     let needsBody = true
     private let policy: AuthPolicy
+    /// The route's schemes in policy order: the first whose signature the request carries decides.
+    private let schemes: [AuthPolicy.Scheme]
     private let keys: [String: [HMACKey]]
     private let nonces: NonceCache
     private let redis: RedisConnectionSet?
+    /// Where RSA verification runs (nil when no route verifies RSA signatures).
+    private let cryptoPool: WorkerPool?
+    private let loops: [EventLoop]
     /// Unix seconds (wall clock: timestamps are compared with the client's).
     private let wallClock: @Sendable () -> Double
 
-    init(policy: AuthPolicy, keys: [String: [HMACKey]], nonces: NonceCache, redis: RedisConnectionSet?,
-         wallClock: @escaping @Sendable () -> Double) {
+    init(policy: AuthPolicy, schemes: [AuthPolicy.Scheme], keys: [String: [HMACKey]], nonces: NonceCache,
+         redis: RedisConnectionSet?, cryptoPool: WorkerPool?, loops: [EventLoop], wallClock: @escaping @Sendable () -> Double) {
         self.policy = policy
+        self.schemes = schemes
         self.keys = keys
         self.nonces = nonces
         self.redis = redis
+        self.cryptoPool = cryptoPool
+        self.loops = loops
         self.wallClock = wallClock
         nonceTTLSeconds = Double(policy.nonceTTL.components.seconds)
+        window = Double(policy.timestampWindow.components.seconds)
         var tail: [UInt8] = []
         for argument in ["1", "NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &tail) }
         nonceCommandTail = tail
     }
 
     private let nonceTTLSeconds: Double
+    private let window: Double
     private static let emptyBodyHash = [UInt8]().withUnsafeBytes { Crypto.sha256Hex($0) }
     /// `1 NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
     private let nonceCommandTail: [UInt8]
@@ -46,23 +59,27 @@ final class AuthGuard: RequestGuard {
         return head
     }()
 
-    /// `SET auth:nonce:{<merchant>}:<nonce> 1 NX PX <ttl>`: one key per nonce, hash-tagged by
-    /// merchant (Redis Cluster keeps a merchant's nonces on one slot), expiring by itself.
-    private func nonceCommand(_ credentials: MerchantHMAC.Credentials) -> [UInt8] {
-        var command = Self.nonceCommandHead
-        command.reserveCapacity(command.count + 64 + nonceCommandTail.count)
-        RESPWriter.appendBulk(("auth:nonce:{" + credentials.merchant + "}:" + credentials.nonce).utf8, to: &command)
-        command.append(contentsOf: nonceCommandTail)
-        return command
-    }
-
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         request.head.headers.remove(name: policy.merchantHeader)
-        guard let header = request.head.headers["authorization"] else { return .reject(AuthFailure.missingSignature.reply) }
-        guard let credentials = MerchantHMAC.parse(header) else { return .reject(AuthFailure.malformedAuthorization.reply) }
+        for scheme in schemes {
+            switch scheme {
+            case .merchantHMAC where request.head.headers["authorization"] != nil:
+                return await verifyMerchantHMAC(&request)
+            case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
+                return await verifyWeChatPayCallback(request)
+            default:
+                continue
+            }
+        }
+        return .reject(AuthFailure.missingSignature.reply)
+    }
+
+    private func verifyMerchantHMAC(_ request: inout GuardRequest) async -> GuardVerdict {
+        guard let credentials = MerchantHMAC.parse(request.head.headers["authorization"] ?? "") else {
+            return .reject(AuthFailure.malformedAuthorization.reply)
+        }
         guard let merchantKeys = keys[credentials.merchant] else { return .reject(AuthFailure.unknownMerchant.reply) }
         let now = wallClock()
-        let window = Double(policy.timestampWindow.components.seconds)
         guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
 
         let body = request.body?.bytes ?? []
@@ -78,32 +95,69 @@ final class AuthGuard: RequestGuard {
             verified = true
         }
         guard verified else { return .reject(AuthFailure.badSignature.reply) }
-
-        let localKey = NonceCache.key(merchant: credentials.merchant, nonce: credentials.nonce)
-        guard nonces.claim(localKey, now: now, ttl: nonceTTLSeconds) else { return .reject(AuthFailure.replayedNonce.reply) }
-        if let redis {
-            switch await redis[request.loopIndex].send(nonceCommand(credentials)).reply() {
-            case .success(.status):
-                break
-            case .success(.null):
-                return .reject(AuthFailure.replayedNonce.reply)
-            case .success, .failure:
-                counters.recordError()
-                switch policy.onRedisFailure {
-                case .deny:
-                    nonces.release(localKey)
-                    var reply = LocalReply.json(status: 503, reason: "auth_unavailable",
-                                                message: "replay protection is unavailable; retry shortly")
-                    reply.headers.appendLowercased(name: "retry-after", value: "1")
-                    return .reject(reply)
-                case .allow, .local:
-                    break
-                }
-            }
+        if let refusal = await claimNonce(scope: credentials.merchant, nonce: credentials.nonce, now: now, loopIndex: request.loopIndex) {
+            return .reject(refusal)
         }
         request.merchantID = credentials.merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: credentials.merchant)
         return .proceed
+    }
+
+    private func verifyWeChatPayCallback(_ request: GuardRequest) async -> GuardVerdict {
+        let credentials: WeChatPayCallback.Credentials
+        switch WeChatPayCallback.parse(request.head.headers) {
+        case .success(let parsed): credentials = parsed
+        case .failure(let failure): return .reject(failure.reply)
+        }
+        guard let key = policy.platformKeys[credentials.serial] else { return .reject(AuthFailure.unknownSerial.reply) }
+        let now = wallClock()
+        guard abs(Double(credentials.timestamp) - now) < window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
+        let message = WeChatPayCallback.message(credentials, body: request.body?.bytes ?? [])
+        let signature = credentials.signature
+        guard let cryptoPool, request.loopIndex < loops.count,
+              let verified = await cryptoPool.run(on: loops[request.loopIndex], { key.verify(message, signature: signature) }) else {
+            var reply = LocalReply.json(status: 503, reason: "bulkhead_full",
+                                        message: "signature verification is saturated; retry shortly")
+            reply.headers.appendLowercased(name: "retry-after", value: "1")
+            return .reject(reply)
+        }
+        guard verified else { return .reject(AuthFailure.badSignature.reply) }
+        if let refusal = await claimNonce(scope: "wechatpay:" + credentials.serial, nonce: credentials.nonce, now: now,
+                                          loopIndex: request.loopIndex) {
+            return .reject(refusal)
+        }
+        return .proceed
+    }
+
+    /// Nil when the nonce is new in this process and (when Redis answers) in the fleet; the
+    /// refusal otherwise. Redis failing follows `on_redis_failure`.
+    private func claimNonce(scope: String, nonce: String, now: Double, loopIndex: Int) async -> LocalReply? {
+        let localKey = NonceCache.key(merchant: scope, nonce: nonce)
+        guard nonces.claim(localKey, now: now, ttl: nonceTTLSeconds) else { return AuthFailure.replayedNonce.reply }
+        guard let redis else { return nil }
+        switch await redis[loopIndex].send(nonceCommand(scope: scope, nonce: nonce)).reply() {
+        case .success(.status):
+            return nil
+        case .success(.null):
+            return AuthFailure.replayedNonce.reply
+        case .success, .failure:
+            counters.recordError()
+            guard policy.onRedisFailure == .deny else { return nil }
+            nonces.release(localKey)
+            var reply = LocalReply.json(status: 503, reason: "auth_unavailable", message: "replay protection is unavailable; retry shortly")
+            reply.headers.appendLowercased(name: "retry-after", value: "1")
+            return reply
+        }
+    }
+
+    /// `SET auth:nonce:{<scope>}:<nonce> 1 NX PX <ttl>`: one key per nonce, hash-tagged by scope
+    /// (the merchant: Redis Cluster keeps a merchant's nonces on one slot), expiring by itself.
+    private func nonceCommand(scope: String, nonce: String) -> [UInt8] {
+        var command = Self.nonceCommandHead
+        command.reserveCapacity(command.count + 64 + nonceCommandTail.count)
+        RESPWriter.appendBulk(("auth:nonce:{" + scope + "}:" + nonce).utf8, to: &command)
+        command.append(contentsOf: nonceCommandTail)
+        return command
     }
 }
 

@@ -45,15 +45,23 @@ public final class AuthModule: GuardModule {
             keys[id] = merchantKeys
         }
         let redis = SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }
+        // The crypto pool is made here but started only on activation; kept across reloads
+        // while its size is unchanged.
+        let needsPool = auth.routeSchemes.values.contains { $0.contains(.wechatpayCallback) }
+        let poolSize = [auth.cryptoThreads, auth.cryptoQueue]
+        let pool = needsPool ? state.state(name, "crypto-pool", configuration: poolSize) {
+            WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue)
+        } : nil
         var guards: [String: any RequestGuard] = [:]
         for route in policy.routes {
             if let schemes = auth.routeSchemes[route.name], !schemes.isEmpty {
-                guards[route.name] = AuthGuard(policy: auth, keys: keys, nonces: nonces, redis: redis?.set, wallClock: wallClock)
+                guards[route.name] = AuthGuard(policy: auth, schemes: schemes, keys: keys, nonces: nonces, redis: redis?.set,
+                                               cryptoPool: pool, loops: loops, wallClock: wallClock)
             } else {
                 guards[route.name] = MerchantHeaderStripper(merchantHeader: auth.merchantHeader)
             }
         }
-        return AuthGeneration(guards: guards, redis: redis)
+        return AuthGeneration(guards: guards, redis: redis, cryptoPool: pool)
     }
 }
 
@@ -66,10 +74,12 @@ final class HMACKeyBox: Sendable {
 final class AuthGeneration: GuardGeneration {
     private let guardsByRoute: [String: any RequestGuard]
     private let redis: RedisConnections?
+    private let cryptoPool: WorkerPool?
 
-    init(guards: [String: any RequestGuard], redis: RedisConnections?) {
+    init(guards: [String: any RequestGuard], redis: RedisConnections?, cryptoPool: WorkerPool? = nil) {
         guardsByRoute = guards
         self.redis = redis
+        self.cryptoPool = cryptoPool
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
@@ -78,5 +88,6 @@ final class AuthGeneration: GuardGeneration {
 
     func activate() {
         redis?.startIfNew()
+        cryptoPool?.start()
     }
 }

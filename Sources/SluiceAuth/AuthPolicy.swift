@@ -6,6 +6,9 @@ public struct AuthPolicy: Sendable {
     public enum Scheme: String, Sendable, CaseIterable {
         /// `MCH-HMAC-SHA256` with the merchant's secret (see `MerchantHMAC`).
         case merchantHMAC = "merchant_hmac"
+        /// WeChat Pay v3 callbacks (payment notifications), signed by WeChat's platform key
+        /// (see `WeChatPayCallback`).
+        case wechatpayCallback = "wechatpay_callback"
     }
 
     /// What a request gets when Redis cannot say whether its nonce is new.
@@ -27,6 +30,16 @@ public struct AuthPolicy: Sendable {
     /// cannot bring a forgotten nonce back.
     public var nonceTTL = Duration.seconds(600)
     public var onRedisFailure = FailureMode.local
+    /// The threads and queue of the pool RSA verification runs on (never on an event loop).
+    public var cryptoThreads = 2
+    public var cryptoQueue = 1024
+    /// WeChat Pay platform public keys by serial (`Wechatpay-Serial`: a certificate serial or a
+    /// `PUB_KEY_ID_…`).
+    var platformKeys: [String: RSAPublicKey] = [:]
+    /// Whether the policy lists platform keys at all (a listed key that failed to load is
+    /// reported at its own line, not again as "no keys").
+    var listsPlatformKeys = false
+    public var platformKeySerials: [String] { platformKeys.keys.sorted() }
     /// By merchant id.
     public var merchants: [String: MerchantCredentials] = [:]
     /// Route name → the schemes it requires (one of them must verify).

@@ -7,7 +7,14 @@ import Yams
 /// in routes:
 ///
 /// ```yaml
-/// auth: {merchant_header: x-sluice-merchant, timestamp_window: 300s, nonce_ttl: 600s, on_redis_failure: local}
+/// auth:
+///   merchant_header: x-sluice-merchant
+///   timestamp_window: 300s
+///   nonce_ttl: 600s
+///   on_redis_failure: local
+///   crypto_pool: {threads: 2, queue: 1024}            # RSA verification runs here, never on a loop
+///   wechatpay_platform_keys:                            # for auth: [wechatpay_callback]
+///     - {serial: PUB_KEY_ID_0114232134912410000000000000, public_key: keys/wechatpay-platform.pem}
 /// merchants:
 ///   - {id: "1900000001", hmac_secrets: [keys/1900000001.hmac]}   # files, relative to this file; two while rotating
 /// routes:
@@ -59,6 +66,10 @@ public struct AuthPolicySection: GuardPolicySection {
                 }
             }
             if policy.routeSchemes[route] == nil { policy.routeSchemes[route] = schemes }
+            if schemes.contains(.wechatpayCallback) && !policy.listsPlatformKeys && input.isComplete {
+                reader.report("route '\(route)' verifies WeChat Pay callbacks, and auth lists no wechatpay_platform_keys",
+                              at: node.keyNode)
+            }
             if input.isComplete, let first = nodes.first, !input.presentTopLevelKeys.contains(SharedRedis.sectionName) {
                 reader.report("route '\(route)' needs auth, and auth needs a 'redis' section (nonces are shared by every gateway)",
                               at: first.keyNode)
@@ -70,7 +81,8 @@ public struct AuthPolicySection: GuardPolicySection {
     private func readSettings(_ section: OwnedPolicyNode, into policy: inout AuthPolicy) {
         let reader = section.reader
         guard let fields = reader.mapping(section.value, what: "auth",
-                                          allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure"]) else { return }
+                                          allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure",
+                                                    "crypto_pool", "wechatpay_platform_keys"]) else { return }
         if let node = fields["merchant_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
             policy.merchantHeader = header
         }
@@ -87,6 +99,46 @@ public struct AuthPolicySection: GuardPolicySection {
         if let node = fields["on_redis_failure"], let mode = reader.choice(node, "failure mode", as: AuthPolicy.FailureMode.self) {
             policy.onRedisFailure = mode
         }
+        if let node = fields["crypto_pool"], let pool = reader.mapping(node, what: "crypto_pool of auth", allowed: ["threads", "queue"]) {
+            if let node = pool["threads"], let threads = reader.count(node) {
+                if (1...64).contains(threads) { policy.cryptoThreads = threads } else { reader.report("threads must be 1 to 64", at: node) }
+            }
+            if let node = pool["queue"], let queue = reader.count(node) {
+                if queue >= 1 { policy.cryptoQueue = queue } else { reader.report("queue must be at least 1", at: node) }
+            }
+        }
+        if let node = fields["wechatpay_platform_keys"],
+           let items = reader.list(node, expected: "a list of {serial, public_key}") {
+            policy.listsPlatformKeys = !items.isEmpty
+            for item in items {
+                guard let key = reader.mapping(item, what: "platform key", allowed: ["serial", "public_key"]),
+                      let serialNode = reader.required("serial", in: key, of: "platform key"),
+                      let serial = reader.parsed(serialNode, expected: "a key serial", Self.serial),
+                      let pathNode = reader.required("public_key", in: key, of: "platform key"),
+                      let path = reader.text(pathNode, expected: "a public key file path") else { continue }
+                if policy.platformKeys[serial] != nil {
+                    reader.report("platform key serial '\(serial)' listed twice", at: serialNode)
+                    continue
+                }
+                do {
+                    policy.platformKeys[serial] = try RSAPublicKey(pemFile: Self.resolve(path, relativeTo: reader))
+                } catch {
+                    reader.report(error.description, at: pathNode)
+                }
+            }
+        }
+    }
+
+    /// A file named in a policy file: relative to that file's directory.
+    static func resolve(_ name: String, relativeTo reader: PolicyFileReader) -> String {
+        name.hasPrefix("/") ? name : ((reader.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
+    }
+
+    static func serial(_ text: String) -> Result<String, SyntaxProblem> {
+        guard (1...64).contains(text.count), text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            return .failure(SyntaxProblem("invalid key serial '\(text)' (1 to 64 of letters, digits and '_')"))
+        }
+        return .success(text)
     }
 
     private func readMerchant(_ node: Node, reader: PolicyFileReader) -> MerchantCredentials? {
@@ -111,8 +163,7 @@ public struct AuthPolicySection: GuardPolicySection {
     /// The secret in a file named relative to the policy file; a final line break is not part of it.
     private func readSecret(_ node: Node, reader: PolicyFileReader) -> [UInt8]? {
         guard let name = reader.text(node, expected: "a secret file path") else { return nil }
-        let directory = (reader.path as NSString).deletingLastPathComponent
-        let path = name.hasPrefix("/") ? name : (directory as NSString).appendingPathComponent(name)
+        let path = Self.resolve(name, relativeTo: reader)
         guard let secret = SecretFile.read(path) else {
             reader.report("cannot read HMAC secret file \(path)", at: node)
             return nil

@@ -10,6 +10,9 @@ import Glibc
 /// already wait, `run` refuses at once (nil): the caller answers 503 instead of queueing without
 /// bound, and a flood of expensive requests cannot grow memory or starve the loops. Pools are
 /// separate: saturating one never slows another or a loop.
+///
+/// Making a pool starts nothing (a policy being compiled may still be rejected): its threads
+/// start with `start()`, and end when it is shut down or released.
 public final class WorkerPool: Sendable {
     public let name: String
     public let threads: Int
@@ -24,12 +27,18 @@ public final class WorkerPool: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let refused = Atomic<Int>(0)
     private let completed = Atomic<Int>(0)
+    private let started = Atomic<Bool>(false)
 
     public init(name: String, threads: Int, queueLimit: Int) {
         self.name = name
         self.threads = max(threads, 1)
         self.queueLimit = max(queueLimit, 1)
-        for _ in 0..<self.threads { startThread() }
+    }
+
+    /// Starts the threads (once; later calls do nothing).
+    public func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for _ in 0..<threads { startThread() }
     }
 
     /// Runs `work` on a pool thread and returns its result on `loop` (the caller's); nil when the

@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.parse
 
-from conftest import SLUICE, free_port, standard_policy
+from conftest import REPO, SLUICE, free_port, standard_policy
 from rawhttp import Conn
 
 MERCHANT = "1900000001"
@@ -192,3 +192,65 @@ def test_redis_down_follows_the_failure_mode(spawn, backend, redis):
     authorization = sign("POST", target, ORDER)
     assert pay(local.port, authorization).status == 200, "local: this gateway's nonce cache decides"
     assert pay(local.port, authorization).json()["error"] == "replayed_nonce"
+
+
+# --- WeChat Pay v3 callbacks: RSA signatures by the platform key (the SDK's published test key) ---
+
+VECTORS = REPO / "Tests" / "SluiceAuthTests" / "Vectors"
+
+
+def sign_callback(body: bytes, *, timestamp: int | None = None, nonce: str | None = None,
+                  serial: str = "PUB_KEY_ID_TEST") -> dict:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = nonce or os.urandom(16).hex().upper()
+    message = f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(VECTORS / "wechatpay-go-test-key.pem")],
+                               input=message, capture_output=True, check=True, timeout=10).stdout
+    return {"Wechatpay-Timestamp": str(timestamp), "Wechatpay-Nonce": nonce, "Wechatpay-Serial": serial,
+            "Wechatpay-Signature": base64.b64encode(signature).decode(),
+            "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Content-Type": "application/json"}
+
+
+def test_wechatpay_callbacks_are_verified_on_the_crypto_pool(spawn, backend, redis):
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port)
+    files["routes.yaml"] += """\
+  - name: notify
+    class: core
+    match: {methods: [POST], path: /echo-notify}
+    cluster: demo
+    auth: [wechatpay_callback]
+"""
+    files["auth.yaml"] = files["auth.yaml"].replace(
+        "auth: {on_redis_failure: deny}",
+        "auth: {on_redis_failure: deny, crypto_pool: {threads: 1, queue: 64}, "
+        "wechatpay_platform_keys: [{serial: PUB_KEY_ID_TEST, public_key: keys/platform.pem}]}")
+    files["keys/m.hmac"] = SECRET.decode()
+    files["keys/platform.pem"] = (VECTORS / "wechatpay-go-test-key.pub.pem").read_text()
+    s = spawn.sluice(files, port)
+    body = json.dumps({"id": "EV-2018022511223320873", "event_type": "TRANSACTION.SUCCESS"}).encode()
+
+    def notify(headers, payload=body):
+        with Conn(s.port) as c:
+            return c.request("POST", "/echo-notify", headers, payload)
+
+    good = sign_callback(body)
+    before = backend.stats()["requests"]
+    probe = dict(good, **{"Wechatpay-Signature": "WECHATPAY/SIGNTEST/" + good["Wechatpay-Signature"]})
+    cases = [
+        ("bad_signature", probe, body),
+        ("unknown_serial", sign_callback(body, serial="PUB_KEY_ID_OTHER"), body),
+        ("timestamp_out_of_window", sign_callback(body, timestamp=int(time.time()) - 301), body),
+        ("bad_signature", good, body.replace(b"SUCCESS", b"SUCCESX")),
+        ("missing_signature", {"Content-Type": "application/json"}, body),
+    ]
+    for code, headers, payload in cases:
+        r = notify(headers, payload)
+        assert r.status == 401 and r.json()["error"] == code, (code, r)
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+
+    r = notify(good)
+    assert r.status == 200, r
+    assert r.json()["path"] == "/echo-notify"
+    r = notify(good)
+    assert r.status == 401 and r.json()["error"] == "replayed_nonce", r

@@ -9,6 +9,7 @@ import XCTest
 final class WorkerPoolTests: EventLoopTestCase {
     func testWorkRunsOffTheLoopAndResumesOnIt() async throws {
         let pool = WorkerPool(name: "test", threads: 2, queueLimit: 8)
+        pool.start()
         defer { pool.shutdown() }
         let (ranOnLoop, resumedOnLoop, value) = try await onLoop { loop in
             let result = await pool.run(on: loop) { (loop.isOnLoopThread, 6 * 7) }
@@ -21,6 +22,7 @@ final class WorkerPoolTests: EventLoopTestCase {
 
     func testAFullQueueRefusesAtOnceAndTheLoopStaysResponsive() async throws {
         let pool = WorkerPool(name: "test", threads: 1, queueLimit: 2)
+        pool.start()
         defer { pool.shutdown() }
         let gate = DispatchSemaphore(value: 0)
         let firstRunning = Atomic<Bool>(false)

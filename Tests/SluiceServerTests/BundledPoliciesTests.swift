@@ -34,6 +34,9 @@ final class BundledPoliciesTests: XCTestCase {
                        ["wechat-v3-jsapi-pay", "wechat-v3-native-pay", "wechat-v3-refund", "wechat-v3-query-order",
                         "wechat-v3-query-refund"])
         XCTAssertEqual(auth.merchants["1900000001"]?.hmacSecrets.count, 1)
+        // Payment notifications must carry WeChat Pay's platform signature.
+        XCTAssertEqual(auth.routeSchemes["wechat-notify"], [.wechatpayCallback])
+        XCTAssertEqual(auth.platformKeySerials, ["PUB_KEY_ID_DEMO"])
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),
