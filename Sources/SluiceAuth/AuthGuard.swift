@@ -61,17 +61,59 @@ final class AuthGuard: RequestGuard {
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         request.head.headers.remove(name: policy.merchantHeader)
+        let authorization = request.head.headers["authorization"]
         for scheme in schemes {
             switch scheme {
-            case .merchantHMAC where request.head.headers["authorization"] != nil:
+            case .merchantHMAC where authorization.map({ $0.utf8.starts(with: MerchantHMAC.scheme.utf8) }) ?? false:
                 return await verifyMerchantHMAC(&request)
+            case .wechatpayV3 where authorization.map(WeChatPayRequest.applies(toAuthorization:)) ?? false:
+                return await verifyWeChatPayRequest(&request)
             case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
                 return await verifyWeChatPayCallback(request)
             default:
                 continue
             }
         }
-        return .reject(AuthFailure.missingSignature.reply)
+        // An Authorization header in none of the route's schemes is malformed, not missing.
+        let expectsAuthorization = schemes.contains(.merchantHMAC) || schemes.contains(.wechatpayV3)
+        return .reject((authorization != nil && expectsAuthorization ? AuthFailure.malformedAuthorization : .missingSignature).reply)
+    }
+
+    private func verifyWeChatPayRequest(_ request: inout GuardRequest) async -> GuardVerdict {
+        guard let credentials = WeChatPayRequest.parse(request.head.headers["authorization"] ?? "") else {
+            return .reject(AuthFailure.malformedAuthorization.reply)
+        }
+        guard let merchant = policy.merchants[credentials.merchant] else { return .reject(AuthFailure.unknownMerchant.reply) }
+        guard let key = merchant.rsaKeys[credentials.serial] else { return .reject(AuthFailure.unknownSerial.reply) }
+        let now = wallClock()
+        guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
+        let message = WeChatPayRequest.message(method: request.head.method, target: request.head.target,
+                                               timestamp: credentials.timestampText, nonce: credentials.nonce,
+                                               body: request.body?.bytes ?? [])
+        switch await verifyRSA(key, message, credentials.signature, loopIndex: request.loopIndex) {
+        case .saturated(let reply): return .reject(reply)
+        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .verified: break
+        }
+        if let refusal = await claimNonce(scope: credentials.merchant, nonce: credentials.nonce, now: now, loopIndex: request.loopIndex) {
+            return .reject(refusal)
+        }
+        request.merchantID = credentials.merchant
+        request.head.headers.appendLowercased(name: policy.merchantHeader, value: credentials.merchant)
+        return .proceed
+    }
+
+    private enum RSAOutcome { case verified, refuted, saturated(LocalReply) }
+
+    /// RSA on the crypto pool: the verdict, or the 503 when the pool's queue is full.
+    private func verifyRSA(_ key: RSAPublicKey, _ message: [UInt8], _ signature: [UInt8], loopIndex: Int) async -> RSAOutcome {
+        guard let cryptoPool, loopIndex < loops.count,
+              let verified = await cryptoPool.run(on: loops[loopIndex], { key.verify(message, signature: signature) }) else {
+            var reply = LocalReply.json(status: 503, reason: "bulkhead_full", message: "signature verification is saturated; retry shortly")
+            reply.headers.appendLowercased(name: "retry-after", value: "1")
+            return .saturated(reply)
+        }
+        return verified ? .verified : .refuted
     }
 
     private func verifyMerchantHMAC(_ request: inout GuardRequest) async -> GuardVerdict {
@@ -113,15 +155,11 @@ final class AuthGuard: RequestGuard {
         let now = wallClock()
         guard abs(Double(credentials.timestamp) - now) < window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
         let message = WeChatPayCallback.message(credentials, body: request.body?.bytes ?? [])
-        let signature = credentials.signature
-        guard let cryptoPool, request.loopIndex < loops.count,
-              let verified = await cryptoPool.run(on: loops[request.loopIndex], { key.verify(message, signature: signature) }) else {
-            var reply = LocalReply.json(status: 503, reason: "bulkhead_full",
-                                        message: "signature verification is saturated; retry shortly")
-            reply.headers.appendLowercased(name: "retry-after", value: "1")
-            return .reject(reply)
+        switch await verifyRSA(key, message, credentials.signature, loopIndex: request.loopIndex) {
+        case .saturated(let reply): return .reject(reply)
+        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .verified: break
         }
-        guard verified else { return .reject(AuthFailure.badSignature.reply) }
         if let refusal = await claimNonce(scope: "wechatpay:" + credentials.serial, nonce: credentials.nonce, now: now,
                                           loopIndex: request.loopIndex) {
             return .reject(refusal)

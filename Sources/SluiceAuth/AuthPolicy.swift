@@ -6,6 +6,8 @@ public struct AuthPolicy: Sendable {
     public enum Scheme: String, Sendable, CaseIterable {
         /// `MCH-HMAC-SHA256` with the merchant's secret (see `MerchantHMAC`).
         case merchantHMAC = "merchant_hmac"
+        /// WeChat Pay v3 requests, signed with the merchant's API key (see `WeChatPayRequest`).
+        case wechatpayV3 = "wechatpay_v3"
         /// WeChat Pay v3 callbacks (payment notifications), signed by WeChat's platform key
         /// (see `WeChatPayCallback`).
         case wechatpayCallback = "wechatpay_callback"
@@ -51,4 +53,7 @@ public struct MerchantCredentials: Sendable {
     public var id: String
     /// Never logged; read from the files the policy names.
     public var hmacSecrets: [[UInt8]]
+    /// The merchant's API public keys by serial, for `wechatpay_v3` requests.
+    var rsaKeys: [String: RSAPublicKey] = [:]
+    public var rsaKeySerials: [String] { rsaKeys.keys.sorted() }
 }

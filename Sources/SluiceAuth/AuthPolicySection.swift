@@ -107,25 +107,9 @@ public struct AuthPolicySection: GuardPolicySection {
                 if queue >= 1 { policy.cryptoQueue = queue } else { reader.report("queue must be at least 1", at: node) }
             }
         }
-        if let node = fields["wechatpay_platform_keys"],
-           let items = reader.list(node, expected: "a list of {serial, public_key}") {
-            policy.listsPlatformKeys = !items.isEmpty
-            for item in items {
-                guard let key = reader.mapping(item, what: "platform key", allowed: ["serial", "public_key"]),
-                      let serialNode = reader.required("serial", in: key, of: "platform key"),
-                      let serial = reader.parsed(serialNode, expected: "a key serial", Self.serial),
-                      let pathNode = reader.required("public_key", in: key, of: "platform key"),
-                      let path = reader.text(pathNode, expected: "a public key file path") else { continue }
-                if policy.platformKeys[serial] != nil {
-                    reader.report("platform key serial '\(serial)' listed twice", at: serialNode)
-                    continue
-                }
-                do {
-                    policy.platformKeys[serial] = try RSAPublicKey(pemFile: Self.resolve(path, relativeTo: reader))
-                } catch {
-                    reader.report(error.description, at: pathNode)
-                }
-            }
+        if let node = fields["wechatpay_platform_keys"] {
+            policy.listsPlatformKeys = !(node.sequence?.isEmpty ?? true)
+            policy.platformKeys = publicKeys(node, reader: reader)
         }
     }
 
@@ -143,11 +127,15 @@ public struct AuthPolicySection: GuardPolicySection {
 
     private func readMerchant(_ node: Node, reader: PolicyFileReader) -> MerchantCredentials? {
         let what = reader.label("merchant", of: node)
-        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets"]) else { return nil }
+        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets", "rsa_public_keys"]) else { return nil }
         let idNode = reader.required("id", in: fields, of: what)
         let id = idNode.flatMap { reader.parsed($0, expected: "a merchant id", Self.merchantID) }
+        if fields["hmac_secrets"] == nil && fields["rsa_public_keys"] == nil {
+            reader.report("\(what) needs hmac_secrets, rsa_public_keys or both", at: node)
+        }
+        let rsaKeys = fields["rsa_public_keys"].map { publicKeys($0, reader: reader) } ?? [:]
         var secrets: [[UInt8]] = []
-        if let node = reader.required("hmac_secrets", in: fields, of: what),
+        if let node = fields["hmac_secrets"],
            let items = reader.list(node, expected: "a list of secret files (two while rotating)") {
             if items.isEmpty || items.count > 2 {
                 reader.report("hmac_secrets of \(what) needs one secret file, or two while rotating", at: node)
@@ -156,8 +144,31 @@ public struct AuthPolicySection: GuardPolicySection {
                 if let secret = readSecret(item, reader: reader) { secrets.append(secret) }
             }
         }
-        guard let id, !secrets.isEmpty else { return nil }
-        return MerchantCredentials(id: id, hmacSecrets: secrets)
+        guard let id, !secrets.isEmpty || !rsaKeys.isEmpty else { return nil }
+        return MerchantCredentials(id: id, hmacSecrets: secrets, rsaKeys: rsaKeys)
+    }
+
+    /// `[{serial, public_key}]`: RSA public keys by serial (PEM key or certificate files).
+    private func publicKeys(_ node: Node, reader: PolicyFileReader) -> [String: RSAPublicKey] {
+        var keys: [String: RSAPublicKey] = [:]
+        guard let items = reader.list(node, expected: "a list of {serial, public_key}") else { return keys }
+        for item in items {
+            guard let key = reader.mapping(item, what: "public key", allowed: ["serial", "public_key"]),
+                  let serialNode = reader.required("serial", in: key, of: "public key"),
+                  let serial = reader.parsed(serialNode, expected: "a key serial", Self.serial),
+                  let pathNode = reader.required("public_key", in: key, of: "public key"),
+                  let path = reader.text(pathNode, expected: "a public key file path") else { continue }
+            if keys[serial] != nil {
+                reader.report("key serial '\(serial)' listed twice", at: serialNode)
+                continue
+            }
+            do {
+                keys[serial] = try RSAPublicKey(pemFile: Self.resolve(path, relativeTo: reader))
+            } catch {
+                reader.report(error.description, at: pathNode)
+            }
+        }
+        return keys
     }
 
     /// The secret in a file named relative to the policy file; a final line break is not part of it.

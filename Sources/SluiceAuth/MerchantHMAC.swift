@@ -33,61 +33,18 @@ public enum MerchantHMAC {
     }
 
     private static let schemeBytes = Array(scheme.utf8)
+    private static let parameterNames = ["mchid", "nonce", "timestamp", "signature"].map { Array($0.utf8) }
 
     private static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Credentials? {
-        let space = UInt8(ascii: " ")
-        guard b.count > schemeBytes.count + 1, b.starts(with: schemeBytes), b[schemeBytes.count] == space else { return nil }
-        var merchant: Range<Int>?, nonce: Range<Int>?, timestamp: Range<Int>?, signature: Range<Int>?
-        var i = schemeBytes.count + 1
-        while i < b.count {
-            while i < b.count && b[i] == space { i += 1 }
-            let nameStart = i
-            while i < b.count && (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b[i]) || (i < b.count && b[i] == UInt8(ascii: "_")) { i += 1 }
-            let name = nameStart..<i
-            guard i + 1 < b.count, b[i] == UInt8(ascii: "="), b[i + 1] == UInt8(ascii: "\"") else { return nil }
-            i += 2
-            let valueStart = i
-            while i < b.count && b[i] != UInt8(ascii: "\"") { i += 1 }
-            guard i < b.count else { return nil }
-            let value = valueStart..<i
-            i += 1
-            func take(_ slot: inout Range<Int>?) -> Bool {
-                guard slot == nil else { return false }
-                slot = value
-                return true
-            }
-            let nameBytes = UnsafeBufferPointer(rebasing: b[name])
-            let taken: Bool
-            switch nameBytes.count {
-            case 5 where nameBytes.elementsEqual("mchid".utf8): taken = take(&merchant)
-            case 5 where nameBytes.elementsEqual("nonce".utf8): taken = take(&nonce)
-            case 9 where nameBytes.elementsEqual("timestamp".utf8): taken = take(&timestamp)
-            case 9 where nameBytes.elementsEqual("signature".utf8): taken = take(&signature)
-            default: taken = false
-            }
-            guard taken else { return nil }
-            while i < b.count && b[i] == space { i += 1 }
-            if i < b.count {
-                guard b[i] == UInt8(ascii: ",") else { return nil }
-                i += 1
-            }
-        }
-        guard let merchant, let nonce, let timestamp, let signature,
-              (1...32).contains(merchant.count), b[merchant].allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
-              (16...32).contains(nonce.count), b[nonce].allSatisfy(isAlphanumeric),
-              (1...12).contains(timestamp.count), b[timestamp].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+        guard let ranges = AuthorizationParameters.parse(b, scheme: schemeBytes, names: parameterNames) else { return nil }
+        let (merchant, nonce, timestamp, signature) = (ranges[0], ranges[1], ranges[2], ranges[3])
+        guard (1...32).contains(merchant.count),
+              b[merchant].allSatisfy({ AuthorizationParameters.isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
+              (16...32).contains(nonce.count), b[nonce].allSatisfy(AuthorizationParameters.isAlphanumeric),
+              let seconds = AuthorizationParameters.seconds(b, timestamp),
               let signatureBytes = Base64.decode(UnsafeBufferPointer(rebasing: b[signature])), signatureBytes.count == 32 else { return nil }
-        let seconds = b[timestamp].reduce(Int64(0)) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
-        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[range]), as: UTF8.self) }
-        return Credentials(merchant: text(merchant), nonce: text(nonce), timestamp: seconds, timestampText: text(timestamp),
-                           signature: signatureBytes)
-    }
-
-    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
-        default: return false
-        }
+        return Credentials(merchant: AuthorizationParameters.text(b, merchant), nonce: AuthorizationParameters.text(b, nonce),
+                           timestamp: seconds, timestampText: AuthorizationParameters.text(b, timestamp), signature: signatureBytes)
     }
 
     /// The string the signature covers; nil when the query holds an invalid `%` escape.

@@ -8,14 +8,29 @@ import SluiceHTTP
 /// timestamp window.
 struct Sign: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the headers that sign a request (merchant HMAC), one 'Name: value' per line.",
+        abstract: "Print the headers that sign a request (merchant HMAC or WeChat Pay v3), one 'Name: value' per line.",
         discussion: """
             Example: curl -H "$(sluice sign --key-file policies/keys/1900000001.hmac --merchant 1900000001 \\
                 --method POST --path /v3/pay/transactions/jsapi --body-file order.json)" --data-binary @order.json ...
+            WeChat Pay v3: sluice sign --scheme wechatpay-v3 --private-key apiclient_key.pem --serial <certificate serial> ...
             """)
 
-    @Option(name: .long, help: "File holding the merchant's HMAC secret (a final line break is not part of it).")
-    var keyFile: String
+    enum Scheme: String, ExpressibleByArgument {
+        case merchantHMAC = "merchant-hmac"
+        case wechatpayV3 = "wechatpay-v3"
+    }
+
+    @Option(name: .long, help: "merchant-hmac (MCH-HMAC-SHA256) or wechatpay-v3 (WECHATPAY2-SHA256-RSA2048).")
+    var scheme: Scheme = .merchantHMAC
+
+    @Option(name: .long, help: "merchant-hmac: file holding the merchant's HMAC secret (a final line break is not part of it).")
+    var keyFile: String?
+
+    @Option(name: .long, help: "wechatpay-v3: the merchant's API private key (PEM).")
+    var privateKey: String?
+
+    @Option(name: .long, help: "wechatpay-v3: the serial of the merchant's API certificate.")
+    var serial: String?
 
     @Option(name: .long, help: "Merchant id.")
     var merchant: String
@@ -36,7 +51,6 @@ struct Sign: ParsableCommand {
     var nonce: String?
 
     func run() throws {
-        guard let secret = SecretFile.read(keyFile) else { throw ValidationError("cannot read key file \(keyFile)") }
         var body: [UInt8] = []
         if let bodyFile {
             guard let data = FileManager.default.contents(atPath: bodyFile) else { throw ValidationError("cannot read body file \(bodyFile)") }
@@ -49,11 +63,21 @@ struct Sign: ParsableCommand {
         } catch {
             throw ValidationError("path \(path): \(error)")
         }
-        guard let value = MerchantHMAC.authorization(
-            secret: secret, merchant: merchant, method: method, target: target, body: body,
-            timestamp: timestamp ?? Int64(Date().timeIntervalSince1970), nonce: nonce ?? MerchantHMAC.freshNonce()) else {
-            throw ValidationError("cannot sign: invalid % escape in the query, or OpenSSL failed")
+        let time = timestamp ?? Int64(Date().timeIntervalSince1970)
+        let nonce = nonce ?? MerchantHMAC.freshNonce()
+        let value: String?
+        switch scheme {
+        case .merchantHMAC:
+            guard let keyFile else { throw ValidationError("merchant-hmac needs --key-file") }
+            guard let secret = SecretFile.read(keyFile) else { throw ValidationError("cannot read key file \(keyFile)") }
+            value = MerchantHMAC.authorization(secret: secret, merchant: merchant, method: method, target: target, body: body,
+                                               timestamp: time, nonce: nonce)
+        case .wechatpayV3:
+            guard let privateKey, let serial else { throw ValidationError("wechatpay-v3 needs --private-key and --serial") }
+            value = WeChatPayRequest.authorization(privateKeyFile: privateKey, serial: serial, merchant: merchant, method: method,
+                                                   target: target, body: body, timestamp: time, nonce: nonce)
         }
+        guard let value else { throw ValidationError("cannot sign: unreadable key, invalid % escape in the query, or OpenSSL failed") }
         print("Authorization: \(value)")
     }
 }

@@ -254,3 +254,33 @@ def test_wechatpay_callbacks_are_verified_on_the_crypto_pool(spawn, backend, red
     assert r.json()["path"] == "/echo-notify"
     r = notify(good)
     assert r.status == 401 and r.json()["error"] == "replayed_nonce", r
+
+
+def test_wechatpay_v3_requests_signed_by_sluice_sign(spawn, backend, redis, tmp_path):
+    """A route taking both merchant HMAC and WeChat Pay v3 signatures: the Authorization scheme
+    decides; `sluice sign --scheme wechatpay-v3` signs with the merchant's API private key."""
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port)
+    files["auth.yaml"] = files["auth.yaml"].replace(
+        "hmac_secrets: [keys/m.hmac]}",
+        "hmac_secrets: [keys/m.hmac], rsa_public_keys: [{serial: F5765756002FDD77, public_key: keys/merchant.pem}]}")
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    auth: [merchant_hmac]\n",
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    auth: [merchant_hmac, wechatpay_v3]\n")
+    files["keys/m.hmac"] = SECRET.decode()
+    files["keys/merchant.pem"] = (VECTORS / "wechatpay-go-test-key.pub.pem").read_text()
+    s = spawn.sluice(files, port)
+    body_file = tmp_path / "order.json"
+    body_file.write_bytes(ORDER)
+    out = subprocess.run([str(SLUICE), "sign", "--scheme", "wechatpay-v3", "--private-key", str(VECTORS / "wechatpay-go-test-key.pem"),
+                          "--serial", "F5765756002FDD77", "--merchant", MERCHANT, "--method", "POST",
+                          "--path", "/v3/pay/transactions/jsapi", "--body-file", str(body_file)],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    authorization = out.stdout.strip().partition(": ")[2]
+    assert authorization.startswith("WECHATPAY2-SHA256-RSA2048 ")
+    assert pay(s.port, authorization).status == 200
+    assert pay(s.port, authorization).json()["error"] == "replayed_nonce"
+    assert pay(s.port, sign("POST", "/v3/pay/transactions/jsapi", ORDER)).status == 200, "HMAC still works on the route"
+    tampered = authorization.replace('serial_no="F5765756002FDD77"', 'serial_no="F5765756002FDD78"')
+    assert pay(s.port, tampered).json()["error"] == "unknown_serial"

@@ -46,6 +46,64 @@ final class WeChatPayCallbackTests: RedisLoopTestCase {
         XCTAssertThrowsError(try RSAPublicKey(pemFile: directory.appendingPathComponent("missing.pem").path))
     }
 
+    // MARK: WeChat Pay v3 requests through the guard
+
+    static let requestBody = Array(#"{"appid":"wxd678efh567hg6787","mchid":"1230000109","description":"test","out_trade_no":"1217752501201407033233368018","notify_url":"https://example.com/notify","amount":{"total":100,"currency":"CNY"}}"#.utf8)
+    static let requestSignature = "j/G80Xi5Q+Qm+g5HNax6SJlxPSmJ0I6bWEVcAMQQCvuZWuySxhV039kCKTm6XETArCAkVnhx4xQjrtiry/qGtFAyaFY4VXV4afTDp28lKld22GQ29VMb0TtE0L7HsRgQHJz21l8ZZyIuP9KcwbMO62jOCyb9U9Yx+pHj9tODrLMVz/1Yv//H51q0e/bwMio8doNlUynnJaOyxXWq+V9Be3VBZ1z42rtq/415JPGwlkgluB41sqZ7fPOr9f4ZtqX0LyOXyani1J/P3PE/JTXLdN2l81IRlO4x/jGSpz3qlqr0ANR5Cph0zToBQJUdn3g8UD78wiv9ZuQtQZaZDWUPbA=="
+
+    func requestGuard() throws -> any RequestGuard {
+        let text = """
+            listeners: [{name: l, address: 127.0.0.1:8080}]
+            clusters: [{name: c, endpoints: [127.0.0.1:9]}]
+            redis: {address: 127.0.0.1:\(redis.port), deadline: 200ms}
+            auth: {on_redis_failure: local}
+            merchants:
+              - {id: "1230000109", rsa_public_keys: [{serial: F5765756002FDD77, public_key: \(publicKeyPath)}]}
+            routes:
+              - {name: native, class: core, match: {path: /v3/pay/transactions/native}, cluster: c, auth: [merchant_hmac, wechatpay_v3]}
+            """
+        let policy = try PolicyLoader.load(sources: [(path: "/tmp/policy.yaml", text: text)],
+                                           sections: [RedisPolicySection(), AuthPolicySection()])
+        let generation = try AuthModule(loops: [loop], wallClock: { Self.now }).compile(policy, state: GuardStateRegistry().stage())
+        generation.activate()
+        return generation.guards(forRoute: "native")[0]
+    }
+
+    func v3Request(signature: String = requestSignature, serial: String = "F5765756002FDD77", body: [UInt8] = requestBody,
+                   merchant: String = "1230000109") -> GuardRequest {
+        var headers = HTTPHeaders()
+        headers.appendLowercased(name: "authorization", value: "WECHATPAY2-SHA256-RSA2048 mchid=\"\(merchant)\",nonce_str=\"593BEC0C930BF1AFEB40B4A08C8FB242\","
+                                 + "signature=\"\(signature)\",timestamp=\"1554208460\",serial_no=\"\(serial)\"")
+        var request = GuardRequest(head: HTTPRequestHead(method: "POST", target: "/v3/pay/transactions/native", version: .http1_1,
+                                                         headers: headers),
+                                   routeName: "native", routeIsCore: true, clientAddress: "192.0.2.1", loopIndex: 0)
+        request.body = RequestBody(bytes: body, contentType: "application/json")
+        return request
+    }
+
+    func testSpecRequestVectorVerifiesThroughTheGuard() async throws {
+        let native = try requestGuard()
+        var tampered = Self.requestBody
+        tampered[tampered.count - 5] ^= 1
+        let cases: [(String, GuardRequest)] = [
+            ("bad_signature", v3Request(body: tampered)),
+            ("unknown_serial", v3Request(serial: "OTHER")),
+            ("unknown_merchant", v3Request(merchant: "1230000110")),
+            ("malformed_authorization", v3Request(signature: "short")),
+            ("ok", v3Request()),
+            ("replayed_nonce", v3Request()),
+        ]
+        for (expected, request) in cases {
+            let got = try await evaluate(native, request)
+            XCTAssertEqual(got, expected)
+        }
+        // The same route still takes merchant HMAC: the Authorization scheme decides.
+        var other = v3Request()
+        other.head.headers.set(name: "authorization", value: "Bearer abc")
+        let unknownScheme = try await evaluate(native, other)
+        XCTAssertEqual(unknownScheme, "malformed_authorization")
+    }
+
     // MARK: The callback scheme through the guard
 
     func callbackGuard(poolThreads: Int = 1) throws -> any RequestGuard {
