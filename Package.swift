@@ -62,7 +62,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         // Merchant authentication: signature schemes, replay protection (nonces), the guard.
         .target(name: "SluiceAuth",
-                dependencies: ["COpenSSL", "SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
+                dependencies: ["COpenSSL", "SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePayload", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.

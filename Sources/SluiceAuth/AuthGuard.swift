@@ -1,6 +1,7 @@
 import SluiceGuards
 import SluiceHTTP
 import SluiceIO
+import SluicePayload
 import SluiceRedis
 
 /// The auth guard of one route: verifies the request's signature against the merchant's
@@ -74,6 +75,18 @@ final class AuthGuard: RequestGuard {
                 continue
             }
         }
+        // Schemes signed inside the body apply when it is their format (XML, form).
+        let body = request.body?.bytes ?? []
+        for scheme in schemes {
+            switch scheme {
+            case .wechatpayV2:
+                if let payload = try? PaymentPayload.parse(body, format: .xml) { return verifyWeChatPayV2(payload, &request) }
+            case .alipayRSA2:
+                if let payload = try? PaymentPayload.parse(body, format: .form) { return await verifyAlipay(payload, &request) }
+            default:
+                continue
+            }
+        }
         // An Authorization header in none of the route's schemes is malformed, not missing.
         let expectsAuthorization = schemes.contains(.merchantHMAC) || schemes.contains(.wechatpayV3)
         return .reject((authorization != nil && expectsAuthorization ? AuthFailure.malformedAuthorization : .missingSignature).reply)
@@ -100,6 +113,44 @@ final class AuthGuard: RequestGuard {
         }
         request.merchantID = credentials.merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: credentials.merchant)
+        return .proceed
+    }
+
+    /// WeChat Pay v2: the body's own `sign` over its sorted fields and the merchant's v2 key.
+    private func verifyWeChatPayV2(_ payload: PaymentPayload, _ request: inout GuardRequest) -> GuardVerdict {
+        guard let sign = payload["sign"]?.text, !sign.isEmpty else { return .reject(AuthFailure.missingSignature.reply) }
+        guard let merchant = payload["mch_id"]?.text, let key = policy.merchants[merchant]?.wechatpayV2Key else {
+            return .reject(AuthFailure.unknownMerchant.reply)
+        }
+        guard let algorithm = SortedFieldSignatures.weChatV2Algorithm(signType: payload["sign_type"]?.text, signature: sign) else {
+            return .reject(AuthFailure.malformedAuthorization.reply)
+        }
+        let expected = SortedFieldSignatures.weChatV2Signature(payload, key: key, algorithm: algorithm)
+        guard Crypto.constantTimeEquals(Array(expected.utf8), Array(sign.uppercased().utf8)) else {
+            return .reject(AuthFailure.badSignature.reply)
+        }
+        request.merchantID = merchant
+        request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
+        return .proceed
+    }
+
+    /// Alipay RSA2 notify: the body's `sign` over its sorted fields (without `sign`, `sign_type`),
+    /// with the Alipay public key of its `app_id`, on the crypto pool.
+    private func verifyAlipay(_ payload: PaymentPayload, _ request: inout GuardRequest) async -> GuardVerdict {
+        guard let signText = payload["sign"]?.text, !signText.isEmpty else { return .reject(AuthFailure.missingSignature.reply) }
+        guard let app = payload["app_id"]?.text, let key = policy.alipayKeys[app] else { return .reject(AuthFailure.unknownMerchant.reply) }
+        guard payload["sign_type"]?.text == "RSA2", (payload["charset"]?.text.lowercased() ?? "utf-8") == "utf-8" else {
+            return .reject(AuthFailure.malformedAuthorization.reply)
+        }
+        guard let signature = Base64.decode(Substring(signText)) else { return .reject(AuthFailure.badSignature.reply) }
+        let content = SortedFieldSignatures.content(payload, excluding: ["sign", "sign_type"])
+        switch await verifyRSA(key, content, signature, loopIndex: request.loopIndex) {
+        case .saturated(let reply): return .reject(reply)
+        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .verified: break
+        }
+        request.merchantID = app
+        request.head.headers.appendLowercased(name: policy.merchantHeader, value: app)
         return .proceed
     }
 

@@ -47,7 +47,7 @@ public final class AuthModule: GuardModule {
         let redis = SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }
         // The crypto pool is made here but started only on activation; kept across reloads
         // while its size is unchanged.
-        let needsPool = auth.routeSchemes.values.contains { $0.contains(.wechatpayCallback) || $0.contains(.wechatpayV3) }
+        let needsPool = auth.routeSchemes.values.contains { $0.contains(.wechatpayCallback) || $0.contains(.wechatpayV3) || $0.contains(.alipayRSA2) }
         let poolSize = [auth.cryptoThreads, auth.cryptoQueue]
         let pool = needsPool ? state.state(name, "crypto-pool", configuration: poolSize) {
             WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue)

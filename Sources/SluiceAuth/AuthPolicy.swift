@@ -11,6 +11,12 @@ public struct AuthPolicy: Sendable {
         /// WeChat Pay v3 callbacks (payment notifications), signed by WeChat's platform key
         /// (see `WeChatPayCallback`).
         case wechatpayCallback = "wechatpay_callback"
+        /// WeChat Pay v2: MD5 / HMAC-SHA256 over the XML body's sorted fields, with the merchant's
+        /// v2 key (see `SortedFieldSignatures`).
+        case wechatpayV2 = "wechatpay_v2"
+        /// Alipay RSA2 notifications: SHA256withRSA over the form body's sorted fields, with the
+        /// Alipay public key of the body's `app_id`.
+        case alipayRSA2 = "alipay_rsa2"
     }
 
     /// What a request gets when Redis cannot say whether its nonce is new.
@@ -42,6 +48,8 @@ public struct AuthPolicy: Sendable {
     /// reported at its own line, not again as "no keys").
     var listsPlatformKeys = false
     public var platformKeySerials: [String] { platformKeys.keys.sorted() }
+    /// Alipay public keys by `app_id`, for `alipay_rsa2`.
+    var alipayKeys: [String: RSAPublicKey] = [:]
     /// By merchant id.
     public var merchants: [String: MerchantCredentials] = [:]
     /// Route name → the schemes it requires (one of them must verify).
@@ -55,5 +63,7 @@ public struct MerchantCredentials: Sendable {
     public var hmacSecrets: [[UInt8]]
     /// The merchant's API public keys by serial, for `wechatpay_v3` requests.
     var rsaKeys: [String: RSAPublicKey] = [:]
+    /// The merchant's WeChat Pay v2 API key, for `wechatpay_v2`. Never logged.
+    var wechatpayV2Key: [UInt8]?
     public var rsaKeySerials: [String] { rsaKeys.keys.sorted() }
 }

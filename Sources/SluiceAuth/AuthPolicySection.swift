@@ -82,7 +82,7 @@ public struct AuthPolicySection: GuardPolicySection {
         let reader = section.reader
         guard let fields = reader.mapping(section.value, what: "auth",
                                           allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure",
-                                                    "crypto_pool", "wechatpay_platform_keys"]) else { return }
+                                                    "crypto_pool", "wechatpay_platform_keys", "alipay_public_keys"]) else { return }
         if let node = fields["merchant_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
             policy.merchantHeader = header
         }
@@ -111,6 +111,7 @@ public struct AuthPolicySection: GuardPolicySection {
             policy.listsPlatformKeys = !(node.sequence?.isEmpty ?? true)
             policy.platformKeys = publicKeys(node, reader: reader)
         }
+        if let node = fields["alipay_public_keys"] { policy.alipayKeys = publicKeys(node, reader: reader, by: "app_id") }
     }
 
     /// A file named in a policy file: relative to that file's directory.
@@ -127,12 +128,15 @@ public struct AuthPolicySection: GuardPolicySection {
 
     private func readMerchant(_ node: Node, reader: PolicyFileReader) -> MerchantCredentials? {
         let what = reader.label("merchant", of: node)
-        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets", "rsa_public_keys"]) else { return nil }
+        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets", "rsa_public_keys", "wechatpay_v2_key"]) else {
+            return nil
+        }
         let idNode = reader.required("id", in: fields, of: what)
         let id = idNode.flatMap { reader.parsed($0, expected: "a merchant id", Self.merchantID) }
-        if fields["hmac_secrets"] == nil && fields["rsa_public_keys"] == nil {
-            reader.report("\(what) needs hmac_secrets, rsa_public_keys or both", at: node)
+        if fields["hmac_secrets"] == nil && fields["rsa_public_keys"] == nil && fields["wechatpay_v2_key"] == nil {
+            reader.report("\(what) needs hmac_secrets, rsa_public_keys or wechatpay_v2_key", at: node)
         }
+        let v2Key = fields["wechatpay_v2_key"].flatMap { readSecret($0, reader: reader) }
         let rsaKeys = fields["rsa_public_keys"].map { publicKeys($0, reader: reader) } ?? [:]
         var secrets: [[UInt8]] = []
         if let node = fields["hmac_secrets"],
@@ -144,22 +148,22 @@ public struct AuthPolicySection: GuardPolicySection {
                 if let secret = readSecret(item, reader: reader) { secrets.append(secret) }
             }
         }
-        guard let id, !secrets.isEmpty || !rsaKeys.isEmpty else { return nil }
-        return MerchantCredentials(id: id, hmacSecrets: secrets, rsaKeys: rsaKeys)
+        guard let id, !secrets.isEmpty || !rsaKeys.isEmpty || v2Key != nil else { return nil }
+        return MerchantCredentials(id: id, hmacSecrets: secrets, rsaKeys: rsaKeys, wechatpayV2Key: v2Key)
     }
 
-    /// `[{serial, public_key}]`: RSA public keys by serial (PEM key or certificate files).
-    private func publicKeys(_ node: Node, reader: PolicyFileReader) -> [String: RSAPublicKey] {
+    /// `[{serial, public_key}]` (or `app_id`): RSA public keys by that name (PEM key or certificate files).
+    private func publicKeys(_ node: Node, reader: PolicyFileReader, by idKey: String = "serial") -> [String: RSAPublicKey] {
         var keys: [String: RSAPublicKey] = [:]
-        guard let items = reader.list(node, expected: "a list of {serial, public_key}") else { return keys }
+        guard let items = reader.list(node, expected: "a list of {\(idKey), public_key}") else { return keys }
         for item in items {
-            guard let key = reader.mapping(item, what: "public key", allowed: ["serial", "public_key"]),
-                  let serialNode = reader.required("serial", in: key, of: "public key"),
-                  let serial = reader.parsed(serialNode, expected: "a key serial", Self.serial),
+            guard let key = reader.mapping(item, what: "public key", allowed: [idKey, "public_key"]),
+                  let serialNode = reader.required(idKey, in: key, of: "public key"),
+                  let serial = reader.parsed(serialNode, expected: "a key \(idKey)", Self.serial),
                   let pathNode = reader.required("public_key", in: key, of: "public key"),
                   let path = reader.text(pathNode, expected: "a public key file path") else { continue }
             if keys[serial] != nil {
-                reader.report("key serial '\(serial)' listed twice", at: serialNode)
+                reader.report("key \(idKey) '\(serial)' listed twice", at: serialNode)
                 continue
             }
             do {

@@ -284,3 +284,53 @@ def test_wechatpay_v3_requests_signed_by_sluice_sign(spawn, backend, redis, tmp_
     assert pay(s.port, sign("POST", "/v3/pay/transactions/jsapi", ORDER)).status == 200, "HMAC still works on the route"
     tampered = authorization.replace('serial_no="F5765756002FDD77"', 'serial_no="F5765756002FDD78"')
     assert pay(s.port, tampered).json()["error"] == "unknown_serial"
+
+
+def test_wechatpay_v2_and_alipay_notify_signatures_in_the_body(spawn, backend, redis):
+    """WeChat Pay v2 (MD5 over the sorted XML fields with the merchant's v2 key) and Alipay RSA2
+    notifications (the spec's signed notify), each on its own route; a changed field fails."""
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port)
+    files["routes.yaml"] += """\
+  - name: v2
+    class: core
+    match: {methods: [POST], path: /echo-v2}
+    cluster: demo
+    auth: [wechatpay_v2]
+  - name: alipay
+    class: core
+    match: {methods: [POST], path: /echo-alipay}
+    cluster: demo
+    auth: [alipay_rsa2]
+"""
+    files["auth.yaml"] = files["auth.yaml"].replace(
+        "auth: {on_redis_failure: deny}",
+        "auth: {on_redis_failure: deny, alipay_public_keys: [{app_id: \"2015102700040153\", public_key: keys/alipay.pem}]}") + \
+        '  - {id: "10000100", wechatpay_v2_key: keys/v2.key}\n'
+    files["keys/m.hmac"] = SECRET.decode()
+    files["keys/v2.key"] = "192006250b4c09247ec02edce69f6a2d\n"
+    files["keys/alipay.pem"] = (VECTORS / "wechatpay-go-test-key.pub.pem").read_text()
+    s = spawn.sluice(files, port)
+
+    fields = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "nonce_str": "1add1a30ac87aa2db72f57a2375d8fec",
+              "body": "JSAPI支付测试", "out_trade_no": "1415659990", "total_fee": "1", "trade_type": "JSAPI"}
+    string_a = "&".join(f"{k}={v}" for k, v in sorted(fields.items())) + "&key=192006250b4c09247ec02edce69f6a2d"
+    sign = hashlib.md5(string_a.encode()).hexdigest().upper()
+
+    def xml(values):
+        return ("<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in values.items()) + "</xml>").encode()
+
+    with Conn(s.port) as c:
+        r = c.request("POST", "/echo-v2", {"Content-Type": "text/xml"}, xml(dict(fields, sign=sign)))
+        assert r.status == 200, r
+        assert r.json()["headers"]["x-sluice-merchant"] == "10000100"
+        r = c.request("POST", "/echo-v2", {"Content-Type": "text/xml"}, xml(dict(fields, total_fee="100", sign=sign)))
+        assert r.status == 401 and r.json()["error"] == "bad_signature", r
+
+    from authvectors import ALIPAY_NOTIFY
+    with Conn(s.port) as c:
+        form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        r = c.request("POST", "/echo-alipay", form, ALIPAY_NOTIFY.encode())
+        assert r.status == 200, r
+        r = c.request("POST", "/echo-alipay", form, ALIPAY_NOTIFY.replace("total_amount=2.00", "total_amount=200.00").encode())
+        assert r.status == 401 and r.json()["error"] == "bad_signature", r
