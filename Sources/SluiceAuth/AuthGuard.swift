@@ -71,6 +71,10 @@ final class AuthGuard: RequestGuard {
                 return await verifyWeChatPayRequest(&request)
             case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
                 return await verifyWeChatPayCallback(request)
+            case .apiKey where request.head.headers[policy.apiKeyHeader] != nil:
+                return verifyAPIKey(&request)
+            case .mtls where request.clientCertificateSubject != nil:
+                return identify(&request, as: policy.merchantsBySubject[request.clientCertificateSubject ?? ""])
             default:
                 continue
             }
@@ -113,6 +117,23 @@ final class AuthGuard: RequestGuard {
         }
         request.merchantID = credentials.merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: credentials.merchant)
+        return .proceed
+    }
+
+    /// An API key: its SHA-256 names the merchant (the policy holds hashes only, so a leaked
+    /// policy file leaks no key). The key header is never forwarded.
+    private func verifyAPIKey(_ request: inout GuardRequest) -> GuardVerdict {
+        let presented = request.head.headers[policy.apiKeyHeader] ?? ""
+        request.head.headers.remove(name: policy.apiKeyHeader)
+        let hash = Array(presented.utf8).withUnsafeBytes { Crypto.sha256Hex($0) }
+        return identify(&request, as: policy.merchantsByAPIKeyHash[hash])
+    }
+
+    /// Proceeds as `merchant`, or refuses when there is none.
+    private func identify(_ request: inout GuardRequest, as merchant: String?) -> GuardVerdict {
+        guard let merchant else { return .reject(AuthFailure.unknownMerchant.reply) }
+        request.merchantID = merchant
+        request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
         return .proceed
     }
 

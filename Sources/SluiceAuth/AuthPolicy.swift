@@ -17,6 +17,10 @@ public struct AuthPolicy: Sendable {
         /// Alipay RSA2 notifications: SHA256withRSA over the form body's sorted fields, with the
         /// Alipay public key of the body's `app_id`.
         case alipayRSA2 = "alipay_rsa2"
+        /// An API key in `auth.api_key_header`, for internal callers; only its SHA-256 is in the policy.
+        case apiKey = "api_key"
+        /// The verified client certificate's subject (mTLS listeners), mapped to a merchant.
+        case mtls
     }
 
     /// What a request gets when Redis cannot say whether its nonce is new.
@@ -50,6 +54,11 @@ public struct AuthPolicy: Sendable {
     public var platformKeySerials: [String] { platformKeys.keys.sorted() }
     /// Alipay public keys by `app_id`, for `alipay_rsa2`.
     var alipayKeys: [String: RSAPublicKey] = [:]
+    /// The header API keys come in.
+    public var apiKeyHeader = "x-api-key"
+    /// Merchant by the lower-case hex SHA-256 of its API keys, and by client certificate subject.
+    var merchantsByAPIKeyHash: [String: String] = [:]
+    var merchantsBySubject: [String: String] = [:]
     /// By merchant id.
     public var merchants: [String: MerchantCredentials] = [:]
     /// Route name → the schemes it requires (one of them must verify).
@@ -65,5 +74,9 @@ public struct MerchantCredentials: Sendable {
     var rsaKeys: [String: RSAPublicKey] = [:]
     /// The merchant's WeChat Pay v2 API key, for `wechatpay_v2`. Never logged.
     var wechatpayV2Key: [UInt8]?
+    /// SHA-256 (lower-case hex) of the merchant's API keys: the keys themselves are never stored.
+    var apiKeyHashes: [String] = []
+    /// Client certificate subjects (RFC 2253) that are this merchant on mTLS listeners.
+    var certificateSubjects: [String] = []
     public var rsaKeySerials: [String] { rsaKeys.keys.sorted() }
 }

@@ -48,6 +48,16 @@ public struct AuthPolicySection: GuardPolicySection {
                 }
                 firstMerchant[merchant.id] = reader.position(of: item)
                 policy.merchants[merchant.id] = merchant
+                for hash in merchant.apiKeyHashes {
+                    if let other = policy.merchantsByAPIKeyHash.updateValue(merchant.id, forKey: hash), other != merchant.id {
+                        reader.report("API key hash of merchant '\(merchant.id)' is also merchant '\(other)''s", at: item)
+                    }
+                }
+                for subject in merchant.certificateSubjects {
+                    if let other = policy.merchantsBySubject.updateValue(merchant.id, forKey: subject), other != merchant.id {
+                        reader.report("client certificate subject '\(subject)' is also merchant '\(other)''s", at: item)
+                    }
+                }
             }
         }
 
@@ -70,7 +80,8 @@ public struct AuthPolicySection: GuardPolicySection {
                 reader.report("route '\(route)' verifies WeChat Pay callbacks, and auth lists no wechatpay_platform_keys",
                               at: node.keyNode)
             }
-            if input.isComplete, let first = nodes.first, !input.presentTopLevelKeys.contains(SharedRedis.sectionName) {
+            let usesNonces = schemes.contains { [.merchantHMAC, .wechatpayV3, .wechatpayCallback].contains($0) }
+            if input.isComplete, usesNonces, let first = nodes.first, !input.presentTopLevelKeys.contains(SharedRedis.sectionName) {
                 reader.report("route '\(route)' needs auth, and auth needs a 'redis' section (nonces are shared by every gateway)",
                               at: first.keyNode)
             }
@@ -82,7 +93,7 @@ public struct AuthPolicySection: GuardPolicySection {
         let reader = section.reader
         guard let fields = reader.mapping(section.value, what: "auth",
                                           allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure",
-                                                    "crypto_pool", "wechatpay_platform_keys", "alipay_public_keys"]) else { return }
+                                                    "crypto_pool", "wechatpay_platform_keys", "alipay_public_keys", "api_key_header"]) else { return }
         if let node = fields["merchant_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
             policy.merchantHeader = header
         }
@@ -112,6 +123,9 @@ public struct AuthPolicySection: GuardPolicySection {
             policy.platformKeys = publicKeys(node, reader: reader)
         }
         if let node = fields["alipay_public_keys"] { policy.alipayKeys = publicKeys(node, reader: reader, by: "app_id") }
+        if let node = fields["api_key_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
+            policy.apiKeyHeader = header
+        }
     }
 
     /// A file named in a policy file: relative to that file's directory.
@@ -128,13 +142,25 @@ public struct AuthPolicySection: GuardPolicySection {
 
     private func readMerchant(_ node: Node, reader: PolicyFileReader) -> MerchantCredentials? {
         let what = reader.label("merchant", of: node)
-        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets", "rsa_public_keys", "wechatpay_v2_key"]) else {
+        guard let fields = reader.mapping(node, what: what, allowed: ["id", "hmac_secrets", "rsa_public_keys", "wechatpay_v2_key",
+                                                                       "api_key_sha256", "client_certificate_subjects"]) else {
             return nil
         }
+        let apiKeyHashes = fields["api_key_sha256"].map { node in
+            (reader.list(node, expected: "a list of SHA-256 hashes (64 hex digits) of API keys") ?? []).compactMap {
+                reader.parsed($0, expected: "a SHA-256 in hex", Self.sha256Hex)
+            }
+        } ?? []
+        let subjects = fields["client_certificate_subjects"].map { node in
+            (reader.list(node, expected: "a list of certificate subjects like \"CN=client-1,O=Acme\"") ?? []).compactMap {
+                reader.text($0, expected: "a certificate subject")
+            }
+        } ?? []
         let idNode = reader.required("id", in: fields, of: what)
         let id = idNode.flatMap { reader.parsed($0, expected: "a merchant id", Self.merchantID) }
-        if fields["hmac_secrets"] == nil && fields["rsa_public_keys"] == nil && fields["wechatpay_v2_key"] == nil {
-            reader.report("\(what) needs hmac_secrets, rsa_public_keys or wechatpay_v2_key", at: node)
+        let credentialKeys = ["hmac_secrets", "rsa_public_keys", "wechatpay_v2_key", "api_key_sha256", "client_certificate_subjects"]
+        if !credentialKeys.contains(where: { fields[$0] != nil }) {
+            reader.report("\(what) needs credentials: one of \(credentialKeys.joined(separator: ", "))", at: node)
         }
         let v2Key = fields["wechatpay_v2_key"].flatMap { readSecret($0, reader: reader) }
         let rsaKeys = fields["rsa_public_keys"].map { publicKeys($0, reader: reader) } ?? [:]
@@ -148,8 +174,9 @@ public struct AuthPolicySection: GuardPolicySection {
                 if let secret = readSecret(item, reader: reader) { secrets.append(secret) }
             }
         }
-        guard let id, !secrets.isEmpty || !rsaKeys.isEmpty || v2Key != nil else { return nil }
-        return MerchantCredentials(id: id, hmacSecrets: secrets, rsaKeys: rsaKeys, wechatpayV2Key: v2Key)
+        guard let id, !secrets.isEmpty || !rsaKeys.isEmpty || v2Key != nil || !apiKeyHashes.isEmpty || !subjects.isEmpty else { return nil }
+        return MerchantCredentials(id: id, hmacSecrets: secrets, rsaKeys: rsaKeys, wechatpayV2Key: v2Key, apiKeyHashes: apiKeyHashes,
+                                   certificateSubjects: subjects)
     }
 
     /// `[{serial, public_key}]` (or `app_id`): RSA public keys by that name (PEM key or certificate files).
@@ -195,6 +222,14 @@ public struct AuthPolicySection: GuardPolicySection {
             return .failure(SyntaxProblem("invalid merchant id '\(text)' (1 to 32 of letters, digits, '_' and '-')"))
         }
         return .success(text)
+    }
+
+    static func sha256Hex(_ text: String) -> Result<String, SyntaxProblem> {
+        let lower = text.lowercased()
+        guard lower.utf8.count == 64, lower.utf8.allSatisfy({ AuthorizationParameters.isDigit($0) || (0x61...0x66).contains($0) }) else {
+            return .failure(SyntaxProblem("not a SHA-256 in hex (64 hex digits): store the key's hash, never the key"))
+        }
+        return .success(lower)
     }
 
     static func headerName(_ text: String) -> Result<String, SyntaxProblem> {

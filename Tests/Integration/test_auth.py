@@ -334,3 +334,26 @@ def test_wechatpay_v2_and_alipay_notify_signatures_in_the_body(spawn, backend, r
         assert r.status == 200, r
         r = c.request("POST", "/echo-alipay", form, ALIPAY_NOTIFY.replace("total_amount=2.00", "total_amount=200.00").encode())
         assert r.status == 401 and r.json()["error"] == "bad_signature", r
+
+
+def test_api_key_identifies_an_internal_caller_and_is_not_forwarded(spawn, backend, redis):
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port)
+    files["routes.yaml"] += """\
+  - name: internal
+    class: noncore
+    match: {path: /echo-internal}
+    cluster: demo
+    auth: [api_key]
+"""
+    key = "internal-caller-key-" + os.urandom(8).hex()
+    files["auth.yaml"] += f'  - {{id: "internal-1", api_key_sha256: [{hashlib.sha256(key.encode()).hexdigest()}]}}\n'
+    files["keys/m.hmac"] = SECRET.decode()
+    s = spawn.sluice(files, port)
+    with Conn(s.port) as c:
+        r = c.request("GET", "/echo-internal", {"X-Api-Key": key})
+        assert r.status == 200, r
+        assert r.json()["headers"]["x-sluice-merchant"] == "internal-1"
+        assert "x-api-key" not in r.json()["headers"], "the key never reaches the backend"
+        r = c.request("GET", "/echo-internal", {"X-Api-Key": key + "x"})
+        assert r.status == 401 and r.json()["error"] == "unknown_merchant", r

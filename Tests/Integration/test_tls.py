@@ -55,9 +55,9 @@ routes:
 
 
 class TLSSluice:
-    def __init__(self, tmp: Path, certs: Path, backend, tls_extra: str = ""):
+    def __init__(self, tmp: Path, certs: Path, backend, tls_extra: str = "", edit=lambda files: files):
         self.port = free_port()
-        self.dir = write_policy(tmp / f"policy-{self.port}", tls_policy(self.port, backend.port, tls_extra))
+        self.dir = write_policy(tmp / f"policy-{self.port}", edit(tls_policy(self.port, backend.port, tls_extra)))
         shutil.copytree(certs, self.dir / "certs")
         self.ca = str(certs / "ca.pem")
         self.certs = certs
@@ -81,8 +81,8 @@ class TLSSluice:
 def tls_sluice(tmp_path, certs, backend):
     started: list[TLSSluice] = []
 
-    def make(tls_extra: str = "") -> TLSSluice:
-        s = TLSSluice(tmp_path, certs, backend, tls_extra)
+    def make(tls_extra: str = "", edit=lambda files: files) -> TLSSluice:
+        s = TLSSluice(tmp_path, certs, backend, tls_extra, edit)
         started.append(s)
         return s
 
@@ -198,6 +198,24 @@ def test_mtls_required(tls_sluice, certs):
     r = s.curl("/echo/wrong-ca", "--cert", str(certs / "api.pem"), "--key", str(certs / "api.key"))
     assert not r.stdout.endswith("\n200"), out(r)
 
+
+
+def test_mtls_subject_identifies_the_merchant(tls_sluice, certs):
+    """`auth: [mtls]`: the verified client certificate's subject is the merchant, forwarded in the
+    merchant header; a certificate no merchant is mapped to is 401."""
+    def with_auth(files):
+        text = files["gateway.yaml"].replace(
+            "    max_body: 1MiB\n", "    max_body: 1MiB\n    auth: [mtls]\n")
+        text += 'merchants:\n  - {id: "internal-1", client_certificate_subjects: ["CN=client-1,O=Acme Payments"]}\n'
+        return {"gateway.yaml": text}
+    s = tls_sluice("      client_ca: certs/client-ca.pem\n      client_certificate: optional\n", with_auth)
+    r = s.curl("/echo/merchant", "--cert", str(certs / "client.pem"), "--key", str(certs / "client.key"))
+    body, _, status = r.stdout.rpartition("\n")
+    assert status == "200", out(r)
+    assert json.loads(body)["headers"]["x-sluice-merchant"] == "internal-1"
+    r = s.curl("/echo/anonymous")
+    body, _, status = r.stdout.rpartition("\n")
+    assert status == "401" and json.loads(body)["error"] == "missing_signature", out(r)
 
 def test_slow_handshake_is_closed(tls_sluice):
     s = tls_sluice()

@@ -173,6 +173,40 @@ final class AuthGuardTests: RedisLoopTestCase {
         }
     }
 
+    func testAPIKeysAndClientCertificatesIdentifyInternalCallers() async throws {
+        let text = """
+            listeners: [{name: l, address: 127.0.0.1:8080}]
+            clusters: [{name: c, endpoints: [127.0.0.1:9]}]
+            redis: {address: 127.0.0.1:\(redis.port), deadline: 200ms}
+            merchants:
+              - {id: "internal-1", api_key_sha256: [30925c15faa15e969dbee61f11ed5b37ffd774692826c7bc25ca7a2a1f6e7d28], client_certificate_subjects: ["CN=client-1,O=Acme Payments"]}
+            routes:
+              - {name: internal, class: noncore, match: {prefix: /internal/}, cluster: c, auth: [api_key, mtls]}
+            """
+        let snapshot = try PolicyLoader.load(sources: [(path: directory.appendingPathComponent("policy.yaml").path, text: text)],
+                                             sections: [RedisPolicySection(), AuthPolicySection()])
+        let generation = try AuthModule(loops: [loop], wallClock: { Self.now }).compile(snapshot, state: GuardStateRegistry().stage())
+        let internalGuard = generation.guards(forRoute: "internal")[0]
+        func call(key: String? = nil, subject: String? = nil) async throws -> (String, GuardRequest) {
+            var request = request(authorization: nil, extra: key.map { [("x-api-key", $0)] } ?? [])
+            request.clientCertificateSubject = subject
+            return try await evaluate(internalGuard, request)
+        }
+        let (byKey, keyed) = try await call(key: "internal-caller-key-0123456789")
+        XCTAssertEqual(byKey, "ok")
+        XCTAssertEqual(keyed.merchantID, "internal-1")
+        XCTAssertNil(keyed.head.headers["x-api-key"], "the key is never forwarded")
+        let (wrongKey, _) = try await call(key: "internal-caller-key-0123456780")
+        XCTAssertEqual(wrongKey, "unknown_merchant")
+        let (bySubject, certified) = try await call(subject: "CN=client-1,O=Acme Payments")
+        XCTAssertEqual(bySubject, "ok")
+        XCTAssertEqual(certified.merchantID, "internal-1")
+        let (otherSubject, _) = try await call(subject: "CN=client-2,O=Acme Payments")
+        XCTAssertEqual(otherSubject, "unknown_merchant")
+        let (neither, _) = try await call()
+        XCTAssertEqual(neither, "missing_signature")
+    }
+
     /// The set connects in the background after activation; a first call made before it is
     /// connected would fall to the failure mode.
     private func waitForRedis(_ guardStep: any RequestGuard) async throws {
