@@ -203,15 +203,32 @@ public struct AuthPolicySection: GuardPolicySection {
     }
 
     /// The secret in a file named relative to the policy file; a final line break is not part of it.
+    /// A secret from a file (`keys/m.hmac`, relative to the policy file) or from an environment
+    /// variable (`env:SLUICE_SECRET_M1`, for deployments that inject secrets that way). Either way
+    /// it is read at load and reload, and never appears in a message.
     private func readSecret(_ node: Node, reader: PolicyFileReader) -> [UInt8]? {
-        guard let name = reader.text(node, expected: "a secret file path") else { return nil }
-        let path = Self.resolve(name, relativeTo: reader)
-        guard let secret = SecretFile.read(path) else {
-            reader.report("cannot read HMAC secret file \(path)", at: node)
-            return nil
+        guard let name = reader.text(node, expected: "a secret file path or env:VARIABLE") else { return nil }
+        let secret: [UInt8]
+        let source: String
+        if name.hasPrefix("env:") {
+            let variable = String(name.dropFirst(4))
+            source = "environment variable \(variable)"
+            guard !variable.isEmpty, let value = ProcessInfo.processInfo.environment[variable] else {
+                reader.report("environment variable \(variable) is not set", at: node)
+                return nil
+            }
+            secret = Array(value.utf8)
+        } else {
+            let path = Self.resolve(name, relativeTo: reader)
+            source = path
+            guard let read = SecretFile.read(path) else {
+                reader.report("cannot read secret file \(path)", at: node)
+                return nil
+            }
+            secret = read
         }
         guard secret.count >= Self.minimumSecretBytes else {
-            reader.report("HMAC secret in \(path) is shorter than \(Self.minimumSecretBytes) bytes", at: node)
+            reader.report("the secret in \(source) is shorter than \(Self.minimumSecretBytes) bytes", at: node)
             return nil
         }
         return secret

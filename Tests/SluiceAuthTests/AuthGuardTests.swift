@@ -161,10 +161,20 @@ final class AuthGuardTests: RedisLoopTestCase {
         XCTAssertEqual([denied, first, replay], ["auth_unavailable", "ok", "replayed_nonce"])
     }
 
+    func testSecretsMayComeFromTheEnvironment() async throws {
+        setenv("SLUICE_TEST_SECRET_M1", Self.secret, 1)
+        defer { unsetenv("SLUICE_TEST_SECRET_M1") }
+        let (_, guards) = try guards(try policy(secrets: "[env:SLUICE_TEST_SECRET_M1]"))
+        try await waitForRedis(guards["pay"]!)
+        XCTAssertThrowsError(try policy(secrets: "[env:SLUICE_TEST_SECRET_UNSET]")) { error in
+            XCTAssertTrue("\(error)".contains("environment variable SLUICE_TEST_SECRET_UNSET is not set"), "\(error)")
+        }
+    }
+
     func testPolicyErrorsPointAtTheirLine() throws {
         XCTAssertThrowsError(try policy(secrets: "[keys/missing.hmac]")) { error in
             XCTAssertTrue("\(error)".contains("policy.yaml:6:"), "\(error)")
-            XCTAssertTrue("\(error)".contains("cannot read HMAC secret file"), "\(error)")
+            XCTAssertTrue("\(error)".contains("cannot read secret file"), "\(error)")
         }
         try "short".write(to: directory.appendingPathComponent("keys/short.hmac"), atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try policy(secrets: "[keys/short.hmac]")) { error in
