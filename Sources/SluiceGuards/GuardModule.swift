@@ -28,8 +28,16 @@ public protocol GuardModule: Sendable {
 public protocol GuardGeneration: AnyObject, Sendable {
     /// The guards this module puts in front of `route` (usually zero or one), in the order they run.
     func guards(forRoute route: String) -> [any RequestGuard]
+    /// Guards that run before every module's regular guards (the chain's very start): cheap
+    /// checks that must not wait for auth, such as a per-client-address limit against a flood of
+    /// forged signatures. Empty for most modules.
+    func earlyGuards(forRoute route: String) -> [any RequestGuard]
     /// Starts what the guards need. Called once, on the control thread, after the policy is accepted.
     func activate()
+}
+
+extension GuardGeneration {
+    public func earlyGuards(forRoute route: String) -> [any RequestGuard] { [] }
 }
 
 /// A policy the module cannot turn into guards. Reported like a policy syntax error:

@@ -48,6 +48,8 @@ public struct LimitRule: Sendable {
     public let expectedInstances: Int
     public let shadow: Bool
     public let responseHeaders: Bool
+    /// Runs at the chain's start, before auth (see `LimitRulePolicy.beforeAuth`).
+    public let beforeAuth: Bool
     public let leaseTokens: Int?
     /// `"name";q=200;w=2`: the RateLimit-Policy item.
     public let policyItem: String
@@ -71,6 +73,7 @@ public struct LimitRule: Sendable {
         expectedInstances = policy.expectedInstances
         shadow = policy.shadow
         responseHeaders = policy.responseHeaders
+        beforeAuth = policy.beforeAuth
         leaseTokens = policy.leaseTokens
     }
 

@@ -47,6 +47,10 @@ public struct LimitRulePolicy: Sendable, Equatable {
     public var expectedInstances: Int
     public var shadow: Bool
     public var responseHeaders: Bool
+    /// Runs first in the chain, before auth: a flood of forged signatures is cut by client
+    /// address before any signature is checked. Only for keys that need no auth (no `merchant`,
+    /// no `body:` part).
+    public var beforeAuth = false
     /// Tokens a gateway takes from Redis at once and serves locally (token_bucket only).
     public var leaseTokens: Int?
 

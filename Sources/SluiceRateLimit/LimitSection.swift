@@ -6,7 +6,7 @@ extension PolicyFileReader {
     func readLimit(_ node: Node) -> Declared<LimitRulePolicy>? {
         guard let item = namedItem(node, kind: "limit", allowed: [
             "algorithm", "rate", "burst", "limit", "window", "cost", "cost_from", "key", "on_redis_failure",
-            "expected_instances", "shadow", "response_headers", "lease",
+            "expected_instances", "shadow", "response_headers", "lease", "before_auth",
         ]) else { return nil }
         let (fields, what) = (item.fields, item.what)
         var rule = LimitRulePolicy(name: item.name ?? "", algorithm: .slidingWindow(limit: 1, window: .seconds(1)),
@@ -48,6 +48,20 @@ extension PolicyFileReader {
         if let node = fields["expected_instances"], let value = positive(node, "expected_instances") { rule.expectedInstances = value }
         if let node = fields["shadow"], let value = flag(node) { rule.shadow = value }
         if let node = fields["response_headers"], let value = flag(node) { rule.responseHeaders = value }
+        if let node = fields["before_auth"], let value = flag(node) {
+            let needsAuth = rule.key.contains { part in
+                switch part {
+                case .merchant, .body: return true
+                case .clientIP, .route, .header, .query: return false
+                }
+            }
+            if value && needsAuth {
+                report("\(what) cannot run before auth: its key uses the merchant or the body, which auth and the body phase provide",
+                       at: node)
+            } else {
+                rule.beforeAuth = value
+            }
+        }
         if let node = fields["lease"], algorithm == .tokenBucket,
            let lease = mapping(node, what: "lease of \(what)", allowed: ["tokens"]),
            let tokensNode = required("tokens", in: lease, of: "lease of \(what)"),

@@ -30,7 +30,7 @@ public final class RateLimitModule: GuardModule {
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let limits = policy.guardPolicy(name, as: RateLimitPolicy.self), let settings = SharedRedis.settings(in: policy),
               limits.routeRules.values.contains(where: { !$0.isEmpty }) else {
-            return RateLimitGeneration(guardsByRoute: [:], redis: nil)
+            return RateLimitGeneration(guardsByRoute: [:], earlyGuardsByRoute: [:], redis: nil)
         }
         let redis = SharedRedis.connections(settings, loops: loops, state: state)
         var bound: [String: BoundRule] = [:]
@@ -43,11 +43,20 @@ public final class RateLimitModule: GuardModule {
             bound[rule.name] = BoundRule(rule: rule, counters: counters, local: local)
         }
         var guards: [String: RateLimitGuard] = [:]
+        var early: [String: RateLimitGuard] = [:]
         for (route, ruleNames) in limits.routeRules where !ruleNames.isEmpty {
-            guards[route] = RateLimitGuard(rules: ruleNames.compactMap { bound[$0] }, redis: redis.set,
-                                                loopStates: loopStates, nonce: nonce, clock: clock)
+            let rules = ruleNames.compactMap { bound[$0] }
+            // Rules marked before_auth form a guard of their own at the chain's start; a denial
+            // there refunds within that guard only (the rules behind auth have not run yet).
+            let (before, after) = (rules.filter(\.rule.beforeAuth), rules.filter { !$0.rule.beforeAuth })
+            if !before.isEmpty {
+                early[route] = RateLimitGuard(rules: before, redis: redis.set, loopStates: loopStates, nonce: nonce, clock: clock)
+            }
+            if !after.isEmpty {
+                guards[route] = RateLimitGuard(rules: after, redis: redis.set, loopStates: loopStates, nonce: nonce, clock: clock)
+            }
         }
-        return RateLimitGeneration(guardsByRoute: guards, redis: redis)
+        return RateLimitGeneration(guardsByRoute: guards, earlyGuardsByRoute: early, redis: redis)
     }
 }
 
@@ -55,15 +64,21 @@ public final class RateLimitModule: GuardModule {
 /// made it, is started by `activate` and closed when the last generation holding it is gone.
 final class RateLimitGeneration: GuardGeneration {
     let guardsByRoute: [String: RateLimitGuard]
+    let earlyGuardsByRoute: [String: RateLimitGuard]
     private let redis: RedisConnections?
 
-    init(guardsByRoute: [String: RateLimitGuard], redis: RedisConnections?) {
+    init(guardsByRoute: [String: RateLimitGuard], earlyGuardsByRoute: [String: RateLimitGuard], redis: RedisConnections?) {
         self.guardsByRoute = guardsByRoute
+        self.earlyGuardsByRoute = earlyGuardsByRoute
         self.redis = redis
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
         guardsByRoute[route].map { [$0] } ?? []
+    }
+
+    func earlyGuards(forRoute route: String) -> [any RequestGuard] {
+        earlyGuardsByRoute[route].map { [$0] } ?? []
     }
 
     func activate() {

@@ -41,7 +41,7 @@ struct GuardRegistry {
         guard problems.isEmpty else { return .failure(Server.ValidationFailure(description: problems.joined(separator: "\n"))) }
         var byRoute: [String: [any RequestGuard]] = [:]
         for route in policy.routes {
-            let chain = generations.flatMap { $0.guards(forRoute: route.name) }
+            let chain = generations.flatMap { $0.earlyGuards(forRoute: route.name) } + generations.flatMap { $0.guards(forRoute: route.name) }
             if !chain.isEmpty { byRoute[route.name] = chain }
         }
         return .success(CompiledGuards(stage: stage, generations: generations, byRoute: byRoute))

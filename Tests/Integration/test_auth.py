@@ -357,3 +357,23 @@ def test_api_key_identifies_an_internal_caller_and_is_not_forwarded(spawn, backe
         assert "x-api-key" not in r.json()["headers"], "the key never reaches the backend"
         r = c.request("GET", "/echo-internal", {"X-Api-Key": key + "x"})
         assert r.status == 401 and r.json()["error"] == "unknown_merchant", r
+
+
+def test_a_client_address_limit_before_auth_cuts_forged_floods(spawn, backend, redis):
+    """A rule with `before_auth: true` runs at the chain's start: once a client has spent it, its
+    forged requests are refused (429) before any signature is checked."""
+    port = free_port()
+    files = auth_files(port, backend.port, redis.port)
+    files["auth.yaml"] += """\
+limits:
+  - {name: per-client, algorithm: token_bucket, rate: 1/min, burst: 2, key: [client_ip], on_redis_failure: deny, before_auth: true}
+"""
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    auth: [merchant_hmac]\n    timeouts: {per_try: 5s, total: 10s}\n    max_body: 1MiB\n  - name: echo",
+        "    auth: [merchant_hmac]\n    limits: [per-client]\n    timeouts: {per_try: 5s, total: 10s}\n    max_body: 1MiB\n  - name: echo", 1)
+    assert "limits: [per-client]" in files["routes.yaml"]
+    files["keys/m.hmac"] = SECRET.decode()
+    s = spawn.sluice(files, port)
+    forged = sign("POST", "/v3/pay/transactions/jsapi", ORDER, secret=b"not-the-merchant-secret-0123")
+    got = [pay(s.port, forged) for _ in range(3)]
+    assert [(r.status, r.json()["error"]) for r in got] == [(401, "bad_signature"), (401, "bad_signature"), (429, "rate_limited")], got
