@@ -154,11 +154,13 @@ final class AuthGuardTests: RedisLoopTestCase {
         let deadPort = 1  // nothing listens there
         let (_, deny) = try guards(try policy(failure: "deny", redisPort: deadPort))
         let (_, local) = try guards(try policy(failure: "local", redisPort: deadPort))
+        let (_, allow) = try guards(try policy(failure: "allow", redisPort: deadPort))
         let (denied, _) = try await evaluate(deny["pay"]!, request(authorization: signed()))
         let authorization = signed()
         let (first, _) = try await evaluate(local["pay"]!, request(authorization: authorization))
         let (replay, _) = try await evaluate(local["pay"]!, request(authorization: authorization))
-        XCTAssertEqual([denied, first, replay], ["auth_unavailable", "ok", "replayed_nonce"])
+        let (allowed, _) = try await evaluate(allow["pay"]!, request(authorization: signed()))
+        XCTAssertEqual([denied, first, replay, allowed], ["auth_unavailable", "ok", "replayed_nonce", "ok"])
     }
 
     func testSecretsMayComeFromTheEnvironment() async throws {
