@@ -15,6 +15,10 @@ public struct ListenerPolicy: Sendable {
     public var maxConnections: Int = ListenerPolicy.defaultMaxConnections
     /// TLS termination; nil = cleartext.
     public var tls: ListenerTLSPolicy?
+    /// Peers (load balancers, CDNs) whose X-Forwarded-For chain is believed: from them the chain
+    /// is extended and the client taken from it. From anyone else a client-sent
+    /// X-Forwarded-For, Forwarded or X-Real-IP is replaced, never passed on.
+    public var trustedProxies: [IPRange] = []
 
     public static let defaultHeaderTimeout = Duration.seconds(10)
     public static let defaultIdleTimeout = Duration.seconds(60)

@@ -5,6 +5,7 @@ extension PolicyFileReader {
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
             "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
+            "trusted_proxies",
         ]) else { return nil }
         let fields = item.fields
 
@@ -22,6 +23,9 @@ extension PolicyFileReader {
         }
         if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
+        if let node = fields["trusted_proxies"], let items = list(node, expected: "a list of addresses or CIDR ranges") {
+            listener.trustedProxies = items.compactMap { parsed($0, expected: "an address or CIDR range", IPRange.parse) }
+        }
 
         return item.declared(listener)
     }

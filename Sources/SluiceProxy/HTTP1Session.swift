@@ -50,7 +50,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
 
     func run() async {
         defer { connection.close() }
-        let pipeline = RequestPipeline(context: context, listenerName: listener.name)
+        let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies)
         var headStarted = Deadline.now
         var first = true
         while !context.draining {

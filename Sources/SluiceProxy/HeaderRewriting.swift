@@ -19,10 +19,12 @@ enum HeaderRewriting {
 
     /// Writes the head sent upstream straight into `bytes` (no intermediate header list: this
     /// runs for every request): hop-by-hop fields removed (and every field `Connection` names),
-    /// `Expect` answered by us, `X-Forwarded-For` appended to, `X-Forwarded-Proto`,
-    /// `X-Request-Id` and `Via` set, framing re-derived.
+    /// `Expect` answered by us, `X-Forwarded-Proto`, `X-Request-Id` and `Via` set, framing
+    /// re-derived. `X-Forwarded-For` is extended with the peer when the peer is a trusted proxy;
+    /// from any other peer a client-sent `X-Forwarded-For`, `Forwarded` or `X-Real-IP` is dropped
+    /// and `X-Forwarded-For` is the peer alone: a client cannot claim to be someone else.
     static func writeUpstreamRequest(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
-                                     requestID: String, scheme: String, into bytes: inout [UInt8]) {
+                                     peerIsTrusted: Bool = false, requestID: String, scheme: String, into bytes: inout [UInt8]) {
         HTTP1Serializer.appendRequestLine(method: head.method, target: head.target, to: &bytes)
         let incoming = head.headers
         let named = connectionOptions(incoming)
@@ -36,8 +38,10 @@ enum HeaderRewriting {
             case "expect", "x-forwarded-proto":
                 continue
             case "x-forwarded-for":
-                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
+                if peerIsTrusted { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
                 continue
+            case "forwarded", "x-real-ip":
+                if !peerIsTrusted { continue }
             case "via":
                 via = via.map { $0 + ", " + field.value } ?? field.value
                 continue

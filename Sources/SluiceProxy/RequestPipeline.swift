@@ -8,6 +8,8 @@ import SluicePolicy
 struct RequestPipeline {
     let context: LoopContext
     let listenerName: String
+    /// The listener's trusted proxies (see `ClientIdentity`).
+    var trustedProxies: [IPRange] = []
 
     func serve(_ downstream: some DownstreamExchange) async {
         let started = Deadline.now
@@ -19,9 +21,10 @@ struct RequestPipeline {
         var outcome = Outcome(status: 0)
         var observers: [any OutcomeObserver] = []
         var merchant: String?
+        let identity = ClientIdentity(peer: downstream.clientAddress, headers: head.headers, trustedProxies: trustedProxies)
         defer {
             let elapsed = Deadline.now.nanoseconds &- started.nanoseconds
-            log(outcome, downstream: downstream, requestID: requestID, merchant: merchant, durationNanos: elapsed)
+            log(outcome, downstream: downstream, client: identity.client, requestID: requestID, merchant: merchant, durationNanos: elapsed)
             if !observers.isEmpty { tell(observers, outcome, latencyNanoseconds: elapsed) }
         }
 
@@ -55,7 +58,7 @@ struct RequestPipeline {
         defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved) } }
         if let chain = configuration.guardChains[route.name], !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
-                                            clientAddress: downstream.clientAddress, loopIndex: context.loop.index,
+                                            clientAddress: identity.client, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             var bodyFailure: RequestFailure?
             let verdicts = await chain.evaluate(&guardRequest) { request in
@@ -110,6 +113,7 @@ struct RequestPipeline {
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         exchange.responseBodyCapture = responseBodyCapture
         exchange.bufferedBody = bufferedBody
+        exchange.peerIsTrusted = identity.peerIsTrusted
         let result = await exchange.run()
         outcome.status = result.status
         outcome.cluster = route.cluster
@@ -148,11 +152,11 @@ struct RequestPipeline {
         for observer in observers { observer.requestFinished(told) }
     }
 
-    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, requestID: String, merchant: String?,
+    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, merchant: String?,
                      durationNanos: UInt64) {
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
-            requestID: requestID, listener: listenerName, client: downstream.clientAddress, method: downstream.head.method,
+            requestID: requestID, listener: listenerName, client: client, method: downstream.head.method,
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
             reason: outcome.reason, merchant: merchant, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))

@@ -27,6 +27,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     var responseBodyCapture = 0
     /// The request body when the body phase read it already: sent from here, with the head.
     var bufferedBody: [UInt8]?
+    /// Whether the peer is a trusted proxy (its X-Forwarded-For chain is extended, not replaced).
+    var peerIsTrusted = false
 
     struct Result {
         var status: Int
@@ -74,6 +76,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var headBytes = upstream.headScratch.borrow()
         defer { upstream.headScratch.give(back: headBytes) }
         HeaderRewriting.writeUpstreamRequest(requestHead, framing: framing, clientAddress: downstream.clientAddress,
+                                             peerIsTrusted: peerIsTrusted,
                                              requestID: requestID, scheme: downstream.scheme, into: &headBytes)
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)

@@ -1,5 +1,6 @@
 """Headers sluice adds, keeps and strips, as the backend sees them (via /echo)."""
 import re
+import time
 
 from rawhttp import Conn
 
@@ -36,9 +37,29 @@ def test_forwarded_headers_set(sluice):
     assert "1.1 sluice" in seen.get("via", "")
 
 
-def test_forwarded_for_is_appended(sluice):
-    _, seen = echo(sluice, {"X-Forwarded-For": "203.0.113.7"})
-    assert [p.strip() for p in seen["x-forwarded-for"].split(",")] == ["203.0.113.7", "127.0.0.1"]
+def test_forwarded_for_from_an_untrusted_client_is_replaced(sluice):
+    """The standard policy trusts no proxy: a client's own X-Forwarded-For, Forwarded and
+    X-Real-IP never reach the backend, which sees the socket peer only."""
+    _, seen = echo(sluice, {"X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6", "X-Real-IP": "6.6.6.6"})
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert "forwarded" not in seen and "x-real-ip" not in seen
+
+
+def test_forwarded_for_from_a_trusted_proxy_is_extended_and_names_the_client(spawn, backend):
+    """With `trusted_proxies`, the chain a trusted peer sent is extended, and the client (for
+    limits and the access log) is its rightmost untrusted hop."""
+    from conftest import free_port, standard_policy
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["gateway.yaml"] = files["gateway.yaml"].replace("max_uri_bytes: 8KiB", "max_uri_bytes: 8KiB, trusted_proxies: [127.0.0.0/8]")
+    s = spawn.sluice(files, port)
+    _, seen = echo(s, {"X-Forwarded-For": "203.0.113.7, 10.9.8.7", "X-Request-Id": "trusted-chain-1"})
+    assert [p.strip() for p in seen["x-forwarded-for"].split(",")] == ["203.0.113.7", "10.9.8.7", "127.0.0.1"]
+    deadline = time.monotonic() + 3
+    while not (lines := [e for e in s.access_log() if e.get("request_id") == "trusted-chain-1"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lines[0]["client"] == "10.9.8.7", "the rightmost hop that is not a trusted proxy is the client"
 
 
 def test_hop_by_hop_headers_do_not_reach_upstream(sluice):

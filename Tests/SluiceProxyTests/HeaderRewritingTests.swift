@@ -5,11 +5,11 @@ import SluiceHTTP
 /// What the backend and the client see of a head that crossed Sluice.
 final class HeaderRewritingTests: XCTestCase {
     private func upstreamText(_ headers: [(String, String)], version: HTTPVersion = .http1_1,
-                              framing: UpstreamFraming = .none, scheme: String = "http") -> String {
+                              framing: UpstreamFraming = .none, scheme: String = "http", peerIsTrusted: Bool = false) -> String {
         var bytes: [UInt8] = []
         let head = HTTPRequestHead(method: "POST", target: "/v3/pay?x=1", version: version, headers: HTTPHeaders(headers))
-        HeaderRewriting.writeUpstreamRequest(head, framing: framing, clientAddress: "10.0.0.9", requestID: "rid-1",
-                                             scheme: scheme, into: &bytes)
+        HeaderRewriting.writeUpstreamRequest(head, framing: framing, clientAddress: "10.0.0.9", peerIsTrusted: peerIsTrusted,
+                                             requestID: "rid-1", scheme: scheme, into: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -34,12 +34,21 @@ final class HeaderRewritingTests: XCTestCase {
             """)
     }
 
-    func testForwardingFieldsAppendToWhatCameBeforeAndKeepTheClientsRequestID() {
+    func testForwardingFieldsFromAnUntrustedPeerAreReplaced() {
+        let text = upstreamText([
+            ("host", "h"), ("x-forwarded-for", "6.6.6.6"), ("forwarded", "for=6.6.6.6"), ("x-real-ip", "6.6.6.6"),
+        ])
+        XCTAssertTrue(text.contains("x-forwarded-for: 10.0.0.9\r\n"), text)
+        XCTAssertFalse(text.contains("6.6.6.6"), "a client cannot claim to be someone else: \(text)")
+    }
+
+    func testForwardingFieldsAppendToWhatATrustedProxySentAndKeepTheClientsRequestID() {
         let text = upstreamText([
             ("host", "h"), ("x-forwarded-for", "203.0.113.7"), ("x-forwarded-for", "198.51.100.2"),
-            ("x-forwarded-proto", "https"), ("via", "1.1 edge"), ("x-request-id", "client-chosen"),
-        ], version: .http2, framing: .chunked, scheme: "https")
+            ("x-forwarded-proto", "https"), ("via", "1.1 edge"), ("x-request-id", "client-chosen"), ("x-real-ip", "203.0.113.7"),
+        ], version: .http2, framing: .chunked, scheme: "https", peerIsTrusted: true)
         XCTAssertTrue(text.contains("x-forwarded-for: 203.0.113.7, 198.51.100.2, 10.0.0.9\r\n"), text)
+        XCTAssertTrue(text.contains("x-real-ip: 203.0.113.7\r\n"), text)
         XCTAssertTrue(text.contains("x-forwarded-proto: https\r\n"), text)
         XCTAssertFalse(text.contains("x-forwarded-proto: http\r\n"), "a client must not choose the scheme the backend sees")
         XCTAssertTrue(text.contains("via: 1.1 edge, 2 sluice\r\n"), text)
