@@ -10,6 +10,10 @@ public struct RoutePolicy: Sendable {
     /// Deadline for the whole request, retries included; never shorter than `perTryTimeout`.
     public var totalTimeout: Duration
     public var maxBodyBytes: Int
+    /// Read the whole request body (up to `maxBodyBytes`) before an upstream connection is taken,
+    /// as nginx does: a slow or stalled upload then holds no backend connection and cannot be
+    /// blamed on the backend. Off for routes meant for large uploads, which stream.
+    public var requestBuffering = true
 
     public static let defaultPerTryTimeout = Duration.seconds(15)
     public static let defaultTotalTimeout = Duration.seconds(30)

@@ -114,12 +114,14 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     }
 
     /// Local replies: an unread request body is drained when small; otherwise (a body over the
-    /// limit, a declared length larger than is worth reading, or a client still waiting for
-    /// 100 Continue) the reply goes out at once and the connection closes after it, so none of
+    /// limit or stalled, a declared length larger than is worth reading, or a client still
+    /// waiting for 100 Continue) the reply goes out at once and the connection closes after it, so none of
     /// the body's bytes can be taken for a request.
     func sendLocalReply(_ reply: LocalReply, requestID: String) async {
         if !body.isFinished {
-            if (request.expectsContinue && !continueSent) || reply.status == 413 || remainingDeclaredBody > Self.drainLimit {
+            // 413 and 408 (the body stalled): reading more of it would only wait.
+            if (request.expectsContinue && !continueSent) || reply.status == 413 || reply.status == 408
+                || remainingDeclaredBody > Self.drainLimit {
                 keepAlive = false
             } else {
                 let drained = (try? await body.drain(from: connection, buffer: session.buffer,

@@ -96,6 +96,26 @@ struct RequestPipeline {
             shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 }
             responseBodyCapture = guardRequest.responseBodyCapture
         }
+        // Request buffering (the route's default): the whole body is read before an upstream
+        // connection is taken, so a slow upload holds no backend connection and its timeout is
+        // the client's (408), never the backend's.
+        if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyFinished {
+            var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
+                                      deadline: started.adding(route.totalTimeout))
+            let read = await bodyPhase.read()
+            bodyBufferReserved += bodyPhase.reserved
+            switch read {
+            case .success(let bytes):
+                bufferedBody = bytes
+            case .failure(let refusal) where refusal.failure == .clientGone:
+                outcome = Outcome(status: 499, route: route.name, reason: "client_gone", failure: .clientGone)
+                return
+            case .failure(let refusal):
+                outcome = await reply(refusal.reply, to: downstream, requestID: requestID, route: route.name)
+                outcome.failure = refusal.failure
+                return
+            }
+        }
         guard let pool = context.pool(for: route.cluster) else {
             outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
                                         requestID: requestID), to: downstream, requestID: requestID, route: route.name)

@@ -217,6 +217,7 @@ routes:
     cluster: demo
     timeouts: {per_try: 30s, total: 60s}
     max_body: 64MiB
+    request_buffering: false
   - name: download
     class: noncore
     match: {methods: [GET], prefix: /download}

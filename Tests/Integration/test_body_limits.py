@@ -40,3 +40,32 @@ def test_client_still_sending_reads_the_413(spawn, backend):
             pass
         r = c.read_response(method="POST")
         assert r.status == 413, r
+
+
+def test_stalled_uploads_hold_no_backend_connection_and_get_408(spawn, backend):
+    """Request buffering (the default): 20 clients that declare a body and stall are answered
+    408 client_body_timeout within the route's total timeout (1 s on /short/), the backend sees
+    none of them, and a normal request meanwhile is served at once."""
+    import concurrent.futures
+    s = own_sluice(spawn, backend)
+    before = backend.stats()["requests"]
+
+    def stalled(i):
+        with Conn(s.port, timeout=10) as c:
+            c.send(f"POST /short/stall-{i} HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nx".encode())
+            started = time.monotonic()
+            r = c.read_response(method="POST")
+            return r.status, r.json().get("error"), time.monotonic() - started
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(stalled, i) for i in range(20)]
+        time.sleep(0.3)
+        with Conn(s.port) as c:
+            started = time.monotonic()
+            assert c.request("GET", "/echo/meanwhile").status == 200
+            assert time.monotonic() - started < 1.0, "a normal request waited behind the stalled uploads"
+        results = [f.result(timeout=15) for f in futures]
+    for status, error, elapsed in results:
+        assert (status, error) == (408, "client_body_timeout"), results
+        assert elapsed < 3.0, results
+    assert backend.stats()["requests"] - before == 2  # the normal request and the stats request

@@ -125,6 +125,26 @@ final class BodyPhaseTests: PipelineTestCase {
         XCTAssertEqual(observer.outcomes.map(\.failure), [.clientTimeout])
     }
 
+    func testAStalledUploadHoldsNoBackendConnection() async throws {
+        // Request buffering is the default: the body is read before a connection is taken.
+        let upstream = ScriptedUpstream(.respond(status: 200))
+        let client = post(chunks: [Array(Self.order[..<10])], declared: Self.order.count)
+        client.bodyStalls = true
+        try await serve(client, upstream: upstream)
+        XCTAssertEqual(client.status, 408)
+        XCTAssertEqual(upstream.connections, 0, "a stalled upload never reached the backend")
+
+        // A route that streams (request_buffering: false) connects first and sends as it reads.
+        let streaming = PipelineTestCase.standardRoutes.replacingOccurrences(of: "    max_body: 64KiB\n",
+                                                                              with: "    max_body: 64KiB\n    request_buffering: false\n")
+        let streamed = post(chunks: [Array(Self.order[..<10])], declared: Self.order.count)
+        streamed.bodyStalls = true
+        let other = ScriptedUpstream(.respond(status: 200))
+        try await serve(streamed, upstream: other, routes: streaming)
+        XCTAssertEqual(streamed.status, 408)
+        XCTAssertEqual(other.connections, 1)
+    }
+
     func testMalformedBodyIsRefusedWithTheParsersReason() async throws {
         let upstream = ScriptedUpstream(.respond(status: 200))
         let duplicate = Array(#"{"mchid":"1900000001","mchid":"1900000002"}"#.utf8)
