@@ -19,6 +19,10 @@ public struct ListenerPolicy: Sendable {
     /// is extended and the client taken from it. From anyone else a client-sent
     /// X-Forwarded-For, Forwarded or X-Real-IP is replaced, never passed on.
     public var trustedProxies: [IPRange] = []
+    /// Open connections one client address may hold on this listener (0: no cap), and new
+    /// connections it may open per second (0: no rate). Excess ones are closed at accept.
+    public var maxConnectionsPerClient = 0
+    public var newConnectionsPerClientPerSecond = 0
 
     public static let defaultHeaderTimeout = Duration.seconds(10)
     public static let defaultIdleTimeout = Duration.seconds(60)

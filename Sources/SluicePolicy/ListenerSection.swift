@@ -5,7 +5,7 @@ extension PolicyFileReader {
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
             "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
-            "trusted_proxies",
+            "trusted_proxies", "max_connections_per_client", "new_connections_per_client",
         ]) else { return nil }
         let fields = item.fields
 
@@ -23,11 +23,24 @@ extension PolicyFileReader {
         }
         if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
+        if let node = fields["max_connections_per_client"], let value = count(node) { listener.maxConnectionsPerClient = value }
+        if let node = fields["new_connections_per_client"],
+           let value = parsed(node, expected: "a rate like 20/s", Self.perSecondRate) {
+            listener.newConnectionsPerClientPerSecond = value
+        }
         if let node = fields["trusted_proxies"], let items = list(node, expected: "a list of addresses or CIDR ranges") {
             listener.trustedProxies = items.compactMap { parsed($0, expected: "an address or CIDR range", IPRange.parse) }
         }
 
         return item.declared(listener)
+    }
+
+    /// `N/s`, N ≥ 1.
+    static func perSecondRate(_ text: String) -> Result<Int, SyntaxProblem> {
+        guard text.hasSuffix("/s"), let value = Int(text.dropLast(2)), value >= 1, text.dropLast(2).allSatisfy(\.isASCIIDigit) else {
+            return .failure(SyntaxProblem("'\(text)' is not a rate like 20/s"))
+        }
+        return .success(value)
     }
 }
 

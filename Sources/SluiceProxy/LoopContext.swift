@@ -101,7 +101,8 @@ public final class LoopContext: @unchecked Sendable {
     /// Serves connections from `listener` until it is closed, at most `connectionLimit` at a
     /// time on this loop (further ones are closed at once: a flood of idle or slow connections
     /// must not grow memory without bound). Loop thread.
-    public func serve(_ listener: TCPListener, policy: ListenerPolicy, connectionLimit: Int) {
+    public func serve(_ listener: TCPListener, policy: ListenerPolicy, connectionLimit: Int,
+                      perClient: ClientConnectionLimiter? = nil) {
         listeners.append(listener)
         let budget = ConnectionBudget(limit: connectionLimit)
         loop.spawn { [self] in
@@ -120,7 +121,16 @@ public final class LoopContext: @unchecked Sendable {
                     connection.abort()
                     continue
                 }
-                startSession(connection, listener: policy, budget: budget)
+                let client = connection.peer?.host ?? "unknown"
+                if let perClient, !perClient.admit(client, now: loop.now) {
+                    budget.giveBack()
+                    connectionsRefused.wrappingAdd(1, ordering: .relaxed)
+                    connection.abort()
+                    continue
+                }
+                var release: (@Sendable () -> Void)?
+                if let perClient { release = { perClient.release(client) } }
+                startSession(connection, listener: policy, budget: budget, release: release)
             }
         }
     }
@@ -128,12 +138,14 @@ public final class LoopContext: @unchecked Sendable {
     /// Serves one accepted connection: TLS first on TLS listeners; then HTTP/2 when ALPN chose
     /// it or (on an `auto` cleartext listener) when the client opens with the HTTP/2 preface;
     /// HTTP/1.1 otherwise.
-    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy, budget: ConnectionBudget) {
+    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy, budget: ConnectionBudget,
+                              release: (@Sendable () -> Void)? = nil) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
             defer {
                 openSessions.wrappingSubtract(1, ordering: .relaxed)
                 budget.giveBack()
+                release?()
             }
             let connection: any ByteStream
             var scheme = "http"

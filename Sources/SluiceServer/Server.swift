@@ -126,11 +126,20 @@ public final class Server {
         }
 
         group.start()
+        // Per-client limits are per listener and shared by its loops (a client's connections
+        // land on several).
+        var perClient: [String: ClientConnectionLimiter] = [:]
+        for listenerPolicy in policy.listeners
+        where listenerPolicy.maxConnectionsPerClient > 0 || listenerPolicy.newConnectionsPerClientPerSecond > 0 {
+            perClient[listenerPolicy.name] = ClientConnectionLimiter(maxOpen: listenerPolicy.maxConnectionsPerClient,
+                                                                     perSecond: Double(listenerPolicy.newConnectionsPerClientPerSecond))
+        }
         for entry in bound {
             let (context, listener, listenerPolicy) = entry
             // The listener's limit is for the process: each loop holds its share.
             let share = (listenerPolicy.maxConnections + contexts.count - 1) / contexts.count
-            context.loop.execute { context.serve(listener, policy: listenerPolicy, connectionLimit: share) }
+            let limiter = perClient[listenerPolicy.name]
+            context.loop.execute { context.serve(listener, policy: listenerPolicy, connectionLimit: share, perClient: limiter) }
         }
 
         let control = ControlEvents(watching: policyDirectory)

@@ -43,7 +43,7 @@ def test_client_still_sending_reads_the_413(spawn, backend):
 
 
 def test_stalled_uploads_hold_no_backend_connection_and_get_408(spawn, backend):
-    """Request buffering (the default): 20 clients that declare a body and stall are answered
+    """Request buffering (the default): 200 clients that declare a body and stall are answered
     408 client_body_timeout within the route's total timeout (1 s on /short/), the backend sees
     none of them, and a normal request meanwhile is served at once."""
     import concurrent.futures
@@ -57,8 +57,8 @@ def test_stalled_uploads_hold_no_backend_connection_and_get_408(spawn, backend):
             r = c.read_response(method="POST")
             return r.status, r.json().get("error"), time.monotonic() - started
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        futures = [pool.submit(stalled, i) for i in range(20)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+        futures = [pool.submit(stalled, i) for i in range(200)]
         time.sleep(0.3)
         with Conn(s.port) as c:
             started = time.monotonic()
