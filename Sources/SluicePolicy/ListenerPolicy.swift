@@ -22,6 +22,9 @@ public struct ListenerPolicy: Sendable {
     /// Open connections one client address may hold on this listener (0: no cap), and new
     /// connections it may open per second (0: no rate). Excess ones are closed at accept.
     public var maxConnectionsPerClient = 0
+    /// Longest pause allowed between two reads of a request body (the route's `total` bounds the
+    /// whole upload too); a client that stalls longer gets 408 `client_body_timeout`.
+    public var bodyTimeout = Duration.seconds(10)
     public var newConnectionsPerClientPerSecond = 0
 
     public static let defaultHeaderTimeout = Duration.seconds(10)

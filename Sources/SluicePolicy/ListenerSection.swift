@@ -5,7 +5,7 @@ extension PolicyFileReader {
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
             "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
-            "trusted_proxies", "max_connections_per_client", "new_connections_per_client",
+            "trusted_proxies", "max_connections_per_client", "new_connections_per_client", "body_timeout",
         ]) else { return nil }
         let fields = item.fields
 
@@ -24,6 +24,7 @@ extension PolicyFileReader {
         if let node = fields["http2"], let limits = readHTTP2Limits(node, listener: item.what) { listener.http2 = limits }
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
         if let node = fields["max_connections_per_client"], let value = count(node) { listener.maxConnectionsPerClient = value }
+        if let node = fields["body_timeout"], let value = duration(node) { listener.bodyTimeout = value }
         if let node = fields["new_connections_per_client"],
            let value = parsed(node, expected: "a rate like 20/s", Self.perSecondRate) {
             listener.newConnectionsPerClientPerSecond = value

@@ -19,6 +19,8 @@ struct BodyPhase<Downstream: DownstreamExchange> {
     let context: LoopContext
     let route: RoutePolicy
     let deadline: Deadline
+    /// Longest pause between two reads (the listener's body_timeout); nil: only `deadline`.
+    var inactivityNanoseconds: UInt64?
     /// Bytes of the loop's budget this request holds; the pipeline gives them back when it ends.
     private(set) var reserved = 0
 
@@ -47,7 +49,8 @@ struct BodyPhase<Downstream: DownstreamExchange> {
             try await downstream.willReadBody()
             while !downstream.requestBodyFinished {
                 var refusal: Refusal?
-                try await downstream.readRequestBody(deadline: deadline) { slice in
+                let readDeadline = inactivityNanoseconds.map { min(deadline, context.loop.deadline(afterNanoseconds: $0)) } ?? deadline
+                try await downstream.readRequestBody(deadline: readDeadline) { slice in
                     if bytes.count + slice.count > limit {
                         refusal = tooLarge(bytes.count + slice.count)
                     } else if bytes.count + slice.count > reserved && !reserve(bytes.count + slice.count - reserved) {

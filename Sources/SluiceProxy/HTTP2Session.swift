@@ -93,7 +93,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
         case .request(let streamID, let head, let endStream):
             let exchange = HTTP2StreamExchange(connection: self, streamID: streamID, head: head, endStream: endStream)
             streams[streamID] = exchange
-            let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies)
+            let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
+                                           bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped)
             loop.spawn { [self] in
                 await pipeline.serve(exchange)
                 // Answered (a local reply, say) before the request ended: once the response is

@@ -10,6 +10,8 @@ struct RequestPipeline {
     let listenerName: String
     /// The listener's trusted proxies (see `ClientIdentity`).
     var trustedProxies: [IPRange] = []
+    /// The listener's body_timeout in nanoseconds (longest pause within a request body).
+    var bodyTimeoutNanoseconds: UInt64? = nil
 
     func serve(_ downstream: some DownstreamExchange) async {
         let started = Deadline.now
@@ -64,6 +66,7 @@ struct RequestPipeline {
             let verdicts = await chain.evaluate(&guardRequest) { request in
                 var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
                                           deadline: started.adding(route.totalTimeout))
+                bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
                 let read = await bodyPhase.read()
                 bodyBufferReserved = bodyPhase.reserved
                 switch read {
@@ -102,6 +105,7 @@ struct RequestPipeline {
         if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyFinished {
             var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
                                       deadline: started.adding(route.totalTimeout))
+            bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
             let read = await bodyPhase.read()
             bodyBufferReserved += bodyPhase.reserved
             switch read {

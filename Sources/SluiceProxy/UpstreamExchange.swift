@@ -157,7 +157,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             case is HTTP1Error: failure = .upstreamBadResponse
             default: failure = .upstreamReset
             }
-            return Result(status: parsed.head.status, upstream: upstreamName, reason: "response_stream_failed", failure: failure,
+            // The access log says whose end it was: a client too slow to read (cut off after the
+            // route's per-try timeout without progress), a client gone, or the upstream.
+            let reason = failure == .clientTimeout ? "client_send_timeout" : failure == .clientGone ? "client_gone" : "response_stream_failed"
+            return Result(status: parsed.head.status, upstream: upstreamName, reason: reason, failure: failure,
                           sent: true, responseHead: parsed.head, responseBody: captured)
         }
 
