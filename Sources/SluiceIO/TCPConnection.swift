@@ -104,6 +104,26 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Copies what the socket holds into `space` without consuming it (MSG_PEEK), waiting first
+    /// when nothing is known to be there; 0 at end of stream. For reading a prefix (a PROXY
+    /// protocol header) exactly, without taking bytes the next layer (TLS) must see. To wait for
+    /// more than a peek found, call `waitReadableAfterWouldBlock` (a peek drains nothing, so only
+    /// new bytes bring a new edge).
+    public func peek(into space: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws(IOError) -> Int {
+        while true {
+            guard !isClosed else { throw IOError(.closed, operation: "peek") }
+            if !registration.readReady && !registration.peerHungUp {
+                try await waitForReadEdge(deadline: deadline, operation: "peek")
+            }
+            switch try syscall("recv", { Glibc.recv(registration.fd, space.baseAddress, space.count, Int32(MSG_PEEK)) }) {
+            case .done(let count):
+                return count
+            case .wouldBlock:
+                registration.readReady = false
+            }
+        }
+    }
+
     /// Returns at once when a read may find bytes (or end of stream); otherwise waits for epoll
     /// to say so.
     public func waitReadable(deadline: Deadline?, operation: String = "read") async throws(IOError) {

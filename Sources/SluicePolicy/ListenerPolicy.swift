@@ -25,6 +25,11 @@ public struct ListenerPolicy: Sendable {
     /// Longest pause allowed between two reads of a request body (the route's `total` bounds the
     /// whole upload too); a client that stalls longer gets 408 `client_body_timeout`.
     public var bodyTimeout = Duration.seconds(10)
+    /// Load balancers that send a PROXY protocol header (v1 or v2) naming the client: a
+    /// connection from them must start with one within `proxyProtocolTimeout` (else it is
+    /// closed). Empty: PROXY protocol off (a header is then just bad input).
+    public var proxyProtocolFrom: [IPRange] = []
+    public var proxyProtocolTimeout = Duration.seconds(5)
     public var newConnectionsPerClientPerSecond = 0
 
     public static let defaultHeaderTimeout = Duration.seconds(10)

@@ -6,6 +6,7 @@ extension PolicyFileReader {
         guard let item = namedItem(node, kind: "listener", allowed: [
             "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
             "trusted_proxies", "max_connections_per_client", "new_connections_per_client", "body_timeout",
+            "proxy_protocol",
         ]) else { return nil }
         let fields = item.fields
 
@@ -25,6 +26,14 @@ extension PolicyFileReader {
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
         if let node = fields["max_connections_per_client"], let value = count(node) { listener.maxConnectionsPerClient = value }
         if let node = fields["body_timeout"], let value = duration(node) { listener.bodyTimeout = value }
+        if let node = fields["proxy_protocol"],
+           let proxy = mapping(node, what: "proxy_protocol of \(item.what)", allowed: ["from", "timeout"]) {
+            if let node = required("from", in: proxy, of: "proxy_protocol of \(item.what)"),
+               let items = list(node, expected: "a list of addresses or CIDR ranges") {
+                listener.proxyProtocolFrom = items.compactMap { parsed($0, expected: "an address or CIDR range", IPRange.parse) }
+            }
+            if let node = proxy["timeout"], let value = duration(node) { listener.proxyProtocolTimeout = value }
+        }
         if let node = fields["new_connections_per_client"],
            let value = parsed(node, expected: "a rate like 20/s", Self.perSecondRate) {
             listener.newConnectionsPerClientPerSecond = value

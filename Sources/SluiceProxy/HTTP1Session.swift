@@ -27,8 +27,9 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     private(set) var isIdle = true
 
     /// `buffer` may already hold the first bytes (read while telling HTTP/1 from HTTP/2).
+    /// `clientAddress`: the client a PROXY protocol header named (default: the socket peer).
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String = "http",
-         clientCertificateSubject: String? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 4096)) {
+         clientCertificateSubject: String? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 4096), clientAddress: String? = nil) {
         self.buffer = buffer
         idleTimeoutNanoseconds = listener.idleTimeout.nanosecondsClamped
         headerTimeoutNanoseconds = listener.headerTimeout.nanosecondsClamped
@@ -39,7 +40,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
         self.clientCertificateSubject = clientCertificateSubject
         parser = RequestHeadParser(limits: HTTP1Limits(maxHeaderBytes: listener.maxHeaderBytes,
                                                        maxURIBytes: listener.maxURIBytes))
-        clientAddress = connection.peer?.host ?? "unknown"
+        self.clientAddress = clientAddress ?? connection.peer?.host ?? "unknown"
     }
 
     var loop: EventLoop { context.loop }

@@ -28,13 +28,13 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     static let responseHighWater = 256 * 1024
 
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String,
-         clientCertificateSubject: String?, settings: HTTP2Settings) throws {
+         clientCertificateSubject: String?, settings: HTTP2Settings, clientAddress: String? = nil) throws {
         self.clientCertificateSubject = clientCertificateSubject
         self.context = context
         self.connection = connection
         self.listener = listener
         self.scheme = scheme
-        clientAddress = connection.peer?.host ?? "unknown"
+        self.clientAddress = clientAddress ?? connection.peer?.host ?? "unknown"
         session = try HTTP2ServerSession(settings: settings)
     }
 

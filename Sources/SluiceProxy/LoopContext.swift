@@ -147,6 +147,16 @@ public final class LoopContext: @unchecked Sendable {
                 budget.giveBack()
                 release?()
             }
+            // From a load balancer the listener trusts for it: the PROXY header names the client.
+            var clientAddress: String?
+            if !listener.proxyProtocolFrom.isEmpty, let peer = accepted.peer?.host,
+               listener.proxyProtocolFrom.contains(where: { $0.contains(peer) }) {
+                guard let header = await readProxyHeader(accepted, timeout: listener.proxyProtocolTimeout) else {
+                    accepted.close()
+                    return
+                }
+                clientAddress = header.client
+            }
             let connection: any ByteStream
             var scheme = "http"
             var alpn: String?
@@ -174,14 +184,14 @@ public final class LoopContext: @unchecked Sendable {
             if speaksHTTP2 {
                 guard let h2 = try? HTTP2Session(context: self, connection: connection, listener: listener, scheme: scheme,
                                                  clientCertificateSubject: clientCertificateSubject,
-                                                 settings: HTTP2Settings(listener.http2)) else {
+                                                 settings: HTTP2Settings(listener.http2), clientAddress: clientAddress) else {
                     connection.close()
                     return
                 }
                 session = h2
             } else {
                 session = HTTP1Session(context: self, connection: connection, listener: listener, scheme: scheme,
-                                       clientCertificateSubject: clientCertificateSubject, buffer: buffer)
+                                       clientCertificateSubject: clientCertificateSubject, buffer: buffer, clientAddress: clientAddress)
             }
             sessions[ObjectIdentifier(session)] = session
             defer { sessions[ObjectIdentifier(session)] = nil }
@@ -190,6 +200,32 @@ public final class LoopContext: @unchecked Sendable {
                 await h2.run(initialBytes: Array(buffer.readableBytes))
             } else if let h1 = session as? HTTP1Session {
                 await h1.run()
+            }
+        }
+    }
+
+    /// Reads exactly a PROXY protocol header (peeking until it is complete, so TLS or HTTP bytes
+    /// behind it stay in the socket), within `timeout`. Nil: no valid header in time (the
+    /// connection is refused); `client` nil: a LOCAL / UNKNOWN header (the balancer's own).
+    private func readProxyHeader(_ connection: TCPConnection, timeout: Duration) async -> ProxyProtocol.Header? {
+        let deadline = loop.deadline(after: timeout)
+        let space = UnsafeMutableRawBufferPointer.allocate(byteCount: ProxyProtocol.maximumLength, alignment: 1)
+        defer { space.deallocate() }
+        while true {
+            guard let peeked = try? await connection.peek(into: space, deadline: deadline), peeked > 0 else { return nil }
+            switch ProxyProtocol.parse(UnsafeRawBufferPointer(rebasing: space[0..<peeked])) {
+            case .invalid:
+                return nil
+            case .incomplete:
+                guard peeked < space.count, (try? await connection.waitReadableAfterWouldBlock(deadline: deadline)) != nil else { return nil }
+            case .complete(let length, let client):
+                var consumed = 0
+                while consumed < length {
+                    guard let count = try? await connection.read(into: UnsafeMutableRawBufferPointer(rebasing: space[consumed..<length]),
+                                                                 deadline: deadline), count > 0 else { return nil }
+                    consumed += count
+                }
+                return ProxyProtocol.Header(client: client)
             }
         }
     }

@@ -78,3 +78,47 @@ def test_hop_by_hop_headers_do_not_reach_upstream(sluice):
     # sluice may send its own Connection header upstream, but never the client's tokens
     assert "x-secret-hop" not in seen.get("connection", "").lower()
     assert seen.get("x-ordinary") == "passes"
+
+
+def test_proxy_protocol_from_a_trusted_balancer_names_the_client(spawn, backend):
+    """PROXY protocol v1 and v2 from 127.0.0.1 (listed in proxy_protocol.from) set the client for
+    the access log and X-Forwarded-For; a connection from there without a header is closed; from
+    another source (127.0.0.2) a PROXY header is just bad input (refused), never believed."""
+    import socket
+    import struct
+    from conftest import free_port, standard_policy
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["gateway.yaml"] = files["gateway.yaml"].replace(
+        "max_uri_bytes: 8KiB", "max_uri_bytes: 8KiB, proxy_protocol: {from: [127.0.0.1], timeout: 1s}")
+    s = spawn.sluice(files, port)
+
+    def exchange(prefix: bytes, rid: str, source: str = "127.0.0.1") -> bytes:
+        with socket.socket() as sock:
+            sock.settimeout(5)
+            sock.bind((source, 0))
+            sock.connect(("127.0.0.1", s.port))
+            sock.sendall(prefix + f"GET /echo/proxied HTTP/1.1\r\nHost: t\r\nX-Request-Id: {rid}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            try:
+                while chunk := sock.recv(65536):
+                    data += chunk
+            except ConnectionResetError:
+                pass
+            return data
+
+    v1 = exchange(b"PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n", "proxy-v1")
+    assert v1.startswith(b"HTTP/1.1 200"), v1[:200]
+    assert b'"x-forwarded-for":"203.0.113.7"' in v1
+    v2 = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", 12) + bytes([198, 51, 100, 9, 10, 0, 0, 1]) + struct.pack("!HH", 1, 443)
+    out = exchange(v2, "proxy-v2")
+    assert out.startswith(b"HTTP/1.1 200") and b'"x-forwarded-for":"198.51.100.9"' in out, out[:300]
+    assert exchange(b"", "proxy-missing") == b"", "a trusted balancer's connection without a header is closed"
+    untrusted = exchange(b"PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n", "proxy-untrusted", source="127.0.0.2")
+    # Read as HTTP, "PROXY" is a method sluice does not implement: 501 and closed, never believed.
+    assert untrusted.startswith(b"HTTP/1.1 501") and b"203.0.113.7" not in untrusted, untrusted[:200]
+    deadline = time.monotonic() + 3
+    while len(lines := {e["request_id"]: e for e in s.access_log() if e.get("request_id", "").startswith("proxy-v")}) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lines["proxy-v1"]["client"] == "203.0.113.7" and lines["proxy-v2"]["client"] == "198.51.100.9"
