@@ -25,6 +25,11 @@ public struct ListenerPolicy: Sendable {
     /// Longest pause allowed between two reads of a request body (the route's `total` bounds the
     /// whole upload too); a client that stalls longer gets 408 `client_body_timeout`.
     public var bodyTimeout = Duration.seconds(10)
+    /// Slowest average a request body may arrive at, in bytes per second, once it has taken
+    /// longer than `bodyTimeout` (a trickle that never pauses long enough for `bodyTimeout`);
+    /// 0: off (the default: slow mobile uploads are real, and `bodyTimeout` and the route's
+    /// `total` already bound them).
+    public var bodyMinimumRate = 0
     /// Load balancers that send a PROXY protocol header (v1 or v2) naming the client: a
     /// connection from them must start with one within `proxyProtocolTimeout` (else it is
     /// closed). Empty: PROXY protocol off (a header is then just bad input).

@@ -5,7 +5,7 @@ extension PolicyFileReader {
     func readListener(_ node: Node) -> Declared<ListenerPolicy>? {
         guard let item = namedItem(node, kind: "listener", allowed: [
             "address", "protocol", "header_timeout", "idle_timeout", "max_header_bytes", "max_uri_bytes", "max_connections", "http2", "tls",
-            "trusted_proxies", "max_connections_per_client", "new_connections_per_client", "body_timeout",
+            "trusted_proxies", "max_connections_per_client", "new_connections_per_client", "body_timeout", "body_min_rate",
             "proxy_protocol",
         ]) else { return nil }
         let fields = item.fields
@@ -26,6 +26,13 @@ extension PolicyFileReader {
         if let node = fields["tls"] { listener.tls = readListenerTLS(node, of: item.what) }
         if let node = fields["max_connections_per_client"], let value = count(node) { listener.maxConnectionsPerClient = value }
         if let node = fields["body_timeout"], let value = duration(node) { listener.bodyTimeout = value }
+        if let node = fields["body_min_rate"],
+           let value = parsed(node, expected: "a rate like 1KiB/s", { text in
+               text.hasSuffix("/s") ? ByteSizeSyntax.parse(String(text.dropLast(2)), allowZero: true)
+                                    : .failure(SyntaxProblem("'\(text)' is not a rate like 1KiB/s"))
+           }) {
+            listener.bodyMinimumRate = value
+        }
         if let node = fields["proxy_protocol"],
            let proxy = mapping(node, what: "proxy_protocol of \(item.what)", allowed: ["from", "timeout"]) {
             if let node = required("from", in: proxy, of: "proxy_protocol of \(item.what)"),

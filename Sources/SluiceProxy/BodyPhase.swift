@@ -21,6 +21,9 @@ struct BodyPhase<Downstream: DownstreamExchange> {
     let deadline: Deadline
     /// Longest pause between two reads (the listener's body_timeout); nil: only `deadline`.
     var inactivityNanoseconds: UInt64?
+    /// Slowest average rate (bytes/s) once the body has taken longer than the inactivity
+    /// timeout (the listener's body_min_rate); 0: off.
+    var minimumRate = 0
     /// Bytes of the loop's budget this request holds; the pipeline gives them back when it ends.
     private(set) var reserved = 0
 
@@ -45,6 +48,7 @@ struct BodyPhase<Downstream: DownstreamExchange> {
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(reserved)
+        let started = context.loop.now
         do {
             try await downstream.willReadBody()
             while !downstream.requestBodyFinished {
@@ -60,6 +64,15 @@ struct BodyPhase<Downstream: DownstreamExchange> {
                     }
                 }
                 if let refusal { return .failure(refusal) }
+                if minimumRate > 0, let grace = inactivityNanoseconds, !downstream.requestBodyFinished {
+                    // A trickle that never pauses long enough for the inactivity timeout.
+                    let elapsed = context.loop.now &- started
+                    if elapsed > grace && Double(bytes.count) < Double(minimumRate) * Double(elapsed) / 1e9 {
+                        return .failure(Refusal(reply: .json(status: 408, reason: "client_body_timeout",
+                                                             message: "the request body arrives slower than \(minimumRate) bytes/s"),
+                                                failure: .clientTimeout))
+                    }
+                }
             }
         } catch let error as HTTP1Error {
             return .failure(Refusal(reply: .json(status: error.status, reason: error.reason, message: error.message),

@@ -52,7 +52,8 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     func run() async {
         defer { connection.close() }
         let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
-                                           bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped)
+                                           bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped,
+                                           bodyMinimumRate: listener.bodyMinimumRate)
         var headStarted = Deadline.now
         var first = true
         while !context.draining {

@@ -94,7 +94,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
             let exchange = HTTP2StreamExchange(connection: self, streamID: streamID, head: head, endStream: endStream)
             streams[streamID] = exchange
             let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
-                                           bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped)
+                                           bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped,
+                                           bodyMinimumRate: listener.bodyMinimumRate)
             loop.spawn { [self] in
                 await pipeline.serve(exchange)
                 // Answered (a local reply, say) before the request ended: once the response is

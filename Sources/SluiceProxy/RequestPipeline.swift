@@ -12,6 +12,8 @@ struct RequestPipeline {
     var trustedProxies: [IPRange] = []
     /// The listener's body_timeout in nanoseconds (longest pause within a request body).
     var bodyTimeoutNanoseconds: UInt64? = nil
+    /// The listener's body_min_rate (bytes/s; 0: off).
+    var bodyMinimumRate = 0
 
     func serve(_ downstream: some DownstreamExchange) async {
         let started = Deadline.now
@@ -67,6 +69,7 @@ struct RequestPipeline {
                 var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
                                           deadline: started.adding(route.totalTimeout))
                 bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
+                bodyPhase.minimumRate = bodyMinimumRate
                 let read = await bodyPhase.read()
                 bodyBufferReserved = bodyPhase.reserved
                 switch read {
@@ -106,6 +109,7 @@ struct RequestPipeline {
             var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
                                       deadline: started.adding(route.totalTimeout))
             bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
+            bodyPhase.minimumRate = bodyMinimumRate
             let read = await bodyPhase.read()
             bodyBufferReserved += bodyPhase.reserved
             switch read {

@@ -57,3 +57,33 @@ def test_a_client_that_does_not_read_is_cut_off(spawn, backend):
         closed = True
     sock.close()
     assert closed
+
+
+def test_a_trickling_body_slower_than_body_min_rate_is_408(spawn, backend):
+    """10 bytes every 200 ms never pauses long enough for body_timeout (500 ms), but its average is
+    far below body_min_rate (1KiB/s): 408 soon after the grace period, not at the route's 10 s total."""
+    import threading
+    s = own_sluice(spawn, backend, ", body_timeout: 500ms, body_min_rate: 1KiB/s")
+    with Conn(s.port, timeout=10) as c:
+        c.send(b"POST /echo/trickle HTTP/1.1\r\nHost: t\r\nContent-Length: 10000\r\n\r\n")
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.is_set():
+                try:
+                    c.send(b"0123456789")
+                except OSError:
+                    return
+                stop.wait(0.2)
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        started = time.monotonic()
+        sender.start()
+        try:
+            r = c.read_response(method="POST")
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            sender.join(2)
+    assert r.status == 408 and r.json()["error"] == "client_body_timeout", r
+    assert 0.4 < elapsed < 2.5, f"answered after {elapsed:.2f}s"
