@@ -34,13 +34,7 @@ struct BodyPhase<Downstream: DownstreamExchange> {
         self.deadline = deadline
     }
 
-    /// Why the body could not be buffered: the reply and whose doing it was.
-    struct Refusal: Error {
-        var reply: LocalReply
-        var failure: RequestFailure
-    }
-
-    mutating func read() async -> Result<[UInt8], Refusal> {
+    mutating func read() async -> Result<[UInt8], BodyRefusal> {
         let limit = route.maxBodyBytes
         if let declared = downstream.declaredBodyLength {
             guard declared <= limit else { return .failure(tooLarge(declared)) }
@@ -52,7 +46,7 @@ struct BodyPhase<Downstream: DownstreamExchange> {
         do {
             try await downstream.willReadBody()
             while !downstream.requestBodyFinished {
-                var refusal: Refusal?
+                var refusal: BodyRefusal?
                 let readDeadline = inactivityNanoseconds.map { min(deadline, context.loop.deadline(afterNanoseconds: $0)) } ?? deadline
                 try await downstream.readRequestBody(deadline: readDeadline) { slice in
                     if bytes.count + slice.count > limit {
@@ -68,24 +62,24 @@ struct BodyPhase<Downstream: DownstreamExchange> {
                     // A trickle that never pauses long enough for the inactivity timeout.
                     let elapsed = context.loop.now &- started
                     if elapsed > grace && Double(bytes.count) < Double(minimumRate) * Double(elapsed) / 1e9 {
-                        return .failure(Refusal(reply: .json(status: 408, reason: "client_body_timeout",
+                        return .failure(BodyRefusal(reply: .json(status: 408, reason: "client_body_timeout",
                                                              message: "the request body arrives slower than \(minimumRate) bytes/s"),
                                                 failure: .clientTimeout))
                     }
                 }
             }
         } catch let error as HTTP1Error {
-            return .failure(Refusal(reply: .json(status: error.status, reason: error.reason, message: error.message),
+            return .failure(BodyRefusal(reply: .json(status: error.status, reason: error.reason, message: error.message),
                                     failure: .clientBodyInvalid))
         } catch is UnexpectedEndOfStream {
-            return .failure(Refusal(reply: .json(status: 400, reason: "client_body_incomplete", message: "client closed mid-body"),
+            return .failure(BodyRefusal(reply: .json(status: 400, reason: "client_body_incomplete", message: "client closed mid-body"),
                                     failure: .clientBodyInvalid))
         } catch let error as IOError where error.isTimeout {
-            return .failure(Refusal(reply: .json(status: 408, reason: "client_body_timeout",
+            return .failure(BodyRefusal(reply: .json(status: 408, reason: "client_body_timeout",
                                                  message: "the request body did not arrive in time"),
                                     failure: .clientTimeout))
         } catch {
-            return .failure(Refusal(reply: .json(status: 499, reason: "client_gone", message: "\(error)"), failure: .clientGone))
+            return .failure(BodyRefusal(reply: .json(status: 499, reason: "client_gone", message: "\(error)"), failure: .clientGone))
         }
         return .success(bytes)
     }
@@ -96,16 +90,22 @@ struct BodyPhase<Downstream: DownstreamExchange> {
         return true
     }
 
-    private func tooLarge(_ length: Int) -> Refusal {
-        Refusal(reply: .json(status: 413, reason: "body_too_large",
+    private func tooLarge(_ length: Int) -> BodyRefusal {
+        BodyRefusal(reply: .json(status: 413, reason: "body_too_large",
                              message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)"),
                 failure: .localReply)
     }
 
-    private func buffersFull() -> Refusal {
+    private func buffersFull() -> BodyRefusal {
         var reply = LocalReply.json(status: 503, reason: "body_buffer_full",
                                     message: "the gateway holds too many request bodies right now; retry shortly")
         reply.headers.appendLowercased(name: "retry-after", value: "1")
-        return Refusal(reply: reply, failure: .localReply)
+        return BodyRefusal(reply: reply, failure: .localReply)
     }
+}
+
+/// Why a body could not be buffered: the reply and whose doing it was.
+struct BodyRefusal: Error {
+    var reply: LocalReply
+    var failure: RequestFailure
 }

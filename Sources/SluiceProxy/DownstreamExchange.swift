@@ -14,6 +14,10 @@ protocol DownstreamExchange: AnyObject, Sendable {
     /// The request body length when the client declared it (Content-Length).
     var declaredBodyLength: Int? { get }
     var requestBodyFinished: Bool { get }
+    /// True when the rest of the request body has already arrived and sits in memory (the
+    /// connection's read buffer, or the stream's DATA frames): forwarding it cannot stall on the
+    /// client, so request buffering need not copy it.
+    var requestBodyArrived: Bool { get }
     var requestBodyBytes: Int { get }
     var responseBytesSent: Int { get }
 

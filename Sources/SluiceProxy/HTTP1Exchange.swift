@@ -29,6 +29,9 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     var scheme: String { session.scheme }
     var clientCertificateSubject: String? { session.clientCertificateSubject }
     var requestBodyFinished: Bool { body.isFinished }
+    var requestBodyArrived: Bool {
+        body.isFinished || (remainingDeclaredBody > 0 && session.buffer.readableCount >= remainingDeclaredBody)
+    }
     var requestBodyBytes: Int { body.bytesRead }
 
     var declaredBodyLength: Int? {

@@ -33,6 +33,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
     var scheme: String { connection.scheme }
     var clientCertificateSubject: String? { connection.clientCertificateSubject }
     var requestBodyFinished: Bool { bodyEnded && bodyChunks.isEmpty }
+    var requestBodyArrived: Bool { bodyEnded }
     var isWaitingToSend: Bool { sendWaiter != nil }
 
     var declaredBodyLength: Int? {

@@ -65,20 +65,15 @@ struct RequestPipeline {
                                             clientAddress: identity.client, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             var bodyFailure: RequestFailure?
+            var bodyRefusal: BodyRefusal?
             let verdicts = await chain.evaluate(&guardRequest) { request in
-                var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
-                                          deadline: started.adding(route.totalTimeout))
-                bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
-                bodyPhase.minimumRate = bodyMinimumRate
-                let read = await bodyPhase.read()
-                bodyBufferReserved = bodyPhase.reserved
-                switch read {
+                switch await readBody(downstream, route: route, started: started, reserved: &bodyBufferReserved) {
                 case .success(let bytes):
                     bufferedBody = bytes
                     request.body = RequestBody(bytes: bytes, contentType: head.headers["content-type"])
                     return nil
                 case .failure(let refusal):
-                    bodyFailure = refusal.failure
+                    bodyRefusal = refusal
                     return refusal.reply
                 }
             }
@@ -86,13 +81,12 @@ struct RequestPipeline {
             // taken by one guard is given back when a later one refuses).
             observers = guardRequest.outcomeObservers
             merchant = guardRequest.merchantID
+            if let bodyRefusal {
+                outcome = await refuse(bodyRefusal, downstream: downstream, requestID: requestID, route: route.name)
+                return
+            }
             if let rejection = verdicts.reply {
-                if bodyFailure == .clientGone {
-                    outcome = Outcome(status: 499, route: route.name, reason: "client_gone", failure: .clientGone)
-                } else {
-                    outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
-                    outcome.failure = bodyFailure ?? .localReply
-                }
+                outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
                 return
             }
             extraResponseHeaders = verdicts.responseHeaders
@@ -104,23 +98,14 @@ struct RequestPipeline {
         }
         // Request buffering (the route's default): the whole body is read before an upstream
         // connection is taken, so a slow upload holds no backend connection and its timeout is
-        // the client's (408), never the backend's.
-        if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyFinished {
-            var bodyPhase = BodyPhase(downstream: downstream, context: context, route: route,
-                                      deadline: started.adding(route.totalTimeout))
-            bodyPhase.inactivityNanoseconds = bodyTimeoutNanoseconds
-            bodyPhase.minimumRate = bodyMinimumRate
-            let read = await bodyPhase.read()
-            bodyBufferReserved += bodyPhase.reserved
-            switch read {
+        // the client's (408), never the backend's. A body that has already arrived in full (the
+        // common small payment call) is not copied: forwarding it cannot stall on the client.
+        if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived {
+            switch await readBody(downstream, route: route, started: started, reserved: &bodyBufferReserved) {
             case .success(let bytes):
                 bufferedBody = bytes
-            case .failure(let refusal) where refusal.failure == .clientGone:
-                outcome = Outcome(status: 499, route: route.name, reason: "client_gone", failure: .clientGone)
-                return
             case .failure(let refusal):
-                outcome = await reply(refusal.reply, to: downstream, requestID: requestID, route: route.name)
-                outcome.failure = refusal.failure
+                outcome = await refuse(refusal, downstream: downstream, requestID: requestID, route: route.name)
                 return
             }
         }
@@ -164,6 +149,28 @@ struct RequestPipeline {
         var attempt = 0
         var responseHead: HTTPResponseHead?
         var responseBody: [UInt8]?
+    }
+
+    /// The body phase with the listener's body timeouts; the budget it takes is added to `reserved`
+    /// (the caller gives it back when the request ends, whatever the exit).
+    private func readBody<Downstream: DownstreamExchange>(_ downstream: Downstream, route: RoutePolicy, started: Deadline,
+                                                          reserved: inout Int) async -> Result<[UInt8], BodyRefusal> {
+        var phase = BodyPhase(downstream: downstream, context: context, route: route, deadline: started.adding(route.totalTimeout))
+        phase.inactivityNanoseconds = bodyTimeoutNanoseconds
+        phase.minimumRate = bodyMinimumRate
+        let result = await phase.read()
+        reserved += phase.reserved
+        return result
+    }
+
+    /// A body that could not be read: its reply, unless the client is gone (then nothing is sent).
+    private func refuse(_ refusal: BodyRefusal, downstream: some DownstreamExchange, requestID: String, route: String) async -> Outcome {
+        guard refusal.failure != .clientGone else {
+            return Outcome(status: 499, route: route, reason: "client_gone", failure: .clientGone)
+        }
+        var outcome = await reply(refusal.reply, to: downstream, requestID: requestID, route: route)
+        outcome.failure = refusal.failure
+        return outcome
     }
 
     private func reply(_ reply: LocalReply, to downstream: some DownstreamExchange, requestID: String,

@@ -93,6 +93,8 @@ final class TestDownstream: DownstreamExchange, @unchecked Sendable {
     var status: Int? { responseHead?.status ?? localReply?.status }
     var declaredBodyLength: Int? { declaredLength }
     var requestBodyFinished: Bool { bodyChunks.isEmpty && !bodyStalls }
+    /// All of it given up front (the chunks); a stalling body never fully arrives.
+    var requestBodyArrived: Bool { !bodyStalls }
 
     func willReadBody() async throws {}
 
