@@ -1,3 +1,5 @@
+import SluiceHTTP
+
 /// The Sluice merchant signature, `MCH-HMAC-SHA256` (spec §6), shaped like WeChat Pay v3 so
 /// merchants know it:
 ///
@@ -88,15 +90,6 @@ public enum MerchantHMAC {
 
     /// Percent-decodes, then encodes every byte but the unreserved ones; nil on a bad escape.
     private static func reencoded(_ text: Substring.UTF8View.SubSequence) -> String? {
-        let hex = Array("0123456789ABCDEF".utf8)
-        func value(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-            default: return nil
-            }
-        }
         let bytes = Array(text)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -104,18 +97,12 @@ public enum MerchantHMAC {
         while index < bytes.count {
             var byte = bytes[index]
             if byte == UInt8(ascii: "%") {
-                guard index + 2 < bytes.count, let high = value(bytes[index + 1]), let low = value(bytes[index + 2]) else { return nil }
-                byte = high << 4 | low
+                guard let decoded = PercentEncoding.escapedByte(in: bytes, at: index) else { return nil }
+                byte = decoded
                 index += 2
             }
             index += 1
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
+            if PercentEncoding.isUnreserved(byte) { out.append(byte) } else { PercentEncoding.appendEscaped(byte, to: &out) }
         }
         return String(decoding: out, as: UTF8.self)
     }

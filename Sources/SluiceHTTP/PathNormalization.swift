@@ -116,22 +116,16 @@ public enum PathNormalization {
                 index += 1
                 continue
             }
-            guard index + 2 < path.count,
-                  let high = hexValue(path[index + 1]), let low = hexValue(path[index + 2]) else {
-                throw PathError(.invalidEscape)
-            }
-            let value = high << 4 | low
+            guard let value = PercentEncoding.escapedByte(in: path, at: index) else { throw PathError(.invalidEscape) }
             switch value {
             case UInt8(ascii: "/"): throw PathError(.encodedSlash)
             case UInt8(ascii: "\\"): throw PathError(.encodedBackslash)
             case 0: throw PathError(.encodedNUL)
             default:
-                if isUnreserved(value) {
+                if PercentEncoding.isUnreserved(value) {
                     out.append(value)
                 } else {
-                    out.append(UInt8(ascii: "%"))
-                    out.append(upperHex[Int(high)])
-                    out.append(upperHex[Int(low)])
+                    PercentEncoding.appendEscaped(value, to: &out)
                 }
             }
             index += 3
@@ -139,27 +133,6 @@ public enum PathNormalization {
         return out
     }
 
-    private static let upperHex = Array("0123456789ABCDEF".utf8)
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        default: return nil
-        }
-    }
-
-    /// RFC 3986 §2.3.
-    private static func isUnreserved(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
-    }
 }
 
 /// Why a request path was refused (answered 400 with `reason`).
