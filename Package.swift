@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "SluicePayload", swiftSettings: sluiceSwiftSettings),
         // The guard contract: verdicts, the module registry entry (compile -> activate), the
         // injected clock, counters, the state registry that carries state across reloads.
-        .target(name: "SluiceGuards", dependencies: ["SluiceHTTP", "SluicePolicy", "SluicePayload"], swiftSettings: sluiceSwiftSettings),
+        .target(name: "SluiceGuards", dependencies: ["COpenSSL", "SluiceHTTP", "SluicePolicy", "SluicePayload"], swiftSettings: sluiceSwiftSettings),
         // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
         .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
@@ -70,6 +70,12 @@ let package = Package(
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Idempotency: keys, the record state machine (injected clock), Redis scripts, the guard
+        // and its outcome observer.
+        .target(name: "SluiceIdempotency",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePayload", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
@@ -77,7 +83,7 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth"],
+                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
@@ -124,6 +130,10 @@ let package = Package(
         .testTarget(name: "SluiceRateLimitTests",
                     dependencies: ["SluiceTestSupport", "SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",
                                    "SluiceSharedRedis"],
+                    resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceIdempotencyTests",
+                    dependencies: ["SluiceTestSupport", "SluiceIdempotency", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",
+                                   "SluiceSharedRedis", "SluicePayload"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),

@@ -50,7 +50,6 @@ final class AuthGuard: RequestGuard {
 
     private let nonceTTLSeconds: Double
     private let window: Double
-    private static let emptyBodyHash = [UInt8]().withUnsafeBytes { Crypto.sha256Hex($0) }
     /// `1 NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
     private let nonceCommandTail: [UInt8]
     private static let nonceCommandHead: [UInt8] = {
@@ -125,7 +124,7 @@ final class AuthGuard: RequestGuard {
     private func verifyAPIKey(_ request: inout GuardRequest) -> GuardVerdict {
         let presented = request.head.headers[policy.apiKeyHeader] ?? ""
         request.head.headers.remove(name: policy.apiKeyHeader)
-        let hash = Array(presented.utf8).withUnsafeBytes { Crypto.sha256Hex($0) }
+        let hash = Array(presented.utf8).withUnsafeBytes { Digests.sha256Hex($0) }
         return identify(&request, as: policy.merchantsByAPIKeyHash[hash])
     }
 
@@ -196,8 +195,7 @@ final class AuthGuard: RequestGuard {
         let now = wallClock()
         guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
 
-        let body = request.body?.bytes ?? []
-        let bodyHash = body.isEmpty ? Self.emptyBodyHash : body.withUnsafeBytes { Crypto.sha256Hex($0) }
+        let bodyHash = request.body?.sha256Hex ?? Digests.emptySHA256Hex
         guard let bytes = MerchantHMAC.message(method: request.head.method, target: request.head.target,
                                                timestamp: credentials.timestampText, nonce: credentials.nonce,
                                                bodySHA256Hex: bodyHash) else {

@@ -94,7 +94,7 @@ public struct AuthPolicySection: GuardPolicySection {
         guard let fields = reader.mapping(section.value, what: "auth",
                                           allowed: ["merchant_header", "timestamp_window", "nonce_ttl", "on_redis_failure",
                                                     "crypto_pool", "wechatpay_platform_keys", "alipay_public_keys", "api_key_header"]) else { return }
-        if let node = fields["merchant_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
+        if let node = fields["merchant_header"], let header = reader.headerName(node) {
             policy.merchantHeader = header
         }
         if let node = fields["timestamp_window"], let window = reader.duration(node) { policy.timestampWindow = window }
@@ -123,7 +123,7 @@ public struct AuthPolicySection: GuardPolicySection {
             policy.platformKeys = publicKeys(node, reader: reader)
         }
         if let node = fields["alipay_public_keys"] { policy.alipayKeys = publicKeys(node, reader: reader, by: "app_id") }
-        if let node = fields["api_key_header"], let header = reader.parsed(node, expected: "a header name", Self.headerName) {
+        if let node = fields["api_key_header"], let header = reader.headerName(node) {
             policy.apiKeyHeader = header
         }
     }
@@ -247,12 +247,5 @@ public struct AuthPolicySection: GuardPolicySection {
             return .failure(SyntaxProblem("not a SHA-256 in hex (64 hex digits): store the key's hash, never the key"))
         }
         return .success(lower)
-    }
-
-    static func headerName(_ text: String) -> Result<String, SyntaxProblem> {
-        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
-            return .failure(SyntaxProblem("invalid header name '\(text)'"))
-        }
-        return .success(text.lowercased())
     }
 }

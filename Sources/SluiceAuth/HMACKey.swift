@@ -1,4 +1,5 @@
 internal import COpenSSL
+import SluiceGuards
 
 /// One HMAC-SHA256 key, ready to sign many messages.
 ///
@@ -63,29 +64,8 @@ final class HMACKey: @unchecked Sendable {
     }
 }
 
-/// Digests and comparisons from OpenSSL, so that none of them is hand-rolled.
+/// Comparisons and randomness from OpenSSL (digests: `Digests`), so that none of them is hand-rolled.
 enum Crypto {
-    /// SHA-256 as lower-case hex.
-    static func sha256Hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        _ = digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, &length, EVP_sha256(), nil)
-        }
-        return hex(digest)
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// Equal in time that depends on the length only, never on where the bytes differ.
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count, !a.isEmpty else { return false }

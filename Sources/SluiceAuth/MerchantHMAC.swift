@@ -1,3 +1,4 @@
+import SluiceGuards
 import SluiceHTTP
 
 /// The Sluice merchant signature, `MCH-HMAC-SHA256` (spec §6), shaped like WeChat Pay v3 so
@@ -111,7 +112,7 @@ public enum MerchantHMAC {
     /// and load scripts send). `target` is the path (normal form) and query as they will be sent.
     public static func authorization(secret: [UInt8], merchant: String, method: String, target: String, body: [UInt8],
                                      timestamp: Int64, nonce: String) -> String? {
-        let bodyHash = body.withUnsafeBytes { Crypto.sha256Hex($0) }
+        let bodyHash = body.withUnsafeBytes { Digests.sha256Hex($0) }
         guard let message = stringToSign(method: method, target: target, timestamp: String(timestamp), nonce: nonce,
                                          bodySHA256Hex: bodyHash),
               let key = HMACKey(secret: secret, loops: 0) else { return nil }
@@ -122,6 +123,6 @@ public enum MerchantHMAC {
 
     /// A fresh nonce: 32 characters of [0-9a-f] from the system's random source.
     public static func freshNonce() -> String {
-        Crypto.hex(Crypto.randomBytes(16))
+        Digests.hex(Crypto.randomBytes(16))
     }
 }

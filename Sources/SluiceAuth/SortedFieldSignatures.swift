@@ -1,4 +1,5 @@
 internal import COpenSSL
+import SluiceGuards
 import SluicePayload
 
 /// The two notify-era schemes that sign the body's own fields, sorted by name and joined as
@@ -54,7 +55,7 @@ enum SortedFieldSignatures {
                 }
             }
         }
-        return Crypto.hex(Array(digest.prefix(Int(length)))).uppercased()
+        return Digests.hex(Array(digest.prefix(Int(length)))).uppercased()
     }
 
     /// The algorithm a v2 body asks for: its `sign_type`, else the signature's length (32 hex

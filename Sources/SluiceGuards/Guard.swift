@@ -33,6 +33,9 @@ public struct GuardRequest: Sendable {
     /// The whole request body, read before the first guard that `needsBody` runs; nil on
     /// routes whose guards do not ask for it (their bodies stream to the backend).
     public var body: RequestBody?
+    /// Said in the access log's `reason` of a request that went on anyway: a rule that failed
+    /// open (Redis unreachable under `on_redis_failure: allow`), so operators can count them.
+    public var logNotes: [String] = []
     /// Who is told how the request ended (`observeOutcome`), in registration order.
     public private(set) var outcomeObservers: [any OutcomeObserver] = []
 

@@ -13,10 +13,20 @@ public final class RequestBody: @unchecked Sendable {
     /// The request's Content-Type, which decides how `payload()` parses.
     public let contentType: String?
     private var parsed: Result<PaymentPayload, PayloadError>?
+    private var digest: String?
 
     public init(bytes: [UInt8], contentType: String?) {
         self.bytes = bytes
         self.contentType = contentType
+    }
+
+    /// SHA-256 of the body as lower-case hex, computed once whichever guards ask (auth's
+    /// signed body hash, idempotency's request fingerprint).
+    public var sha256Hex: String {
+        if let digest { return digest }
+        let computed = bytes.isEmpty ? Digests.emptySHA256Hex : Digests.sha256Hex(bytes)
+        digest = computed
+        return computed
     }
 
     /// The body's fields (JSON, XML or form, by Content-Type), parsed on first use.

@@ -50,6 +50,16 @@ extension PolicyFileReader {
         }
     }
 
+    /// A header field name, lower-cased (letters, digits, '-' and '_').
+    public func headerName(_ node: Node) -> String? {
+        parsed(node, expected: "a header name") { text in
+            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+                return .failure(SyntaxProblem("invalid header name '\(text)'"))
+            }
+            return .success(text.lowercased())
+        }
+    }
+
     /// A listener, cluster or route name. Names end up in metric labels, headers and log
     /// fields, so they are kept to characters that need no quoting anywhere.
     public func name(_ node: Node) -> String? {

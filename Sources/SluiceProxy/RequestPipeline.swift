@@ -92,8 +92,8 @@ struct RequestPipeline {
             extraResponseHeaders = verdicts.responseHeaders
             // What the guards decided the backend sees (auth sets the verified merchant header).
             head = guardRequest.head
-            // A shadow rule that would have rejected: logged, never enforced.
-            shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 }
+            // A shadow rule that would have rejected, or a rule that failed open: logged, never enforced.
+            shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 } ?? guardRequest.logNotes.first
             responseBodyCapture = guardRequest.responseBodyCapture
         }
         // Request buffering (the route's default): the whole body is read before an upstream

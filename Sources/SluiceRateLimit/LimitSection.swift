@@ -90,16 +90,6 @@ extension PolicyFileReader {
         return value
     }
 
-
-    private func headerName(_ node: Node) -> String? {
-        parsed(node, expected: "a header name") { text in
-            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
-                return .failure(SyntaxProblem("invalid header name '\(text)'"))
-            }
-            return .success(text.lowercased())
-        }
-    }
-
     private func keyParts(_ node: Node, of what: String) -> [LimitRulePolicy.KeyPart] {
         guard let items = list(node, expected: "a list of key parts like [merchant, route]") else { return [] }
         if items.isEmpty { report("\(what) has an empty key (use [route] for one counter per route)", at: node) }

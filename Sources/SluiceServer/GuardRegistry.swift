@@ -1,5 +1,6 @@
 import SluiceAuth
 import SluiceGuards
+import SluiceIdempotency
 import SluiceIO
 import SluicePolicy
 import SluiceRateLimit
@@ -17,6 +18,7 @@ struct GuardRegistry {
     static func standard(loops: [EventLoop]) -> GuardRegistry {
         GuardRegistry(modules: [
             AuthModule(loops: loops),
+            IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
         ])
     }

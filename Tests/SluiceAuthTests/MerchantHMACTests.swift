@@ -1,4 +1,5 @@
 @testable import SluiceAuth
+import SluiceGuards
 import XCTest
 
 /// The merchant HMAC scheme against the spec's vector (§6), and every part of it that a
@@ -18,7 +19,7 @@ final class MerchantHMACTests: XCTestCase {
     }
 
     func testSpecVector() {
-        XCTAssertEqual(Self.body.withUnsafeBytes { Crypto.sha256Hex($0) }, Self.bodyHash)
+        XCTAssertEqual(Digests.sha256Hex(Self.body), Self.bodyHash)
         XCTAssertEqual(MerchantHMAC.stringToSign(method: "POST", target: "/v1/pay/orders", timestamp: "1704067200",
                                                  nonce: "b7e2f0c4a1d94e3f", bodySHA256Hex: Self.bodyHash),
                        "POST\n/v1/pay/orders\n1704067200\nb7e2f0c4a1d94e3f\n\(Self.bodyHash)\n")

@@ -1,0 +1,182 @@
+import Synchronization
+import SluiceGuards
+import SluiceHTTP
+import SluiceIO
+import SluiceRedis
+
+/// Per rule, shared by its routes and the loops: what the guard decided, for metrics and tests.
+public final class IdempotencyCounters: Sendable {
+    let claimedCount = Atomic<Int>(0)
+    let replayedCount = Atomic<Int>(0)
+    let conflictCount = Atomic<Int>(0)
+    let mismatchCount = Atomic<Int>(0)
+    let withoutGuaranteeCount = Atomic<Int>(0)
+    /// Completions Redis did not take (the record then turns `unknown` after its lease: safe).
+    let completionFailureCount = Atomic<Int>(0)
+
+    public var claimed: Int { claimedCount.load(ordering: .relaxed) }
+    public var replayed: Int { replayedCount.load(ordering: .relaxed) }
+    public var conflicts: Int { conflictCount.load(ordering: .relaxed) }
+    public var mismatches: Int { mismatchCount.load(ordering: .relaxed) }
+    public var forwardedWithoutGuarantee: Int { withoutGuaranteeCount.load(ordering: .relaxed) }
+    public var completionFailures: Int { completionFailureCount.load(ordering: .relaxed) }
+}
+
+/// The idempotency guard of one route (third in the chain, after auth: the verified merchant
+/// scopes every key). The first request with a key claims its record in Redis and goes on;
+/// when it ends, its outcome observer stores the response (`done`), marks the record `unknown`
+/// (sent, no complete answer: it may have executed), or releases it (certainly not executed).
+/// A request whose key is claimed gets the stored response, 409, or 422, and never reaches
+/// the backend.
+final class IdempotencyGuard: RequestGuard {
+    let name = "idempotency"
+    let counters = GuardCounters()
+    /// The fingerprint hashes the body, and business keys read it.
+    let needsBody = true
+    let rule: IdempotencyRulePolicy
+    let decisions: IdempotencyCounters
+    private let redis: RedisConnectionSet
+    private let loops: [EventLoop]
+    private let classifier: OutcomeClassifier
+    private let owners: OwnerTokens
+    private let leaseMs: Int64
+    private let ttlMs: Int64
+
+    init(rule: IdempotencyRulePolicy, routeTimeout: Duration, redis: RedisConnectionSet, loops: [EventLoop],
+         decisions: IdempotencyCounters, owners: OwnerTokens) {
+        self.rule = rule
+        self.redis = redis
+        self.loops = loops
+        self.decisions = decisions
+        self.owners = owners
+        classifier = OutcomeClassifier(storeHeaders: rule.storeHeaders, maxStoredBody: rule.maxStoredBody,
+                                       releaseStatuses: Set(rule.releaseStatuses), storeSuccessOnly: rule.replay != .stored)
+        // A claim whose gateway never completes it (crashed, or Redis gone at the end) reads as
+        // `unknown` once the route's whole time and a margin have passed: never as free.
+        leaseMs = routeTimeout.milliseconds + 5_000
+        ttlMs = rule.ttl.milliseconds
+    }
+
+    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        let key: IdempotencyKey
+        do {
+            guard let found = try IdempotencyKey.find(rule.keys, in: request) else {
+                return rule.required ? .reject(IdempotencyReplies.missingKey(rule)) : .proceed
+            }
+            key = found
+        } catch {
+            return .reject(IdempotencyReplies.invalidKey(error))
+        }
+        let recordKey = key.recordKey(scope: request.merchantID ?? "-", route: request.routeName)
+        let fingerprint = IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
+                                                     bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
+        let owner = owners.next()
+        let connection = redis[request.loopIndex]
+        let waitUntil = Deadline.now.adding(rule.inFlightWait)
+        var pause = Duration.milliseconds(10)
+        while true {
+            let command = IdempotencyScripts.claimCommand(key: recordKey, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
+                                                          ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
+            let result: ClaimResult
+            switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
+            case .success(let reply):
+                guard let parsed = IdempotencyScripts.claimResult(reply) else { return redisFailed(&request) }
+                result = parsed
+            case .failure:
+                return redisFailed(&request)
+            }
+            switch result {
+            case .claimed:
+                decisions.claimedCount.wrappingAdd(1, ordering: .relaxed)
+                request.observeOutcome(RecordCompletion(key: recordKey, owner: owner, ttlMs: ttlMs, classifier: classifier,
+                                                        connection: connection, decisions: decisions))
+                return .proceed
+            case .mismatch:
+                decisions.mismatchCount.wrappingAdd(1, ordering: .relaxed)
+                return .reject(IdempotencyReplies.reused)
+            case .done(let stored):
+                decisions.replayedCount.wrappingAdd(1, ordering: .relaxed)
+                if let acknowledgement = IdempotencyReplies.acknowledgement(rule.replay) { return .reject(acknowledgement) }
+                return .reject(stored.isReplayable ? stored.replay : IdempotencyReplies.notStored)
+            case .unknown:
+                decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
+                return .reject(IdempotencyReplies.outcomeUnknown)
+            case .inFlight:
+                // Wait for the original (polling its record, so that it works across gateways),
+                // up to the rule's bound; then 409.
+                let now = Deadline.now
+                guard now < waitUntil, request.loopIndex < loops.count else {
+                    decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
+                    return .reject(IdempotencyReplies.inFlight)
+                }
+                await loops[request.loopIndex].sleep(until: min(now.adding(pause), waitUntil))
+                pause = min(pause * 2, .milliseconds(200))
+            }
+        }
+    }
+
+    /// Redis could not be asked (or answered nonsense): the rule's failure mode.
+    private func redisFailed(_ request: inout GuardRequest) -> GuardVerdict {
+        counters.recordError()
+        switch rule.onRedisFailure {
+        case .deny:
+            return .reject(IdempotencyReplies.unavailable)
+        case .allow:
+            decisions.withoutGuaranteeCount.wrappingAdd(1, ordering: .relaxed)
+            request.logNotes.append("idempotency_unavailable:" + rule.name)
+            return .proceed
+        }
+    }
+}
+
+/// Completes one claimed record when its request ends (on the request's loop; the Redis
+/// reply is awaited in a task of its own, so the pipeline never waits for it).
+final class RecordCompletion: OutcomeObserver {
+    let key: String
+    let owner: String
+    let ttlMs: Int64
+    let classifier: OutcomeClassifier
+    let connection: RedisConnection
+    let decisions: IdempotencyCounters
+
+    init(key: String, owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisConnection,
+         decisions: IdempotencyCounters) {
+        self.key = key
+        self.owner = owner
+        self.ttlMs = ttlMs
+        self.classifier = classifier
+        self.connection = connection
+        self.decisions = decisions
+    }
+
+    /// One byte past the cap: a capture that long means the body did not fit.
+    var responseBodyCapture: Int { classifier.maxStoredBody + 1 }
+
+    func requestFinished(_ outcome: RequestOutcome) {
+        let completion = classifier.completion(for: outcome)
+        let pending = connection.evaluate(IdempotencyScripts.complete,
+                                          evalsha: IdempotencyScripts.completeCommand(key: key, owner: owner, completion: completion, ttlMs: ttlMs))
+        let decisions = self.decisions
+        _ = connection.loop.spawn {
+            if case .success(.integer(1)) = await pending.reply() { return }
+            decisions.completionFailureCount.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+}
+
+/// Unique claim owners: this process's random prefix and a counter.
+final class OwnerTokens: Sendable {
+    private let prefix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    private let counter = Atomic<UInt64>(0)
+
+    func next() -> String {
+        prefix + ":" + String(counter.wrappingAdd(1, ordering: .relaxed).oldValue, radix: 36)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

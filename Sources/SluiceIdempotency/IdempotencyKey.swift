@@ -1,0 +1,87 @@
+import SluiceGuards
+import SluiceHTTP
+import SluicePayload
+
+/// A request's idempotency key, found by the rule's sources in order, and the Redis key of its
+/// record.
+struct IdempotencyKey: Equatable {
+    /// `h` for a header key, `b` for a business key: the two never name the same record.
+    let kind: Character
+    let value: String
+
+    /// Why a request's key is unusable.
+    enum Problem: Error, Equatable {
+        case invalidHeader(String)
+        case repeatedHeader(String)
+    }
+
+    static let maximumLength = 255
+
+    /// The first key the request carries, nil when it carries none. A business key needs every
+    /// named field as a non-empty scalar.
+    static func find(_ sources: [IdempotencyRulePolicy.KeySource], in request: GuardRequest) throws(Problem) -> IdempotencyKey? {
+        for source in sources {
+            switch source {
+            case .header(let name):
+                let values = request.head.headers.values(for: name)
+                guard let raw = values.first else { continue }
+                guard values.count == 1 else { throw .repeatedHeader(name) }
+                guard let parsed = parseHeaderValue(raw) else { throw .invalidHeader(name) }
+                return IdempotencyKey(kind: "h", value: parsed)
+            case .body(let paths):
+                guard let payload = try? request.body?.payload() else { continue }
+                var parts: [String] = []
+                for path in paths {
+                    guard let value = payload[path], !value.isContainer, !value.isNull, !value.text.isEmpty else { break }
+                    parts.append(value.text)
+                }
+                guard parts.count == paths.count else { continue }
+                // Unit separator between fields: ("ab", "c") and ("a", "bc") are different keys.
+                return IdempotencyKey(kind: "b", value: parts.joined(separator: "\u{1F}"))
+            }
+        }
+        return nil
+    }
+
+    /// An RFC 9651 sf-string (`"..."`, escapes `\"` and `\\` only, printable ASCII), or a bare
+    /// token of visible ASCII without quotes or backslashes, as Stripe-style clients send; both
+    /// normalise to the string's content. Nil when neither, empty, or longer than 255.
+    static func parseHeaderValue(_ raw: String) -> String? {
+        let bytes = Array(raw.utf8)
+        var out: [UInt8] = []
+        if bytes.first == UInt8(ascii: "\"") {
+            guard bytes.count >= 2, bytes.last == UInt8(ascii: "\"") else { return nil }
+            var index = 1
+            while index < bytes.count - 1 {
+                var byte = bytes[index]
+                if byte == UInt8(ascii: "\\") {
+                    index += 1
+                    guard index < bytes.count - 1 else { return nil }
+                    byte = bytes[index]
+                    guard byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { return nil }
+                } else if byte == UInt8(ascii: "\"") || byte < 0x20 || byte > 0x7E {
+                    return nil
+                }
+                out.append(byte)
+                index += 1
+            }
+        } else {
+            guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) else { return nil }
+            out = bytes
+        }
+        guard !out.isEmpty, out.count <= maximumLength else { return nil }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `idem:{<scope>}:<route>:<sha256 of kind and key>`: one record per (merchant, route, key),
+    /// hash-tagged by merchant (Redis Cluster keeps a merchant's records on one slot), of a
+    /// bounded size whatever the client sent.
+    func recordKey(scope: String, route: String) -> String {
+        "idem:{" + scope + "}:" + route + ":" + Digests.sha256Hex(Array((String(kind) + ":" + value).utf8))
+    }
+
+    /// What must match for a replay: method, normalised target and body, hashed.
+    static func fingerprint(method: String, target: String, bodySHA256Hex: String) -> String {
+        Digests.sha256Hex(Array((method + "\n" + target + "\n" + bodySHA256Hex).utf8))
+    }
+}

@@ -1,0 +1,56 @@
+import SluiceGuards
+import SluiceIO
+import SluicePolicy
+import SluiceRedis
+import SluiceSharedRedis
+
+/// The idempotency guard's entry in the server's guard registry (third in the chain: after
+/// auth, whose merchant scopes every key; before rate limits, so a replayed retry costs no quota).
+///
+/// Records live in the shared Redis (`SharedRedis`), so they outlive reloads and are shared by
+/// every gateway; per rule the decision counters are kept while the rule's name is.
+public final class IdempotencyModule: GuardModule {
+    public static let moduleName = "idempotency"
+    public let name = IdempotencyModule.moduleName
+    public var policySection: (any GuardPolicySection)? { IdempotencyPolicySection() }
+    private let loops: [EventLoop]
+    private let owners = OwnerTokens()
+
+    public init(loops: [EventLoop]) {
+        self.loops = loops
+    }
+
+    public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
+        guard let idempotency = policy.guardPolicy(name, as: IdempotencyPolicy.self), !idempotency.routeRules.isEmpty,
+              let settings = SharedRedis.settings(in: policy) else {
+            return IdempotencyGeneration(guardsByRoute: [:], redis: nil)
+        }
+        let redis = SharedRedis.connections(settings, loops: loops, state: state)
+        var guards: [String: IdempotencyGuard] = [:]
+        for route in policy.routes {
+            guard let ruleName = idempotency.routeRules[route.name], let rule = idempotency.rule(named: ruleName) else { continue }
+            let decisions = state.state(name, "counters:" + rule.name, configuration: rule.name) { IdempotencyCounters() }
+            guards[route.name] = IdempotencyGuard(rule: rule, routeTimeout: route.totalTimeout, redis: redis.set, loops: loops,
+                                                  decisions: decisions, owners: owners)
+        }
+        return IdempotencyGeneration(guardsByRoute: guards, redis: redis)
+    }
+}
+
+final class IdempotencyGeneration: GuardGeneration {
+    let guardsByRoute: [String: IdempotencyGuard]
+    private let redis: RedisConnections?
+
+    init(guardsByRoute: [String: IdempotencyGuard], redis: RedisConnections?) {
+        self.guardsByRoute = guardsByRoute
+        self.redis = redis
+    }
+
+    func guards(forRoute route: String) -> [any RequestGuard] {
+        guardsByRoute[route].map { [$0] } ?? []
+    }
+
+    func activate() {
+        redis?.startIfNew()
+    }
+}

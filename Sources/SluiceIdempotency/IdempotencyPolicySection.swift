@@ -1,0 +1,139 @@
+import SluicePolicy
+import SluiceSharedRedis
+import Yams
+
+/// Reads `idempotency` (named rules) at the top level of any policy file, and
+/// `idempotency: <rule>` in routes:
+///
+/// ```yaml
+/// idempotency:
+///   - name: orders
+///     key:                                   # the first the request carries wins
+///       - header: idempotency-key            # RFC 9651 sf-string, or a bare token
+///       - body: [mchid, out_trade_no]        # a business key from body fields
+///     required: true                         # 400 when the request carries no key
+///     ttl: 24h                               # completed records are replayed this long
+///     in_flight_wait: 0s                     # 0: a retry of an in-flight request gets 409 at once
+///     on_unknown: conflict                   # conflict (409 outcome_unknown) | forward
+///     on_redis_failure: deny                 # deny (503) | allow (forward without the guarantee)
+///     store_headers: [content-type]
+///     max_stored_body: 64KiB
+///     replay: stored                         # stored | wechatpay_v3 | wechatpay_v2 | alipay
+///     release_statuses: [429, 503]           # answers that mean "not done": a retry goes through
+/// routes:
+///   - {name: pay, idempotency: orders, ...}
+/// ```
+public struct IdempotencyPolicySection: GuardPolicySection {
+    public let name = IdempotencyModule.moduleName
+    public let topLevelKeys = ["idempotency"]
+    public let routeKeys = ["idempotency"]
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        var declared: [Declared<IdempotencyRulePolicy>] = []
+        for section in input.sections("idempotency") where !section.value.isNull {
+            guard let items = section.reader.list(section.value, expected: "a list of idempotency rules") else { continue }
+            declared += items.compactMap(section.reader.readIdempotencyRule)
+        }
+        let rules = input.unique(declared, kind: "idempotency")
+        let ruleNames = Set(rules.map(\.name))
+
+        var routeRules: [String: String] = [:]
+        for (route, nodes) in input.routeKeys {
+            guard let node = nodes.first(where: { $0.key == "idempotency" }), let rule = node.reader.name(node.value) else { continue }
+            if input.isComplete && !ruleNames.contains(rule) {
+                node.reader.report("route '\(route)' refers to unknown idempotency rule '\(rule)'", at: node.value)
+            } else if routeRules[route] == nil {
+                routeRules[route] = rule
+            }
+        }
+        if input.isComplete, !input.presentTopLevelKeys.contains(SharedRedis.sectionName), let first = declared.first {
+            input.report("idempotency rules need a 'redis' section (the Redis that holds their records)", at: first.position)
+        }
+        guard !rules.isEmpty || !routeRules.isEmpty else { return nil }
+        return IdempotencyPolicy(rules: rules, routeRules: routeRules)
+    }
+}
+
+extension IdempotencyRulePolicy: NamedPolicy {}
+
+extension PolicyFileReader {
+    /// One item of `idempotency`; nil without a usable name.
+    func readIdempotencyRule(_ node: Node) -> Declared<IdempotencyRulePolicy>? {
+        guard let item = namedItem(node, kind: "idempotency rule", allowed: [
+            "key", "required", "ttl", "in_flight_wait", "on_unknown", "on_redis_failure", "store_headers", "max_stored_body",
+            "replay", "release_statuses",
+        ]) else { return nil }
+        let (fields, what) = (item.fields, item.what)
+        var rule = IdempotencyRulePolicy(name: item.name ?? "")
+        if let node = fields["key"] { rule.keys = idempotencyKeySources(node, of: what) }
+        if let node = fields["required"], let value = flag(node) { rule.required = value }
+        if let node = fields["ttl"], let value = duration(node) {
+            if value < .seconds(1) { report("ttl of \(what) must be at least 1s", at: node) } else { rule.ttl = value }
+        }
+        if let node = fields["in_flight_wait"], let value = duration(node) {
+            if value > .seconds(60) { report("in_flight_wait of \(what) must be at most 60s", at: node) } else { rule.inFlightWait = value }
+        }
+        if let node = fields["on_unknown"], let value = choice(node, "unknown-outcome mode", as: IdempotencyRulePolicy.UnknownOutcome.self) {
+            rule.onUnknown = value
+        }
+        if let node = fields["on_redis_failure"], let value = choice(node, "failure mode", as: IdempotencyRulePolicy.FailureMode.self) {
+            rule.onRedisFailure = value
+        }
+        if let node = fields["store_headers"], let items = list(node, expected: "a list of header names") {
+            var names: [String] = []
+            for item in items {
+                guard let header = headerName(item) else { continue }
+                if StoredResponse.neverStored.contains(header) {
+                    report("'\(header)' is never stored (a replay must not carry another exchange's cookies or hop-by-hop fields)", at: item)
+                } else if !names.contains(header) {
+                    names.append(header)
+                }
+            }
+            rule.storeHeaders = names
+        }
+        if let node = fields["max_stored_body"], let value = size(node) {
+            if value > 1024 * 1024 { report("max_stored_body of \(what) must be at most 1MiB", at: node) } else { rule.maxStoredBody = value }
+        }
+        if let node = fields["replay"], let value = choice(node, "replay", as: IdempotencyRulePolicy.Replay.self) { rule.replay = value }
+        if let node = fields["release_statuses"], let items = list(node, expected: "a list of HTTP statuses") {
+            rule.releaseStatuses = items.compactMap { item in
+                guard let status = count(item) else { return nil }
+                guard (100...599).contains(status) else {
+                    report("\(status) is not an HTTP status", at: item)
+                    return nil
+                }
+                if (200..<300).contains(status) {
+                    report("\(status) says the request was done: it cannot release the claim", at: item)
+                    return nil
+                }
+                return status
+            }
+        }
+        return item.declared(rule)
+    }
+
+    /// `- header: <name>` and `- body: [field, ...]` items, in the order they are tried.
+    private func idempotencyKeySources(_ node: Node, of what: String) -> [IdempotencyRulePolicy.KeySource] {
+        guard let items = list(node, expected: "a list of key sources like [{header: idempotency-key}, {body: [mchid, out_trade_no]}]") else {
+            return []
+        }
+        if items.isEmpty { report("key of \(what) is empty (omit it for the Idempotency-Key header)", at: node) }
+        var sources: [IdempotencyRulePolicy.KeySource] = []
+        for item in items {
+            guard let source = mapping(item, what: "key source of \(what)", allowed: ["header", "body"]) else { continue }
+            guard source.values.count == 1 else {
+                report("a key source is either 'header' or 'body', one per list item", at: item)
+                continue
+            }
+            if let header = source["header"], let name = headerName(header) {
+                sources.append(.header(name))
+            } else if let body = source["body"], let fields = list(body, expected: "a list of body field paths") {
+                let paths = fields.compactMap { text($0, expected: "a body field path like out_trade_no or amount.total") }
+                if paths.isEmpty { report("a body key needs at least one field", at: body) } else { sources.append(.body(paths)) }
+            }
+        }
+        return sources
+    }
+}

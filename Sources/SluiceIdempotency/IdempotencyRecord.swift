@@ -1,0 +1,99 @@
+/// What claiming a key found.
+enum ClaimResult: Equatable {
+    /// No record (or an unknown one the rule re-forwards): this request owns the key now.
+    case claimed
+    /// A record for the key with another fingerprint: the key was reused for another request (422).
+    case mismatch
+    /// The original is still in flight (409, or wait).
+    case inFlight
+    /// The original was sent and its outcome is unknown (409 `outcome_unknown`).
+    case unknown
+    /// The original completed: replay it.
+    case done(StoredResponse)
+}
+
+/// How a claimed request ended, for its record.
+enum Completion: Equatable {
+    /// Completed upstream: keep the response for retries.
+    case done(StoredResponse)
+    /// Sent, and no complete answer came back: the payment may have executed.
+    case unknown
+    /// Certainly not executed (never sent, connect failed, or an answer that says so): forget
+    /// the claim, so a retry goes through.
+    case release
+}
+
+/// The record of one key, as the Redis scripts keep it in a hash (`IdempotencyScripts`).
+struct IdempotencyRecord: Equatable {
+    enum State: String { case inFlight = "in_flight", done, unknown }
+    var state: State
+    var fingerprint: String
+    /// The claim's owner token: only the request that claimed may complete the record.
+    var owner: String
+    /// Milliseconds: an `in_flight` record older than this is read as `unknown` (its gateway
+    /// died, or could not write the completion).
+    var inFlightUntil: Int64
+    var response: StoredResponse?
+    var expiresAt: Int64
+}
+
+/// The records' state machine in Swift, deterministic under the injected clock (milliseconds):
+/// the specification the Lua scripts implement, checked against them on a real Redis by the
+/// tests, and the reference for every transition:
+///
+/// - no record → `in_flight` (claimed), expiring after the record TTL;
+/// - another fingerprint, in any state → mismatch, nothing changes;
+/// - `in_flight` past its lease → `unknown`;
+/// - `unknown` → claimed again only when the rule re-forwards unknown outcomes;
+/// - completion by the owner: `done` (TTL restarts), `unknown`, or deleted (release); by anyone
+///   else: ignored (the record was reclaimed after expiring).
+struct RecordBook {
+    private(set) var records: [String: IdempotencyRecord] = [:]
+
+    mutating func claim(_ key: String, fingerprint: String, owner: String, leaseMs: Int64, ttlMs: Int64,
+                        reclaimUnknown: Bool, now: Int64) -> ClaimResult {
+        if let record = records[key], record.expiresAt <= now { records[key] = nil }
+        guard var record = records[key] else {
+            records[key] = IdempotencyRecord(state: .inFlight, fingerprint: fingerprint, owner: owner,
+                                             inFlightUntil: now + leaseMs, response: nil, expiresAt: now + ttlMs)
+            return .claimed
+        }
+        guard record.fingerprint == fingerprint else { return .mismatch }
+        if record.state == .inFlight && record.inFlightUntil < now {
+            record.state = .unknown
+            records[key] = record
+        }
+        switch record.state {
+        case .inFlight:
+            return .inFlight
+        case .done:
+            return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
+        case .unknown:
+            guard reclaimUnknown else { return .unknown }
+            record.state = .inFlight
+            record.owner = owner
+            record.inFlightUntil = now + leaseMs
+            records[key] = record
+            return .claimed
+        }
+    }
+
+    /// True when `owner` still held the record and it was updated.
+    @discardableResult
+    mutating func complete(_ key: String, owner: String, with completion: Completion, ttlMs: Int64, now: Int64) -> Bool {
+        guard var record = records[key], record.expiresAt > now, record.owner == owner else { return false }
+        switch completion {
+        case .release:
+            records[key] = nil
+        case .unknown:
+            record.state = .unknown
+            records[key] = record
+        case .done(let response):
+            record.state = .done
+            record.response = response
+            record.expiresAt = now + ttlMs
+            records[key] = record
+        }
+        return true
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import SluiceIdempotency
+import SluicePolicy
+import SluiceSharedRedis
+import SluiceTestSupport
+import XCTest
+
+/// The idempotency module's golden cases (`idempotency`, route `idempotency`, and the shared
+/// `redis` section they need). See `GoldenPolicies`.
+final class GoldenIdempotencyPolicyTests: XCTestCase {
+    private func golden() throws -> GoldenPolicies {
+        GoldenPolicies(root: try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil)),
+                       sourceRoot: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden"),
+                       sections: [RedisPolicySection(), IdempotencyPolicySection()])
+    }
+
+    func testValidCasesLoad() throws {
+        try golden().checkValidCasesLoad(atLeast: 1)
+    }
+
+    func testInvalidCasesReportExactlyTheExpectedErrors() throws {
+        try golden().checkInvalidCasesReportExactlyTheExpectedErrors(atLeast: 2)
+    }
+
+    func testTheValidPolicyReadsAsWritten() throws {
+        let directory = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil)).appendingPathComponent("valid/orders")
+        let policy = try PolicyLoader.load(directory: directory.path, sections: [RedisPolicySection(), IdempotencyPolicySection()])
+        let idempotency = try XCTUnwrap(policy.guardPolicy(IdempotencyModule.moduleName, as: IdempotencyPolicy.self))
+        XCTAssertEqual(idempotency.routeRules, ["pay": "orders", "notify": "notify"])
+        var orders = IdempotencyRulePolicy(name: "orders")
+        orders.keys = [.header("idempotency-key"), .body(["mchid", "out_trade_no"])]
+        orders.required = true
+        orders.inFlightWait = .seconds(2)
+        orders.storeHeaders = ["content-type", "x-trace"]
+        XCTAssertEqual(idempotency.rule(named: "orders"), orders)
+        var notify = IdempotencyRulePolicy(name: "notify")
+        notify.keys = [.body(["id"])]
+        notify.replay = .wechatpayV3
+        XCTAssertEqual(idempotency.rule(named: "notify"), notify)
+    }
+}

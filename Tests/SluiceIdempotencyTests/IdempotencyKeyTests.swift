@@ -1,0 +1,71 @@
+@testable import SluiceIdempotency
+import SluiceGuards
+import SluiceHTTP
+import XCTest
+
+/// Keys as clients send them: the draft's sf-string, Stripe's bare token, and what must be refused.
+final class IdempotencyKeyTests: XCTestCase {
+    func testHeaderValuesNormaliseToTheStringContent() {
+        XCTAssertEqual(IdempotencyKey.parseHeaderValue("\"8e03978e-40d5-43e8-bc93-6894a57f9324\""), "8e03978e-40d5-43e8-bc93-6894a57f9324")
+        XCTAssertEqual(IdempotencyKey.parseHeaderValue("8e03978e-40d5-43e8-bc93-6894a57f9324"), "8e03978e-40d5-43e8-bc93-6894a57f9324")
+        XCTAssertEqual(IdempotencyKey.parseHeaderValue("\"a b\""), "a b", "spaces are fine inside an sf-string")
+        XCTAssertEqual(IdempotencyKey.parseHeaderValue(#""say \"hi\" \\ ok""#), #"say "hi" \ ok"#)
+        XCTAssertEqual(IdempotencyKey.parseHeaderValue(String(repeating: "k", count: 255)), String(repeating: "k", count: 255))
+    }
+
+    func testMalformedHeaderValuesAreRefused() {
+        for bad in ["", "\"\"", "\"", "\"abc", "abc\"", "a b", "\"a\\nb\"", "\"a\u{7}b\"", "\"é\"", "é", "a\\b", "\"a\"b\"",
+                    String(repeating: "k", count: 256)] {
+            XCTAssertNil(IdempotencyKey.parseHeaderValue(bad), "accepted \(bad.debugDescription)")
+        }
+    }
+
+    private func request(headers: [(String, String)] = [], json: String? = nil) -> GuardRequest {
+        var request = GuardRequest(head: HTTPRequestHead(method: "POST", target: "/pay", version: .http1_1, headers: HTTPHeaders(headers)),
+                                   routeName: "pay", routeIsCore: true, clientAddress: "127.0.0.1")
+        if let json { request.body = RequestBody(bytes: Array(json.utf8), contentType: "application/json") }
+        return request
+    }
+
+    private let sources: [IdempotencyRulePolicy.KeySource] = [.header("idempotency-key"), .body(["mchid", "out_trade_no"])]
+
+    func testTheFirstSourceTheRequestCarriesWins() throws {
+        let order = #"{"mchid":"1900000001","out_trade_no":"T-1","amount":{"total":100}}"#
+        XCTAssertEqual(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "\"k1\"")], json: order)),
+                       IdempotencyKey(kind: "h", value: "k1"))
+        XCTAssertEqual(try IdempotencyKey.find(sources, in: request(json: order)), IdempotencyKey(kind: "b", value: "1900000001\u{1F}T-1"))
+        // A business key needs every field, as a non-empty scalar.
+        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1900000001"}"#)))
+        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","out_trade_no":""}"#)))
+        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","out_trade_no":{"a":1}}"#)))
+        XCTAssertNil(try IdempotencyKey.find(sources, in: request()))
+    }
+
+    func testABadOrRepeatedHeaderIsAnErrorNotAFallback() {
+        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "a b")]))) {
+            XCTAssertEqual($0 as? IdempotencyKey.Problem, .invalidHeader("idempotency-key"))
+        }
+        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "a"), ("idempotency-key", "b")]))) {
+            XCTAssertEqual($0 as? IdempotencyKey.Problem, .repeatedHeader("idempotency-key"))
+        }
+    }
+
+    func testRecordKeysSeparateMerchantsRoutesAndKindsAndStayShort() {
+        let key = IdempotencyKey(kind: "h", value: String(repeating: "x", count: 255))
+        let a = key.recordKey(scope: "1900000001", route: "pay")
+        XCTAssertTrue(a.hasPrefix("idem:{1900000001}:pay:"))
+        XCTAssertEqual(a.utf8.count, "idem:{1900000001}:pay:".utf8.count + 64)
+        XCTAssertNotEqual(a, key.recordKey(scope: "1900000002", route: "pay"))
+        XCTAssertNotEqual(a, key.recordKey(scope: "1900000001", route: "refund"))
+        XCTAssertNotEqual(IdempotencyKey(kind: "h", value: "k").recordKey(scope: "m", route: "r"),
+                          IdempotencyKey(kind: "b", value: "k").recordKey(scope: "m", route: "r"))
+    }
+
+    func testFingerprintsCoverMethodPathAndBody() {
+        let base = IdempotencyKey.fingerprint(method: "POST", target: "/pay", bodySHA256Hex: "00")
+        XCTAssertEqual(base, IdempotencyKey.fingerprint(method: "POST", target: "/pay", bodySHA256Hex: "00"))
+        XCTAssertNotEqual(base, IdempotencyKey.fingerprint(method: "PUT", target: "/pay", bodySHA256Hex: "00"))
+        XCTAssertNotEqual(base, IdempotencyKey.fingerprint(method: "POST", target: "/pay?x=1", bodySHA256Hex: "00"))
+        XCTAssertNotEqual(base, IdempotencyKey.fingerprint(method: "POST", target: "/pay", bodySHA256Hex: "01"))
+    }
+}

@@ -1,0 +1,118 @@
+import SluiceGuards
+import SluiceHTTP
+import SluiceIO
+@testable import SluiceIdempotency
+import SluiceRedis
+import SluiceTestSupport
+import XCTest
+
+/// The record scripts on a real redis-server: they make the same decisions as `RecordBook` on
+/// the same random sequences, and an abandoned claim turns `unknown` on Redis's own clock.
+final class RecordScriptTests: RedisLoopTestCase {
+    private var configuration: RedisClientConfiguration {
+        RedisClientConfiguration(host: "127.0.0.1", port: redis.port, deadline: .seconds(2), breakerFailures: 3,
+                                 breakerOpenFor: .milliseconds(200))
+    }
+
+    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisConnection {
+        let connection = RedisConnection(loop: loop, configuration: configuration)
+        connection.start()
+        for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
+        return connection
+    }
+
+    private enum Step: Sendable {
+        case claim(key: String, fingerprint: String, owner: String, reclaim: Bool)
+        case complete(key: String, owner: String, completion: Completion)
+    }
+
+    private enum Answer: Equatable, Sendable {
+        case claim(ClaimResult?)
+        case complete(Bool?)
+    }
+
+    func testScriptsDecideLikeTheRecordBook() async throws {
+        var random = SplitMix64(seed: 0x1DE4)
+        let responses = [
+            StoredResponse(status: 200, headers: [.init(name: "content-type", value: "application/json")], body: Array("{\"ok\":1}".utf8)),
+            StoredResponse(status: 400, headers: [], body: [0, 13, 10, 255]),
+            StoredResponse(status: 200, headers: [], body: [], isReplayable: false),
+        ]
+        var steps: [Step] = []
+        for _ in 0..<600 {
+            let key = "idem:{m}:r:" + String(random.next() % 4)
+            let owner = "o" + String(random.next() % 6)
+            switch random.next() % 3 {
+            case 0:
+                steps.append(.claim(key: key, fingerprint: "f" + String(random.next() % 2), owner: owner, reclaim: random.next() % 2 == 0))
+            default:
+                let completion: Completion
+                switch random.next() % 3 {
+                case 0: completion = .release
+                case 1: completion = .unknown
+                default: completion = .done(responses[Int(random.next() % 3)])
+                }
+                steps.append(.complete(key: key, owner: owner, completion: completion))
+            }
+        }
+        // Long lease and TTL: no time-based transition happens while the sequence runs.
+        let (lease, ttl): (Int64, Int64) = (3_600_000, 7_200_000)
+        var book = RecordBook()
+        let expected: [Answer] = steps.map { step in
+            switch step {
+            case let .claim(key, fingerprint, owner, reclaim):
+                return .claim(book.claim(key, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl, reclaimUnknown: reclaim, now: 0))
+            case let .complete(key, owner, completion):
+                return .complete(book.complete(key, owner: owner, with: completion, ttlMs: ttl, now: 0))
+            }
+        }
+        let actual: [Answer] = try await onLoop { [configuration, steps] loop in
+            let connection = await Self.connect(on: loop, configuration)
+            defer { connection.close() }
+            var answers: [Answer] = []
+            for step in steps {
+                switch step {
+                case let .claim(key, fingerprint, owner, reclaim):
+                    let command = IdempotencyScripts.claimCommand(key: key, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl,
+                                                                  reclaimUnknown: reclaim)
+                    let reply = try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get()
+                    answers.append(.claim(reply.flatMap(IdempotencyScripts.claimResult)))
+                case let .complete(key, owner, completion):
+                    let command = IdempotencyScripts.completeCommand(key: key, owner: owner, completion: completion, ttlMs: ttl)
+                    let reply = try? await connection.evaluate(IdempotencyScripts.complete, evalsha: command).reply().get()
+                    answers.append(.complete(reply?.integer.map { $0 == 1 }))
+                }
+            }
+            return answers
+        }
+        XCTAssertEqual(actual.count, expected.count)
+        for (index, (got, want)) in zip(actual, expected).enumerated() where got != want {
+            XCTFail("step \(index) \(steps[index]): Redis \(got), RecordBook \(want)")
+            break
+        }
+        // The sequence reached every kind of answer (it would prove little otherwise).
+        for wanted: ClaimResult in [.claimed, .mismatch, .inFlight, .unknown, .done(responses[0]), .done(responses[1]), .done(responses[2])] {
+            XCTAssertTrue(expected.contains(.claim(wanted)), "never saw \(wanted)")
+        }
+    }
+
+    func testAnAbandonedClaimTurnsUnknownOnRedisTime() async throws {
+        let results: [ClaimResult?] = try await onLoop { [configuration] loop in
+            let connection = await Self.connect(on: loop, configuration)
+            defer { connection.close() }
+            func claim(_ owner: String) async -> ClaimResult? {
+                let command = IdempotencyScripts.claimCommand(key: "idem:{m}:r:lease", fingerprint: "f", owner: owner, leaseMs: 50,
+                                                              ttlMs: 60_000, reclaimUnknown: false)
+                return (try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get()).flatMap(IdempotencyScripts.claimResult)
+            }
+            let first = await claim("a")
+            let during = await claim("b")
+            await loop.sleep(until: .after(.milliseconds(120)))
+            return [first, during, await claim("c")]
+        }
+        XCTAssertEqual(results, [.claimed, .inFlight, .unknown])
+        XCTAssertEqual(redis.command(["HGET", "idem:{m}:r:lease", "s"]), "$7\r\nunknown\r\n")
+        let ttl = Int(redis.command(["PTTL", "idem:{m}:r:lease"]).dropFirst().prefix { $0.isNumber }) ?? -1
+        XCTAssertGreaterThan(ttl, 50_000, "the record keeps its TTL")
+    }
+}
