@@ -92,8 +92,8 @@ let package = Package(
         // The mock payment backend's pure parts: request validation, latency distributions,
         // behaviour switches, the payment ledger. No sockets, so they are unit-tested.
         .target(name: "SluiceMockPayments", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
-        // The demo (mock) payment backend, on the same I/O core.
-        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments"],
+        // The demo (mock) payment backend, on the same I/O core (SluiceAuth signs its notifications).
+        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments", "SluiceAuth"],
                           swiftSettings: sluiceSwiftSettings),
 
         // Fuzz targets (Tests/Fuzz/README.md). A plain build makes replay tools that run kept
@@ -111,7 +111,8 @@ let package = Package(
         .target(name: "SluiceTestSupport", dependencies: ["SluiceIO", "SluiceMockPayments", "SluicePolicy"], path: "Tests/SluiceTestSupport",
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth"],
+        .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth",
+                                                       "SluiceIdempotency"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],

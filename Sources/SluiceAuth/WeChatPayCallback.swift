@@ -51,14 +51,42 @@ enum WeChatPayCallback {
 
     /// `TIMESTAMP\nNONCE\nBODY\n`.
     static func message(_ credentials: Credentials, body: [UInt8]) -> [UInt8] {
+        message(timestamp: credentials.timestampText, nonce: credentials.nonce, body: body)
+    }
+
+    static func message(timestamp: String, nonce: String, body: [UInt8]) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(credentials.timestampText.utf8.count + credentials.nonce.utf8.count + body.count + 3)
-        bytes.append(contentsOf: credentials.timestampText.utf8)
+        bytes.reserveCapacity(timestamp.utf8.count + nonce.utf8.count + body.count + 3)
+        bytes.append(contentsOf: timestamp.utf8)
         bytes.append(UInt8(ascii: "\n"))
-        bytes.append(contentsOf: credentials.nonce.utf8)
+        bytes.append(contentsOf: nonce.utf8)
         bytes.append(UInt8(ascii: "\n"))
         bytes.append(contentsOf: body)
         bytes.append(UInt8(ascii: "\n"))
         return bytes
+    }
+}
+
+/// Signs callbacks as WeChat Pay does, for the demo backend's notify sender and the bench
+/// (the gateway itself only verifies). Each call has a fresh nonce and the current time, as
+/// each of WeChat's resends of a notification has.
+public final class WeChatPayCallbackSigner: @unchecked Sendable {
+    private let key: RSAPrivateKey
+    public let serial: String
+
+    /// Nil when the file holds no usable RSA private key (PEM).
+    public init?(privateKeyFile: String, serial: String) {
+        guard let key = RSAPrivateKey(pemFile: privateKeyFile) else { return nil }
+        self.key = key
+        self.serial = serial
+    }
+
+    /// The `Wechatpay-*` fields for `body`, lower-cased names; nil if OpenSSL could not sign.
+    public func headers(body: [UInt8], unixTime: Int64) -> [(String, String)]? {
+        let timestamp = String(unixTime)
+        let nonce = MerchantHMAC.freshNonce()
+        guard let signature = key.sign(WeChatPayCallback.message(timestamp: timestamp, nonce: nonce, body: body)) else { return nil }
+        return [("wechatpay-timestamp", timestamp), ("wechatpay-nonce", nonce), ("wechatpay-serial", serial),
+                ("wechatpay-signature", Base64.encode(signature)), ("wechatpay-signature-type", WeChatPayCallback.signatureType)]
     }
 }

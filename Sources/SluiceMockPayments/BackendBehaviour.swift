@@ -14,6 +14,11 @@ import SluiceHTTP
 ///   notify_url     where payment notifications go (http://host:port/path); empty: none
 ///   notify_retries attempts after the first one failed (default 3)
 ///   notify_backoff first wait before a retry, doubled each time (default 200ms)
+///   notify_copies  deliveries of each notification (default 1), one after the other, each
+///                  signed afresh: what a provider does when its SUCCESS answers go missing
+///   notify_signing_key  a PEM RSA private key: notifications are signed as WeChat Pay v3
+///                  callbacks (Wechatpay-* headers) with it; empty: unsigned
+///   notify_serial  the Wechatpay-Serial sent with signed notifications (default MOCK)
 public struct BackendBehaviour: Equatable, Sendable {
     public enum Mode: String, Sendable, CaseIterable { case normal, slow, fail, stop }
 
@@ -26,11 +31,15 @@ public struct BackendBehaviour: Equatable, Sendable {
     public var notifyURL = ""
     public var notifyRetries = 3
     public var notifyBackoffMs: Double = 200
+    public var notifyCopies = 1
+    public var notifySigningKey = ""
+    public var notifySerial = "MOCK"
 
     public init() {}
 
     public static let settingNames = ["latency", "error_rate", "error_status", "mode", "slow", "fail_status",
-                                      "notify_url", "notify_retries", "notify_backoff"]
+                                      "notify_url", "notify_retries", "notify_backoff",
+                                      "notify_copies", "notify_signing_key", "notify_serial"]
 
     public struct SettingError: Error, Equatable, CustomStringConvertible {
         public let message: String
@@ -60,6 +69,16 @@ public struct BackendBehaviour: Equatable, Sendable {
         case "notify_retries":
             guard let n = Int(value), n >= 0, n <= 20 else { throw fail("a count from 0 to 20") }
             notifyRetries = n
+        case "notify_copies":
+            guard let n = Int(value), n >= 1, n <= 100 else { throw fail("a count from 1 to 100") }
+            notifyCopies = n
+        case "notify_signing_key":
+            notifySigningKey = value
+        case "notify_serial":
+            guard (1...64).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                throw fail("a serial of 1 to 64 visible ASCII characters")
+            }
+            notifySerial = value
         default:
             throw SettingError(message: "unknown setting '\(name)' (known: \(Self.settingNames.joined(separator: ", ")))")
         }
@@ -113,7 +132,8 @@ public struct BackendBehaviour: Equatable, Sendable {
     public var json: String {
         "{\"mode\":\"\(mode.rawValue)\",\"latency\":\"\(latency)\",\"error_rate\":\(errorRate),\"error_status\":\(errorStatus)," +
             "\"slow_ms\":\(slowMs),\"fail_status\":\(failStatus),\"notify_url\":\"\(jsonEscaped(notifyURL))\"," +
-            "\"notify_retries\":\(notifyRetries),\"notify_backoff_ms\":\(notifyBackoffMs)}"
+            "\"notify_retries\":\(notifyRetries),\"notify_backoff_ms\":\(notifyBackoffMs),\"notify_copies\":\(notifyCopies)," +
+            "\"notify_signing_key\":\"\(jsonEscaped(notifySigningKey))\",\"notify_serial\":\"\(jsonEscaped(notifySerial))\"}"
     }
 }
 

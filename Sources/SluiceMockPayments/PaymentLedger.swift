@@ -26,6 +26,10 @@ public final class PaymentLedger: Sendable {
         public var closes = 0
         public var queries = 0
         public var queriesNotFound = 0
+        /// Payment notifications taken (the first delivery of each notification id), and
+        /// deliveries of an id already taken: what a gateway's idempotency must keep at 0.
+        public var notificationsProcessed = 0
+        public var duplicateNotifications = 0
     }
 
     public enum RefundOutcome: Equatable, Sendable {
@@ -40,6 +44,7 @@ public final class PaymentLedger: Sendable {
         var orders = ShardedDictionary<Key, Order>()
         var merchantByTradeNo = ShardedDictionary<String, String>()
         var refundIDs = ShardedDictionary<Key, String>()  // (mchid, out_refund_no)
+        var notificationIDs = Set<String>()
         var counts = Counts()
         var nextID = 1
     }
@@ -122,6 +127,20 @@ public final class PaymentLedger: Sendable {
             s.counts.refunds += 1
             s.counts.refundedFen += amountFen
             return .refunded(refundID: id, duplicate: false)
+        }
+    }
+
+    /// Takes a payment notification. A second delivery of the same id is a duplicate: counted,
+    /// and answered SUCCESS like the first, as a merchant's handler must. Nil ids are all new.
+    @discardableResult
+    public func receiveNotification(id: String?) -> (processed: Bool, duplicate: Bool) {
+        state.withLock { s in
+            if let id, !s.notificationIDs.insert(id).inserted {
+                s.counts.duplicateNotifications += 1
+                return (false, true)
+            }
+            s.counts.notificationsProcessed += 1
+            return (true, false)
         }
     }
 

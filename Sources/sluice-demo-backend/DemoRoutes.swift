@@ -68,7 +68,11 @@ enum DemoRoutes {
             return (DemoResponse(status: 200, json: "{\"bytes\":\(bodyBytes),\"fnv1a64\":\"\(digest)\"}\n"), nil)
         case ("POST", "/notify/wechat"):
             backend.stats.notificationsReceived.wrappingAdd(1, ordering: .relaxed)
-            return (DemoResponse(status: 200, json: "{\"code\":\"SUCCESS\",\"message\":\"OK\"}\n"), nil)
+            // A merchant's handler: each notification id is processed once (WeChat Pay v3's
+            // top-level `id`), and every delivery is answered SUCCESS.
+            let id = (try? MiniJSON.parse(body))?["id"]?.string
+            let taken = backend.ledger.receiveNotification(id: id)
+            return (DemoResponse(status: 200, json: "{\"code\":\"SUCCESS\",\"message\":\"OK\",\"duplicate\":\(taken.duplicate)}\n"), nil)
         default:
             return (DemoResponse(status: 200, json: "{\"ok\":true,\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"backend\":\"\(backend.listenAddress)\"}\n"), nil)
         }

@@ -37,6 +37,8 @@ final class DemoStats: Sendable {
             ("notification_attempts", notificationAttempts.load(ordering: .relaxed)),
             ("notifications_failed", notificationsFailed.load(ordering: .relaxed)),
             ("notifications_received", notificationsReceived.load(ordering: .relaxed)),
+            ("notifications_processed", c.notificationsProcessed),
+            ("duplicate_notifications", c.duplicateNotifications),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
     }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SluiceAuth
 import SluiceIO
 import SluiceHTTP
 import SluiceHTTP1
@@ -5,41 +10,60 @@ import SluiceMockPayments
 
 /// Sends the payment-success notification of an executed order to the configured notify URL,
 /// as WeChat Pay does after a payment: a POST that counts as delivered on a 2xx answer, retried
-/// `notify_retries` times with a doubling backoff otherwise. Runs as its own task on the loop of
-/// the connection that created the order.
+/// `notify_retries` times with a doubling backoff otherwise. `notify_copies` delivers it that
+/// many times in all (a provider whose SUCCESS answers went missing), each copy signed afresh
+/// (`notify_signing_key`: new nonce and time, the same body and notification id). Runs as its own
+/// task on the loop of the connection that created the order.
 enum NotifySender {
     static func send(order: PaymentLedger.Order, behaviour: BackendBehaviour, stats: DemoStats, on loop: EventLoop) {
         guard let target = NotifyTarget(url: behaviour.notifyURL),
               let address = SocketAddress(host: target.host, port: target.port) else { return }
         let body = Array(notificationJSON(order).utf8)
+        let signer = behaviour.notifySigningKey.isEmpty ? nil : Signers.shared.signer(behaviour.notifySigningKey, serial: behaviour.notifySerial)
+        if !behaviour.notifySigningKey.isEmpty && signer == nil {
+            stats.notificationsFailed.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        let (retries, backoff, copies, serial) = (behaviour.notifyRetries, behaviour.notifyBackoffMs, behaviour.notifyCopies, behaviour.notifySerial)
+        _ = loop.spawn {
+            for _ in 0..<copies {
+                var wait = backoff
+                var delivered = false
+                for attempt in 0...retries where !delivered {
+                    if attempt > 0 {
+                        await loop.sleep(until: .after(.microseconds(Int64(wait * 1000))))
+                        wait *= 2
+                    }
+                    stats.notificationAttempts.wrappingAdd(1, ordering: .relaxed)
+                    guard let message = request(body: body, target: target, signer: signer, serial: serial) else { break }
+                    delivered = await deliver(message, to: address, on: loop)
+                }
+                if delivered {
+                    stats.notificationsSent.wrappingAdd(1, ordering: .relaxed)
+                } else {
+                    stats.notificationsFailed.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+
+    private static func request(body: [UInt8], target: NotifyTarget, signer: WeChatPayCallbackSigner?, serial: String) -> [UInt8]? {
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "host", value: "\(target.host):\(target.port)")
         headers.appendLowercased(name: "content-type", value: "application/json")
         headers.appendLowercased(name: "content-length", value: String(body.count))
-        headers.appendLowercased(name: "wechatpay-serial", value: "MOCK")
+        if let signer {
+            guard let fields = signer.headers(body: body, unixTime: Int64(time(nil))) else { return nil }
+            for (name, value) in fields { headers.appendLowercased(name: name, value: value) }
+        } else {
+            headers.appendLowercased(name: "wechatpay-serial", value: serial)
+        }
         headers.appendLowercased(name: "connection", value: "close")
         var request: [UInt8] = []
         HTTP1Serializer.appendRequestHead(HTTPRequestHead(method: "POST", target: target.path, version: .http1_1, headers: headers),
                                           to: &request)
         request.append(contentsOf: body)
-        let message = request
-        let retries = behaviour.notifyRetries
-        let backoff = behaviour.notifyBackoffMs
-        _ = loop.spawn {
-            var wait = backoff
-            for attempt in 0...retries {
-                if attempt > 0 {
-                    await loop.sleep(until: .after(.microseconds(Int64(wait * 1000))))
-                    wait *= 2
-                }
-                stats.notificationAttempts.wrappingAdd(1, ordering: .relaxed)
-                if await deliver(message, to: address, on: loop) {
-                    stats.notificationsSent.wrappingAdd(1, ordering: .relaxed)
-                    return
-                }
-            }
-            stats.notificationsFailed.wrappingAdd(1, ordering: .relaxed)
-        }
+        return request
     }
 
     private static func deliver(_ request: [UInt8], to address: SocketAddress, on loop: EventLoop) async -> Bool {
@@ -62,5 +86,20 @@ enum NotifySender {
             "\"summary\":\"payment succeeded\",\"resource\":{\"mchid\":\"\(mchid)\",\"out_trade_no\":\"\(no)\"," +
             "\"transaction_id\":\"\(order.transactionID)\",\"trade_state\":\"SUCCESS\"," +
             "\"amount\":{\"total\":\(order.totalFen),\"currency\":\"CNY\"}}}\n"
+    }
+}
+
+/// Signing keys by file and serial, loaded once.
+final class Signers: Sendable {
+    static let shared = Signers()
+    private let loaded = Mutex<[String: WeChatPayCallbackSigner]>([:])
+
+    func signer(_ path: String, serial: String) -> WeChatPayCallbackSigner? {
+        loaded.withLock { signers in
+            if let signer = signers[path + "\n" + serial] { return signer }
+            let signer = WeChatPayCallbackSigner(privateKeyFile: path, serial: serial)
+            signers[path + "\n" + serial] = signer
+            return signer
+        }
     }
 }

@@ -21,6 +21,10 @@ final class BackendBehaviourTests: XCTestCase {
         try b.set("notify_url", to: "http://127.0.0.1:9/notify")
         XCTAssertEqual(NotifyTarget(url: b.notifyURL), NotifyTarget(url: "http://127.0.0.1:9/notify"))
         XCTAssertEqual(NotifyTarget(url: "http://127.0.0.1:9")?.path, "/")
+        try b.apply(control: Array(#"{"notify_copies":10,"notify_signing_key":"/k.pem","notify_serial":"PUB_KEY_ID_DEMO"}"#.utf8))
+        XCTAssertEqual([String(b.notifyCopies), b.notifySigningKey, b.notifySerial], ["10", "/k.pem", "PUB_KEY_ID_DEMO"])
+        XCTAssertThrowsError(try b.set("notify_copies", to: "0"))
+        XCTAssertThrowsError(try b.set("notify_serial", to: "a b"))
     }
 
     func testPlans() throws {

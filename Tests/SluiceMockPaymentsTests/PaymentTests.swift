@@ -66,6 +66,16 @@ final class PaymentLedgerTests: XCTestCase {
         XCTAssertEqual(ledger.duplicates().map { "\($0.mchid)/\($0.outTradeNo)x\($0.executions)" }, ["m1/Ax2"])
     }
 
+    func testNotificationsAreProcessedOncePerID() {
+        let ledger = PaymentLedger()
+        XCTAssertEqual(ledger.receiveNotification(id: "EV-1").processed, true)
+        XCTAssertEqual(ledger.receiveNotification(id: "EV-1").duplicate, true)
+        XCTAssertEqual(ledger.receiveNotification(id: "EV-2").processed, true)
+        XCTAssertEqual(ledger.receiveNotification(id: nil).processed, true, "without an id every delivery is new")
+        XCTAssertEqual(ledger.counts.notificationsProcessed, 3)
+        XCTAssertEqual(ledger.counts.duplicateNotifications, 1)
+    }
+
     func testRefundsQueriesAndCloses() {
         let ledger = PaymentLedger()
         _ = ledger.execute(mchid: "m1", outTradeNo: "A", totalFen: 100)

@@ -1,6 +1,7 @@
 import Foundation
 import SluicePolicy
 import SluiceAuth
+import SluiceIdempotency
 import SluiceRateLimit
 import SluiceServer
 import SluiceSharedRedis
@@ -23,7 +24,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["auth.yaml", "clusters.yaml", "gateway.yaml", "limits.yaml", "routes.yaml"])
+                       ["auth.yaml", "clusters.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -37,6 +38,12 @@ final class BundledPoliciesTests: XCTestCase {
         // Payment notifications must carry WeChat Pay's platform signature.
         XCTAssertEqual(auth.routeSchemes["wechat-notify"], [.wechatpayCallback])
         XCTAssertEqual(auth.platformKeySerials, ["PUB_KEY_ID_DEMO"])
+        // Every route that moves money, and the notify route, is protected against duplicates.
+        let idempotency = try XCTUnwrap(snapshot.guardPolicy(IdempotencyModule.moduleName, as: IdempotencyPolicy.self))
+        XCTAssertEqual(snapshot.routes.compactMap { route in idempotency.routeRules[route.name].map { "\(route.name):\($0)" } },
+                       ["wechat-v3-jsapi-pay:orders", "wechat-v3-native-pay:orders", "wechat-v2-unifiedorder:v2-orders",
+                        "wechat-v3-refund:refunds", "wechat-notify:wechat-notify"])
+        XCTAssertEqual(idempotency.rule(named: "wechat-notify")?.replay, .wechatpayV3)
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),
