@@ -63,13 +63,16 @@ build: check-swift
 build-tests: check-swift
 	$(SWIFT) build --build-tests
 
-# Starts redis (if none answers), the demo backend and sluice in the foreground.
+# Starts redis (if none answers; append-only as idempotency records need, fresh each run), the demo backend and
+# sluice in the foreground.
 # Ctrl-C stops sluice; the trap stops the backend (and the redis this target started).
 run: deps build
 	@started_redis=""; \
 	if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then \
 	  echo "run: starting redis-server on 127.0.0.1:6379"; \
-	  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize no >/tmp/sluice-redis.log 2>&1 & \
+	  rm -rf /tmp/sluice-redis-data; mkdir -p /tmp/sluice-redis-data; \
+	  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly yes --dir /tmp/sluice-redis-data \
+	    --daemonize no >/tmp/sluice-redis.log 2>&1 & \
 	  started_redis=$$!; \
 	  for i in $$(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	fi; \

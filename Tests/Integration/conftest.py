@@ -371,20 +371,28 @@ class Redis:
     """A redis-server of our own on a free loopback port (no persistence). kill() / start() /
     pause() / resume() simulate outages; a restart loses every key and every cached script."""
 
-    def __init__(self, logdir: Path, port: int | None = None):
+    def __init__(self, logdir: Path, port: int | None = None, persistent: bool = False):
         import shutil
         if shutil.which(REDIS_SERVER) is None:
             pytest.fail("redis-server not found: the rate-limit tests need it (`make deps` installs it)",
                         pytrace=False)
         self.port = port or free_port()
         self.logdir = logdir
+        # Persistent: an append-only file fsynced on every write, as a Redis holding idempotency
+        # records must run (README); a graceful restart() then keeps every key.
+        self.persistent = persistent
         self.proc: Proc | None = None
         self.start()
 
     def start(self) -> None:
+        persistence = ["--appendonly", "no"]
+        if self.persistent:
+            data = self.logdir / f"redis-data-{self.port}"
+            data.mkdir(parents=True, exist_ok=True)
+            persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data)]
         self.proc = Proc(f"redis-{self.port}-{time.monotonic_ns()}",
-                         [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no"], self.logdir)
+                         [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""] + persistence,
+                         self.logdir)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             try:
@@ -399,6 +407,14 @@ class Redis:
         if self.proc:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.popen.wait(5)
+            self.proc.stop()
+            self.proc = None
+
+    def shutdown(self) -> None:
+        """A graceful stop (SIGTERM: a persistent server writes everything out first)."""
+        if self.proc:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.popen.wait(10)
             self.proc.stop()
             self.proc = None
 

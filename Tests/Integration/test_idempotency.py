@@ -1,0 +1,224 @@
+"""Gateway idempotency against the real binary, the mock payment backend and a real
+redis-server: however clients and notifiers retry, the backend executes each payment and takes
+each notification once (its ledger counts every duplicate execution).
+
+- 50 concurrent identical submits: 1 execution, the others 409 or replayed;
+- a retry after a gateway timeout (backend slow, then fast): 409 outcome_unknown, never a
+  second execution; with `on_unknown: forward` the retry goes through;
+- the same key with another amount: 422; spellings of the path share one record;
+- the backend's notify sender resending a notification 10 times (signed afresh each time, as
+  WeChat Pay does): processed once, every copy acknowledged;
+- Redis restarted mid-run with `deny`: 503 while it is away, replays after, no duplicate."""
+import json
+import threading
+import time
+import urllib.request
+
+from conftest import REPO, Redis, free_port, standard_policy
+from rawhttp import Conn
+
+PAY = "/v3/pay/transactions/jsapi"
+PLATFORM_PRIVATE_KEY = REPO / "Tests" / "SluiceAuthTests" / "Vectors" / "wechatpay-go-test-key.pem"
+PLATFORM_PUBLIC_KEY = REPO / "policies" / "keys" / "wechatpay-platform-demo.pem"
+
+
+def order(no: str, total: int = 100) -> bytes:
+    return json.dumps({"appid": "wxd678efh567hg6787", "mchid": "1900000001", "description": "tea", "out_trade_no": no,
+                       "notify_url": "https://merchant.example/notify", "amount": {"total": total, "currency": "CNY"},
+                       "payer": {"openid": "o4GgauInH_RCEdvrrNGrntXDu6D4"}}).encode()
+
+
+def gateway(spawn, backend, redis, *, per_try="5s", on_unknown="conflict", failure="deny", extra_routes="", extra_files=None):
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    timeouts: {per_try: 5s, total: 10s}\n",
+        f"    match: {{methods: [POST], path: /v3/pay/transactions/jsapi}}\n    cluster: demo\n"
+        f"    timeouts: {{per_try: {per_try}, total: 10s}}\n    idempotency: orders\n") + extra_routes
+    files["idempotency.yaml"] = f"""\
+redis: {{address: 127.0.0.1:{redis.port}, deadline: 200ms, breaker: {{failures: 3, open_for: 300ms}}}}
+idempotency:
+  - name: orders
+    key:
+      - header: idempotency-key
+      - body: [mchid, out_trade_no]
+    required: true
+    on_unknown: {on_unknown}
+    on_redis_failure: {failure}
+  - name: notify
+    key: [{{body: [id]}}]
+    replay: wechatpay_v3
+    in_flight_wait: 2s
+"""
+    files.update(extra_files or {})
+    return spawn.sluice(files, port)
+
+
+def pay(port, body, key=None, target=PAY, extra=None):
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    headers.update(extra or {})
+    with Conn(port, timeout=15) as c:
+        return c.request("POST", target, headers, body)
+
+
+def executions(backend):
+    stats = backend.stats()
+    return stats["payments_executed"], stats["duplicate_payments"]
+
+
+def test_concurrent_identical_submits_execute_once(spawn, redis):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis)
+    body = order("T-CONCURRENT-1")
+    results, start = [], threading.Event()
+
+    def submit():
+        start.wait()
+        # The backend holds the first one 300 ms, so the others arrive while it is in flight.
+        results.append(pay(s.port, body, '"k-concurrent-1"', extra={"X-Demo-Delay-Ms": "300"}))
+
+    threads = [threading.Thread(target=submit) for _ in range(50)]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 50
+    statuses = sorted(r.status for r in results)
+    fresh = [r for r in results if r.status == 200 and r.header("idempotent-replayed") is None]
+    replayed = [r for r in results if r.header("idempotent-replayed") == "true"]
+    conflicts = [r for r in results if r.status == 409]
+    assert len(fresh) == 1, statuses
+    assert len(replayed) + len(conflicts) == 49, statuses
+    for r in conflicts:
+        assert r.json()["error"] == "request_in_flight" and r.header("retry-after") == "1", r
+        assert r.header("content-type") == "application/problem+json"
+    for r in replayed:
+        assert r.status == 200 and r.body == fresh[0].body, r
+    # A retry now, without the header: the business key (mchid + out_trade_no) is another
+    # record, and the backend's own duplicate check would see it; with the header it is replayed.
+    again = pay(s.port, body, "k-concurrent-1")
+    assert again.status == 200 and again.header("idempotent-replayed") == "true" and again.body == fresh[0].body
+    assert executions(backend) == (1, 0)
+
+
+def test_retry_after_a_gateway_timeout_is_never_executed_twice(spawn, redis):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis, per_try="400ms")
+    body = order("T-TIMEOUT-1")
+    # Slow backend: the gateway gives up after 400 ms; the backend still executes at 1.2 s.
+    first = pay(s.port, body, "k-timeout", extra={"X-Demo-Delay-Ms": "1200"})
+    assert first.status == 504, first
+    retry = pay(s.port, body, "k-timeout")  # the backend is fast again
+    assert retry.status == 409 and retry.json()["error"] == "outcome_unknown", retry
+    time.sleep(1.2)
+    again = pay(s.port, body, "k-timeout")
+    assert again.status == 409 and again.json()["error"] == "outcome_unknown", again
+    assert executions(backend) == (1, 0), "the slow original executed, no retry did"
+
+
+def test_on_unknown_forward_lets_the_retry_through(spawn, redis):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis, per_try="400ms", on_unknown="forward")
+    body = order("T-TIMEOUT-2")
+    assert pay(s.port, body, "k-forward", extra={"X-Demo-Delay-Ms": "1200"}).status == 504
+    time.sleep(1.2)
+    retry = pay(s.port, body, "k-forward")
+    # The route says the backend is idempotent itself: the retry reaches it, and it answers with
+    # the order it already has (the mock ledger counts that execution as a duplicate).
+    assert retry.status == 200 and retry.header("idempotent-replayed") is None, retry
+    assert retry.json()["duplicate"] is True
+    assert executions(backend) == (2, 1)
+    replay = pay(s.port, body, "k-forward")
+    assert replay.header("idempotent-replayed") == "true" and replay.body == retry.body
+    assert executions(backend) == (2, 1)
+
+
+def test_same_key_other_amount_is_422_and_path_spellings_share_the_record(spawn, redis):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis)
+    assert pay(s.port, order("T-REUSE-1"), "k-reuse").status == 200
+    reused = pay(s.port, order("T-REUSE-1", total=900), "k-reuse")
+    assert reused.status == 422 and reused.json()["error"] == "idempotency_key_reused", reused
+    # Spellings of the protected path are routed, fingerprinted and recorded as one.
+    for target in ["//v3/pay/transactions/jsapi", "/v3/pay/./transactions/jsapi", "/v3/pay/x/../transactions/jsapi",
+                   "/v3/pay/transactions/%6Asapi"]:
+        r = pay(s.port, order("T-REUSE-1"), "k-reuse", target=target)
+        assert r.status == 200 and r.header("idempotent-replayed") == "true", (target, r)
+    # No key at all (no header, no out_trade_no): 400, and nothing reaches the backend.
+    missing = pay(s.port, json.dumps({"mchid": "1900000001", "amount": {"total": 1}}).encode())
+    assert missing.status == 400 and missing.json()["error"] == "idempotency_key_missing", missing
+    bad = pay(s.port, order("T-REUSE-2"), '"unterminated')
+    assert bad.status == 400 and bad.json()["error"] == "invalid_idempotency_key", bad
+    assert executions(backend) == (1, 0)
+
+
+def test_a_notification_resent_ten_times_is_processed_once(spawn, redis):
+    backend = spawn.backend()
+    notify_route = """\
+  - name: notify
+    class: core
+    match: {methods: [POST], path: /notify/wechat}
+    cluster: demo
+    timeouts: {per_try: 3s, total: 5s}
+    max_body: 64KiB
+    auth: [wechatpay_callback]
+    idempotency: notify
+"""
+    # The notify route verifies WeChat Pay's platform signature (the SDK's published test key).
+    s = gateway(spawn, backend, redis, extra_routes=notify_route, extra_files={
+        "keys/platform.pem": PLATFORM_PUBLIC_KEY.read_text(),
+        "auth.yaml": "auth: {wechatpay_platform_keys: [{serial: PUB_KEY_ID_DEMO, public_key: keys/platform.pem}]}\n"})
+    control(backend, {"notify_url": f"http://127.0.0.1:{s.port}/notify/wechat", "notify_copies": 10,
+                      "notify_signing_key": str(PLATFORM_PRIVATE_KEY), "notify_serial": "PUB_KEY_ID_DEMO"})
+    # An order paid at the backend makes it notify through the gateway, ten times.
+    with Conn(backend.port) as c:
+        assert c.request("POST", PAY, {"Content-Type": "application/json"}, order("T-NOTIFY-1")).status == 200
+    deadline = time.monotonic() + 10
+    while (stats := backend.stats())["notifications_sent"] + stats["notifications_failed"] < 10:
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.05)
+    assert stats["notifications_sent"] == 10, stats  # every copy was acknowledged (2xx)
+    assert stats["notifications_processed"] == 1, stats
+    assert stats["duplicate_notifications"] == 0, stats
+    assert stats["notifications_received"] == 1, stats
+
+
+def test_redis_restarted_mid_run_causes_no_duplicate(spawn, tmp_path):
+    redis = Redis(tmp_path / "redis-persistent", persistent=True)
+    try:
+        backend = spawn.backend()
+        s = gateway(spawn, backend, redis)
+        bodies = {f"k-restart-{i}": order(f"T-RESTART-{i}") for i in range(20)}
+        first = {key: pay(s.port, body, key) for key, body in bodies.items()}
+        assert all(r.status == 200 for r in first.values())
+        redis.shutdown()
+        # Away: every attempt is refused (deny), nothing reaches the backend.
+        for key, body in list(bodies.items())[:5]:
+            r = pay(s.port, body, key)
+            assert r.status == 503 and r.json()["error"] == "idempotency_unavailable" and r.header("retry-after") == "1", r
+        r = pay(s.port, order("T-RESTART-NEW"), "k-restart-new")
+        assert r.status == 503, r
+        redis.start()
+        # Back (the gateway reconnects within its backoff): every retry is the stored answer.
+        deadline = time.monotonic() + 10
+        while (r := pay(s.port, bodies["k-restart-0"], "k-restart-0")).status == 503:
+            assert time.monotonic() < deadline, "the gateway did not reconnect to Redis"
+            time.sleep(0.1)
+        for key, body in bodies.items():
+            r = pay(s.port, body, key)
+            assert r.status == 200 and r.header("idempotent-replayed") == "true" and r.body == first[key].body, (key, r)
+        assert executions(backend) == (20, 0)
+        assert pay(s.port, order("T-RESTART-NEW"), "k-restart-new").status == 200
+        assert executions(backend) == (21, 0)
+    finally:
+        redis.stop()
+
+
+def control(backend, settings: dict) -> None:
+    request = urllib.request.Request(backend.url + "/__control", data=json.dumps(settings).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=5) as r:
+        assert r.status == 200
+
