@@ -13,6 +13,8 @@ struct IdempotencyKey: Equatable {
     enum Problem: Error, Equatable {
         case invalidHeader(String)
         case repeatedHeader(String)
+        /// The rule reads a business key from a body that cannot be read strictly.
+        case invalidBody(PayloadError)
     }
 
     static let maximumLength = 255
@@ -29,7 +31,9 @@ struct IdempotencyKey: Equatable {
                 guard let parsed = parseHeaderValue(raw) else { throw .invalidHeader(name) }
                 return IdempotencyKey(kind: "h", value: parsed)
             case .body(let paths):
-                guard let payload = try? request.body?.payload() else { continue }
+                guard let body = request.body else { continue }
+                let payload: PaymentPayload
+                do { payload = try body.payload() } catch { throw .invalidBody(error) }
                 var parts: [String] = []
                 for path in paths {
                     guard let value = payload[path], !value.isContainer, !value.isNull, !value.text.isEmpty else { break }

@@ -48,6 +48,10 @@ final class IdempotencyKeyTests: XCTestCase {
         XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "a"), ("idempotency-key", "b")]))) {
             XCTAssertEqual($0 as? IdempotencyKey.Problem, .repeatedHeader("idempotency-key"))
         }
+        // A business key in a body that is not strict JSON: the body's error, not "no key".
+        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","mchid":"2"}"#))) { error in
+            guard case .invalidBody? = error as? IdempotencyKey.Problem else { return XCTFail("\(error)") }
+        }
     }
 
     func testRecordKeysSeparateMerchantsRoutesAndKindsAndStayShort() {
