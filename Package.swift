@@ -76,6 +76,10 @@ let package = Package(
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePayload", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Concurrency bulkheads: config, the permit ledger (pure), the shared adapter, the guard.
+        .target(name: "SluiceBulkhead",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
@@ -83,7 +87,7 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency"],
+                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
@@ -136,6 +140,9 @@ let package = Package(
                     dependencies: ["SluiceTestSupport", "SluiceIdempotency", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",
                                    "SluiceSharedRedis", "SluicePayload"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceBulkheadTests",
+                    dependencies: ["SluiceTestSupport", "SluiceBulkhead", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]

@@ -1,4 +1,5 @@
 import SluiceAuth
+import SluiceBulkhead
 import SluiceGuards
 import SluiceIdempotency
 import SluiceIO
@@ -20,6 +21,7 @@ struct GuardRegistry {
             AuthModule(loops: loops),
             IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
+            BulkheadModule(loops: loops),
         ])
     }
 

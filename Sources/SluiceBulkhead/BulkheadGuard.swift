@@ -1,0 +1,70 @@
+import SluiceGuards
+import SluiceHTTP
+import SluiceIO
+
+/// The bulkhead guard of one route (fifth in the chain, after rate limits): takes a permit of
+/// the route's bulkhead before the request goes upstream, and gives it back when the request
+/// ends, on every exit path (the outcome hook: response relayed, upstream failure, client gone,
+/// stream reset, or a later guard's refusal).
+final class BulkheadGuard: RequestGuard {
+    let name = "bulkhead"
+    let counters = GuardCounters()
+    let bulkhead: Bulkhead
+    private let loops: [EventLoop]
+
+    init(bulkhead: Bulkhead, loops: [EventLoop]) {
+        self.bulkhead = bulkhead
+        self.loops = loops
+    }
+
+    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        guard request.loopIndex < loops.count else { return .proceed }
+        let merchant = request.merchantID
+        switch await bulkhead.acquire(merchant: merchant, on: loops[request.loopIndex]) {
+        case .granted:
+            request.observeOutcome(PermitRelease(bulkhead: bulkhead, merchant: merchant))
+            return .proceed
+        case .full:
+            return .reject(BulkheadReplies.full(bulkhead.policy.name, "every permit is taken and the queue is full"))
+        case .timedOut:
+            return .reject(BulkheadReplies.full(bulkhead.policy.name, "no permit came free within \(bulkhead.policy.queueTimeout)"))
+        case .merchantShareExceeded:
+            return .reject(BulkheadReplies.merchantShare(bulkhead.policy.name))
+        }
+    }
+}
+
+/// Gives the request's permit back when it ends.
+final class PermitRelease: OutcomeObserver {
+    let bulkhead: Bulkhead
+    let merchant: String?
+
+    init(bulkhead: Bulkhead, merchant: String?) {
+        self.bulkhead = bulkhead
+        self.merchant = merchant
+    }
+
+    func requestFinished(_ outcome: RequestOutcome) {
+        bulkhead.release(merchant: merchant)
+    }
+}
+
+enum BulkheadReplies {
+    static func full(_ name: String, _ detail: String) -> LocalReply {
+        problem(503, "bulkhead_full", "Service Unavailable", name, detail)
+    }
+
+    static func merchantShare(_ name: String) -> LocalReply {
+        problem(429, "bulkhead_merchant_share", "Too Many Requests", name,
+                "this merchant holds its whole share of the permits; retry shortly")
+    }
+
+    private static func problem(_ status: Int, _ code: String, _ title: String, _ bulkhead: String, _ detail: String) -> LocalReply {
+        var headers = HTTPHeaders()
+        headers.appendLowercased(name: "content-type", value: "application/problem+json")
+        headers.appendLowercased(name: "retry-after", value: "1")
+        let body = "{\"type\":\"about:blank\",\"title\":\"\(title)\",\"status\":\(status),\"error\":\"\(code)\","
+            + "\"bulkhead\":\"\(jsonEscaped(bulkhead))\",\"detail\":\"\(jsonEscaped(detail))\"}\n"
+        return LocalReply(status: status, headers: headers, body: Array(body.utf8), reason: code + ":" + bulkhead)
+    }
+}
