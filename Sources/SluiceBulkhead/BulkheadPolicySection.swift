@@ -22,22 +22,8 @@ public struct BulkheadPolicySection: GuardPolicySection {
     public init() {}
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
-        var declared: [Declared<BulkheadPolicy>] = []
-        for section in input.sections("bulkheads") where !section.value.isNull {
-            guard let items = section.reader.list(section.value, expected: "a list of bulkheads") else { continue }
-            declared += items.compactMap(section.reader.readBulkhead)
-        }
-        let bulkheads = input.unique(declared, kind: "bulkhead")
-        let names = Set(bulkheads.map(\.name))
-        var routeBulkheads: [String: String] = [:]
-        for (route, nodes) in input.routeKeys {
-            guard let node = nodes.first(where: { $0.key == "bulkhead" }), let name = node.reader.name(node.value) else { continue }
-            if input.isComplete && !names.contains(name) {
-                node.reader.report("route '\(route)' refers to unknown bulkhead '\(name)'", at: node.value)
-            } else if routeBulkheads[route] == nil {
-                routeBulkheads[route] = name
-            }
-        }
+        let bulkheads = input.namedItems("bulkheads", kind: "bulkhead") { reader, node in reader.readBulkhead(node) }.items
+        let routeBulkheads = input.routeReferences("bulkhead", kind: "bulkhead", names: Set(bulkheads.map(\.name)))
         guard !bulkheads.isEmpty || !routeBulkheads.isEmpty else { return nil }
         return BulkheadsPolicy(bulkheads: bulkheads, routeBulkheads: routeBulkheads)
     }

@@ -31,23 +31,8 @@ public struct IdempotencyPolicySection: GuardPolicySection {
     public init() {}
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
-        var declared: [Declared<IdempotencyRulePolicy>] = []
-        for section in input.sections("idempotency") where !section.value.isNull {
-            guard let items = section.reader.list(section.value, expected: "a list of idempotency rules") else { continue }
-            declared += items.compactMap(section.reader.readIdempotencyRule)
-        }
-        let rules = input.unique(declared, kind: "idempotency")
-        let ruleNames = Set(rules.map(\.name))
-
-        var routeRules: [String: String] = [:]
-        for (route, nodes) in input.routeKeys {
-            guard let node = nodes.first(where: { $0.key == "idempotency" }), let rule = node.reader.name(node.value) else { continue }
-            if input.isComplete && !ruleNames.contains(rule) {
-                node.reader.report("route '\(route)' refers to unknown idempotency rule '\(rule)'", at: node.value)
-            } else if routeRules[route] == nil {
-                routeRules[route] = rule
-            }
-        }
+        let (declared, rules) = input.namedItems("idempotency", kind: "idempotency rule") { reader, node in reader.readIdempotencyRule(node) }
+        let routeRules = input.routeReferences("idempotency", kind: "idempotency rule", names: Set(rules.map(\.name)))
         if input.isComplete, !input.presentTopLevelKeys.contains(SharedRedis.sectionName), let first = declared.first {
             input.report("idempotency rules need a 'redis' section (the Redis that holds their records)", at: first.position)
         }

@@ -59,6 +59,33 @@ public struct GuardSectionInput {
         return candidates.first
     }
 
+    /// The items of every top-level `key` list (`limits:`, `bulkheads:` ...), each read by `read`,
+    /// as declared (with positions) and with later namesakes reported (`unique`).
+    public func namedItems<Item: NamedPolicy>(_ key: String, kind: String,
+                                              read: (PolicyFileReader, Node) -> Declared<Item>?) -> (declared: [Declared<Item>], items: [Item]) {
+        var declared: [Declared<Item>] = []
+        for section in sections(key) where !section.value.isNull {
+            guard let items = section.reader.list(section.value, expected: "a list of \(kind) items") else { continue }
+            declared += items.compactMap { read(section.reader, $0) }
+        }
+        return (declared, unique(declared, kind: kind))
+    }
+
+    /// For each route that names one item under `key` (`bulkhead: queries`), that name; a name
+    /// not among `names` is reported at the route (when every file parsed).
+    public func routeReferences(_ key: String, kind: String, names: Set<String>) -> [String: String] {
+        var references: [String: String] = [:]
+        for (route, nodes) in routeKeys {
+            guard let node = nodes.first(where: { $0.key == key }), let name = node.reader.name(node.value) else { continue }
+            if isComplete && !names.contains(name) {
+                node.reader.report("route '\(route)' refers to unknown \(kind) '\(name)'", at: node.value)
+            } else if references[route] == nil {
+                references[route] = name
+            }
+        }
+        return references
+    }
+
     /// Items in order, each later namesake reported against the first (names key metrics and
     /// references, so two items with one name would make all of them ambiguous).
     public func unique<Item: NamedPolicy>(_ items: [Declared<Item>], kind: String) -> [Item] {

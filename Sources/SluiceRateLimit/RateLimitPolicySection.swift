@@ -26,12 +26,7 @@ public struct RateLimitPolicySection: GuardPolicySection {
     public init() {}
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
-        var declaredRules: [Declared<LimitRulePolicy>] = []
-        for section in input.sections("limits") where !section.value.isNull {
-            guard let items = section.reader.list(section.value, expected: "a list of limit rules") else { continue }
-            declaredRules += items.compactMap(section.reader.readLimit)
-        }
-        let rules = input.unique(declaredRules, kind: "limit")
+        let (declaredRules, rules) = input.namedItems("limits", kind: "limit") { reader, node in reader.readLimit(node) }
         let ruleNames = Set(rules.map(\.name))
 
         var routeRules: [String: [String]] = [:]
