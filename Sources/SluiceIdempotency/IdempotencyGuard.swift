@@ -58,16 +58,17 @@ final class IdempotencyGuard: RequestGuard {
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
-        let key: IdempotencyKey
+        let keys: [IdempotencyKey]
         do {
-            guard let found = try IdempotencyKey.find(rule.keys, in: request) else {
-                return rule.required ? .reject(IdempotencyReplies.missingKey(rule)) : .proceed
-            }
-            key = found
+            keys = try IdempotencyKey.findAll(rule.keys, in: request)
         } catch {
             return .reject(IdempotencyReplies.invalidKey(error))
         }
-        let recordKey = key.recordKey(scope: request.merchantID ?? "-", route: request.routeName)
+        guard !keys.isEmpty else { return rule.required ? .reject(IdempotencyReplies.missingKey(rule)) : .proceed }
+        // Every key the request carries is claimed together: a retry with a fresh
+        // Idempotency-Key for the same order still finds the order's record.
+        let scope = request.merchantID ?? "-"
+        let recordKeys = keys.map { $0.recordKey(scope: scope, route: request.routeName) }
         let fingerprint = IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
                                                      bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
         let owner = owners.next()
@@ -75,7 +76,7 @@ final class IdempotencyGuard: RequestGuard {
         let waitUntil = Deadline.now.adding(rule.inFlightWait)
         var pause = Duration.milliseconds(10)
         while true {
-            let command = IdempotencyScripts.claimCommand(key: recordKey, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
+            let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
                                                           ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
             let result: ClaimResult
             switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
@@ -88,7 +89,7 @@ final class IdempotencyGuard: RequestGuard {
             switch result {
             case .claimed:
                 decisions.claimedCount.wrappingAdd(1, ordering: .relaxed)
-                request.observeOutcome(RecordCompletion(key: recordKey, owner: owner, ttlMs: ttlMs, classifier: classifier,
+                request.observeOutcome(RecordCompletion(keys: recordKeys, owner: owner, ttlMs: ttlMs, classifier: classifier,
                                                         connection: connection, decisions: decisions))
                 return .proceed
             case .mismatch:
@@ -132,16 +133,16 @@ final class IdempotencyGuard: RequestGuard {
 /// Completes one claimed record when its request ends (on the request's loop; the Redis
 /// reply is awaited in a task of its own, so the pipeline never waits for it).
 final class RecordCompletion: OutcomeObserver {
-    let key: String
+    let keys: [String]
     let owner: String
     let ttlMs: Int64
     let classifier: OutcomeClassifier
     let connection: RedisConnection
     let decisions: IdempotencyCounters
 
-    init(key: String, owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisConnection,
+    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisConnection,
          decisions: IdempotencyCounters) {
-        self.key = key
+        self.keys = keys
         self.owner = owner
         self.ttlMs = ttlMs
         self.classifier = classifier
@@ -155,10 +156,10 @@ final class RecordCompletion: OutcomeObserver {
     func requestFinished(_ outcome: RequestOutcome) {
         let completion = classifier.completion(for: outcome)
         let pending = connection.evaluate(IdempotencyScripts.complete,
-                                          evalsha: IdempotencyScripts.completeCommand(key: key, owner: owner, completion: completion, ttlMs: ttlMs))
+                                          evalsha: IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs))
         let decisions = self.decisions
         _ = connection.loop.spawn {
-            if case .success(.integer(1)) = await pending.reply() { return }
+            if case .success(.integer(let updated)) = await pending.reply(), updated > 0 { return }
             decisions.completionFailureCount.wrappingAdd(1, ordering: .relaxed)
         }
     }

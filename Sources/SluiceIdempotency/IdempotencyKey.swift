@@ -19,9 +19,10 @@ struct IdempotencyKey: Equatable {
 
     static let maximumLength = 255
 
-    /// The first key the request carries, nil when it carries none. A business key needs every
-    /// named field as a non-empty scalar.
-    static func find(_ sources: [IdempotencyRulePolicy.KeySource], in request: GuardRequest) throws(Problem) -> IdempotencyKey? {
+    /// Every key the request carries, in the rule's order (empty: none). A business key needs
+    /// every named field as a non-empty scalar.
+    static func findAll(_ sources: [IdempotencyRulePolicy.KeySource], in request: GuardRequest) throws(Problem) -> [IdempotencyKey] {
+        var keys: [IdempotencyKey] = []
         for source in sources {
             switch source {
             case .header(let name):
@@ -29,7 +30,7 @@ struct IdempotencyKey: Equatable {
                 guard let raw = values.first else { continue }
                 guard values.count == 1 else { throw .repeatedHeader(name) }
                 guard let parsed = parseHeaderValue(raw) else { throw .invalidHeader(name) }
-                return IdempotencyKey(kind: "h", value: parsed)
+                keys.append(IdempotencyKey(kind: "h", value: parsed))
             case .body(let paths):
                 guard let body = request.body else { continue }
                 let payload: PaymentPayload
@@ -40,11 +41,12 @@ struct IdempotencyKey: Equatable {
                     parts.append(value.text)
                 }
                 guard parts.count == paths.count else { continue }
-                // Unit separator between fields: ("ab", "c") and ("a", "bc") are different keys.
-                return IdempotencyKey(kind: "b", value: parts.joined(separator: "\u{1F}"))
+                // The paths and a unit separator between fields: ("ab", "c") and ("a", "bc") are
+                // different keys, and so are two rules' business keys with equal values.
+                keys.append(IdempotencyKey(kind: "b", value: paths.joined(separator: ",") + "\u{1F}" + parts.joined(separator: "\u{1F}")))
             }
         }
-        return nil
+        return keys
     }
 
     /// An RFC 9651 sf-string (`"..."`, escapes `\"` and `\\` only, printable ASCII), or a bare

@@ -39,61 +39,75 @@ struct IdempotencyRecord: Equatable {
 
 /// The records' state machine in Swift, deterministic under the injected clock (milliseconds):
 /// the specification the Lua scripts implement, checked against them on a real Redis by the
-/// tests, and the reference for every transition:
+/// tests, and the reference for every transition.
 ///
-/// - no record → `in_flight` (claimed), expiring after the record TTL;
-/// - another fingerprint, in any state → mismatch, nothing changes;
-/// - `in_flight` past its lease → `unknown`;
-/// - `unknown` → claimed again only when the rule re-forwards unknown outcomes;
-/// - completion by the owner: `done` (TTL restarts), `unknown`, or deleted (release); by anyone
-///   else: ignored (the record was reclaimed after expiring).
+/// A request claims every key it carries at once (its Idempotency-Key and its business key): a
+/// retry that brings a fresh header key for the same order still finds the order's record.
+/// Over the keys, in order:
+/// - an existing record with another fingerprint → mismatch (nothing more changes);
+/// - an `in_flight` record past its lease turns `unknown`;
+/// then the first existing record decides: `done` → its response, `in_flight` → in flight,
+/// `unknown` → unknown, unless the rule re-forwards unknown outcomes; when none decides, every
+/// key is claimed (`in_flight`, this owner; new records expire after the record TTL).
+/// Completion by the owner: `done` (TTL restarts), `unknown`, or deleted (release), on every key
+/// the owner still holds; keys another request took over are left alone.
 struct RecordBook {
     private(set) var records: [String: IdempotencyRecord] = [:]
 
-    mutating func claim(_ key: String, fingerprint: String, owner: String, leaseMs: Int64, ttlMs: Int64,
+    mutating func claim(_ keys: [String], fingerprint: String, owner: String, leaseMs: Int64, ttlMs: Int64,
                         reclaimUnknown: Bool, now: Int64) -> ClaimResult {
-        if let record = records[key], record.expiresAt <= now { records[key] = nil }
-        guard var record = records[key] else {
-            records[key] = IdempotencyRecord(state: .inFlight, fingerprint: fingerprint, owner: owner,
-                                             inFlightUntil: now + leaseMs, response: nil, expiresAt: now + ttlMs)
-            return .claimed
+        for key in keys {
+            if let record = records[key], record.expiresAt <= now { records[key] = nil }
+            guard var record = records[key] else { continue }
+            guard record.fingerprint == fingerprint else { return .mismatch }
+            if record.state == .inFlight && record.inFlightUntil < now {
+                record.state = .unknown
+                records[key] = record
+            }
         }
-        guard record.fingerprint == fingerprint else { return .mismatch }
-        if record.state == .inFlight && record.inFlightUntil < now {
-            record.state = .unknown
-            records[key] = record
+        for key in keys {
+            guard let record = records[key] else { continue }
+            switch record.state {
+            case .done: return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
+            case .inFlight: return .inFlight
+            case .unknown where !reclaimUnknown: return .unknown
+            case .unknown: continue
+            }
         }
-        switch record.state {
-        case .inFlight:
-            return .inFlight
-        case .done:
-            return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
-        case .unknown:
-            guard reclaimUnknown else { return .unknown }
-            record.state = .inFlight
-            record.owner = owner
-            record.inFlightUntil = now + leaseMs
-            records[key] = record
-            return .claimed
+        for key in keys {
+            if var record = records[key] {
+                record.state = .inFlight
+                record.owner = owner
+                record.inFlightUntil = now + leaseMs
+                records[key] = record
+            } else {
+                records[key] = IdempotencyRecord(state: .inFlight, fingerprint: fingerprint, owner: owner,
+                                                 inFlightUntil: now + leaseMs, response: nil, expiresAt: now + ttlMs)
+            }
         }
+        return .claimed
     }
 
-    /// True when `owner` still held the record and it was updated.
+    /// The number of keys `owner` still held and that were updated.
     @discardableResult
-    mutating func complete(_ key: String, owner: String, with completion: Completion, ttlMs: Int64, now: Int64) -> Bool {
-        guard var record = records[key], record.expiresAt > now, record.owner == owner else { return false }
-        switch completion {
-        case .release:
-            records[key] = nil
-        case .unknown:
-            record.state = .unknown
-            records[key] = record
-        case .done(let response):
-            record.state = .done
-            record.response = response
-            record.expiresAt = now + ttlMs
-            records[key] = record
+    mutating func complete(_ keys: [String], owner: String, with completion: Completion, ttlMs: Int64, now: Int64) -> Int {
+        var updated = 0
+        for key in keys {
+            guard var record = records[key], record.expiresAt > now, record.owner == owner else { continue }
+            updated += 1
+            switch completion {
+            case .release:
+                records[key] = nil
+            case .unknown:
+                record.state = .unknown
+                records[key] = record
+            case .done(let response):
+                record.state = .done
+                record.response = response
+                record.expiresAt = now + ttlMs
+                records[key] = record
+            }
         }
-        return true
+        return updated
     }
 }

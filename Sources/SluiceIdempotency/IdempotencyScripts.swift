@@ -7,71 +7,89 @@ import SluiceRedis
 /// Hash fields: `s` state, `f` fingerprint, `o` owner token, `d` in-flight lease end (ms), and
 /// once done `c` status, `h` stored fields, `b` body, `r` 1 when the body was stored (replayable).
 enum IdempotencyScripts {
-    /// ARGV: fingerprint, owner, lease ms, record TTL ms, 1 to re-claim an unknown record.
+    /// KEYS: the request's record keys (one merchant's: one hash tag, one Cluster slot).
+    /// ARGV: fingerprint, owner, lease ms, record TTL ms, 1 to re-claim unknown records.
     /// Replies `{'claimed'}`, `{'mismatch'}`, `{'in_flight'}`, `{'unknown'}` or
     /// `{'done', status, fields, body, replayable}`.
     static let claim = RedisScript("""
         local t = redis.call('TIME')
         local now = t[1] * 1000 + math.floor(t[2] / 1000)
-        local r = redis.call('HMGET', KEYS[1], 's', 'f', 'd')
-        if not r[1] then
-          redis.call('HSET', KEYS[1], 's', 'in_flight', 'f', ARGV[1], 'o', ARGV[2], 'd', string.format('%.0f', now + tonumber(ARGV[3])))
-          redis.call('PEXPIRE', KEYS[1], ARGV[4])
-          return {'claimed'}
+        local states = {}
+        for i, key in ipairs(KEYS) do
+          local r = redis.call('HMGET', key, 's', 'f', 'd')
+          if r[1] then
+            if r[2] ~= ARGV[1] then return {'mismatch'} end
+            local state = r[1]
+            if state == 'in_flight' and tonumber(r[3]) < now then
+              state = 'unknown'
+              redis.call('HSET', key, 's', state)
+            end
+            states[i] = state
+          end
         end
-        if r[2] ~= ARGV[1] then return {'mismatch'} end
-        local state = r[1]
-        if state == 'in_flight' and tonumber(r[3]) < now then
-          state = 'unknown'
-          redis.call('HSET', KEYS[1], 's', state)
+        for i, key in ipairs(KEYS) do
+          local state = states[i]
+          if state == 'done' then
+            local v = redis.call('HMGET', key, 'c', 'h', 'b', 'r')
+            return {'done', v[1], v[2], v[3], v[4]}
+          end
+          if state == 'in_flight' then return {'in_flight'} end
+          if state == 'unknown' and ARGV[5] ~= '1' then return {'unknown'} end
         end
-        if state == 'done' then
-          local v = redis.call('HMGET', KEYS[1], 'c', 'h', 'b', 'r')
-          return {'done', v[1], v[2], v[3], v[4]}
+        local lease = string.format('%.0f', now + tonumber(ARGV[3]))
+        for i, key in ipairs(KEYS) do
+          if states[i] then
+            redis.call('HSET', key, 's', 'in_flight', 'o', ARGV[2], 'd', lease)
+          else
+            redis.call('HSET', key, 's', 'in_flight', 'f', ARGV[1], 'o', ARGV[2], 'd', lease)
+            redis.call('PEXPIRE', key, ARGV[4])
+          end
         end
-        if state == 'unknown' and ARGV[5] == '1' then
-          redis.call('HSET', KEYS[1], 's', 'in_flight', 'o', ARGV[2], 'd', string.format('%.0f', now + tonumber(ARGV[3])))
-          return {'claimed'}
-        end
-        return {state}
+        return {'claimed'}
         """)
 
-    /// ARGV: owner, `done` | `unknown` | `release`, record TTL ms, and for `done`: status,
-    /// fields, body, replayable (1/0). Replies 1 when the owner still held the record, else 0.
+    /// KEYS: the record keys. ARGV: owner, `done` | `unknown` | `release`, record TTL ms, and for
+    /// `done`: status, fields, body, replayable (1/0). Replies the number of keys the owner still
+    /// held (and updated).
     static let complete = RedisScript("""
-        if redis.call('HGET', KEYS[1], 'o') ~= ARGV[1] then return 0 end
-        if ARGV[2] == 'release' then
-          redis.call('DEL', KEYS[1])
-        elseif ARGV[2] == 'unknown' then
-          redis.call('HSET', KEYS[1], 's', 'unknown')
-        else
-          redis.call('HSET', KEYS[1], 's', 'done', 'c', ARGV[4], 'h', ARGV[5], 'b', ARGV[6], 'r', ARGV[7])
-          redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        local n = 0
+        for _, key in ipairs(KEYS) do
+          if redis.call('HGET', key, 'o') == ARGV[1] then
+            n = n + 1
+            if ARGV[2] == 'release' then
+              redis.call('DEL', key)
+            elseif ARGV[2] == 'unknown' then
+              redis.call('HSET', key, 's', 'unknown')
+            else
+              redis.call('HSET', key, 's', 'done', 'c', ARGV[4], 'h', ARGV[5], 'b', ARGV[6], 'r', ARGV[7])
+              redis.call('PEXPIRE', key, ARGV[3])
+            end
+          end
         end
-        return 1
+        return n
         """)
 
-    static func claimCommand(key: String, fingerprint: String, owner: String, leaseMs: Int64, ttlMs: Int64,
+    static func claimCommand(keys: [String], fingerprint: String, owner: String, leaseMs: Int64, ttlMs: Int64,
                              reclaimUnknown: Bool) -> [UInt8] {
-        var bytes = claim.evalshaHead(keys: 1, arguments: 5)
-        for argument in [key, fingerprint, owner, String(leaseMs), String(ttlMs), reclaimUnknown ? "1" : "0"] {
+        var bytes = claim.evalshaHead(keys: keys.count, arguments: 5)
+        for argument in keys + [fingerprint, owner, String(leaseMs), String(ttlMs), reclaimUnknown ? "1" : "0"] {
             RESPWriter.appendBulk(argument.utf8, to: &bytes)
         }
         return bytes
     }
 
-    static func completeCommand(key: String, owner: String, completion: Completion, ttlMs: Int64) -> [UInt8] {
-        let fixed: [String]
+    static func completeCommand(keys: [String], owner: String, completion: Completion, ttlMs: Int64) -> [UInt8] {
+        var arguments: [String]
         var response: StoredResponse?
         switch completion {
-        case .release: fixed = [key, owner, "release", String(ttlMs)]
-        case .unknown: fixed = [key, owner, "unknown", String(ttlMs)]
+        case .release: arguments = [owner, "release", String(ttlMs)]
+        case .unknown: arguments = [owner, "unknown", String(ttlMs)]
         case .done(let stored):
-            fixed = [key, owner, "done", String(ttlMs), String(stored.status), stored.encodedHeaders]
+            arguments = [owner, "done", String(ttlMs), String(stored.status), stored.encodedHeaders]
             response = stored
         }
-        var bytes = complete.evalshaHead(keys: 1, arguments: fixed.count - 1 + (response == nil ? 0 : 2))
-        for argument in fixed { RESPWriter.appendBulk(argument.utf8, to: &bytes) }
+        var bytes = complete.evalshaHead(keys: keys.count, arguments: arguments.count + (response == nil ? 0 : 2))
+        for argument in keys + arguments { RESPWriter.appendBulk(argument.utf8, to: &bytes) }
         if let response {
             RESPWriter.appendBulk(response.body, to: &bytes)
             RESPWriter.appendBulk((response.isReplayable ? "1" : "0").utf8, to: &bytes)

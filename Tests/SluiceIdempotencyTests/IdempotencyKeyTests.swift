@@ -29,27 +29,28 @@ final class IdempotencyKeyTests: XCTestCase {
 
     private let sources: [IdempotencyRulePolicy.KeySource] = [.header("idempotency-key"), .body(["mchid", "out_trade_no"])]
 
-    func testTheFirstSourceTheRequestCarriesWins() throws {
+    func testEverySourceTheRequestCarriesIsAKey() throws {
         let order = #"{"mchid":"1900000001","out_trade_no":"T-1","amount":{"total":100}}"#
-        XCTAssertEqual(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "\"k1\"")], json: order)),
-                       IdempotencyKey(kind: "h", value: "k1"))
-        XCTAssertEqual(try IdempotencyKey.find(sources, in: request(json: order)), IdempotencyKey(kind: "b", value: "1900000001\u{1F}T-1"))
+        let business = IdempotencyKey(kind: "b", value: "mchid,out_trade_no\u{1F}1900000001\u{1F}T-1")
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "\"k1\"")], json: order)),
+                       [IdempotencyKey(kind: "h", value: "k1"), business])
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: order)), [business])
         // A business key needs every field, as a non-empty scalar.
-        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1900000001"}"#)))
-        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","out_trade_no":""}"#)))
-        XCTAssertNil(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","out_trade_no":{"a":1}}"#)))
-        XCTAssertNil(try IdempotencyKey.find(sources, in: request()))
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1900000001"}"#)), [])
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","out_trade_no":""}"#)), [])
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","out_trade_no":{"a":1}}"#)), [])
+        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request()), [])
     }
 
     func testABadOrRepeatedHeaderIsAnErrorNotAFallback() {
-        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "a b")]))) {
+        XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "a b")]))) {
             XCTAssertEqual($0 as? IdempotencyKey.Problem, .invalidHeader("idempotency-key"))
         }
-        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(headers: [("idempotency-key", "a"), ("idempotency-key", "b")]))) {
+        XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "a"), ("idempotency-key", "b")]))) {
             XCTAssertEqual($0 as? IdempotencyKey.Problem, .repeatedHeader("idempotency-key"))
         }
         // A business key in a body that is not strict JSON: the body's error, not "no key".
-        XCTAssertThrowsError(try IdempotencyKey.find(sources, in: request(json: #"{"mchid":"1","mchid":"2"}"#))) { error in
+        XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","mchid":"2"}"#))) { error in
             guard case .invalidBody? = error as? IdempotencyKey.Problem else { return XCTFail("\(error)") }
         }
     }

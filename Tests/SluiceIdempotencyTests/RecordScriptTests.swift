@@ -22,13 +22,13 @@ final class RecordScriptTests: RedisLoopTestCase {
     }
 
     private enum Step: Sendable {
-        case claim(key: String, fingerprint: String, owner: String, reclaim: Bool)
-        case complete(key: String, owner: String, completion: Completion)
+        case claim(keys: [String], fingerprint: String, owner: String, reclaim: Bool)
+        case complete(keys: [String], owner: String, completion: Completion)
     }
 
     private enum Answer: Equatable, Sendable {
         case claim(ClaimResult?)
-        case complete(Bool?)
+        case complete(Int?)
     }
 
     func testScriptsDecideLikeTheRecordBook() async throws {
@@ -39,12 +39,15 @@ final class RecordScriptTests: RedisLoopTestCase {
             StoredResponse(status: 200, headers: [], body: [], isReplayable: false),
         ]
         var steps: [Step] = []
-        for _ in 0..<600 {
-            let key = "idem:{m}:r:" + String(random.next() % 4)
+        for _ in 0..<1000 {
+            // One or two keys of four, as a request with a header key, a business key, or both.
+            let first = "idem:{m}:r:" + String(random.next() % 4)
+            let second = "idem:{m}:r:" + String(random.next() % 4)
+            let keys = random.next() % 2 == 0 || first == second ? [first] : [first, second]
             let owner = "o" + String(random.next() % 6)
             switch random.next() % 3 {
             case 0:
-                steps.append(.claim(key: key, fingerprint: "f" + String(random.next() % 2), owner: owner, reclaim: random.next() % 2 == 0))
+                steps.append(.claim(keys: keys, fingerprint: "f" + String(random.next() % 2), owner: owner, reclaim: random.next() % 2 == 0))
             default:
                 let completion: Completion
                 switch random.next() % 3 {
@@ -52,7 +55,7 @@ final class RecordScriptTests: RedisLoopTestCase {
                 case 1: completion = .unknown
                 default: completion = .done(responses[Int(random.next() % 3)])
                 }
-                steps.append(.complete(key: key, owner: owner, completion: completion))
+                steps.append(.complete(keys: keys, owner: owner, completion: completion))
             }
         }
         // Long lease and TTL: no time-based transition happens while the sequence runs.
@@ -60,10 +63,10 @@ final class RecordScriptTests: RedisLoopTestCase {
         var book = RecordBook()
         let expected: [Answer] = steps.map { step in
             switch step {
-            case let .claim(key, fingerprint, owner, reclaim):
-                return .claim(book.claim(key, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl, reclaimUnknown: reclaim, now: 0))
-            case let .complete(key, owner, completion):
-                return .complete(book.complete(key, owner: owner, with: completion, ttlMs: ttl, now: 0))
+            case let .claim(keys, fingerprint, owner, reclaim):
+                return .claim(book.claim(keys, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl, reclaimUnknown: reclaim, now: 0))
+            case let .complete(keys, owner, completion):
+                return .complete(book.complete(keys, owner: owner, with: completion, ttlMs: ttl, now: 0))
             }
         }
         let actual: [Answer] = try await onLoop { [configuration, steps] loop in
@@ -72,15 +75,15 @@ final class RecordScriptTests: RedisLoopTestCase {
             var answers: [Answer] = []
             for step in steps {
                 switch step {
-                case let .claim(key, fingerprint, owner, reclaim):
-                    let command = IdempotencyScripts.claimCommand(key: key, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl,
+                case let .claim(keys, fingerprint, owner, reclaim):
+                    let command = IdempotencyScripts.claimCommand(keys: keys, fingerprint: fingerprint, owner: owner, leaseMs: lease, ttlMs: ttl,
                                                                   reclaimUnknown: reclaim)
                     let reply = try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get()
                     answers.append(.claim(reply.flatMap(IdempotencyScripts.claimResult)))
-                case let .complete(key, owner, completion):
-                    let command = IdempotencyScripts.completeCommand(key: key, owner: owner, completion: completion, ttlMs: ttl)
+                case let .complete(keys, owner, completion):
+                    let command = IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttl)
                     let reply = try? await connection.evaluate(IdempotencyScripts.complete, evalsha: command).reply().get()
-                    answers.append(.complete(reply?.integer.map { $0 == 1 }))
+                    answers.append(.complete(reply?.integer))
                 }
             }
             return answers
@@ -101,7 +104,7 @@ final class RecordScriptTests: RedisLoopTestCase {
             let connection = await Self.connect(on: loop, configuration)
             defer { connection.close() }
             func claim(_ owner: String) async -> ClaimResult? {
-                let command = IdempotencyScripts.claimCommand(key: "idem:{m}:r:lease", fingerprint: "f", owner: owner, leaseMs: 50,
+                let command = IdempotencyScripts.claimCommand(keys: ["idem:{m}:r:lease"], fingerprint: "f", owner: owner, leaseMs: 50,
                                                               ttlMs: 60_000, reclaimUnknown: false)
                 return (try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get()).flatMap(IdempotencyScripts.claimResult)
             }
