@@ -116,7 +116,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth",
-                                                       "SluiceIdempotency"],
+                                                       "SluiceIdempotency", "SluiceBulkhead"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],

@@ -1,6 +1,7 @@
 import Foundation
 import SluicePolicy
 import SluiceAuth
+import SluiceBulkhead
 import SluiceIdempotency
 import SluiceRateLimit
 import SluiceServer
@@ -24,7 +25,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["auth.yaml", "clusters.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
+                       ["auth.yaml", "bulkheads.yaml", "clusters.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -44,6 +45,11 @@ final class BundledPoliciesTests: XCTestCase {
                        ["wechat-v3-jsapi-pay:orders", "wechat-v3-native-pay:orders", "wechat-v2-unifiedorder:v2-orders",
                         "wechat-v3-refund:refunds", "wechat-notify:wechat-notify"])
         XCTAssertEqual(idempotency.rule(named: "wechat-notify")?.replay, .wechatpayV3)
+        // Core and non-core routes never share capacity.
+        let bulkheads = try XCTUnwrap(snapshot.guardPolicy(BulkheadModule.moduleName, as: BulkheadsPolicy.self))
+        for route in snapshot.routes where route.name != "health" {
+            XCTAssertEqual(bulkheads.routeBulkheads[route.name], route.routeClass == .core ? "payments" : "queries", route.name)
+        }
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),
