@@ -48,9 +48,9 @@ public final class AuthModule: GuardModule {
         // The crypto pool is made here but started only on activation; kept across reloads
         // while its size is unchanged.
         let needsPool = auth.routeSchemes.values.contains { $0.contains(.wechatpayCallback) || $0.contains(.wechatpayV3) || $0.contains(.alipayRSA2) }
-        let poolSize = [auth.cryptoThreads, auth.cryptoQueue]
-        let pool = needsPool ? state.state(name, "crypto-pool", configuration: poolSize) {
-            WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue)
+        let poolSettings = CryptoPoolSettings(threads: auth.cryptoThreads, queue: auth.cryptoQueue, queueTimeout: auth.cryptoQueueTimeout)
+        let pool = needsPool ? state.state(name, "crypto-pool", configuration: poolSettings) {
+            WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue, queueTimeout: auth.cryptoQueueTimeout)
         } : nil
         var guards: [String: any RequestGuard] = [:]
         for route in policy.routes {
@@ -63,6 +63,13 @@ public final class AuthModule: GuardModule {
         }
         return AuthGeneration(guards: guards, redis: redis, cryptoPool: pool)
     }
+}
+
+/// What the crypto pool is kept across reloads for: a change makes a new pool.
+struct CryptoPoolSettings: Hashable, Sendable {
+    var threads: Int
+    var queue: Int
+    var queueTimeout: Duration
 }
 
 /// The state registry keeps objects: an HMAC key that OpenSSL could not make is kept as nil.

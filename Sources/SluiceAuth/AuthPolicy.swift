@@ -45,6 +45,8 @@ public struct AuthPolicy: Sendable {
     /// The threads and queue of the pool RSA verification runs on (never on an event loop).
     public var cryptoThreads = 2
     public var cryptoQueue = 1024
+    /// A verification not started within this is answered 503 `bulkhead_full`.
+    public var cryptoQueueTimeout: Duration = .seconds(1)
     /// WeChat Pay platform public keys by serial (`Wechatpay-Serial`: a certificate serial or a
     /// `PUB_KEY_ID_…`).
     var platformKeys: [String: RSAPublicKey] = [:]

@@ -110,12 +110,16 @@ public struct AuthPolicySection: GuardPolicySection {
         if let node = fields["on_redis_failure"], let mode = reader.choice(node, "failure mode", as: AuthPolicy.FailureMode.self) {
             policy.onRedisFailure = mode
         }
-        if let node = fields["crypto_pool"], let pool = reader.mapping(node, what: "crypto_pool of auth", allowed: ["threads", "queue"]) {
+        if let node = fields["crypto_pool"],
+           let pool = reader.mapping(node, what: "crypto_pool of auth", allowed: ["threads", "queue", "queue_timeout"]) {
             if let node = pool["threads"], let threads = reader.count(node) {
                 if (1...64).contains(threads) { policy.cryptoThreads = threads } else { reader.report("threads must be 1 to 64", at: node) }
             }
             if let node = pool["queue"], let queue = reader.count(node) {
                 if queue >= 1 { policy.cryptoQueue = queue } else { reader.report("queue must be at least 1", at: node) }
+            }
+            if let node = pool["queue_timeout"], let timeout = reader.duration(node) {
+                if timeout <= .seconds(60) { policy.cryptoQueueTimeout = timeout } else { reader.report("queue_timeout must be at most 60s", at: node) }
             }
         }
         if let node = fields["wechatpay_platform_keys"] {

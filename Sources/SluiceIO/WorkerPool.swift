@@ -8,8 +8,10 @@ import Glibc
 /// verification, large-body canonicalisation): a bulkhead. A loop hands work in and awaits the
 /// result without blocking; the result is delivered back on that loop. When `queueLimit` jobs
 /// already wait, `run` refuses at once (nil): the caller answers 503 instead of queueing without
-/// bound, and a flood of expensive requests cannot grow memory or starve the loops. Pools are
-/// separate: saturating one never slows another or a loop.
+/// bound, and a flood of expensive requests cannot grow memory or starve the loops. A job that
+/// has not started within `queueTimeout` is dropped (nil, on the caller's loop at that time,
+/// whatever the pool's threads are doing), so no request waits on a saturated pool longer than
+/// that. Pools are separate: saturating one never slows another or a loop.
 ///
 /// Making a pool starts nothing (a policy being compiled may still be rejected): its threads
 /// start with `start()`, and end when it is shut down or released.
@@ -17,6 +19,8 @@ public final class WorkerPool: Sendable {
     public let name: String
     public let threads: Int
     public let queueLimit: Int
+    /// Nil: a queued job waits for a thread however long it takes.
+    public let queueTimeout: Duration?
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
@@ -27,12 +31,14 @@ public final class WorkerPool: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let refused = Atomic<Int>(0)
     private let completed = Atomic<Int>(0)
+    private let expired = Atomic<Int>(0)
     private let started = Atomic<Bool>(false)
 
-    public init(name: String, threads: Int, queueLimit: Int) {
+    public init(name: String, threads: Int, queueLimit: Int, queueTimeout: Duration? = nil) {
         self.name = name
         self.threads = max(threads, 1)
         self.queueLimit = max(queueLimit, 1)
+        self.queueTimeout = queueTimeout
     }
 
     /// Starts the threads (once; later calls do nothing).
@@ -51,8 +57,13 @@ public final class WorkerPool: Sendable {
             refused.wrappingAdd(1, ordering: .relaxed)
             return nil
         }
-        return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result?, Never>) in
+        // Who takes the job first: a pool thread (runs it) or the caller's queue-timeout timer
+        // (drops it). Exactly one resumes the caller.
+        let claim = JobClaim()
+        var timer: TimerNode?
+        let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result?, Never>) in
             let job: @Sendable () -> Void = { [self] in
+                guard claim.take() else { return }
                 let result = work()
                 self.completed.wrappingAdd(1, ordering: .relaxed)
                 loop.execute { continuation.resume(returning: result) }
@@ -62,18 +73,31 @@ public final class WorkerPool: Sendable {
                 state.jobs.append(job)
                 return true
             }
-            if queued {
-                available.signal()
-            } else {
+            guard queued else {
                 refused.wrappingAdd(1, ordering: .relaxed)
                 continuation.resume(returning: nil)
+                return
             }
+            if let queueTimeout {
+                let node = TimerNode { [self] in
+                    guard claim.take() else { return }
+                    self.expired.wrappingAdd(1, ordering: .relaxed)
+                    continuation.resume(returning: nil)
+                }
+                loop.schedule(node, at: loop.deadline(after: queueTimeout))
+                timer = node
+            }
+            available.signal()
         }
+        if let timer { loop.cancel(timer) }
+        return result
     }
 
     /// Jobs refused because the queue was full, and jobs run: for metrics and tests.
     public var refusedCount: Int { refused.load(ordering: .relaxed) }
     public var completedCount: Int { completed.load(ordering: .relaxed) }
+    /// Jobs dropped because no thread took them within the queue timeout.
+    public var expiredCount: Int { expired.load(ordering: .relaxed) }
     public var waitingCount: Int { state.withLock { $0.waiting } }
 
     /// Lets the threads end once the queue is empty (no new work is accepted).
@@ -114,6 +138,16 @@ public final class WorkerPool: Sendable {
         }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
         pthread_detach(thread)
+    }
+}
+
+/// Decides once who owns a queued job: the pool thread that starts it, or the timer that drops it.
+private final class JobClaim: Sendable {
+    private let taken = Atomic<Bool>(false)
+
+    /// True for the first caller only.
+    func take() -> Bool {
+        !taken.exchange(true, ordering: .acquiringAndReleasing)
     }
 }
 

@@ -63,4 +63,30 @@ final class WorkerPoolTests: EventLoopTestCase {
         XCTAssertEqual(results.withLock { $0.compactMap { $0 }.sorted() }, [0, 1, 2])
         XCTAssertEqual(pool.completedCount, 3)
     }
+
+    func testAJobThatWaitsPastTheQueueTimeoutIsDroppedNotRun() async throws {
+        let pool = WorkerPool(name: "test", threads: 1, queueLimit: 4, queueTimeout: .milliseconds(50))
+        pool.start()
+        defer { pool.shutdown() }
+        let gate = DispatchSemaphore(value: 0)
+        let secondRan = Atomic<Bool>(false)
+        let (first, second, waitedMs): (Int?, Int?, Double) = try await onLoop { loop in
+            // The only thread is held by the first job until the second has timed out.
+            let blocker = Task(executorPreference: loop) { await pool.run(on: loop) { () -> Int in gate.wait(); return 1 } }
+            await loop.sleep(until: .after(.milliseconds(10)))
+            let started = Deadline.now
+            let second = await pool.run(on: loop) { () -> Int in secondRan.store(true, ordering: .releasing); return 2 }
+            let waited = Double(Deadline.now.nanoseconds - started.nanoseconds) / 1e6
+            gate.signal()
+            return (await blocker.value, second, waited)
+        }
+        XCTAssertEqual(first, 1)
+        XCTAssertNil(second, "dropped at its queue timeout")
+        XCTAssertGreaterThanOrEqual(waitedMs, 45)
+        XCTAssertLessThan(waitedMs, 1000, "the caller was answered at its timeout, not when a thread came free")
+        // The thread takes the dropped job later and skips it.
+        try await Task.sleep(for: .milliseconds(50))
+        XCTAssertFalse(secondRan.load(ordering: .acquiring))
+        XCTAssertEqual(pool.expiredCount, 1)
+    }
 }
