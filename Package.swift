@@ -80,6 +80,10 @@ let package = Package(
         .target(name: "SluiceBulkhead",
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Priority degradation: the pressure signals, the ladder (pure), fallbacks, the guards.
+        .target(name: "SluiceDegrade",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
@@ -87,7 +91,7 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead"],
+                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
@@ -116,7 +120,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth",
-                                                       "SluiceIdempotency", "SluiceBulkhead"],
+                                                       "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],
@@ -143,6 +147,9 @@ let package = Package(
         .testTarget(name: "SluiceBulkheadTests",
                     dependencies: ["SluiceTestSupport", "SluiceBulkhead", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceDegradeTests",
+                    dependencies: ["SluiceTestSupport", "SluiceDegrade", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]

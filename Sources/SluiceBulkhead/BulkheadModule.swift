@@ -13,13 +13,19 @@ public final class BulkheadModule: GuardModule {
     public let name = BulkheadModule.moduleName
     public var policySection: (any GuardPolicySection)? { BulkheadPolicySection() }
     private let loops: [EventLoop]
+    private let gauges: PressureGauges?
 
-    public init(loops: [EventLoop]) {
+    /// `gauges`: where each bulkhead's queue occupancy is published (the degrade guard's pressure).
+    public init(loops: [EventLoop], gauges: PressureGauges? = nil) {
         self.loops = loops
+        self.gauges = gauges
     }
 
+
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
-        guard let bulkheads = policy.guardPolicy(name, as: BulkheadsPolicy.self) else { return BulkheadGeneration(guardsByRoute: [:]) }
+        guard let bulkheads = policy.guardPolicy(name, as: BulkheadsPolicy.self) else {
+            return BulkheadGeneration(guardsByRoute: [:], bulkheads: [], gauges: gauges)
+        }
         var shared: [String: Bulkhead] = [:]
         for settings in bulkheads.bulkheads {
             shared[settings.name] = state.state(name, "bulkhead:" + settings.name, configuration: settings) { Bulkhead(policy: settings) }
@@ -29,20 +35,34 @@ public final class BulkheadModule: GuardModule {
             guard let bulkheadName = bulkheads.routeBulkheads[route.name], let bulkhead = shared[bulkheadName] else { continue }
             guards[route.name] = BulkheadGuard(bulkhead: bulkhead, loops: loops)
         }
-        return BulkheadGeneration(guardsByRoute: guards)
+        return BulkheadGeneration(guardsByRoute: guards, bulkheads: Array(shared.values), gauges: gauges)
     }
 }
 
 final class BulkheadGeneration: GuardGeneration {
     let guardsByRoute: [String: BulkheadGuard]
+    private let bulkheads: [Bulkhead]
+    private let gauges: PressureGauges?
 
-    init(guardsByRoute: [String: BulkheadGuard]) {
+    init(guardsByRoute: [String: BulkheadGuard], bulkheads: [Bulkhead], gauges: PressureGauges?) {
         self.guardsByRoute = guardsByRoute
+        self.bulkheads = bulkheads
+        self.gauges = gauges
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
         guardsByRoute[route].map { [$0] } ?? []
     }
 
-    func activate() {}
+    /// Publishes each bulkhead's queue occupancy: waiting over the queue's length, or, without a
+    /// queue, permits held over the limit (1.0: requests are being refused).
+    func activate() {
+        gauges?.replace(group: PressureGauges.bulkheadQueues, with: bulkheads.map { bulkhead in
+            { @Sendable in
+                let (held, waiting) = bulkhead.occupancy
+                let policy = bulkhead.policy
+                return policy.queue > 0 ? Double(waiting) / Double(policy.queue) : Double(held) / Double(policy.maxConcurrent)
+            }
+        })
+    }
 }

@@ -1,5 +1,6 @@
 import SluiceAuth
 import SluiceBulkhead
+import SluiceDegrade
 import SluiceGuards
 import SluiceIdempotency
 import SluiceIO
@@ -17,11 +18,15 @@ struct GuardRegistry {
     /// breaker (each added here as it lands). `loops` may be empty for `sluice check`, which
     /// compiles but never activates.
     static func standard(loops: [EventLoop]) -> GuardRegistry {
-        GuardRegistry(modules: [
+        let gauges = PressureGauges()
+        // Degrade is listed after auth: its gate runs at the chain's start anyway (an early
+        // guard), and its fallback guard must run after auth (cached answers are per merchant).
+        return GuardRegistry(modules: [
             AuthModule(loops: loops),
+            DegradeModule(loops: loops, gauges: gauges),
             IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
-            BulkheadModule(loops: loops),
+            BulkheadModule(loops: loops, gauges: gauges),
         ])
     }
 

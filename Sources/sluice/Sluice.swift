@@ -1,5 +1,6 @@
 import ArgumentParser
 import SluicePolicy
+import SluiceIO
 import SluiceServer
 import SluiceTLS
 import SluiceHTTP2

@@ -2,6 +2,7 @@ import Foundation
 import SluicePolicy
 import SluiceAuth
 import SluiceBulkhead
+import SluiceDegrade
 import SluiceIdempotency
 import SluiceRateLimit
 import SluiceServer
@@ -25,7 +26,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["auth.yaml", "bulkheads.yaml", "clusters.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
+                       ["auth.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -50,6 +51,14 @@ final class BundledPoliciesTests: XCTestCase {
         for route in snapshot.routes where route.name != "health" {
             XCTAssertEqual(bulkheads.routeBulkheads[route.name], route.routeClass == .core ? "payments" : "queries", route.name)
         }
+        // Queries degrade to their cached answers; every signal feeds the pressure.
+        let degrade = try XCTUnwrap(snapshot.guardPolicy(DegradeModule.moduleName, as: DegradePolicy.self))
+        XCTAssertEqual(degrade.routes.keys.sorted(), ["wechat-v3-query-order", "wechat-v3-query-refund"])
+        XCTAssertTrue(degrade.routes.values.allSatisfy(\.cachedFallback))
+        XCTAssertNotNil(degrade.loopLagLimit)
+        XCTAssertNotNil(degrade.inFlightLimit)
+        XCTAssertNotNil(degrade.coreLatencyLimit)
+        XCTAssertTrue(degrade.bulkheadQueues)
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

@@ -1,0 +1,139 @@
+import Synchronization
+import SluiceGuards
+import SluiceIO
+
+/// The instance's pressure and its level on the ladder, shared by every route's degrade guards
+/// and kept for the module's lifetime (a reload changes its settings, not its readings).
+///
+/// Signals, each cheap to measure:
+/// - event-loop lag: every loop re-arms a timer each `sample_every` and records how late it
+///   fired (the worst loop counts);
+/// - in-flight requests of this instance (counted by the gate at the chain's start);
+/// - core routes' latency: an exponentially weighted mean (weight 0.2 per request) per loop,
+///   the worst loop counting;
+/// - bulkhead queue occupancy, from the bulkhead module's gauges.
+/// Loop 0's timer turns them into one reading (`PressureReading`) and steps the ladder.
+public final class DegradeEngine: Sendable {
+    final class LoopSignals: Sendable {
+        let lagNanoseconds = Atomic<UInt64>(0)
+        /// Bits of a Double: written by its loop only, read by the sampler.
+        let coreLatencyBits = Atomic<UInt64>(0)
+    }
+
+    private struct State {
+        var policy = DegradePolicy()
+        var ladder = DegradeLadder(thresholds: DegradePolicy().thresholds, hysteresis: 0.1, cooldownNanoseconds: 5_000_000_000)
+        var lastReading = PressureReading()
+    }
+
+    private let loops: [EventLoop]
+    private let gauges: PressureGauges?
+    let signals: [LoopSignals]
+    let inFlight = Atomic<Int>(0)
+    private let levelValue = Atomic<Int>(0)
+    private let changes = Atomic<Int>(0)
+    private let state = Mutex(State())
+    private let started = Atomic<Bool>(false)
+    private let sampleNanoseconds = Atomic<UInt64>(100_000_000)
+
+    public init(loops: [EventLoop], gauges: PressureGauges?) {
+        self.loops = loops
+        self.gauges = gauges
+        signals = loops.map { _ in LoopSignals() }
+    }
+
+    /// The effective level (pinned, or from the readings).
+    public var level: DegradeLevel { DegradeLevel(rawValue: levelValue.load(ordering: .relaxed)) ?? .normal }
+    /// Level changes since start (logged, one line each).
+    public var levelChanges: Int { changes.load(ordering: .relaxed) }
+
+    /// Takes a policy's settings (on activation). The ladder is rebuilt only when its settings
+    /// change; a pinned level stays pinned.
+    func configure(_ policy: DegradePolicy) {
+        sampleNanoseconds.store(policy.sampleEvery.nanosecondsClamped, ordering: .relaxed)
+        state.withLock { state in
+            let ladderChanged = policy.thresholds != state.policy.thresholds || policy.hysteresis != state.policy.hysteresis
+                || policy.cooldown != state.policy.cooldown
+            state.policy = policy
+            if ladderChanged {
+                let pinned = state.ladder.pinned
+                state.ladder = DegradeLadder(thresholds: policy.thresholds, hysteresis: policy.hysteresis,
+                                             cooldownNanoseconds: policy.cooldown.nanosecondsClamped)
+                _ = state.ladder.pin(pinned)
+            }
+        }
+    }
+
+    /// Starts each loop's timer (once).
+    func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for (index, loop) in loops.enumerated() {
+            loop.execute { [self] in
+                var due = loop.deadline(afterNanoseconds: sampleNanoseconds.load(ordering: .relaxed))
+                var node: TimerNode?
+                node = TimerNode { [self] in
+                    let now = loop.now
+                    signals[index].lagNanoseconds.store(now > due.nanoseconds ? now - due.nanoseconds : 0, ordering: .relaxed)
+                    if index == 0 { _ = sample(now: now) }
+                    due = loop.deadline(afterNanoseconds: sampleNanoseconds.load(ordering: .relaxed))
+                    if let node { loop.schedule(node, at: due) }
+                }
+                if let node { loop.schedule(node, at: due) }
+            }
+        }
+    }
+
+    /// The reading now, and the ladder stepped by it; returns the level when it changed.
+    @discardableResult
+    func sample(now: UInt64) -> DegradeLevel? {
+        let (changed, reading) = state.withLock { state -> (DegradeLevel?, PressureReading) in
+            let reading = read(state.policy)
+            state.lastReading = reading
+            return (state.ladder.observe(reading.pressure, now: now), reading)
+        }
+        if let changed { publish(changed, because: reading.description) }
+        return changed
+    }
+
+    /// The operator's manual control: holds `level` whatever the readings say (nil: back to them).
+    public func pin(_ level: DegradeLevel?) {
+        let changed = state.withLock { $0.ladder.pin(level) }
+        if let changed { publish(changed, because: level.map { "pinned by the operator at \($0)" } ?? "unpinned by the operator") }
+    }
+
+    /// The last reading (for logs, metrics and tests).
+    var lastReading: PressureReading { state.withLock { $0.lastReading } }
+
+    func recordCoreLatency(_ nanoseconds: UInt64, loopIndex: Int) {
+        guard loopIndex < signals.count else { return }
+        let signals = signals[loopIndex]
+        let previous = Double(bitPattern: signals.coreLatencyBits.load(ordering: .relaxed))
+        let next = previous == 0 ? Double(nanoseconds) : previous * 0.8 + Double(nanoseconds) * 0.2
+        signals.coreLatencyBits.store(next.bitPattern, ordering: .relaxed)
+    }
+
+    private func read(_ policy: DegradePolicy) -> PressureReading {
+        var reading = PressureReading()
+        if let limit = policy.loopLagLimit {
+            let worst = signals.map { $0.lagNanoseconds.load(ordering: .relaxed) }.max() ?? 0
+            reading.loopLag = Double(worst) / Double(max(limit.nanosecondsClamped, 1))
+        }
+        if let limit = policy.inFlightLimit {
+            reading.inFlight = Double(max(inFlight.load(ordering: .relaxed), 0)) / Double(max(limit, 1))
+        }
+        if let limit = policy.coreLatencyLimit {
+            let worst = signals.map { Double(bitPattern: $0.coreLatencyBits.load(ordering: .relaxed)) }.max() ?? 0
+            reading.coreLatency = worst / Double(max(limit.nanosecondsClamped, 1))
+        }
+        if policy.bulkheadQueues, let gauges {
+            reading.bulkheadQueues = gauges.highest(in: PressureGauges.bulkheadQueues)
+        }
+        return reading
+    }
+
+    private func publish(_ level: DegradeLevel, because reason: String) {
+        levelValue.store(level.rawValue, ordering: .relaxed)
+        changes.wrappingAdd(1, ordering: .relaxed)
+        printError("sluice: degrade level \(level) (\(reason))")
+    }
+}

@@ -1,0 +1,123 @@
+import SluicePolicy
+import Yams
+
+/// Reads `degrade` (the instance's settings; one file) and `degrade:` in non-core routes:
+///
+/// ```yaml
+/// degrade:
+///   signals:                    # what reads as pressure 1.0 (leave one out to ignore it)
+///     loop_lag: 50ms
+///     in_flight: 2000
+///     core_latency: 500ms
+///     bulkhead_queues: true     # a bulkhead whose queue is full reads 1.0
+///   levels: {throttle: 0.7, fallback: 0.85, shed: 1.0}
+///   cooldown: 5s                # a level is left after the pressure stayed below it this long
+///   sample_every: 100ms
+/// routes:
+///   - name: query
+///     class: noncore
+///     degrade:
+///       throttle_share: 0.5     # at throttle, this share is forwarded, the rest gets the fallback
+///       fallback: cached        # the last 2xx answer to the same merchant and GET target ...
+///       max_stale: 30s          # ... no older than this
+///       static: {status: 200, content_type: application/json, body: '{"code":"SYSTEM_BUSY"}'}
+/// ```
+public struct DegradePolicySection: GuardPolicySection {
+    public let name = DegradeModule.moduleName
+    public let topLevelKeys = ["degrade"]
+    public let routeKeys = ["degrade"]
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        guard let section = input.single("degrade") else {
+            if let first = input.routeKeys.first(where: { !$0.nodes.isEmpty }), input.isComplete, let node = first.nodes.first {
+                node.reader.report("route '\(first.route)' sets degrade, and no file has a 'degrade' section", at: node.keyNode)
+            }
+            return nil
+        }
+        var policy = DegradePolicy()
+        readSettings(section, into: &policy)
+        for (route, nodes) in input.routeKeys {
+            guard let node = nodes.first(where: { $0.key == "degrade" }) else { continue }
+            if input.routes.first(where: { $0.name == route })?.routeClass == .core {
+                node.reader.report("route '\(route)' is core: core routes are never degraded", at: node.keyNode)
+                continue
+            }
+            if let settings = node.reader.readRouteDegrade(node.value, route: route) { policy.routes[route] = settings }
+        }
+        return policy
+    }
+
+    private func readSettings(_ section: OwnedPolicyNode, into policy: inout DegradePolicy) {
+        let reader = section.reader
+        guard let fields = reader.mapping(section.value, what: "degrade", allowed: ["signals", "levels", "cooldown", "sample_every"]) else {
+            return
+        }
+        if let node = fields["signals"],
+           let signals = reader.mapping(node, what: "signals of degrade", allowed: ["loop_lag", "in_flight", "core_latency", "bulkhead_queues"]) {
+            policy.loopLagLimit = signals["loop_lag"].flatMap(reader.duration)
+            policy.inFlightLimit = signals["in_flight"].flatMap(reader.count).flatMap { value in
+                value > 0 ? value : { reader.report("in_flight must be at least 1", at: signals["in_flight"]!); return nil }()
+            }
+            policy.coreLatencyLimit = signals["core_latency"].flatMap(reader.duration)
+            policy.bulkheadQueues = signals["bulkhead_queues"].flatMap(reader.flag) ?? false
+        }
+        if let node = fields["levels"], let levels = reader.mapping(node, what: "levels of degrade", allowed: ["throttle", "fallback", "shed"]) {
+            for (key, path) in [("throttle", \DegradePolicy.throttleAt), ("fallback", \.fallbackAt), ("shed", \.shedAt)] {
+                if let node = levels[key], let value = reader.fraction(node, upTo: 10) { policy[keyPath: path] = value }
+            }
+            if !(policy.throttleAt < policy.fallbackAt && policy.fallbackAt < policy.shedAt) {
+                reader.report("levels must rise: throttle < fallback < shed", at: node)
+            }
+        }
+        if let node = fields["cooldown"], let value = reader.duration(node) { policy.cooldown = value }
+        if let node = fields["sample_every"], let value = reader.duration(node) {
+            if value >= .milliseconds(10) && value <= .seconds(10) {
+                policy.sampleEvery = value
+            } else {
+                reader.report("sample_every must be 10ms to 10s", at: node)
+            }
+        }
+    }
+}
+
+extension PolicyFileReader {
+    /// A number above 0 and at most `limit` (`0.5`, `1`, `1.2`): shares and pressure levels.
+    func fraction(_ node: Node, upTo limit: Double) -> Double? {
+        let most = limit == limit.rounded() ? String(Int(limit)) : String(limit)
+        return parsed(node, expected: "a number above 0 and at most \(most), like 0.5") { text in
+            guard text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let value = Double(text), value > 0, value <= limit else {
+                return .failure(SyntaxProblem("expected a number above 0 and at most \(most), like 0.5, not '\(text)'"))
+            }
+            return .success(value)
+        }
+    }
+
+    func readRouteDegrade(_ node: Node, route: String) -> RouteDegrade? {
+        let what = "degrade of route '\(route)'"
+        guard let fields = mapping(node, what: what, allowed: ["throttle_share", "fallback", "max_stale", "static"]) else { return nil }
+        var settings = RouteDegrade()
+        if let node = fields["throttle_share"], let value = fraction(node, upTo: 1) { settings.throttleShare = value }
+        if let node = fields["fallback"] {
+            switch text(node, expected: "cached or none") {
+            case "cached": settings.cachedFallback = true
+            case "none": settings.cachedFallback = false
+            case let other?: report("unknown fallback '\(other)' (allowed: cached, none)", at: node)
+            case nil: break
+            }
+        }
+        if let node = fields["max_stale"], let value = duration(node) { settings.maxStale = value }
+        if let node = fields["static"], let fixed = mapping(node, what: "static fallback of route '\(route)'",
+                                                              allowed: ["status", "content_type", "body"]) {
+            let status = required("status", in: fixed, of: "static fallback").flatMap(count)
+            let body = required("body", in: fixed, of: "static fallback").flatMap { text($0, expected: "the answer's body") }
+            let contentType = fixed["content_type"].flatMap { text($0, expected: "a content type") } ?? "application/json"
+            if let status, !(200...599).contains(status) { report("\(status) is not an HTTP status for an answer", at: fixed["status"]!) }
+            if let status, (200...599).contains(status), let body {
+                settings.staticFallback = StaticFallback(status: status, contentType: contentType, body: body)
+            }
+        }
+        return settings
+    }
+}
