@@ -39,12 +39,14 @@ final class IdempotencyGuard: RequestGuard {
     private let loops: [EventLoop]
     private let classifier: OutcomeClassifier
     private let owners: OwnerTokens
+    private let pending: PendingCompletions
     private let leaseMs: Int64
     private let ttlMs: Int64
 
     init(rule: IdempotencyRulePolicy, routeTimeout: Duration, redis: RedisConnectionSet, loops: [EventLoop],
-         decisions: IdempotencyCounters, owners: OwnerTokens) {
+         decisions: IdempotencyCounters, owners: OwnerTokens, pending: PendingCompletions) {
         self.rule = rule
+        self.pending = pending
         self.redis = redis
         self.loops = loops
         self.decisions = decisions
@@ -90,19 +92,25 @@ final class IdempotencyGuard: RequestGuard {
             case .claimed:
                 decisions.claimedCount.wrappingAdd(1, ordering: .relaxed)
                 request.observeOutcome(RecordCompletion(keys: recordKeys, owner: owner, ttlMs: ttlMs, classifier: classifier,
-                                                        connection: connection, decisions: decisions))
+                                                        connection: connection, decisions: decisions, pending: pending))
                 return .proceed
             case .mismatch:
                 decisions.mismatchCount.wrappingAdd(1, ordering: .relaxed)
                 return .reject(IdempotencyReplies.reused)
             case .done(let stored):
-                decisions.replayedCount.wrappingAdd(1, ordering: .relaxed)
-                if let acknowledgement = IdempotencyReplies.acknowledgement(rule.replay) { return .reject(acknowledgement) }
-                return .reject(stored.isReplayable ? stored.replay : IdempotencyReplies.notStored)
+                return replay(stored)
             case .unknown:
                 decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
                 return .reject(IdempotencyReplies.outcomeUnknown)
-            case .inFlight:
+            case .inFlight(let holder):
+                // Ended in this process a moment ago, and Redis has not taken its completion yet.
+                switch pending.completion(owner: holder) {
+                case .done(let stored)?: return replay(stored)
+                case .unknown?:
+                    decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
+                    return .reject(IdempotencyReplies.outcomeUnknown)
+                case .release?, nil: break
+                }
                 // Wait for the original (polling its record, so that it works across gateways),
                 // up to the rule's bound; then 409.
                 let now = Deadline.now
@@ -114,6 +122,13 @@ final class IdempotencyGuard: RequestGuard {
                 pause = min(pause * 2, .milliseconds(200))
             }
         }
+    }
+
+    /// The original's answer again (or the provider's acknowledgement, for notifications).
+    private func replay(_ stored: StoredResponse) -> GuardVerdict {
+        decisions.replayedCount.wrappingAdd(1, ordering: .relaxed)
+        if let acknowledgement = IdempotencyReplies.acknowledgement(rule.replay) { return .reject(acknowledgement) }
+        return .reject(stored.isReplayable ? stored.replay : IdempotencyReplies.notStored)
     }
 
     /// Redis could not be asked (or answered nonsense): the rule's failure mode.
@@ -139,9 +154,11 @@ final class RecordCompletion: OutcomeObserver {
     let classifier: OutcomeClassifier
     let connection: RedisConnection
     let decisions: IdempotencyCounters
+    let pending: PendingCompletions
 
     init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisConnection,
-         decisions: IdempotencyCounters) {
+         decisions: IdempotencyCounters, pending: PendingCompletions) {
+        self.pending = pending
         self.keys = keys
         self.owner = owner
         self.ttlMs = ttlMs
@@ -157,9 +174,12 @@ final class RecordCompletion: OutcomeObserver {
         let completion = classifier.completion(for: outcome)
         let pending = connection.evaluate(IdempotencyScripts.complete,
                                           evalsha: IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs))
-        let decisions = self.decisions
+        let (decisions, completions, owner) = (self.decisions, self.pending, self.owner)
+        completions.add(completion, owner: owner)
         _ = connection.loop.spawn {
-            if case .success(.integer(let updated)) = await pending.reply(), updated > 0 { return }
+            let reply = await pending.reply()
+            completions.remove(owner: owner)
+            if case .success(.integer(let updated)) = reply, updated > 0 { return }
             decisions.completionFailureCount.wrappingAdd(1, ordering: .relaxed)
         }
     }

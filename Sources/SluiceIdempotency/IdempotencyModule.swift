@@ -15,6 +15,7 @@ public final class IdempotencyModule: GuardModule {
     public var policySection: (any GuardPolicySection)? { IdempotencyPolicySection() }
     private let loops: [EventLoop]
     private let owners = OwnerTokens()
+    private let pending = PendingCompletions()
 
     public init(loops: [EventLoop]) {
         self.loops = loops
@@ -31,7 +32,7 @@ public final class IdempotencyModule: GuardModule {
             guard let ruleName = idempotency.routeRules[route.name], let rule = idempotency.rule(named: ruleName) else { continue }
             let decisions = state.state(name, "counters:" + rule.name, configuration: rule.name) { IdempotencyCounters() }
             guards[route.name] = IdempotencyGuard(rule: rule, routeTimeout: route.totalTimeout, redis: redis.set, loops: loops,
-                                                  decisions: decisions, owners: owners)
+                                                  decisions: decisions, owners: owners, pending: pending)
         }
         return IdempotencyGeneration(guardsByRoute: guards, redis: redis)
     }

@@ -4,8 +4,8 @@ enum ClaimResult: Equatable {
     case claimed
     /// A record for the key with another fingerprint: the key was reused for another request (422).
     case mismatch
-    /// The original is still in flight (409, or wait).
-    case inFlight
+    /// The original is still in flight (409, or wait): `owner` holds it.
+    case inFlight(owner: String)
     /// The original was sent and its outcome is unknown (409 `outcome_unknown`).
     case unknown
     /// The original completed: replay it.
@@ -69,7 +69,7 @@ struct RecordBook {
             guard let record = records[key] else { continue }
             switch record.state {
             case .done: return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
-            case .inFlight: return .inFlight
+            case .inFlight: return .inFlight(owner: record.owner)
             case .unknown where !reclaimUnknown: return .unknown
             case .unknown: continue
             }

@@ -9,7 +9,7 @@ import SluiceRedis
 enum IdempotencyScripts {
     /// KEYS: the request's record keys (one merchant's: one hash tag, one Cluster slot).
     /// ARGV: fingerprint, owner, lease ms, record TTL ms, 1 to re-claim unknown records.
-    /// Replies `{'claimed'}`, `{'mismatch'}`, `{'in_flight'}`, `{'unknown'}` or
+    /// Replies `{'claimed'}`, `{'mismatch'}`, `{'in_flight', owner}`, `{'unknown'}` or
     /// `{'done', status, fields, body, replayable}`.
     static let claim = RedisScript("""
         local t = redis.call('TIME')
@@ -33,7 +33,7 @@ enum IdempotencyScripts {
             local v = redis.call('HMGET', key, 'c', 'h', 'b', 'r')
             return {'done', v[1], v[2], v[3], v[4]}
           end
-          if state == 'in_flight' then return {'in_flight'} end
+          if state == 'in_flight' then return {'in_flight', redis.call('HGET', key, 'o')} end
           if state == 'unknown' and ARGV[5] ~= '1' then return {'unknown'} end
         end
         local lease = string.format('%.0f', now + tonumber(ARGV[3]))
@@ -103,7 +103,9 @@ enum IdempotencyScripts {
         switch state {
         case "claimed": return .claimed
         case "mismatch": return .mismatch
-        case "in_flight": return .inFlight
+        case "in_flight":
+            guard items.count == 2, let owner = items[1].string else { return nil }
+            return .inFlight(owner: owner)
         case "unknown": return .unknown
         case "done":
             guard items.count == 5, let status = items[1].integer else { return nil }

@@ -10,12 +10,12 @@ import XCTest
 /// observers as the proxy would: concurrent duplicates, replays, waiting retries, key reuse,
 /// and Redis going away under both failure modes.
 final class IdempotencyGuardTests: RedisLoopTestCase {
-    private func makeGuard(_ rule: IdempotencyRulePolicy) -> (IdempotencyGuard, RedisConnectionSet) {
+    private func makeGuard(_ rule: IdempotencyRulePolicy, pending: PendingCompletions = PendingCompletions()) -> (IdempotencyGuard, RedisConnectionSet) {
         let set = RedisConnectionSet(loops: [loop], configuration: RedisClientConfiguration(
             host: "127.0.0.1", port: redis.port, deadline: .milliseconds(500), breakerFailures: 100, breakerOpenFor: .milliseconds(100)))
         set.start()
         return (IdempotencyGuard(rule: rule, routeTimeout: .seconds(10), redis: set, loops: [loop], decisions: IdempotencyCounters(),
-                                 owners: OwnerTokens()), set)
+                                 owners: OwnerTokens(), pending: pending), set)
     }
 
     private static func request(key: String?, body: String = #"{"amount":{"total":100}}"#, merchant: String = "1900000001") -> GuardRequest {
@@ -154,5 +154,31 @@ final class IdempotencyGuardTests: RedisLoopTestCase {
         XCTAssertEqual(results[1].1, 0, "nothing to complete without a claim")
         XCTAssertEqual(results[1].2, ["idempotency_unavailable:allow"])
         XCTAssertEqual(allowing.decisions.forwardedWithoutGuarantee, 1)
+    }
+
+    func testARetryOfARequestThatEndedHereIsAnsweredBeforeRedisHasItsCompletion() async throws {
+        let pending = PendingCompletions()
+        let (guardStep, set) = makeGuard(IdempotencyRulePolicy(name: "orders"), pending: pending)
+        defer { set.close() }
+        let request = Self.request(key: "k-pending")
+        let recordKey = IdempotencyKey(kind: "h", value: "k-pending").recordKey(scope: "1900000001", route: "pay")
+        let fingerprint = IdempotencyKey.fingerprint(method: "POST", target: "/v3/pay", bodySHA256Hex: request.body!.sha256Hex)
+        let stored = StoredResponse(status: 200, headers: [.init(name: "content-type", value: "application/json")], body: Array("{}".utf8))
+        let verdicts: [GuardVerdict] = try await onLoop { loop in
+            await Self.waitForRedis(set[0], loop)
+            // Another loop's request holds the key in Redis and has just ended here.
+            let claim = IdempotencyScripts.claimCommand(keys: [recordKey], fingerprint: fingerprint, owner: "this-process:1",
+                                                        leaseMs: 60_000, ttlMs: 60_000, reclaimUnknown: false)
+            _ = await set[0].evaluate(IdempotencyScripts.claim, evalsha: claim).reply()
+            let before = await Self.evaluate(guardStep, request).0
+            pending.add(.done(stored), owner: "this-process:1")
+            let after = await Self.evaluate(guardStep, request).0
+            pending.add(.unknown, owner: "this-process:1")
+            let unknown = await Self.evaluate(guardStep, request).0
+            return [before, after, unknown]
+        }
+        XCTAssertEqual(verdicts[0], .reject(IdempotencyReplies.inFlight))
+        XCTAssertEqual(verdicts[1], .reject(stored.replay))
+        XCTAssertEqual(verdicts[2], .reject(IdempotencyReplies.outcomeUnknown))
     }
 }

@@ -9,7 +9,7 @@ final class RecordBookTests: XCTestCase {
     func testFirstClaimWinsAndRetriesSeeInFlightThenTheStoredResponse() {
         var book = RecordBook()
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "a", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 0), .claimed)
-        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 10), .inFlight)
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 10), .inFlight(owner: "a"))
         XCTAssertEqual(book.complete(["k"], owner: "b", with: .done(ok), ttlMs: 60_000, now: 20), 0, "only the owner completes")
         XCTAssertEqual(book.complete(["k"], owner: "a", with: .done(ok), ttlMs: 60_000, now: 20), 1)
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "c", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: true, now: 30), .done(ok))
@@ -38,7 +38,7 @@ final class RecordBookTests: XCTestCase {
     func testAnAbandonedClaimBecomesUnknownNeverFree() {
         var book = RecordBook()
         _ = book.claim(["k"], fingerprint: "f", owner: "a", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 0)
-        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 1000), .inFlight)
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 1000), .inFlight(owner: "a"))
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 1001), .unknown)
         XCTAssertEqual(book.records["k"]?.state, .unknown)
         // The late owner can still say what happened.
@@ -52,7 +52,7 @@ final class RecordBookTests: XCTestCase {
         book.complete(["k"], owner: "a", with: .unknown, ttlMs: 60_000, now: 1)
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 2), .unknown)
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: true, now: 3), .claimed)
-        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "c", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: true, now: 4), .inFlight,
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "c", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: true, now: 4), .inFlight(owner: "b"),
                        "the re-forwarded retry holds the key like a first request")
         XCTAssertEqual(book.complete(["k"], owner: "a", with: .release, ttlMs: 60_000, now: 5), 0, "the first owner lost the record")
     }
@@ -64,7 +64,7 @@ final class RecordBookTests: XCTestCase {
                        .claimed)
         // A retry with a fresh header key finds the order in flight, and claims nothing.
         XCTAssertEqual(book.claim(["h2", "order"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 1),
-                       .inFlight)
+                       .inFlight(owner: "a"))
         XCTAssertNil(book.records["h2"])
         XCTAssertEqual(book.complete(["h1", "order"], owner: "a", with: .done(ok), ttlMs: 60_000, now: 2), 2)
         XCTAssertEqual(book.claim(["h2", "order"], fingerprint: "f", owner: "b", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 3),

@@ -94,7 +94,7 @@ final class RecordScriptTests: RedisLoopTestCase {
             break
         }
         // The sequence reached every kind of answer (it would prove little otherwise).
-        for wanted: ClaimResult in [.claimed, .mismatch, .inFlight, .unknown, .done(responses[0]), .done(responses[1]), .done(responses[2])] {
+        for wanted: ClaimResult in [.claimed, .mismatch, .inFlight(owner: "o0"), .unknown, .done(responses[0]), .done(responses[1]), .done(responses[2])] {
             XCTAssertTrue(expected.contains(.claim(wanted)), "never saw \(wanted)")
         }
     }
@@ -113,7 +113,7 @@ final class RecordScriptTests: RedisLoopTestCase {
             await loop.sleep(until: .after(.milliseconds(120)))
             return [first, during, await claim("c")]
         }
-        XCTAssertEqual(results, [.claimed, .inFlight, .unknown])
+        XCTAssertEqual(results, [.claimed, .inFlight(owner: "a"), .unknown])
         XCTAssertEqual(redis.command(["HGET", "idem:{m}:r:lease", "s"]), "$7\r\nunknown\r\n")
         let ttl = Int(redis.command(["PTTL", "idem:{m}:r:lease"]).dropFirst().prefix { $0.isNumber }) ?? -1
         XCTAssertGreaterThan(ttl, 50_000, "the record keeps its TTL")
