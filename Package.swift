@@ -84,6 +84,10 @@ let package = Package(
         .target(name: "SluiceDegrade",
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Circuit breakers: config, the breaker machine (pure), the shared adapter, the guard.
+        .target(name: "SluiceBreaker",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
@@ -91,7 +95,7 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade"],
+                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
@@ -150,6 +154,9 @@ let package = Package(
         .testTarget(name: "SluiceDegradeTests",
                     dependencies: ["SluiceTestSupport", "SluiceDegrade", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceBreakerTests",
+                    dependencies: ["SluiceTestSupport", "SluiceBreaker", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]

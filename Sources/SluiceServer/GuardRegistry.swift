@@ -1,4 +1,5 @@
 import SluiceAuth
+import SluiceBreaker
 import SluiceBulkhead
 import SluiceDegrade
 import SluiceGuards
@@ -27,6 +28,7 @@ struct GuardRegistry {
             IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
             BulkheadModule(loops: loops, gauges: gauges),
+            BreakerModule(),
         ])
     }
 

@@ -1,0 +1,70 @@
+import SluiceGuards
+import SluiceHTTP
+
+/// The last guard in the chain: a request to a backend whose breaker is open is answered at
+/// once (503 `circuit_open`, Retry-After), with no upstream work; an admitted one reports how
+/// it ended. Only the backend's own failures count (connect failures, timeouts, resets, the
+/// policy's statuses); a client that left or was too slow, or a local refusal, says nothing
+/// about the backend and is not counted.
+final class BreakerGuard: RequestGuard {
+    let name = "breaker"
+    let counters = GuardCounters()
+    let breaker: CircuitBreaker
+    private let observer: BreakerOutcome
+
+    init(breaker: CircuitBreaker) {
+        self.breaker = breaker
+        observer = BreakerOutcome(breaker: breaker)
+    }
+
+    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        if let retryAfter = breaker.refusal() { return .reject(BreakerReplies.open(breaker.policy.name, retryAfterNanoseconds: retryAfter)) }
+        request.observeOutcome(observer)
+        return .proceed
+    }
+}
+
+/// Tells the breaker how an admitted request ended (one per breaker: no per-request state).
+final class BreakerOutcome: OutcomeObserver {
+    let breaker: CircuitBreaker
+    private let slowNanoseconds: UInt64?
+
+    init(breaker: CircuitBreaker) {
+        self.breaker = breaker
+        slowNanoseconds = breaker.policy.slowCall?.nanosecondsClamped
+    }
+
+    func requestFinished(_ outcome: RequestOutcome) {
+        breaker.record(Self.classify(outcome, policy: breaker.policy, slowNanoseconds: slowNanoseconds))
+    }
+
+    static func classify(_ outcome: RequestOutcome, policy: BreakerPolicy, slowNanoseconds: UInt64?) -> BreakerMachine.Result {
+        if let failure = outcome.failure {
+            switch failure {
+            case .upstreamConnectFailed, .upstreamConnectTimeout: return policy.failures.contains(.connect) ? .failure : .ignored
+            case .upstreamTimeout: return policy.failures.contains(.timeout) ? .failure : .ignored
+            case .upstreamReset, .upstreamBadResponse: return policy.failures.contains(.reset) ? .failure : .ignored
+            case .clientGone, .clientTimeout, .clientBodyInvalid, .localReply:
+                // Not the backend's doing; but an answer it already gave still counts.
+                guard let head = outcome.responseHead else { return .ignored }
+                return policy.failures.contains(.status(head.status)) ? .failure : .ignored
+            }
+        }
+        guard outcome.attempt > 0, let head = outcome.responseHead else { return .ignored }
+        if policy.failures.contains(.status(head.status)) { return .failure }
+        return .success(slow: slowNanoseconds.map { outcome.latencyNanoseconds > $0 } ?? false)
+    }
+}
+
+enum BreakerReplies {
+    static func open(_ name: String, retryAfterNanoseconds: UInt64) -> LocalReply {
+        let seconds = max(1, Int((Double(retryAfterNanoseconds) / 1e9).rounded(.up)))
+        var headers = HTTPHeaders()
+        headers.appendLowercased(name: "content-type", value: "application/problem+json")
+        headers.appendLowercased(name: "retry-after", value: String(seconds))
+        let body = "{\"type\":\"https://iana.org/assignments/http-problem-types#temporary-reduced-capacity\","
+            + "\"title\":\"Service Unavailable\",\"status\":503,\"error\":\"circuit_open\",\"breaker\":\"\(jsonEscaped(name))\","
+            + "\"detail\":\"the backend is failing; requests are refused for now without reaching it\"}\n"
+        return LocalReply(status: 503, headers: headers, body: Array(body.utf8), reason: "circuit_open:" + name)
+    }
+}

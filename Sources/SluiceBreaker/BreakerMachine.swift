@@ -1,0 +1,199 @@
+import SluiceIO
+
+/// One breaker's state machine: pure, deterministic under the clock the caller passes
+/// (nanoseconds).
+///
+/// - closed: every call passes; each result goes into the window. Once the window holds
+///   `minimumCalls`, a failure rate or a slow-call rate at or above its threshold trips it.
+/// - open: every call is refused (at once, no upstream work) until the open time ends; the open
+///   time is `openFor` × 2^(trips − 1), at most `maxOpenFor`.
+/// - half-open: `halfOpenCalls` probes pass; a failed (or slow) probe opens it again for a
+///   longer time; when all succeed it closes, with an empty window and the trip count reset.
+/// - forced open or closed by an operator, it stays so until released.
+/// A call whose result says nothing about the backend (the client left, a local refusal) is
+/// `ignored`: it only gives back a half-open probe slot.
+struct BreakerMachine {
+    enum State: Equatable {
+        case closed
+        case open(until: UInt64)
+        case halfOpen(started: Int, succeeded: Int)
+    }
+
+    enum Result: Equatable {
+        case success(slow: Bool)
+        case failure
+        case ignored
+    }
+
+    enum Forced: Equatable { case open, closed }
+
+    /// A state change, for the log line and the counters.
+    struct Transition: Equatable {
+        var from: String
+        var to: String
+        var reason: String
+    }
+
+    let policy: BreakerPolicy
+    private(set) var state = State.closed
+    private(set) var forced: Forced?
+    /// Trips since the breaker last closed (the open time grows with it).
+    private(set) var trips = 0
+    private var window: OutcomeWindow
+
+    init(policy: BreakerPolicy) {
+        self.policy = policy
+        window = OutcomeWindow(policy.window)
+    }
+
+    var stateName: String {
+        if let forced { return forced == .open ? "forced_open" : "forced_closed" }
+        switch state {
+        case .closed: return "closed"
+        case .open: return "open"
+        case .halfOpen: return "half_open"
+        }
+    }
+
+    /// Whether a call may go upstream now; when not, how long until it may (nanoseconds).
+    mutating func allow(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?) {
+        switch forced {
+        case .open?: return (false, policy.openFor.nanosecondsClamped, nil)
+        case .closed?: return (true, 0, nil)
+        case nil: break
+        }
+        switch state {
+        case .closed:
+            return (true, 0, nil)
+        case .open(let until):
+            guard now >= until else { return (false, until - now, nil) }
+            state = .halfOpen(started: 1, succeeded: 0)
+            return (true, 0, Transition(from: "open", to: "half_open", reason: "open time over; probing"))
+        case .halfOpen(let started, let succeeded):
+            guard started < policy.halfOpenCalls else { return (false, policy.openFor.nanosecondsClamped / 10, nil) }
+            state = .halfOpen(started: started + 1, succeeded: succeeded)
+            return (true, 0, nil)
+        }
+    }
+
+    /// A call's result; returns the transition it caused.
+    mutating func record(_ result: Result, now: UInt64) -> Transition? {
+        guard forced == nil else { return nil }
+        switch state {
+        case .closed:
+            guard result != .ignored else { return nil }
+            window.add(failed: result == .failure, slow: result == .success(slow: true), now: now)
+            let counts = window.counts(now: now)
+            guard counts.calls >= policy.minimumCalls else { return nil }
+            let failureRate = Double(counts.failures) / Double(counts.calls)
+            let slowRate = Double(counts.slow) / Double(counts.calls)
+            if failureRate >= policy.failureRate {
+                return trip(now: now, from: "closed", reason: "failure rate \(percent(failureRate)) of \(counts.calls) calls")
+            }
+            if policy.slowCall != nil && slowRate >= policy.slowCallRate {
+                return trip(now: now, from: "closed", reason: "slow-call rate \(percent(slowRate)) of \(counts.calls) calls")
+            }
+            return nil
+        case .open:
+            return nil
+        case .halfOpen(let started, let succeeded):
+            switch result {
+            case .ignored:
+                state = .halfOpen(started: max(started - 1, 0), succeeded: succeeded)
+                return nil
+            case .failure, .success(slow: true):
+                return trip(now: now, from: "half_open", reason: result == .failure ? "a probe failed" : "a probe was slow")
+            case .success(slow: false):
+                guard succeeded + 1 >= policy.halfOpenCalls else {
+                    state = .halfOpen(started: started, succeeded: succeeded + 1)
+                    return nil
+                }
+                state = .closed
+                trips = 0
+                window = OutcomeWindow(policy.window)
+                return Transition(from: "half_open", to: "closed", reason: "\(policy.halfOpenCalls) probes succeeded")
+            }
+        }
+    }
+
+    /// Manual control: force open or closed (nil: back to the machine, closed and empty).
+    mutating func force(_ forced: Forced?) -> Transition? {
+        let before = stateName
+        self.forced = forced
+        if forced == nil {
+            state = .closed
+            trips = 0
+            window = OutcomeWindow(policy.window)
+        }
+        return before == stateName ? nil : Transition(from: before, to: stateName, reason: "operator")
+    }
+
+    private mutating func trip(now: UInt64, from: String, reason: String) -> Transition {
+        trips += 1
+        let base = Double(policy.openFor.nanosecondsClamped)
+        let open = min(base * Double(1 << min(trips - 1, 30)), Double(policy.maxOpenFor.nanosecondsClamped))
+        state = .open(until: now + UInt64(open))
+        window = OutcomeWindow(policy.window)
+        return Transition(from: from, to: "open", reason: reason + ", open for \(Int(open / 1e6)) ms")
+    }
+
+    private func percent(_ rate: Double) -> String { "\(Int((rate * 100).rounded()))%" }
+}
+
+/// The calls a breaker decides on: the last N (a ring), or those of the last duration (ten
+/// buckets, each a tenth of it).
+struct OutcomeWindow {
+    private enum Storage {
+        case count(ring: [UInt8], next: Int, filled: Int)
+        case time(bucketNanoseconds: UInt64, buckets: [(start: UInt64, calls: Int, failures: Int, slow: Int)])
+    }
+
+    private var storage: Storage
+
+    init(_ window: BreakerPolicy.Window) {
+        switch window {
+        case .count(let size):
+            storage = .count(ring: Array(repeating: 0, count: max(size, 1)), next: 0, filled: 0)
+        case .time(let duration):
+            storage = .time(bucketNanoseconds: max(duration.nanosecondsClamped / 10, 1), buckets: Array(repeating: (0, 0, 0, 0), count: 10))
+        }
+    }
+
+    /// Bit 0: failed; bit 1: slow.
+    mutating func add(failed: Bool, slow: Bool, now: UInt64) {
+        switch storage {
+        case .count(var ring, let next, let filled):
+            ring[next] = (failed ? 1 : 0) | (slow ? 2 : 0)
+            storage = .count(ring: ring, next: (next + 1) % ring.count, filled: min(filled + 1, ring.count))
+        case .time(let width, var buckets):
+            let start = now / width * width
+            let index = Int(now / width % UInt64(buckets.count))
+            if buckets[index].start != start { buckets[index] = (start, 0, 0, 0) }
+            buckets[index].calls += 1
+            if failed { buckets[index].failures += 1 }
+            if slow { buckets[index].slow += 1 }
+            storage = .time(bucketNanoseconds: width, buckets: buckets)
+        }
+    }
+
+    func counts(now: UInt64) -> (calls: Int, failures: Int, slow: Int) {
+        switch storage {
+        case .count(let ring, _, let filled):
+            var failures = 0, slow = 0
+            for entry in ring.prefix(filled) {
+                if entry & 1 != 0 { failures += 1 }
+                if entry & 2 != 0 { slow += 1 }
+            }
+            return (filled, failures, slow)
+        case .time(let width, let buckets):
+            let oldest = now / width * width &- width * UInt64(buckets.count - 1)
+            var total = (calls: 0, failures: 0, slow: 0)
+            for bucket in buckets where bucket.calls > 0 && bucket.start >= oldest && bucket.start <= now {
+                total.calls += bucket.calls
+                total.failures += bucket.failures
+                total.slow += bucket.slow
+            }
+            return total
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Synchronization
+import SluiceGuards
+import SluiceIO
+
+/// One breaker shared by every loop: its machine under a lock, its counters, and one log line
+/// per transition.
+public final class CircuitBreaker: Sendable {
+    public let policy: BreakerPolicy
+    private let machine: Mutex<BreakerMachine>
+    private let clock: @Sendable () -> UInt64
+    private let transitions = Atomic<Int>(0)
+    private let refusals = Atomic<Int>(0)
+
+    public init(policy: BreakerPolicy, clock: @escaping @Sendable () -> UInt64 = { Deadline.now.nanoseconds }) {
+        self.policy = policy
+        machine = Mutex(BreakerMachine(policy: policy))
+        self.clock = clock
+    }
+
+    /// Nil when the call may go upstream; else the nanoseconds until it may.
+    func refusal() -> UInt64? {
+        let (allowed, retryAfter, transition) = machine.withLock { $0.allow(now: clock()) }
+        log(transition)
+        guard !allowed else { return nil }
+        refusals.wrappingAdd(1, ordering: .relaxed)
+        return retryAfter
+    }
+
+    func record(_ result: BreakerMachine.Result) {
+        log(machine.withLock { $0.record(result, now: clock()) })
+    }
+
+    /// The operator's manual control: `.open` refuses every call, `.closed` lets every call
+    /// through whatever the results; nil gives the breaker back to its machine (closed, empty).
+    public func force(_ state: ForcedState?) {
+        log(machine.withLock { $0.force(state.map { $0 == .open ? .open : .closed }) })
+    }
+
+    public enum ForcedState: Sendable { case open, closed }
+
+    /// `closed`, `open`, `half_open`, `forced_open` or `forced_closed`.
+    public var state: String { machine.withLock { $0.stateName } }
+    public var transitionCount: Int { transitions.load(ordering: .relaxed) }
+    public var refusedCount: Int { refusals.load(ordering: .relaxed) }
+
+    private func log(_ transition: BreakerMachine.Transition?) {
+        guard let transition else { return }
+        transitions.wrappingAdd(1, ordering: .relaxed)
+        printError("sluice: breaker \(policy.name) \(transition.from) -> \(transition.to) (\(transition.reason))")
+    }
+}

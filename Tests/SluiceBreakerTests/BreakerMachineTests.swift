@@ -1,0 +1,122 @@
+@testable import SluiceBreaker
+import SluiceGuards
+import SluiceHTTP
+import XCTest
+
+/// Every transition of the breaker machine under an injected clock (nanoseconds), and how
+/// request outcomes count.
+final class BreakerMachineTests: XCTestCase {
+    private let ms: UInt64 = 1_000_000
+
+    private func policy(_ change: (inout BreakerPolicy) -> Void = { _ in }) -> BreakerPolicy {
+        var policy = BreakerPolicy(name: "b")
+        policy.window = .count(10)
+        policy.minimumCalls = 4
+        policy.failureRate = 0.5
+        policy.openFor = .milliseconds(100)
+        policy.maxOpenFor = .milliseconds(300)
+        policy.halfOpenCalls = 2
+        change(&policy)
+        return policy
+    }
+
+    func testTripsOnTheFailureRateOnlyAfterTheMinimumCalls() {
+        var m = BreakerMachine(policy: policy())
+        XCTAssertNil(m.record(.failure, now: 0))
+        XCTAssertNil(m.record(.failure, now: 0))
+        XCTAssertNil(m.record(.failure, now: 0), "3 calls: under the minimum of 4")
+        let trip = m.record(.success(slow: false), now: 0)
+        XCTAssertEqual(trip?.to, "open", "3 of 4 failed: 75% >= 50%")
+        XCTAssertEqual(trip?.reason, "failure rate 75% of 4 calls, open for 100 ms")
+        XCTAssertEqual(m.allow(now: 50 * ms).allowed, false)
+        XCTAssertEqual(m.allow(now: 50 * ms).retryAfterNanoseconds, 50 * ms)
+    }
+
+    func testSuccessesKeepItClosedAndTheCountWindowForgetsOldCalls() {
+        var m = BreakerMachine(policy: policy())
+        XCTAssertNil(m.record(.failure, now: 0))
+        for _ in 0..<10 { XCTAssertNil(m.record(.success(slow: false), now: 0), "1 of 4, 5, 6 ...: under 50%") }
+        // The window holds the last 10 calls: 4 failures now are 40%.
+        for _ in 0..<4 { XCTAssertNil(m.record(.failure, now: 0)) }
+        XCTAssertEqual(m.record(.failure, now: 0)?.to, "open", "5 of the last 10: 50%")
+    }
+
+    func testSlowCallsTripTheirOwnRule() {
+        var m = BreakerMachine(policy: policy { $0.slowCall = .seconds(1); $0.slowCallRate = 0.75 })
+        for _ in 0..<3 { XCTAssertNil(m.record(.success(slow: true), now: 0)) }
+        XCTAssertEqual(m.record(.success(slow: true), now: 0)?.reason, "slow-call rate 100% of 4 calls, open for 100 ms")
+    }
+
+    func testHalfOpenProbesCloseItOrReopenItForLonger() {
+        var m = BreakerMachine(policy: policy())
+        for _ in 0..<4 { _ = m.record(.failure, now: 0) }
+        XCTAssertEqual(m.allow(now: 100 * ms).transition?.to, "half_open")
+        XCTAssertTrue(m.allow(now: 100 * ms).allowed, "the second probe")
+        XCTAssertFalse(m.allow(now: 100 * ms).allowed, "only 2 probes at a time")
+        XCTAssertEqual(m.record(.failure, now: 110 * ms)?.reason, "a probe failed, open for 200 ms", "second trip: twice as long")
+        XCTAssertFalse(m.allow(now: 309 * ms).allowed)
+        XCTAssertTrue(m.allow(now: 310 * ms).allowed)
+        XCTAssertEqual(m.record(.success(slow: true), now: 320 * ms)?.reason, "a probe was slow, open for 300 ms", "capped at max_open_for")
+        XCTAssertTrue(m.allow(now: 620 * ms).allowed)
+        XCTAssertTrue(m.allow(now: 620 * ms).allowed)
+        XCTAssertNil(m.record(.success(slow: false), now: 630 * ms))
+        XCTAssertEqual(m.record(.success(slow: false), now: 640 * ms)?.to, "closed")
+        XCTAssertEqual(m.trips, 0)
+        // Closed with an empty window: the next trip is a first one again (100 ms).
+        for _ in 0..<4 { _ = m.record(.failure, now: 700 * ms) }
+        XCTAssertEqual(m.allow(now: 799 * ms).allowed, false)
+        XCTAssertEqual(m.allow(now: 800 * ms).allowed, true)
+    }
+
+    func testAnIgnoredProbeGivesItsSlotBack() {
+        var m = BreakerMachine(policy: policy())
+        for _ in 0..<4 { _ = m.record(.failure, now: 0) }
+        XCTAssertTrue(m.allow(now: 100 * ms).allowed)
+        XCTAssertTrue(m.allow(now: 100 * ms).allowed)
+        XCTAssertFalse(m.allow(now: 100 * ms).allowed)
+        XCTAssertNil(m.record(.ignored, now: 100 * ms), "the client left: says nothing about the backend")
+        XCTAssertTrue(m.allow(now: 100 * ms).allowed)
+        XCTAssertNil(m.record(.ignored, now: 0))
+    }
+
+    func testTheTimeWindowForgetsCallsOlderThanItsDuration() {
+        var m = BreakerMachine(policy: policy { $0.window = .time(.seconds(1)) })
+        for _ in 0..<3 { XCTAssertNil(m.record(.failure, now: 0)) }
+        // 1.5 s later the three failures are out of the window: one more is 1 call, not 4.
+        XCTAssertNil(m.record(.failure, now: 1500 * ms))
+        XCTAssertNil(m.record(.failure, now: 1600 * ms))
+        XCTAssertNil(m.record(.failure, now: 1700 * ms))
+        XCTAssertEqual(m.record(.failure, now: 1800 * ms)?.to, "open")
+    }
+
+    func testForcedStatesHoldUntilReleased() {
+        var m = BreakerMachine(policy: policy())
+        XCTAssertEqual(m.force(.open)?.to, "forced_open")
+        XCTAssertFalse(m.allow(now: 10_000 * ms).allowed)
+        XCTAssertEqual(m.force(.closed)?.to, "forced_closed")
+        for _ in 0..<10 { XCTAssertNil(m.record(.failure, now: 0)) }
+        XCTAssertTrue(m.allow(now: 0).allowed)
+        XCTAssertEqual(m.force(nil)?.to, "closed")
+    }
+
+    func testOnlyTheBackendsOwnFailuresCount() {
+        let p = policy { $0.slowCall = .milliseconds(500) }
+        func classify(_ failure: RequestFailure?, status: Int? = nil, attempt: Int = 1, latencyMs: UInt64 = 10) -> BreakerMachine.Result {
+            let head = status.map { HTTPResponseHead(status: $0) }
+            return BreakerOutcome.classify(RequestOutcome(route: "r", attempt: attempt, status: status ?? 0, failure: failure,
+                                                          latencyNanoseconds: latencyMs * ms, responseHead: head),
+                                           policy: p, slowNanoseconds: 500 * ms)
+        }
+        XCTAssertEqual(classify(.upstreamConnectFailed, attempt: 0), .failure)
+        XCTAssertEqual(classify(.upstreamConnectTimeout, attempt: 0), .failure)
+        XCTAssertEqual(classify(.upstreamTimeout), .failure)
+        XCTAssertEqual(classify(.upstreamReset), .failure)
+        XCTAssertEqual(classify(nil, status: 503), .failure)
+        XCTAssertEqual(classify(nil, status: 500), .success(slow: false), "500 is not in the default list")
+        XCTAssertEqual(classify(nil, status: 200, latencyMs: 600), .success(slow: true))
+        XCTAssertEqual(classify(.clientGone), .ignored, "a client that left says nothing about the backend")
+        XCTAssertEqual(classify(.clientTimeout, status: 200), .ignored, "a slow reader is not the backend's fault")
+        XCTAssertEqual(classify(.clientGone, status: 502), .failure, "the backend's own answer still counts")
+        XCTAssertEqual(classify(.localReply, attempt: 0), .ignored)
+    }
+}
