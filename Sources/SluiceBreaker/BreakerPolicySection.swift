@@ -64,10 +64,10 @@ extension PolicyFileReader {
         if let node = fields["minimum_calls"], let value = count(node) {
             if value >= 1 { breaker.minimumCalls = value } else { report("minimum_calls must be at least 1", at: node) }
         }
-        if let node = fields["failure_rate"], let value = rate(node) { breaker.failureRate = value }
+        if let node = fields["failure_rate"], let value = number(node, upTo: 1) { breaker.failureRate = value }
         if let node = fields["slow_call"], let slow = mapping(node, what: "slow_call of \(what)", allowed: ["duration", "rate"]) {
             breaker.slowCall = required("duration", in: slow, of: "slow_call").flatMap(duration)
-            if let node = slow["rate"], let value = rate(node) { breaker.slowCallRate = value }
+            if let node = slow["rate"], let value = number(node, upTo: 1) { breaker.slowCallRate = value }
         }
         if let node = fields["failures"], let items = list(node, expected: "a list like [connect, timeout, reset, 502, 503]") {
             breaker.failures = Set(items.compactMap { item in
@@ -93,15 +93,5 @@ extension PolicyFileReader {
             if (1...1000).contains(value) { breaker.halfOpenCalls = value } else { report("half_open_calls must be 1 to 1000", at: node) }
         }
         return item.declared(breaker)
-    }
-
-    /// A share above 0 and at most 1 (`0.5`).
-    private func rate(_ node: Node) -> Double? {
-        parsed(node, expected: "a share above 0 and at most 1, like 0.5") { text in
-            guard text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let value = Double(text), value > 0, value <= 1 else {
-                return .failure(SyntaxProblem("expected a share above 0 and at most 1, like 0.5, not '\(text)'"))
-            }
-            return .success(value)
-        }
     }
 }

@@ -65,7 +65,7 @@ public struct DegradePolicySection: GuardPolicySection {
         }
         if let node = fields["levels"], let levels = reader.mapping(node, what: "levels of degrade", allowed: ["throttle", "fallback", "shed"]) {
             for (key, path) in [("throttle", \DegradePolicy.throttleAt), ("fallback", \.fallbackAt), ("shed", \.shedAt)] {
-                if let node = levels[key], let value = reader.fraction(node, upTo: 10) { policy[keyPath: path] = value }
+                if let node = levels[key], let value = reader.number(node, upTo: 10) { policy[keyPath: path] = value }
             }
             if !(policy.throttleAt < policy.fallbackAt && policy.fallbackAt < policy.shedAt) {
                 reader.report("levels must rise: throttle < fallback < shed", at: node)
@@ -83,22 +83,11 @@ public struct DegradePolicySection: GuardPolicySection {
 }
 
 extension PolicyFileReader {
-    /// A number above 0 and at most `limit` (`0.5`, `1`, `1.2`): shares and pressure levels.
-    func fraction(_ node: Node, upTo limit: Double) -> Double? {
-        let most = limit == limit.rounded() ? String(Int(limit)) : String(limit)
-        return parsed(node, expected: "a number above 0 and at most \(most), like 0.5") { text in
-            guard text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let value = Double(text), value > 0, value <= limit else {
-                return .failure(SyntaxProblem("expected a number above 0 and at most \(most), like 0.5, not '\(text)'"))
-            }
-            return .success(value)
-        }
-    }
-
     func readRouteDegrade(_ node: Node, route: String) -> RouteDegrade? {
         let what = "degrade of route '\(route)'"
         guard let fields = mapping(node, what: what, allowed: ["throttle_share", "fallback", "max_stale", "static"]) else { return nil }
         var settings = RouteDegrade()
-        if let node = fields["throttle_share"], let value = fraction(node, upTo: 1) { settings.throttleShare = value }
+        if let node = fields["throttle_share"], let value = number(node, upTo: 1) { settings.throttleShare = value }
         if let node = fields["fallback"] {
             switch text(node, expected: "cached or none") {
             case "cached": settings.cachedFallback = true

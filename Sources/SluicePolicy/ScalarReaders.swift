@@ -60,6 +60,18 @@ extension PolicyFileReader {
         }
     }
 
+    /// A number above 0 and at most `limit` (`0.5`, `1`, `1.2`): shares, rates, pressure levels.
+    /// Decimal digits and a point only.
+    public func number(_ node: Node, upTo limit: Double) -> Double? {
+        let most = limit == limit.rounded() ? String(Int(limit)) : String(limit)
+        return parsed(node, expected: "a number above 0 and at most \(most), like 0.5") { text in
+            guard text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let value = Double(text), value > 0, value <= limit else {
+                return .failure(SyntaxProblem("expected a number above 0 and at most \(most), like 0.5, not '\(text)'"))
+            }
+            return .success(value)
+        }
+    }
+
     /// A listener, cluster or route name. Names end up in metric labels, headers and log
     /// fields, so they are kept to characters that need no quoting anywhere.
     public func name(_ node: Node) -> String? {
