@@ -124,7 +124,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth",
-                                                       "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade"],
+                                                       "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],

@@ -1,6 +1,7 @@
 import Foundation
 import SluicePolicy
 import SluiceAuth
+import SluiceBreaker
 import SluiceBulkhead
 import SluiceDegrade
 import SluiceIdempotency
@@ -26,7 +27,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["auth.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
+                       ["auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -59,6 +60,9 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertNotNil(degrade.inFlightLimit)
         XCTAssertNotNil(degrade.coreLatencyLimit)
         XCTAssertTrue(degrade.bulkheadQueues)
+        // The payment cluster has a breaker.
+        let breakers = try XCTUnwrap(snapshot.guardPolicy(BreakerModule.moduleName, as: BreakersPolicy.self))
+        XCTAssertEqual(breakers.breakers.map(\.cluster), ["payments"])
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

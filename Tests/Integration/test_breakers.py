@@ -1,0 +1,90 @@
+"""Circuit breakers against the real binary and the mock backend: a dead backend opens the
+breaker within its window and later requests fail fast without reaching it; once it is back,
+half-open probes close the breaker; a slow backend trips the slow-call rule; clients that give
+up never count against the backend. One log line per transition."""
+import json
+import socket
+import time
+
+from conftest import free_port, start_backend, standard_policy
+from rawhttp import Conn
+
+ORDER = json.dumps({"mchid": "1900000001", "out_trade_no": "T-BREAKER", "amount": {"total": 1}}).encode()
+
+
+def gateway(spawn, backend, breaker):
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["breakers.yaml"] = f"breakers:\n  - {breaker}\n"
+    return spawn.sluice(files, port)
+
+
+def get(port, path, headers=None):
+    started = time.monotonic()
+    with Conn(port, timeout=10) as c:
+        r = c.request("GET", path, headers or {})
+    return r, time.monotonic() - started
+
+
+def transitions(s):
+    return [line.split("breaker demo ")[1].split(" (")[0] for line in s.proc.stderr().splitlines() if "breaker demo " in line]
+
+
+def test_a_dead_backend_opens_the_breaker_and_probes_close_it_when_it_is_back(spawn, tmp_path):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 4, failure_rate: 0.5, "
+                                "open_for: 700ms, half_open_calls: 2}")
+    assert get(s.port, "/echo/ok")[0].status == 200
+    backend.proc.stop()
+    # With the one success before, 3 failures are 3 of 4 calls: 75% >= 50%, the breaker opens.
+    failures = [get(s.port, "/echo/dead")[0].status for _ in range(3)]
+    assert failures == [502] * 3, failures
+    # Open: answered at once, nothing tried upstream.
+    r, took = get(s.port, "/echo/dead")
+    assert r.status == 503 and r.json()["error"] == "circuit_open" and r.json()["breaker"] == "demo", r
+    assert r.header("retry-after") == "1"
+    assert took < 0.1, took
+    revived = start_backend(tmp_path / "logs", port=backend.port)
+    try:
+        time.sleep(0.8)
+        # Two probes pass (half_open_calls: 2); their successes close the breaker (each is
+        # counted as its request ends, just after the answer went out).
+        assert [get(s.port, "/echo/probe")[0].status for _ in range(2)] == [200, 200]
+        deadline = time.monotonic() + 2
+        while transitions(s)[-1:] != ["half_open -> closed"]:
+            assert time.monotonic() < deadline, transitions(s)
+            time.sleep(0.01)
+        assert get(s.port, "/echo/closed")[0].status == 200
+        assert transitions(s) == ["closed -> open", "open -> half_open", "half_open -> closed"], transitions(s)
+    finally:
+        revived.proc.stop()
+
+
+def test_a_slow_backend_trips_the_slow_call_rule(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 3, "
+                                "slow_call: {duration: 150ms, rate: 0.6}, open_for: 5s}")
+    slow = {"X-Demo-Delay-Ms": "250"}
+    assert [get(s.port, "/echo/slow", slow)[0].status for _ in range(3)] == [200, 200, 200]
+    r, took = get(s.port, "/echo/slow", slow)
+    assert r.status == 503 and r.json()["error"] == "circuit_open", r
+    assert took < 0.1
+    assert transitions(s) == ["closed -> open"]
+    assert "slow-call rate 100% of 3 calls" in s.proc.stderr()
+
+
+def test_clients_that_give_up_never_count_against_the_backend(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 2, failure_rate: 0.5, open_for: 5s}")
+    for _ in range(6):
+        sock = socket.create_connection(("127.0.0.1", s.port))
+        sock.sendall(b"GET /echo/abandoned HTTP/1.1\r\nHost: x\r\nX-Demo-Delay-Ms: 200\r\n\r\n")
+        time.sleep(0.02)
+        sock.close()
+    time.sleep(0.4)
+    assert get(s.port, "/echo/after")[0].status == 200
+    assert transitions(s) == []
+    # POSTs are never retried: each reached the backend exactly once.
+    with Conn(s.port) as c:
+        assert c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, ORDER).status == 200
+    assert backend.stats()["duplicate_payments"] == 0
