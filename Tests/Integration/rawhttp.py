@@ -192,3 +192,12 @@ class Conn:
         if data:
             raise ProtocolError(f"expected the connection to close, got more bytes: {data[:200]!r}")
         return closed
+
+
+def abandon(port: int, path: str, backend_delay_ms: int, wait: float = 0.05) -> None:
+    """Sends a GET the mock backend holds `backend_delay_ms`, and closes the connection after
+    `wait` seconds, long before the answer: a client that gave up mid-request."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nX-Demo-Delay-Ms: {backend_delay_ms}\r\n\r\n".encode())
+    time.sleep(wait)
+    sock.close()

@@ -3,11 +3,10 @@ breaker within its window and later requests fail fast without reaching it; once
 half-open probes close the breaker; a slow backend trips the slow-call rule; clients that give
 up never count against the backend. One log line per transition."""
 import json
-import socket
 import time
 
 from conftest import free_port, start_backend, standard_policy
-from rawhttp import Conn
+from rawhttp import Conn, abandon
 
 ORDER = json.dumps({"mchid": "1900000001", "out_trade_no": "T-BREAKER", "amount": {"total": 1}}).encode()
 
@@ -77,10 +76,7 @@ def test_clients_that_give_up_never_count_against_the_backend(spawn):
     backend = spawn.backend()
     s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 2, failure_rate: 0.5, open_for: 5s}")
     for _ in range(6):
-        sock = socket.create_connection(("127.0.0.1", s.port))
-        sock.sendall(b"GET /echo/abandoned HTTP/1.1\r\nHost: x\r\nX-Demo-Delay-Ms: 200\r\n\r\n")
-        time.sleep(0.02)
-        sock.close()
+        abandon(s.port, "/echo/abandoned", 200, wait=0.02)
     time.sleep(0.4)
     assert get(s.port, "/echo/after")[0].status == 200
     assert transitions(s) == []

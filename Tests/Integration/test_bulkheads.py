@@ -4,13 +4,12 @@ no more than its share; and permits come back on every exit path (client gone, b
 HTTP/2 stream reset, refused), so the bulkhead is whole again afterwards."""
 import hashlib
 import json
-import socket
 import threading
 import time
 
 from conftest import free_port, start_backend, standard_policy
 from h2wire import H2Wire
-from rawhttp import Conn
+from rawhttp import Conn, abandon
 
 HOT_KEY, CALM_KEY = "hot-merchant-key-0123456789", "calm-merchant-key-0123456789"
 
@@ -120,10 +119,7 @@ def test_permits_come_back_on_every_exit_path(spawn, tmp_path):
     s = gateway(spawn, backend)
     # 1. Clients that leave while their request waits for the backend.
     for _ in range(4):
-        sock = socket.create_connection(("127.0.0.1", s.port))
-        sock.sendall(b"GET /echo/gone HTTP/1.1\r\nHost: x\r\nX-Demo-Delay-Ms: 300\r\n\r\n")
-        time.sleep(0.05)
-        sock.close()
+        abandon(s.port, "/echo/gone", 300)
     time.sleep(0.6)
     assert_whole_again(s.port)
     # 2. HTTP/2 streams reset mid-request.
