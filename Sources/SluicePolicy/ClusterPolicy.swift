@@ -11,6 +11,10 @@ public struct ClusterPolicy: Sendable {
     public var idleTimeout: Duration
     /// TLS to the endpoints; nil = cleartext.
     public var tls: ClusterTLSPolicy?
+    /// Passive outlier ejection; nil = endpoints are never ejected.
+    public var outlierDetection: OutlierDetectionPolicy?
+    /// Safe retries; nil = one try per request.
+    public var retries: RetryPolicy?
 
     public static let defaultBalance = LoadBalancing.roundRobin
     public static let defaultConnectTimeout = Duration.seconds(1)
@@ -29,4 +33,30 @@ public struct ClusterPolicy: Sendable {
         self.maxIdlePerEndpoint = maxIdlePerEndpoint
         self.idleTimeout = idleTimeout
     }
+}
+
+/// Endpoints that fail `consecutiveFailures` times in a row (connect failures, timeouts,
+/// resets, bad responses, 502/503/504) are taken out of balancing for `ejectionTime` × the
+/// number of times they were ejected, at most `maxEjectionTime`; never more than
+/// `maxEjectedShare` of the cluster at once.
+public struct OutlierDetectionPolicy: Sendable, Equatable {
+    public var consecutiveFailures = 5
+    public var ejectionTime: Duration = .seconds(10)
+    public var maxEjectionTime: Duration = .seconds(300)
+    public var maxEjectedShare = 0.5
+
+    public init() {}
+}
+
+/// Retries, only when they cannot repeat a payment: a try that failed before any request byte
+/// was sent (connect failure), or a GET/HEAD/OPTIONS whose try failed without an answer or
+/// with 502/503/504. At most `attempts` tries in all, each on another endpoint when there is
+/// one, within the route's total timeout; retries are limited by a budget (`budget` retries per
+/// request on average, plus `minimumRetries` to start with, per loop).
+public struct RetryPolicy: Sendable, Equatable {
+    public var attempts = 2
+    public var budget = 0.2
+    public var minimumRetries = 10
+
+    public init() {}
 }

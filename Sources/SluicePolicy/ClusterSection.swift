@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls",
+            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries",
         ]) else { return nil }
         let fields = item.fields
 
@@ -19,8 +19,36 @@ extension PolicyFileReader {
         if let node = fields["max_idle_per_endpoint"], let value = count(node) { cluster.maxIdlePerEndpoint = value }
         if let node = fields["idle_timeout"], let value = duration(node) { cluster.idleTimeout = value }
         if let node = fields["tls"] { cluster.tls = readClusterTLS(node, of: item.what) }
+        if let node = fields["outlier_detection"] { cluster.outlierDetection = readOutlierDetection(node, of: item.what) }
+        if let node = fields["retries"] { cluster.retries = readRetries(node, of: item.what) }
 
         return item.declared(cluster)
+    }
+
+    private func readOutlierDetection(_ node: Node, of what: String) -> OutlierDetectionPolicy? {
+        guard let fields = mapping(node, what: "outlier_detection of \(what)",
+                                   allowed: ["consecutive_failures", "ejection_time", "max_ejection_time", "max_ejected_share"]) else { return nil }
+        var policy = OutlierDetectionPolicy()
+        if let node = fields["consecutive_failures"], let value = count(node) {
+            if value >= 1 { policy.consecutiveFailures = value } else { report("consecutive_failures must be at least 1", at: node) }
+        }
+        if let node = fields["ejection_time"], let value = duration(node) { policy.ejectionTime = value }
+        if let node = fields["max_ejection_time"], let value = duration(node) {
+            if value >= policy.ejectionTime { policy.maxEjectionTime = value } else { report("max_ejection_time must be at least ejection_time", at: node) }
+        }
+        if let node = fields["max_ejected_share"], let value = number(node, upTo: 1) { policy.maxEjectedShare = value }
+        return policy
+    }
+
+    private func readRetries(_ node: Node, of what: String) -> RetryPolicy? {
+        guard let fields = mapping(node, what: "retries of \(what)", allowed: ["attempts", "budget", "minimum_retries"]) else { return nil }
+        var policy = RetryPolicy()
+        if let node = fields["attempts"], let value = count(node) {
+            if (1...5).contains(value) { policy.attempts = value } else { report("attempts must be 1 to 5 (tries in all)", at: node) }
+        }
+        if let node = fields["budget"], let value = number(node, upTo: 1) { policy.budget = value }
+        if let node = fields["minimum_retries"], let value = count(node) { policy.minimumRetries = value }
+        return policy
     }
 
     /// A non-empty list of upstream addresses: a cluster with none could only ever answer 503.

@@ -64,11 +64,14 @@ struct UpstreamCluster: Sendable {
     let names: [String]
     /// Set when the cluster is reached over TLS; one per snapshot (a reload renews the pools).
     let tls: TLSClientContext?
+    /// Outlier ejection, shared by the loops.
+    let health: EndpointHealth
 
     init(policy: ClusterPolicy, addresses: [SocketAddress], tls: TLSClientContext?) {
         self.policy = policy
         self.addresses = addresses
         self.tls = tls
         names = addresses.map(\.description)
+        health = EndpointHealth(cluster: policy, names: names)
     }
 }

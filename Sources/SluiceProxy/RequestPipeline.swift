@@ -127,13 +127,38 @@ struct RequestPipeline {
         exchange.responseBodyCapture = responseBodyCapture
         exchange.bufferedBody = bufferedBody
         exchange.peerIsTrusted = identity.peerIsTrusted
-        let result = await exchange.run()
+        // Tries: one, or with the cluster's `retries` more while they cannot repeat a payment
+        // (see RetryPolicy) and the loop's retry budget allows.
+        let retries = pool.cluster.policy.retries
+        pool.noteRequest()
+        let repeatable = Self.isSafeToRepeat(method: head.method)
+            && (bufferedBody != nil || (downstream.declaredBodyLength == nil && downstream.requestBodyFinished))
+        var tried: [Int] = []
+        func prepare(_ exchange: inout UpstreamExchange<some DownstreamExchange>) {
+            let canRetry = (retries.map { tried.count + 1 < $0.attempts } ?? false) && pool.canRetry
+            exchange.excluding = tried
+            exchange.mayRetry = canRetry
+            exchange.mayRetryAfterSend = canRetry && repeatable
+        }
+        prepare(&exchange)
+        var result = await exchange.run()
+        var anySent = result.sent
+        while result.retryable {
+            pool.spendRetry()
+            tried.append(result.endpoint)
+            // Full jitter: a random pause up to 10 ms × 2^(tries − 1), within the total timeout.
+            let pause = UInt64.random(in: 0...(10_000_000 << min(tried.count - 1, 6)))
+            await context.loop.sleep(until: min(Deadline.now.adding(nanoseconds: pause), started.adding(route.totalTimeout)))
+            prepare(&exchange)
+            result = await exchange.run()
+            anySent = anySent || result.sent
+        }
         outcome.status = result.status
         outcome.cluster = route.cluster
         outcome.upstream = result.upstream
         outcome.reason = result.reason ?? shadowReason
         outcome.failure = result.failure
-        outcome.attempt = result.sent ? 1 : 0
+        outcome.attempt = anySent ? tried.count + 1 : 0
         outcome.responseHead = result.responseHead
         outcome.responseBody = result.responseBody
     }
@@ -196,6 +221,10 @@ struct RequestPipeline {
             reason: outcome.reason, merchant: merchant, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
     }
+
+    /// Methods whose repetition changes nothing (RFC 9110 §9.2.2) that payment APIs use for
+    /// reads only; PUT and DELETE are idempotent by the RFC, but not retried here.
+    static func isSafeToRepeat(method: String) -> Bool { method == "GET" || method == "HEAD" || method == "OPTIONS" }
 
     /// A client's X-Request-Id is kept only if it is short and printable (it goes into logs).
     static func isAcceptableRequestID(_ id: String) -> Bool {

@@ -29,6 +29,14 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     var bufferedBody: [UInt8]?
     /// Whether the peer is a trusted proxy (its X-Forwarded-For chain is extended, not replaced).
     var peerIsTrusted = false
+    /// Endpoints this request already tried (a retry goes elsewhere when it can).
+    var excluding: [Int] = []
+    /// The caller will retry a try that failed before any request byte was sent: such a
+    /// failure is returned `retryable`, with nothing said to the client.
+    var mayRetry = false
+    /// The caller will also retry a try that was sent and got no answer, or 502/503/504: only
+    /// for requests that are safe to repeat (see `RetryPolicy`).
+    var mayRetryAfterSend = false
 
     struct Result {
         var status: Int
@@ -40,13 +48,30 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var sent = false
         var responseHead: HTTPResponseHead?
         var responseBody: [UInt8]?
+        /// The endpoint tried.
+        var endpoint = 0
+        /// Failed in a way the caller asked to retry; nothing was sent to the client.
+        var retryable = false
     }
+
+    /// Statuses that say the endpoint could not serve the request (retried when safe, and
+    /// counted by outlier detection).
+    static func isUnavailableStatus(_ status: Int) -> Bool { status == 502 || status == 503 || status == 504 }
 
     private var loop: EventLoop { pool.loop }
 
     func run() async -> Result {
+        let endpoint = pool.pickEndpoint(excluding: excluding)
+        var result = await tryEndpoint(endpoint)
+        result.endpoint = endpoint
+        pool.cluster.health.record(endpoint, failed: result.failure?.isUpstreamFailure == true
+                                       || (result.responseHead.map { Self.isUnavailableStatus($0.status) } ?? false),
+                                   now: loop.now)
+        return result
+    }
+
+    private func tryEndpoint(_ endpoint: Int) async -> Result {
         let totalDeadline = started.adding(route.totalTimeout)
-        let endpoint = pool.pickEndpoint()
         let upstreamName = pool.cluster.names[endpoint]
         pool.markStarted(endpoint)
         defer { pool.markFinished(endpoint) }
@@ -59,7 +84,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         } catch {
             let timedOut = error.isTimeout
             var result = await fail(ExchangeFailure(status: timedOut ? 504 : 502, failure: timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed,
-                                                    message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName)
+                                                    message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName,
+                                    retryable: mayRetry)
             result.sent = false
             return result
         }
@@ -82,11 +108,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
-            return await fail(failure, upstream: upstreamName)
+            return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend && failure.failure.isUpstreamFailure)
         } catch {
             upstream.stream.close()
             return await fail(ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)"),
-                              upstream: upstreamName)
+                              upstream: upstreamName, retryable: mayRetryAfterSend)
         }
 
         // 3. The response head.
@@ -98,15 +124,23 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         } catch let error as IOError where error.isTimeout {
             upstream.stream.close()
             return await fail(ExchangeFailure(status: 504, failure: .upstreamTimeout,
-                                              message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName)
+                                              message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName,
+                              retryable: mayRetryAfterSend)
         } catch let error as HTTP1Error {
             upstream.stream.close()
             return await fail(ExchangeFailure(status: 502, failure: .upstreamBadResponse, message: "\(upstreamName): \(error.message)"),
-                              upstream: upstreamName)
+                              upstream: upstreamName, retryable: mayRetryAfterSend)
         } catch {
             upstream.stream.close()
             return await fail(ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)"),
-                              upstream: upstreamName)
+                              upstream: upstreamName, retryable: mayRetryAfterSend)
+        }
+        // An endpoint that says it cannot serve (502/503/504): another may, when the request
+        // is safe to repeat. Its answer is not relayed; the connection is not reused.
+        if mayRetryAfterSend && Self.isUnavailableStatus(parsed.head.status) {
+            upstream.stream.close()
+            return Result(status: parsed.head.status, upstream: upstreamName, reason: "upstream_unavailable", failure: nil, sent: true,
+                          responseHead: parsed.head, retryable: true)
         }
 
         // 4. The response, streamed.
@@ -244,8 +278,13 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
     }
 
-    /// Answers the client with the failure (unless the client is gone) and reports it.
-    private func fail(_ failure: ExchangeFailure, upstream: String) async -> Result {
+    /// Answers the client with the failure (unless the client is gone, or the caller retries
+    /// it) and reports it.
+    private func fail(_ failure: ExchangeFailure, upstream: String, retryable: Bool = false) async -> Result {
+        if retryable {
+            return Result(status: failure.status, upstream: upstream, reason: failure.reason, failure: failure.failure, sent: true,
+                          retryable: true)
+        }
         if failure.failure != .clientGone {
             await downstream.sendLocalReply(.json(status: failure.status, reason: failure.reason, message: failure.message,
                                                   requestID: requestID), requestID: requestID)

@@ -71,23 +71,51 @@ final class UpstreamPool {
 
     var connectionsIdle: Int { idle.reduce(0) { $0 + $1.count } }
 
-    /// The endpoint for the next request.
-    func pickEndpoint() -> Int {
-        let count = cluster.addresses.count
-        cursor = (cursor + 1) % count
-        switch cluster.policy.balance {
-        case .roundRobin:
-            return cursor
-        case .leastRequest:
-            // Fewest outstanding on this loop; ties go round-robin from the cursor.
-            var best = cursor
-            for step in 1..<max(count, 1) {
-                let candidate = (cursor + step) % count
-                if outstanding[candidate] < outstanding[best] { best = candidate }
-            }
-            return best
+    /// The endpoint for the next try: balanced over the endpoints that are neither ejected
+    /// (outlier detection) nor in `tried` (this request's earlier tries); when that leaves none,
+    /// over those not tried; then over all (panic mode: better a doubtful endpoint than none).
+    func pickEndpoint(excluding tried: [Int] = []) -> Int {
+        guard let ejected = cluster.health.ejected(now: loop.now) else {
+            return tried.isEmpty ? balanced { _ in true } ?? 0 : balanced { !tried.contains($0) } ?? balanced { _ in true } ?? 0
         }
+        return balanced { !ejected[$0] && !tried.contains($0) } ?? balanced { !tried.contains($0) } ?? balanced { _ in true } ?? 0
     }
+
+    /// Round robin or least request over the endpoints `allowed` accepts; nil when it accepts none.
+    private func balanced(_ allowed: (Int) -> Bool) -> Int? {
+        let count = cluster.addresses.count
+        for _ in 0..<count {
+            cursor = (cursor + 1) % count
+            guard allowed(cursor) else { continue }
+            switch cluster.policy.balance {
+            case .roundRobin:
+                return cursor
+            case .leastRequest:
+                // Fewest outstanding on this loop; ties go round-robin from the cursor.
+                var best = cursor
+                for step in 1..<max(count, 1) {
+                    let candidate = (cursor + step) % count
+                    if allowed(candidate) && outstanding[candidate] < outstanding[best] { best = candidate }
+                }
+                return best
+            }
+        }
+        return nil
+    }
+
+    /// Retry budget (loop-confined): every request earns `budget` of a retry, a retry spends a
+    /// whole one; the pool starts with, and holds at most, `minimum_retries` spare.
+    private var retryTokens: Double = -1
+
+    func noteRequest() {
+        guard let retries = cluster.policy.retries else { return }
+        if retryTokens < 0 { retryTokens = Double(retries.minimumRetries) }
+        retryTokens = min(retryTokens + retries.budget, Double(max(retries.minimumRetries, 1)))
+    }
+
+    var canRetry: Bool { retryTokens >= 1 }
+
+    func spendRetry() { retryTokens -= 1 }
 
     func markStarted(_ endpoint: Int) { outstanding[endpoint] += 1 }
     func markFinished(_ endpoint: Int) { outstanding[endpoint] -= 1 }

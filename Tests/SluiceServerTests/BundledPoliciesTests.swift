@@ -63,6 +63,8 @@ final class BundledPoliciesTests: XCTestCase {
         // The payment cluster has a breaker.
         let breakers = try XCTUnwrap(snapshot.guardPolicy(BreakerModule.moduleName, as: BreakersPolicy.self))
         XCTAssertEqual(breakers.breakers.map(\.cluster), ["payments"])
+        XCTAssertNotNil(snapshot.cluster(named: "payments")?.outlierDetection)
+        XCTAssertEqual(snapshot.cluster(named: "payments")?.retries?.attempts, 2)
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

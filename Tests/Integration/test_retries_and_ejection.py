@@ -1,0 +1,93 @@
+"""Retries and outlier ejection against the real binary and mock backends: a dead endpoint
+costs clients nothing (connect failures are tried again elsewhere, then it is ejected); an
+endpoint answering 503 is ejected and receives nothing until its ejection ends; with every
+endpoint failing, retries stay within the budget; and no POST is ever sent twice."""
+import json
+import time
+import urllib.request
+
+from conftest import free_port, standard_policy
+from rawhttp import Conn
+
+
+def gateway(spawn, ports, *, outlier="{consecutive_failures: 2, ejection_time: 3s, max_ejected_share: 0.5}",
+            retries="{attempts: 2, budget: 0.2, minimum_retries: 10}", workers=1):
+    port = free_port()
+    files = standard_policy(port, ports[0], free_port(), workers=workers)
+    endpoints = ", ".join(f"127.0.0.1:{p}" for p in ports)
+    files["clusters.yaml"] = files["clusters.yaml"].replace(
+        f"endpoints: [127.0.0.1:{ports[0]}], balance: round_robin, connect_timeout: 1s, max_idle_per_endpoint: 64, idle_timeout: 60s}}",
+        f"endpoints: [{endpoints}], balance: round_robin, connect_timeout: 1s, max_idle_per_endpoint: 64, idle_timeout: 60s, "
+        f"outlier_detection: {outlier}, retries: {retries}}}", 1)
+    assert endpoints in files["clusters.yaml"]
+    return spawn.sluice(files, port)
+
+
+def control(backend, settings):
+    request = urllib.request.Request(backend.url + "/__control", data=json.dumps(settings).encode(), method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+    backend.readings = getattr(backend, "readings", 0) + 1  # an admin request: not traffic
+
+
+def requests_seen(backend):
+    """Requests the backend has seen, not counting the /__stats requests this makes (each
+    reading is itself one request, counted as it arrives)."""
+    backend.readings = getattr(backend, "readings", 0) + 1
+    return backend.stats()["requests"] - backend.readings
+
+
+def get(port, path):
+    with Conn(port, timeout=10) as c:
+        return c.request("GET", path)
+
+
+def pay(port, n):
+    body = json.dumps({"mchid": "1900000001", "out_trade_no": f"T-RETRY-{n}", "amount": {"total": 1}}).encode()
+    with Conn(port, timeout=10) as c:
+        return c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, body)
+
+
+def test_a_dead_endpoint_costs_clients_nothing_and_is_ejected(spawn):
+    a, b = spawn.backend(), spawn.backend()
+    dead = free_port()  # nothing listens: connections are refused
+    s = gateway(spawn, [a.port, dead, b.port])
+    statuses = [get(s.port, f"/echo/{i}").status for i in range(12)] + [pay(s.port, i).status for i in range(12)]
+    assert statuses == [200] * 24, statuses
+    assert "ejects 127.0.0.1:%d" % dead in s.proc.stderr()
+    # Every POST reached a backend exactly once (a connect failure sent nothing).
+    paid = a.stats()["payments_executed"] + b.stats()["payments_executed"]
+    assert paid == 12 and a.stats()["duplicate_payments"] + b.stats()["duplicate_payments"] == 0
+
+
+def test_a_failing_endpoint_is_ejected_and_receives_nothing_until_its_ejection_ends(spawn):
+    good, bad, other = spawn.backend(), spawn.backend(), spawn.backend()
+    control(bad, {"mode": "fail", "fail_status": 503})
+    s = gateway(spawn, [good.port, bad.port, other.port])
+    # GETs are safe to repeat: a 503 from the failing endpoint is tried again elsewhere.
+    assert [get(s.port, f"/echo/warm-{i}").status for i in range(6)] == [200] * 6
+    assert "ejects 127.0.0.1:%d" % bad.port in s.proc.stderr()
+    before = requests_seen(bad)
+    assert [get(s.port, f"/echo/ejected-{i}").status for i in range(20)] == [200] * 20
+    assert requests_seen(bad) - before == 0, "an ejected endpoint gets nothing"
+    time.sleep(3.2)  # the ejection (3 s) ends: it is tried again
+    control(bad, {"mode": "normal"})
+    for i in range(6):
+        assert get(s.port, f"/echo/back-{i}").status == 200
+    assert requests_seen(bad) - before > 0
+
+
+def test_with_every_endpoint_failing_retries_stay_within_the_budget_and_posts_go_once(spawn):
+    backends = [spawn.backend(), spawn.backend()]
+    for backend in backends:
+        control(backend, {"mode": "fail", "fail_status": 503})
+    s = gateway(spawn, [b.port for b in backends], outlier="{consecutive_failures: 1000}",
+                retries="{attempts: 3, budget: 0.2, minimum_retries: 5}")
+    before = sum(requests_seen(b) for b in backends)
+    statuses = [get(s.port, f"/echo/fail-{i}").status for i in range(50)]
+    assert statuses == [503] * 50, statuses
+    tries = sum(requests_seen(b) for b in backends) - before
+    # 50 requests earn 10 retries, plus the 5 to start with: at most 65 tries, never 150.
+    assert 50 < tries <= 65, tries
+    before = sum(requests_seen(b) for b in backends)
+    assert [pay(s.port, i).status for i in range(10)] == [503] * 10
+    assert sum(requests_seen(b) for b in backends) - before == 10, "a POST that reached a backend is never sent again"

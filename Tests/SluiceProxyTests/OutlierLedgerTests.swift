@@ -1,0 +1,52 @@
+@testable import SluiceProxy
+import SluicePolicy
+import XCTest
+
+/// Passive outlier ejection under an injected clock: consecutive failures eject, the time grows
+/// with repeated ejections, a success forgives, and the cluster is never emptied beyond its share.
+final class OutlierLedgerTests: XCTestCase {
+    private let second: UInt64 = 1_000_000_000
+
+    private func ledger(endpoints: Int = 3, share: Double = 0.5) -> OutlierLedger {
+        var policy = OutlierDetectionPolicy()
+        policy.consecutiveFailures = 3
+        policy.ejectionTime = .seconds(10)
+        policy.maxEjectionTime = .seconds(25)
+        policy.maxEjectedShare = share
+        return OutlierLedger(policy: policy, endpoints: endpoints)
+    }
+
+    func testConsecutiveFailuresEjectForLongerEachTime() {
+        var l = ledger()
+        XCTAssertNil(l.record(0, failed: true, now: 0))
+        XCTAssertNil(l.record(0, failed: true, now: 0))
+        XCTAssertEqual(l.record(0, failed: true, now: 0), 10 * second)
+        XCTAssertTrue(l.isEjected(0, now: 10 * second - 1))
+        XCTAssertFalse(l.isEjected(0, now: 10 * second))
+        for _ in 0..<2 { XCTAssertNil(l.record(0, failed: true, now: 11 * second)) }
+        XCTAssertEqual(l.record(0, failed: true, now: 11 * second), 31 * second, "second ejection: twice as long")
+        for _ in 0..<3 { _ = l.record(0, failed: true, now: 40 * second) }
+        XCTAssertEqual(l.ejectedUntil[0], 65 * second, "third: capped at max_ejection_time (25 s)")
+    }
+
+    func testASuccessForgivesTheCountAndTheHistory() {
+        var l = ledger()
+        _ = l.record(0, failed: true, now: 0)
+        _ = l.record(0, failed: true, now: 0)
+        XCTAssertNil(l.record(0, failed: false, now: 0))
+        XCTAssertNil(l.record(0, failed: true, now: 0), "counting starts again")
+        XCTAssertNil(l.record(0, failed: true, now: 0))
+        XCTAssertEqual(l.record(0, failed: true, now: 0), 10 * second, "a first ejection again")
+    }
+
+    func testNeverMoreThanTheShareOfTheClusterIsEjected() {
+        var l = ledger(endpoints: 3, share: 0.5)  // at most 1 of 3
+        for _ in 0..<3 { _ = l.record(0, failed: true, now: 0) }
+        for _ in 0..<3 { XCTAssertNil(l.record(1, failed: true, now: 0)) }
+        XCTAssertFalse(l.isEjected(1, now: 0))
+        var single = ledger(endpoints: 1, share: 1)
+        XCTAssertNotNil((0..<3).compactMap { _ in single.record(0, failed: true, now: 0) }.first, "share 1 may eject the only endpoint")
+        var lonely = ledger(endpoints: 1, share: 0.5)
+        XCTAssertTrue((0..<10).allSatisfy { _ in lonely.record(0, failed: true, now: 0) == nil }, "never empties a cluster of one")
+    }
+}
