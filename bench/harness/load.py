@@ -23,10 +23,15 @@ local run_id = "r"
 local json_headers = { ["Content-Type"] = "application/json" }
 local xml_headers = { ["Content-Type"] = "text/xml" }
 local thread_no = 0
+local threads = {}
+local think_ms = %(think_ms)d
+local classify = %(classify)s
+outcomes = {}  -- per thread: response outcome -> count (read by done() through thread:get)
 
 function setup(thread)
   thread_no = thread_no + 1
   thread:set("tid", thread_no)
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -64,8 +69,42 @@ function request()
   return wrk.format(r.method, r.path)
 end
 
+-- Think time between a connection's answer and its next request (uniform, think/2 .. 3think/2,
+-- so connections do not march in step): what keeps the offered rate fixed per connection.
+if think_ms > 0 then
+  function delay() return math.random(math.floor(think_ms / 2), think_ms + math.floor(think_ms / 2)) end
+end
+
+-- What each answer was: 2xx (forwarded), sluice's degraded answers by their header
+-- (fallback-cached, fallback-static, degraded:<level> for its 503), bulkhead refusals by their
+-- error (bulkhead_full, bulkhead_merchant_share), else the status.
+if classify then
+  function response(status, headers, body)
+    local d = headers["x-sluice-degraded"] or headers["X-Sluice-Degraded"]
+    local k
+    if d == "fallback-cached" or d == "fallback-static" then k = d
+    elseif d then k = "degraded:" .. d
+    elseif status >= 200 and status < 300 then k = "2xx"
+    elseif status == 503 and body and string.find(body, "bulkhead_full", 1, true) then k = "bulkhead_full"
+    elseif status == 429 and body and string.find(body, "bulkhead_merchant_share", 1, true) then k = "bulkhead_merchant_share"
+    else k = tostring(status) end
+    outcomes[k] = (outcomes[k] or 0) + 1
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
+  local all = {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("outcomes") or {}) do all[k] = (all[k] or 0) + v end
+  end
+  io.write('BENCH_OUTCOMES {')
+  local first = true
+  for k, v in pairs(all) do
+    io.write(string.format('%%s"%%s":%%d', first and "" or ",", k, v))
+    first = false
+  end
+  io.write("}\n")
   io.write(string.format('BENCH_JSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"connect":%%d,"read":%%d,"write":%%d,"status":%%d,"timeout":%%d,"mean_us":%%f,"latency_us":{',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout, latency.mean))
   local pcts = { %(pcts)s }
@@ -81,8 +120,10 @@ def lua_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def wrk_script(scenario: dict, path: Path) -> Path:
-    mix = scenario["traffic"]["mix"]
+def wrk_script(scenario: dict, path: Path, mix: list[dict] | None = None, classify: bool = False) -> Path:
+    """The Lua script for the scenario's mix (or `mix`, a part of it); `classify` counts each
+    answer's outcome (response hook: costs wrk some CPU, so only where the scenario needs it)."""
+    mix = mix if mix is not None else scenario["traffic"]["mix"]
     total, entries = 0.0, []
     for r in mix:
         total += float(r["weight"])
@@ -95,25 +136,132 @@ def wrk_script(scenario: dict, path: Path) -> Path:
     path.write_text(LUA % {
         "mix": ",\n  ".join(entries), "merchants": ", ".join(lua_string(m) for m in scenario["traffic"]["merchants"]),
         "seeds": max(1, scenario["backend"]["seed_orders"]), "total": repr(total),
-        "pcts": ", ".join(repr(p) for p in PERCENTILES), "seed_total": SEED_TOTAL_FEN})
+        "pcts": ", ".join(repr(p) for p in PERCENTILES), "seed_total": SEED_TOTAL_FEN,
+        "think_ms": int(round(1000 * _seconds(scenario["load"].get("think_time", "0ms")))),
+        "classify": "true" if classify else "false"})
     return path
 
 
-def run_wrk(url: str, load: dict, duration: str, script: Path, run_id: str) -> dict:
-    cmd = ["wrk", f"-t{load['threads']}", f"-c{load['connections']}", f"-d{duration}", f"--timeout", str(load["timeout"]),
-           "-s", str(script), url, "--", run_id]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    m = re.search(r"^BENCH_JSON (.*)$", r.stdout, re.M)
+def _seconds(text) -> float:
+    from .scenario import seconds
+    return seconds(text)
+
+
+def _wrk_cmd(url: str, threads: int, connections: int, duration: str, timeout, script: Path, run_id: str) -> list[str]:
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--timeout", str(timeout),
+            "-s", str(script), url, "--", run_id]
+
+
+def _wrk_result(cmd: list[str], stdout: str, stderr: str) -> dict:
+    m = re.search(r"^BENCH_JSON (.*)$", stdout, re.M)
     if not m:
-        raise BenchError(f"bench: could not read wrk's output ({' '.join(cmd)}):\n{r.stdout}\n{r.stderr}")
+        raise BenchError(f"bench: could not read wrk's output ({' '.join(cmd)}):\n{stdout}\n{stderr}")
     d = json.loads(m.group(1))
     seconds = d["duration_us"] / 1e6
-    return {
+    out = {
         "requests": d["requests"], "seconds": seconds, "rps": d["requests"] / seconds if seconds else 0.0,
         "latency_ms": {p: v / 1000 for p, v in d["latency_us"].items()}, "mean_ms": d["mean_us"] / 1000,
         "non_2xx": d["status"], "socket_errors": d["connect"] + d["read"] + d["write"] + d["timeout"],
-        "tool_output": r.stdout[-4000:],
+        "socket_error_kinds": {k: d[k] for k in ("connect", "read", "write", "timeout")},
+        "tool_output": stdout[-4000:],
     }
+    o = re.search(r"^BENCH_OUTCOMES (.*)$", stdout, re.M)
+    if o:
+        out["outcomes"] = json.loads(o.group(1))
+    return out
+
+
+def run_wrk(url: str, load: dict, duration: str, script: Path, run_id: str) -> dict:
+    cmd = _wrk_cmd(url, load["threads"], load["connections"], duration, load["timeout"], script, run_id)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    return _wrk_result(cmd, r.stdout, r.stderr)
+
+
+def class_split(mix: list[dict], connections: int, threads: int) -> dict[str, dict]:
+    """Connections and threads of each class's wrk, by the classes' share of the mix's weight
+    (at least one connection per thread, one thread per class)."""
+    total = sum(float(r["weight"]) for r in mix)
+    classes = sorted({r["class"] for r in mix}, key=lambda c: ("core", "noncore").index(c))
+    out = {}
+    for c in classes:
+        share = sum(float(r["weight"]) for r in mix if r["class"] == c) / total
+        t = max(1, int(round(threads * share)))
+        out[c] = {"share": share, "threads": t, "connections": max(t, int(round(connections * share))),
+                  "mix": [r for r in mix if r["class"] == c]}
+    return out
+
+
+def run_wrk_classes(url: str, load: dict, duration: str, scripts: dict[str, Path], split: dict[str, dict],
+                    run_id: str) -> dict:
+    """One wrk per class of the mix, at the same time and for the same time, so that each class
+    gets its own latency histogram and outcome counts (wrk's response hook cannot tell which
+    connection, so which request, an answer belongs to). Returns the combined figures (latency
+    percentiles: the mixture of the classes' distributions, weighted by their answers) and
+    `classes` with each one's own."""
+    procs = {}
+    for c, part in split.items():
+        cmd = _wrk_cmd(url, part["threads"], part["connections"], duration, load["timeout"], scripts[c], f"{run_id}{c}")
+        procs[c] = (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    classes = {}
+    for c, (cmd, p) in procs.items():
+        out, err = p.communicate(timeout=3600)
+        classes[c] = _wrk_result(cmd, out, err)
+        classes[c]["connections"] = split[c]["connections"]
+        classes[c]["threads"] = split[c]["threads"]
+    seconds = max(r["seconds"] for r in classes.values())
+    requests = sum(r["requests"] for r in classes.values())
+    return {
+        "requests": requests, "seconds": seconds, "rps": sum(r["rps"] for r in classes.values()),
+        "latency_ms": mixture_percentiles([(r["requests"], r["latency_ms"]) for r in classes.values()]),
+        "mean_ms": sum(r["mean_ms"] * r["requests"] for r in classes.values()) / requests if requests else 0.0,
+        "non_2xx": sum(r["non_2xx"] for r in classes.values()),
+        "socket_errors": sum(r["socket_errors"] for r in classes.values()),
+        "classes": classes,
+        "tool_output": "\n".join(f"--- {c}:\n{r.pop('tool_output')}" for c, r in classes.items()),
+    }
+
+
+def mixture_percentiles(parts: list[tuple[int, dict]]) -> dict:
+    """Percentiles of several latency distributions taken together, each known by its
+    percentiles and weighted by its count (linear between the known points): an approximation,
+    exact at the points where the parts agree."""
+    def monotone(pct: dict) -> list[tuple[float, float]]:
+        pts, top = [], 0.0
+        for p, v in sorted((float(p), v) for p, v in pct.items()):
+            top = max(top, v)  # wrk's percentile(100) reads 0: never below the points before it
+            pts.append((p, top))
+        return pts
+
+    parts = [(n, monotone(pct)) for n, pct in parts if n]
+    total = sum(n for n, _ in parts)
+    keys = list(next(iter(p for _, p in parts), []))
+    if not total:
+        return {k: 0.0 for k in (parts[0][1] if parts else [])}
+
+    def cdf(points: list[tuple[float, float]], x: float) -> float:
+        if x < points[0][1]:
+            return 0.0
+        for (p0, v0), (p1, v1) in zip(points, points[1:]):
+            if v0 <= x < v1:
+                return p0 + (p1 - p0) * (x - v0) / (v1 - v0)
+        return 100.0
+
+    xs = sorted({v for _, pts in parts for _, v in pts})
+    out = {}
+    for p, _ in keys:
+        lo, hi = xs[0], xs[-1]
+        for _ in range(60):  # bisection on the mixture's cdf
+            mid = (lo + hi) / 2
+            if sum(n * cdf(pts, mid) for n, pts in parts) / total < p:
+                lo = mid
+            else:
+                hi = mid
+        out[_pkey(p)] = hi
+    return out
+
+
+def _pkey(p: float) -> str:
+    return str(int(p)) if p == int(p) else repr(p)
 
 
 def _pct(sorted_values: list[float], p: float) -> float:

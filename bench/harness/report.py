@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import overload
+
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
     ("p50_ms", "p50", "ms", "lower"),
@@ -15,7 +17,7 @@ FIGURES = [  # key, label, unit, better
     ("cpu_ms_per_1k", "CPU per 1k req", "ms", "lower"),
     ("peak_rss_mib", "peak RSS", "MiB", "lower"),
 ]
-COLORS = {"sluice": "#1f77b4", "nginx": "#2ca02c", "haproxy": "#d62728"}
+COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728"}
 
 
 def mean(xs):
@@ -108,8 +110,13 @@ def markdown(results: dict) -> str:
               "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["runs"]:
         lm = r["latency_ms"]
-        lines.append(f"| {r['round']} | {r['target']} | {r['rps']:,.0f} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
+        name = r["target"] + (f" ({r['phase']})" if r.get("phase") == "unloaded" else "")
+        lines.append(f"| {r['round']} | {name} | {r['rps']:,.0f} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
                      f"{lm.get('99.9', 0):.3f} | {r['non_2xx']} | {r['socket_errors']} | {r['cpu_s']:.2f} |")
+        for c, x in (r.get("classes") or {}).items():
+            xm = x["latency_ms"]
+            lines.append(f"| | ↳ {c} ({x['connections']} conn.) | {x['rps']:,.0f} | {xm.get('50', 0):.3f} | "
+                         f"{xm.get('99', 0):.3f} | {xm.get('99.9', 0):.3f} | {x['non_2xx']} | {x['socket_errors']} | |")
     lines.append("")
     b = results.get("backend_stats") or {}
     if b:
@@ -117,6 +124,7 @@ def markdown(results: dict) -> str:
                 "injected_errors", "dropped_connections"]
         lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
                   "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    lines += overload.markdown(results)
     charts = [c for c in ("throughput.png", "latency.png", "resources.png") if c in results.get("charts", [])]
     if charts:
         lines += ["## Charts", ""] + [f"![{c[:-4]}]({c})" for c in charts] + [""]

@@ -10,8 +10,9 @@ import yaml
 from .procs import BenchError
 
 PROTOCOLS = ("h1", "h1-tls", "h2-tls")
-PEERS = ("nginx", "haproxy")
+PEERS = ("nginx", "haproxy", "sluice-unguarded")
 KINDS = ("plain", "create_json", "create_xml", "query", "refund", "close")
+CLASSES = ("core", "noncore")
 
 DEFAULTS = {
     "description": "",
@@ -22,10 +23,18 @@ DEFAULTS = {
     "redis": False,
     "backend": {"workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
     "load": {"connections": 64, "threads": 1, "streams": 1, "duration": "10s", "warmup": "3s",
-             "rounds": 2, "timeout": "10s"},
+             "rounds": 2, "timeout": "10s", "think_time": "0ms"},
+    # Optional: before each measured run, the same mix at low load (this many connections, this
+    # long): the baseline that per-class latency is compared with (connections 0: none).
+    "unloaded": {"connections": 0, "duration": "5s"},
+    # Optional: the peers' closest configuration to sluice's bulkheads, one entry per group of
+    # routes: {name, prefix (absent: every other request), methods, max_concurrent, queue,
+    # queue_timeout}. nginx: limit_conn per location; HAProxy: a backend per group, maxconn + queue.
+    "peer_limits": [],
     "traffic": {"merchants": ["1900000001"], "mix": [{"name": "ping", "method": "GET", "path": "/bench/ping"}]},
 }
-ROUTE_DEFAULTS = {"method": "GET", "weight": 1, "kind": "plain", "body_bytes": 0}
+ROUTE_DEFAULTS = {"method": "GET", "weight": 1, "kind": "plain", "body_bytes": 0, "class": ""}
+PEER_LIMIT_DEFAULTS = {"name": "", "prefix": "", "methods": [], "max_concurrent": 0, "queue": 0, "queue_timeout": "100ms"}
 
 
 def seconds(text) -> float:
@@ -66,8 +75,25 @@ def load(path: Path) -> dict:
         r = _merge(ROUTE_DEFAULTS | {"name": f"route{i}", "path": "/"}, route, f"{path.name}.traffic.mix[{i}]")
         if r["kind"] not in KINDS:
             raise BenchError(f"bench: {path.name}: mix '{r['name']}': kind '{r['kind']}' (known: {', '.join(KINDS)})")
+        if r["class"] and r["class"] not in CLASSES:
+            raise BenchError(f"bench: {path.name}: mix '{r['name']}': class '{r['class']}' (known: {', '.join(CLASSES)})")
         mix.append(r)
+    if any(r["class"] for r in mix) and not all(r["class"] for r in mix):
+        raise BenchError(f"bench: {path.name}: give every route of the mix a class, or none")
     s["traffic"]["mix"] = mix
+    seconds(s["load"]["think_time"])
+    if s["unloaded"]["connections"]:
+        seconds(s["unloaded"]["duration"])
+    limits = []
+    for i, entry in enumerate(s["peer_limits"]):
+        e = _merge(PEER_LIMIT_DEFAULTS, entry, f"{path.name}.peer_limits[{i}]")
+        if not e["name"] or int(e["max_concurrent"]) < 1:
+            raise BenchError(f"bench: {path.name}: peer_limits[{i}] needs a name and max_concurrent >= 1")
+        seconds(e["queue_timeout"])
+        limits.append(e)
+    if limits and sum(1 for e in limits if not e["prefix"]) != 1:
+        raise BenchError(f"bench: {path.name}: exactly one peer_limits entry without a prefix (every other request)")
+    s["peer_limits"] = limits
     s["traffic"]["merchants"] = [str(m) for m in s["traffic"]["merchants"]]
     if any(r["kind"] in ("query", "refund", "close") for r in mix) and not s["backend"]["seed_orders"]:
         s["backend"]["seed_orders"] = 50

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .procs import BenchError, Proc, free_port, log
+from .scenario import seconds
 
 UPSTREAM_KEEPALIVE = 64
 
@@ -119,15 +120,79 @@ def sluice_check(sluice: Path, policy: Path) -> str | None:
     return "; ".join(lines[:3]) or f"sluice check exited {r.returncode}"
 
 
-def start_sluice(work: Path, sluice: Path, policy: Path, port: int, workers: int) -> Proc:
-    p = Proc("sluice", [str(sluice), "run", "--policy", str(policy), "--workers", str(workers)], work)
+GUARD_KEYS = ("bulkheads", "degrade", "limits", "idempotency", "auth")
+ROUTE_GUARD_KEYS = ("bulkhead", "degrade", "limits", "idempotency", "auth")
+
+
+def strip_guards(policy: Path) -> None:
+    """The rendered policy without its guards (the `sluice-unguarded` target: what the guards
+    buy, on the same routes): top-level guard sections and routes' guard keys removed, as text
+    (a YAML round trip would turn `access_log: off` into `false`, a file name), then checked."""
+    import re
+    import yaml
+    top = re.compile(r"^(%s)\s*:" % "|".join(GUARD_KEYS))
+    key = re.compile(r"^(\s+)(?:-\s+)?(%s)\s*:" % "|".join(ROUTE_GUARD_KEYS))
+    for f in sorted(policy.glob("*.yaml")):
+        out, skip_deeper_than = [], None
+        for line in f.read_text().splitlines(keepends=True):
+            indent = len(line) - len(line.lstrip(" "))
+            if skip_deeper_than is not None:
+                if not line.strip() or line.lstrip().startswith("#") or indent > skip_deeper_than:
+                    continue
+                skip_deeper_than = None
+            if top.match(line):
+                skip_deeper_than = 0
+                continue
+            m = key.match(line)
+            if m and "- " not in line[:indent + 2]:
+                skip_deeper_than = len(m.group(1))
+                continue
+            out.append(line)
+        f.write_text("".join(out))
+        doc = yaml.safe_load(f.read_text()) or {}
+        left = [k for k in GUARD_KEYS if k in doc] + [f"{r.get('name')}.{k}" for r in doc.get("routes") or []
+                                                      for k in ROUTE_GUARD_KEYS if k in r]
+        if left:
+            raise BenchError(f"bench: sluice-unguarded: could not take {', '.join(left)} out of {f.name} "
+                             f"(write guard keys in block style, one per line)")
+
+
+def start_sluice(work: Path, sluice: Path, policy: Path, port: int, workers: int, name: str = "sluice") -> Proc:
+    p = Proc(name, [str(sluice), "run", "--policy", str(policy), "--workers", str(workers)], work)
     p.wait_line(rf"^sluice: listening on 127\.0\.0\.1:{port} ")
     return p
 
 
 # -- peers -------------------------------------------------------------------------------------
 
-def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None) -> tuple[Proc, int]:
+NGINX_PROXY = """\
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Request-Id $request_id;
+            proxy_read_timeout 10s;
+"""
+
+
+def _nginx_locations(limits: list[dict] | None) -> tuple[str, str]:
+    """(http-level zones, locations): one location per group of peer_limits with `limit_conn` (the
+    requests in flight in it; nginx has no queue for it, so over the limit is 503 at once), or
+    the one plain location."""
+    if not limits:
+        return "", f"        location / {{\n{NGINX_PROXY}        }}\n"
+    zones = ["    limit_conn_status 503;", "    limit_conn_log_level info;   # not logged (error_log warn)"]
+    locations = []
+    for g in sorted(limits, key=lambda g: not g["prefix"]):  # the catch-all last (nginx picks the longest prefix anyway)
+        zones.append(f"    limit_conn_zone $server_port zone={g['name']}:1m;   # one key: the whole location")
+        locations.append(f"        location {g['prefix'] or '/'} {{   # {g['name']}\n"
+                         f"            limit_conn {g['name']} {int(g['max_concurrent'])};\n{NGINX_PROXY}        }}\n")
+    return "\n".join(zones) + "\n", "".join(locations)
+
+
+def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+                limits: list[dict] | None = None) -> tuple[Proc, int]:
     port = free_port()
     prefix = work / "nginx"
     prefix.mkdir()
@@ -139,6 +204,7 @@ def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert
         tls = (f"        ssl_certificate {cert['cert']};\n        ssl_certificate_key {cert['key']};\n"
                "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:SSL:10m;\n"
                "        http2_max_concurrent_streams 256;\n")
+    zones, locations = _nginx_locations(limits)
     (prefix / "nginx.conf").write_text(f"""\
 {"user root;" if os.geteuid() == 0 else ""}
 worker_processes {workers};
@@ -149,7 +215,7 @@ events {{ worker_connections 16384; }}
 http {{
     access_log off;
 {temp}
-    upstream backend {{
+{zones}    upstream backend {{
         server 127.0.0.1:{backend_port};
         keepalive {UPSTREAM_KEEPALIVE};
     }}
@@ -157,16 +223,7 @@ http {{
         listen {listen};
         keepalive_requests 1000000;
         client_max_body_size 1m;
-{tls}        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Request-Id $request_id;
-            proxy_read_timeout 10s;
-        }}
-    }}
+{tls}{locations}    }}
 }}
 """)
     p = Proc("nginx", [tool("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
@@ -175,7 +232,33 @@ http {{
     return p, port
 
 
-def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None) -> tuple[Proc, int]:
+def _haproxy_backends(backend_port: int, limits: list[dict] | None) -> tuple[str, str]:
+    """(frontend rules, backends): one backend per group of peer_limits whose server has
+    `maxconn` (requests in flight), waiters in the backend's queue for `timeout queue`, and the
+    queue's length bounded like a bulkhead's (503 when `queue(backend)` is at `queue`); or the
+    one plain backend."""
+    server = f"server b1 127.0.0.1:{backend_port} pool-max-conn {UPSTREAM_KEEPALIVE}"
+    if not limits:
+        return "    default_backend backend\n", f"backend backend\n    {server}\n"
+    rules, backends, default = [], [], ""
+    for g in limits:
+        name = g["name"]
+        if g["prefix"]:
+            cond = [f"{{ path_beg {g['prefix']} }}"] + ([f"{{ method {' '.join(g['methods'])} }}"] if g["methods"] else [])
+            rules.append(f"    use_backend {name} if {' '.join(cond)}\n")
+        else:
+            default = name
+        queue = int(g["queue"])
+        queue_ms = int(round(1000 * seconds(g["queue_timeout"]))) if queue else 1
+        backends.append(f"backend {name}\n"
+                        f"    http-request deny deny_status 503 if {{ queue({name}) ge {max(1, queue)} }}   # queue bound\n"
+                        f"    timeout queue {max(1, queue_ms)}ms\n"
+                        f"    {server} maxconn {int(g['max_concurrent'])}\n")
+    return "".join(rules) + f"    default_backend {default}\n", "\n".join(backends)
+
+
+def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+                  limits: list[dict] | None = None) -> tuple[Proc, int]:
     port = free_port()
     bind = f"127.0.0.1:{port}"
     proto = "http"
@@ -183,6 +266,7 @@ def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, ce
         alpn = "h2,http/1.1" if protocol == "h2-tls" else "http/1.1"
         bind += f" ssl crt {cert['combined']} alpn {alpn} ssl-min-ver TLSv1.2"
         proto = "https"
+    rules, backends = _haproxy_backends(backend_port, limits)
     cfg = work / "haproxy.cfg"
     cfg.write_text(f"""\
 global
@@ -204,11 +288,8 @@ frontend bench
     option forwardfor
     http-request set-header X-Forwarded-Proto {proto}
     http-request set-header X-Request-Id %[uuid()]
-    default_backend backend
-
-backend backend
-    server b1 127.0.0.1:{backend_port} pool-max-conn {UPSTREAM_KEEPALIVE}
-""")
+{rules}
+{backends}""")
     p = Proc("haproxy", [tool("haproxy"), "-db", "-f", str(cfg)], work)
     p.wait_port(port)
     return p, port
