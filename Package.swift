@@ -94,7 +94,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
-                dependencies: ["CSys", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
+                dependencies: ["CSys", "COpenSSL", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
                                "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [

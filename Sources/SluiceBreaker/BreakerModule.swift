@@ -22,6 +22,9 @@ public final class BreakerModule: GuardModule {
     /// The running breaker of that name (the admin endpoint's force-open / force-close).
     public func breaker(named name: String) -> CircuitBreaker? { current.breaker(named: name) }
 
+    /// The running breakers, by name.
+    public var breakers: [CircuitBreaker] { current.all }
+
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let breakers = policy.guardPolicy(name, as: BreakersPolicy.self) else {
             return BreakerGeneration(guardsByRoute: [:], breakers: [], current: current)
@@ -51,6 +54,8 @@ final class CurrentBreakers: Sendable {
     }
 
     func breaker(named name: String) -> CircuitBreaker? { byName.withLock { $0[name] } }
+
+    var all: [CircuitBreaker] { byName.withLock { $0.values.sorted { $0.policy.name < $1.policy.name } } }
 }
 
 final class BreakerGeneration: GuardGeneration {

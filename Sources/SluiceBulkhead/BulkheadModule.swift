@@ -1,3 +1,4 @@
+import Synchronization
 import SluiceGuards
 import SluiceIO
 import SluicePolicy
@@ -14,6 +15,10 @@ public final class BulkheadModule: GuardModule {
     public var policySection: (any GuardPolicySection)? { BulkheadPolicySection() }
     private let loops: [EventLoop]
     private let gauges: PressureGauges?
+    private let current = CurrentBulkheads()
+
+    /// The running bulkheads (metrics and the admin state).
+    public var bulkheads: [Bulkhead] { current.list.withLock { $0 } }
 
     /// `gauges`: where each bulkhead's queue occupancy is published (the degrade guard's pressure).
     public init(loops: [EventLoop], gauges: PressureGauges? = nil) {
@@ -24,7 +29,7 @@ public final class BulkheadModule: GuardModule {
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let bulkheads = policy.guardPolicy(name, as: BulkheadsPolicy.self) else {
-            return BulkheadGeneration(guardsByRoute: [:], bulkheads: [], gauges: gauges)
+            return BulkheadGeneration(guardsByRoute: [:], bulkheads: [], gauges: gauges, current: current)
         }
         var shared: [String: Bulkhead] = [:]
         for settings in bulkheads.bulkheads {
@@ -35,7 +40,8 @@ public final class BulkheadModule: GuardModule {
             guard let bulkheadName = bulkheads.routeBulkheads[route.name], let bulkhead = shared[bulkheadName] else { continue }
             guards[route.name] = BulkheadGuard(bulkhead: bulkhead, loops: loops)
         }
-        return BulkheadGeneration(guardsByRoute: guards, bulkheads: Array(shared.values), gauges: gauges)
+        return BulkheadGeneration(guardsByRoute: guards, bulkheads: shared.values.sorted { $0.policy.name < $1.policy.name },
+                                  gauges: gauges, current: current)
     }
 }
 
@@ -43,11 +49,13 @@ final class BulkheadGeneration: GuardGeneration {
     let guardsByRoute: [String: BulkheadGuard]
     private let bulkheads: [Bulkhead]
     private let gauges: PressureGauges?
+    private let current: CurrentBulkheads
 
-    init(guardsByRoute: [String: BulkheadGuard], bulkheads: [Bulkhead], gauges: PressureGauges?) {
+    init(guardsByRoute: [String: BulkheadGuard], bulkheads: [Bulkhead], gauges: PressureGauges?, current: CurrentBulkheads) {
         self.guardsByRoute = guardsByRoute
         self.bulkheads = bulkheads
         self.gauges = gauges
+        self.current = current
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
@@ -57,6 +65,7 @@ final class BulkheadGeneration: GuardGeneration {
     /// Publishes each bulkhead's queue occupancy: waiting over the queue's length, or, without a
     /// queue, permits held over the limit (1.0: requests are being refused).
     func activate() {
+        current.list.withLock { $0 = bulkheads }
         gauges?.replace(group: PressureGauges.bulkheadQueues, with: bulkheads.map { bulkhead in
             { @Sendable in
                 let (held, waiting) = bulkhead.occupancy
@@ -65,4 +74,9 @@ final class BulkheadGeneration: GuardGeneration {
             }
         })
     }
+}
+
+/// The bulkheads of the active generation.
+final class CurrentBulkheads: Sendable {
+    let list = Mutex<[Bulkhead]>([])
 }

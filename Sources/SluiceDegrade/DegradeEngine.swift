@@ -125,8 +125,8 @@ public final class DegradeEngine: Sendable {
             let worst = signals.map { Double(bitPattern: $0.coreLatencyBits.load(ordering: .relaxed)) }.max() ?? 0
             reading.coreLatency = worst / Double(max(limit.nanosecondsClamped, 1))
         }
-        if policy.bulkheadQueues, let gauges {
-            reading.bulkheadQueues = gauges.highest(in: PressureGauges.bulkheadQueues)
+        if policy.bulkheadQueues > 0, let gauges {
+            reading.bulkheadQueues = gauges.highest(in: PressureGauges.bulkheadQueues) * policy.bulkheadQueues
         }
         return reading
     }

@@ -5,8 +5,10 @@ public struct DegradePolicy: Sendable, Equatable {
     public var loopLagLimit: Duration? = .milliseconds(50)
     public var inFlightLimit: Int? = nil
     public var coreLatencyLimit: Duration? = nil
-    /// Whether bulkhead queues count: a bulkhead whose queue is full reads 1.0.
-    public var bulkheadQueues = true
+    /// What a full bulkhead queue reads as (0: bulkheads are not read). Below the shed level
+    /// (e.g. 0.9), a full queue moves non-core routes to their fallback, not to shedding: the
+    /// bulkhead already contains them.
+    public var bulkheadQueues = 1.0
     /// The pressure at which each level starts.
     public var throttleAt = 0.7
     public var fallbackAt = 0.85
@@ -27,7 +29,7 @@ public struct DegradePolicy: Sendable, Equatable {
     static var disabled: DegradePolicy {
         var policy = DegradePolicy()
         policy.loopLagLimit = nil
-        policy.bulkheadQueues = false
+        policy.bulkheadQueues = 0
         return policy
     }
 }

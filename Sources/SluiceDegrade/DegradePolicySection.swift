@@ -9,7 +9,7 @@ import Yams
 ///     loop_lag: 50ms
 ///     in_flight: 2000
 ///     core_latency: 500ms
-///     bulkhead_queues: true     # a bulkhead whose queue is full reads 1.0
+///     bulkhead_queues: 0.9      # what a full bulkhead queue reads as (true: 1.0)
 ///   levels: {throttle: 0.7, fallback: 0.85, shed: 1.0}
 ///   cooldown: 5s                # a level is left after the pressure stayed below it this long
 ///   sample_every: 100ms
@@ -61,7 +61,9 @@ public struct DegradePolicySection: GuardPolicySection {
                 value > 0 ? value : { reader.report("in_flight must be at least 1", at: signals["in_flight"]!); return nil }()
             }
             policy.coreLatencyLimit = signals["core_latency"].flatMap(reader.duration)
-            policy.bulkheadQueues = signals["bulkhead_queues"].flatMap(reader.flag) ?? false
+            policy.bulkheadQueues = signals["bulkhead_queues"].flatMap { node in
+                node.scalar?.string == "true" ? 1.0 : node.scalar?.string == "false" ? 0.0 : reader.number(node, upTo: 10)
+            } ?? 0
         }
         if let node = fields["levels"], let levels = reader.mapping(node, what: "levels of degrade", allowed: ["throttle", "fallback", "shed"]) {
             for (key, path) in [("throttle", \DegradePolicy.throttleAt), ("fallback", \.fallbackAt), ("shed", \.shedAt)] {

@@ -25,6 +25,9 @@ extension PolicyFileReader {
             case "stdout": return .success(.stdout)
             case "off": return .success(.off)
             case "": return .failure(SyntaxProblem("expected stdout, off or a file path"))
+            // YAML tools rewrite `off` as `false`: a log file named "false" is never meant.
+            case "true", "false", "yes", "no", "on":
+                return .failure(SyntaxProblem("access_log '\(text)' reads as a yes/no: write off to turn the log off, or a path such as ./\(text)"))
             default: return .success(.file(text))
             }
         }

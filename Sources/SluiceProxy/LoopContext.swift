@@ -30,6 +30,9 @@ public final class LoopContext: @unchecked Sendable {
     public let tlsHandshakesCompleted = Atomic<Int>(0)
     public let tlsHandshakesFailed = Atomic<Int>(0)
     public let tlsHandshakesTimedOut = Atomic<Int>(0)
+    /// Requests answered on this loop, by listener and route (loop thread only; read with
+    /// `snapshot()` on the loop).
+    public let metrics = RequestMetrics()
 
     /// `accessLogFD` nil = no access log.
     public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {

@@ -51,6 +51,15 @@ public final class ProxyConfiguration: Sendable {
     }
 }
 
+extension ProxyConfiguration {
+    /// Every guard's counters, by route, in chain order (metrics).
+    public var guardCounters: [(route: String, guard: String, counters: GuardCounters)] {
+        policy.routes.flatMap { route in
+            (guardChains[route.name]?.guards ?? []).map { (route.name, $0.name, $0.counters) }
+        }
+    }
+}
+
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }

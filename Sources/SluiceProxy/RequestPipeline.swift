@@ -214,6 +214,7 @@ struct RequestPipeline {
 
     private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, merchant: String?,
                      durationNanos: UInt64) {
+        context.metrics.record(listener: listenerName, route: outcome.route, status: outcome.status, nanoseconds: durationNanos)
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: client, method: downstream.head.method,

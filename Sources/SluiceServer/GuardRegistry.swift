@@ -34,7 +34,12 @@ struct GuardRegistry {
 
     /// The policy format's guard parts, for the loader: the shared `redis` section, then each
     /// module's own.
-    var policySections: [any GuardPolicySection] { [RedisPolicySection()] + modules.compactMap(\.policySection) }
+    var policySections: [any GuardPolicySection] { [RedisPolicySection(), AdminPolicySection()] + modules.compactMap(\.policySection) }
+
+    /// The module of a kind (the admin endpoint reads breakers, bulkheads and the degrade engine).
+    func module<Module: GuardModule>(_ type: Module.Type) -> Module? {
+        modules.lazy.compactMap { $0 as? Module }.first
+    }
 
     /// Phase 1: every module's guards for `policy`, with no side effects. Nothing runs and
     /// nothing shared changes until `activate`.

@@ -125,7 +125,27 @@ public final class Server {
             printStatus("sluice: listening on \(address) (\(listenerPolicy.name))")
         }
 
+        // The admin listener (loop 0), bound with the others so a taken port fails start-up.
+        let status = ServerStatus()
+        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
+        var admin: AdminServer?
+        if let adminPolicy = policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self) {
+            guard let address = SocketAddress(host: adminPolicy.address.host, port: adminPolicy.address.port) else {
+                printError("admin: \(adminPolicy.address) is not a numeric address")
+                return 1
+            }
+            do {
+                let listener = try TCPListener(address: address, on: contexts[0].loop)
+                admin = AdminServer(listener: listener, contexts: contexts, store: store, guards: guards, status: status)
+                printStatus("sluice: admin on \(listener.localAddress)")
+            } catch {
+                printError("admin: cannot listen on \(address): \(error)")
+                return 1
+            }
+        }
+
         group.start()
+        admin?.start()
         // Per-client limits are per listener and shared by its loops (a client's connections
         // land on several).
         var perClient: [String: ClientConnectionLimiter] = [:]
@@ -156,17 +176,20 @@ public final class Server {
             let event = control.next(timeoutMillis: timeout)
             if event == nil, let due = reloadDueAt, due <= .now {
                 reloadDueAt = nil
-                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, trigger: "policy files changed")
+                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, status: status,
+                       trigger: "policy files changed")
                 continue
             }
             switch event {
             case .reload:
                 reloadDueAt = nil
-                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, trigger: "SIGHUP")
+                reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, status: status,
+                       trigger: "SIGHUP")
             case .policyChanged:
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
             case .drain:
+                status.draining.store(true, ordering: .relaxed)
                 drain(contexts: contexts, timeout: store.configuration.policy.server.drainTimeout)
                 group.stop()
                 group.join()
@@ -188,7 +211,7 @@ public final class Server {
     /// guards activated and the configuration swapped in; the old generation is retired when
     /// its last request ends (each loop lets go of it at once).
     private func reload(store: ConfigurationStore, guards: GuardRegistry, contexts: [LoopContext], generation: inout Int,
-                        running initial: PolicySnapshot, trigger: String) {
+                        running initial: PolicySnapshot, status: ServerStatus, trigger: String) {
         let configuration: ProxyConfiguration
         let compiledGuards: CompiledGuards
         switch Self.loadPolicy(directory: policyDirectory, sections: guards.policySections).flatMap({ policy in
@@ -198,6 +221,7 @@ public final class Server {
         }) {
         case .success(let (configured, compiled)): (configuration, compiledGuards) = (configured, compiled)
         case .failure(let failure):
+            status.reloadsRejected.wrappingAdd(1, ordering: .relaxed)
             printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation):\n\(failure.description)")
             return
         }
@@ -207,6 +231,7 @@ public final class Server {
         let tlsAfter = Set(policy.listeners.filter { $0.tls != nil }.map(\.name))
         let switched = tlsBefore.symmetricDifference(tlsAfter).intersection(Set(initial.listeners.map(\.name)))
         if !switched.isEmpty {
+            status.reloadsRejected.wrappingAdd(1, ordering: .relaxed)
             printError("sluice: reload (\(trigger)) rejected, keeping policy generation \(generation): "
                        + "turning TLS on or off for listener(s) \(switched.sorted().joined(separator: ", ")) needs a restart")
             return
@@ -217,6 +242,9 @@ public final class Server {
             printError("sluice: listener changes take effect on restart; routes, clusters and timeouts reload now")
         }
         generation += 1
+        status.generation.store(generation, ordering: .relaxed)
+        status.reloadsApplied.wrappingAdd(1, ordering: .relaxed)
+        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         guards.activate(compiledGuards)
         store.replace(with: configuration)
         for context in contexts { context.loop.execute { context.adoptLatestConfiguration() } }

@@ -27,7 +27,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
+                       ["admin.yaml", "auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -59,12 +59,16 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertNotNil(degrade.loopLagLimit)
         XCTAssertNotNil(degrade.inFlightLimit)
         XCTAssertNotNil(degrade.coreLatencyLimit)
-        XCTAssertTrue(degrade.bulkheadQueues)
+        XCTAssertEqual(degrade.bulkheadQueues, 0.9, "a full query queue means fallback, not shed")
         // The payment cluster has a breaker.
         let breakers = try XCTUnwrap(snapshot.guardPolicy(BreakerModule.moduleName, as: BreakersPolicy.self))
         XCTAssertEqual(breakers.breakers.map(\.cluster), ["payments"])
         XCTAssertNotNil(snapshot.cluster(named: "payments")?.outlierDetection)
         XCTAssertEqual(snapshot.cluster(named: "payments")?.retries?.attempts, 2)
+        // The admin listener: loopback, with a token for the controls.
+        let admin = try XCTUnwrap(snapshot.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self))
+        XCTAssertEqual(admin.address.description, "127.0.0.1:9901")
+        XCTAssertNotNil(admin.token)
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

@@ -1,0 +1,63 @@
+/// One loop's request counters, by listener and route: answers by status class and a latency
+/// histogram. Loop-confined (no atomics, no locks on the request path); the admin endpoint sums
+/// the loops' snapshots, taken on each loop.
+public final class RequestMetrics: @unchecked Sendable {
+    /// Upper bounds of the latency buckets, in seconds (Prometheus `le`), the last is +Inf.
+    public static let bucketBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    private static let boundNanoseconds: [UInt64] = bucketBounds.map { UInt64($0 * 1e9) }
+
+    /// The counters of one (listener, route).
+    public struct Series: Sendable {
+        /// 1xx … 5xx at 0 … 4; anything else at 5.
+        public var byClass = [Int](repeating: 0, count: 6)
+        /// Not cumulative: bucket i counts requests in (bound i−1, bound i]; the last is above all.
+        public var buckets = [Int](repeating: 0, count: RequestMetrics.bucketBounds.count + 1)
+        public var sumNanoseconds: UInt64 = 0
+
+        mutating func add(_ other: Series) {
+            for i in byClass.indices { byClass[i] += other.byClass[i] }
+            for i in buckets.indices { buckets[i] += other.buckets[i] }
+            sumNanoseconds &+= other.sumNanoseconds
+        }
+    }
+
+    /// listener → route → series. A request without a route counts under route "".
+    private final class Box { var value = Series() }
+    private var boxes: [String: [String: Box]] = [:]
+
+    public init() {}
+
+    func record(listener: String, route: String?, status: Int, nanoseconds: UInt64) {
+        let classIndex = (100...599).contains(status) ? status / 100 - 1 : 5
+        var bucket = Self.boundNanoseconds.count
+        for (index, bound) in Self.boundNanoseconds.enumerated() where nanoseconds <= bound {
+            bucket = index
+            break
+        }
+        let routeName = route ?? ""
+        let box: Box
+        if let found = boxes[listener]?[routeName] {
+            box = found
+        } else {
+            box = Box()
+            boxes[listener, default: [:]][routeName] = box
+        }
+        box.value.byClass[classIndex] += 1
+        box.value.buckets[bucket] += 1
+        box.value.sumNanoseconds &+= nanoseconds
+    }
+
+    /// A copy of the counters (take it on the loop).
+    public func snapshot() -> [String: [String: Series]] { boxes.mapValues { $0.mapValues(\.value) } }
+
+    /// Several loops' snapshots added up.
+    public static func sum(_ snapshots: [[String: [String: Series]]]) -> [String: [String: Series]] {
+        var total: [String: [String: Series]] = [:]
+        for snapshot in snapshots {
+            for (listener, routes) in snapshot {
+                for (route, value) in routes { total[listener, default: [:]][route, default: Series()].add(value) }
+            }
+        }
+        return total
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import SluicePolicy
+import Yams
+
+/// The admin listener's settings: where it listens (loopback by default) and the bearer token
+/// that anything changing state must carry, read from a file (never from the policy text).
+public struct AdminPolicy: Sendable, Equatable {
+    public var address: EndpointAddress
+    /// Nil: no token configured, so every state-changing endpoint is refused (403).
+    public var token: [UInt8]?
+
+    public static let sectionName = "admin"
+}
+
+/// Reads `admin` (one file):
+///
+/// ```yaml
+/// admin:
+///   address: 127.0.0.1:9901
+///   token_file: keys/admin.token     # relative to this file; at least 16 bytes
+/// ```
+public struct AdminPolicySection: GuardPolicySection {
+    public let name = AdminPolicy.sectionName
+    public let topLevelKeys = ["admin"]
+    public let routeKeys: [String] = []
+    static let minimumTokenBytes = 16
+
+    public init() {}
+
+    public func read(_ input: GuardSectionInput) -> (any Sendable)? {
+        guard let section = input.single("admin") else { return nil }
+        let reader = section.reader
+        guard let fields = reader.mapping(section.value, what: "admin", allowed: ["address", "token_file"]) else { return nil }
+        guard let address = reader.required("address", in: fields, of: "admin").flatMap({ reader.address($0, allowPortZero: true) }) else {
+            return nil
+        }
+        var policy = AdminPolicy(address: address, token: nil)
+        if let node = fields["token_file"], let name = reader.text(node, expected: "a file path") {
+            let path = name.hasPrefix("/") ? name
+                : ((reader.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                reader.report("cannot read admin token file '\(name)'", at: node)
+                return nil
+            }
+            // Trailing line breaks are the editor's, not the token's.
+            var token = [UInt8](data)
+            while let last = token.last, last == 10 || last == 13 { token.removeLast() }
+            guard token.count >= Self.minimumTokenBytes else {
+                reader.report("admin token in '\(name)' is shorter than \(Self.minimumTokenBytes) bytes", at: node)
+                return nil
+            }
+            policy.token = token
+        }
+        return policy
+    }
+}

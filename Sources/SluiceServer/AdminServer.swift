@@ -1,0 +1,281 @@
+internal import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+import SluiceBreaker
+import SluiceBulkhead
+import SluiceDegrade
+import SluiceHTTP
+import SluiceHTTP1
+import SluiceIO
+import SluiceProxy
+
+/// What the admin endpoint knows of the server beyond the loops: the policy generation, reload
+/// outcomes, whether it drains, and the current admin token. Shared with the control thread.
+final class ServerStatus: Sendable {
+    let generation = Atomic<Int>(1)
+    let reloadsApplied = Atomic<Int>(0)
+    let reloadsRejected = Atomic<Int>(0)
+    let draining = Atomic<Bool>(false)
+    private let state = Mutex<(token: [UInt8]?, loadedAt: Double, files: [String])>((nil, 0, []))
+
+    func policyLoaded(_ admin: AdminPolicy?, files: [String]) {
+        state.withLock { $0 = (admin?.token, Date().timeIntervalSince1970, files) }
+    }
+
+    var token: [UInt8]? { state.withLock { $0.token } }
+    var loaded: (at: Double, files: [String]) { state.withLock { ($0.loadedAt, $0.files) } }
+}
+
+/// The admin listener (`admin:` in policy; loopback by default), served on loop 0:
+///
+/// - `GET /healthz` 200 while the process runs; `GET /readyz` 200 while it serves, 503 draining;
+/// - `GET /metrics`: Prometheus text (per-loop counters summed at scrape, taken on each loop);
+/// - `GET /admin/policy`, `GET /admin/state` (breakers, bulkheads, degradation);
+/// - `POST /admin/breakers/<name>?state=open|closed|auto`, `POST /admin/degrade?level=…|auto`,
+///   `POST /admin/drain`: only with `Authorization: Bearer <token>` (compared in constant time;
+///   without a configured token they are refused).
+final class AdminServer: @unchecked Sendable {
+    private let listener: TCPListener
+    private let contexts: [LoopContext]
+    private let store: ConfigurationStore
+    private let guards: GuardRegistry
+    private let status: ServerStatus
+
+    init(listener: TCPListener, contexts: [LoopContext], store: ConfigurationStore, guards: GuardRegistry, status: ServerStatus) {
+        self.listener = listener
+        self.contexts = contexts
+        self.store = store
+        self.guards = guards
+        self.status = status
+    }
+
+    func start() {
+        let loop = listener.loop
+        loop.execute { [self] in
+            loop.spawn { [self] in
+                while let connection = try? await listener.accept() {
+                    loop.spawn { [self] in await serve(connection) }
+                }
+            }
+        }
+    }
+
+    struct Response {
+        var status: Int
+        var contentType = "application/json"
+        var body: String
+    }
+
+    private func serve(_ connection: TCPConnection) async {
+        defer { connection.close() }
+        let buffer = ByteBuffer(capacity: 4096)
+        var parser = RequestHeadParser(limits: HTTP1Limits())
+        while true {
+            guard let request = try? await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
+                                                                  deadline: .after(.seconds(30))) else { return }
+            var body = BodyReader(framing: request.framing)
+            do {
+                while !body.isFinished {
+                    try await body.readNext(from: connection, buffer: buffer, deadline: .after(.seconds(10))) { _ in }
+                }
+            } catch {
+                return
+            }
+            let response = await respond(to: request.head)
+            var headers = HTTPHeaders()
+            headers.appendLowercased(name: "content-type", value: response.contentType)
+            headers.appendLowercased(name: "content-length", value: String(response.body.utf8.count))
+            if !request.keepAlive { headers.appendLowercased(name: "connection", value: "close") }
+            var bytes: [UInt8] = []
+            HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: response.status, headers: headers), to: &bytes)
+            bytes.append(contentsOf: response.body.utf8)
+            guard (try? await connection.write(bytes, deadline: .after(.seconds(10)))) != nil, request.keepAlive else { return }
+        }
+    }
+
+    func respond(to head: HTTPRequestHead) async -> Response {
+        let path = String(head.path)
+        switch (head.method, path) {
+        case ("GET", "/healthz"):
+            return Response(status: 200, contentType: "text/plain", body: "ok\n")
+        case ("GET", "/readyz"):
+            return status.draining.load(ordering: .relaxed)
+                ? Response(status: 503, contentType: "text/plain", body: "draining\n")
+                : Response(status: 200, contentType: "text/plain", body: "ready\n")
+        case ("GET", "/metrics"):
+            return Response(status: 200, contentType: "text/plain; version=0.0.4", body: await metrics())
+        case ("GET", "/admin/policy"):
+            let (loadedAt, files) = status.loaded
+            return Response(status: 200, body: "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"loaded_at\":\(Int(loadedAt)),"
+                + "\"files\":[\(files.map { "\"\(jsonEscaped($0))\"" }.joined(separator: ","))]}\n")
+        case ("GET", "/admin/state"):
+            return Response(status: 200, body: state())
+        case ("POST", _):
+            if let refusal = authorize(head) { return refusal }
+            return control(path: path, query: Self.query(head))
+        default:
+            return Response(status: 404, body: "{\"error\":\"not_found\"}\n")
+        }
+    }
+
+    /// Nil when the request carries the admin token.
+    private func authorize(_ head: HTTPRequestHead) -> Response? {
+        guard let token = status.token else {
+            return Response(status: 403, body: "{\"error\":\"admin_token_not_configured\",\"detail\":\"set admin.token_file to enable this endpoint\"}\n")
+        }
+        let presented = Array((head.headers["authorization"] ?? "").utf8)
+        let expected = Array("Bearer ".utf8) + token
+        let equal = presented.count == expected.count && presented.withUnsafeBytes { a in
+            expected.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, expected.count) == 0 }
+        }
+        return equal ? nil : Response(status: 401, body: "{\"error\":\"unauthorized\"}\n")
+    }
+
+    private func control(path: String, query: [String: String]) -> Response {
+        if path == "/admin/drain" {
+            kill(getpid(), SIGTERM)  // the control thread drains, as on SIGTERM
+            return Response(status: 202, body: "{\"draining\":true}\n")
+        }
+        if path == "/admin/degrade", let engine = guards.module(DegradeModule.self)?.engine {
+            let wanted = query["level"] ?? ""
+            guard wanted == "auto" || DegradeLevel.allCases.contains(where: { $0.description == wanted }) else {
+                return Response(status: 400, body: "{\"error\":\"bad_level\",\"detail\":\"level is normal, throttle, fallback, shed or auto\"}\n")
+            }
+            engine.pin(DegradeLevel.allCases.first { $0.description == wanted })
+            return Response(status: 200, body: "{\"level\":\"\(engine.level)\",\"pinned\":\(wanted != "auto")}\n")
+        }
+        let prefix = "/admin/breakers/"
+        if path.hasPrefix(prefix), let module = guards.module(BreakerModule.self) {
+            let name = String(path.dropFirst(prefix.count))
+            guard let breaker = module.breaker(named: name) else { return Response(status: 404, body: "{\"error\":\"no_such_breaker\"}\n") }
+            switch query["state"] {
+            case "open": breaker.force(.open)
+            case "closed": breaker.force(.closed)
+            case "auto": breaker.force(nil)
+            default: return Response(status: 400, body: "{\"error\":\"bad_state\",\"detail\":\"state is open, closed or auto\"}\n")
+            }
+            return Response(status: 200, body: "{\"breaker\":\"\(jsonEscaped(name))\",\"state\":\"\(breaker.state)\"}\n")
+        }
+        return Response(status: 404, body: "{\"error\":\"not_found\"}\n")
+    }
+
+    private func state() -> String {
+        let breakers = (guards.module(BreakerModule.self)?.breakers ?? []).map {
+            "{\"name\":\"\(jsonEscaped($0.policy.name))\",\"state\":\"\($0.state)\",\"transitions\":\($0.transitionCount)}"
+        }
+        let bulkheads = (guards.module(BulkheadModule.self)?.bulkheads ?? []).map { bulkhead in
+            let (held, waiting) = bulkhead.occupancy
+            return "{\"name\":\"\(jsonEscaped(bulkhead.policy.name))\",\"in_use\":\(held),\"waiting\":\(waiting),\"limit\":\(bulkhead.policy.maxConcurrent)}"
+        }
+        let level = guards.module(DegradeModule.self)?.engine.level.description ?? "normal"
+        return "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"draining\":\(status.draining.load(ordering: .relaxed)),"
+            + "\"degrade_level\":\"\(level)\",\"breakers\":[\(breakers.joined(separator: ","))],"
+            + "\"bulkheads\":[\(bulkheads.joined(separator: ","))]}\n"
+    }
+
+    /// Each loop's request counters, read on that loop.
+    private func loopSnapshots() async -> [[String: [String: RequestMetrics.Series]]] {
+        var snapshots: [[String: [String: RequestMetrics.Series]]] = []
+        for context in contexts {
+            snapshots.append(await withCheckedContinuation { continuation in
+                context.loop.execute { continuation.resume(returning: context.metrics.snapshot()) }
+            })
+        }
+        return snapshots
+    }
+
+    private func metrics() async -> String {
+        var out = MetricsText()
+        let requests = RequestMetrics.sum(await loopSnapshots())
+        let classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"]
+        out.family("sluice_requests_total", "counter", "Requests answered, by listener, route and status class.")
+        for (listener, routes) in requests.sorted(by: { $0.key < $1.key }) {
+            for (route, series) in routes.sorted(by: { $0.key < $1.key }) {
+                for (index, count) in series.byClass.enumerated() where count > 0 {
+                    out.sample("sluice_requests_total", [("listener", listener), ("route", route), ("class", classes[index])], count)
+                }
+            }
+        }
+        out.family("sluice_request_duration_seconds", "histogram", "Time from a request's head to the end of its answer, by route.")
+        for (listener, routes) in requests.sorted(by: { $0.key < $1.key }) {
+            for (route, series) in routes.sorted(by: { $0.key < $1.key }) {
+                let labels = [("listener", listener), ("route", route)]
+                var cumulative = 0
+                for (index, bound) in RequestMetrics.bucketBounds.enumerated() {
+                    cumulative += series.buckets[index]
+                    out.sample("sluice_request_duration_seconds_bucket", labels + [("le", String(bound))], cumulative)
+                }
+                cumulative += series.buckets[RequestMetrics.bucketBounds.count]
+                out.sample("sluice_request_duration_seconds_bucket", labels + [("le", "+Inf")], cumulative)
+                out.sample("sluice_request_duration_seconds_sum", labels, Double(series.sumNanoseconds) / 1e9)
+                out.sample("sluice_request_duration_seconds_count", labels, cumulative)
+            }
+        }
+        out.family("sluice_connections_open", "gauge", "Downstream connections open.")
+        out.sample("sluice_connections_open", [], contexts.reduce(0) { $0 + $1.openSessionCount })
+        out.family("sluice_connections_refused_total", "counter", "Connections closed at accept: the listener's limit was reached.")
+        out.sample("sluice_connections_refused_total", [], contexts.reduce(0) { $0 + $1.connectionsRefused.load(ordering: .relaxed) })
+        out.family("sluice_tls_handshakes_total", "counter", "TLS handshakes on downstream connections, by result.")
+        for (result, read) in [("completed", { (c: LoopContext) in c.tlsHandshakesCompleted.load(ordering: .relaxed) }),
+                               ("failed", { $0.tlsHandshakesFailed.load(ordering: .relaxed) }),
+                               ("timed_out", { $0.tlsHandshakesTimedOut.load(ordering: .relaxed) })] {
+            out.sample("sluice_tls_handshakes_total", [("result", result)], contexts.reduce(0) { $0 + read($1) })
+        }
+        out.family("sluice_guard_decisions_total", "counter", "Guard verdicts, by route, guard and decision.")
+        for (route, name, counters) in store.configuration.guardCounters {
+            let rejected = counters.rejected, shadow = counters.shadowRejected
+            out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "pass")],
+                       max(counters.evaluated - rejected - shadow, 0))
+            out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "reject")], rejected)
+            out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "shadow_reject")], shadow)
+        }
+        out.family("sluice_guard_errors_total", "counter", "Guard calls that could not decide as configured (Redis unreachable, ...).")
+        for (route, name, counters) in store.configuration.guardCounters {
+            out.sample("sluice_guard_errors_total", [("route", route), ("guard", name)], counters.errors)
+        }
+        let breakers = guards.module(BreakerModule.self)?.breakers ?? []
+        out.family("sluice_breaker_state", "gauge", "1 for the state each breaker is in.")
+        for breaker in breakers {
+            for state in ["closed", "open", "half_open", "forced_open", "forced_closed"] {
+                out.sample("sluice_breaker_state", [("breaker", breaker.policy.name), ("state", state)], breaker.state == state ? 1 : 0)
+            }
+        }
+        out.family("sluice_breaker_transitions_total", "counter", "Breaker state changes.")
+        for breaker in breakers { out.sample("sluice_breaker_transitions_total", [("breaker", breaker.policy.name)], breaker.transitionCount) }
+        out.family("sluice_breaker_refused_total", "counter", "Requests answered 503 circuit_open.")
+        for breaker in breakers { out.sample("sluice_breaker_refused_total", [("breaker", breaker.policy.name)], breaker.refusedCount) }
+        let bulkheads = guards.module(BulkheadModule.self)?.bulkheads ?? []
+        out.family("sluice_bulkhead_in_use", "gauge", "Permits held, by bulkhead.")
+        for bulkhead in bulkheads { out.sample("sluice_bulkhead_in_use", [("bulkhead", bulkhead.policy.name)], bulkhead.occupancy.held) }
+        out.family("sluice_bulkhead_waiting", "gauge", "Requests waiting for a permit, by bulkhead.")
+        for bulkhead in bulkheads { out.sample("sluice_bulkhead_waiting", [("bulkhead", bulkhead.policy.name)], bulkhead.occupancy.waiting) }
+        out.family("sluice_bulkhead_refused_total", "counter", "Requests refused by a bulkhead (full, timed out or over a merchant's share).")
+        for bulkhead in bulkheads {
+            out.sample("sluice_bulkhead_refused_total", [("bulkhead", bulkhead.policy.name)], bulkhead.refused + bulkhead.timedOut)
+        }
+        if let engine = guards.module(DegradeModule.self)?.engine {
+            out.family("sluice_degrade_level", "gauge", "Degradation level: 0 normal, 1 throttle, 2 fallback, 3 shed.")
+            out.sample("sluice_degrade_level", [], engine.level.rawValue)
+            out.family("sluice_degrade_level_changes_total", "counter", "Degradation level changes.")
+            out.sample("sluice_degrade_level_changes_total", [], engine.levelChanges)
+        }
+        out.family("sluice_policy_generation", "gauge", "The running policy's generation (1 at start, +1 per applied reload).")
+        out.sample("sluice_policy_generation", [], status.generation.load(ordering: .relaxed))
+        out.family("sluice_reloads_total", "counter", "Policy reloads, by result.")
+        out.sample("sluice_reloads_total", [("result", "applied")], status.reloadsApplied.load(ordering: .relaxed))
+        out.sample("sluice_reloads_total", [("result", "rejected")], status.reloadsRejected.load(ordering: .relaxed))
+        return out.text
+    }
+
+    static func query(_ head: HTTPRequestHead) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in (head.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+        }
+        return values
+    }
+}

@@ -1,0 +1,150 @@
+"""The admin listener against the real binary: health and readiness, Prometheus metrics parsed
+with the real client library's parser (counters move with requests, rejections, breaker changes
+and reloads), the bearer token on everything that changes state, manual control of the degrade
+level and of a breaker, and a drain started from it (readiness 503 while it drains)."""
+import json
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import free_port, standard_policy
+from rawhttp import Conn
+
+TOKEN = "admin-test-token-0123456789abcdef"
+
+
+def gateway(spawn, backend, *, token=True):
+    port, admin = free_port(), free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}{', token_file: keys/admin.token' if token else ''}}}\n"
+    files["keys/admin.token"] = TOKEN + "\n"
+    files["guards.yaml"] = """\
+degrade:
+  signals: {in_flight: 1000}
+breakers:
+  - {name: demo, cluster: demo, window: {calls: 20}, minimum_calls: 10}
+"""
+    s = spawn.sluice(files, port)
+    s.admin = f"http://127.0.0.1:{admin}"
+    return s
+
+
+def call(s, method, path, token=None):
+    request = urllib.request.Request(s.admin + path, method=method, data=b"" if method == "POST" else None)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, r.read().decode(), r.headers.get("content-type")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers.get("content-type")
+
+
+def metrics(s):
+    status, text, content_type = call(s, "GET", "/metrics")
+    assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+
+def get(port, path):
+    with Conn(port, timeout=10) as c:
+        return c.request("GET", path)
+
+
+def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    assert call(s, "GET", "/healthz")[:2] == (200, "ok\n")
+    assert call(s, "GET", "/readyz")[:2] == (200, "ready\n")
+    before = metrics(s)
+    for i in range(7):
+        assert get(s.port, f"/echo/{i}").status == 200
+    assert get(s.port, "/nowhere").status == 404
+    after = metrics(s)
+    labels = {"listener": "public", "route": "echo"}
+    assert value(after, "sluice_requests_total", **labels, **{"class": "2xx"}) - value(before, "sluice_requests_total", **labels, **{"class": "2xx"}) == 7
+    assert value(after, "sluice_requests_total", listener="public", route="", **{"class": "4xx"}) >= 1
+    assert value(after, "sluice_request_duration_seconds_count", **labels) == value(after, "sluice_requests_total", **labels, **{"class": "2xx"})
+    assert value(after, "sluice_request_duration_seconds_bucket", **labels, le="+Inf") == value(after, "sluice_request_duration_seconds_count", **labels)
+    assert value(after, "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass") >= 7
+    assert value(after, "sluice_breaker_state", breaker="demo", state="closed") == 1
+    assert value(after, "sluice_degrade_level") == 0
+    assert value(after, "sluice_policy_generation") == 1
+    state = json.loads(call(s, "GET", "/admin/state")[1])
+    assert state["breakers"][0]["name"] == "demo" and state["degrade_level"] == "normal"
+    # A reload shows as a new generation.
+    s.proc.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while value(metrics(s), "sluice_reloads_total", result="applied") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert value(metrics(s), "sluice_policy_generation") == 2
+    assert json.loads(call(s, "GET", "/admin/policy")[1])["generation"] == 2
+
+
+def test_state_changes_need_the_token_and_take_effect(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    assert call(s, "POST", "/admin/degrade?level=shed")[0] == 401
+    assert call(s, "POST", "/admin/degrade?level=shed", token="wrong-token-0123456789abcdef00")[0] == 401
+    assert call(s, "POST", "/admin/degrade?level=loud", token=TOKEN)[0] == 400
+    status, body, _ = call(s, "POST", "/admin/degrade?level=shed", token=TOKEN)
+    assert status == 200 and json.loads(body) == {"level": "shed", "pinned": True}
+    shed = get(s.port, "/echo/pinned")
+    assert shed.status == 503 and shed.json()["error"] == "degraded"
+    assert "degrade level shed (pinned by the operator at shed)" in s.proc.stderr()
+    assert call(s, "POST", "/admin/degrade?level=auto", token=TOKEN)[0] == 200
+    assert get(s.port, "/echo/unpinned").status == 200
+
+    assert call(s, "POST", "/admin/breakers/nope?state=open", token=TOKEN)[0] == 404
+    status, body, _ = call(s, "POST", "/admin/breakers/demo?state=open", token=TOKEN)
+    assert status == 200 and json.loads(body)["state"] == "forced_open"
+    refused = get(s.port, "/echo/forced")
+    assert refused.status == 503 and refused.json()["error"] == "circuit_open"
+    samples = metrics(s)
+    assert value(samples, "sluice_breaker_state", breaker="demo", state="forced_open") == 1
+    assert value(samples, "sluice_breaker_refused_total", breaker="demo") >= 1
+    assert call(s, "POST", "/admin/breakers/demo?state=auto", token=TOKEN)[0] == 200
+    assert get(s.port, "/echo/back").status == 200
+
+
+def test_without_a_token_file_nothing_can_be_changed(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend, token=False)
+    status, body, _ = call(s, "POST", "/admin/drain", token=TOKEN)
+    assert status == 403 and json.loads(body)["error"] == "admin_token_not_configured"
+    assert call(s, "GET", "/readyz")[0] == 200
+
+
+def test_a_drain_started_from_the_admin_endpoint(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    slow = []
+    t = threading.Thread(target=lambda: slow.append(_slow(s.port)))
+    t.start()
+    time.sleep(0.2)
+    assert call(s, "POST", "/admin/drain", token=TOKEN)[0] == 202
+    deadline = time.monotonic() + 3
+    while call(s, "GET", "/readyz")[0] != 503:
+        assert time.monotonic() < deadline, "readyz never said draining"
+        time.sleep(0.02)
+    t.join(10)
+    assert slow and slow[0].status == 200, "the request in flight finished during the drain"
+    assert s.proc.wait_exit(10) == 0
+
+
+def _slow(port):
+    with Conn(port, timeout=10) as c:
+        return c.request("GET", "/echo/slow", {"X-Demo-Delay-Ms": "800"})
