@@ -1,0 +1,23 @@
+@testable import SluiceProxy
+import XCTest
+
+/// The per-loop request counters: classes, buckets, the last-series shortcut, and sums of loops.
+final class RequestMetricsTests: XCTestCase {
+    func testCountsByClassAndBucketAndSumsAcrossLoops() {
+        let a = RequestMetrics(), b = RequestMetrics()
+        a.record(listener: "public", route: "pay", status: 200, nanoseconds: 800_000)        // ≤ 1 ms
+        a.record(listener: "public", route: "pay", status: 503, nanoseconds: 3_000_000)      // ≤ 5 ms
+        a.record(listener: "public", route: "query", status: 200, nanoseconds: 20_000_000_000)  // above 10 s
+        a.record(listener: "public", route: "pay", status: 201, nanoseconds: 1_000_000)      // back to pay: exactly 1 ms
+        b.record(listener: "public", route: "pay", status: 404, nanoseconds: 100)
+        b.record(listener: "admin", route: nil, status: 99, nanoseconds: 100)
+        let total = RequestMetrics.sum([a.snapshot(), b.snapshot()])
+        let pay = total["public"]?["pay"]
+        XCTAssertEqual(pay?.byClass, [0, 2, 0, 1, 1, 0])
+        XCTAssertEqual(pay?.buckets[0], 3, "800 µs, 1 ms (bounds are inclusive) and 100 ns")
+        XCTAssertEqual(pay?.buckets[2], 1)
+        XCTAssertEqual(pay?.sumNanoseconds, 4_800_100)
+        XCTAssertEqual(total["public"]?["query"]?.buckets.last, 1)
+        XCTAssertEqual(total["admin"]?[""]?.byClass[5], 1, "no route, odd status: counted as other")
+    }
+}
