@@ -88,6 +88,10 @@ let package = Package(
         .target(name: "SluiceBreaker",
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
+        // Payment request validation: rule sets over payload fields, the validator (pure), the guard.
+        .target(name: "SluiceValidation",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluicePayload", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
                 dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluicePolicy", "SluiceGuards", "SluiceTLS"],
@@ -95,7 +99,7 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "COpenSSL", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker"],
+                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker", "SluiceValidation"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
@@ -124,7 +128,7 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluicePayloadTests", dependencies: ["SluicePayload"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceServerTests", dependencies: ["SluiceServer", "SluicePolicy", "SluiceRateLimit", "SluiceSharedRedis", "SluiceAuth",
-                                                       "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker"],
+                                                       "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker", "SluiceValidation"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceAuthTests", dependencies: ["SluiceAuth", "SluiceGuards", "SluiceHTTP", "SluicePolicy", "SluiceRedis",
                                                       "SluiceIO", "SluiceSharedRedis", "SluiceTestSupport"],
@@ -157,6 +161,9 @@ let package = Package(
         .testTarget(name: "SluiceBreakerTests",
                     dependencies: ["SluiceTestSupport", "SluiceBreaker", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceValidationTests",
+                    dependencies: ["SluiceValidation", "SluicePayload", "SluicePolicy", "SluiceGuards", "SluiceHTTP", "SluiceTestSupport"],
+                    resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]

@@ -8,6 +8,7 @@ import SluiceIO
 import SluicePolicy
 import SluiceRateLimit
 import SluiceSharedRedis
+import SluiceValidation
 
 /// The guard modules in chain order, and the state they keep across reloads. Adding a guard
 /// is one module and one line in `standard`.
@@ -25,6 +26,7 @@ struct GuardRegistry {
         return GuardRegistry(modules: [
             AuthModule(loops: loops),
             DegradeModule(loops: loops, gauges: gauges),
+            ValidationModule(),
             IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
             BulkheadModule(loops: loops, gauges: gauges),

@@ -8,6 +8,7 @@ import SluiceIdempotency
 import SluiceRateLimit
 import SluiceServer
 import SluiceSharedRedis
+import SluiceValidation
 import XCTest
 
 /// The policies/ directory at the top of the repository is what `make run` serves: it must
@@ -27,7 +28,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.listeners.first?.address.description, "127.0.0.1:8080")
         XCTAssertEqual(snapshot.cluster(named: "payments")?.endpoints.map(\.description), ["127.0.0.1:9001"])
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["admin.yaml", "auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml"])
+                       ["admin.yaml", "auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml", "validations.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
         XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
@@ -65,6 +66,11 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(breakers.breakers.map(\.cluster), ["payments"])
         XCTAssertNotNil(snapshot.cluster(named: "payments")?.outlierDetection)
         XCTAssertEqual(snapshot.cluster(named: "payments")?.retries?.attempts, 2)
+        // Orders, refunds and notifications are validated at the edge.
+        let validations = try XCTUnwrap(snapshot.guardPolicy(ValidationModule.moduleName, as: ValidationsPolicy.self))
+        XCTAssertEqual(snapshot.routes.compactMap { route in validations.routeRules[route.name].map { "\(route.name):\($0)" } },
+                       ["wechat-v3-jsapi-pay:wechat-v3-order", "wechat-v3-native-pay:wechat-v3-order", "wechat-v3-refund:wechat-v3-refund",
+                        "wechat-notify:wechat-notify"])
         // The admin listener: loopback, with a token for the controls.
         let admin = try XCTUnwrap(snapshot.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self))
         XCTAssertEqual(admin.address.description, "127.0.0.1:9901")

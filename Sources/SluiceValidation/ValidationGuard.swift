@@ -1,0 +1,42 @@
+import SluiceGuards
+import SluiceHTTP
+import SluicePayload
+
+/// The validation guard of one route (after auth, before idempotency: a malformed payment is
+/// refused before it claims a record or costs the backend anything). A failed check answers 400
+/// naming the rule, the field and a stable code; nothing reaches the backend.
+final class ValidationGuard: RequestGuard {
+    let name = "validation"
+    let counters = GuardCounters()
+    let needsBody = true
+    let rule: ValidationPolicy
+
+    init(rule: ValidationPolicy) { self.rule = rule }
+
+    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        guard let body = request.body else { return .proceed }
+        let payload: PaymentPayload
+        do { payload = try body.payload() } catch { return .reject(.invalidBody(error)) }
+        guard let violation = PayloadValidator.validate(payload, rule, merchant: request.merchantID) else { return .proceed }
+        return .reject(ValidationReplies.refusal(violation, rule: rule))
+    }
+}
+
+enum ValidationReplies {
+    static func refusal(_ violation: Violation, rule: ValidationPolicy) -> LocalReply {
+        var headers = HTTPHeaders()
+        let body: String
+        switch rule.style {
+        case .problem:
+            headers.appendLowercased(name: "content-type", value: "application/problem+json")
+            body = "{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400,\"error\":\"PARAM_ERROR\","
+                + "\"code\":\"\(violation.code)\",\"field\":\"\(jsonEscaped(violation.field))\",\"rule\":\"\(jsonEscaped(rule.name))\","
+                + "\"detail\":\"\(jsonEscaped(violation.detail))\"}\n"
+        case .wechatpay:
+            headers.appendLowercased(name: "content-type", value: "application/json")
+            body = "{\"code\":\"PARAM_ERROR\",\"message\":\"\(jsonEscaped(violation.detail))\","
+                + "\"detail\":{\"field\":\"\(jsonEscaped(violation.field))\",\"location\":\"body\",\"issue\":\"\(violation.code)\"}}\n"
+        }
+        return LocalReply(status: 400, headers: headers, body: Array(body.utf8), reason: "invalid_param:" + violation.code)
+    }
+}

@@ -1,0 +1,106 @@
+/// One validation rule set as the policy gives it (`validations:` list; a route names one with
+/// `validation: <name>`).
+public struct ValidationPolicy: Sendable, Equatable {
+    /// How a refusal's body looks.
+    public enum Style: String, Sendable, CaseIterable {
+        /// problem+json with `error: PARAM_ERROR`, the field, the rule and a stable code.
+        case problem
+        /// WeChat Pay's own error shape: `{"code":"PARAM_ERROR","message":…,"detail":{"field":…,"issue":…}}`.
+        case wechatpay
+    }
+
+    public var name: String
+    public var style = Style.problem
+    /// Refuse fields the rule does not list (`unknown_field`).
+    public var strict = false
+    /// In policy order: the first failing check decides, so the answer is the same every time.
+    public var fields: [FieldRule] = []
+
+    public init(name: String) { self.name = name }
+}
+
+/// The checks on one field path (`amount.total`, `items.*.name`: `*` is any one segment).
+public struct FieldRule: Sendable, Equatable {
+    public enum FieldType: String, Sendable, CaseIterable {
+        case string, integer, boolean, object, array
+    }
+
+    public var path: String
+    public var segments: [Substring]
+    public var required = false
+    public var type: FieldType?
+    /// Integers: inclusive bounds; `maxPerMerchant` overrides `maximum` for the verified merchant.
+    public var minimum: Int64?
+    public var maximum: Int64?
+    public var maxPerMerchant: [String: Int64] = [:]
+    /// Strings: length in characters (Unicode scalars), inclusive.
+    public var minLength: Int?
+    public var maxLength: Int?
+    /// Strings: the only ASCII characters allowed (nil: any).
+    public var allowedCharacters: AllowedCharacters?
+    /// The only values allowed (compared as sent).
+    public var oneOf: [String]?
+    public var url: URLRule?
+
+    public init(path: String) {
+        self.path = path
+        segments = path.split(separator: ".", omittingEmptySubsequences: false)
+    }
+
+    /// Whether `fieldPath` is this rule's path (segment by segment, `*` matching any one).
+    func matches(_ fieldPath: String) -> Bool {
+        var index = 0
+        for part in fieldPath.split(separator: ".", omittingEmptySubsequences: false) {
+            guard index < segments.count, segments[index] == "*" || segments[index] == part else { return false }
+            index += 1
+        }
+        return index == segments.count
+    }
+}
+
+/// A set of ASCII characters written like a regex class body: `A-Za-z0-9_*|-` (a `-` first or
+/// last is itself).
+public struct AllowedCharacters: Sendable, Equatable {
+    public let spec: String
+    private let allowed: [Bool]
+
+    public init?(_ spec: String) {
+        let bytes = Array(spec.utf8)
+        guard !bytes.isEmpty, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        var allowed = [Bool](repeating: false, count: 128)
+        var index = 0
+        while index < bytes.count {
+            if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
+                guard bytes[index] <= bytes[index + 2] else { return nil }
+                for byte in bytes[index]...bytes[index + 2] { allowed[Int(byte)] = true }
+                index += 3
+            } else {
+                allowed[Int(bytes[index])] = true
+                index += 1
+            }
+        }
+        self.spec = spec
+        self.allowed = allowed
+    }
+
+    func admits(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 < 128 && allowed[Int($0)] }
+    }
+}
+
+/// A URL field: its scheme, and optionally its host, must be among these.
+public struct URLRule: Sendable, Equatable {
+    public var schemes: [String] = ["https"]
+    /// Exact host names or `*.example.com` (any subdomain, not the bare domain); empty: any host.
+    public var hosts: [String] = []
+
+    public init() {}
+}
+
+/// The module's policy: the rule sets, and which route uses which.
+public struct ValidationsPolicy: Sendable {
+    public var rules: [ValidationPolicy]
+    public var routeRules: [String: String]
+
+    public func rule(named name: String) -> ValidationPolicy? { rules.first { $0.name == name } }
+}

@@ -1,0 +1,88 @@
+"""Payment request validation against the real binary and the mock backend: every malformed
+shape is answered 400 with its stable code (WeChat Pay's PARAM_ERROR shape on the pay route,
+problem+json on the other) and the backend sees nothing; valid requests are unaffected."""
+import json
+
+from conftest import free_port, standard_policy
+from rawhttp import Conn
+
+RULES = """\
+validations:
+  - name: order
+    style: wechatpay
+    fields:
+      mchid: {required: true, type: string, max_length: 32, chars: "0-9"}
+      out_trade_no: {required: true, type: string, min_length: 6, max_length: 32, chars: "A-Za-z0-9_*|-"}
+      amount.total: {required: true, type: integer, min: 1, max: 100000000}
+      amount.currency: {type: string, one_of: [CNY]}
+      notify_url: {required: true, type: string, url: {schemes: [https], hosts: ["*.merchant.example"]}}
+  - name: strict-echo
+    strict: true
+    fields:
+      id: {required: true, type: string}
+      count: {type: integer, min: 0}
+"""
+GOOD = {"mchid": "1900000001", "out_trade_no": "T-VALID-0001", "notify_url": "https://shop.merchant.example/notify",
+        "amount": {"total": 100, "currency": "CNY"}, "description": "tea"}
+
+
+def gateway(spawn, backend):
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n",
+        "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    validation: order\n").replace(
+        "    match: {prefix: /echo}\n    cluster: demo\n", "    match: {prefix: /echo}\n    cluster: demo\n    validation: strict-echo\n")
+    files["validations.yaml"] = RULES
+    return spawn.sluice(files, port)
+
+
+def post(port, path, body: bytes, content_type="application/json"):
+    with Conn(port, timeout=10) as c:
+        return c.request("POST", path, {"Content-Type": content_type}, body)
+
+
+def raw_order(total_literal: str) -> bytes:
+    text = json.dumps(GOOD)
+    return text.replace('"total": 100', f'"total": {total_literal}').encode()
+
+
+def test_malformed_payments_are_refused_at_the_edge(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    cases = [
+        (raw_order("1.5"), "wrong_type", "amount.total"),          # yuan where fen is expected
+        (raw_order('"100"'), "wrong_type", "amount.total"),        # an amount as a string
+        (raw_order("100.0"), "wrong_type", "amount.total"),
+        (raw_order("1e2"), "wrong_type", "amount.total"),
+        (raw_order("0"), "out_of_range", "amount.total"),
+        (raw_order("-100"), "out_of_range", "amount.total"),
+        (json.dumps({**GOOD, "out_trade_no": "T 0001/2"}).encode(), "invalid_characters", "out_trade_no"),
+        (json.dumps({**GOOD, "out_trade_no": "T-1"}).encode(), "too_short", "out_trade_no"),
+        (json.dumps({**GOOD, "amount": {"total": 100, "currency": "USD"}}).encode(), "not_allowed_value", "amount.currency"),
+        (json.dumps({**GOOD, "notify_url": "http://shop.merchant.example/notify"}).encode(), "invalid_url", "notify_url"),
+        (json.dumps({**GOOD, "notify_url": "https://attacker.example/notify"}).encode(), "invalid_url", "notify_url"),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "mchid"}).encode(), "missing_field", "mchid"),
+    ]
+    before = backend.stats()["requests"]
+    for body, code, field in cases:
+        r = post(s.port, "/v3/pay/transactions/jsapi", body)
+        assert r.status == 400, (body, r)
+        answer = r.json()
+        assert answer["code"] == "PARAM_ERROR" and answer["detail"] == {"field": field, "location": "body", "issue": code}, (body, answer)
+    # Not strict JSON at all: the body phase's own 400.
+    assert post(s.port, "/v3/pay/transactions/jsapi", b'{"mchid":"1","mchid":"2"}').json()["error"] == "invalid_body"
+    assert backend.stats()["requests"] - before == 1, "the backend saw none of them (only this stats request)"
+    # A valid order is unaffected.
+    ok = post(s.port, "/v3/pay/transactions/jsapi", json.dumps(GOOD).encode())
+    assert ok.status == 200 and backend.stats()["payments_executed"] == 1
+
+
+def test_a_strict_rule_refuses_unknown_fields_as_problem_json(spawn):
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    assert post(s.port, "/echo/strict", b'{"id":"a","count":2}').status == 200
+    r = post(s.port, "/echo/strict", b'{"id":"a","debug":true}')
+    assert r.status == 400 and r.header("content-type") == "application/problem+json"
+    assert {k: r.json()[k] for k in ("error", "code", "field", "rule")} == {
+        "error": "PARAM_ERROR", "code": "unknown_field", "field": "debug", "rule": "strict-echo"}

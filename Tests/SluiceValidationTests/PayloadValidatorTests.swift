@@ -1,0 +1,109 @@
+import SluicePayload
+@testable import SluiceValidation
+import XCTest
+
+/// Each rule kind against the shapes a malformed payment takes, numbers checked as the text sent.
+final class PayloadValidatorTests: XCTestCase {
+    private func order() -> ValidationPolicy {
+        var rule = ValidationPolicy(name: "order")
+        var mchid = FieldRule(path: "mchid")
+        mchid.required = true
+        mchid.type = .string
+        var no = FieldRule(path: "out_trade_no")
+        no.required = true
+        no.type = .string
+        no.minLength = 6
+        no.maxLength = 32
+        no.allowedCharacters = AllowedCharacters("A-Za-z0-9_*|-")
+        var total = FieldRule(path: "amount.total")
+        total.required = true
+        total.type = .integer
+        total.minimum = 1
+        total.maximum = 100_000
+        total.maxPerMerchant = ["big": 10_000_000]
+        var currency = FieldRule(path: "amount.currency")
+        currency.type = .string
+        currency.oneOf = ["CNY"]
+        var notify = FieldRule(path: "notify_url")
+        notify.type = .string
+        notify.url = URLRule()
+        notify.url?.hosts = ["*.merchant.example", "pay.example"]
+        var amount = FieldRule(path: "amount")
+        amount.type = .object
+        rule.fields = [mchid, no, amount, total, currency, notify]
+        return rule
+    }
+
+    private func check(_ json: String, _ rule: ValidationPolicy? = nil, merchant: String? = nil) throws -> Violation? {
+        let payload = try PaymentPayload.parse(Array(json.utf8), format: .json)
+        return PayloadValidator.validate(payload, rule ?? order(), merchant: merchant)
+    }
+
+    private let good = #"{"mchid":"1900000001","out_trade_no":"T-0001","amount":{"total":100,"currency":"CNY"},"notify_url":"https://shop.merchant.example/n"}"#
+
+    func testAGoodOrderPasses() throws {
+        XCTAssertNil(try check(good))
+    }
+
+    func testAmountsMustBeIntegersAsSent() throws {
+        for (total, code) in [("1.5", "wrong_type"), ("100.0", "wrong_type"), ("1e2", "wrong_type"), ("\"100\"", "wrong_type"),
+                              ("0", "out_of_range"), ("-5", "out_of_range"), ("100001", "out_of_range"), ("true", "wrong_type"),
+                              ("null", "missing_field")] {
+            let violation = try check(good.replacingOccurrences(of: #""total":100"#, with: "\"total\":\(total)"))
+            XCTAssertEqual(violation?.code, code, total)
+            XCTAssertEqual(violation?.field, "amount.total", total)
+        }
+        // A merchant's own maximum overrides the rule's.
+        let large = good.replacingOccurrences(of: #""total":100"#, with: #""total":5000000"#)
+        XCTAssertEqual(try check(large)?.code, "out_of_range")
+        XCTAssertNil(try check(large, merchant: "big"))
+    }
+
+    func testStringsLengthsCharactersValuesAndURLs() throws {
+        let cases: [(String, String, String, String)] = [
+            (#""out_trade_no":"T-0001""#, #""out_trade_no":"T-1""#, "too_short", "out_trade_no"),
+            (#""out_trade_no":"T-0001""#, "\"out_trade_no\":\"\(String(repeating: "x", count: 33))\"", "too_long", "out_trade_no"),
+            (#""out_trade_no":"T-0001""#, #""out_trade_no":"T 0001/x""#, "invalid_characters", "out_trade_no"),
+            (#""out_trade_no":"T-0001""#, #""out_trade_no":"订单00001""#, "invalid_characters", "out_trade_no"),
+            (#""currency":"CNY""#, #""currency":"USD""#, "not_allowed_value", "amount.currency"),
+            (#""mchid":"1900000001","#, "", "missing_field", "mchid"),
+            (#""mchid":"1900000001""#, #""mchid":1900000001"#, "wrong_type", "mchid"),
+            ("https://shop.merchant.example/n", "http://shop.merchant.example/n", "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", "https://evil.example/n", "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", "https://merchant.example/n", "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", "https://user@shop.merchant.example/n", "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", "shop.merchant.example/n", "invalid_url", "notify_url"),
+            (#""amount":{"total":100,"currency":"CNY"}"#, #""amount":[100]"#, "wrong_type", "amount"),
+        ]
+        for (from, to, code, field) in cases {
+            let violation = try check(good.replacingOccurrences(of: from, with: to))
+            XCTAssertEqual(violation?.code, code, to)
+            XCTAssertEqual(violation?.field, field, to)
+        }
+        XCTAssertNil(try check(good.replacingOccurrences(of: "https://shop.merchant.example/n", with: "https://pay.example:8443/n?x=1")))
+    }
+
+    func testStrictRulesRefuseFieldsTheyDoNotList() throws {
+        var rule = order()
+        rule.strict = true
+        XCTAssertNil(try check(good, rule))
+        let extra = try check(good.replacingOccurrences(of: #""mchid":"1900000001""#, with: #""mchid":"1900000001","debug":true"#), rule)
+        XCTAssertEqual(extra, Violation(code: "unknown_field", field: "debug", detail: "debug is not a field of this API"))
+        var items = FieldRule(path: "items.*.sku")
+        items.type = .string
+        var list = FieldRule(path: "items")
+        list.type = .array
+        var element = FieldRule(path: "items.*")
+        element.type = .object
+        rule.fields += [list, element, items]
+        XCTAssertNil(try check(good.replacingOccurrences(of: "}}", with: #"}},"items":[{"sku":"a"},{"sku":"b"}]}"#).replacingOccurrences(of: "}}}", with: "}}"), rule))
+    }
+
+    func testCharacterSetsParseRanges() {
+        XCTAssertNotNil(AllowedCharacters("A-Za-z0-9_*|-"))
+        XCTAssertNil(AllowedCharacters("z-a"))
+        XCTAssertNil(AllowedCharacters("a b"))
+        XCTAssertTrue(AllowedCharacters("0-9")!.admits("0123"))
+        XCTAssertFalse(AllowedCharacters("0-9")!.admits("12a"))
+    }
+}
