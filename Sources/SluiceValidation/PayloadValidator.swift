@@ -13,18 +13,19 @@ public struct Violation: Sendable, Equatable {
 enum PayloadValidator {
     static func validate(_ payload: PaymentPayload, _ rule: ValidationPolicy, merchant: String?) -> Violation? {
         for field in rule.fields {
-            let matching = payload.fields.filter { field.matches($0.name) }
-            if matching.isEmpty {
-                if field.required && !field.segments.contains("*") {
-                    return Violation(code: "missing_field", field: field.path, detail: "\(field.path) is required")
+            if field.isExact {
+                guard let value = payload[field.path] else {
+                    if field.required { return Violation(code: "missing_field", field: field.path, detail: "\(field.path) is required") }
+                    continue
                 }
+                if let violation = check(value, at: field.path, field, merchant: merchant) { return violation }
                 continue
             }
-            for found in matching {
+            for found in payload.fields where field.matches(found.name) {
                 if let violation = check(found.value, at: found.name, field, merchant: merchant) { return violation }
             }
         }
-        if rule.strict, let unknown = payload.fields.first(where: { found in !rule.fields.contains { $0.matches(found.name) } }) {
+        if rule.strict, let unknown = payload.fields.first(where: { !rule.lists($0.name) }) {
             return Violation(code: "unknown_field", field: unknown.name, detail: "\(unknown.name) is not a field of this API")
         }
         return nil
@@ -55,7 +56,8 @@ enum PayloadValidator {
             if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
         }
         guard let text = value.stringValue else { return nil }
-        let length = text.unicodeScalars.count
+        // Unicode scalars, counted on the UTF-8 bytes (every byte but a continuation starts one).
+        let length = text.utf8.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
         if let minimum = field.minLength, length < minimum { return fail("too_short", "must be at least \(minimum) characters") }
         if let maximum = field.maxLength, length > maximum { return fail("too_long", "must be at most \(maximum) characters") }
         if let allowed = field.allowedCharacters, !allowed.admits(text) {
@@ -68,24 +70,33 @@ enum PayloadValidator {
         return nil
     }
 
-    /// Nil when `text` is an absolute URL with an allowed scheme and host.
+    /// Nil when `text` is an absolute URL with an allowed scheme and host. Works on the UTF-8
+    /// bytes: scheme `://` authority, no credentials, no spaces or control characters.
     static func urlProblem(_ text: String, _ rule: URLRule) -> String? {
-        guard let separator = text.range(of: "://") else { return "must be an absolute URL" }
-        let scheme = text[..<separator.lowerBound].lowercased()
-        guard rule.schemes.contains(scheme) else { return "must use \(rule.schemes.joined(separator: " or "))" }
-        let rest = text[separator.upperBound...]
-        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        guard !authority.isEmpty, !authority.contains("@"), !text.contains(where: { $0 == " " || $0.asciiValue.map { $0 < 0x20 } ?? false }) else {
-            return "must be a plain URL with a host (no credentials, no spaces)"
+        let bytes = Array(text.utf8)
+        guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return "must be a plain URL (no spaces or control characters)" }
+        var separator: Int?
+        for index in 0..<max(bytes.count - 2, 0) where bytes[index] == UInt8(ascii: ":")
+            && bytes[index + 1] == UInt8(ascii: "/") && bytes[index + 2] == UInt8(ascii: "/") {
+            separator = index
+            break
         }
-        var host = authority.lowercased()
-        if let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") {
-            guard host[host.index(after: colon)...].allSatisfy(\.isNumber) else { return "has an invalid port" }
-            host = String(host[..<colon])
+        guard let separator, separator > 0 else { return "must be an absolute URL" }
+        let scheme = String(decoding: bytes[..<separator].map { $0 | 0x20 }, as: UTF8.self)
+        guard rule.schemes.contains(scheme) else { return "must use \(rule.schemes.joined(separator: " or "))" }
+        let start = separator + 3
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") { end += 1 }
+        var authority = Array(bytes[start..<end])
+        guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { return "must be a plain URL with a host (no credentials)" }
+        if authority.last != UInt8(ascii: "]"), let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
+            guard authority[(colon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return "has an invalid port" }
+            authority = Array(authority[..<colon])
         }
         guard !rule.hosts.isEmpty else { return nil }
+        let host = String(decoding: authority.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
         let allowed = rule.hosts.contains { pattern in
-            pattern.hasPrefix("*.") ? host.hasSuffix(pattern.dropFirst()) && host.count > pattern.count - 1 : host == pattern
+            pattern.hasPrefix("*.") ? host.hasSuffix(pattern.dropFirst()) && host.utf8.count > pattern.utf8.count - 1 : host == pattern
         }
         return allowed ? nil : "must point to an allowed host"
     }

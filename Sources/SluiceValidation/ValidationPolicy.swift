@@ -14,9 +14,22 @@ public struct ValidationPolicy: Sendable, Equatable {
     /// Refuse fields the rule does not list (`unknown_field`).
     public var strict = false
     /// In policy order: the first failing check decides, so the answer is the same every time.
-    public var fields: [FieldRule] = []
+    public var fields: [FieldRule] = [] {
+        didSet {
+            exactPaths = Set(fields.filter(\.isExact).map(\.path))
+            wildcardFields = fields.filter { !$0.isExact }
+        }
+    }
+    /// For `strict`: the listed paths without `*`, and the rules with one.
+    private(set) var exactPaths: Set<String> = []
+    private(set) var wildcardFields: [FieldRule] = []
 
     public init(name: String) { self.name = name }
+
+    /// Whether a field path is one the rule lists.
+    func lists(_ fieldPath: String) -> Bool {
+        exactPaths.contains(fieldPath) || wildcardFields.contains { $0.matches(fieldPath) }
+    }
 }
 
 /// The checks on one field path (`amount.total`, `items.*.name`: `*` is any one segment).
@@ -45,16 +58,24 @@ public struct FieldRule: Sendable, Equatable {
     public init(path: String) {
         self.path = path
         segments = path.split(separator: ".", omittingEmptySubsequences: false)
+        isExact = !segments.contains("*")
     }
 
-    /// Whether `fieldPath` is this rule's path (segment by segment, `*` matching any one).
+    /// No `*` in the path: the field is found by one lookup.
+    public let isExact: Bool
+
+    /// Whether `fieldPath` is this rule's path (segment by segment, `*` matching any one),
+    /// compared in place (no allocation: this runs for every field of every request).
     func matches(_ fieldPath: String) -> Bool {
-        var index = 0
-        for part in fieldPath.split(separator: ".", omittingEmptySubsequences: false) {
-            guard index < segments.count, segments[index] == "*" || segments[index] == part else { return false }
-            index += 1
+        var field = fieldPath.utf8[...]
+        for (index, segment) in segments.enumerated() {
+            let end = field.firstIndex(of: UInt8(ascii: ".")) ?? field.endIndex
+            let part = field[..<end]
+            guard segment == "*" || segment.utf8.elementsEqual(part) else { return false }
+            if end == field.endIndex { return index == segments.count - 1 }
+            field = field[field.index(after: end)...]
         }
-        return index == segments.count
+        return false
     }
 }
 
