@@ -17,6 +17,8 @@ struct AccessLogRecord {
     var reason: String?
     /// The merchant the auth guard verified, when it did.
     var merchant: String? = nil
+    /// The W3C trace the request belongs to.
+    var traceID: String? = nil
     var durationNanos: UInt64
     var bytesIn: Int
     var bytesOut: Int
@@ -46,6 +48,7 @@ final class AccessLogWriter {
         line += ",\"upstream\":" + (record.upstream.map { "\"\($0)\"" } ?? "null")
         if let reason = record.reason { line += ",\"reason\":\"\(reason)\"" }
         if let merchant = record.merchant { line += ",\"merchant\":\"\(merchant)\"" }
+        if let traceID = record.traceID { line += ",\"trace_id\":\"\(traceID)\"" }
         let micros = record.durationNanos / 1000
         line += ",\"duration_ms\":\(micros / 1000).\(threeDigits(micros % 1000))"
         line += ",\"bytes_in\":\(record.bytesIn),\"bytes_out\":\(record.bytesOut)}\n"

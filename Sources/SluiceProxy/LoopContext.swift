@@ -13,6 +13,7 @@ public final class LoopContext: @unchecked Sendable {
     private(set) var configuration: ProxyConfiguration
     private var pools: [String: UpstreamPool] = [:]
     var requestIDs = RequestIDGenerator()
+    var traceIDs = TraceIDGenerator()
     let accessLog: AccessLogWriter?
     private let connector: any UpstreamConnector
     /// Request bodies held in memory on this loop right now (the body phase), against the

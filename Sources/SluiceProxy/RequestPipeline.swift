@@ -22,13 +22,19 @@ struct RequestPipeline {
         var requestID = head.headers["x-request-id"] ?? ""
         if !Self.isAcceptableRequestID(requestID) { requestID = context.requestIDs.next() }
 
+        // The trace this request belongs to (kept or started), forwarded with the gateway's span.
+        let trace = TraceContext.forwarding(head.headers["traceparent"], ids: &context.traceIDs)
+        head.headers.remove(name: "traceparent")
+        head.headers.appendLowercased(name: "traceparent", value: trace.traceparent)
+
         var outcome = Outcome(status: 0)
         var observers: [any OutcomeObserver] = []
         var merchant: String?
         let identity = ClientIdentity(peer: downstream.clientAddress, headers: head.headers, trustedProxies: trustedProxies)
         defer {
             let elapsed = Deadline.now.nanoseconds &- started.nanoseconds
-            log(outcome, downstream: downstream, client: identity.client, requestID: requestID, merchant: merchant, durationNanos: elapsed)
+            log(outcome, downstream: downstream, client: identity.client, requestID: requestID, traceID: trace.traceID, merchant: merchant,
+                durationNanos: elapsed)
             if !observers.isEmpty { tell(observers, outcome, latencyNanoseconds: elapsed) }
         }
 
@@ -212,14 +218,14 @@ struct RequestPipeline {
         for observer in observers { observer.requestFinished(told) }
     }
 
-    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, merchant: String?,
-                     durationNanos: UInt64) {
+    private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, traceID: String,
+                     merchant: String?, durationNanos: UInt64) {
         context.metrics.record(listener: listenerName, route: outcome.route, status: outcome.status, nanoseconds: durationNanos)
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: client, method: downstream.head.method,
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
-            reason: outcome.reason, merchant: merchant, durationNanos: durationNanos,
+            reason: outcome.reason, merchant: merchant, traceID: traceID, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
     }
 
