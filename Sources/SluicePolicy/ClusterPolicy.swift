@@ -15,6 +15,8 @@ public struct ClusterPolicy: Sendable {
     public var outlierDetection: OutlierDetectionPolicy?
     /// Safe retries; nil = one try per request.
     public var retries: RetryPolicy?
+    /// Active HTTP health checks; nil = none.
+    public var healthCheck: HealthCheckPolicy?
 
     public static let defaultBalance = LoadBalancing.roundRobin
     public static let defaultConnectTimeout = Duration.seconds(1)
@@ -57,6 +59,19 @@ public struct RetryPolicy: Sendable, Equatable {
     public var attempts = 2
     public var budget = 0.2
     public var minimumRetries = 10
+
+    public init() {}
+}
+
+/// Active health checks: every `interval`, a `GET path` to each endpoint (cleartext HTTP/1.1,
+/// from one loop); a 2xx or 3xx within `timeout` passes. `unhealthy` failures in a row take an
+/// endpoint out of balancing, `healthy` passes in a row bring it back. Endpoints start healthy.
+public struct HealthCheckPolicy: Sendable, Equatable {
+    public var path = "/health"
+    public var interval: Duration = .seconds(5)
+    public var timeout: Duration = .seconds(1)
+    public var healthy = 2
+    public var unhealthy = 3
 
     public init() {}
 }

@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries",
+            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries", "health_check",
         ]) else { return nil }
         let fields = item.fields
 
@@ -21,6 +21,7 @@ extension PolicyFileReader {
         if let node = fields["tls"] { cluster.tls = readClusterTLS(node, of: item.what) }
         if let node = fields["outlier_detection"] { cluster.outlierDetection = readOutlierDetection(node, of: item.what) }
         if let node = fields["retries"] { cluster.retries = readRetries(node, of: item.what) }
+        if let node = fields["health_check"] { cluster.healthCheck = readHealthCheck(node, of: item.what) }
 
         return item.declared(cluster)
     }
@@ -37,6 +38,31 @@ extension PolicyFileReader {
             if value >= policy.ejectionTime { policy.maxEjectionTime = value } else { report("max_ejection_time must be at least ejection_time", at: node) }
         }
         if let node = fields["max_ejected_share"], let value = number(node, upTo: 1) { policy.maxEjectedShare = value }
+        return policy
+    }
+
+    private func readHealthCheck(_ node: Node, of what: String) -> HealthCheckPolicy? {
+        guard let fields = mapping(node, what: "health_check of \(what)", allowed: ["path", "interval", "timeout", "healthy", "unhealthy"]) else {
+            return nil
+        }
+        var policy = HealthCheckPolicy()
+        if let node = fields["path"], let path = text(node, expected: "a path like /health") {
+            if path.hasPrefix("/") && path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { policy.path = path } else {
+                report("health_check path must start with / and hold no spaces", at: node)
+            }
+        }
+        if let node = fields["interval"], let value = duration(node) {
+            if value >= .milliseconds(100) { policy.interval = value } else { report("interval must be at least 100ms", at: node) }
+        }
+        if let node = fields["timeout"], let value = duration(node) { policy.timeout = value }
+        if policy.timeout > policy.interval, let node = fields["timeout"] ?? fields["interval"] {
+            report("health_check timeout must not exceed its interval", at: node)
+        }
+        for key in ["healthy", "unhealthy"] {
+            guard let node = fields[key], let value = count(node) else { continue }
+            guard value >= 1 else { report("\(key) must be at least 1", at: node); continue }
+            if key == "healthy" { policy.healthy = value } else { policy.unhealthy = value }
+        }
         return policy
     }
 

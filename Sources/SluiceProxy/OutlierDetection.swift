@@ -42,17 +42,53 @@ struct OutlierLedger {
     }
 }
 
+/// The active health checks' view of one cluster's endpoints: consecutive passes and failures,
+/// and whether each endpoint is in. Pure.
+struct HealthCheckLedger {
+    let policy: HealthCheckPolicy
+    private(set) var healthy: [Bool]
+    private var passes: [Int]
+    private var failures: [Int]
+
+    init(policy: HealthCheckPolicy, endpoints: Int) {
+        self.policy = policy
+        healthy = Array(repeating: true, count: endpoints)
+        passes = Array(repeating: 0, count: endpoints)
+        failures = Array(repeating: 0, count: endpoints)
+    }
+
+    /// One check's result; returns the endpoint's new state when it changed.
+    mutating func record(_ endpoint: Int, passed: Bool) -> Bool? {
+        if passed {
+            passes[endpoint] += 1
+            failures[endpoint] = 0
+            guard !healthy[endpoint], passes[endpoint] >= policy.healthy else { return nil }
+        } else {
+            failures[endpoint] += 1
+            passes[endpoint] = 0
+            guard healthy[endpoint], failures[endpoint] >= policy.unhealthy else { return nil }
+        }
+        healthy[endpoint] = passed
+        return passed
+    }
+}
+
 /// A cluster's endpoint health, shared by every loop of one configuration (a reload starts it
-/// afresh). Without `outlier_detection` nothing is recorded and nothing is ever ejected.
+/// afresh): passive outlier ejection, and active health checks when the cluster has them.
+/// Without either, nothing is recorded and balancing uses every endpoint.
 final class EndpointHealth: Sendable {
     private let ledger: Mutex<OutlierLedger>
+    private let checks: Mutex<HealthCheckLedger>
     let isEnabled: Bool
+    let isChecked: Bool
     private let names: [String]
     private let cluster: String
 
     init(cluster: ClusterPolicy, names: [String]) {
         isEnabled = cluster.outlierDetection != nil
         ledger = Mutex(OutlierLedger(policy: cluster.outlierDetection ?? OutlierDetectionPolicy(), endpoints: names.count))
+        isChecked = cluster.healthCheck != nil
+        checks = Mutex(HealthCheckLedger(policy: cluster.healthCheck ?? HealthCheckPolicy(), endpoints: names.count))
         self.names = names
         self.cluster = cluster.name
     }
@@ -64,9 +100,18 @@ final class EndpointHealth: Sendable {
         }
     }
 
-    /// Which endpoints balancing may use now (all when none is ejected).
+    /// An active check's result.
+    func recordCheck(_ endpoint: Int, passed: Bool, detail: String) {
+        guard isChecked, let changed = checks.withLock({ $0.record(endpoint, passed: passed) }) else { return }
+        printError("sluice: cluster \(cluster) endpoint \(names[endpoint]) is \(changed ? "healthy again" : "unhealthy") (\(detail))")
+    }
+
+    /// Which endpoints balancing must leave out now (ejected or failing their checks); nil when
+    /// the cluster has neither outlier detection nor health checks.
     func ejected(now: UInt64) -> [Bool]? {
-        guard isEnabled else { return nil }
-        return ledger.withLock { ledger in ledger.ejectedUntil.indices.map { ledger.isEjected($0, now: now) } }
+        guard isEnabled || isChecked else { return nil }
+        let healthy = isChecked ? checks.withLock { $0.healthy } : nil
+        let ejected = isEnabled ? ledger.withLock { ledger in ledger.ejectedUntil.indices.map { ledger.isEjected($0, now: now) } } : nil
+        return names.indices.map { (ejected?[$0] ?? false) || !(healthy?[$0] ?? true) }
     }
 }

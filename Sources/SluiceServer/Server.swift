@@ -12,6 +12,8 @@ import Glibc
 public final class Server {
     private let policyDirectory: String
     private let workersOverride: Int?
+    /// The running configuration's active health checks (replaced on reload).
+    private var healthChecker: HealthChecker?
 
     public init(policyDirectory: String, workersOverride: Int?) {
         self.policyDirectory = policyDirectory
@@ -146,6 +148,8 @@ public final class Server {
 
         group.start()
         admin?.start()
+        healthChecker = HealthChecker(configuration: configuration, loop: contexts[0].loop)
+        healthChecker?.start()
         // Per-client limits are per listener and shared by its loops (a client's connections
         // land on several).
         var perClient: [String: ClientConnectionLimiter] = [:]
@@ -248,6 +252,9 @@ public final class Server {
         guards.activate(compiledGuards)
         store.replace(with: configuration)
         for context in contexts { context.loop.execute { context.adoptLatestConfiguration() } }
+        healthChecker?.stop()
+        healthChecker = HealthChecker(configuration: configuration, loop: contexts[0].loop)
+        healthChecker?.start()
         printError("sluice: policy reloaded (\(trigger)): generation \(generation), \(policy.routes.count) routes, \(policy.clusters.count) clusters")
     }
 

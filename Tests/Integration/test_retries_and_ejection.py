@@ -1,7 +1,8 @@
-"""Retries and outlier ejection against the real binary and mock backends: a dead endpoint
-costs clients nothing (connect failures are tried again elsewhere, then it is ejected); an
-endpoint answering 503 is ejected and receives nothing until its ejection ends; with every
-endpoint failing, retries stay within the budget; and no POST is ever sent twice."""
+"""Retries, outlier ejection and health checks against the real binary and mock backends: a
+dead endpoint costs clients nothing (connect failures are tried again elsewhere, then it is
+ejected); an endpoint answering 503 is ejected and receives nothing until its ejection ends;
+one failing its health checks gets no traffic until it passes them again; with every endpoint
+failing, retries stay within the budget; and no POST is ever sent twice."""
 import json
 import time
 import urllib.request
@@ -11,14 +12,14 @@ from rawhttp import Conn
 
 
 def gateway(spawn, ports, *, outlier="{consecutive_failures: 2, ejection_time: 3s, max_ejected_share: 0.5}",
-            retries="{attempts: 2, budget: 0.2, minimum_retries: 10}", workers=1):
+            retries="{attempts: 2, budget: 0.2, minimum_retries: 10}", workers=1, extra=""):
     port = free_port()
     files = standard_policy(port, ports[0], free_port(), workers=workers)
     endpoints = ", ".join(f"127.0.0.1:{p}" for p in ports)
     files["clusters.yaml"] = files["clusters.yaml"].replace(
         f"endpoints: [127.0.0.1:{ports[0]}], balance: round_robin, connect_timeout: 1s, max_idle_per_endpoint: 64, idle_timeout: 60s}}",
         f"endpoints: [{endpoints}], balance: round_robin, connect_timeout: 1s, max_idle_per_endpoint: 64, idle_timeout: 60s, "
-        f"outlier_detection: {outlier}, retries: {retries}}}", 1)
+        f"outlier_detection: {outlier}, retries: {retries}{extra}}}", 1)
     assert endpoints in files["clusters.yaml"]
     return spawn.sluice(files, port)
 
@@ -91,3 +92,24 @@ def test_with_every_endpoint_failing_retries_stay_within_the_budget_and_posts_go
     before = sum(requests_seen(b) for b in backends)
     assert [pay(s.port, i).status for i in range(10)] == [503] * 10
     assert sum(requests_seen(b) for b in backends) - before == 10, "a POST that reached a backend is never sent again"
+
+
+def test_an_endpoint_failing_its_health_checks_gets_no_traffic_until_it_passes_again(spawn):
+    good, sick = spawn.backend(), spawn.backend()
+    control(sick, {"mode": "fail", "fail_status": 503})
+    s = gateway(spawn, [good.port, sick.port], outlier="{consecutive_failures: 1000}", retries="{attempts: 1}",
+                extra=", health_check: {path: /health, interval: 100ms, timeout: 100ms, healthy: 2, unhealthy: 2}")
+    deadline = time.monotonic() + 5
+    while "endpoint 127.0.0.1:%d is unhealthy" % sick.port not in s.proc.stderr():
+        assert time.monotonic() < deadline, s.proc.stderr()
+        time.sleep(0.05)
+    # No retries here (attempts: 1): every 200 means the sick endpoint was never chosen.
+    assert [pay(s.port, i).status for i in range(10)] == [200] * 10
+    assert good.stats()["payments_executed"] == 10
+    control(sick, {"mode": "normal"})
+    while "endpoint 127.0.0.1:%d is healthy again" % sick.port not in s.proc.stderr():
+        assert time.monotonic() < deadline + 5, s.proc.stderr()
+        time.sleep(0.05)
+    assert [pay(s.port, 100 + i).status for i in range(10)] == [200] * 10
+    assert sick.stats()["payments_executed"] > 0, "back in balancing"
+

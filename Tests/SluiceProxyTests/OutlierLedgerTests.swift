@@ -49,4 +49,23 @@ final class OutlierLedgerTests: XCTestCase {
         var lonely = ledger(endpoints: 1, share: 0.5)
         XCTAssertTrue((0..<10).allSatisfy { _ in lonely.record(0, failed: true, now: 0) == nil }, "never empties a cluster of one")
     }
+
+    func testHealthChecksTakeAnEndpointOutAndBringItBack() {
+        var policy = HealthCheckPolicy()
+        policy.healthy = 2
+        policy.unhealthy = 3
+        var checks = HealthCheckLedger(policy: policy, endpoints: 2)
+        XCTAssertEqual(checks.healthy, [true, true], "endpoints start healthy")
+        XCTAssertNil(checks.record(0, passed: false))
+        XCTAssertNil(checks.record(0, passed: false))
+        XCTAssertNil(checks.record(0, passed: true), "a pass resets the failures")
+        XCTAssertNil(checks.record(0, passed: false))
+        XCTAssertNil(checks.record(0, passed: false))
+        XCTAssertEqual(checks.record(0, passed: false), false)
+        XCTAssertEqual(checks.healthy, [false, true])
+        XCTAssertNil(checks.record(0, passed: false))
+        XCTAssertNil(checks.record(0, passed: true))
+        XCTAssertEqual(checks.record(0, passed: true), true)
+        XCTAssertEqual(checks.healthy, [true, true])
+    }
 }

@@ -66,6 +66,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(breakers.breakers.map(\.cluster), ["payments"])
         XCTAssertNotNil(snapshot.cluster(named: "payments")?.outlierDetection)
         XCTAssertEqual(snapshot.cluster(named: "payments")?.retries?.attempts, 2)
+        XCTAssertEqual(snapshot.cluster(named: "payments")?.healthCheck?.path, "/health")
         // Orders, refunds and notifications are validated at the edge.
         let validations = try XCTUnwrap(snapshot.guardPolicy(ValidationModule.moduleName, as: ValidationsPolicy.self))
         XCTAssertEqual(snapshot.routes.compactMap { route in validations.routeRules[route.name].map { "\(route.name):\($0)" } },
