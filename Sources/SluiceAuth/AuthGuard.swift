@@ -59,6 +59,11 @@ final class AuthGuard: RequestGuard {
         return head
     }()
 
+    func explain(_ request: GuardRequest) -> String {
+        "schemes \(schemes.map(\.rawValue).joined(separator: ", ")); timestamps within ±\(policy.timestampWindow), nonces kept "
+            + "\(policy.nonceTTL) (Redis, on failure: \(policy.onRedisFailure.rawValue)); the verified merchant goes upstream in \(policy.merchantHeader)"
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         request.head.headers.remove(name: policy.merchantHeader)
         let authorization = request.head.headers["authorization"]
@@ -275,6 +280,8 @@ struct MerchantHeaderStripper: RequestGuard {
     let name = "auth"
     let counters = GuardCounters()
     let merchantHeader: String
+
+    func explain(_ request: GuardRequest) -> String { "no auth on this route; a client-sent \(merchantHeader) is removed" }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         request.head.headers.remove(name: merchantHeader)

@@ -17,6 +17,17 @@ final class BreakerGuard: RequestGuard {
         observer = BreakerOutcome(breaker: breaker)
     }
 
+    func explain(_ request: GuardRequest) -> String {
+        let p = breaker.policy
+        let window: String
+        switch p.window {
+        case .count(let calls): window = "the last \(calls) calls"
+        case .time(let duration): window = "the calls of the last \(duration)"
+        }
+        return "\(p.name): opens when \(Int(p.failureRate * 100))% of \(window) fail (at least \(p.minimumCalls))"
+            + (p.slowCall.map { " or \(Int(p.slowCallRate * 100))% take over \($0)" } ?? "") + ", for \(p.openFor) at first"
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         if let retryAfter = breaker.refusal() { return .reject(BreakerReplies.open(breaker.policy.name, retryAfterNanoseconds: retryAfter)) }
         request.observeOutcome(observer)

@@ -17,6 +17,12 @@ final class BulkheadGuard: RequestGuard {
         self.loops = loops
     }
 
+    func explain(_ request: GuardRequest) -> String {
+        let p = bulkhead.policy
+        return "\(p.name): \(p.maxConcurrent) in flight, queue \(p.queue) for up to \(p.queueTimeout)"
+            + (p.merchantCap.map { ", at most \($0) per merchant" } ?? "")
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         guard request.loopIndex < loops.count else { return .proceed }
         let merchant = request.merchantID

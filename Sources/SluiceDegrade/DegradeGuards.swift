@@ -20,6 +20,10 @@ final class DegradeGate: RequestGuard {
         observers = (0..<max(loops, 1)).map { InFlightRelease(engine: engine, loopIndex: $0, isCore: isCore) }
     }
 
+    func explain(_ request: GuardRequest) -> String {
+        isCore ? "core route: counted in the pressure, never shed" : "non-core route: shed at once (503 degraded) at level shed"
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         engine.inFlight.wrappingAdd(1, ordering: .relaxed)
         request.observeOutcome(observers[min(request.loopIndex, observers.count - 1)])
@@ -67,6 +71,12 @@ final class FallbackGuard: RequestGuard {
         self.cache = cache
         maxStaleNanoseconds = settings.maxStale.nanosecondsClamped
         cacheStore = cache.map { CacheStore(cache: $0) }
+    }
+
+    func explain(_ request: GuardRequest) -> String {
+        "at throttle \(Int(settings.throttleShare * 100))% forwarded; fallback: "
+            + (settings.cachedFallback ? "the last 2xx answer to this merchant and GET target (max stale \(settings.maxStale))" : "none")
+            + (settings.staticFallback.map { ", else a fixed \($0.status)" } ?? "") + ", else 503 degraded"
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {

@@ -72,8 +72,13 @@ public protocol RequestGuard: Sendable {
     var needsBody: Bool { get }
     /// Runs on the request's event loop. May record what it learned in `request` for later guards.
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict
+    /// What this guard would check for `request`, in a line for `sluice explain`: its settings,
+    /// and what it can compute from the request alone (keys, the body's verdict). Touches no
+    /// Redis, socket or shared state.
+    func explain(_ request: GuardRequest) -> String
 }
 
 extension RequestGuard {
     public var needsBody: Bool { false }
+    public func explain(_ request: GuardRequest) -> String { "" }
 }

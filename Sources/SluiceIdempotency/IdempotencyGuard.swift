@@ -59,6 +59,22 @@ final class IdempotencyGuard: RequestGuard {
         ttlMs = rule.ttl.milliseconds
     }
 
+    func explain(_ request: GuardRequest) -> String {
+        var line = "rule \(rule.name): keys \(IdempotencyReplies.describe(rule.keys))\(rule.required ? " (required)" : ""), "
+            + "records kept \(rule.ttl), unknown outcomes: \(rule.onUnknown.rawValue), Redis failure: \(rule.onRedisFailure.rawValue)"
+        do {
+            let keys = try IdempotencyKey.findAll(rule.keys, in: request)
+            if keys.isEmpty {
+                line += rule.required ? "; this request has no key: 400 idempotency_key_missing" : "; this request has no key: not protected"
+            } else {
+                line += "; this request's keys: " + keys.map { $0.kind == "h" ? "header \"\($0.value)\"" : "business " + $0.value.replacingOccurrences(of: "\u{1F}", with: " ") }.joined(separator: ", ")
+            }
+        } catch {
+            line += "; this request's key is refused: \(IdempotencyReplies.invalidKey(error).reason)"
+        }
+        return line
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         let keys: [IdempotencyKey]
         do {

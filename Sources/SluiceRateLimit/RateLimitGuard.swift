@@ -105,6 +105,12 @@ public final class RateLimitGuard: RequestGuard {
         var source = Source.redis
     }
 
+    public func explain(_ request: GuardRequest) -> String {
+        rules.map { bound in
+            "\(bound.rule.name) (key \(LimitKey.make(rule: bound.rule.name, parts: bound.rule.key, request: request)))"
+        }.joined(separator: ", ")
+    }
+
     public func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         if needsBody, let body = request.body {
             do { _ = try body.payload() } catch { return .reject(.invalidBody(error)) }

@@ -13,6 +13,18 @@ final class ValidationGuard: RequestGuard {
 
     init(rule: ValidationPolicy) { self.rule = rule }
 
+    func explain(_ request: GuardRequest) -> String {
+        let settings = "rule \(rule.name): \(rule.fields.count) fields\(rule.strict ? ", strict" : "")"
+        guard let body = request.body else { return settings + " (give --body-file to check a body)" }
+        do {
+            let payload = try body.payload()
+            guard let violation = PayloadValidator.validate(payload, rule, merchant: request.merchantID) else { return settings + "; the body passes" }
+            return settings + "; the body would be refused: 400 \(violation.code) (\(violation.detail))"
+        } catch {
+            return settings + "; the body would be refused: 400 invalid_body (\(error))"
+        }
+    }
+
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         guard let body = request.body else { return .proceed }
         let payload: PaymentPayload

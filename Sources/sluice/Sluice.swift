@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SluicePolicy
 import SluiceIO
 import SluiceServer
@@ -11,7 +12,7 @@ struct Sluice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A front proxy for payment backends: auth, rate limits, bulkheads, breakers, degradation.",
-        subcommands: [Run.self, Check.self, Sign.self, Version.self])
+        subcommands: [Run.self, Check.self, Sign.self, Explain.self, Version.self])
 }
 
 struct Run: ParsableCommand {
@@ -54,5 +55,46 @@ struct Version: ParsableCommand {
         print("openssl \(TLSLibrary.version)")
         print("nghttp2 \(HTTP2Library.version)")
         print("hiredis \(RedisLibrary.version)")
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a policy would do with one request: route, guards in order, upstream. Serves nothing, touches no Redis.")
+
+    @Option(name: .long, help: "Directory of policy YAML files.")
+    var policy: String = "policies"
+
+    @Option(name: .long, help: "The request method.")
+    var method: String = "GET"
+
+    @Option(name: .long, help: "The request target: path and query.")
+    var path: String
+
+    @Option(name: [.customShort("H"), .long], help: "A request header, 'Name: value' (repeatable).")
+    var header: [String] = []
+
+    @Option(name: .long, help: "A file holding the request body.")
+    var bodyFile: String?
+
+    func run() throws {
+        var headers: [(String, String)] = []
+        for line in header {
+            guard let colon = line.firstIndex(of: ":") else { throw ValidationError("header '\(line)' is not 'Name: value'") }
+            headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces),
+                            String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+        }
+        var body: [UInt8]?
+        if let bodyFile {
+            guard let data = FileManager.default.contents(atPath: bodyFile) else { throw ValidationError("cannot read \(bodyFile)") }
+            body = [UInt8](data)
+            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("content-type", "application/json")) }
+        }
+        switch Explainer.explain(directory: policy, method: method, target: path, headers: headers, body: body) {
+        case .success(let text): print(text, terminator: "")
+        case .failure(let failure):
+            printError(failure.description)
+            throw ExitCode(1)
+        }
     }
 }
