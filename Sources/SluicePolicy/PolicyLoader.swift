@@ -12,6 +12,11 @@ public enum PolicyLoader {
     /// sorted by file name.
     /// `sections` are the guard modules' parts of the format (the server's guard registry gives them).
     public static func load(directory: String, sections: [any GuardPolicySection] = []) throws(PolicyLoadError) -> PolicySnapshot {
+        try build(try sourceTexts(directory: directory), origin: directory, sections: sections)
+    }
+
+    /// The policy files of `directory` and their texts, sorted by file name (what `load` reads).
+    public static func sourceTexts(directory: String) throws(PolicyLoadError) -> [(path: String, text: String)] {
         let directoryError = { (message: String) in
             PolicyLoadError(errors: [PolicyError(file: directory, line: 1, column: 1, message: message)])
         }
@@ -35,7 +40,7 @@ public enum PolicyLoader {
             }
         }
         guard unreadable.isEmpty else { throw PolicyLoadError(errors: unreadable) }
-        return try build(sources, origin: directory, sections: sections)
+        return sources
     }
 
     /// The same from texts in hand, in the order given (tests, reload from memory). Problems of

@@ -14,6 +14,8 @@ public final class Server {
     private let workersOverride: Int?
     /// The running configuration's active health checks (replaced on reload).
     private var healthChecker: HealthChecker?
+    /// The running policy as written, for the summary of what a reload changes.
+    private var runningPolicyText: PolicyDiff.Canonical?
 
     public init(policyDirectory: String, workersOverride: Int?) {
         self.policyDirectory = policyDirectory
@@ -103,6 +105,7 @@ public final class Server {
             return 1
         }
         guards.activate(compiledGuards)
+        runningPolicyText = try? PolicyDiff.canonical(directory: policyDirectory)
         let store = ConfigurationStore(configuration)
         let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD) }
 
@@ -256,6 +259,10 @@ public final class Server {
         healthChecker = HealthChecker(configuration: configuration, loop: contexts[0].loop)
         healthChecker?.start()
         printError("sluice: policy reloaded (\(trigger)): generation \(generation), \(policy.routes.count) routes, \(policy.clusters.count) clusters")
+        if let before = runningPolicyText, let after = try? PolicyDiff.canonical(directory: policyDirectory) {
+            for line in PolicyDiff.changes(from: before, to: after) { printError("sluice: reload changed: \(line)") }
+            runningPolicyText = after
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish (up to `timeout`), then flushes logs.

@@ -12,7 +12,7 @@ struct Sluice: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A front proxy for payment backends: auth, rate limits, bulkheads, breakers, degradation.",
-        subcommands: [Run.self, Check.self, Sign.self, Explain.self, Version.self])
+        subcommands: [Run.self, Check.self, Diff.self, Sign.self, Explain.self, Version.self])
 }
 
 struct Run: ParsableCommand {
@@ -94,6 +94,27 @@ struct Explain: ParsableCommand {
         case .success(let text): print(text, terminator: "")
         case .failure(let failure):
             printError(failure.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what changes from one policy directory to another (listeners, clusters, routes, rules, settings).")
+
+    @Argument(help: "The policy directory before.")
+    var old: String
+
+    @Argument(help: "The policy directory after.")
+    var new: String
+
+    func run() throws {
+        do {
+            let lines = PolicyDiff.changes(from: try PolicyDiff.canonical(directory: old), to: try PolicyDiff.canonical(directory: new))
+            print(lines.isEmpty ? "no changes" : lines.joined(separator: "\n"))
+        } catch {
+            printError(error.description)
             throw ExitCode(1)
         }
     }
