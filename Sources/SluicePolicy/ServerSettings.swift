@@ -5,6 +5,9 @@ public struct ServerSettings: Sendable {
     /// Event-loop threads; 0 means one per core.
     public var workers: Int
     public var accessLog: AccessLogTarget
+    /// One JSON line per call to a core (payment) route: merchant, order number, amount in fen,
+    /// outcome, latency, request and trace ids. Off by default.
+    public var transactionLog: AccessLogTarget = .off
     /// How long a drain (SIGTERM, reload) waits for in-flight requests before closing.
     public var drainTimeout: Duration
     /// What an empty path segment (`/a//b`) means: merged away, or answered 400.

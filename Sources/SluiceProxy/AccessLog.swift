@@ -52,6 +52,16 @@ final class AccessLogWriter {
         let micros = record.durationNanos / 1000
         line += ",\"duration_ms\":\(micros / 1000).\(threeDigits(micros % 1000))"
         line += ",\"bytes_in\":\(record.bytesIn),\"bytes_out\":\(record.bytesOut)}\n"
+        appendLine(line)
+    }
+
+    /// One transaction-log line (the payment call's own facts, see `TransactionRecord`).
+    func append(_ record: TransactionRecord) {
+        appendLine(record.jsonLine(time: wallClockMillis()))
+    }
+
+    /// Buffers a finished line; it goes out with the next flush.
+    private func appendLine(_ line: String) {
         buffer.append(contentsOf: line.utf8)
         if buffer.count >= flushThreshold {
             flush()

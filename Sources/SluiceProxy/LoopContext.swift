@@ -15,6 +15,7 @@ public final class LoopContext: @unchecked Sendable {
     var requestIDs = RequestIDGenerator()
     var traceIDs = TraceIDGenerator()
     let accessLog: AccessLogWriter?
+    let transactionLog: AccessLogWriter?
     private let connector: any UpstreamConnector
     /// Request bodies held in memory on this loop right now (the body phase), against the
     /// policy's `body_buffer_per_loop`.
@@ -36,17 +37,18 @@ public final class LoopContext: @unchecked Sendable {
     public let metrics = RequestMetrics()
 
     /// `accessLogFD` nil = no access log.
-    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?) {
-        self.init(loop: loop, store: store, accessLogFD: accessLogFD, connector: SocketConnector())
+    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, transactionLogFD: Int32? = nil) {
+        self.init(loop: loop, store: store, accessLogFD: accessLogFD, transactionLogFD: transactionLogFD, connector: SocketConnector())
     }
 
     /// With another way to reach upstreams (the in-process pipeline tests' in-memory one).
-    init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, connector: any UpstreamConnector) {
+    init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, transactionLogFD: Int32? = nil, connector: any UpstreamConnector) {
         self.loop = loop
         self.store = store
         self.connector = connector
         configuration = store.configuration
         accessLog = accessLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
+        transactionLog = transactionLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
     }
 
     public var openSessionCount: Int { openSessions.load(ordering: .relaxed) }
@@ -274,10 +276,14 @@ public final class LoopContext: @unchecked Sendable {
     /// Writes out buffered access log lines and drops pooled upstream connections. Loop thread.
     public func shutdown() {
         accessLog?.flush()
+        transactionLog?.flush()
         pools.values.forEach { $0.closeIdle() }
     }
 
-    public func flushAccessLog() { accessLog?.flush() }
+    public func flushAccessLog() {
+        accessLog?.flush()
+        transactionLog?.flush()
+    }
 }
 
 /// How many connections one listener may hold open on one loop. Loop-confined.

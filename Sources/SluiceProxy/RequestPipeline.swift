@@ -30,12 +30,21 @@ struct RequestPipeline {
         var outcome = Outcome(status: 0)
         var observers: [any OutcomeObserver] = []
         var merchant: String?
+        // For the transaction log: set once the request is known to be a payment call.
+        var isPaymentCall = false
+        var paymentBody: RequestBody?
         let identity = ClientIdentity(peer: downstream.clientAddress, headers: head.headers, trustedProxies: trustedProxies)
         defer {
             let elapsed = Deadline.now.nanoseconds &- started.nanoseconds
             log(outcome, downstream: downstream, client: identity.client, requestID: requestID, traceID: trace.traceID, merchant: merchant,
                 durationNanos: elapsed)
             if !observers.isEmpty { tell(observers, outcome, latencyNanoseconds: elapsed) }
+            if isPaymentCall, let transactionLog = context.transactionLog {
+                transactionLog.append(TransactionRecord(requestID: requestID, traceID: trace.traceID, route: outcome.route ?? "",
+                                                        method: downstream.head.method, merchant: merchant,
+                                                        payload: try? paymentBody?.payload(), status: outcome.status,
+                                                        reason: outcome.reason, durationNanos: elapsed))
+            }
         }
 
         // Routed and forwarded on one normal form of the path, so that no spelling of a path
@@ -53,6 +62,7 @@ struct RequestPipeline {
             return
         }
         outcome.route = route.name
+        isPaymentCall = route.routeClass == .core
         if let length = downstream.declaredBodyLength, length > route.maxBodyBytes {
             outcome = await reply(.json(status: 413, reason: "body_too_large",
                                         message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)",
@@ -87,6 +97,7 @@ struct RequestPipeline {
             // taken by one guard is given back when a later one refuses).
             observers = guardRequest.outcomeObservers
             merchant = guardRequest.merchantID
+            paymentBody = guardRequest.body
             if let bodyRefusal {
                 outcome = await refuse(bodyRefusal, downstream: downstream, requestID: requestID, route: route.name)
                 return
@@ -114,6 +125,10 @@ struct RequestPipeline {
                 outcome = await refuse(refusal, downstream: downstream, requestID: requestID, route: route.name)
                 return
             }
+        }
+        // The transaction log reads the order's fields from the body when it was read anyway.
+        if isPaymentCall, paymentBody == nil, context.transactionLog != nil, let bufferedBody {
+            paymentBody = RequestBody(bytes: bufferedBody, contentType: head.headers["content-type"])
         }
         guard let pool = context.pool(for: route.cluster) else {
             outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",

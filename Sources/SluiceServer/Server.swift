@@ -72,17 +72,12 @@ public final class Server {
             return 1
         }
 
-        let accessLogFD: Int32?
-        switch policy.server.accessLog {
-        case .stdout: accessLogFD = 1
-        case .off: accessLogFD = nil
-        case .file(let path):
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                printError("cannot open access log \(path): \(String(cString: strerror(errno)))")
-                return 1
-            }
-            accessLogFD = fd
+        let accessLogFD: Int32?, transactionLogFD: Int32?
+        switch (Self.open(policy.server.accessLog, what: "access log"), Self.open(policy.server.transactionLog, what: "transaction log")) {
+        case (.success(let access), .success(let transactions)): (accessLogFD, transactionLogFD) = (access, transactions)
+        case (.failure(let failure), _), (_, .failure(let failure)):
+            printError(failure.description)
+            return 1
         }
 
         let group: EventLoopGroup
@@ -107,7 +102,7 @@ public final class Server {
         guards.activate(compiledGuards)
         runningPolicyText = try? PolicyDiff.canonical(directory: policyDirectory)
         let store = ConfigurationStore(configuration)
-        let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD) }
+        let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD, transactionLogFD: transactionLogFD) }
 
         // Bind before the loops start: a port that cannot be bound fails start-up, not a loop.
         var bound: [(context: LoopContext, listener: TCPListener, policy: ListenerPolicy)] = []
@@ -262,6 +257,18 @@ public final class Server {
         if let before = runningPolicyText, let after = try? PolicyDiff.canonical(directory: policyDirectory) {
             for line in PolicyDiff.changes(from: before, to: after) { printError("sluice: reload changed: \(line)") }
             runningPolicyText = after
+        }
+    }
+
+    /// A log's file descriptor: stdout, none, or the file opened for appending.
+    private static func open(_ target: AccessLogTarget, what: String) -> Result<Int32?, ValidationFailure> {
+        switch target {
+        case .stdout: return .success(1)
+        case .off: return .success(nil)
+        case .file(let path):
+            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return .failure(ValidationFailure(description: "cannot open \(what) \(path): \(String(cString: strerror(errno)))")) }
+            return .success(fd)
         }
     }
 
