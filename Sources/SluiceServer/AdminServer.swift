@@ -39,17 +39,15 @@ final class ServerStatus: Sendable {
 ///   without a configured token they are refused).
 final class AdminServer: @unchecked Sendable {
     private let listener: TCPListener
-    private let contexts: [LoopContext]
-    private let store: ConfigurationStore
-    private let guards: GuardRegistry
-    private let status: ServerStatus
+    private let view: ServerView
+    private var contexts: [LoopContext] { view.contexts }
+    private var store: ConfigurationStore { view.store }
+    private var guards: GuardRegistry { view.guards }
+    private var status: ServerStatus { view.status }
 
-    init(listener: TCPListener, contexts: [LoopContext], store: ConfigurationStore, guards: GuardRegistry, status: ServerStatus) {
+    init(listener: TCPListener, view: ServerView) {
         self.listener = listener
-        self.contexts = contexts
-        self.store = store
-        self.guards = guards
-        self.status = status
+        self.view = view
     }
 
     func start() {
@@ -176,20 +174,9 @@ final class AdminServer: @unchecked Sendable {
             + "\"bulkheads\":[\(bulkheads.joined(separator: ","))]}\n"
     }
 
-    /// Each loop's request counters, read on that loop.
-    private func loopSnapshots() async -> [[String: [String: RequestMetrics.Series]]] {
-        var snapshots: [[String: [String: RequestMetrics.Series]]] = []
-        for context in contexts {
-            snapshots.append(await withCheckedContinuation { continuation in
-                context.loop.execute { continuation.resume(returning: context.metrics.snapshot()) }
-            })
-        }
-        return snapshots
-    }
-
     private func metrics() async -> String {
         var out = MetricsText()
-        let requests = RequestMetrics.sum(await loopSnapshots())
+        let requests = await view.requestTotals()
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"]
         out.family("sluice_requests_total", "counter", "Requests answered, by listener, route and status class.")
         for (listener, routes) in requests.sorted(by: { $0.key < $1.key }) {
@@ -261,6 +248,12 @@ final class AdminServer: @unchecked Sendable {
             out.sample("sluice_degrade_level", [], engine.level.rawValue)
             out.family("sluice_degrade_level_changes_total", "counter", "Degradation level changes.")
             out.sample("sluice_degrade_level_changes_total", [], engine.levelChanges)
+        }
+        if let redis = await view.redisConnections() {
+            out.family("sluice_redis_connections_up", "gauge", "Connections to the shared Redis that are up (one per loop).")
+            out.sample("sluice_redis_connections_up", [], redis.up)
+            out.family("sluice_redis_connections", "gauge", "Connections to the shared Redis (one per loop).")
+            out.sample("sluice_redis_connections", [], redis.total)
         }
         out.family("sluice_policy_generation", "gauge", "The running policy's generation (1 at start, +1 per applied reload).")
         out.sample("sluice_policy_generation", [], status.generation.load(ordering: .relaxed))

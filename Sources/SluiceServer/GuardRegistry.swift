@@ -36,7 +36,7 @@ struct GuardRegistry {
 
     /// The policy format's guard parts, for the loader: the shared `redis` section, then each
     /// module's own.
-    var policySections: [any GuardPolicySection] { [RedisPolicySection(), AdminPolicySection()] + modules.compactMap(\.policySection) }
+    var policySections: [any GuardPolicySection] { [RedisPolicySection(), AdminPolicySection(), AlertPolicySection()] + modules.compactMap(\.policySection) }
 
     /// The module of a kind (the admin endpoint reads breakers, bulkheads and the degrade engine).
     func module<Module: GuardModule>(_ type: Module.Type) -> Module? {

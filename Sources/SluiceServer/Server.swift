@@ -129,6 +129,7 @@ public final class Server {
         let status = ServerStatus()
         status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         var admin: AdminServer?
+        let view = ServerView(contexts: contexts, store: store, guards: guards, status: status)
         if let adminPolicy = policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self) {
             guard let address = SocketAddress(host: adminPolicy.address.host, port: adminPolicy.address.port) else {
                 printError("admin: \(adminPolicy.address) is not a numeric address")
@@ -136,7 +137,7 @@ public final class Server {
             }
             do {
                 let listener = try TCPListener(address: address, on: contexts[0].loop)
-                admin = AdminServer(listener: listener, contexts: contexts, store: store, guards: guards, status: status)
+                admin = AdminServer(listener: listener, view: view)
                 printStatus("sluice: admin on \(listener.localAddress)")
             } catch {
                 printError("admin: cannot listen on \(address): \(error)")
@@ -146,6 +147,7 @@ public final class Server {
 
         group.start()
         admin?.start()
+        AlertEngine(view: view, loop: contexts[0].loop).start()
         healthChecker = HealthChecker(configuration: configuration, loop: contexts[0].loop)
         healthChecker?.start()
         // Per-client limits are per listener and shared by its loops (a client's connections

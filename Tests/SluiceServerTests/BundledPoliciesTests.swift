@@ -76,6 +76,8 @@ final class BundledPoliciesTests: XCTestCase {
         let admin = try XCTUnwrap(snapshot.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self))
         XCTAssertEqual(admin.address.description, "127.0.0.1:9901")
         XCTAssertNotNil(admin.token)
+        XCTAssertEqual(snapshot.guardPolicy(AlertsPolicy.sectionName, as: AlertsPolicy.self)?.rules.map(\.name),
+                       ["payments-breaker-open", "degraded", "many-5xx", "redis-unreachable"])
 
         let core = snapshot.routes.filter { $0.routeClass == .core }.map(\.match.path)
         XCTAssertEqual(core, [.exact("/v3/pay/transactions/jsapi"), .exact("/v3/pay/transactions/native"),

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceDegrade
+import SluiceHTTP
+import SluiceHTTP1
+import SluiceIO
+import SluicePolicy
+
+/// The policy's alert rules, checked every second on loop 0 (the rules of the running policy,
+/// so a reload takes effect at the next check). When a condition starts or stops holding: one
+/// log line (`sluice: alert <name> firing: …` / `resolved`) and, when the rule has a webhook, a
+/// JSON POST to it (`{"alert","state","detail","time"}`), retried with a doubling pause, each
+/// try within the webhook's timeout. A webhook that never answers costs the gateway nothing
+/// but that task.
+final class AlertEngine: @unchecked Sendable {
+    private let view: ServerView
+    private let loop: EventLoop
+    /// Loop 0's state only.
+    private var firing: [String: Bool] = [:]
+    private var samples: [(time: UInt64, total: Int, errors: Int)] = []
+
+    init(view: ServerView, loop: EventLoop) {
+        self.view = view
+        self.loop = loop
+    }
+
+    func start() {
+        loop.execute { [self] in
+            loop.spawn { [self] in
+                while true {
+                    await loop.sleep(until: .after(.seconds(1)))
+                    await check()
+                }
+            }
+        }
+    }
+
+    private func check() async {
+        guard let rules = view.store.configuration.policy.guardPolicy(AlertsPolicy.sectionName, as: AlertsPolicy.self)?.rules else { return }
+        let needsRequests = rules.contains { if case .errorRate = $0.condition { return true } else { return false } }
+        if needsRequests { await sample() }
+        for rule in rules {
+            let (holds, detail) = await evaluate(rule.condition)
+            guard holds != (firing[rule.name] ?? false) else { continue }
+            firing[rule.name] = holds
+            let state = holds ? "firing" : "resolved"
+            printError("sluice: alert \(rule.name) \(state): \(detail)")
+            if let webhook = rule.webhook { send(webhook, alert: rule.name, state: state, detail: detail) }
+        }
+    }
+
+    private func evaluate(_ condition: AlertRule.Condition) async -> (Bool, String) {
+        switch condition {
+        case .breakerOpen(let name):
+            let state = view.breakers.first { $0.policy.name == name }?.state ?? "absent"
+            return (state == "open" || state == "forced_open", "breaker \(name) is \(state)")
+        case .degradeLevel(let wanted):
+            let level = view.degrade?.level ?? .normal
+            let threshold = DegradeLevel.allCases.first { $0.description == wanted } ?? .shed
+            return (level >= threshold, "degradation level \(level)")
+        case .errorRate(let share, let window, let minimum):
+            let seconds = UInt64(window.components.seconds)
+            guard let last = samples.last,
+                  let first = samples.first(where: { last.time - $0.time <= seconds * 1_000_000_000 }) else { return (false, "no requests yet") }
+            let total = last.total - first.total, errors = last.errors - first.errors
+            guard total >= minimum else { return (false, "\(total) requests in the window, fewer than \(minimum)") }
+            let rate = Double(errors) / Double(total)
+            return (rate > share, "\(errors) of \(total) answers were 5xx (\(Int((rate * 100).rounded()))%) in the last \(window)")
+        case .redisUnreachable:
+            guard let redis = await view.redisConnections() else { return (false, "no redis in the policy") }
+            return (redis.up == 0, "\(redis.up) of \(redis.total) Redis connections up")
+        }
+    }
+
+    /// Totals and 5xx answers now, kept for an hour of windows.
+    private func sample() async {
+        var total = 0, errors = 0
+        for routes in (await view.requestTotals()).values {
+            for series in routes.values {
+                total += series.byClass.reduce(0, +)
+                errors += series.byClass[4]
+            }
+        }
+        samples.append((loop.now, total, errors))
+        if samples.count > 3700 { samples.removeFirst(samples.count - 3700) }
+    }
+
+    private func send(_ webhook: AlertRule.Webhook, alert: String, state: String, detail: String) {
+        let body = Array("{\"alert\":\"\(jsonEscaped(alert))\",\"state\":\"\(state)\",\"detail\":\"\(jsonEscaped(detail))\",\"time\":\(time(nil))}\n".utf8)
+        var headers = HTTPHeaders()
+        headers.appendLowercased(name: "host", value: "\(webhook.host):\(webhook.port)")
+        headers.appendLowercased(name: "content-type", value: "application/json")
+        headers.appendLowercased(name: "content-length", value: String(body.count))
+        headers.appendLowercased(name: "connection", value: "close")
+        var request: [UInt8] = []
+        HTTP1Serializer.appendRequestHead(HTTPRequestHead(method: "POST", target: webhook.path, version: .http1_1, headers: headers), to: &request)
+        request.append(contentsOf: body)
+        let message = request
+        loop.spawn { [loop] in
+            var pause = Duration.milliseconds(500)
+            for attempt in 0...webhook.retries {
+                if attempt > 0 {
+                    await loop.sleep(until: .after(pause))
+                    pause = pause * 2
+                }
+                guard let address = SocketAddress(host: webhook.host, port: webhook.port) else { return }
+                do {
+                    let deadline = Deadline.after(webhook.timeout)
+                    let connection = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
+                    defer { connection.close() }
+                    try await connection.write(message, deadline: deadline)
+                    var parser = ResponseHeadParser()
+                    let response = try await HeadReader.readResponse(from: connection, buffer: ByteBuffer(capacity: 1024), parser: &parser,
+                                                                     requestMethod: "POST", deadline: deadline)
+                    if (200..<300).contains(response.head.status) { return }
+                } catch {
+                    continue
+                }
+            }
+            printError("sluice: alert \(alert) \(state): webhook http://\(webhook.host):\(webhook.port)\(webhook.path) did not take it")
+        }
+    }
+}
