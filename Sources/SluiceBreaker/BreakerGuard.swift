@@ -10,11 +10,11 @@ final class BreakerGuard: RequestGuard {
     let name = "breaker"
     let counters = GuardCounters()
     let breaker: CircuitBreaker
-    private let observer: BreakerOutcome
+    private let slowNanoseconds: UInt64?
 
     init(breaker: CircuitBreaker) {
         self.breaker = breaker
-        observer = BreakerOutcome(breaker: breaker)
+        slowNanoseconds = breaker.policy.slowCall?.nanosecondsClamped
     }
 
     func explain(_ request: GuardRequest) -> String {
@@ -29,24 +29,30 @@ final class BreakerGuard: RequestGuard {
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
-        if let retryAfter = breaker.refusal() { return .reject(BreakerReplies.open(breaker.policy.name, retryAfterNanoseconds: retryAfter)) }
-        request.observeOutcome(observer)
-        return .proceed
+        switch breaker.admit() {
+        case .refused(let retryAfter):
+            return .reject(BreakerReplies.open(breaker.policy.name, retryAfterNanoseconds: retryAfter))
+        case .admitted(let epoch):
+            request.observeOutcome(BreakerOutcome(breaker: breaker, epoch: epoch, slowNanoseconds: slowNanoseconds))
+            return .proceed
+        }
     }
 }
 
-/// Tells the breaker how an admitted request ended (one per breaker: no per-request state).
+/// Tells the breaker how an admitted request ended, with the epoch it was admitted in.
 final class BreakerOutcome: OutcomeObserver {
     let breaker: CircuitBreaker
+    let epoch: UInt64
     private let slowNanoseconds: UInt64?
 
-    init(breaker: CircuitBreaker) {
+    init(breaker: CircuitBreaker, epoch: UInt64, slowNanoseconds: UInt64?) {
         self.breaker = breaker
-        slowNanoseconds = breaker.policy.slowCall?.nanosecondsClamped
+        self.epoch = epoch
+        self.slowNanoseconds = slowNanoseconds
     }
 
     func requestFinished(_ outcome: RequestOutcome) {
-        breaker.record(Self.classify(outcome, policy: breaker.policy, slowNanoseconds: slowNanoseconds))
+        breaker.record(Self.classify(outcome, policy: breaker.policy, slowNanoseconds: slowNanoseconds), epoch: epoch)
     }
 
     static func classify(_ outcome: RequestOutcome, policy: BreakerPolicy, slowNanoseconds: UInt64?) -> BreakerMachine.Result {

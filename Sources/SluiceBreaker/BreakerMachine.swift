@@ -12,6 +12,11 @@ import SluiceIO
 /// - forced open or closed by an operator, it stays so until released.
 /// A call whose result says nothing about the backend (the client left, a local refusal) is
 /// `ignored`: it only gives back a half-open probe slot.
+///
+/// Every call is admitted in an epoch (`allow` says which), and the epoch changes with every
+/// state change: a result counts only in the epoch it was admitted in. A call admitted while
+/// closed that ends after the trip (it can outlast `open_for`) never decides a half-open probe,
+/// and never lands in the window of the next closed period.
 struct BreakerMachine {
     enum State: Equatable {
         case closed
@@ -39,6 +44,8 @@ struct BreakerMachine {
     private(set) var forced: Forced?
     /// Trips since the breaker last closed (the open time grows with it).
     private(set) var trips = 0
+    /// Changes with every state change; results of calls admitted in another epoch are stale.
+    private(set) var epoch: UInt64 = 0
     private var window: OutcomeWindow
 
     init(policy: BreakerPolicy) {
@@ -56,7 +63,12 @@ struct BreakerMachine {
     }
 
     /// Whether a call may go upstream now; when not, how long until it may (nanoseconds).
-    mutating func allow(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?) {
+    mutating func allow(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?, epoch: UInt64) {
+        let (allowed, retryAfter, transition) = decide(now: now)
+        return (allowed, retryAfter, transition, epoch)
+    }
+
+    private mutating func decide(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?) {
         switch forced {
         case .open?: return (false, policy.openFor.nanosecondsClamped, nil)
         case .closed?: return (true, 0, nil)
@@ -68,6 +80,7 @@ struct BreakerMachine {
         case .open(let until):
             guard now >= until else { return (false, until - now, nil) }
             state = .halfOpen(started: 1, succeeded: 0)
+            epoch &+= 1
             return (true, 0, Transition(from: "open", to: "half_open", reason: "open time over; probing"))
         case .halfOpen(let started, let succeeded):
             guard started < policy.halfOpenCalls else { return (false, policy.openFor.nanosecondsClamped / 10, nil) }
@@ -77,8 +90,8 @@ struct BreakerMachine {
     }
 
     /// A call's result; returns the transition it caused.
-    mutating func record(_ result: Result, now: UInt64) -> Transition? {
-        guard forced == nil else { return nil }
+    mutating func record(_ result: Result, epoch admitted: UInt64, now: UInt64) -> Transition? {
+        guard forced == nil, admitted == epoch else { return nil }
         switch state {
         case .closed:
             guard result != .ignored else { return nil }
@@ -109,6 +122,7 @@ struct BreakerMachine {
                     return nil
                 }
                 state = .closed
+                epoch &+= 1
                 trips = 0
                 window = OutcomeWindow(policy.window)
                 return Transition(from: "half_open", to: "closed", reason: "\(policy.halfOpenCalls) probes succeeded")
@@ -120,6 +134,7 @@ struct BreakerMachine {
     mutating func force(_ forced: Forced?) -> Transition? {
         let before = stateName
         self.forced = forced
+        epoch &+= 1
         if forced == nil {
             state = .closed
             trips = 0
@@ -130,6 +145,7 @@ struct BreakerMachine {
 
     private mutating func trip(now: UInt64, from: String, reason: String) -> Transition {
         trips += 1
+        epoch &+= 1
         let base = Double(policy.openFor.nanosecondsClamped)
         let open = min(base * Double(1 << min(trips - 1, 30)), Double(policy.maxOpenFor.nanosecondsClamped))
         state = .open(until: now + UInt64(open))

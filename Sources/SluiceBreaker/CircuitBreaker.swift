@@ -17,17 +17,21 @@ public final class CircuitBreaker: Sendable {
         self.clock = clock
     }
 
-    /// Nil when the call may go upstream; else the nanoseconds until it may.
-    func refusal() -> UInt64? {
-        let (allowed, retryAfter, transition) = machine.withLock { $0.allow(now: clock()) }
+    /// The epoch a call is admitted in (`.admitted`), or the nanoseconds until calls may go
+    /// upstream again (`.refused`).
+    enum Admission { case admitted(epoch: UInt64), refused(retryAfterNanoseconds: UInt64) }
+
+    func admit() -> Admission {
+        let (allowed, retryAfter, transition, epoch) = machine.withLock { $0.allow(now: clock()) }
         log(transition)
-        guard !allowed else { return nil }
+        guard !allowed else { return .admitted(epoch: epoch) }
         refusals.wrappingAdd(1, ordering: .relaxed)
-        return retryAfter
+        return .refused(retryAfterNanoseconds: retryAfter)
     }
 
-    func record(_ result: BreakerMachine.Result) {
-        log(machine.withLock { $0.record(result, now: clock()) })
+    /// A call's result, counted only in the epoch it was admitted in.
+    func record(_ result: BreakerMachine.Result, epoch: UInt64) {
+        log(machine.withLock { $0.record(result, epoch: epoch, now: clock()) })
     }
 
     /// The operator's manual control: `.open` refuses every call, `.closed` lets every call

@@ -101,6 +101,12 @@ public final class DegradeEngine: Sendable {
         if let changed { publish(changed, because: level.map { "pinned by the operator at \($0)" } ?? "unpinned by the operator") }
     }
 
+    /// Each loop's last timer lateness in seconds, once the timers run (nil before).
+    public var loopLagSeconds: [Double]? {
+        guard started.load(ordering: .relaxed) else { return nil }
+        return signals.map { Double($0.lagNanoseconds.load(ordering: .relaxed)) / 1e9 }
+    }
+
     /// The last reading (for logs, metrics and tests).
     var lastReading: PressureReading { state.withLock { $0.lastReading } }
 

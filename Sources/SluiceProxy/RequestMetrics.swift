@@ -7,14 +7,16 @@ public final class RequestMetrics: @unchecked Sendable {
     private static let boundNanoseconds: [UInt64] = bucketBounds.map { UInt64($0 * 1e9) }
 
     /// The counters of one (listener, route).
-    public struct Series: Sendable {
+    public struct Series: Summable {
         /// 1xx … 5xx at 0 … 4; anything else at 5.
         public var byClass = [Int](repeating: 0, count: 6)
         /// Not cumulative: bucket i counts requests in (bound i−1, bound i]; the last is above all.
         public var buckets = [Int](repeating: 0, count: RequestMetrics.bucketBounds.count + 1)
         public var sumNanoseconds: UInt64 = 0
 
-        mutating func add(_ other: Series) {
+        public init() {}
+
+        public mutating func add(_ other: Series) {
             for i in byClass.indices { byClass[i] += other.byClass[i] }
             for i in buckets.indices { buckets[i] += other.buckets[i] }
             sumNanoseconds &+= other.sumNanoseconds
@@ -55,17 +57,59 @@ public final class RequestMetrics: @unchecked Sendable {
         box.value.sumNanoseconds &+= nanoseconds
     }
 
+    /// One (cluster, endpoint)'s tries: answered (any status), failed by kind, and the time to
+    /// the end of the exchange.
+    public struct UpstreamSeries: Summable {
+        public var answered = 0
+        public var failures: [String: Int] = [:]
+        public var sumNanoseconds: UInt64 = 0
+
+        public init() {}
+
+        public mutating func add(_ other: UpstreamSeries) {
+            answered += other.answered
+            for (kind, count) in other.failures { failures[kind, default: 0] += count }
+            sumNanoseconds &+= other.sumNanoseconds
+        }
+    }
+
+    private final class UpstreamBox { var value = UpstreamSeries() }
+    private var upstreams: [String: [String: UpstreamBox]] = [:]
+
+    /// A request that went upstream: its cluster, the endpoint of its last try, and how it ended
+    /// (nil failure: answered).
+    func recordUpstream(cluster: String, endpoint: String, failure: String?, nanoseconds: UInt64) {
+        let box: UpstreamBox
+        if let found = upstreams[cluster]?[endpoint] {
+            box = found
+        } else {
+            box = UpstreamBox()
+            upstreams[cluster, default: [:]][endpoint] = box
+        }
+        if let failure { box.value.failures[failure, default: 0] += 1 } else { box.value.answered += 1 }
+        box.value.sumNanoseconds &+= nanoseconds
+    }
+
+    public func upstreamSnapshot() -> [String: [String: UpstreamSeries]] { upstreams.mapValues { $0.mapValues(\.value) } }
+
+
     /// A copy of the counters (take it on the loop).
     public func snapshot() -> [String: [String: Series]] { boxes.mapValues { $0.mapValues(\.value) } }
 
     /// Several loops' snapshots added up.
-    public static func sum(_ snapshots: [[String: [String: Series]]]) -> [String: [String: Series]] {
-        var total: [String: [String: Series]] = [:]
+    public static func sum<Value: Summable>(_ snapshots: [[String: [String: Value]]]) -> [String: [String: Value]] {
+        var total: [String: [String: Value]] = [:]
         for snapshot in snapshots {
-            for (listener, routes) in snapshot {
-                for (route, value) in routes { total[listener, default: [:]][route, default: Series()].add(value) }
+            for (outer, inner) in snapshot {
+                for (key, value) in inner { total[outer, default: [:]][key, default: Value()].add(value) }
             }
         }
         return total
     }
+}
+
+/// Counters that several loops' copies add up into one.
+public protocol Summable: Sendable {
+    init()
+    mutating func add(_ other: Self)
 }

@@ -236,6 +236,10 @@ struct RequestPipeline {
     private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, traceID: String,
                      merchant: String?, durationNanos: UInt64) {
         context.metrics.record(listener: listenerName, route: outcome.route, status: outcome.status, nanoseconds: durationNanos)
+        if let cluster = outcome.cluster, let endpoint = outcome.upstream {
+            let failure = outcome.failure.flatMap { $0.isUpstreamFailure ? $0.rawValue : nil }
+            context.metrics.recordUpstream(cluster: cluster, endpoint: endpoint, failure: failure, nanoseconds: durationNanos)
+        }
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: client, method: downstream.head.method,

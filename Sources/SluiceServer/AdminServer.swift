@@ -201,6 +201,26 @@ final class AdminServer: @unchecked Sendable {
                 out.sample("sluice_request_duration_seconds_count", labels, cumulative)
             }
         }
+        let upstreams = await view.upstreamTotals()
+        out.family("sluice_upstream_requests_total", "counter", "Requests sent upstream, by cluster, endpoint (of the last try) and result.")
+        for (cluster, endpoints) in upstreams.sorted(by: { $0.key < $1.key }) {
+            for (endpoint, series) in endpoints.sorted(by: { $0.key < $1.key }) {
+                out.sample("sluice_upstream_requests_total", [("cluster", cluster), ("endpoint", endpoint), ("result", "answered")], series.answered)
+                for (kind, count) in series.failures.sorted(by: { $0.key < $1.key }) {
+                    out.sample("sluice_upstream_requests_total", [("cluster", cluster), ("endpoint", endpoint), ("result", kind)], count)
+                }
+            }
+        }
+        out.family("sluice_upstream_request_seconds_total", "counter", "Time spent on requests that went upstream, by cluster and endpoint.")
+        for (cluster, endpoints) in upstreams.sorted(by: { $0.key < $1.key }) {
+            for (endpoint, series) in endpoints.sorted(by: { $0.key < $1.key }) {
+                out.sample("sluice_upstream_request_seconds_total", [("cluster", cluster), ("endpoint", endpoint)], Double(series.sumNanoseconds) / 1e9)
+            }
+        }
+        if let engine = view.degrade, let lag = engine.loopLagSeconds {
+            out.family("sluice_event_loop_lag_seconds", "gauge", "How late each event loop ran its last timer (measured when degradation is configured).")
+            for (index, seconds) in lag.enumerated() { out.sample("sluice_event_loop_lag_seconds", [("loop", String(index))], seconds) }
+        }
         out.family("sluice_connections_open", "gauge", "Downstream connections open.")
         out.sample("sluice_connections_open", [], contexts.reduce(0) { $0 + $1.openSessionCount })
         out.family("sluice_connections_refused_total", "counter", "Connections closed at accept: the listener's limit was reached.")

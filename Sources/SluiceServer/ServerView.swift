@@ -14,15 +14,25 @@ struct ServerView: Sendable {
     let guards: GuardRegistry
     let status: ServerStatus
 
-    /// Each loop's request counters, read on that loop, added up.
-    func requestTotals() async -> [String: [String: RequestMetrics.Series]] {
-        var snapshots: [[String: [String: RequestMetrics.Series]]] = []
+    /// One value read on every loop, each on its own thread, in loop order.
+    func onEachLoop<Value: Sendable>(_ read: @escaping @Sendable (LoopContext) -> Value) async -> [Value] {
+        var values: [Value] = []
         for context in contexts {
-            snapshots.append(await withCheckedContinuation { continuation in
-                context.loop.execute { continuation.resume(returning: context.metrics.snapshot()) }
+            values.append(await withCheckedContinuation { continuation in
+                context.loop.execute { continuation.resume(returning: read(context)) }
             })
         }
-        return RequestMetrics.sum(snapshots)
+        return values
+    }
+
+    /// Each loop's request counters, added up.
+    func requestTotals() async -> [String: [String: RequestMetrics.Series]] {
+        RequestMetrics.sum(await onEachLoop { $0.metrics.snapshot() })
+    }
+
+    /// Each loop's upstream counters, added up.
+    func upstreamTotals() async -> [String: [String: RequestMetrics.UpstreamSeries]] {
+        RequestMetrics.sum(await onEachLoop { $0.metrics.upstreamSnapshot() })
     }
 
     /// Connections to the shared Redis that are up, and how many there are (each read on its

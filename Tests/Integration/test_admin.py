@@ -72,6 +72,7 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     for i in range(7):
         assert get(s.port, f"/echo/{i}").status == 200
     assert get(s.port, "/nowhere").status == 404
+    time.sleep(0.2)  # the loops' lag timers have run (sample_every 100 ms)
     after = metrics(s)
     labels = {"listener": "public", "route": "echo"}
     assert value(after, "sluice_requests_total", **labels, **{"class": "2xx"}) - value(before, "sluice_requests_total", **labels, **{"class": "2xx"}) == 7
@@ -80,6 +81,11 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     assert value(after, "sluice_request_duration_seconds_bucket", **labels, le="+Inf") == value(after, "sluice_request_duration_seconds_count", **labels)
     assert value(after, "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass") >= 7
     assert value(after, "sluice_breaker_state", breaker="demo", state="closed") == 1
+    endpoint = f"127.0.0.1:{backend.port}"
+    assert value(after, "sluice_upstream_requests_total", cluster="demo", endpoint=endpoint, result="answered") - \
+        value(before, "sluice_upstream_requests_total", cluster="demo", endpoint=endpoint, result="answered") == 7
+    assert value(after, "sluice_upstream_request_seconds_total", cluster="demo", endpoint=endpoint) > 0
+    assert ("sluice_event_loop_lag_seconds", (("loop", "0"),)) in after
     assert value(after, "sluice_degrade_level") == 0
     assert value(after, "sluice_policy_generation") == 1
     state = json.loads(call(s, "GET", "/admin/state")[1])

@@ -22,10 +22,10 @@ final class BreakerMachineTests: XCTestCase {
 
     func testTripsOnTheFailureRateOnlyAfterTheMinimumCalls() {
         var m = BreakerMachine(policy: policy())
-        XCTAssertNil(m.record(.failure, now: 0))
-        XCTAssertNil(m.record(.failure, now: 0))
-        XCTAssertNil(m.record(.failure, now: 0), "3 calls: under the minimum of 4")
-        let trip = m.record(.success(slow: false), now: 0)
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0), "3 calls: under the minimum of 4")
+        let trip = m.record(.success(slow: false), epoch: m.epoch, now: 0)
         XCTAssertEqual(trip?.to, "open", "3 of 4 failed: 75% >= 50%")
         XCTAssertEqual(trip?.reason, "failure rate 75% of 4 calls, open for 100 ms")
         XCTAssertEqual(m.allow(now: 50 * ms).allowed, false)
@@ -34,59 +34,82 @@ final class BreakerMachineTests: XCTestCase {
 
     func testSuccessesKeepItClosedAndTheCountWindowForgetsOldCalls() {
         var m = BreakerMachine(policy: policy())
-        XCTAssertNil(m.record(.failure, now: 0))
-        for _ in 0..<10 { XCTAssertNil(m.record(.success(slow: false), now: 0), "1 of 4, 5, 6 ...: under 50%") }
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
+        for _ in 0..<10 { XCTAssertNil(m.record(.success(slow: false), epoch: m.epoch, now: 0), "1 of 4, 5, 6 ...: under 50%") }
         // The window holds the last 10 calls: 4 failures now are 40%.
-        for _ in 0..<4 { XCTAssertNil(m.record(.failure, now: 0)) }
-        XCTAssertEqual(m.record(.failure, now: 0)?.to, "open", "5 of the last 10: 50%")
+        for _ in 0..<4 { XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0)) }
+        XCTAssertEqual(m.record(.failure, epoch: m.epoch, now: 0)?.to, "open", "5 of the last 10: 50%")
     }
 
     func testSlowCallsTripTheirOwnRule() {
         var m = BreakerMachine(policy: policy { $0.slowCall = .seconds(1); $0.slowCallRate = 0.75 })
-        for _ in 0..<3 { XCTAssertNil(m.record(.success(slow: true), now: 0)) }
-        XCTAssertEqual(m.record(.success(slow: true), now: 0)?.reason, "slow-call rate 100% of 4 calls, open for 100 ms")
+        for _ in 0..<3 { XCTAssertNil(m.record(.success(slow: true), epoch: m.epoch, now: 0)) }
+        XCTAssertEqual(m.record(.success(slow: true), epoch: m.epoch, now: 0)?.reason, "slow-call rate 100% of 4 calls, open for 100 ms")
     }
 
     func testHalfOpenProbesCloseItOrReopenItForLonger() {
         var m = BreakerMachine(policy: policy())
-        for _ in 0..<4 { _ = m.record(.failure, now: 0) }
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
         XCTAssertEqual(m.allow(now: 100 * ms).transition?.to, "half_open")
         XCTAssertTrue(m.allow(now: 100 * ms).allowed, "the second probe")
         XCTAssertFalse(m.allow(now: 100 * ms).allowed, "only 2 probes at a time")
-        XCTAssertEqual(m.record(.failure, now: 110 * ms)?.reason, "a probe failed, open for 200 ms", "second trip: twice as long")
+        XCTAssertEqual(m.record(.failure, epoch: m.epoch, now: 110 * ms)?.reason, "a probe failed, open for 200 ms", "second trip: twice as long")
         XCTAssertFalse(m.allow(now: 309 * ms).allowed)
         XCTAssertTrue(m.allow(now: 310 * ms).allowed)
-        XCTAssertEqual(m.record(.success(slow: true), now: 320 * ms)?.reason, "a probe was slow, open for 300 ms", "capped at max_open_for")
+        XCTAssertEqual(m.record(.success(slow: true), epoch: m.epoch, now: 320 * ms)?.reason, "a probe was slow, open for 300 ms", "capped at max_open_for")
         XCTAssertTrue(m.allow(now: 620 * ms).allowed)
         XCTAssertTrue(m.allow(now: 620 * ms).allowed)
-        XCTAssertNil(m.record(.success(slow: false), now: 630 * ms))
-        XCTAssertEqual(m.record(.success(slow: false), now: 640 * ms)?.to, "closed")
+        XCTAssertNil(m.record(.success(slow: false), epoch: m.epoch, now: 630 * ms))
+        XCTAssertEqual(m.record(.success(slow: false), epoch: m.epoch, now: 640 * ms)?.to, "closed")
         XCTAssertEqual(m.trips, 0)
         // Closed with an empty window: the next trip is a first one again (100 ms).
-        for _ in 0..<4 { _ = m.record(.failure, now: 700 * ms) }
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 700 * ms) }
         XCTAssertEqual(m.allow(now: 799 * ms).allowed, false)
         XCTAssertEqual(m.allow(now: 800 * ms).allowed, true)
     }
 
     func testAnIgnoredProbeGivesItsSlotBack() {
         var m = BreakerMachine(policy: policy())
-        for _ in 0..<4 { _ = m.record(.failure, now: 0) }
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
         XCTAssertTrue(m.allow(now: 100 * ms).allowed)
         XCTAssertTrue(m.allow(now: 100 * ms).allowed)
         XCTAssertFalse(m.allow(now: 100 * ms).allowed)
-        XCTAssertNil(m.record(.ignored, now: 100 * ms), "the client left: says nothing about the backend")
+        XCTAssertNil(m.record(.ignored, epoch: m.epoch, now: 100 * ms), "the client left: says nothing about the backend")
         XCTAssertTrue(m.allow(now: 100 * ms).allowed)
-        XCTAssertNil(m.record(.ignored, now: 0))
+        XCTAssertNil(m.record(.ignored, epoch: m.epoch, now: 0))
+    }
+
+    func testResultsOfCallsAdmittedBeforeAStateChangeNeverCount() {
+        var m = BreakerMachine(policy: policy())
+        let closedEpoch = m.allow(now: 0).epoch
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }  // tripped
+        let probe = m.allow(now: 100 * ms)
+        XCTAssertEqual(probe.transition?.to, "half_open")
+        XCTAssertNotEqual(probe.epoch, closedEpoch)
+        // Calls admitted while closed end now: they decide nothing, and take no probe slot back.
+        XCTAssertNil(m.record(.success(slow: false), epoch: closedEpoch, now: 110 * ms))
+        XCTAssertNil(m.record(.success(slow: false), epoch: closedEpoch, now: 110 * ms))
+        XCTAssertNil(m.record(.success(slow: true), epoch: closedEpoch, now: 110 * ms), "a stale slow call does not reopen it")
+        XCTAssertNil(m.record(.ignored, epoch: closedEpoch, now: 110 * ms))
+        XCTAssertTrue(m.allow(now: 110 * ms).allowed, "the second probe")
+        XCTAssertFalse(m.allow(now: 110 * ms).allowed, "still only 2 probes: stale results gave no slot back")
+        XCTAssertEqual(m.stateName, "half_open")
+        // The probes' own results decide.
+        XCTAssertNil(m.record(.success(slow: false), epoch: probe.epoch, now: 120 * ms))
+        XCTAssertEqual(m.record(.success(slow: false), epoch: probe.epoch, now: 130 * ms)?.to, "closed")
+        // And a late result of the half-open epoch no longer lands in the new window.
+        XCTAssertNil(m.record(.failure, epoch: probe.epoch, now: 140 * ms))
+        XCTAssertEqual(m.stateName, "closed")
     }
 
     func testTheTimeWindowForgetsCallsOlderThanItsDuration() {
         var m = BreakerMachine(policy: policy { $0.window = .time(.seconds(1)) })
-        for _ in 0..<3 { XCTAssertNil(m.record(.failure, now: 0)) }
+        for _ in 0..<3 { XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0)) }
         // 1.5 s later the three failures are out of the window: one more is 1 call, not 4.
-        XCTAssertNil(m.record(.failure, now: 1500 * ms))
-        XCTAssertNil(m.record(.failure, now: 1600 * ms))
-        XCTAssertNil(m.record(.failure, now: 1700 * ms))
-        XCTAssertEqual(m.record(.failure, now: 1800 * ms)?.to, "open")
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 1500 * ms))
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 1600 * ms))
+        XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 1700 * ms))
+        XCTAssertEqual(m.record(.failure, epoch: m.epoch, now: 1800 * ms)?.to, "open")
     }
 
     func testForcedStatesHoldUntilReleased() {
@@ -94,7 +117,7 @@ final class BreakerMachineTests: XCTestCase {
         XCTAssertEqual(m.force(.open)?.to, "forced_open")
         XCTAssertFalse(m.allow(now: 10_000 * ms).allowed)
         XCTAssertEqual(m.force(.closed)?.to, "forced_closed")
-        for _ in 0..<10 { XCTAssertNil(m.record(.failure, now: 0)) }
+        for _ in 0..<10 { XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0)) }
         XCTAssertTrue(m.allow(now: 0).allowed)
         XCTAssertEqual(m.force(nil)?.to, "closed")
     }

@@ -25,7 +25,7 @@ local xml_headers = { ["Content-Type"] = "text/xml" }
 local thread_no = 0
 local threads = {}
 local think_ms = %(think_ms)d
-local classify = %(classify)s
+local classify = %(classify)s  -- "": no response hook; "degrade": overload outcomes; "origin": whose answer
 outcomes = {}  -- per thread: response outcome -> count (read by done() through thread:get)
 
 function setup(thread)
@@ -78,7 +78,7 @@ end
 -- What each answer was: 2xx (forwarded), sluice's degraded answers by their header
 -- (fallback-cached, fallback-static, degraded:<level> for its 503), bulkhead refusals by their
 -- error (bulkhead_full, bulkhead_merchant_share), else the status.
-if classify then
+if classify == "degrade" then
   function response(status, headers, body)
     local d = headers["x-sluice-degraded"] or headers["X-Sluice-Degraded"]
     local k
@@ -88,6 +88,21 @@ if classify then
     elseif status == 503 and body and string.find(body, "bulkhead_full", 1, true) then k = "bulkhead_full"
     elseif status == 429 and body and string.find(body, "bulkhead_merchant_share", 1, true) then k = "bulkhead_merchant_share"
     else k = tostring(status) end
+    outcomes[k] = (outcomes[k] or 0) + 1
+  end
+end
+
+-- Whose answer each one was (the backend-fail / backend-slow phases): 2xx; sluice's breaker
+-- refusal (503 circuit_open); "<status> backend" when the body is the mock backend's own error
+-- (WeChat Pay-like {"code": ...}, relayed by the proxy); else "<status> proxy", the proxy's own
+-- answer (nginx's 502 "no live upstreams", HAProxy's 503 "No server is available", sluice's 502).
+if classify == "origin" then
+  function response(status, headers, body)
+    local k
+    if status >= 200 and status < 300 then k = "2xx"
+    elseif body and string.find(body, "circuit_open", 1, true) then k = "circuit_open"
+    elseif body and string.find(body, '"code":"', 1, true) then k = status .. " backend"
+    else k = status .. " proxy" end
     outcomes[k] = (outcomes[k] or 0) + 1
   end
 end
@@ -120,9 +135,12 @@ def lua_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def wrk_script(scenario: dict, path: Path, mix: list[dict] | None = None, classify: bool = False) -> Path:
+def wrk_script(scenario: dict, path: Path, mix: list[dict] | None = None, classify: bool | str = False) -> Path:
     """The Lua script for the scenario's mix (or `mix`, a part of it); `classify` counts each
-    answer's outcome (response hook: costs wrk some CPU, so only where the scenario needs it)."""
+    answer's outcome (response hook: costs wrk some CPU, so only where the scenario needs it):
+    True or "degrade" by sluice's degraded answers and bulkhead refusals (overload), "origin" by
+    whose answer it was (backend error relayed, the proxy's own, circuit_open)."""
+    mode = "degrade" if classify is True else (classify or "")
     mix = mix if mix is not None else scenario["traffic"]["mix"]
     total, entries = 0.0, []
     for r in mix:
@@ -138,7 +156,7 @@ def wrk_script(scenario: dict, path: Path, mix: list[dict] | None = None, classi
         "seeds": max(1, scenario["backend"]["seed_orders"]), "total": repr(total),
         "pcts": ", ".join(repr(p) for p in PERCENTILES), "seed_total": SEED_TOTAL_FEN,
         "think_ms": int(round(1000 * _seconds(scenario["load"].get("think_time", "0ms")))),
-        "classify": "true" if classify else "false"})
+        "classify": lua_string(mode)})
     return path
 
 

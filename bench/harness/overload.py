@@ -6,9 +6,10 @@ p99 against the unloaded run, non-core outcomes by level, and sluice's degrade l
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
+
+from .procs import LineFollower
 
 LEVELS = ("normal", "throttle", "fallback", "shed")
 LEVEL_CHARS = {"normal": "n", "throttle": "t", "fallback": "f", "shed": "s"}
@@ -26,48 +27,18 @@ OUTCOME_LABELS = {"2xx": "forwarded (2xx)", "fallback-cached": "fallback-cached"
                   "bulkhead_merchant_share": "429 bulkhead_merchant_share", "socket_errors": "socket errors"}
 
 
-class LevelWatcher:
+class LevelWatcher(LineFollower):
     """Follows sluice's stderr file (sluice prints no timestamps) and times each degrade level
     line when it appears (polled every 20 ms, so times are good to ~20 ms)."""
 
     def __init__(self, path: Path):
-        self.path = path
         self.events: list[tuple[float, str, str]] = []  # (monotonic s, level, reason)
-        self._offset = 0
-        self._partial = b""
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="level-watcher", daemon=True)
-        self._thread.start()
+        super().__init__(path)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(0.02)
-
-    def poll(self) -> None:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except OSError:
-            return
-        if not data:
-            return
-        now = time.monotonic()
-        self._offset += len(data)
-        data = self._partial + data
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        with self._lock:
-            for raw in lines:
-                m = LEVEL_LINE.match(raw.decode(errors="replace"))
-                if m:
-                    self.events.append((now, m.group(1), m.group(2)))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(1)
+    def on_line(self, seen: float, text: str) -> None:
+        m = LEVEL_LINE.match(text)
+        if m:
+            self.events.append((seen, m.group(1), m.group(2)))
 
     def level_at(self, t: float) -> str:
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import overload
+from . import breakers, overload
 
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
@@ -113,6 +113,10 @@ def markdown(results: dict) -> str:
         name = r["target"] + (f" ({r['phase']})" if r.get("phase") == "unloaded" else "")
         lines.append(f"| {r['round']} | {name} | {r['rps']:,.0f} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
                      f"{lm.get('99.9', 0):.3f} | {r['non_2xx']} | {r['socket_errors']} | {r['cpu_s']:.2f} |")
+        for x in r.get("phases") or []:
+            xm = x["latency_ms"]
+            lines.append(f"| | ↳ {x['phase']} ({x['seconds']:.1f} s) | {x['rps']:,.0f} | {xm.get('50', 0):.3f} | "
+                         f"{xm.get('99', 0):.3f} | {xm.get('99.9', 0):.3f} | {x['non_2xx']} | {x['socket_errors']} | |")
         for c, x in (r.get("classes") or {}).items():
             xm = x["latency_ms"]
             lines.append(f"| | ↳ {c} ({x['connections']} conn.) | {x['rps']:,.0f} | {xm.get('50', 0):.3f} | "
@@ -125,6 +129,7 @@ def markdown(results: dict) -> str:
         lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
                   "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
     lines += overload.markdown(results)
+    lines += breakers.markdown(results)
     charts = [c for c in ("throughput.png", "latency.png", "resources.png") if c in results.get("charts", [])]
     if charts:
         lines += ["## Charts", ""] + [f"![{c[:-4]}]({c})" for c in charts] + [""]

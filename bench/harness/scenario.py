@@ -31,9 +31,20 @@ DEFAULTS = {
     # routes: {name, prefix (absent: every other request), methods, max_concurrent, queue,
     # queue_timeout}. nginx: limit_conn per location; HAProxy: a backend per group, maxconn + queue.
     "peer_limits": [],
+    # Optional: the peers' nearest equivalents of sluice's circuit breaker (backend-fail,
+    # backend-slow). nginx: max_fails / fail_timeout on the upstream server, which nginx ignores
+    # with one `server` line, so the backend is listed twice; HAProxy: `observe layer7` with
+    # `error-limit` and `on-error mark-down`, and the health checks `observe` needs.
+    "peer_breaker": {},
     "traffic": {"merchants": ["1900000001"], "mix": [{"name": "ping", "method": "GET", "path": "/bench/ping"}]},
 }
 ROUTE_DEFAULTS = {"method": "GET", "weight": 1, "kind": "plain", "body_bytes": 0, "class": ""}
+PEER_BREAKER_DEFAULTS = {
+    "nginx": {"max_fails": 10, "fail_timeout": "1s", "servers": 2,
+              "next_upstream": "error timeout http_502 http_503 http_504"},
+    "haproxy": {"error_limit": 25, "check_path": "/health", "inter": "1s", "fastinter": "250ms", "downinter": "1s",
+                "rise": 2, "fall": 3},
+}
 PEER_LIMIT_DEFAULTS = {"name": "", "prefix": "", "methods": [], "max_concurrent": 0, "queue": 0, "queue_timeout": "100ms"}
 
 
@@ -53,7 +64,7 @@ def _merge(defaults: dict, given: dict, where: str) -> dict:
                          f"(known: {', '.join(sorted(defaults))})")
     out = dict(defaults)
     for k, v in given.items():
-        out[k] = _merge(defaults[k], v, f"{where}.{k}") if isinstance(defaults[k], dict) and k != "settings" else v
+        out[k] = _merge(defaults[k], v, f"{where}.{k}") if isinstance(defaults[k], dict) and k not in ("settings", "peer_breaker") else v
     return out
 
 
@@ -97,10 +108,53 @@ def load(path: Path) -> dict:
     s["traffic"]["merchants"] = [str(m) for m in s["traffic"]["merchants"]]
     if any(r["kind"] in ("query", "refund", "close") for r in mix) and not s["backend"]["seed_orders"]:
         s["backend"]["seed_orders"] = 50
+    timeline = []
     for step in s["backend"]["timeline"]:
-        if set(step) != {"at", "set"}:
-            raise BenchError(f"bench: {path.name}: a timeline step is {{at: FRACTION_OF_RUN, set: {{...}}}}")
+        if not isinstance(step, dict) or "at" not in step or not set(step) <= {"at", "set", "phase"} \
+                or not ({"set", "phase"} & set(step)):
+            raise BenchError(f"bench: {path.name}: a timeline step is {{at: FRACTION_OF_RUN, set: {{...}}}}, "
+                             f"optionally with phase: NAME (then `set` may be left out)")
+        at = float(step["at"])
+        if not 0 <= at < 1:
+            raise BenchError(f"bench: {path.name}: timeline step at {step['at']}: a fraction of the run, 0 <= at < 1")
+        timeline.append({"at": at, "set": dict(step.get("set") or {}), **({"phase": str(step["phase"])} if "phase" in step else {})})
+    # Phases: when steps name them, each measured run is one load run per phase, back to back
+    # (the backend switched between them), so each phase has its own latency and outcomes.
+    if any("phase" in st for st in timeline):
+        if not all("phase" in st for st in timeline):
+            raise BenchError(f"bench: {path.name}: give every timeline step a phase, or none")
+        ats = [st["at"] for st in timeline]
+        if ats[0] != 0 or ats != sorted(set(ats)):
+            raise BenchError(f"bench: {path.name}: with phases, the first step is at 0 and the steps come in order")
+        names = [st["phase"] for st in timeline]
+        if len(set(names)) != len(names):
+            raise BenchError(f"bench: {path.name}: phase names must differ ({', '.join(names)})")
+        if s["protocol"] == "h2-tls" or any(r["class"] for r in mix):
+            raise BenchError(f"bench: {path.name}: phases need wrk and a mix without classes")
+    s["backend"]["timeline"] = timeline
+    if s["peer_breaker"]:
+        given = s["peer_breaker"]
+        unknown = set(given) - set(PEER_BREAKER_DEFAULTS)
+        if unknown:
+            raise BenchError(f"bench: {path.name}: peer_breaker: unknown key(s) {', '.join(sorted(unknown))} "
+                             f"(known: nginx, haproxy)")
+        pb = {peer: _merge(d, given.get(peer) or {}, f"{path.name}.peer_breaker.{peer}")
+              for peer, d in PEER_BREAKER_DEFAULTS.items()}
+        for peer, d in pb.items():
+            for k, v in d.items():
+                if k in ("fail_timeout", "inter", "fastinter", "downinter"):
+                    seconds(v)
+        if int(pb["nginx"]["servers"]) < 1 or int(pb["nginx"]["max_fails"]) < 0:
+            raise BenchError(f"bench: {path.name}: peer_breaker.nginx: servers >= 1, max_fails >= 0")
+        s["peer_breaker"] = pb
     return s
+
+
+def phases(scenario: dict) -> list[dict]:
+    """The scenario's phases, each {name, at, until, set} (fractions of the run), or []."""
+    steps = [st for st in scenario["backend"]["timeline"] if "phase" in st]
+    return [{"name": st["phase"], "at": st["at"], "until": nxt["at"] if nxt else 1.0, "set": st["set"]}
+            for st, nxt in zip(steps, steps[1:] + [None])]
 
 
 def find(name_or_path: str, scenarios_dir: Path) -> Path:

@@ -120,8 +120,8 @@ def sluice_check(sluice: Path, policy: Path) -> str | None:
     return "; ".join(lines[:3]) or f"sluice check exited {r.returncode}"
 
 
-GUARD_KEYS = ("bulkheads", "degrade", "limits", "idempotency", "auth")
-ROUTE_GUARD_KEYS = ("bulkhead", "degrade", "limits", "idempotency", "auth")
+GUARD_KEYS = ("bulkheads", "degrade", "limits", "idempotency", "auth", "breakers")
+ROUTE_GUARD_KEYS = ("bulkhead", "degrade", "limits", "idempotency", "auth", "breaker")
 
 
 def strip_guards(policy: Path) -> None:
@@ -176,23 +176,40 @@ NGINX_PROXY = """\
 """
 
 
-def _nginx_locations(limits: list[dict] | None) -> tuple[str, str]:
+def _nginx_locations(limits: list[dict] | None, proxy: str = NGINX_PROXY) -> tuple[str, str]:
     """(http-level zones, locations): one location per group of peer_limits with `limit_conn` (the
     requests in flight in it; nginx has no queue for it, so over the limit is 503 at once), or
     the one plain location."""
     if not limits:
-        return "", f"        location / {{\n{NGINX_PROXY}        }}\n"
+        return "", f"        location / {{\n{proxy}        }}\n"
     zones = ["    limit_conn_status 503;", "    limit_conn_log_level info;   # not logged (error_log warn)"]
     locations = []
     for g in sorted(limits, key=lambda g: not g["prefix"]):  # the catch-all last (nginx picks the longest prefix anyway)
         zones.append(f"    limit_conn_zone $server_port zone={g['name']}:1m;   # one key: the whole location")
         locations.append(f"        location {g['prefix'] or '/'} {{   # {g['name']}\n"
-                         f"            limit_conn {g['name']} {int(g['max_concurrent'])};\n{NGINX_PROXY}        }}\n")
+                         f"            limit_conn {g['name']} {int(g['max_concurrent'])};\n{proxy}        }}\n")
     return "\n".join(zones) + "\n", "".join(locations)
 
 
+def _nginx_upstream(backend_port: int, breaker: dict | None) -> tuple[str, str]:
+    """(the upstream's server lines, extra proxy directives). With the breaker equivalent:
+    `max_fails` / `fail_timeout` on the server, listed `servers` times (nginx ignores both with
+    a single server line: one server is never marked unavailable), and `proxy_next_upstream`
+    with the statuses that count (only what proxy_next_upstream names is an unsuccessful
+    attempt; a POST's 503 never is, since non_idempotent is left out: a payment is never sent
+    twice). When every entry is marked, nginx answers 502 at once ("no live upstreams")."""
+    if not breaker:
+        return f"        server 127.0.0.1:{backend_port};\n", ""
+    b = breaker["nginx"]
+    line = (f"        server 127.0.0.1:{backend_port} max_fails={int(b['max_fails'])} "
+            f"fail_timeout={max(1, int(round(seconds(b['fail_timeout']))))}s;\n")  # whole seconds only
+    note = ("        # the same backend again: with a single server line nginx ignores max_fails\n"
+            if int(b["servers"]) > 1 else "")
+    return line + note + line * (int(b["servers"]) - 1), f"            proxy_next_upstream {b['next_upstream']};\n"
+
+
 def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
-                limits: list[dict] | None = None) -> tuple[Proc, int]:
+                limits: list[dict] | None = None, breaker: dict | None = None) -> tuple[Proc, int]:
     port = free_port()
     prefix = work / "nginx"
     prefix.mkdir()
@@ -204,7 +221,8 @@ def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert
         tls = (f"        ssl_certificate {cert['cert']};\n        ssl_certificate_key {cert['key']};\n"
                "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:SSL:10m;\n"
                "        http2_max_concurrent_streams 256;\n")
-    zones, locations = _nginx_locations(limits)
+    servers, next_upstream = _nginx_upstream(backend_port, breaker)
+    zones, locations = _nginx_locations(limits, NGINX_PROXY + next_upstream)
     (prefix / "nginx.conf").write_text(f"""\
 {"user root;" if os.geteuid() == 0 else ""}
 worker_processes {workers};
@@ -216,8 +234,7 @@ http {{
     access_log off;
 {temp}
 {zones}    upstream backend {{
-        server 127.0.0.1:{backend_port};
-        keepalive {UPSTREAM_KEEPALIVE};
+{servers}        keepalive {UPSTREAM_KEEPALIVE};
     }}
     server {{
         listen {listen};
@@ -232,14 +249,27 @@ http {{
     return p, port
 
 
-def _haproxy_backends(backend_port: int, limits: list[dict] | None) -> tuple[str, str]:
+def _haproxy_backends(backend_port: int, limits: list[dict] | None, breaker: dict | None = None) -> tuple[str, str]:
     """(frontend rules, backends): one backend per group of peer_limits whose server has
     `maxconn` (requests in flight), waiters in the backend's queue for `timeout queue`, and the
     queue's length bounded like a bulkhead's (503 when `queue(backend)` is at `queue`); or the
-    one plain backend."""
+    one plain backend. With the breaker equivalent, the server observes its answers (`observe
+    layer7`: 5xx but 501/505, and no answer, are errors; `error-limit` of them in a row mark it
+    down at once) and is health-checked (`check`, which `observe` needs: GET `check_path` every
+    `inter`, `downinter` while down, `fastinter` while going up or down; `rise` passes bring it
+    back, `fall` failures take it out by themselves). With its only server down, HAProxy
+    answers 503 at once ("No server is available")."""
     server = f"server b1 127.0.0.1:{backend_port} pool-max-conn {UPSTREAM_KEEPALIVE}"
+    check = ""
+    if breaker:
+        h = breaker["haproxy"]
+        ms = lambda v: f"{int(round(1000 * seconds(v)))}ms"  # noqa: E731
+        server += (f" check inter {ms(h['inter'])} fastinter {ms(h['fastinter'])} downinter {ms(h['downinter'])}"
+                   f" rise {int(h['rise'])} fall {int(h['fall'])}"
+                   f" observe layer7 error-limit {int(h['error_limit'])} on-error mark-down")
+        check = f"    option httpchk GET {h['check_path']}\n"
     if not limits:
-        return "    default_backend backend\n", f"backend backend\n    {server}\n"
+        return "    default_backend backend\n", f"backend backend\n{check}    {server}\n"
     rules, backends, default = [], [], ""
     for g in limits:
         name = g["name"]
@@ -252,13 +282,13 @@ def _haproxy_backends(backend_port: int, limits: list[dict] | None) -> tuple[str
         queue_ms = int(round(1000 * seconds(g["queue_timeout"]))) if queue else 1
         backends.append(f"backend {name}\n"
                         f"    http-request deny deny_status 503 if {{ queue({name}) ge {max(1, queue)} }}   # queue bound\n"
-                        f"    timeout queue {max(1, queue_ms)}ms\n"
+                        f"    timeout queue {max(1, queue_ms)}ms\n{check}"
                         f"    {server} maxconn {int(g['max_concurrent'])}\n")
     return "".join(rules) + f"    default_backend {default}\n", "\n".join(backends)
 
 
 def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
-                  limits: list[dict] | None = None) -> tuple[Proc, int]:
+                  limits: list[dict] | None = None, breaker: dict | None = None) -> tuple[Proc, int]:
     port = free_port()
     bind = f"127.0.0.1:{port}"
     proto = "http"
@@ -266,7 +296,7 @@ def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, ce
         alpn = "h2,http/1.1" if protocol == "h2-tls" else "http/1.1"
         bind += f" ssl crt {cert['combined']} alpn {alpn} ssl-min-ver TLSv1.2"
         proto = "https"
-    rules, backends = _haproxy_backends(backend_port, limits)
+    rules, backends = _haproxy_backends(backend_port, limits, breaker)
     cfg = work / "haproxy.cfg"
     cfg.write_text(f"""\
 global
