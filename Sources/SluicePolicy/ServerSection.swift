@@ -6,13 +6,14 @@ extension PolicyFileReader {
     /// built when nothing at all was reported.
     func readServer(_ node: Node) -> ServerSettings {
         var settings = ServerSettings()
-        guard let fields = mapping(node, what: "server", allowed: ["workers", "access_log", "transaction_log", "drain_timeout", "duplicate_slashes",
-                                                                        "body_buffer_per_loop"]) else {
+        guard let fields = mapping(node, what: "server", allowed: ["workers", "access_log", "transaction_log", "metrics", "drain_timeout",
+                                                                        "duplicate_slashes", "body_buffer_per_loop"]) else {
             return settings
         }
         if let node = fields["workers"], let workers = count(node) { settings.workers = workers }
         if let node = fields["access_log"], let target = accessLogTarget(node) { settings.accessLog = target }
         if let node = fields["transaction_log"], let target = accessLogTarget(node) { settings.transactionLog = target }
+        if let node = fields["metrics"], let on = flag(node) { settings.metrics = on }
         if let node = fields["drain_timeout"], let timeout = duration(node) { settings.drainTimeout = timeout }
         if let node = fields["duplicate_slashes"], let choice = choice(node, "duplicate_slashes choice", as: PathNormalization.DuplicateSlashes.self) {
             settings.duplicateSlashes = choice

@@ -8,6 +8,9 @@ public struct ServerSettings: Sendable {
     /// One JSON line per call to a core (payment) route: merchant, order number, amount in fen,
     /// outcome, latency, request and trace ids. Off by default.
     public var transactionLog: AccessLogTarget = .off
+    /// Count requests for /metrics (per loop, summed at scrape). On by default; off only to
+    /// measure what counting costs.
+    public var metrics = true
     /// How long a drain (SIGTERM, reload) waits for in-flight requests before closing.
     public var drainTimeout: Duration
     /// What an empty path segment (`/a//b`) means: merged away, or answered 400.

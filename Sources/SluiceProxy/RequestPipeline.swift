@@ -235,8 +235,11 @@ struct RequestPipeline {
 
     private func log(_ outcome: Outcome, downstream: some DownstreamExchange, client: String, requestID: String, traceID: String,
                      merchant: String?, durationNanos: UInt64) {
-        context.metrics.record(listener: listenerName, route: outcome.route, status: outcome.status, nanoseconds: durationNanos)
-        if let cluster = outcome.cluster, let endpoint = outcome.upstream {
+        let countsMetrics = context.currentConfiguration().policy.server.metrics
+        if countsMetrics {
+            context.metrics.record(listener: listenerName, route: outcome.route, status: outcome.status, nanoseconds: durationNanos)
+        }
+        if countsMetrics, let cluster = outcome.cluster, let endpoint = outcome.upstream {
             let failure = outcome.failure.flatMap { $0.isUpstreamFailure ? $0.rawValue : nil }
             context.metrics.recordUpstream(cluster: cluster, endpoint: endpoint, failure: failure, nanoseconds: durationNanos)
         }

@@ -29,6 +29,13 @@ def transitions(s):
     return [line.split("breaker demo ")[1].split(" (")[0] for line in s.proc.stderr().splitlines() if "breaker demo " in line]
 
 
+def wait_for_transition(s, transition, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while transition not in transitions(s):
+        assert time.monotonic() < deadline, transitions(s)
+        time.sleep(0.01)
+
+
 def test_a_dead_backend_opens_the_breaker_and_probes_close_it_when_it_is_back(spawn, tmp_path):
     backend = spawn.backend()
     s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 4, failure_rate: 0.5, "
@@ -38,6 +45,8 @@ def test_a_dead_backend_opens_the_breaker_and_probes_close_it_when_it_is_back(sp
     # With the one success before, 3 failures are 3 of 4 calls: 75% >= 50%, the breaker opens.
     failures = [get(s.port, "/echo/dead")[0].status for _ in range(3)]
     assert failures == [502] * 3, failures
+    # Each result counts as its request ends, a moment after its answer went out.
+    wait_for_transition(s, "closed -> open")
     # Open: answered at once, nothing tried upstream.
     r, took = get(s.port, "/echo/dead")
     assert r.status == 503 and r.json()["error"] == "circuit_open" and r.json()["breaker"] == "demo", r
@@ -65,6 +74,7 @@ def test_a_slow_backend_trips_the_slow_call_rule(spawn):
                                 "slow_call: {duration: 150ms, rate: 0.6}, open_for: 5s}")
     slow = {"X-Demo-Delay-Ms": "250"}
     assert [get(s.port, "/echo/slow", slow)[0].status for _ in range(3)] == [200, 200, 200]
+    wait_for_transition(s, "closed -> open")
     r, took = get(s.port, "/echo/slow", slow)
     assert r.status == 503 and r.json()["error"] == "circuit_open", r
     assert took < 0.1
