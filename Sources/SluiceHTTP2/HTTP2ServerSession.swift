@@ -35,6 +35,8 @@ public final class HTTP2ServerSession {
     var tripped: HTTP2ConnectionError?
     /// The last GOAWAY nghttp2 sent (its error code), and nghttp2's last error message.
     var sentGoAwayCode: UInt32?
+    /// The error code of the GOAWAY this session sent, if it sent one (metrics).
+    public var lastGoAwayCode: UInt32? { sentGoAwayCode }
     var libraryMessage: String?
 
     /// Graceful shutdown: the opaque data of the PING whose ACK triggers the final GOAWAY.

@@ -91,6 +91,7 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     private func handle(_ event: HTTP2Event) {
         switch event {
         case .request(let streamID, let head, let endStream):
+            context.metrics.countHTTP2Stream()
             let exchange = HTTP2StreamExchange(connection: self, streamID: streamID, head: head, endStream: endStream)
             streams[streamID] = exchange
             let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
@@ -164,6 +165,7 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     private func finish() {
         guard !closed || !connection.isClosed else { return }
         closed = true
+        if let code = session.lastGoAwayCode { context.metrics.countGoAway(code) }
         for stream in streams.values { stream.cancel() }
         connection.close()
     }

@@ -186,6 +186,7 @@ public final class LoopContext: @unchecked Sendable {
                 }
                 speaksHTTP2 = isPreface
             }
+            metrics.countConnection(http2: speaksHTTP2, tls: scheme == "https")
             let session: any DownstreamConnection
             if speaksHTTP2 {
                 guard let h2 = try? HTTP2Session(context: self, connection: connection, listener: listener, scheme: scheme,
@@ -259,6 +260,7 @@ public final class LoopContext: @unchecked Sendable {
             return nil
         }
         tlsHandshakesCompleted.wrappingAdd(1, ordering: .relaxed)
+        if tls.sessionReused { metrics.countTLSResumption() }
         return tls
     }
 

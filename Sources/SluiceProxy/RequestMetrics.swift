@@ -57,6 +57,41 @@ public final class RequestMetrics: @unchecked Sendable {
         box.value.sumNanoseconds &+= nanoseconds
     }
 
+    /// Connections and HTTP/2 on this loop: accepted connections by protocol and TLS, TLS
+    /// sessions resumed, HTTP/2 streams opened, and GOAWAYs sent by error code.
+    public struct ConnectionCounts: Sendable {
+        public var accepted: [String: Int] = [:]
+        public var tlsResumptions = 0
+        public var http2Streams = 0
+        public var goaways: [String: Int] = [:]
+
+        public init() {}
+
+        public mutating func add(_ other: ConnectionCounts) {
+            for (key, count) in other.accepted { accepted[key, default: 0] += count }
+            for (key, count) in other.goaways { goaways[key, default: 0] += count }
+            tlsResumptions += other.tlsResumptions
+            http2Streams += other.http2Streams
+        }
+    }
+
+    public private(set) var connections = ConnectionCounts()
+
+    func countConnection(http2: Bool, tls: Bool) {
+        connections.accepted[(http2 ? "h2" : "http/1.1") + (tls ? " tls" : " cleartext"), default: 0] += 1
+    }
+
+    func countTLSResumption() { connections.tlsResumptions += 1 }
+    func countHTTP2Stream() { connections.http2Streams += 1 }
+    func countGoAway(_ code: UInt32) { connections.goaways[Self.http2ErrorName(code), default: 0] += 1 }
+
+    static func http2ErrorName(_ code: UInt32) -> String {
+        let names = ["NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
+                     "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
+                     "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"]
+        return Int(code) < names.count ? names[Int(code)] : "UNKNOWN"
+    }
+
     /// One (cluster, endpoint)'s tries: answered (any status), failed by kind, and the time to
     /// the end of the exchange.
     public struct UpstreamSeries: Summable {

@@ -1,3 +1,4 @@
+import Synchronization
 import SluiceGuards
 import SluiceIO
 import SluicePolicy
@@ -19,6 +20,10 @@ public final class RateLimitModule: GuardModule {
     /// Makes sliding-log members unique across gateway processes.
     private let nonce: String
     private let clock: GuardClock
+    private let current = CurrentRuleCounters()
+
+    /// The running rules' counters, by rule name (metrics).
+    public var ruleCounters: [(rule: String, counters: LimitRuleCounters)] { current.list.withLock { $0 } }
 
     public init(loops: [EventLoop], clock: GuardClock = .monotonic) {
         self.loops = loops
@@ -30,7 +35,7 @@ public final class RateLimitModule: GuardModule {
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let limits = policy.guardPolicy(name, as: RateLimitPolicy.self), let settings = SharedRedis.settings(in: policy),
               limits.routeRules.values.contains(where: { !$0.isEmpty }) else {
-            return RateLimitGeneration(guardsByRoute: [:], earlyGuardsByRoute: [:], redis: nil)
+            return RateLimitGeneration(guardsByRoute: [:], earlyGuardsByRoute: [:], redis: nil, counters: [], current: current)
         }
         let redis = SharedRedis.connections(settings, loops: loops, state: state)
         var bound: [String: BoundRule] = [:]
@@ -56,7 +61,8 @@ public final class RateLimitModule: GuardModule {
                 guards[route] = RateLimitGuard(rules: after, redis: redis.set, loopStates: loopStates, nonce: nonce, clock: clock)
             }
         }
-        return RateLimitGeneration(guardsByRoute: guards, earlyGuardsByRoute: early, redis: redis)
+        return RateLimitGeneration(guardsByRoute: guards, earlyGuardsByRoute: early, redis: redis,
+                                   counters: bound.values.map { ($0.rule.name, $0.counters) }.sorted { $0.0 < $1.0 }, current: current)
     }
 }
 
@@ -66,11 +72,16 @@ final class RateLimitGeneration: GuardGeneration {
     let guardsByRoute: [String: RateLimitGuard]
     let earlyGuardsByRoute: [String: RateLimitGuard]
     private let redis: RedisConnections?
+    private let counters: [(rule: String, counters: LimitRuleCounters)]
+    private let current: CurrentRuleCounters
 
-    init(guardsByRoute: [String: RateLimitGuard], earlyGuardsByRoute: [String: RateLimitGuard], redis: RedisConnections?) {
+    init(guardsByRoute: [String: RateLimitGuard], earlyGuardsByRoute: [String: RateLimitGuard], redis: RedisConnections?,
+         counters: [(rule: String, counters: LimitRuleCounters)], current: CurrentRuleCounters) {
         self.guardsByRoute = guardsByRoute
         self.earlyGuardsByRoute = earlyGuardsByRoute
         self.redis = redis
+        self.counters = counters
+        self.current = current
     }
 
     func guards(forRoute route: String) -> [any RequestGuard] {
@@ -83,5 +94,11 @@ final class RateLimitGeneration: GuardGeneration {
 
     func activate() {
         redis?.startIfNew()
+        current.list.withLock { $0 = counters }
     }
+}
+
+/// The rule counters of the active generation.
+final class CurrentRuleCounters: Sendable {
+    let list = Mutex<[(rule: String, counters: LimitRuleCounters)]>([])
 }

@@ -11,6 +11,7 @@ import SluiceHTTP
 import SluiceHTTP1
 import SluiceIO
 import SluiceProxy
+import SluiceRateLimit
 
 /// What the admin endpoint knows of the server beyond the loops: the policy generation, reload
 /// outcomes, whether it drains, and the current admin token. Shared with the control thread.
@@ -221,6 +222,21 @@ final class AdminServer: @unchecked Sendable {
             out.family("sluice_event_loop_lag_seconds", "gauge", "How late each event loop ran its last timer (measured when degradation is configured).")
             for (index, seconds) in lag.enumerated() { out.sample("sluice_event_loop_lag_seconds", [("loop", String(index))], seconds) }
         }
+        var connections = RequestMetrics.ConnectionCounts()
+        for counts in await view.onEachLoop({ $0.metrics.connections }) { connections.add(counts) }
+        out.family("sluice_connections_accepted_total", "counter", "Downstream connections served, by protocol and TLS.")
+        for (key, count) in connections.accepted.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: " ")
+            out.sample("sluice_connections_accepted_total", [("protocol", String(parts[0])), ("tls", parts[1] == "tls" ? "yes" : "no")], count)
+        }
+        out.family("sluice_tls_resumptions_total", "counter", "TLS handshakes that resumed a session (tickets).")
+        out.sample("sluice_tls_resumptions_total", [], connections.tlsResumptions)
+        out.family("sluice_http2_streams_total", "counter", "HTTP/2 streams (requests) opened by clients.")
+        out.sample("sluice_http2_streams_total", [], connections.http2Streams)
+        out.family("sluice_http2_goaways_total", "counter", "GOAWAY frames sent, by error code.")
+        for (code, count) in connections.goaways.sorted(by: { $0.key < $1.key }) {
+            out.sample("sluice_http2_goaways_total", [("reason", code)], count)
+        }
         out.family("sluice_connections_open", "gauge", "Downstream connections open.")
         out.sample("sluice_connections_open", [], contexts.reduce(0) { $0 + $1.openSessionCount })
         out.family("sluice_connections_refused_total", "counter", "Connections closed at accept: the listener's limit was reached.")
@@ -242,6 +258,19 @@ final class AdminServer: @unchecked Sendable {
         out.family("sluice_guard_errors_total", "counter", "Guard calls that could not decide as configured (Redis unreachable, ...).")
         for (route, name, counters) in store.configuration.guardCounters {
             out.sample("sluice_guard_errors_total", [("route", route), ("guard", name)], counters.errors)
+        }
+        let limits = guards.module(RateLimitModule.self)?.ruleCounters ?? []
+        out.family("sluice_ratelimit_decisions_total", "counter", "Rate-limit decisions, by rule and decision.")
+        for (rule, counters) in limits {
+            for (decision, count) in [("allowed", counters.allowed), ("denied", counters.denied), ("shadow_denied", counters.shadowDenied),
+                                      ("failure_mode", counters.fallbackDecisions)] {
+                out.sample("sluice_ratelimit_decisions_total", [("rule", rule), ("decision", decision)], count)
+            }
+        }
+        out.family("sluice_ratelimit_redis_calls_total", "counter", "Rate-limit calls to Redis, by rule and result.")
+        for (rule, counters) in limits {
+            out.sample("sluice_ratelimit_redis_calls_total", [("rule", rule), ("result", "sent")], counters.redisCalls)
+            out.sample("sluice_ratelimit_redis_calls_total", [("rule", rule), ("result", "error")], counters.redisErrors)
         }
         let breakers = guards.module(BreakerModule.self)?.breakers ?? []
         out.family("sluice_breaker_state", "gauge", "1 for the state each breaker is in.")

@@ -12,14 +12,15 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port, standard_policy
+from h2wire import H2Wire
 from rawhttp import Conn
 
 TOKEN = "admin-test-token-0123456789abcdef"
 
 
-def gateway(spawn, backend, *, token=True):
+def gateway(spawn, backend, *, token=True, extra=""):
     port, admin = free_port(), free_port()
-    files = standard_policy(port, backend.port, free_port())
+    files = standard_policy(port, backend.port, free_port(), protocol="auto")
     files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}{', token_file: keys/admin.token' if token else ''}}}\n"
     files["keys/admin.token"] = TOKEN + "\n"
     files["guards.yaml"] = """\
@@ -27,7 +28,7 @@ degrade:
   signals: {in_flight: 1000}
 breakers:
   - {name: demo, cluster: demo, window: {calls: 20}, minimum_calls: 10}
-"""
+""" + extra
     s = spawn.sluice(files, port)
     s.admin = f"http://127.0.0.1:{admin}"
     return s
@@ -88,6 +89,18 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     assert ("sluice_event_loop_lag_seconds", (("loop", "0"),)) in after
     assert value(after, "sluice_degrade_level") == 0
     assert value(after, "sluice_policy_generation") == 1
+    assert value(after, "sluice_connections_accepted_total", protocol="http/1.1", tls="no") >= 8
+    # HTTP/2 (h2c): a stream counts; a protocol error is a GOAWAY counted by its code.
+    wire = H2Wire(s.port)
+    assert wire.response(wire.request("GET", "/echo/h2")).status == 200
+    wire.send(wire.headers_frame(2, wire.request_headers("GET", "/echo/even")))  # even stream id: PROTOCOL_ERROR
+    wire.wait_closed()
+    wire.close()
+    time.sleep(0.1)
+    h2 = metrics(s)
+    assert value(h2, "sluice_http2_streams_total") >= 1
+    assert value(h2, "sluice_connections_accepted_total", protocol="h2", tls="no") == 1
+    assert value(h2, "sluice_http2_goaways_total", reason="PROTOCOL_ERROR") == 1
     state = json.loads(call(s, "GET", "/admin/state")[1])
     assert state["breakers"][0]["name"] == "demo" and state["degrade_level"] == "normal"
     # A reload shows as a new generation.
@@ -154,3 +167,26 @@ def test_a_drain_started_from_the_admin_endpoint(spawn):
 def _slow(port):
     with Conn(port, timeout=10) as c:
         return c.request("GET", "/echo/slow", {"X-Demo-Delay-Ms": "800"})
+
+
+def test_rate_limit_decisions_by_rule(spawn, backend, redis):
+    limits = f"""\
+redis: {{address: 127.0.0.1:{redis.port}, deadline: 200ms}}
+limits:
+  - {{name: per-route, algorithm: token_bucket, rate: 1/h, burst: 2, key: [route], on_redis_failure: deny}}
+"""
+    s = gateway(spawn, backend, extra=limits)
+    routes = s.policy_dir / "routes.yaml"
+    routes.write_text(routes.read_text().replace("    match: {prefix: /echo}\n    cluster: demo\n",
+                                                 "    match: {prefix: /echo}\n    cluster: demo\n    limits: [per-route]\n"))
+    s.proc.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while value(metrics(s), "sluice_reloads_total", result="applied") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [get(s.port, f"/echo/{i}").status for i in range(4)] == [200, 200, 429, 429]
+    samples = metrics(s)
+    assert value(samples, "sluice_ratelimit_decisions_total", rule="per-route", decision="allowed") == 2
+    assert value(samples, "sluice_ratelimit_decisions_total", rule="per-route", decision="denied") == 2
+    assert value(samples, "sluice_ratelimit_redis_calls_total", rule="per-route", result="sent") == 4
+
