@@ -6,6 +6,8 @@ final class RedisCall {
     var waiter: UnsafeContinuation<Result<RedisReply, RedisError>, Never>?
     /// When the call times out (monotonic ns); the connection's one deadline timer enforces it.
     var deadline: UInt64 = 0
+    /// When it was queued (the loop's clock), for the reply-time counters.
+    var sentAt: UInt64 = 0
     /// For EVALSHA calls: the script and the command, to send again as EVAL on NOSCRIPT.
     var script: RedisScript?
     var evalsha: [UInt8] = []
@@ -62,6 +64,10 @@ public final class RedisConnection: @unchecked Sendable {
     public private(set) var connects = 0
     public private(set) var scriptReloads = 0
     public private(set) var callsSent = 0
+    /// Replies received (any reply, errors included) and the time they took in all, from the
+    /// loop tick that queued the call to the one that read its reply. Loop thread only.
+    public private(set) var repliesReceived = 0
+    public private(set) var replyNanosecondsTotal: UInt64 = 0
 
     public init(loop: EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
@@ -147,6 +153,7 @@ public final class RedisConnection: @unchecked Sendable {
         // loop tick, so it is never later than before.
         call.deadline = loop.deadline(after: configuration.deadline).nanoseconds
         if !deadlineTimer.isScheduled { loop.schedule(deadlineTimer, at: Deadline(nanoseconds: call.deadline)) }
+        call.sentAt = loop.now
         pending.append(call)
         outgoing.append(contentsOf: bytes)
         callsSent += 1
@@ -182,6 +189,10 @@ public final class RedisConnection: @unchecked Sendable {
 
     private func resolve(_ call: RedisCall, _ result: Result<RedisReply, RedisError>) {
         guard call.result == nil else { return }
+        if case .success = result {
+            repliesReceived += 1
+            replyNanosecondsTotal &+= loop.now &- call.sentAt
+        }
         call.result = result
         call.evalsha = []
         if let waiter = call.waiter {

@@ -303,6 +303,11 @@ final class AdminServer: @unchecked Sendable {
             out.sample("sluice_redis_connections_up", [], redis.up)
             out.family("sluice_redis_connections", "gauge", "Connections to the shared Redis (one per loop).")
             out.sample("sluice_redis_connections", [], redis.total)
+            out.family("sluice_redis_replies_total", "counter", "Replies from the shared Redis.")
+            out.sample("sluice_redis_replies_total", [], redis.replies)
+            out.family("sluice_redis_reply_seconds_total", "counter",
+                       "Time Redis replies took in all (divide its rate by the replies' rate for the mean latency).")
+            out.sample("sluice_redis_reply_seconds_total", [], Double(redis.replyNanoseconds) / 1e9)
         }
         out.family("sluice_policy_generation", "gauge", "The running policy's generation (1 at start, +1 per applied reload).")
         out.sample("sluice_policy_generation", [], status.generation.load(ordering: .relaxed))

@@ -37,17 +37,22 @@ struct ServerView: Sendable {
 
     /// Connections to the shared Redis that are up, and how many there are (each read on its
     /// own loop); nil when the policy has no Redis.
-    func redisConnections() async -> (up: Int, total: Int)? {
+    func redisConnections() async -> (up: Int, total: Int, replies: Int, replyNanoseconds: UInt64)? {
         guard let set = guards.state.state(SharedRedis.sectionName, "connections", as: RedisConnectionSet.self) else { return nil }
-        var up = 0
+        var up = 0, replies = 0
+        var replyNanoseconds: UInt64 = 0
         for index in 0..<set.count {
             let connection = set[index]
-            let connected = await withCheckedContinuation { continuation in
-                connection.loop.execute { continuation.resume(returning: connection.isConnected) }
+            let (connected, count, nanoseconds) = await withCheckedContinuation { continuation in
+                connection.loop.execute {
+                    continuation.resume(returning: (connection.isConnected, connection.repliesReceived, connection.replyNanosecondsTotal))
+                }
             }
             if connected { up += 1 }
+            replies += count
+            replyNanoseconds &+= nanoseconds
         }
-        return (up, set.count)
+        return (up, set.count, replies, replyNanoseconds)
     }
 
     var breakers: [CircuitBreaker] { guards.module(BreakerModule.self)?.breakers ?? [] }
