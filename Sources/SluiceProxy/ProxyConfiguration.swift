@@ -52,6 +52,14 @@ public final class ProxyConfiguration: Sendable {
 }
 
 extension ProxyConfiguration {
+    /// Endpoints left out of balancing now (ejected, or failing their health checks).
+    public var endpointsOut: [(cluster: String, endpoint: String)] {
+        let now = Deadline.now.nanoseconds
+        return clusters.values.sorted { $0.policy.name < $1.policy.name }.flatMap { cluster in
+            (cluster.health.ejected(now: now) ?? []).enumerated().filter(\.element).map { (cluster.policy.name, cluster.names[$0.offset]) }
+        }
+    }
+
     /// Every guard's counters, by route, in chain order (metrics).
     public var guardCounters: [(route: String, guard: String, counters: GuardCounters)] {
         policy.routes.flatMap { route in

@@ -7,6 +7,7 @@ import Synchronization
 import SluiceBreaker
 import SluiceBulkhead
 import SluiceDegrade
+import SluiceGuards
 import SluiceHTTP
 import SluiceHTTP1
 import SluiceIO
@@ -20,14 +21,22 @@ final class ServerStatus: Sendable {
     let reloadsApplied = Atomic<Int>(0)
     let reloadsRejected = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
-    private let state = Mutex<(token: [UInt8]?, loadedAt: Double, files: [String])>((nil, 0, []))
+    private let state = Mutex<(token: [UInt8]?, loadedAt: Double, files: [String], hash: String)>((nil, 0, [], ""))
 
+    /// `files`: the policy files read; their SHA-256 (over each path and text, in order) tells
+    /// operators at a glance whether two gateways run the same policy.
     func policyLoaded(_ admin: AdminPolicy?, files: [String]) {
-        state.withLock { $0 = (admin?.token, Date().timeIntervalSince1970, files) }
+        var material: [UInt8] = []
+        for file in files {
+            material += Array(file.utf8) + [0]
+            material += (FileManager.default.contents(atPath: file).map { [UInt8]($0) } ?? []) + [0]
+        }
+        let hash = Digests.sha256Hex(material)
+        state.withLock { $0 = (admin?.token, Date().timeIntervalSince1970, files, hash) }
     }
 
     var token: [UInt8]? { state.withLock { $0.token } }
-    var loaded: (at: Double, files: [String]) { state.withLock { ($0.loadedAt, $0.files) } }
+    var loaded: (at: Double, files: [String], hash: String) { state.withLock { ($0.loadedAt, $0.files, $0.hash) } }
 }
 
 /// The admin listener (`admin:` in policy; loopback by default), served on loop 0:
@@ -107,11 +116,12 @@ final class AdminServer: @unchecked Sendable {
         case ("GET", "/metrics"):
             return Response(status: 200, contentType: "text/plain; version=0.0.4", body: await metrics())
         case ("GET", "/admin/policy"):
-            let (loadedAt, files) = status.loaded
+            let (loadedAt, files, hash) = status.loaded
             return Response(status: 200, body: "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"loaded_at\":\(Int(loadedAt)),"
+                + "\"source_sha256\":\"\(hash)\","
                 + "\"files\":[\(files.map { "\"\(jsonEscaped($0))\"" }.joined(separator: ","))]}\n")
         case ("GET", "/admin/state"):
-            return Response(status: 200, body: state())
+            return Response(status: 200, body: await state())
         case ("POST", _):
             if let refusal = authorize(head) { return refusal }
             return control(path: path, query: Self.query(head))
@@ -161,7 +171,7 @@ final class AdminServer: @unchecked Sendable {
         return Response(status: 404, body: "{\"error\":\"not_found\"}\n")
     }
 
-    private func state() -> String {
+    private func state() async -> String {
         let breakers = (guards.module(BreakerModule.self)?.breakers ?? []).map {
             "{\"name\":\"\(jsonEscaped($0.policy.name))\",\"state\":\"\($0.state)\",\"transitions\":\($0.transitionCount)}"
         }
@@ -170,9 +180,12 @@ final class AdminServer: @unchecked Sendable {
             return "{\"name\":\"\(jsonEscaped(bulkhead.policy.name))\",\"in_use\":\(held),\"waiting\":\(waiting),\"limit\":\(bulkhead.policy.maxConcurrent)}"
         }
         let level = guards.module(DegradeModule.self)?.engine.level.description ?? "normal"
+        let endpoints = store.configuration.endpointsOut.map { "{\"cluster\":\"\(jsonEscaped($0.cluster))\",\"endpoint\":\"\($0.endpoint)\"}" }
+        let redis = await view.redisConnections().map { "{\"connections_up\":\($0.up),\"connections\":\($0.total)}" } ?? "null"
         return "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"draining\":\(status.draining.load(ordering: .relaxed)),"
             + "\"degrade_level\":\"\(level)\",\"breakers\":[\(breakers.joined(separator: ","))],"
-            + "\"bulkheads\":[\(bulkheads.joined(separator: ","))]}\n"
+            + "\"bulkheads\":[\(bulkheads.joined(separator: ","))],\"endpoints_out\":[\(endpoints.joined(separator: ","))],"
+            + "\"redis\":\(redis)}\n"
     }
 
     private func metrics() async -> String {

@@ -77,6 +77,9 @@ struct Explain: ParsableCommand {
     @Option(name: .long, help: "A file holding the request body.")
     var bodyFile: String?
 
+    @Flag(name: .long, help: "Print JSON instead of text.")
+    var json = false
+
     func run() throws {
         var headers: [(String, String)] = []
         for line in header {
@@ -90,7 +93,7 @@ struct Explain: ParsableCommand {
             body = [UInt8](data)
             if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("content-type", "application/json")) }
         }
-        switch Explainer.explain(directory: policy, method: method, target: path, headers: headers, body: body) {
+        switch Explainer.explain(directory: policy, method: method, target: path, headers: headers, body: body, json: json) {
         case .success(let text): print(text, terminator: "")
         case .failure(let failure):
             printError(failure.description)

@@ -110,7 +110,9 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert value(metrics(s), "sluice_policy_generation") == 2
-    assert json.loads(call(s, "GET", "/admin/policy")[1])["generation"] == 2
+    policy = json.loads(call(s, "GET", "/admin/policy")[1])
+    assert policy["generation"] == 2 and len(policy["source_sha256"]) == 64
+    assert state["endpoints_out"] == [] and state["redis"] is None
 
 
 def test_state_changes_need_the_token_and_take_effect(spawn):

@@ -42,3 +42,11 @@ def test_explain_shows_which_validation_rule_would_fail_and_normalises_paths(tmp
 def test_no_route_and_a_refused_path():
     assert "route: none matches: 404 no_route" in explain("--path", "/nowhere")
     assert "refused before routing: 400" in explain("--path", "/v3/%2e%2e/%2e%2e/etc")
+
+
+def test_json_output():
+    answer = json.loads(explain("--method", "GET", "--path", "/v3/pay/transactions/out-trade-no/T1?mchid=1900000001", "--json"))
+    assert answer["route"] == "wechat-v3-query-order"
+    assert [step["guard"] for step in answer["guards"]] == ["degrade", "auth", "degrade", "ratelimit", "bulkhead", "breaker"]
+    assert answer["upstream"].startswith("cluster payments")
+
