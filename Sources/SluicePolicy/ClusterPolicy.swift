@@ -38,7 +38,7 @@ public struct ClusterPolicy: Sendable {
 }
 
 /// Endpoints that fail `consecutiveFailures` times in a row (connect failures, timeouts,
-/// resets, bad responses, 502/503/504) are taken out of balancing for `ejectionTime` × the
+/// resets, bad responses, any 5xx) are taken out of balancing for `ejectionTime` × the
 /// number of times they were ejected, at most `maxEjectionTime`; never more than
 /// `maxEjectedShare` of the cluster at once.
 public struct OutlierDetectionPolicy: Sendable, Equatable {
@@ -46,6 +46,19 @@ public struct OutlierDetectionPolicy: Sendable, Equatable {
     public var ejectionTime: Duration = .seconds(10)
     public var maxEjectionTime: Duration = .seconds(300)
     public var maxEjectedShare = 0.5
+    /// Success-rate ejection: every `interval`, endpoints with at least `minimumRequests` tries
+    /// whose success rate is below the mean of those endpoints minus `stdevFactor` standard
+    /// deviations are ejected (when at least `minimumEndpoints` qualify). Nil: off.
+    public var successRate: SuccessRatePolicy?
+
+    public init() {}
+}
+
+public struct SuccessRatePolicy: Sendable, Equatable {
+    public var interval: Duration = .seconds(10)
+    public var minimumRequests = 100
+    public var minimumEndpoints = 3
+    public var stdevFactor = 1.9
 
     public init() {}
 }

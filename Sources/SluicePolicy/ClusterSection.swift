@@ -28,7 +28,8 @@ extension PolicyFileReader {
 
     private func readOutlierDetection(_ node: Node, of what: String) -> OutlierDetectionPolicy? {
         guard let fields = mapping(node, what: "outlier_detection of \(what)",
-                                   allowed: ["consecutive_failures", "ejection_time", "max_ejection_time", "max_ejected_share"]) else { return nil }
+                                   allowed: ["consecutive_failures", "ejection_time", "max_ejection_time", "max_ejected_share",
+                                             "success_rate"]) else { return nil }
         var policy = OutlierDetectionPolicy()
         if let node = fields["consecutive_failures"], let value = count(node) {
             if value >= 1 { policy.consecutiveFailures = value } else { report("consecutive_failures must be at least 1", at: node) }
@@ -38,6 +39,19 @@ extension PolicyFileReader {
             if value >= policy.ejectionTime { policy.maxEjectionTime = value } else { report("max_ejection_time must be at least ejection_time", at: node) }
         }
         if let node = fields["max_ejected_share"], let value = number(node, upTo: 1) { policy.maxEjectedShare = value }
+        if let node = fields["success_rate"], let rate = mapping(node, what: "success_rate of \(what)",
+                                                                  allowed: ["interval", "minimum_requests", "minimum_endpoints", "stdev_factor"]) {
+            var success = SuccessRatePolicy()
+            if let node = rate["interval"], let value = duration(node) {
+                if value >= .seconds(1) { success.interval = value } else { report("interval must be at least 1s", at: node) }
+            }
+            if let node = rate["minimum_requests"], let value = count(node) { success.minimumRequests = max(value, 1) }
+            if let node = rate["minimum_endpoints"], let value = count(node) {
+                if value >= 2 { success.minimumEndpoints = value } else { report("minimum_endpoints must be at least 2", at: node) }
+            }
+            if let node = rate["stdev_factor"], let value = number(node, upTo: 10) { success.stdevFactor = value }
+            policy.successRate = success
+        }
         return policy
     }
 

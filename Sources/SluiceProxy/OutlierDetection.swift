@@ -13,18 +13,55 @@ struct OutlierLedger {
     private(set) var consecutiveFailures: [Int]
     private(set) var ejectedUntil: [UInt64]
     private(set) var ejections: [Int]
+    /// This interval's tries and successes per endpoint (success-rate ejection).
+    private var tries: [Int]
+    private var successes: [Int]
+    private var intervalStart: UInt64?
 
     init(policy: OutlierDetectionPolicy, endpoints: Int) {
         self.policy = policy
         consecutiveFailures = Array(repeating: 0, count: endpoints)
         ejectedUntil = Array(repeating: 0, count: endpoints)
         ejections = Array(repeating: 0, count: endpoints)
+        tries = Array(repeating: 0, count: endpoints)
+        successes = Array(repeating: 0, count: endpoints)
+    }
+
+    /// Success-rate ejection, at the end of each interval: the endpoints with enough tries, whose
+    /// rate is below their mean minus `stdev_factor` standard deviations. Returns those ejected,
+    /// with the ejection's end and why.
+    mutating func closeIntervalIfDue(now: UInt64) -> [(endpoint: Int, until: UInt64, detail: String)] {
+        guard let rule = policy.successRate else { return [] }
+        guard let start = intervalStart else {
+            intervalStart = now
+            return []
+        }
+        guard now &- start >= rule.interval.nanosecondsClamped else { return [] }
+        defer {
+            intervalStart = now
+            tries = tries.map { _ in 0 }
+            successes = successes.map { _ in 0 }
+        }
+        let qualifying = tries.indices.filter { tries[$0] >= rule.minimumRequests }
+        guard qualifying.count >= rule.minimumEndpoints else { return [] }
+        let rates = qualifying.map { Double(successes[$0]) / Double(tries[$0]) }
+        let mean = rates.reduce(0, +) / Double(rates.count)
+        let stdev = (rates.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rates.count)).squareRoot()
+        let threshold = mean - rule.stdevFactor * stdev
+        var ejected: [(Int, UInt64, String)] = []
+        for (endpoint, rate) in zip(qualifying, rates) where rate < threshold && !isEjected(endpoint, now: now) {
+            guard let until = eject(endpoint, now: now) else { continue }
+            ejected.append((endpoint, until, "success rate \(Int((rate * 100).rounded()))% against the cluster's \(Int((mean * 100).rounded()))%"))
+        }
+        return ejected
     }
 
     func isEjected(_ endpoint: Int, now: UInt64) -> Bool { ejectedUntil[endpoint] > now }
 
     /// One try's result; returns the ejection's end when this result ejected the endpoint.
     mutating func record(_ endpoint: Int, failed: Bool, now: UInt64) -> UInt64? {
+        tries[endpoint] += 1
+        if !failed { successes[endpoint] += 1 }
         guard failed else {
             consecutiveFailures[endpoint] = 0
             ejections[endpoint] = 0
@@ -32,6 +69,11 @@ struct OutlierLedger {
         }
         consecutiveFailures[endpoint] += 1
         guard consecutiveFailures[endpoint] >= policy.consecutiveFailures, !isEjected(endpoint, now: now) else { return nil }
+        return eject(endpoint, now: now)
+    }
+
+    /// Ejects `endpoint` unless the share cap forbids it; returns when the ejection ends.
+    private mutating func eject(_ endpoint: Int, now: UInt64) -> UInt64? {
         let ejectedNow = ejectedUntil.indices.filter { isEjected($0, now: now) }.count
         guard ejectedNow + 1 <= Int(Double(ejectedUntil.count) * policy.maxEjectedShare) else { return nil }
         ejections[endpoint] += 1
@@ -95,8 +137,14 @@ final class EndpointHealth: Sendable {
 
     func record(_ endpoint: Int, failed: Bool, now: UInt64) {
         guard isEnabled else { return }
-        if let until = ledger.withLock({ $0.record(endpoint, failed: failed, now: now) }) {
+        let (until, byRate) = ledger.withLock { ledger in
+            (ledger.record(endpoint, failed: failed, now: now), ledger.closeIntervalIfDue(now: now))
+        }
+        if let until {
             printError("sluice: cluster \(cluster) ejects \(names[endpoint]) for \((until - now) / 1_000_000) ms (consecutive failures)")
+        }
+        for ejection in byRate {
+            printError("sluice: cluster \(cluster) ejects \(names[ejection.endpoint]) for \((ejection.until - now) / 1_000_000) ms (\(ejection.detail))")
         }
     }
 

@@ -64,8 +64,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let endpoint = pool.pickEndpoint(excluding: excluding)
         var result = await tryEndpoint(endpoint)
         result.endpoint = endpoint
+        // Outlier detection counts every 5xx answer as the endpoint's failure (retries are only
+        // for 502/503/504, which say the request was not served).
         pool.cluster.health.record(endpoint, failed: result.failure?.isUpstreamFailure == true
-                                       || (result.responseHead.map { Self.isUnavailableStatus($0.status) } ?? false),
+                                       || (result.responseHead.map { $0.status >= 500 } ?? false),
                                    now: loop.now)
         return result
     }

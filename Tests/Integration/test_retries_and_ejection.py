@@ -113,3 +113,22 @@ def test_an_endpoint_failing_its_health_checks_gets_no_traffic_until_it_passes_a
     assert [pay(s.port, 100 + i).status for i in range(10)] == [200] * 10
     assert sick.stats()["payments_executed"] > 0, "back in balancing"
 
+
+def test_an_endpoint_failing_more_often_than_its_peers_is_ejected_by_success_rate(spawn):
+    backends = [spawn.backend() for _ in range(3)]
+    flaky = backends[2]
+    control(flaky, {"error_rate": 0.5, "error_status": 500})  # 500: not retried, and failures alternate with successes
+    s = gateway(spawn, [b.port for b in backends], retries="{attempts: 1}",
+                outlier="{consecutive_failures: 1000, ejection_time: 30s, max_ejected_share: 0.5, "
+                        "success_rate: {interval: 1s, minimum_requests: 10, minimum_endpoints: 3, stdev_factor: 1.0}}")
+    deadline = time.monotonic() + 10
+    i = 0
+    while "ejects 127.0.0.1:%d" % flaky.port not in s.proc.stderr():
+        assert time.monotonic() < deadline, s.proc.stderr()
+        get(s.port, f"/echo/rate-{i}")
+        i += 1
+    assert "success rate" in s.proc.stderr()
+    before = requests_seen(flaky)
+    assert [get(s.port, f"/echo/after-{n}").status for n in range(20)] == [200] * 20
+    assert requests_seen(flaky) - before == 0
+

@@ -68,4 +68,32 @@ final class OutlierLedgerTests: XCTestCase {
         XCTAssertEqual(checks.record(0, passed: true), true)
         XCTAssertEqual(checks.healthy, [true, true])
     }
+
+    func testAnEndpointFailingMoreOftenThanItsPeersIsEjectedAtTheEndOfTheInterval() {
+        var policy = OutlierDetectionPolicy()
+        policy.consecutiveFailures = 1000
+        policy.ejectionTime = .seconds(10)
+        policy.maxEjectedShare = 0.5
+        var rate = SuccessRatePolicy()
+        rate.interval = .seconds(10)
+        rate.minimumRequests = 10
+        rate.minimumEndpoints = 3
+        rate.stdevFactor = 1.0
+        policy.successRate = rate
+        var l = OutlierLedger(policy: policy, endpoints: 4)
+        XCTAssertTrue(l.closeIntervalIfDue(now: 0).isEmpty, "the first call starts the interval")
+        // Endpoints 0-2 succeed 19 of 20; endpoint 3 succeeds 10 of 20 (never 5 failures in a row).
+        for i in 0..<20 {
+            for endpoint in 0..<3 { _ = l.record(endpoint, failed: i == 7, now: 1) }
+            _ = l.record(3, failed: i % 2 == 0, now: 1)
+        }
+        XCTAssertTrue(l.closeIntervalIfDue(now: 5 * second).isEmpty, "not yet the end of the interval")
+        let ejected = l.closeIntervalIfDue(now: 10 * second)
+        XCTAssertEqual(ejected.map(\.endpoint), [3])
+        XCTAssertEqual(ejected.first?.detail, "success rate 50% against the cluster's 84%")
+        XCTAssertTrue(l.isEjected(3, now: 10 * second))
+        // A fresh interval: too few tries decide nothing.
+        _ = l.record(0, failed: true, now: 11 * second)
+        XCTAssertTrue(l.closeIntervalIfDue(now: 21 * second).isEmpty)
+    }
 }
