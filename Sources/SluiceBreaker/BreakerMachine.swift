@@ -53,6 +53,13 @@ struct BreakerMachine {
         window = OutcomeWindow(policy.window)
     }
 
+    /// The state as of `now`: an open breaker whose open time is over reads `half_open` (it
+    /// becomes so at the next call; a state read for metrics or alerts must not lag behind).
+    func stateName(at now: UInt64) -> String {
+        if forced == nil, case .open(let until) = state, now >= until { return "half_open" }
+        return stateName
+    }
+
     var stateName: String {
         if let forced { return forced == .open ? "forced_open" : "forced_closed" }
         switch state {

@@ -43,7 +43,7 @@ public final class CircuitBreaker: Sendable {
     public enum ForcedState: Sendable { case open, closed }
 
     /// `closed`, `open`, `half_open`, `forced_open` or `forced_closed`.
-    public var state: String { machine.withLock { $0.stateName } }
+    public var state: String { machine.withLock { [clock] in $0.stateName(at: clock()) } }
     public var transitionCount: Int { transitions.load(ordering: .relaxed) }
     public var refusedCount: Int { refusals.load(ordering: .relaxed) }
 

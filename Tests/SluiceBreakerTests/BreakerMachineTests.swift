@@ -30,6 +30,8 @@ final class BreakerMachineTests: XCTestCase {
         XCTAssertEqual(trip?.reason, "failure rate 75% of 4 calls, open for 100 ms")
         XCTAssertEqual(m.allow(now: 50 * ms).allowed, false)
         XCTAssertEqual(m.allow(now: 50 * ms).retryAfterNanoseconds, 50 * ms)
+        XCTAssertEqual(m.stateName(at: 50 * ms), "open")
+        XCTAssertEqual(m.stateName(at: 100 * ms), "half_open", "its open time is over, even before a call arrives")
     }
 
     func testSuccessesKeepItClosedAndTheCountWindowForgetsOldCalls() {
