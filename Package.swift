@@ -53,8 +53,11 @@ let package = Package(
         .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
+        // The breaker state machine (pure: windows, rates, open time, probes, epochs), shared by the
+        // breaker guard and the Redis client's own breaker.
+        .target(name: "SluiceResilience", dependencies: ["SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
-        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO", "SluiceResilience"], swiftSettings: sluiceSwiftSettings),
         // The shared Redis of every guard that keeps state there: the `redis` policy section and
         // one connection set per policy generation, shared through the guard state registry.
         .target(name: "SluiceSharedRedis",
@@ -84,9 +87,9 @@ let package = Package(
         .target(name: "SluiceDegrade",
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
-        // Circuit breakers: config, the breaker machine (pure), the shared adapter, the guard.
+        // Circuit breakers: config, the shared adapter, the guard (the machine is SluiceResilience's).
         .target(name: "SluiceBreaker",
-                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceResilience", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Payment request validation: rule sets over payload fields, the validator (pure), the guard.
         .target(name: "SluiceValidation",
@@ -159,12 +162,12 @@ let package = Package(
                     dependencies: ["SluiceTestSupport", "SluiceDegrade", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceBreakerTests",
-                    dependencies: ["SluiceTestSupport", "SluiceBreaker", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
+                    dependencies: ["SluiceTestSupport", "SluiceBreaker", "SluiceResilience", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP"],
                     swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceValidationTests",
                     dependencies: ["SluiceValidation", "SluicePayload", "SluicePolicy", "SluiceGuards", "SluiceHTTP", "SluiceTestSupport"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
-        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
+        .testTarget(name: "SluiceRedisTests", dependencies: ["SluiceTestSupport", "SluiceRedis", "SluiceResilience", "SluiceIO"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceLibrariesTests", dependencies: ["SluiceTLS", "SluiceHTTP2", "SluiceRedis"], swiftSettings: sluiceSwiftSettings),
     ]
 )

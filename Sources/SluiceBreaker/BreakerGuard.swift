@@ -1,4 +1,5 @@
 import SluiceGuards
+import SluiceResilience
 import SluiceHTTP
 
 /// The last guard in the chain: a request to a backend whose breaker is open is answered at

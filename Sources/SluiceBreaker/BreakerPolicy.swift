@@ -1,12 +1,10 @@
+import SluiceResilience
+
 /// One circuit breaker as the policy gives it (`breakers:` list). A breaker with a `cluster`
 /// guards every route to that cluster; a route may name a breaker of its own (`breaker: <name>`),
 /// which then guards that route instead.
 public struct BreakerPolicy: Sendable, Hashable {
-    /// What counts towards a trip: the last `size` calls, or the calls of the last `duration`.
-    public enum Window: Sendable, Hashable {
-        case count(Int)
-        case time(Duration)
-    }
+    public typealias Window = BreakerSettings.Window
 
     /// What counts as a failure of the backend.
     public enum Failure: Sendable, Hashable {
@@ -34,6 +32,20 @@ public struct BreakerPolicy: Sendable, Hashable {
     public var halfOpenCalls = 3
 
     public init(name: String) { self.name = name }
+
+    /// What the breaker machine needs of it.
+    public var settings: BreakerSettings {
+        var settings = BreakerSettings()
+        settings.window = window
+        settings.minimumCalls = minimumCalls
+        settings.failureRate = failureRate
+        settings.slowCall = slowCall
+        settings.slowCallRate = slowCallRate
+        settings.openFor = openFor
+        settings.maxOpenFor = maxOpenFor
+        settings.halfOpenCalls = halfOpenCalls
+        return settings
+    }
 }
 
 /// The breaker module's policy: the breakers, and the route-level choices.

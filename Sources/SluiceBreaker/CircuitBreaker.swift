@@ -1,5 +1,6 @@
 import Synchronization
 import SluiceGuards
+import SluiceResilience
 import SluiceIO
 
 /// One breaker shared by every loop: its machine under a lock, its counters, and one log line
@@ -13,7 +14,7 @@ public final class CircuitBreaker: Sendable {
 
     public init(policy: BreakerPolicy, clock: @escaping @Sendable () -> UInt64 = { Deadline.now.nanoseconds }) {
         self.policy = policy
-        machine = Mutex(BreakerMachine(policy: policy))
+        machine = Mutex(BreakerMachine(policy: policy.settings))
         self.clock = clock
     }
 

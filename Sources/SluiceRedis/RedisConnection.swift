@@ -1,4 +1,5 @@
 import SluiceIO
+import SluiceResilience
 
 /// One call in flight: resolved once, by its reply, its deadline, or the connection's loss.
 final class RedisCall {
@@ -8,6 +9,8 @@ final class RedisCall {
     var deadline: UInt64 = 0
     /// When it was queued (the loop's clock), for the reply-time counters.
     var sentAt: UInt64 = 0
+    /// The breaker epoch the call was admitted in (its result counts only there).
+    var breakerEpoch: UInt64 = 0
     /// For EVALSHA calls: the script and the command, to send again as EVAL on NOSCRIPT.
     var script: RedisScript?
     var evalsha: [UInt8] = []
@@ -39,7 +42,8 @@ public struct RedisPendingReply: @unchecked Sendable {
 /// and replies are matched in FIFO order. A call whose deadline passes resolves `.timedOut` at
 /// once; its late reply is still consumed in order and dropped. While not connected, calls fail at
 /// once (the rate-limit rule's fallback decides), and a reconnect with backoff runs in the
-/// background. A breaker (see `RedisBreaker`) stops asking a Redis that keeps failing.
+/// background. A breaker (the shared `BreakerMachine`, configured for consecutive failures)
+/// stops asking a Redis that keeps failing.
 public final class RedisConnection: @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisClientConfiguration
@@ -58,7 +62,7 @@ public final class RedisConnection: @unchecked Sendable {
     /// Armed for the earliest deadline among the calls in flight (see `expireCalls`): one timer
     /// per connection instead of one per call.
     private var deadlineTimer: TimerNode!
-    public private(set) var breaker: RedisBreaker
+    public private(set) var breaker: BreakerMachine
 
     /// Counters, for tests and a later metrics endpoint (loop thread).
     public private(set) var connects = 0
@@ -74,8 +78,7 @@ public final class RedisConnection: @unchecked Sendable {
         self.configuration = configuration
         address = SocketAddress(host: configuration.host, port: configuration.port)
         backoff = configuration.reconnectMinimum
-        breaker = RedisBreaker(failureThreshold: configuration.breakerFailures,
-                               openNanos: configuration.breakerOpenFor.nanosecondsClamped)
+        breaker = BreakerMachine(policy: .consecutiveFailures(configuration.breakerFailures, openFor: configuration.breakerOpenFor))
         deadlineTimer = TimerNode { [unowned self] in self.expireCalls() }
     }
 
@@ -138,13 +141,15 @@ public final class RedisConnection: @unchecked Sendable {
         case .connected, .connecting: break
         case .idle, .closed:
             call.result = .failure(.unavailable(stateDescription))
-            breaker.recordFailure(now: loop.now)
+            _ = breaker.record(.failure, epoch: breaker.epoch, now: loop.now)
             return
         }
-        guard breaker.allowCall(now: loop.now) else {
+        let admission = breaker.allow(now: loop.now)
+        guard admission.allowed else {
             call.result = .failure(.breakerOpen)
             return
         }
+        call.breakerEpoch = admission.epoch
         guard pending.count - pendingHead < configuration.maxInFlight else {
             call.result = .failure(.overloaded)
             return
@@ -178,7 +183,7 @@ public final class RedisConnection: @unchecked Sendable {
         var next = UInt64.max
         for call in pending[pendingHead...] where call.result == nil {
             if call.deadline <= now {
-                breaker.recordFailure(now: now)
+                _ = breaker.record(.failure, epoch: call.breakerEpoch, now: now)
                 resolve(call, .failure(.timedOut))
             } else {
                 next = min(next, call.deadline)
@@ -237,7 +242,7 @@ public final class RedisConnection: @unchecked Sendable {
                 state = .connected(connection)
                 connects += 1
                 backoff = configuration.reconnectMinimum
-                breaker.recordSuccess()
+                breaker.reset()
                 loop.spawn { [self] in await readLoop(connection, reader: reader, epoch: myEpoch) }
                 loop.spawn { [self] in await writeLoop(connection, epoch: myEpoch) }
             case .failure(let error):
@@ -383,7 +388,7 @@ public final class RedisConnection: @unchecked Sendable {
             pendingHead = 0
         }
         guard call.result == nil else { return }  // timed out: the late reply is dropped
-        breaker.recordSuccess()
+        _ = breaker.record(.success(slow: false), epoch: call.breakerEpoch, now: loop.now)
         if case .error(let message) = reply {
             if message.hasPrefix("NOSCRIPT"), let script = call.script, let eval = script.eval(fromEvalsha: call.evalsha) {
                 // Redis lost its script cache (restart, SCRIPT FLUSH): EVAL loads it again.

@@ -104,6 +104,27 @@ public final class Server {
         let store = ConfigurationStore(configuration)
         let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD, transactionLogFD: transactionLogFD) }
 
+        // The admin listener (loop 0), bound first: when the listeners say they listen, it does too,
+        // and a taken port fails start-up.
+        let status = ServerStatus()
+        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
+        var admin: AdminServer?
+        let view = ServerView(contexts: contexts, store: store, guards: guards, status: status)
+        if let adminPolicy = policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self) {
+            guard let address = SocketAddress(host: adminPolicy.address.host, port: adminPolicy.address.port) else {
+                printError("admin: \(adminPolicy.address) is not a numeric address")
+                return 1
+            }
+            do {
+                let listener = try TCPListener(address: address, on: contexts[0].loop)
+                admin = AdminServer(listener: listener, view: view)
+                printStatus("sluice: admin on \(listener.localAddress)")
+            } catch {
+                printError("admin: cannot listen on \(address): \(error)")
+                return 1
+            }
+        }
+
         // Bind before the loops start: a port that cannot be bound fails start-up, not a loop.
         var bound: [(context: LoopContext, listener: TCPListener, policy: ListenerPolicy)] = []
         for listenerPolicy in policy.listeners {
@@ -123,26 +144,6 @@ public final class Server {
                 }
             }
             printStatus("sluice: listening on \(address) (\(listenerPolicy.name))")
-        }
-
-        // The admin listener (loop 0), bound with the others so a taken port fails start-up.
-        let status = ServerStatus()
-        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
-        var admin: AdminServer?
-        let view = ServerView(contexts: contexts, store: store, guards: guards, status: status)
-        if let adminPolicy = policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self) {
-            guard let address = SocketAddress(host: adminPolicy.address.host, port: adminPolicy.address.port) else {
-                printError("admin: \(adminPolicy.address) is not a numeric address")
-                return 1
-            }
-            do {
-                let listener = try TCPListener(address: address, on: contexts[0].loop)
-                admin = AdminServer(listener: listener, view: view)
-                printStatus("sluice: admin on \(listener.localAddress)")
-            } catch {
-                printError("admin: cannot listen on \(address): \(error)")
-                return 1
-            }
         }
 
         group.start()
@@ -246,12 +247,14 @@ public final class Server {
             printError("sluice: listener changes take effect on restart; routes, clusters and timeouts reload now")
         }
         generation += 1
-        status.generation.store(generation, ordering: .relaxed)
-        status.reloadsApplied.wrappingAdd(1, ordering: .relaxed)
-        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         guards.activate(compiledGuards)
         store.replace(with: configuration)
         for context in contexts { context.loop.execute { context.adoptLatestConfiguration() } }
+        // Reported only now: whoever sees the new generation in /metrics or /admin/policy gets
+        // the new policy on the next request.
+        status.generation.store(generation, ordering: .relaxed)
+        status.reloadsApplied.wrappingAdd(1, ordering: .relaxed)
+        status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         healthChecker?.stop()
         healthChecker = HealthChecker(configuration: configuration, loop: contexts[0].loop)
         healthChecker?.start()

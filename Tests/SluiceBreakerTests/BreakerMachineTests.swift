@@ -1,4 +1,5 @@
 @testable import SluiceBreaker
+@testable import SluiceResilience
 import SluiceGuards
 import SluiceHTTP
 import XCTest
@@ -21,7 +22,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testTripsOnTheFailureRateOnlyAfterTheMinimumCalls() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
         XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
         XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0), "3 calls: under the minimum of 4")
@@ -35,7 +36,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testSuccessesKeepItClosedAndTheCountWindowForgetsOldCalls() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0))
         for _ in 0..<10 { XCTAssertNil(m.record(.success(slow: false), epoch: m.epoch, now: 0), "1 of 4, 5, 6 ...: under 50%") }
         // The window holds the last 10 calls: 4 failures now are 40%.
@@ -44,13 +45,13 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testSlowCallsTripTheirOwnRule() {
-        var m = BreakerMachine(policy: policy { $0.slowCall = .seconds(1); $0.slowCallRate = 0.75 })
+        var m = BreakerMachine(policy: policy { $0.slowCall = .seconds(1); $0.slowCallRate = 0.75 }.settings)
         for _ in 0..<3 { XCTAssertNil(m.record(.success(slow: true), epoch: m.epoch, now: 0)) }
         XCTAssertEqual(m.record(.success(slow: true), epoch: m.epoch, now: 0)?.reason, "slow-call rate 100% of 4 calls, open for 100 ms")
     }
 
     func testHalfOpenProbesCloseItOrReopenItForLonger() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
         XCTAssertEqual(m.allow(now: 100 * ms).transition?.to, "half_open")
         XCTAssertTrue(m.allow(now: 100 * ms).allowed, "the second probe")
@@ -71,7 +72,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testAnIgnoredProbeGivesItsSlotBack() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
         XCTAssertTrue(m.allow(now: 100 * ms).allowed)
         XCTAssertTrue(m.allow(now: 100 * ms).allowed)
@@ -82,7 +83,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testResultsOfCallsAdmittedBeforeAStateChangeNeverCount() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         let closedEpoch = m.allow(now: 0).epoch
         for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }  // tripped
         let probe = m.allow(now: 100 * ms)
@@ -105,7 +106,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testTheTimeWindowForgetsCallsOlderThanItsDuration() {
-        var m = BreakerMachine(policy: policy { $0.window = .time(.seconds(1)) })
+        var m = BreakerMachine(policy: policy { $0.window = .time(.seconds(1)) }.settings)
         for _ in 0..<3 { XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0)) }
         // 1.5 s later the three failures are out of the window: one more is 1 call, not 4.
         XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 1500 * ms))
@@ -115,7 +116,7 @@ final class BreakerMachineTests: XCTestCase {
     }
 
     func testForcedStatesHoldUntilReleased() {
-        var m = BreakerMachine(policy: policy())
+        var m = BreakerMachine(policy: policy().settings)
         XCTAssertEqual(m.force(.open)?.to, "forced_open")
         XCTAssertFalse(m.allow(now: 10_000 * ms).allowed)
         XCTAssertEqual(m.force(.closed)?.to, "forced_closed")

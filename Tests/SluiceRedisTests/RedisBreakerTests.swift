@@ -1,25 +1,45 @@
 @testable import SluiceRedis
+import SluiceResilience
 import XCTest
 
-/// The breaker state machine with an injected clock.
+/// The Redis client's breaker: the shared breaker machine set for consecutive failures, with
+/// an injected clock.
 final class RedisBreakerTests: XCTestCase {
     func testOpensAfterConsecutiveFailuresAndProbesOnce() {
-        var breaker = RedisBreaker(failureThreshold: 3, openNanos: 1_000)
-        breaker.recordFailure(now: 0)
-        breaker.recordSuccess()
-        breaker.recordFailure(now: 1)
-        breaker.recordFailure(now: 2)
-        XCTAssertTrue(breaker.allowCall(now: 3), "two consecutive failures are not three")
-        breaker.recordFailure(now: 3)
+        var breaker = BreakerMachine(policy: .consecutiveFailures(3, openFor: .nanoseconds(1_000)))
+        func record(_ result: BreakerMachine.Result, _ now: UInt64, epoch: UInt64? = nil) {
+            _ = breaker.record(result, epoch: epoch ?? breaker.epoch, now: now)
+        }
+        record(.failure, 0)
+        record(.success(slow: false), 0)
+        record(.failure, 1)
+        record(.failure, 2)
+        XCTAssertTrue(breaker.allow(now: 3).allowed, "two consecutive failures are not three")
+        record(.failure, 3)
         XCTAssertEqual(breaker.state, .open(until: 1_003))
-        XCTAssertFalse(breaker.allowCall(now: 1_002))
-        XCTAssertTrue(breaker.allowCall(now: 1_003), "half-open: one probe")
-        XCTAssertFalse(breaker.allowCall(now: 1_004), "only one probe at a time")
-        breaker.recordFailure(now: 1_005)
-        XCTAssertEqual(breaker.state, .open(until: 2_005))
-        XCTAssertTrue(breaker.allowCall(now: 2_005))
-        breaker.recordSuccess()
-        XCTAssertEqual(breaker.state, .closed(consecutiveFailures: 0))
+        XCTAssertFalse(breaker.allow(now: 1_002).allowed)
+        let probe = breaker.allow(now: 1_003)
+        XCTAssertTrue(probe.allowed, "half-open: one probe")
+        XCTAssertFalse(breaker.allow(now: 1_004).allowed, "only one probe at a time")
+        record(.failure, 1_005, epoch: probe.epoch)
+        XCTAssertEqual(breaker.state, .open(until: 2_005), "the open time stays the same for Redis")
+        let second = breaker.allow(now: 2_005)
+        XCTAssertTrue(second.allowed)
+        record(.success(slow: false), 2_006, epoch: second.epoch)
+        XCTAssertEqual(breaker.state, .closed)
+    }
+
+    func testAFreshConnectionClosesItAndStaleRepliesDoNotCount() {
+        var breaker = BreakerMachine(policy: .consecutiveFailures(2, openFor: .seconds(2)))
+        let before = breaker.epoch
+        _ = breaker.record(.failure, epoch: before, now: 0)
+        _ = breaker.record(.failure, epoch: before, now: 0)
+        XCTAssertTrue(breaker.isRefusing(now: 1))
+        XCTAssertEqual(breaker.reset()?.to, "closed", "the reconnect's handshake answered")
+        XCTAssertFalse(breaker.isRefusing(now: 1))
+        XCTAssertNil(breaker.record(.failure, epoch: before, now: 2), "a call sent before the trip")
+        XCTAssertNil(breaker.record(.failure, epoch: before, now: 2))
+        XCTAssertEqual(breaker.state, .closed)
     }
 
     func testRESPFormatting() {

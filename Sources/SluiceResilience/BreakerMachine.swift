@@ -1,5 +1,38 @@
 import SluiceIO
 
+/// How a breaker machine decides: its window, thresholds, open time and probes (the policy's
+/// breakers and the Redis client's own breaker are both configured with one).
+public struct BreakerSettings: Sendable, Hashable {
+    /// What counts towards a trip: the last `size` calls, or the calls of the last `duration`.
+    public enum Window: Sendable, Hashable {
+        case count(Int)
+        case time(Duration)
+    }
+
+    public var window = Window.count(50)
+    public var minimumCalls = 20
+    public var failureRate = 0.5
+    public var slowCall: Duration?
+    public var slowCallRate = 1.0
+    public var openFor: Duration = .seconds(5)
+    public var maxOpenFor: Duration = .seconds(60)
+    public var halfOpenCalls = 3
+
+    public init() {}
+
+    /// N failures in a row open it for `openFor` (always the same); one probe. The Redis client's breaker.
+    public static func consecutiveFailures(_ failures: Int, openFor: Duration) -> BreakerSettings {
+        var settings = BreakerSettings()
+        settings.window = .count(max(failures, 1))
+        settings.minimumCalls = max(failures, 1)
+        settings.failureRate = 1.0
+        settings.openFor = openFor
+        settings.maxOpenFor = openFor
+        settings.halfOpenCalls = 1
+        return settings
+    }
+}
+
 /// One breaker's state machine: pure, deterministic under the clock the caller passes
 /// (nanoseconds).
 ///
@@ -17,50 +50,50 @@ import SluiceIO
 /// state change: a result counts only in the epoch it was admitted in. A call admitted while
 /// closed that ends after the trip (it can outlast `open_for`) never decides a half-open probe,
 /// and never lands in the window of the next closed period.
-struct BreakerMachine {
-    enum State: Equatable {
+public struct BreakerMachine: Sendable {
+    public enum State: Sendable, Equatable {
         case closed
         case open(until: UInt64)
         case halfOpen(started: Int, succeeded: Int)
     }
 
-    enum Result: Equatable {
+    public enum Result: Sendable, Equatable {
         case success(slow: Bool)
         case failure
         case ignored
     }
 
-    enum Forced: Equatable { case open, closed }
+    public enum Forced: Sendable, Equatable { case open, closed }
 
     /// A state change, for the log line and the counters.
-    struct Transition: Equatable {
-        var from: String
-        var to: String
-        var reason: String
+    public struct Transition: Sendable, Equatable {
+        public var from: String
+        public var to: String
+        public var reason: String
     }
 
-    let policy: BreakerPolicy
-    private(set) var state = State.closed
-    private(set) var forced: Forced?
+    public let policy: BreakerSettings
+    public private(set) var state = State.closed
+    public private(set) var forced: Forced?
     /// Trips since the breaker last closed (the open time grows with it).
-    private(set) var trips = 0
+    public private(set) var trips = 0
     /// Changes with every state change; results of calls admitted in another epoch are stale.
-    private(set) var epoch: UInt64 = 0
+    public private(set) var epoch: UInt64 = 0
     private var window: OutcomeWindow
 
-    init(policy: BreakerPolicy) {
+    public init(policy: BreakerSettings) {
         self.policy = policy
         window = OutcomeWindow(policy.window)
     }
 
     /// The state as of `now`: an open breaker whose open time is over reads `half_open` (it
     /// becomes so at the next call; a state read for metrics or alerts must not lag behind).
-    func stateName(at now: UInt64) -> String {
+    public func stateName(at now: UInt64) -> String {
         if forced == nil, case .open(let until) = state, now >= until { return "half_open" }
         return stateName
     }
 
-    var stateName: String {
+    public var stateName: String {
         if let forced { return forced == .open ? "forced_open" : "forced_closed" }
         switch state {
         case .closed: return "closed"
@@ -70,7 +103,7 @@ struct BreakerMachine {
     }
 
     /// Whether a call may go upstream now; when not, how long until it may (nanoseconds).
-    mutating func allow(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?, epoch: UInt64) {
+    public mutating func allow(now: UInt64) -> (allowed: Bool, retryAfterNanoseconds: UInt64, transition: Transition?, epoch: UInt64) {
         let (allowed, retryAfter, transition) = decide(now: now)
         return (allowed, retryAfter, transition, epoch)
     }
@@ -97,7 +130,7 @@ struct BreakerMachine {
     }
 
     /// A call's result; returns the transition it caused.
-    mutating func record(_ result: Result, epoch admitted: UInt64, now: UInt64) -> Transition? {
+    public mutating func record(_ result: Result, epoch admitted: UInt64, now: UInt64) -> Transition? {
         guard forced == nil, admitted == epoch else { return nil }
         switch state {
         case .closed:
@@ -138,7 +171,7 @@ struct BreakerMachine {
     }
 
     /// Manual control: force open or closed (nil: back to the machine, closed and empty).
-    mutating func force(_ forced: Forced?) -> Transition? {
+    public mutating func force(_ forced: Forced?) -> Transition? {
         let before = stateName
         self.forced = forced
         epoch &+= 1
@@ -148,6 +181,25 @@ struct BreakerMachine {
             window = OutcomeWindow(policy.window)
         }
         return before == stateName ? nil : Transition(from: before, to: stateName, reason: "operator")
+    }
+
+    /// Back to closed with an empty window (a fresh Redis connection proved the server answers).
+    @discardableResult
+    public mutating func reset() -> Transition? {
+        guard forced == nil, state != .closed else { return nil }
+        let before = stateName
+        state = .closed
+        epoch &+= 1
+        trips = 0
+        window = OutcomeWindow(policy.window)
+        return Transition(from: before, to: "closed", reason: "a new connection answered")
+    }
+
+    /// Whether calls are refused now (open, not yet due for a probe, or forced open).
+    public func isRefusing(now: UInt64) -> Bool {
+        if let forced { return forced == .open }
+        if case .open(let until) = state { return now < until }
+        return false
     }
 
     private mutating func trip(now: UInt64, from: String, reason: String) -> Transition {
@@ -173,7 +225,7 @@ struct OutcomeWindow {
 
     private var storage: Storage
 
-    init(_ window: BreakerPolicy.Window) {
+    init(_ window: BreakerSettings.Window) {
         switch window {
         case .count(let size):
             storage = .count(ring: Array(repeating: 0, count: max(size, 1)), next: 0, filled: 0)
