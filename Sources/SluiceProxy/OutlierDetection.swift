@@ -125,6 +125,10 @@ final class EndpointHealth: Sendable {
     let isChecked: Bool
     private let names: [String]
     private let cluster: String
+    /// When the latest ejection ends, and how many endpoints fail their checks: balancing asks
+    /// these two atomics on every request, and takes the locks only while something is out.
+    private let lastEjectionEnd = Atomic<UInt64>(0)
+    private let unhealthyCount = Atomic<Int>(0)
 
     init(cluster: ClusterPolicy, names: [String]) {
         isEnabled = cluster.outlierDetection != nil
@@ -141,9 +145,11 @@ final class EndpointHealth: Sendable {
             (ledger.record(endpoint, failed: failed, now: now), ledger.closeIntervalIfDue(now: now))
         }
         if let until {
+            lastEjectionEnd.max(until, ordering: .relaxed)
             printError("sluice: cluster \(cluster) ejects \(names[endpoint]) for \((until - now) / 1_000_000) ms (consecutive failures)")
         }
         for ejection in byRate {
+            lastEjectionEnd.max(ejection.until, ordering: .relaxed)
             printError("sluice: cluster \(cluster) ejects \(names[ejection.endpoint]) for \((ejection.until - now) / 1_000_000) ms (\(ejection.detail))")
         }
     }
@@ -151,13 +157,15 @@ final class EndpointHealth: Sendable {
     /// An active check's result.
     func recordCheck(_ endpoint: Int, passed: Bool, detail: String) {
         guard isChecked, let changed = checks.withLock({ $0.record(endpoint, passed: passed) }) else { return }
+        unhealthyCount.wrappingAdd(changed ? -1 : 1, ordering: .relaxed)
         printError("sluice: cluster \(cluster) endpoint \(names[endpoint]) is \(changed ? "healthy again" : "unhealthy") (\(detail))")
     }
 
     /// Which endpoints balancing must leave out now (ejected or failing their checks); nil when
-    /// the cluster has neither outlier detection nor health checks.
+    /// none is (always, without outlier detection and health checks).
     func ejected(now: UInt64) -> [Bool]? {
-        guard isEnabled || isChecked else { return nil }
+        guard isEnabled || isChecked,
+              now < lastEjectionEnd.load(ordering: .relaxed) || unhealthyCount.load(ordering: .relaxed) > 0 else { return nil }
         let healthy = isChecked ? checks.withLock { $0.healthy } : nil
         let ejected = isEnabled ? ledger.withLock { ledger in ledger.ejectedUntil.indices.map { ledger.isEjected($0, now: now) } } : nil
         return names.indices.map { (ejected?[$0] ?? false) || !(healthy?[$0] ?? true) }
