@@ -1,7 +1,4 @@
 import SluiceHTTP
-#if canImport(Glibc)
-import Glibc
-#endif
 import SluicePolicy
 
 /// Picks the route for a request head.
@@ -26,23 +23,21 @@ import SluicePolicy
 public struct Router: Sendable {
     /// Keyed by `Substring` so that a lookup with the request's path slice allocates nothing.
     private let exactRoutes: [Substring: [RoutePolicy]]
-    /// Longest prefix first; equal lengths in declaration order.
-    private let prefixRoutes: [(prefix: String, route: RoutePolicy)]
+    /// Prefix routes in a radix tree: the cost of a lookup follows the path's length, not the
+    /// number of routes.
+    private let prefixRoutes: PrefixTree<RoutePolicy>
 
     public init(routes: [RoutePolicy]) {
         var exact: [Substring: [RoutePolicy]] = [:]
-        var prefixed: [(order: Int, prefix: String, route: RoutePolicy)] = []
-        for (order, route) in routes.enumerated() {
+        var prefixed: [(prefix: String, value: RoutePolicy)] = []
+        for route in routes {
             switch route.match.path {
             case .exact(let path): exact[path[...], default: []].append(route)
-            case .prefix(let prefix): prefixed.append((order, prefix, route))
+            case .prefix(let prefix): prefixed.append((prefix, route))
             }
         }
         exactRoutes = exact
-        // The declaration index makes the tie-break explicit instead of relying on sort stability.
-        prefixRoutes = prefixed
-            .sorted { ($0.prefix.utf8.count, -$0.order) > ($1.prefix.utf8.count, -$1.order) }
-            .map { ($0.prefix, $0.route) }
+        prefixRoutes = PrefixTree(prefixed)
     }
 
     public func route(for head: HTTPRequestHead) -> RoutePolicy? {
@@ -50,23 +45,7 @@ public struct Router: Sendable {
         if !exactRoutes.isEmpty, let candidates = exactRoutes[path] {
             for route in candidates where Self.constraintsHold(route.match, for: head) { return route }
         }
-        for (prefix, route) in prefixRoutes where Self.hasPrefix(path, prefix) {
-            if Self.constraintsHold(route.match, for: head) { return route }
-        }
-        return nil
-    }
-
-    /// A byte comparison on contiguous UTF-8 (the generic `starts(with:)` walks indices).
-    @inline(__always)
-    private static func hasPrefix(_ path: Substring, _ prefix: String) -> Bool {
-        var path = path
-        var prefix = prefix
-        return path.withUTF8 { pathBytes in
-            prefix.withUTF8 { prefixBytes in
-                pathBytes.count >= prefixBytes.count
-                    && (prefixBytes.isEmpty || memcmp(pathBytes.baseAddress!, prefixBytes.baseAddress!, prefixBytes.count) == 0)
-            }
-        }
+        return prefixRoutes.first(prefixOf: path) { Self.constraintsHold($0.match, for: head) }
     }
 
     private static func constraintsHold(_ match: RouteMatch, for head: HTTPRequestHead) -> Bool {
