@@ -236,6 +236,7 @@ extension HTTP2ServerSession {
     }
 
     func streamClosed(_ streamID: Int32, errorCode: UInt32, session: OpaquePointer) {
+        audit.serverClosed(streamID)
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         // An application reset still queued when the stream closed otherwise is never sent.
         // (A sent one was already taken out: nghttp2 reports the RST before the close.)
@@ -253,6 +254,7 @@ extension HTTP2ServerSession {
         let streamID = frame.hd.stream_id
         switch frameType(frame.hd.type) {
         case NGHTTP2_RST_STREAM:
+            audit.serverClosed(streamID)
             if applicationResets.remove(streamID) != nil { return true }
             // nghttp2 reset the stream because of something the client sent.
             if let stream = streams[streamID], stream.announced, !stream.resetAnnounced {

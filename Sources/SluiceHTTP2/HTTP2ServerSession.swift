@@ -24,6 +24,9 @@ public final class HTTP2ServerSession {
     /// The application ended the connection with an error code itself.
     var terminatedByApplication = false
 
+    /// Stream-order and closed-stream rules nghttp2 does not enforce, checked on frame headers.
+    var audit = ClientFrameAudit()
+
     private var resetBudget: AbuseBudget
     private var controlBudget: AbuseBudget
     private var emptyDataBudget: AbuseBudget
@@ -122,6 +125,10 @@ public final class HTTP2ServerSession {
         if let failure { throw failure }
         guard let session else { return takeEvents() }
         if bytes.count > 0 {
+            if let violation = audit.inspect(bytes) {
+                fail(violation)
+                throw violation
+            }
             let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             let rv = nghttp2_session_mem_recv(session, base, bytes.count)
             if rv < 0 {

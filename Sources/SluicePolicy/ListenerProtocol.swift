@@ -5,4 +5,7 @@ public enum ListenerProtocol: String, Sendable, CaseIterable {
     /// HTTP/1.1, or HTTP/2 with prior knowledge (h2c) when a client opens with the HTTP/2
     /// connection preface.
     case auto
+    /// HTTP/2 with prior knowledge only: a client that does not open with the connection preface
+    /// gets a GOAWAY (PROTOCOL_ERROR), as RFC 9113 §3.4 asks, instead of being read as HTTP/1.1.
+    case http2
 }

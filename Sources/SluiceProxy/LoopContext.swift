@@ -142,8 +142,8 @@ public final class LoopContext: @unchecked Sendable {
     }
 
     /// Serves one accepted connection: TLS first on TLS listeners; then HTTP/2 when ALPN chose
-    /// it or (on an `auto` cleartext listener) when the client opens with the HTTP/2 preface;
-    /// HTTP/1.1 otherwise.
+    /// it, on an `http2` cleartext listener always, or (on an `auto` cleartext listener) when the
+    /// client opens with the HTTP/2 preface; HTTP/1.1 otherwise.
     private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy, budget: ConnectionBudget,
                               release: (@Sendable () -> Void)? = nil) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
@@ -177,7 +177,7 @@ public final class LoopContext: @unchecked Sendable {
                 connection = accepted
             }
             let buffer = ByteBuffer(capacity: 4096)
-            var speaksHTTP2 = alpn == "h2"
+            var speaksHTTP2 = alpn == "h2" || (listener.tls == nil && listener.protocol == .http2)
             if listener.tls == nil && listener.protocol == .auto {
                 guard let isPreface = try? await PrefaceSniffer.startsWithHTTP2Preface(
                     connection, buffer: buffer, deadline: loop.deadline(after: listener.headerTimeout)) else {
