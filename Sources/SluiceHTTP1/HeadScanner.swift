@@ -26,6 +26,9 @@ struct HeadScanner {
 
     mutating func reset() { self = HeadScanner() }
 
+    /// The start line without its CRLF, once it is complete (until the head is).
+    var startLine: Range<Int>? { startLineEnd >= 0 ? start..<startLineEnd : nil }
+
     /// The index of the first `byte` in `range`, or nil.
     @inline(__always)
     static func find(_ byte: UInt8, in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
@@ -37,8 +40,14 @@ struct HeadScanner {
     /// - Parameters:
     ///   - allowLeadingCRLF: tolerate one empty line before the start line (requests).
     ///   - startLineLimit: the longest start line without its CRLF; longer throws 414.
-    mutating func scan(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits, allowLeadingCRLF: Bool,
-                       startLineLimit: Int) throws(HTTP1Error) -> Head? {
+    ///   - pauseAfterStartLine: return nil as soon as the start line is complete, before any later
+    ///     line is looked at (read it from `startLine`, then call again to go on), so that the
+    ///     caller can check it first however the head is split, and before the rest arrives.
+    // Not inlined: inlined into the async head readers, this loop crashes the 6.3.1 optimizer
+    // (LLVM coroutine splitting, signal 11); one call per read costs nothing next to the scan.
+    @inline(never)
+    mutating func scan(_ bytes: UnsafeRawBufferPointer, limits: HTTP1Limits, allowLeadingCRLF: Bool, startLineLimit: Int,
+                       pauseAfterStartLine: Bool = false) throws(HTTP1Error) -> Head? {
         let count = bytes.count
         if count < scanned { reset() }  // the caller started over with other bytes
         if start < 0 {
@@ -81,6 +90,11 @@ struct HeadScanner {
             if startLineEnd < 0 {
                 if cr == lineStart { throw .badRequestLine }
                 startLineEnd = cr
+                if pauseAfterStartLine {
+                    scanned = cr + 2
+                    lineStart = cr + 2
+                    return nil
+                }
             } else if cr == lineStart {
                 let head = Head(start: start, startLineEnd: startLineEnd, end: cr + 2)
                 reset()

@@ -9,21 +9,33 @@ import SluiceHTTP
 public struct RequestHeadParser {
     public let limits: HTTP1Limits
     private var scanner = HeadScanner()
+    /// The request line of the head in progress, parsed as soon as it was complete.
+    private var requestLine: RequestLine?
 
     public init(limits: HTTP1Limits = HTTP1Limits()) {
         self.limits = limits
     }
 
-    public mutating func reset() { scanner.reset() }
+    public mutating func reset() {
+        scanner.reset()
+        requestLine = nil
+    }
 
     public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1Error) -> HeadParseResult<ParsedRequestHead> {
         // "OPTIONS" SP target SP "HTTP/1.1": a longer line cannot hold a target within the limit
         // with a method we implement.
         let lineLimit = limits.maxURIBytes + 17
-        guard let found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit)
-        else { return .needMore }
         let view = HeadBytes(bytes: bytes)
-        let line = try RequestLine(view, found.start..<found.startLineEnd, maxURIBytes: limits.maxURIBytes)
+        // The request line is parsed the moment it is complete: `GET /path` without a version
+        // (HTTP/0.9) is answered 400 at once instead of waiting for a head that never comes.
+        var found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit,
+                                     pauseAfterStartLine: requestLine == nil)
+        if requestLine == nil, let range = scanner.startLine {
+            requestLine = try RequestLine(view, range, maxURIBytes: limits.maxURIBytes)
+            found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit)
+        }
+        guard let found, let line = requestLine else { return .needMore }
+        requestLine = nil
         let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2)
 
         switch fields.hostCount {

@@ -1,4 +1,6 @@
 """Request smuggling shapes: 400 and the connection closed, nothing forwarded."""
+import time
+
 import pytest
 
 from rawhttp import Conn
@@ -31,3 +33,19 @@ def test_smuggling_shape_is_400_and_closed(sluice, backend, shape):
     if shape in HEAD_SHAPES:
         forwarded = backend.stats()["requests"] - before - 1  # -1: the stats request
         assert forwarded == 0, f"{shape}: the backend saw {forwarded} request(s)"
+
+
+@pytest.mark.parametrize("line,status", [(b"GET /echo/http09\r\n", 400), (b"GET /echo/v2 HTTP/2.0\r\n", 505),
+                                         (b"get /echo/lower HTTP/1.1\r\n", 501)])
+def test_bad_request_line_is_answered_before_the_head_ends(sluice, line, status):
+    """An HTTP/0.9-style line (no version) or any other bad request line is refused as soon as
+    the line is complete: the client that sends nothing more is answered at once, not after the
+    header timeout, and the connection is closed."""
+    with Conn(sluice.port) as c:
+        started = time.monotonic()
+        c.send(line)
+        r = c.read_response("GET")
+        assert r.status == status, r
+        assert time.monotonic() - started < 0.5, "answered only after a timeout"
+        assert r.header("x-request-id"), r
+        assert c.closed_by_peer(timeout=3.0)

@@ -32,6 +32,25 @@ final class RequestRejectionTests: XCTestCase {
         assertRequestRejected(partial, 414, "uri_too_long", limits: limits)
     }
 
+    /// HTTP/0.9's `GET /path` has no version and no head after it: the line alone is answered
+    /// 400 at once, and so is any other bad request line, before the rest of the head.
+    func testBadRequestLineIsRejectedBeforeTheHeadEnds() {
+        for (line, status, reason) in [("GET /pay\r\n", 400, "bad_request_line"), ("GET /pay HTTP/2.0\r\n", 505, "version_not_supported"),
+                                       ("get /pay HTTP/1.1\r\n", 501, "method_not_implemented")] {
+            var parser = RequestHeadParser()
+            guard case .failed(let error) = parseRequest(bytes(line), with: &parser) else {
+                XCTFail("\(line): expected \(status) before the head ends")
+                continue
+            }
+            XCTAssertEqual(error.status, status, line)
+            XCTAssertEqual(error.reason, reason, line)
+        }
+        var parser = RequestHeadParser()
+        guard case .needMore = parseRequest(bytes("GET /pay HTTP/1.1\r\nHost: h\r\n"), with: &parser) else {
+            return XCTFail("a good request line waits for the rest of the head")
+        }
+    }
+
     func testTargetOneByteOverMaxURIBytes() {
         let limits = HTTP1Limits(maxURIBytes: 100)
         let target = "/" + String(repeating: "a", count: 100)
