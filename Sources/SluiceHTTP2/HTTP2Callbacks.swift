@@ -211,7 +211,7 @@ extension HTTP2ServerSession {
         }
         if let reply = stream.rejection {
             stream.resetAfterReply = !endStream
-            sendLocalReply(streamID: stream.id, reply: reply)
+            events.append(.rejected(streamID: stream.id, reply: reply))
             return
         }
         stream.announced = true

@@ -12,6 +12,11 @@ public enum HTTP2Event: Sendable, Equatable {
     case trailers(streamID: Int32, headers: HTTPHeaders)
     /// The stream ended abnormally: the client reset it, or it broke a rule (its request is void).
     case streamReset(streamID: Int32, errorCode: UInt32)
+    /// The request broke a rule Sluice checks in the session (header list over the limit,
+    /// CONNECT, Host differing from :authority): it never becomes a request. Answer it with
+    /// `sendLocalReply(streamID:reply:)`, adding what every local reply carries (x-request-id);
+    /// the stream is reset once the reply is out if the client was still sending a body.
+    case rejected(streamID: Int32, reply: LocalReply)
     /// The client sent GOAWAY.
     case goAway(lastStreamID: Int32, errorCode: UInt32)
 }

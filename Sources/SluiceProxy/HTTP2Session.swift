@@ -112,9 +112,24 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
             streams[streamID]?.receive([], endStream: true)
         case .streamReset(let streamID, _):
             streams[streamID]?.cancel()
+        case .rejected(let streamID, let reply):
+            answerRejected(streamID: streamID, reply: reply)
         case .goAway:
             break  // the client will open no more streams; the ones in flight finish
         }
+    }
+
+    /// A stream the session refused before it became a request (431, 501 CONNECT, Host differing
+    /// from :authority): answered and logged like HTTP/1's unparseable requests.
+    private func answerRejected(streamID: Int32, reply: LocalReply) {
+        let requestID = context.requestIDs.next()
+        var answer = reply
+        answer.headers.set(name: "x-request-id", value: requestID)
+        session.sendLocalReply(streamID: streamID, reply: answer)
+        scheduleFlush()
+        context.accessLog?.append(AccessLogRecord(
+            requestID: requestID, listener: listener.name, client: clientAddress, method: "-", path: "-", route: nil,
+            status: reply.status, upstream: nil, reason: reply.reason, durationNanos: 0, bytesIn: 0, bytesOut: reply.body.count))
     }
 
     /// Writes everything the session has queued. One writer at a time: a caller that finds a

@@ -129,6 +129,7 @@ def test_local_replies_over_h2(h2s):
     assert int(head.header("content-length")) > 0, head
     fields = c.response(c.request("GET", "/echo/fields", [("x-big", "a" * 40000)]))
     assert fields.status == 431 and fields.ended, fields
+    assert fields.header("x-request-id"), fields
     assert c.response(c.request("GET", "/echo/still")).status == 200
     assert not c.goaways and not c.closed
     c.close()

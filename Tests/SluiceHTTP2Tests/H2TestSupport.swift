@@ -153,6 +153,18 @@ final class Wire {
         }
     }
 
+    /// Answers every `.rejected` event as the proxy does; fails on any other event.
+    func answerRejections(_ events: [HTTP2Event], file: StaticString = #filePath, line: UInt = #line) {
+        for event in events {
+            guard case .rejected(let streamID, let reply) = event else {
+                XCTFail("expected only rejections, got \(event)", file: file, line: line)
+                continue
+            }
+            server.sendLocalReply(streamID: streamID, reply: reply)
+        }
+        XCTAssertFalse(events.isEmpty, "no rejection", file: file, line: line)
+    }
+
     /// Sends and expects a connection error.
     func connectionError(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) -> HTTP2ConnectionError? {
         do {
@@ -218,7 +230,7 @@ final class Wire {
 extension HTTP2Event {
     var streamID: Int32? {
         switch self {
-        case .request(let id, _, _), .data(let id, _, _), .trailers(let id, _), .streamReset(let id, _): return id
+        case .request(let id, _, _), .data(let id, _, _), .trailers(let id, _), .streamReset(let id, _), .rejected(let id, _): return id
         case .goAway: return nil
         }
     }
