@@ -45,7 +45,14 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
 
     var loop: EventLoop { context.loop }
 
+    var listenerName: String { listener.name }
+
+    /// Set by `drain`: this connection takes no further request (the server drains, or a reload
+    /// changed its listener's certificates).
+    private var retired = false
+
     func drain() {
+        retired = true
         if isIdle { connection.close() }
     }
 
@@ -56,7 +63,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                                            bodyMinimumRate: listener.bodyMinimumRate)
         var headStarted = Deadline.now
         var first = true
-        while !context.draining {
+        while !context.draining && !retired {
             isIdle = true
             do {
                 if !first && buffer.isEmpty {
@@ -69,13 +76,13 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                 guard let request = try await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
                                                                      deadline: headStarted.adding(nanoseconds: headerTimeoutNanoseconds)) else { return }
                 isIdle = false
-                let exchange = HTTP1Exchange(session: self, request: request, draining: context.draining)
+                let exchange = HTTP1Exchange(session: self, request: request, draining: context.draining || retired)
                 await pipeline.serve(exchange)
                 if !exchange.keepAlive && !exchange.requestBodyFinished {
                     await closeLingering()
                     return
                 }
-                if !exchange.keepAlive || context.draining { return }
+                if !exchange.keepAlive || context.draining || retired { return }
                 headStarted = .now
             } catch let error as HTTP1Error {
                 // Malformed or smuggling-shaped request: answer and close (its framing can't be trusted).

@@ -39,6 +39,7 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     }
 
     var loop: EventLoop { context.loop }
+    var listenerName: String { listener.name }
 
     /// A graceful GOAWAY: streams in flight finish, no new ones start; an idle connection closes.
     func drain() {

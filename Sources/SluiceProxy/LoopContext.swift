@@ -68,7 +68,13 @@ public final class LoopContext: @unchecked Sendable {
     }
 
     private func adopt(_ newConfiguration: ProxyConfiguration) {
+        let changedListeners = Set(configuration.connectionSettings.keys.filter {
+            configuration.connectionSettings[$0] != newConfiguration.connectionSettings[$0]
+        })
         configuration = newConfiguration
+        if !changedListeners.isEmpty {
+            for session in sessions.values where changedListeners.contains(session.listenerName) { session.drain() }
+        }
         // Pools of clusters whose endpoints or settings changed start afresh; the others keep
         // their warm connections.
         for (name, pool) in pools {
@@ -144,10 +150,13 @@ public final class LoopContext: @unchecked Sendable {
     /// Serves one accepted connection: TLS first on TLS listeners; then HTTP/2 when ALPN chose
     /// it, on an `http2` cleartext listener always, or (on an `auto` cleartext listener) when the
     /// client opens with the HTTP/2 preface; HTTP/1.1 otherwise.
-    private func startSession(_ accepted: TCPConnection, listener: ListenerPolicy, budget: ConnectionBudget,
+    private func startSession(_ accepted: TCPConnection, listener acceptedBy: ListenerPolicy, budget: ConnectionBudget,
                               release: (@Sendable () -> Void)? = nil) {
         openSessions.wrappingAdd(1, ordering: .relaxed)
         loop.spawn { [self] in
+            // The newest policy's settings for this listener (timeouts, HTTP/2 settings, TLS): the
+            // accept loop was started with the policy of its time.
+            let listener = currentConfiguration().policy.listeners.first { $0.name == acceptedBy.name } ?? acceptedBy
             defer {
                 openSessions.wrappingSubtract(1, ordering: .relaxed)
                 budget.giveBack()
@@ -241,8 +250,7 @@ public final class LoopContext: @unchecked Sendable {
     /// handshake timeout. A failed or slow handshake is counted and the connection closed.
     private func handshake(_ connection: TCPConnection, listener: ListenerPolicy) async -> TLSConnection? {
         let configuration = currentConfiguration()
-        let tlsPolicy = configuration.policy.listeners.first { $0.name == listener.name }?.tls ?? listener.tls
-        guard let context = configuration.tlsContexts[listener.name], let tlsPolicy,
+        guard let context = configuration.tlsContexts[listener.name], let tlsPolicy = listener.tls,
               let tls = try? TLSConnection(accepted: connection, context: context) else {
             tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
             connection.close()

@@ -15,6 +15,8 @@ public final class ProxyConfiguration: Sendable {
     /// One TLS context per TLS listener, by listener name, built from this snapshot's files:
     /// connections accepted after a reload get the new certificates, earlier ones keep theirs.
     let tlsContexts: [String: TLSServerContext]
+    /// Per listener: what its established connections depend on (`ConnectionSettingsFingerprint`).
+    let connectionSettings: [String: String]
 
     /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load),
     /// or a TLS listener's certificates cannot be loaded.
@@ -48,6 +50,7 @@ public final class ProxyConfiguration: Sendable {
             tlsContexts[listener.name] = try ListenerTLS.makeContext(for: listener, tls: tls)
         }
         self.tlsContexts = tlsContexts
+        connectionSettings = Dictionary(uniqueKeysWithValues: policy.listeners.map { ($0.name, ConnectionSettingsFingerprint.of($0)) })
     }
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -62,9 +63,15 @@ class H2Wire:
     received (a normal client); off, the server can send only what the initial windows allow."""
 
     def __init__(self, port: int, *, timeout: float = 5.0, settings: dict[int, int] | None = None,
-                 auto_window: bool = True, keep_body: bool = True):
+                 auto_window: bool = True, keep_body: bool = True, tls: "ssl.SSLContext | None" = None,
+                 server_hostname: str = "gateway.test"):
+        """`tls`: speak h2 over TLS with this context (its ALPN is set to h2 here)."""
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            tls.set_alpn_protocols(["h2"])
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
+            assert self.sock.selected_alpn_protocol() == "h2", self.sock.selected_alpn_protocol()
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()

@@ -376,3 +376,23 @@ def test_sigterm_lets_in_flight_h2_stream_finish(spawn, backend):
     c.close()
     code = s.proc.wait_exit(10)
     assert code == 0, f"sluice exited with {code} after SIGTERM\n{s.proc.describe()}"
+
+
+def test_reload_changing_http2_settings_sends_goaway_and_lets_the_stream_finish(spawn, backend):
+    """HTTP/2 settings are agreed when a connection starts: a reload that changes them tells open
+    connections to go (graceful GOAWAY) so they reconnect with the new ones; a stream in flight
+    still gets its whole response."""
+    s = own_h2_sluice(spawn, backend, http2="{max_concurrent_streams: 50}")
+    c = H2Wire(s.port)
+    slow = c.request("GET", "/echo/slow", [("x-demo-delay-ms", "800")])
+    gateway = s.policy_dir / "gateway.yaml"
+    gateway.write_text(gateway.read_text().replace("max_concurrent_streams: 50", "max_concurrent_streams: 20"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    assert c.pump(lambda: bool(c.goaways), timeout=3), "no GOAWAY after the HTTP/2 settings changed"
+    assert c.goaways[0][1] == NO_ERROR, c.goaways
+    r = c.response(slow)
+    assert r.status == 200 and r.ended and r.reset is None, r
+    fresh = H2Wire(s.port)
+    fresh.pump(lambda: 3 in fresh.server_settings, timeout=3)
+    assert fresh.server_settings.get(3) == 20, fresh.server_settings

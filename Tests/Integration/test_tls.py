@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SLUICE, free_port, start_sluice, write_policy
+from h2wire import H2Wire
 
 MAKE_CERTS = REPO / "Tests" / "Support" / "make-test-certs.sh"
 
@@ -226,27 +227,54 @@ def test_slow_handshake_is_closed(tls_sluice):
     assert s.curl("/echo/after").stdout.endswith("\n200")
 
 
-def test_sighup_with_new_certificate_affects_new_connections_only(tls_sluice, certs):
+def test_sighup_with_new_certificate_retires_connections_made_with_the_old_one(tls_sluice, certs):
+    """A renewed certificate reaches every client within the time the requests in flight take:
+    the reload sends HTTP/2 connections a GOAWAY (their streams in flight finish) and closes idle
+    HTTP/1.1 keep-alive connections. A rejected reload, or one that leaves the listener's
+    certificates as they were, keeps every connection."""
     s = tls_sluice()
     context = ssl.create_default_context(cafile=s.ca)
-    old = context.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=5), server_hostname="gateway.test")
-    assert old.getpeercert()["subject"] == ((("commonName", "gateway.test"),),)
 
-    # A mismatched key is rejected; the running certificate stays.
+    def http1(name: str = "gateway.test") -> ssl.SSLSocket:
+        conn = context.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=5), server_hostname=name)
+        conn.sendall(b"GET /echo/old HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        return conn
+
+    old = http1()
+    assert old.getpeercert()["subject"] == ((("commonName", "gateway.test"),),)
+    h2 = H2Wire(s.port, tls=ssl.create_default_context(cafile=s.ca))
+    assert h2.response(h2.request("GET", "/echo/h2-before")).status == 200
+
+    # A mismatched key is rejected; the running certificate and every connection stay.
     shutil.copy(certs / "stray.key", s.dir / "certs" / "gateway.key")
     s.proc.signal(signal.SIGHUP)
     s.proc.wait_for_output(r"gateway\.yaml:\d+:\d+: private key .* does not match certificate", stream="stderr", timeout=5)
     assert "subject=CN = gateway.test" in out(s.s_client())
+    shutil.copy(certs / "gateway.key", s.dir / "certs" / "gateway.key")
+    # A reload that changes the routes only: connections stay too.
+    (s.dir / "gateway.yaml").write_text((s.dir / "gateway.yaml").read_text().replace("per_try: 5s", "per_try: 4s"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    h2.pump(timeout=0.5)
+    assert not h2.goaways and not h2.closed
+    old.sendall(b"GET /echo/still HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+    assert old.recv(4096).startswith(b"HTTP/1.1 200")
 
     shutil.copy(certs / "renewed.pem", s.dir / "certs" / "gateway.pem")
     shutil.copy(certs / "renewed.key", s.dir / "certs" / "gateway.key")
     s.proc.signal(signal.SIGHUP)
-    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5, count=2)
     assert "subject=CN = renewed.test" in out(s.s_client())
-    # The connection made before the reload keeps its session and still serves requests.
-    old.sendall(b"GET /echo/old HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
-    assert old.recv(4096).startswith(b"HTTP/1.1 200")
+    # The HTTP/2 connection made before is told to go (GOAWAY NO_ERROR), the idle HTTP/1.1 one closed.
+    assert h2.pump(lambda: bool(h2.goaways), timeout=3), "no GOAWAY after the certificate changed"
+    assert h2.goaways[0][1] == 0, h2.goaways
+    old.settimeout(3)
+    assert old.recv(4096) == b"", "the idle keep-alive connection made with the old certificate stays open"
     old.close()
+    fresh = http1("renewed.test")
+    assert fresh.getpeercert()["subject"] == ((("commonName", "renewed.test"),),)
+    fresh.close()
 
 
 def test_check_reports_expired_certificate_and_key_mismatch(tmp_path, certs, binaries):
