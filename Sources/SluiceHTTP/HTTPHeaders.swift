@@ -26,6 +26,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     }
 
     public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
 
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
 

@@ -27,6 +27,9 @@ public struct BodyReader {
         }
     }
 
+    /// Trailer fields of a chunked body, once it is finished (empty for other framings).
+    public var trailers: HTTPHeaders { decoder.trailers }
+
     public var isFinished: Bool {
         if case .finished = state { return true }
         return false

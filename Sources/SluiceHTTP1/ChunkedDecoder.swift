@@ -1,7 +1,10 @@
+import SluiceHTTP
+
 /// Incremental decoder of the chunked transfer coding (RFC 9112 §7.1), strict about every
 /// byte of framing: a chunk size is 1 to 16 hex digits and at most 2^62, optionally followed
 /// directly by `;extension` (no whitespace), then CRLF; chunk data is followed by exactly
-/// CRLF; after the `0` chunk come trailer fields (checked for shape, then dropped) and CRLF.
+/// CRLF; after the `0` chunk come trailer fields (checked for shape and kept in `trailers`) and
+/// CRLF.
 ///
 /// The decoder keeps no bytes: any split of the input across calls decodes the same.
 public struct ChunkedDecoder {
@@ -30,6 +33,12 @@ public struct ChunkedDecoder {
     private var lineBytes = 0
     private var remaining = 0
     private var trailerBytes = 0
+    /// The trailer field line being read: its name, then its value.
+    private var fieldLine: [UInt8] = []
+    private var fieldNameLength = 0
+    /// The trailer fields, names lower-cased, values without surrounding whitespace; filled as
+    /// each line completes (nothing is allocated for a body without trailers).
+    public private(set) var trailers = HTTPHeaders()
 
     public init(maxTrailerBytes: Int = 8192) {
         self.maxTrailerBytes = maxTrailerBytes
@@ -113,30 +122,48 @@ public struct ChunkedDecoder {
                 state = .finalLF
             } else if ASCII.isToken(byte) {
                 state = .trailerName  // a leading SP/HTAB (obs-fold) or `:` is not a token
+                fieldLine.removeAll(keepingCapacity: true)
+                fieldLine.append(byte)
             } else {
                 throw .badChunk
             }
         case .trailerName:
             if byte == ASCII.colon {
                 state = .trailerValue
-            } else if !ASCII.isToken(byte) {
+                fieldNameLength = fieldLine.count
+            } else if ASCII.isToken(byte) {
+                fieldLine.append(byte)
+            } else {
                 throw .badChunk
             }
         case .trailerValue:
             if byte == ASCII.cr {
                 state = .trailerLF
-            } else if !ASCII.isFieldValueByte(byte) {
+            } else if ASCII.isFieldValueByte(byte) {
+                fieldLine.append(byte)
+            } else {
                 throw .badChunk
             }
         case .trailerLF:
             guard byte == ASCII.lf else { throw .badChunk }
             state = .trailerLineStart
+            keepTrailerField()
         case .finalLF:
             guard byte == ASCII.lf else { throw .badChunk }
             state = .finished
         case .data, .finished:
             break  // handled by `decode`
         }
+    }
+}
+
+extension ChunkedDecoder {
+    private mutating func keepTrailerField() {
+        var value = fieldLine[fieldNameLength...]
+        while let first = value.first, first == ASCII.space || first == ASCII.htab { value.removeFirst() }
+        while let last = value.last, last == ASCII.space || last == ASCII.htab { value.removeLast() }
+        let name = String(decoding: fieldLine[..<fieldNameLength], as: UTF8.self).lowercased()
+        trailers.appendLowercased(name: name, value: String(decoding: value, as: UTF8.self))
     }
 }
 

@@ -10,6 +10,12 @@ public enum HTTP1Serializer {
     /// `"0\r\n\r\n"`: the last chunk with no trailer fields.
     public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
+    /// `"0\r\n"`, the trailer fields, CRLF: the last chunk carrying trailers.
+    public static func appendLastChunk(trailers: HTTPHeaders, to buffer: inout [UInt8]) {
+        appendStatic("0\r\n", to: &buffer)
+        appendFields(trailers, to: &buffer)
+    }
+
     /// `METHOD SP target SP HTTP/1.1 CRLF`, the fields, CRLF.
     public static func appendRequestHead(_ head: HTTPRequestHead, to buffer: inout [UInt8]) {
         buffer.append(contentsOf: head.method.utf8)

@@ -77,7 +77,7 @@ extension HTTP2ServerSession {
     /// The read callback of every response body: hands nghttp2 the length to send (the bytes
     /// themselves are copied once, by `writeDataFrame`), or defers until `sendData`.
     static func dataProvider() -> nghttp2_data_provider {
-        nghttp2_data_provider(source: nghttp2_data_source(ptr: nil)) { _, streamID, _, length, dataFlags, _, user in
+        nghttp2_data_provider(source: nghttp2_data_source(ptr: nil)) { session, streamID, _, length, dataFlags, _, user in
             let me = owner(user)
             guard let stream = me.streams[streamID] else {
                 return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
@@ -86,6 +86,15 @@ extension HTTP2ServerSession {
             var flags = NGHTTP2_DATA_FLAG_NO_COPY.rawValue
             if count == stream.pendingOutbound && stream.outboundEnded {
                 flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if let trailers = stream.trailers {
+                    // The trailers' HEADERS frame ends the stream instead of this DATA frame;
+                    // nghttp2 wants them submitted here, with the last DATA (nghttp2_submit_trailer).
+                    stream.trailers = nil
+                    flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    HTTP2ServerSession.withNameValues(trailers) { fields in
+                        _ = nghttp2_submit_trailer(session, streamID, fields.baseAddress, fields.count)
+                    }
+                }
             } else if count == 0 {
                 stream.deferred = true
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)

@@ -14,40 +14,60 @@ extension HTTP2ServerSession {
         guard failure == nil, let session, let stream = streams[streamID], !stream.responseStarted else { return }
         let interim = head.status < 200
         let nominated = head.headers.tokens(for: "connection")
+        let fields = [(name: ":status", value: String(head.status))] + head.headers.lazy
+            .filter { !$0.name.hasPrefix(":") && !connectionSpecificFields.contains($0.name) && !nominated.contains($0.name) }
+            .map { (name: $0.name, value: $0.value) }
+        if !interim {
+            stream.responseStarted = true
+            stream.outboundEnded = endStream
+        }
+        Self.withNameValues(fields) { fields in
+            // nghttp2 copies the fields before these calls return.
+            if interim {
+                _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, fields.baseAddress, fields.count, nil)
+            } else if endStream {
+                _ = nghttp2_submit_response(session, streamID, fields.baseAddress, fields.count, nil)
+            } else {
+                var provider = Self.dataProvider()
+                _ = nghttp2_submit_response(session, streamID, fields.baseAddress, fields.count, &provider)
+            }
+        }
+    }
+
+    /// `fields` as nghttp2 name/value pairs pointing into one buffer, valid during `body`.
+    static func withNameValues(_ fields: [(name: String, value: String)], _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void) {
         var block: [UInt8] = []
         var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        func add(_ name: String, _ value: String) {
+        spans.reserveCapacity(fields.count)
+        for (name, value) in fields {
             let nameStart = block.count
             block.append(contentsOf: name.utf8)
             let valueStart = block.count
             block.append(contentsOf: value.utf8)
             spans.append((nameStart..<valueStart, valueStart..<block.count))
         }
-        add(":status", String(head.status))
-        for field in head.headers {
-            if field.name.hasPrefix(":") || connectionSpecificFields.contains(field.name) || nominated.contains(field.name) { continue }
-            add(field.name, field.value)
-        }
-        if !interim {
-            stream.responseStarted = true
-            stream.outboundEnded = endStream
-        }
         block.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            var fields = spans.map { span in
-                nghttp2_nv(name: base + span.name.lowerBound, value: base + span.value.lowerBound,
+            let base = bytes.baseAddress
+            var pairs = spans.map { span in
+                nghttp2_nv(name: base.map { $0 + span.name.lowerBound }, value: base.map { $0 + span.value.lowerBound },
                            namelen: span.name.count, valuelen: span.value.count,
                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
             }
-            // nghttp2 copies the fields before these calls return.
-            if interim {
-                _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, &fields, fields.count, nil)
-            } else if endStream {
-                _ = nghttp2_submit_response(session, streamID, &fields, fields.count, nil)
-            } else {
-                var provider = Self.dataProvider()
-                _ = nghttp2_submit_response(session, streamID, &fields, fields.count, &provider)
-            }
+            pairs.withUnsafeMutableBufferPointer { body($0) }
+        }
+    }
+
+    /// Ends the response body with trailer fields (a HEADERS frame after the last DATA, as gRPC
+    /// needs). Connection-specific fields are dropped; with none left it is a plain end.
+    public func finishResponse(streamID: Int32, trailers: HTTPHeaders) {
+        guard failure == nil, let session, let stream = streams[streamID],
+              stream.responseStarted, !stream.outboundEnded else { return }
+        let kept = trailers.filter { !$0.name.hasPrefix(":") && !connectionSpecificFields.contains($0.name) }
+        if !kept.isEmpty { stream.trailers = kept.map { (name: $0.name, value: $0.value) } }
+        stream.outboundEnded = true
+        if stream.deferred {
+            stream.deferred = false
+            _ = nghttp2_session_resume_data(session, streamID)
         }
     }
 

@@ -32,6 +32,8 @@ final class StreamState {
     var outbound: [UInt8] = []
     var outboundHead = 0
     var outboundEnded = false
+    /// Trailer fields to send once the body is out (`finishResponse(streamID:trailers:)`).
+    var trailers: [(name: String, value: String)]?
     /// nghttp2 was told NGHTTP2_ERR_DEFERRED and waits for `nghttp2_session_resume_data`.
     var deferred = false
     /// A Sluice-made reply to a request that had not ended: reset the stream (NO_ERROR) once

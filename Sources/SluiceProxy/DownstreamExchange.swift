@@ -35,7 +35,9 @@ protocol DownstreamExchange: AnyObject, Sendable {
     /// Sends a response whose whole body is at hand, in as few writes as the protocol allows.
     nonisolated(nonsending) func sendResponse(_ head: HTTPResponseHead, completeBody: UnsafeRawBufferPointer, deadline: Deadline) async throws
     nonisolated(nonsending) func sendResponseBody(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) async throws
-    nonisolated(nonsending) func finishResponse(deadline: Deadline) async throws
+    /// Ends the response body; `trailers` (already filtered for downstream) follow it where the
+    /// framing allows them (HTTP/2; HTTP/1.1 chunked).
+    nonisolated(nonsending) func finishResponse(trailers: HTTPHeaders, deadline: Deadline) async throws
     /// Answers with a reply Sluice made itself. Never throws: a client that is gone is gone.
     nonisolated(nonsending) func sendLocalReply(_ reply: LocalReply, requestID: String) async
     /// The response could not be completed after its head went out: the client must see the

@@ -106,9 +106,14 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         }
     }
 
-    func finishResponse(deadline: Deadline) async throws {
-        if chunkedResponse {
+    func finishResponse(trailers: HTTPHeaders, deadline: Deadline) async throws {
+        guard chunkedResponse else { return }  // other framings have no place for trailers
+        if trailers.isEmpty {
             try await write(HTTP1Serializer.lastChunk, deadline: deadline)
+        } else {
+            var bytes: [UInt8] = []
+            HTTP1Serializer.appendLastChunk(trailers: trailers, to: &bytes)
+            try await write(bytes, deadline: deadline)
         }
     }
 

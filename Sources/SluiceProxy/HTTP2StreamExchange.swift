@@ -142,9 +142,9 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         try await waitForRoom(deadline: deadline)
     }
 
-    func finishResponse(deadline: Deadline) async throws {
+    func finishResponse(trailers: HTTPHeaders, deadline: Deadline) async throws {
         try checkOpen()
-        session.sendData(streamID: streamID, bytes: UnsafeRawBufferPointer(start: nil, count: 0), endStream: true)
+        session.finishResponse(streamID: streamID, trailers: trailers)
         connection.scheduleFlush()
     }
 

@@ -90,6 +90,24 @@ enum HeaderRewriting {
         return HTTPResponseHead(status: head.status, reason: head.reason, version: .http1_1, headers: headers)
     }
 
+    /// Trailer fields relayed downstream: everything but hop-by-hop fields and those RFC 9110
+    /// §6.5.1 forbids in trailers (framing, routing, authentication, cookies, caching, the
+    /// content's own metadata), which a client could otherwise be tricked into applying late.
+    static func downstreamTrailers(from trailers: HTTPHeaders) -> HTTPHeaders {
+        guard !trailers.isEmpty else { return trailers }
+        var kept = HTTPHeaders()
+        for field in trailers where !isHopByHop(field.name) && !forbiddenInTrailers.contains(field.name) {
+            kept.appendLowercased(name: field.name, value: field.value)
+        }
+        return kept
+    }
+
+    private static let forbiddenInTrailers: Set<String> = [
+        "content-length", "content-type", "content-encoding", "content-range", "host", "authorization",
+        "proxy-authenticate", "www-authenticate", "set-cookie", "cookie", "cache-control", "expires", "age",
+        "date", "location", "retry-after", "vary", "x-request-id", "via", "trailer", "max-forwards", "expect",
+    ]
+
     /// Field names listed in `Connection` (other than the standard options), which are hop-by-hop too.
     private static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
         guard headers.contains(name: "connection") else { return [] }

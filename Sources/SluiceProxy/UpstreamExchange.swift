@@ -181,7 +181,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                     try await toClient { try await downstream.sendResponseBody(slice, deadline: stall()) }
                 }
             }
-            try await toClient { try await downstream.finishResponse(deadline: stall()) }
+            let trailers = HeaderRewriting.downstreamTrailers(from: responseBody.trailers)
+            try await toClient { try await downstream.finishResponse(trailers: trailers, deadline: stall()) }
         } catch {
             // The head is already out (or the client went away): nothing to answer, only end it.
             upstream.stream.close()

@@ -68,7 +68,10 @@ struct DemoConnection {
                         NotifySender.send(order: order, behaviour: behaviour, stats: stats, on: connection.loop)
                     }
                 }
-                try await write(response, keepAlive: request.keepAlive, method: request.head.method)
+                // `x-demo-trailers: name=value, name=value`: the answer comes chunked, with these
+                // trailer fields after the body (as gRPC-over-HTTP backends answer).
+                let trailers = request.head.headers["x-demo-trailers"].map(Self.trailerFields) ?? HTTPHeaders()
+                try await write(response, keepAlive: request.keepAlive, method: request.head.method, trailers: trailers)
                 if !request.keepAlive { return }
             } catch let error as HTTP1Error {
                 let reply = DemoResponse(status: error.status, json: "{\"error\":\"\(error.reason)\"}\n")
@@ -85,15 +88,39 @@ struct DemoConnection {
         await connection.loop.sleep(until: .after(.microseconds(Int64(ms * 1000))))
     }
 
-    private func write(_ response: DemoResponse, keepAlive: Bool, method: String) async throws {
+    private static func trailerFields(_ text: String) -> HTTPHeaders {
+        HTTPHeaders(text.split(separator: ",").compactMap { item in
+            let parts = item.split(separator: "=", maxSplits: 1).map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        })
+    }
+
+    private func write(_ response: DemoResponse, keepAlive: Bool, method: String, trailers: HTTPHeaders = HTTPHeaders()) async throws {
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "content-type", value: response.contentType)
-        headers.appendLowercased(name: "content-length", value: String(response.bodyLength))
+        let chunked = !trailers.isEmpty && method != "HEAD"
+        if chunked {
+            headers.appendLowercased(name: "transfer-encoding", value: "chunked")
+            headers.appendLowercased(name: "trailer", value: trailers.map(\.name).joined(separator: ", "))
+        } else {
+            headers.appendLowercased(name: "content-length", value: String(response.bodyLength))
+        }
         if !keepAlive { headers.appendLowercased(name: "connection", value: "close") }
         var head: [UInt8] = []
         HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: response.status, headers: headers), to: &head)
         if method == "HEAD" {
             try await connection.write(head, deadline: .after(.seconds(30)))
+            return
+        }
+        if chunked, case .bytes(let bytes) = response.body {
+            var message = head
+            if !bytes.isEmpty {
+                HTTP1Serializer.appendChunkHeader(size: bytes.count, to: &message)
+                message += bytes
+                message += HTTP1Serializer.chunkTrailer
+            }
+            HTTP1Serializer.appendLastChunk(trailers: trailers, to: &message)
+            try await connection.write(message, deadline: .after(.seconds(30)))
             return
         }
         switch response.body {

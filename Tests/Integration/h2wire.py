@@ -39,6 +39,7 @@ class Stream:
     body_bytes: int = 0
     ended: bool = False
     reset: int | None = None          # RST_STREAM error code from the server
+    trailers: list[tuple[str, str]] = field(default_factory=list)   # a HEADERS block after the final head
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -225,6 +226,8 @@ class H2Wire:
                 if status is not None and status >= 200:
                     s.status = status
                     s.headers = fields
+                elif status is None and s.status is not None:
+                    s.trailers = fields
                 if "END_STREAM" in flags:
                     s.ended = True
         elif isinstance(f, DataFrame):

@@ -24,6 +24,7 @@ class Response:
     reason: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    trailers: list[tuple[str, str]] = field(default_factory=list)   # chunked trailer fields
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), or None."""
@@ -146,7 +147,7 @@ class Conn:
         if te:
             if te != "chunked":
                 raise ProtocolError(f"unexpected transfer-encoding {te!r}")
-            resp.body = self._read_chunked()
+            resp.body, resp.trailers = self._read_chunked()
         elif cl is not None:
             resp.body = self._read_exact(int(cl))
         else:  # close-delimited
@@ -155,15 +156,17 @@ class Conn:
             resp.body, self.buf = self.buf, b""
         return resp
 
-    def _read_chunked(self) -> bytes:
+    def _read_chunked(self) -> tuple[bytes, list[tuple[str, str]]]:
         body = b""
+        trailers: list[tuple[str, str]] = []
         while True:
             size_line = self._read_until(b"\r\n").decode("latin-1").strip()
             size = int(size_line.split(";")[0], 16)
             if size == 0:
-                while self._read_until(b"\r\n") != b"\r\n":  # trailers
-                    pass
-                return body
+                while (line := self._read_until(b"\r\n")) != b"\r\n":  # trailers
+                    name, _, value = line.decode("latin-1").partition(":")
+                    trailers.append((name.strip().lower(), value.strip()))
+                return body, trailers
             body += self._read_exact(size)
             if self._read_exact(2) != b"\r\n":
                 raise ProtocolError("chunk not followed by CRLF")

@@ -1,7 +1,10 @@
 """Headers sluice adds, keeps and strips, as the backend sees them (via /echo)."""
+import json
 import re
 import time
 
+from conftest import free_port, standard_policy
+from h2wire import H2Wire
 from rawhttp import Conn
 
 
@@ -122,3 +125,30 @@ def test_proxy_protocol_from_a_trusted_balancer_names_the_client(spawn, backend)
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert lines["proxy-v1"]["client"] == "203.0.113.7" and lines["proxy-v2"]["client"] == "198.51.100.9"
+
+
+TRAILERS = "grpc-status=0, grpc-message=ok, set-cookie=sid=1, content-length=99"
+
+
+def test_response_trailers_reach_http11_and_http2_clients(spawn, backend):
+    """A backend's chunked trailer fields (what gRPC-style services put their status in) reach
+    the client: after the last chunk over HTTP/1.1, as a final HEADERS frame over HTTP/2. Fields
+    that must never come late (set-cookie, content-length: RFC 9110 §6.5.1) are dropped."""
+    port = free_port()
+    s = spawn.sluice(standard_policy(port, backend.port, free_port(), protocol="auto"), port)
+    with Conn(port) as c:
+        c.send(b"GET /echo/trailers HTTP/1.1\r\nHost: sluice.test\r\nTE: trailers\r\nX-Demo-Trailers: " + TRAILERS.encode() + b"\r\n\r\n")
+        r = c.read_response("GET")
+        assert r.status == 200 and r.header("transfer-encoding") == "chunked", r
+        assert json.loads(r.body)["path"] == "/echo/trailers"
+        assert r.trailers == [("grpc-status", "0"), ("grpc-message", "ok")], r.trailers
+        # The connection is still good for the next request.
+        c.send(b"GET /echo/next HTTP/1.1\r\nHost: sluice.test\r\n\r\n")
+        assert c.read_response("GET").status == 200
+
+    h2 = H2Wire(port)
+    stream = h2.response(h2.request("GET", "/echo/trailers-h2", [("te", "trailers"), ("x-demo-trailers", TRAILERS)]))
+    assert stream.status == 200 and stream.ended and stream.reset is None, stream
+    assert json.loads(bytes(stream.body))["path"] == "/echo/trailers-h2"
+    assert stream.trailers == [("grpc-status", "0"), ("grpc-message", "ok")], stream.trailers
+    h2.close()

@@ -159,4 +159,24 @@ final class ChunkedDecoderTests: XCTestCase {
             try decoder.decode(raw) { _ in throw Stop() }
         }) { XCTAssertTrue($0 is Stop) }
     }
+
+    /// Trailer fields are kept (names lower-cased, values trimmed), whatever the split; a body
+    /// without them leaves `trailers` empty.
+    func testTrailerFieldsAreKeptAtEverySplit() throws {
+        let input = bytes("4\r\nbody\r\n0\r\nGrpc-Status: 0\r\ngrpc-message:  all good \r\nX-Empty:\r\n\r\nNEXT")
+        for splits in [[], Array(1..<input.count)] {
+            var decoder = ChunkedDecoder()
+            var offset = 0
+            for bound in (splits + [input.count]) where bound > offset && !decoder.isFinished {
+                let piece = Array(input[offset..<bound])
+                offset += try piece.withUnsafeBytes { try decoder.decode($0) { _ in }.consumed }
+            }
+            XCTAssertTrue(decoder.isFinished)
+            XCTAssertEqual(decoder.trailers.map { "\($0.name)=\($0.value)" }, ["grpc-status=0", "grpc-message=all good", "x-empty="])
+        }
+        var plain = ChunkedDecoder()
+        _ = try bytes("3\r\nabc\r\n0\r\n\r\n").withUnsafeBytes { try plain.decode($0) { _ in } }
+        XCTAssertTrue(plain.isFinished)
+        XCTAssertTrue(plain.trailers.isEmpty)
+    }
 }

@@ -136,7 +136,7 @@ final class TestDownstream: DownstreamExchange, @unchecked Sendable {
         responseBytesSent += bytes.count
     }
 
-    func finishResponse(deadline: Deadline) async throws { finished = true }
+    func finishResponse(trailers: HTTPHeaders, deadline: Deadline) async throws { finished = true }
 
     func sendLocalReply(_ reply: LocalReply, requestID: String) async { localReply = reply }
 
