@@ -5,7 +5,7 @@ import SluiceHTTP
 /// in, events out; calls in, bytes out. No sockets, no event loop: the owner of the socket feeds
 /// `receive`, writes what `takeOutput` hands back, and stops when `wantsRead` and `wantsWrite`
 /// are both false. Confined to one thread (the connection's event loop).
-public final class HTTP2ServerSession {
+public final class HTTP2ServerSession: NGHTTP2Endpoint {
     let settings: HTTP2Settings
     private let clock: () -> Duration
     var session: OpaquePointer?
@@ -62,34 +62,20 @@ public final class HTTP2ServerSession {
         emptyDataBudget = AbuseBudget(capacity: settings.maxEmptyDataFramesPerWindow, window: settings.abuseWindow, now: now)
         output.reserveCapacity(outputChunkLimit + 32 * 1024)
 
-        var callbacks: OpaquePointer?
-        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
-            throw HTTP2ConnectionError(code: HTTP2ErrorCode.internalError, reason: "nghttp2_callbacks")
-        }
-        defer { nghttp2_session_callbacks_del(callbacks) }
-        Self.install(callbacks)
-
-        var option: OpaquePointer?
-        guard nghttp2_option_new(&option) == 0, let option else {
-            throw HTTP2ConnectionError(code: HTTP2ErrorCode.internalError, reason: "nghttp2_option")
-        }
-        defer { nghttp2_option_del(option) }
-        // Window updates follow `consume`, so a slow upstream stalls only its own stream.
-        nghttp2_option_set_no_auto_window_update(option, 1)
-        nghttp2_option_set_max_outbound_ack(option, settings.maxControlFramesQueued)
-        nghttp2_option_set_max_settings(option, settings.maxSettingsEntries)
-        nghttp2_option_set_max_continuations(option, settings.maxContinuationFrames)
-        // nghttp2's own rapid-reset limiter (Debian's CVE-2023-44487 backport) stays on as a
-        // backstop, looser than Sluice's budget so Sluice's answers first (ENHANCE_YOUR_CALM
-        // rather than nghttp2's INTERNAL_ERROR).
-        let backstop = UInt64(max(settings.maxResetsPerWindow, 1)) * 5
-        nghttp2_option_set_stream_reset_rate_limit(option, backstop, backstop / 10 + 1)
-
-        var created: OpaquePointer?
         let user = Unmanaged.passUnretained(self).toOpaque()
-        guard nghttp2_session_server_new2(&created, callbacks, user, option) == 0, let created else {
-            throw HTTP2ConnectionError(code: HTTP2ErrorCode.internalError, reason: "nghttp2_session")
-        }
+        let created = try makeNGHTTP2Session(install: Self.install, configure: { option in
+            nghttp2_option_set_max_outbound_ack(option, settings.maxControlFramesQueued)
+            nghttp2_option_set_max_settings(option, settings.maxSettingsEntries)
+            nghttp2_option_set_max_continuations(option, settings.maxContinuationFrames)
+            // nghttp2's own rapid-reset limiter (Debian's CVE-2023-44487 backport) stays on as a
+            // backstop, looser than Sluice's budget so Sluice's answers first (ENHANCE_YOUR_CALM
+            // rather than nghttp2's INTERNAL_ERROR).
+            let backstop = UInt64(max(settings.maxResetsPerWindow, 1)) * 5
+            nghttp2_option_set_stream_reset_rate_limit(option, backstop, backstop / 10 + 1)
+        }, create: { callbacks, option in
+            var created: OpaquePointer?
+            return nghttp2_session_server_new2(&created, callbacks, user, option) == 0 ? created : nil
+        })
         session = created
 
         let entries: [nghttp2_settings_entry] = [
@@ -148,30 +134,7 @@ public final class HTTP2ServerSession {
         return takeEvents()
     }
 
-    /// Events produced outside `receive` (stream closes noticed while sending). `receive`
-    /// returns these too; call this when you want them without new input.
-    public func takeEvents() -> [HTTP2Event] {
-        guard !events.isEmpty else { return [] }
-        let taken = events
-        events.removeAll(keepingCapacity: true)
-        return taken
-    }
-
     // MARK: Output
-
-    /// Appends the bytes to write to the socket now (whole frames, up to about 64 KiB per call),
-    /// or nothing. Write them and call again until it adds nothing. Passing an empty buffer
-    /// swaps storage instead of copying.
-    public func takeOutput(into buffer: inout [UInt8]) {
-        if output.count < outputChunkLimit { flush() }
-        guard !output.isEmpty else { return }
-        if buffer.isEmpty {
-            swap(&buffer, &output)
-        } else {
-            buffer.append(contentsOf: output)
-            output.removeAll(keepingCapacity: true)
-        }
-    }
 
     /// Asks nghttp2 for frames into `output` until it has none or the chunk limit is reached.
     func flush() {
@@ -182,18 +145,16 @@ public final class HTTP2ServerSession {
         }
     }
 
-    /// The session still reads from the client.
-    public var wantsRead: Bool {
-        guard failure == nil, let session else { return false }
-        return nghttp2_session_want_read(session) != 0
-    }
-
-    /// There are bytes to write (now, or once the client opens its flow-control window).
-    public var wantsWrite: Bool {
-        if !output.isEmpty { return true }
-        guard failure == nil, let session else { return false }
-        return nghttp2_session_want_write(session) != 0
-    }
+    /// Events produced since the last call (also those noticed while sending).
+    public func takeEvents() -> [HTTP2Event] { collectEvents() }
+    /// Appends the bytes to write to the socket now (whole frames, up to about 64 KiB per call),
+    /// or nothing. Write them and call again until it adds nothing.
+    public func takeOutput(into buffer: inout [UInt8]) { moveOutput(into: &buffer) }
+    /// The session still reads from the peer.
+    public var wantsRead: Bool { sessionWantsRead }
+    /// There are bytes to write (now, or once the peer opens its flow-control window).
+    public var wantsWrite: Bool { sessionWantsWrite }
+    var hasFailed: Bool { failure != nil }
 
     /// Ends the connection because of `error`: nghttp2 is no longer driven, and a GOAWAY made
     /// here (nghttp2's own queue may hold thousands of ACKs a flooder asked for) ends the output.

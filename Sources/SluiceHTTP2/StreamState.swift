@@ -29,8 +29,7 @@ final class StreamState {
 
     // Response body.
     var responseStarted = false
-    var outbound: [UInt8] = []
-    var outboundHead = 0
+    var outbound = OutboundBytes()
     var outboundEnded = false
     /// Trailer fields to send once the body is out (`finishResponse(streamID:trailers:)`).
     var trailers: [(name: String, value: String)]?
@@ -42,26 +41,9 @@ final class StreamState {
 
     init(id: Int32) { self.id = id }
 
-    var pendingOutbound: Int { outbound.count - outboundHead }
-
-    func appendOutbound(_ bytes: UnsafeRawBufferPointer) {
-        if outboundHead == outbound.count {
-            outbound.removeAll(keepingCapacity: true)
-            outboundHead = 0
-        } else if outboundHead > 16_384 && outboundHead * 2 > outbound.count {
-            outbound.removeFirst(outboundHead)
-            outboundHead = 0
-        }
-        outbound.append(contentsOf: bytes)
-    }
-
-    /// Copies `count` queued response bytes to `destination` and drops them from the queue.
-    func takeOutbound(_ count: Int, into destination: inout [UInt8]) {
-        outbound.withUnsafeBufferPointer { all in
-            destination.append(contentsOf: UnsafeBufferPointer(rebasing: all[outboundHead..<outboundHead + count]))
-        }
-        outboundHead += count
-    }
+    var pendingOutbound: Int { outbound.pending }
+    func appendOutbound(_ bytes: UnsafeRawBufferPointer) { outbound.append(bytes) }
+    func takeOutbound(_ count: Int, into destination: inout [UInt8]) { outbound.take(count, into: &destination) }
 
     /// The request head as the neutral model has it.
     func requestHead() -> HTTPRequestHead {
