@@ -112,7 +112,8 @@ let package = Package(
         // behaviour switches, the payment ledger. No sockets, so they are unit-tested.
         .target(name: "SluiceMockPayments", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
         // The demo (mock) payment backend, on the same I/O core (SluiceAuth signs its notifications).
-        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceMockPayments", "SluiceAuth"],
+        .executableTarget(name: "sluice-demo-backend", dependencies: ["SluiceIO", "SluiceHTTP", "SluiceHTTP1", "SluiceHTTP2", "SluiceMockPayments",
+                                                                     "SluiceAuth"],
                           swiftSettings: sluiceSwiftSettings),
 
         // Fuzz targets (Tests/Fuzz/README.md). A plain build makes replay tools that run kept

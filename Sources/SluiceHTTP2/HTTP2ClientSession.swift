@@ -72,13 +72,14 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
     public var openStreams: Int { streams.count }
 
     /// Opens a stream with the request head. `fields` are the regular header fields (lower-case
-    /// names, no connection-specific ones). With `endStream` false the body follows through
+    /// names); connection-specific ones are dropped, except `te: trailers` (RFC 9113 §8.2.2). With `endStream` false the body follows through
     /// `sendData`. Nil when no stream can be opened now.
     public func submitRequest(method: String, scheme: String, authority: String, path: String, fields: HTTPHeaders,
                               endStream: Bool) -> Int32? {
         guard failure == nil, !goingAway, let session else { return nil }
         var pairs: [(name: String, value: String)] = [(":method", method), (":scheme", scheme), (":authority", authority), (":path", path)]
-        for field in fields where !field.name.hasPrefix(":") && !Self.connectionSpecific.contains(field.name) && field.name != "host" {
+        for field in fields where !field.name.hasPrefix(":") && field.name != "host"
+            && (!Self.connectionSpecific.contains(field.name) || (field.name == "te" && field.value == "trailers")) {
             pairs.append((field.name, field.value))
         }
         let stream = ClientStream()

@@ -3,6 +3,8 @@ public struct ClusterPolicy: Sendable {
     public var name: String
     /// Never empty.
     public var endpoints: [EndpointAddress]
+    /// HTTP/1.1 (default) or HTTP/2 to the endpoints.
+    public var `protocol` = UpstreamProtocol.http1
     public var balance: LoadBalancing
     public var connectTimeout: Duration
     /// Idle upstream connections kept per endpoint, per event loop.

@@ -4,7 +4,8 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries", "health_check",
+            "endpoints", "protocol", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries",
+            "health_check",
         ]) else { return nil }
         let fields = item.fields
 
@@ -12,6 +13,7 @@ extension PolicyFileReader {
         if let node = required("endpoints", in: fields, of: item.what) {
             cluster.endpoints = endpoints(node, of: item.what)
         }
+        if let node = fields["protocol"], let value = choice(node, "protocol", as: UpstreamProtocol.self) { cluster.protocol = value }
         if let node = fields["balance"], let value = choice(node, "balance", as: LoadBalancing.self) {
             cluster.balance = value
         }

@@ -17,15 +17,42 @@ enum HeaderRewriting {
         }
     }
 
-    /// Writes the head sent upstream straight into `bytes` (no intermediate header list: this
-    /// runs for every request): hop-by-hop fields removed (and every field `Connection` names),
-    /// `Expect` answered by us, `X-Forwarded-Proto`, `X-Request-Id` and `Via` set, framing
-    /// re-derived. `X-Forwarded-For` is extended with the peer when the peer is a trusted proxy;
-    /// from any other peer a client-sent `X-Forwarded-For`, `Forwarded` or `X-Real-IP` is dropped
-    /// and `X-Forwarded-For` is the peer alone: a client cannot claim to be someone else.
+    /// Writes the HTTP/1.1 head sent upstream straight into `bytes` (no intermediate header list:
+    /// this runs for every request); the fields are `forEachUpstreamField`'s.
     static func writeUpstreamRequest(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
                                      peerIsTrusted: Bool = false, requestID: String, scheme: String, into bytes: inout [UInt8]) {
         HTTP1Serializer.appendRequestLine(method: head.method, target: head.target, to: &bytes)
+        forEachUpstreamField(head, framing: framing, clientAddress: clientAddress, peerIsTrusted: peerIsTrusted,
+                             requestID: requestID, scheme: scheme) { name, value in
+            HTTP1Serializer.appendField(name: name, value: value, to: &bytes)
+        }
+        HTTP1Serializer.appendEndOfHead(to: &bytes)
+    }
+
+    /// The same fields for an HTTP/2 upstream (the request line becomes pseudo-headers, `Host`
+    /// becomes `:authority`, and no Transfer-Encoding: HTTP/2 frames the body itself). A client
+    /// that accepts trailers (`TE: trailers`, which gRPC backends insist on) says so upstream too.
+    static func upstreamHTTP2Fields(_ head: HTTPRequestHead, bodyLength: Int?, clientAddress: String, peerIsTrusted: Bool,
+                                    requestID: String, scheme: String) -> HTTPHeaders {
+        var fields = HTTPHeaders(reservingCapacity: head.headers.count + 5)
+        forEachUpstreamField(head, framing: bodyLength.map { .length($0) } ?? .none, clientAddress: clientAddress,
+                             peerIsTrusted: peerIsTrusted, requestID: requestID, scheme: scheme) { name, value in
+            if name != "host" { fields.appendLowercased(name: name, value: value) }
+        }
+        if head.headers.tokens(for: "te").contains("trailers") { fields.appendLowercased(name: "te", value: "trailers") }
+        return fields
+    }
+
+    /// Every field of the head sent upstream, in order, through `emit`: hop-by-hop fields removed
+    /// (and every field `Connection` names), `Expect` answered by us, `X-Forwarded-Proto`,
+    /// `X-Request-Id` and `Via` set, framing re-derived. `X-Forwarded-For` is extended with the
+    /// peer when the peer is a trusted proxy; from any other peer a client-sent `X-Forwarded-For`,
+    /// `Forwarded` or `X-Real-IP` is dropped and `X-Forwarded-For` is the peer alone: a client
+    /// cannot claim to be someone else.
+    @inline(__always)
+    private static func forEachUpstreamField(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
+                                             peerIsTrusted: Bool, requestID: String, scheme: String,
+                                             emit: (String, String) -> Void) {
         let incoming = head.headers
         let named = connectionOptions(incoming)
         var forwardedFor: String?
@@ -50,19 +77,17 @@ enum HeaderRewriting {
             default:
                 break
             }
-            HTTP1Serializer.appendField(name: name, value: field.value, to: &bytes)
+            emit(name, field.value)
         }
-        HTTP1Serializer.appendField(name: "x-forwarded-for", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress,
-                                    to: &bytes)
-        HTTP1Serializer.appendField(name: "x-forwarded-proto", value: scheme, to: &bytes)
-        if !hasRequestID { HTTP1Serializer.appendField(name: "x-request-id", value: requestID, to: &bytes) }
-        HTTP1Serializer.appendField(name: "via", value: viaValue(existing: via, version: head.version), to: &bytes)
+        emit("x-forwarded-for", forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
+        emit("x-forwarded-proto", scheme)
+        if !hasRequestID { emit("x-request-id", requestID) }
+        emit("via", viaValue(existing: via, version: head.version))
         switch framing {
         case .none: break
-        case .length(let length): HTTP1Serializer.appendField(name: "content-length", value: String(length), to: &bytes)
-        case .chunked: HTTP1Serializer.appendField(name: "transfer-encoding", value: "chunked", to: &bytes)
+        case .length(let length): emit("content-length", String(length))
+        case .chunked: emit("transfer-encoding", "chunked")
         }
-        HTTP1Serializer.appendEndOfHead(to: &bytes)
     }
 
     /// The head sent downstream, before the downstream protocol adds its framing: hop-by-hop

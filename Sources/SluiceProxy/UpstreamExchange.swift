@@ -58,11 +58,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// counted by outlier detection).
     static func isUnavailableStatus(_ status: Int) -> Bool { status == 502 || status == 503 || status == 504 }
 
-    private var loop: EventLoop { pool.loop }
+    var loop: EventLoop { pool.loop }
 
     func run() async -> Result {
         let endpoint = pool.pickEndpoint(excluding: excluding)
-        var result = await tryEndpoint(endpoint)
+        var result = pool.cluster.policy.protocol == .h2 ? await tryEndpointHTTP2(endpoint) : await tryEndpoint(endpoint)
         result.endpoint = endpoint
         // Outlier detection counts every 5xx answer as the endpoint's failure (retries are only
         // for 502/503/504, which say the request was not served).
@@ -84,12 +84,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
             (upstream, _) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline)
         } catch {
-            let timedOut = error.isTimeout
-            var result = await fail(ExchangeFailure(status: timedOut ? 504 : 502, failure: timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed,
-                                                    message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName,
-                                    retryable: mayRetry)
-            result.sent = false
-            return result
+            return await connectFailed(error, upstream: upstreamName)
         }
 
         // 2. The request head and body.
@@ -213,7 +208,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 
     /// Runs a write towards the client, marking its failure as the client's (a slow or gone
     /// client must never be blamed on the backend).
-    private func toClient(_ write: () async throws -> Void) async throws {
+    func toClient(_ write: () async throws -> Void) async throws {
         do {
             try await write()
         } catch {
@@ -236,9 +231,28 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             if sentWhole { return }
         }
         try await upstream.stream.write(head, deadline: deadline)
+        var chunkHead: [UInt8] = []
+        try await relayRequestBody(deadline: deadline) { slice in
+            if framing == .chunked {
+                chunkHead.removeAll(keepingCapacity: true)
+                HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
+                try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
+                try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
+            } else {
+                try await upstream.stream.write(slice, deadline: deadline)
+            }
+        }
+        if framing == .chunked {
+            try await upstream.stream.write(HTTP1Serializer.lastChunk, deadline: deadline)
+        }
+    }
+
+    /// Streams the rest of the client's request body through `write`, within the route's limit.
+    /// A failure of `write` is the upstream's; every other failure is told apart as the
+    /// client's (slow, gone, malformed body) or a 413.
+    func relayRequestBody(deadline: Deadline, write: (UnsafeRawBufferPointer) async throws -> Void) async throws {
         let limit = route.maxBodyBytes
         var forwarded = downstream.requestBodyBytes
-        var chunkHead: [UInt8] = []
         while !downstream.requestBodyFinished {
             do {
                 try await downstream.readRequestBody(deadline: deadline) { slice in
@@ -248,14 +262,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                                               message: "request body exceeds the route limit of \(limit) bytes")
                     }
                     do {
-                        if framing == .chunked {
-                            chunkHead.removeAll(keepingCapacity: true)
-                            HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
-                            try await upstream.stream.write(head: chunkHead, body: slice, deadline: deadline)
-                            try await upstream.stream.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
-                        } else {
-                            try await upstream.stream.write(slice, deadline: deadline)
-                        }
+                        try await write(slice)
                     } catch {
                         throw UpstreamWriteFailure(error: error)
                     }
@@ -276,14 +283,21 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                 throw ExchangeFailure(status: 499, reason: "client_gone", failure: .clientGone, message: "\(error)")
             }
         }
-        if framing == .chunked {
-            try await upstream.stream.write(HTTP1Serializer.lastChunk, deadline: deadline)
-        }
+    }
+
+    /// No connection (or stream) to the endpoint: 504 on a timeout, 502 otherwise; nothing was sent.
+    func connectFailed(_ error: IOError, upstream upstreamName: String) async -> Result {
+        let timedOut = error.isTimeout
+        var result = await fail(ExchangeFailure(status: timedOut ? 504 : 502, failure: timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed,
+                                                message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName,
+                                retryable: mayRetry)
+        result.sent = false
+        return result
     }
 
     /// Answers the client with the failure (unless the client is gone, or the caller retries
     /// it) and reports it.
-    private func fail(_ failure: ExchangeFailure, upstream: String, retryable: Bool = false) async -> Result {
+    func fail(_ failure: ExchangeFailure, upstream: String, retryable: Bool = false) async -> Result {
         if retryable {
             return Result(status: failure.status, upstream: upstream, reason: failure.reason, failure: failure.failure, sent: true,
                           retryable: true)
@@ -318,6 +332,6 @@ private struct UpstreamWriteFailure: Error {
 }
 
 /// Writing to the client failed while relaying the response.
-private struct ClientFailure: Error {
+struct ClientFailure: Error {
     var isTimeout: Bool
 }

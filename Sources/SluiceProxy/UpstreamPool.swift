@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceIO
 import SluiceHTTP1
 import SluicePolicy
@@ -56,6 +59,8 @@ final class UpstreamPool {
     let loop: EventLoop
     private let connector: any UpstreamConnector
     private var idle: [[UpstreamConnection]]
+    /// HTTP/2 clusters: the multiplexed connections per endpoint.
+    private var multiplexed: [[HTTP2UpstreamConnection]]
     private(set) var outstanding: [Int]
     private var cursor = 0
 
@@ -64,6 +69,7 @@ final class UpstreamPool {
         self.loop = loop
         self.connector = connector
         idle = Array(repeating: [], count: cluster.addresses.count)
+        multiplexed = Array(repeating: [], count: cluster.addresses.count)
         outstanding = Array(repeating: 0, count: cluster.addresses.count)
         // Loops start at different endpoints so that N loops do not all hit endpoint 0 first.
         cursor = loop.index
@@ -146,11 +152,46 @@ final class UpstreamPool {
         idle[endpoint].append(connection)
     }
 
-    /// Closes every idle connection (on reload or shutdown).
+    /// Closes every idle connection (on reload or shutdown); HTTP/2 connections with streams in
+    /// flight close once those have ended (their idle timeout, checked on the next request).
     func closeIdle() {
         for index in idle.indices {
             idle[index].forEach { $0.stream.close() }
             idle[index].removeAll()
+            multiplexed[index].filter(\.isIdle).forEach { $0.close() }
+            multiplexed[index].removeAll { $0.closed }
         }
+    }
+
+    /// A new stream to `endpoint` (HTTP/2 clusters): on a connection with room for it, or on a
+    /// new connection when every one is full. Connections idle past the idle timeout are closed.
+    func openStream(endpoint: Int, deadline: Deadline,
+                    open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
+        let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
+        let now = loop.now
+        multiplexed[endpoint].removeAll { connection in
+            let expired = connection.isIdle && now &- connection.idleSince > idleLimit
+            if expired { connection.close() }
+            return connection.closed
+        }
+        for connection in multiplexed[endpoint] where connection.canOpenStream {
+            if let stream = open(connection) { return stream }
+        }
+        let dialed = try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline)
+        if let tls = dialed.stream as? TLSConnection, tls.negotiatedALPN != "h2" {
+            dialed.stream.close()
+            throw IOError(.system(EPROTO), operation: "upstream ALPN: \(tls.negotiatedALPN ?? "none") instead of h2")
+        }
+        let connection: HTTP2UpstreamConnection
+        do {
+            connection = try HTTP2UpstreamConnection(stream: dialed.stream, endpointIndex: endpoint, loop: loop)
+        } catch {
+            dialed.stream.close()
+            throw IOError(.system(EPROTO), operation: "h2 session: \(error.reason)")
+        }
+        connection.start()
+        multiplexed[endpoint].append(connection)
+        guard let stream = open(connection) else { throw IOError(.closed, operation: "h2 upstream") }
+        return stream
     }
 }

@@ -1,7 +1,8 @@
 import SluicePolicy
 import SluiceTLS
 
-/// Turns a cluster's `tls` policy into an OpenSSL client context (HTTP/1.1 offered by ALPN).
+/// Turns a cluster's `tls` policy into an OpenSSL client context (ALPN offers the cluster's
+/// protocol: `http/1.1`, or `h2`).
 enum UpstreamTLS {
     static func problems(in tls: ClusterTLSPolicy) -> [PolicyError] {
         guard let ca = tls.ca, let location = tls.caLocation else { return [] }
@@ -13,7 +14,7 @@ enum UpstreamTLS {
         guard errors.isEmpty else { throw ConfigurationError(message: errors.map(\.description).joined(separator: "\n")) }
         do {
             return try TLSClientContext(configuration: TLSClientConfiguration(
-                verifyPeer: tls.verify, certificateAuthorities: tls.ca, alpn: ["http/1.1"]))
+                verifyPeer: tls.verify, certificateAuthorities: tls.ca, alpn: [cluster.protocol == .h2 ? "h2" : "http/1.1"]))
         } catch {
             throw ConfigurationError(message: "cluster '\(cluster.name)': \(error.description)")
         }

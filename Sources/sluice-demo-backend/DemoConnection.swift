@@ -13,6 +13,16 @@ struct DemoConnection {
         let stats = backend.stats
         var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         let buffer = ByteBuffer()
+        // A client that opens with the HTTP/2 preface speaks h2c (a `protocol: h2` cluster).
+        while buffer.readableCount < DemoHTTP2Connection.preface.count,
+              buffer.readableBytes.elementsEqual(DemoHTTP2Connection.preface.prefix(buffer.readableCount)) {
+            guard let count = try? await connection.read(into: buffer, deadline: .after(.seconds(120))), count > 0 else { return }
+        }
+        if buffer.readableBytes.starts(with: DemoHTTP2Connection.preface) {
+            guard let h2 = try? DemoHTTP2Connection(connection: connection, backend: backend) else { return }
+            await h2.run(initialBytes: buffer)
+            return
+        }
         var parser = RequestHeadParser(limits: HTTP1Limits())
         while true {
             do {
@@ -88,7 +98,7 @@ struct DemoConnection {
         await connection.loop.sleep(until: .after(.microseconds(Int64(ms * 1000))))
     }
 
-    private static func trailerFields(_ text: String) -> HTTPHeaders {
+    static func trailerFields(_ text: String) -> HTTPHeaders {
         HTTPHeaders(text.split(separator: ",").compactMap { item in
             let parts = item.split(separator: "=", maxSplits: 1).map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
             return parts.count == 2 ? (parts[0], parts[1]) : nil

@@ -39,7 +39,7 @@ enum DemoRoutes {
         let path = head.path
         if path.hasPrefix("/echo") {
             let headers = head.headers.map { "\"\(jsonEscaped($0.name))\":\"\(jsonEscaped($0.value))\"" }.joined(separator: ",")
-            return (DemoResponse(status: 200, json: "{\"method\":\"\(head.method)\",\"path\":\"\(jsonEscaped(String(path)))\",\"target\":\"\(jsonEscaped(head.target))\",\"backend\":\"\(backend.listenAddress)\",\"body_bytes\":\(bodyBytes),\"headers\":{\(headers)}}\n"), nil)
+            return (DemoResponse(status: 200, json: "{\"method\":\"\(head.method)\",\"version\":\"\(head.version.text)\",\"path\":\"\(jsonEscaped(String(path)))\",\"target\":\"\(jsonEscaped(head.target))\",\"backend\":\"\(backend.listenAddress)\",\"body_bytes\":\(bodyBytes),\"headers\":{\(headers)}}\n"), nil)
         }
         if let answer = PaymentRoutes.respond(to: head, body: body, backend: backend) {
             return answer

@@ -1,0 +1,186 @@
+"""HTTP/2 to upstreams (cluster `protocol: h2`): the demo backend answers h2c with prior knowledge
+on its usual port. Requests from HTTP/1.1 and HTTP/2 clients are multiplexed onto few upstream
+connections, with the same routes, headers, bodies, trailers, timeouts and failure answers as
+HTTP/1.1 upstreams."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+from conftest import REPO, Proc, free_port, start_backend, start_sluice, write_policy
+from curlclient import curl
+from h2wire import H2Wire
+from rawhttp import Conn
+
+MAKE_CERTS = REPO / "Tests" / "Support" / "make-test-certs.sh"
+
+
+def h2_policy(port: int, backend_port: int, dead_port: int, extra_cluster: str = "") -> dict[str, str]:
+    return {"gateway.yaml": f"""\
+server: {{workers: 1, access_log: stdout}}
+listeners:
+  - {{name: public, address: 127.0.0.1:{port}, protocol: auto}}
+clusters:
+  - {{name: h2, protocol: h2, endpoints: [127.0.0.1:{backend_port}]{extra_cluster}}}
+  - {{name: dead, protocol: h2, endpoints: [127.0.0.1:{dead_port}], connect_timeout: 500ms}}
+routes:
+  - {{name: echo, class: noncore, match: {{prefix: /echo}}, cluster: h2, timeouts: {{per_try: 1s, total: 2s}}, max_body: 1MiB}}
+  - {{name: upload, class: noncore, match: {{path: /upload}}, cluster: h2, max_body: 64MiB, request_buffering: false}}
+  - {{name: download, class: noncore, match: {{prefix: /download}}, cluster: h2}}
+  - {{name: dead, class: noncore, match: {{prefix: /dead}}, cluster: dead}}
+"""}
+
+
+def test_requests_reach_an_h2_backend_with_their_headers_and_bodies(spawn, tmp_path):
+    backend = spawn.backend()
+    port = free_port()
+    s = spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    with Conn(port) as c:
+        r = c.request("GET", "/echo/h2?x=1", headers=[("Host", "pay.example"), ("X-Merchant", "1900000001"), ("Connection", "keep-alive")])
+        assert r.status == 200, r
+        seen = r.json()
+        assert seen["version"] == "HTTP/2", seen
+        assert seen["target"] == "/echo/h2?x=1"
+        assert seen["headers"]["host"] == "pay.example", seen["headers"]
+        assert seen["headers"]["x-merchant"] == "1900000001"
+        assert seen["headers"]["x-request-id"] == r.header("x-request-id")
+        assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
+        assert "connection" not in seen["headers"] and "keep-alive" not in seen["headers"]
+        body = json.dumps({"amount": {"total": 100}}).encode()
+        r = c.request("POST", "/echo/pay", headers=[("Host", "pay.example"), ("Content-Type", "application/json")], body=body)
+        assert r.status == 200 and r.json()["body_bytes"] == len(body), r
+
+    # A large upload streams (no request buffering) and a large download comes back whole.
+    data = os.urandom(3 * 1024 * 1024)
+    path = tmp_path / "up.bin"
+    path.write_bytes(data)
+    up = curl(f"{s.url}/upload", "--data-binary", f"@{path}", "-H", "Content-Type: application/octet-stream")
+    assert up.status == 200 and up.json()["bytes"] == len(data), up.body[-500:]
+    down = curl(f"{s.url}/download?bytes={5 * 1024 * 1024}", "-o", "/dev/null", "-w", "%{size_download}")
+    assert down.status == 200 and down.body.decode().strip() == str(5 * 1024 * 1024), down.body[-200:]
+
+
+def test_many_concurrent_requests_share_few_upstream_connections(spawn):
+    backend = spawn.backend()
+    port = free_port()
+    spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    before = backend.stats()["connections_accepted"]
+
+    def one(i: int) -> int:
+        with Conn(port) as c:
+            return c.request("GET", f"/echo/c/{i}", headers=[("Host", "x"), ("X-Demo-Delay-Ms", "200")]).status
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(one, range(50)))
+    assert statuses == [200] * 50
+    opened = backend.stats()["connections_accepted"] - before - 1  # -1: the stats request
+    assert 1 <= opened <= 2, f"50 concurrent requests opened {opened} upstream connections"
+
+
+def test_trailers_and_http2_clients_end_to_end(spawn):
+    backend = spawn.backend()
+    port = free_port()
+    spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    h2 = H2Wire(port)
+    r = h2.response(h2.request("POST", "/echo/rpc", [("te", "trailers"), ("x-demo-trailers", "grpc-status=0, grpc-message=ok")],
+                               body=b"\x00\x00\x00\x00\x02hi"))
+    assert r.status == 200 and r.ended and r.reset is None, r
+    assert json.loads(bytes(r.body))["headers"]["te"] == "trailers", "gRPC backends insist on TE: trailers"
+    assert r.trailers == [("grpc-status", "0"), ("grpc-message", "ok")], r.trailers
+    h2.close()
+
+
+def test_upstream_failures_answer_like_http1_upstreams(spawn):
+    backend = spawn.backend()
+    port = free_port()
+    s = spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    with Conn(port) as c:
+        dead = c.request("GET", "/dead/x", headers=[("Host", "x")])
+        assert dead.status == 502 and dead.json()["error"] == "upstream_connect_failed", dead
+    with Conn(port) as c:
+        slow = c.request("GET", "/echo/slow", headers=[("Host", "x"), ("X-Demo-Delay-Ms", "1500")])
+        assert slow.status == 504 and slow.json()["error"] == "upstream_timeout", slow
+    # The timed-out stream was cancelled, not the connection: the next request is served on it.
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/after", headers=[("Host", "x")]).status == 200
+    deadline = time.monotonic() + 3  # the access log is written in batches
+    while time.monotonic() < deadline:
+        reasons = [line.get("reason") for line in s.access_log()]
+        if "upstream_connect_failed" in reasons and "upstream_timeout" in reasons:
+            break
+        time.sleep(0.05)
+    assert "upstream_connect_failed" in reasons and "upstream_timeout" in reasons, reasons
+
+
+def test_backend_restart_is_survived(spawn, tmp_path):
+    """The upstream connection dies with its backend; the next request opens a new one."""
+    backend = spawn.backend()
+    port = free_port()
+    spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/1", headers=[("Host", "x")]).status == 200
+    backend.proc.stop()
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/down", headers=[("Host", "x")]).status == 502
+    again = start_backend(tmp_path / "logs", port=backend.port)
+    try:
+        with Conn(port) as c:
+            r = c.request("GET", "/echo/2", headers=[("Host", "x")])
+            assert r.status == 200 and r.json()["version"] == "HTTP/2", r
+    finally:
+        again.proc.stop()
+
+
+def test_h2_over_tls_to_nghttpd_with_alpn(spawn, tmp_path):
+    """Another implementation as the upstream: Debian's nghttpd serving a file over TLS; Sluice
+    verifies its certificate, offers ALPN h2 and multiplexes on the one connection. An HTTP/1.1
+    client gets the file."""
+    nghttpd = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
+    assert os.access(nghttpd, os.X_OK), "nghttpd not installed (make deps installs Debian's nghttp2-server)"
+    certs = tmp_path / "certs"
+    subprocess.run(["/bin/sh", str(MAKE_CERTS), str(certs)], check=True, timeout=60)
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "hello.txt").write_bytes(b"hello over h2 and TLS\n" * 1000)
+    upstream_port = free_port()
+    server = Proc("nghttpd", [nghttpd, "-d", str(docroot), "-a", "127.0.0.1", str(upstream_port),
+                              str(certs / "gateway.key"), str(certs / "gateway.pem")], tmp_path / "logs")
+    try:
+        wait_for_port(upstream_port)
+        port = free_port()
+        files = {"gateway.yaml": f"""\
+server: {{workers: 1, access_log: off}}
+listeners:
+  - {{name: public, address: 127.0.0.1:{port}, protocol: http1}}
+clusters:
+  - {{name: files, protocol: h2, endpoints: [127.0.0.1:{upstream_port}], tls: {{ca: certs/ca.pem, sni: gateway.test}}}}
+routes:
+  - {{name: files, class: noncore, match: {{prefix: /}}, cluster: files}}
+"""}
+        policy = write_policy(tmp_path / "policy", files)
+        shutil.copytree(certs, policy / "certs")
+        s = start_sluice(policy, port, tmp_path / "sluice-logs")
+        try:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                bodies = list(pool.map(lambda _: Conn(port).request("GET", "/hello.txt", headers=[("Host", "gateway.test")]), range(8)))
+            for r in bodies:
+                assert r.status == 200 and r.body == b"hello over h2 and TLS\n" * 1000, r
+        finally:
+            s.proc.stop()
+    finally:
+        server.stop()
+
+
+def wait_for_port(port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
