@@ -85,7 +85,8 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         // Priority degradation: the pressure signals, the ladder (pure), fallbacks, the guards.
         .target(name: "SluiceDegrade",
-                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Circuit breakers: config, the shared adapter, the guard (the machine is SluiceResilience's).
         .target(name: "SluiceBreaker",

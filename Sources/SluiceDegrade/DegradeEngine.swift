@@ -1,6 +1,7 @@
 import Synchronization
 import SluiceGuards
 import SluiceIO
+import SluiceRedis
 
 /// The instance's pressure and its level on the ladder, shared by every route's degrade guards
 /// and kept for the module's lifetime (a reload changes its settings, not its readings).
@@ -35,6 +36,17 @@ public final class DegradeEngine: Sendable {
     private let state = Mutex(State())
     private let started = Atomic<Bool>(false)
     private let sampleNanoseconds = Atomic<UInt64>(100_000_000)
+    /// Where the fleet-wide pin is read from (nil: no `fleet` in the policy).
+    private let fleet = Mutex<FleetLink?>(nil)
+    /// Loop 0's clock when the fleet pin is next read; a read in flight is not doubled.
+    private let nextFleetPoll = Atomic<UInt64>(0)
+    private let fleetPollInFlight = Atomic<Bool>(false)
+
+    struct FleetLink: Sendable {
+        let redis: RedisConnectionSet
+        let key: String
+        let pollNanoseconds: UInt64
+    }
 
     public init(loops: [EventLoop], gauges: PressureGauges?) {
         self.loops = loops
@@ -74,7 +86,10 @@ public final class DegradeEngine: Sendable {
                 node = TimerNode { [self] in
                     let now = loop.now
                     signals[index].lagNanoseconds.store(now > due.nanoseconds ? now - due.nanoseconds : 0, ordering: .relaxed)
-                    if index == 0 { _ = sample(now: now) }
+                    if index == 0 {
+                        _ = sample(now: now)
+                        pollFleetPin(now: now)
+                    }
                     due = loop.deadline(afterNanoseconds: sampleNanoseconds.load(ordering: .relaxed))
                     if let node { loop.schedule(node, at: due) }
                 }
@@ -99,6 +114,58 @@ public final class DegradeEngine: Sendable {
     public func pin(_ level: DegradeLevel?) {
         let changed = state.withLock { $0.ladder.pin(level) }
         if let changed { publish(changed, because: level.map { "pinned by the operator at \($0)" } ?? "unpinned by the operator") }
+    }
+
+    /// The level pinned for the whole fleet, as this instance last read it.
+    public var fleetPinned: DegradeLevel? { state.withLock { $0.ladder.fleetPinned } }
+
+    /// Where the fleet pin lives (on activation; nil: the policy has none, and a pin read
+    /// before is dropped).
+    func configureFleet(_ link: FleetLink?) {
+        fleet.withLock { $0 = link }
+        nextFleetPoll.store(0, ordering: .relaxed)
+        if link == nil { applyFleetPin(nil) }
+    }
+
+    /// Pins `level` (nil: unpins) for every instance sharing the Redis: written there (with an
+    /// expiry when `ttl` is given), applied here at once; the others read it within their poll
+    /// interval. Nil on success, else why it could not be written (this instance is unchanged).
+    public func pinFleet(_ level: DegradeLevel?, ttl: Duration?) async -> String? {
+        guard let link = fleet.withLock({ $0 }) else { return "degrade has no fleet section" }
+        var command = level.map { ["SET", link.key, $0.description] } ?? ["DEL", link.key]
+        if level != nil, let ttl { command += ["PX", String(max(1, ttl.nanosecondsClamped / 1_000_000))] }
+        let loop = loops[0]
+        let arguments = command
+        let reply = await withCheckedContinuation { (done: CheckedContinuation<Result<RedisReply, RedisError>, Never>) in
+            loop.execute { loop.spawn { done.resume(returning: await link.redis[0].execute(arguments)) } }
+        }
+        switch reply {
+        case .success(.error(let message)): return "redis: \(message)"
+        case .success: applyFleetPin(level); return nil
+        case .failure(let error): return "redis: \(error)"
+        }
+    }
+
+    /// Reads the fleet pin every poll interval (loop 0). An unreadable Redis keeps the last pin
+    /// read: an operator's shed order must not lapse because Redis blinked.
+    private func pollFleetPin(now: UInt64) {
+        guard let link = fleet.withLock({ $0 }), now >= nextFleetPoll.load(ordering: .relaxed),
+              !fleetPollInFlight.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        nextFleetPoll.store(now + link.pollNanoseconds, ordering: .relaxed)
+        loops[0].spawn { [self] in
+            defer { fleetPollInFlight.store(false, ordering: .releasing) }
+            switch await link.redis[0].execute(["GET", link.key]) {
+            case .success(.null): applyFleetPin(nil)
+            case .success(let reply):
+                if let text = reply.string, let level = DegradeLevel.allCases.first(where: { $0.description == text }) { applyFleetPin(level) }
+            case .failure: break
+            }
+        }
+    }
+
+    private func applyFleetPin(_ level: DegradeLevel?) {
+        let changed = state.withLock { $0.ladder.pinFleet(level) }
+        if let changed { publish(changed, because: level.map { "pinned fleet-wide at \($0)" } ?? "fleet-wide pin lifted") }
     }
 
     /// Each loop's last timer lateness in seconds, once the timers run (nil before).

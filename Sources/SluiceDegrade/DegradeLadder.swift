@@ -4,13 +4,16 @@
 /// - Up at once: a reading at or above a level's start moves to the highest level it reaches.
 /// - Down one level at a time: once every reading for `cooldown` was below the current level's
 ///   start minus `hysteresis` (each step down waits a full cooldown again).
-/// - A pinned level (operator's manual control) overrides the readings until unpinned.
+/// - A pinned level (operator's manual control) overrides the readings until unpinned; this
+///   instance's own pin overrides a fleet-wide one (shared through Redis), which overrides the
+///   readings.
 struct DegradeLadder {
     let thresholds: [Double]  // throttle, fallback, shed
     let hysteresis: Double
     let cooldownNanoseconds: UInt64
     private(set) var computed = DegradeLevel.normal
     private(set) var pinned: DegradeLevel?
+    private(set) var fleetPinned: DegradeLevel?
     /// Since when the readings have been low enough to step down (nil: not now).
     private var calmSince: UInt64?
 
@@ -20,7 +23,7 @@ struct DegradeLadder {
         self.cooldownNanoseconds = cooldownNanoseconds
     }
 
-    var level: DegradeLevel { pinned ?? computed }
+    var level: DegradeLevel { pinned ?? fleetPinned ?? computed }
 
     /// The level `pressure` alone reaches.
     func reached(by pressure: Double) -> DegradeLevel {
@@ -57,6 +60,14 @@ struct DegradeLadder {
     mutating func pin(_ level: DegradeLevel?) -> DegradeLevel? {
         let before = self.level
         pinned = level
+        return self.level != before ? self.level : nil
+    }
+
+    /// The fleet-wide pin as last read from Redis (nil: none); returns the effective level when
+    /// it changed.
+    mutating func pinFleet(_ level: DegradeLevel?) -> DegradeLevel? {
+        let before = self.level
+        fleetPinned = level
         return self.level != before ? self.level : nil
     }
 }

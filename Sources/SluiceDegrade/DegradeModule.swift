@@ -1,6 +1,7 @@
 import SluiceGuards
 import SluiceIO
 import SluicePolicy
+import SluiceSharedRedis
 
 /// The degrade guard's entry in the server's guard registry. It puts two guards in a route's
 /// chain: the gate at the chain's very start (every route: in-flight count, core latency, and
@@ -25,8 +26,9 @@ public final class DegradeModule: GuardModule {
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let degrade = policy.guardPolicy(name, as: DegradePolicy.self) else {
-            return DegradeGeneration(gates: [:], fallbacks: [:], engine: engine, policy: nil)
+            return DegradeGeneration(gates: [:], fallbacks: [:], engine: engine, policy: nil, redis: nil)
         }
+        let redis = degrade.fleet == nil ? nil : SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }
         var gates: [String: DegradeGate] = [:]
         var fallbacks: [String: FallbackGuard] = [:]
         for route in policy.routes {
@@ -38,7 +40,7 @@ public final class DegradeModule: GuardModule {
                 ? state.state(name, "cache:" + route.name, configuration: route.name) { FallbackCache() } : nil
             fallbacks[route.name] = FallbackGuard(engine: engine, settings: settings, cache: cache)
         }
-        return DegradeGeneration(gates: gates, fallbacks: fallbacks, engine: engine, policy: degrade)
+        return DegradeGeneration(gates: gates, fallbacks: fallbacks, engine: engine, policy: degrade, redis: redis)
     }
 }
 
@@ -47,12 +49,16 @@ final class DegradeGeneration: GuardGeneration {
     private let fallbacks: [String: FallbackGuard]
     private let engine: DegradeEngine
     private let policy: DegradePolicy?
+    /// The shared Redis the fleet pin lives in (nil: no `fleet`).
+    private let redis: RedisConnections?
 
-    init(gates: [String: DegradeGate], fallbacks: [String: FallbackGuard], engine: DegradeEngine, policy: DegradePolicy?) {
+    init(gates: [String: DegradeGate], fallbacks: [String: FallbackGuard], engine: DegradeEngine, policy: DegradePolicy?,
+         redis: RedisConnections?) {
         self.gates = gates
         self.fallbacks = fallbacks
         self.engine = engine
         self.policy = policy
+        self.redis = redis
     }
 
     func earlyGuards(forRoute route: String) -> [any RequestGuard] {
@@ -67,9 +73,16 @@ final class DegradeGeneration: GuardGeneration {
         guard let policy else {
             // No degrade section: no signal is read, so a level left from before steps down.
             engine.configure(DegradePolicy.disabled)
+            engine.configureFleet(nil)
             return
         }
         engine.configure(policy)
+        redis?.startIfNew()
+        if let redis, let fleet = policy.fleet {
+            engine.configureFleet(DegradeEngine.FleetLink(redis: redis.set, key: fleet.key, pollNanoseconds: fleet.poll.nanosecondsClamped))
+        } else {
+            engine.configureFleet(nil)
+        }
         engine.start()
     }
 }

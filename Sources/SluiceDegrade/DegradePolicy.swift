@@ -20,6 +20,8 @@ public struct DegradePolicy: Sendable, Equatable {
     public var sampleEvery: Duration = .milliseconds(100)
     /// Route name → its settings; non-core routes not listed get the defaults.
     public var routes: [String: RouteDegrade] = [:]
+    /// A level pinned for the whole fleet through the shared Redis (nil: this instance only).
+    public var fleet: FleetPinPolicy?
 
     public init() {}
 
@@ -32,6 +34,12 @@ public struct DegradePolicy: Sendable, Equatable {
         policy.bulkheadQueues = 0
         return policy
     }
+}
+
+/// Where the fleet-wide pin lives in Redis and how often each instance reads it.
+public struct FleetPinPolicy: Sendable, Equatable {
+    public var key = "sluice:degrade:pin"
+    public var poll: Duration = .seconds(1)
 }
 
 /// How one non-core route degrades.

@@ -37,7 +37,7 @@ public struct DegradePolicySection: GuardPolicySection {
             return nil
         }
         var policy = DegradePolicy()
-        readSettings(section, into: &policy)
+        readSettings(section, into: &policy, hasRedis: !input.isComplete || input.presentTopLevelKeys.contains("redis"))
         for (route, nodes) in input.routeKeys {
             guard let node = nodes.first(where: { $0.key == "degrade" }) else { continue }
             if input.routes.first(where: { $0.name == route })?.routeClass == .core {
@@ -49,9 +49,9 @@ public struct DegradePolicySection: GuardPolicySection {
         return policy
     }
 
-    private func readSettings(_ section: OwnedPolicyNode, into policy: inout DegradePolicy) {
+    private func readSettings(_ section: OwnedPolicyNode, into policy: inout DegradePolicy, hasRedis: Bool) {
         let reader = section.reader
-        guard let fields = reader.mapping(section.value, what: "degrade", allowed: ["signals", "levels", "cooldown", "sample_every"]) else {
+        guard let fields = reader.mapping(section.value, what: "degrade", allowed: ["signals", "levels", "cooldown", "sample_every", "fleet"]) else {
             return
         }
         if let node = fields["signals"],
@@ -74,6 +74,19 @@ public struct DegradePolicySection: GuardPolicySection {
             }
         }
         if let node = fields["cooldown"], let value = reader.duration(node) { policy.cooldown = value }
+        if let node = fields["fleet"], let fleet = reader.mapping(node, what: "fleet of degrade", allowed: ["key", "poll"]) {
+            var pin = FleetPinPolicy()
+            if let key = fleet["key"], let text = reader.text(key, expected: "a Redis key") { pin.key = text }
+            if let poll = fleet["poll"], let value = reader.duration(poll) {
+                if value >= .milliseconds(100) && value <= .seconds(60) {
+                    pin.poll = value
+                } else {
+                    reader.report("poll must be 100ms to 60s", at: poll)
+                }
+            }
+            if !hasRedis { reader.report("a fleet-wide pin lives in Redis: the policy needs a redis section", at: node) }
+            policy.fleet = pin
+        }
         if let node = fields["sample_every"], let value = reader.duration(node) {
             if value >= .milliseconds(10) && value <= .seconds(10) {
                 policy.sampleEvery = value

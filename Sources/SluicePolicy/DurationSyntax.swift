@@ -34,3 +34,11 @@ enum DurationSyntax {
         return "\(milliseconds)ms"
     }
 }
+
+extension Duration {
+    /// A duration in the policy's spelling (`250ms`, `5s`, `2m`, `1h`), for other inputs that
+    /// read the same way (the admin API's `ttl`); nil when it is not one.
+    public static func policySpelling(_ text: String) -> Duration? {
+        try? DurationSyntax.parse(text).get()
+    }
+}

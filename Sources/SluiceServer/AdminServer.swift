@@ -124,7 +124,7 @@ final class AdminServer: @unchecked Sendable {
             return Response(status: 200, body: await state())
         case ("POST", _):
             if let refusal = authorize(head) { return refusal }
-            return control(path: path, query: Self.query(head))
+            return await control(path: path, query: Self.query(head))
         default:
             return Response(status: 404, body: "{\"error\":\"not_found\"}\n")
         }
@@ -143,7 +143,7 @@ final class AdminServer: @unchecked Sendable {
         return equal ? nil : Response(status: 401, body: "{\"error\":\"unauthorized\"}\n")
     }
 
-    private func control(path: String, query: [String: String]) -> Response {
+    private func control(path: String, query: [String: String]) async -> Response {
         if path == "/admin/drain" {
             kill(getpid(), SIGTERM)  // the control thread drains, as on SIGTERM
             return Response(status: 202, body: "{\"draining\":true}\n")
@@ -153,8 +153,26 @@ final class AdminServer: @unchecked Sendable {
             guard wanted == "auto" || DegradeLevel.allCases.contains(where: { $0.description == wanted }) else {
                 return Response(status: 400, body: "{\"error\":\"bad_level\",\"detail\":\"level is normal, throttle, fallback, shed or auto\"}\n")
             }
-            engine.pin(DegradeLevel.allCases.first { $0.description == wanted })
-            return Response(status: 200, body: "{\"level\":\"\(engine.level)\",\"pinned\":\(wanted != "auto")}\n")
+            let level = DegradeLevel.allCases.first { $0.description == wanted }
+            switch query["scope"] ?? "instance" {
+            case "instance":
+                engine.pin(level)
+            case "fleet":
+                var ttl: Duration?
+                if let text = query["ttl"] {
+                    guard let parsed = Duration.policySpelling(text) else {
+                        return Response(status: 400, body: "{\"error\":\"bad_ttl\",\"detail\":\"ttl is a duration like 10m\"}\n")
+                    }
+                    ttl = parsed
+                }
+                if let problem = await engine.pinFleet(level, ttl: ttl) {
+                    return Response(status: 503, body: "{\"error\":\"fleet_pin_failed\",\"detail\":\"\(jsonEscaped(problem))\"}\n")
+                }
+            default:
+                return Response(status: 400, body: "{\"error\":\"bad_scope\",\"detail\":\"scope is instance or fleet\"}\n")
+            }
+            return Response(status: 200, body: "{\"level\":\"\(engine.level)\",\"pinned\":\(wanted != "auto"),\"scope\":\"\(query["scope"] ?? "instance")\","
+                            + "\"fleet_pinned\":\(engine.fleetPinned.map { "\"\($0)\"" } ?? "null")}\n")
         }
         let prefix = "/admin/breakers/"
         if path.hasPrefix(prefix), let module = guards.module(BreakerModule.self) {
@@ -179,11 +197,13 @@ final class AdminServer: @unchecked Sendable {
             let (held, waiting) = bulkhead.occupancy
             return "{\"name\":\"\(jsonEscaped(bulkhead.policy.name))\",\"in_use\":\(held),\"waiting\":\(waiting),\"limit\":\(bulkhead.policy.maxConcurrent)}"
         }
-        let level = guards.module(DegradeModule.self)?.engine.level.description ?? "normal"
+        let engine = guards.module(DegradeModule.self)?.engine
+        let level = engine?.level.description ?? "normal"
+        let fleetPinned = engine?.fleetPinned.map { "\"\($0)\"" } ?? "null"
         let endpoints = store.configuration.endpointsOut.map { "{\"cluster\":\"\(jsonEscaped($0.cluster))\",\"endpoint\":\"\($0.endpoint)\"}" }
         let redis = await view.redisConnections().map { "{\"connections_up\":\($0.up),\"connections\":\($0.total)}" } ?? "null"
         return "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"draining\":\(status.draining.load(ordering: .relaxed)),"
-            + "\"degrade_level\":\"\(level)\",\"breakers\":[\(breakers.joined(separator: ","))],"
+            + "\"degrade_level\":\"\(level)\",\"degrade_fleet_pin\":\(fleetPinned),\"breakers\":[\(breakers.joined(separator: ","))],"
             + "\"bulkheads\":[\(bulkheads.joined(separator: ","))],\"endpoints_out\":[\(endpoints.joined(separator: ","))],"
             + "\"redis\":\(redis)}\n"
     }

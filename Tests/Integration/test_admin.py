@@ -18,7 +18,7 @@ from rawhttp import Conn
 TOKEN = "admin-test-token-0123456789abcdef"
 
 
-def gateway(spawn, backend, *, token=True, extra=""):
+def gateway(spawn, backend, *, token=True, extra="", degrade_extra=""):
     port, admin = free_port(), free_port()
     files = standard_policy(port, backend.port, free_port(), protocol="auto")
     files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}{', token_file: keys/admin.token' if token else ''}}}\n"
@@ -26,7 +26,7 @@ def gateway(spawn, backend, *, token=True, extra=""):
     files["guards.yaml"] = """\
 degrade:
   signals: {in_flight: 1000}
-breakers:
+""" + degrade_extra + """breakers:
   - {name: demo, cluster: demo, window: {calls: 20}, minimum_calls: 10}
 """ + extra
     s = spawn.sluice(files, port)
@@ -43,6 +43,12 @@ def call(s, method, path, token=None):
             return r.status, r.read().decode(), r.headers.get("content-type")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), e.headers.get("content-type")
+
+
+def pay(port):
+    order = json.dumps({"mchid": "1900000001", "out_trade_no": "T-FLEET", "amount": {"total": 1}}).encode()
+    with Conn(port, timeout=10) as c:
+        return c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, order)
 
 
 def metrics(s):
@@ -122,7 +128,7 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert call(s, "POST", "/admin/degrade?level=shed", token="wrong-token-0123456789abcdef00")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=loud", token=TOKEN)[0] == 400
     status, body, _ = call(s, "POST", "/admin/degrade?level=shed", token=TOKEN)
-    assert status == 200 and json.loads(body) == {"level": "shed", "pinned": True}
+    assert status == 200 and json.loads(body) == {"level": "shed", "pinned": True, "scope": "instance", "fleet_pinned": None}
     shed = get(s.port, "/echo/pinned")
     assert shed.status == 503 and shed.json()["error"] == "degraded"
     assert "degrade level shed (pinned by the operator at shed)" in s.proc.stderr()
@@ -194,3 +200,42 @@ limits:
     assert value(samples, "sluice_redis_replies_total") >= 4 and value(samples, "sluice_redis_reply_seconds_total") > 0
     assert value(samples, "sluice_redis_connections_up") == value(samples, "sluice_redis_connections") == 2
 
+
+
+def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, redis):
+    """`POST /admin/degrade?level=shed&scope=fleet` on one instance: written to the shared Redis,
+    and a second instance (its own admin never called) sheds its non-core routes within its poll
+    interval while core routes still pass; `level=auto` lifts it everywhere. Redis gone: the
+    fleet pin cannot be written (503) and the instances keep the pin they last read."""
+    backend = spawn.backend()
+    fleet = f"redis: {{address: 127.0.0.1:{redis.port}}}\n"
+    a = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    b = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    assert get(b.port, "/echo/before").status == 200
+
+    status, body, _ = call(a, "POST", "/admin/degrade?level=shed&scope=fleet&ttl=10m", token=TOKEN)
+    assert status == 200 and json.loads(body)["fleet_pinned"] == "shed", body
+    assert "shed" in redis.command("GET", "sluice:degrade:pin")
+    deadline = time.monotonic() + 3
+    while get(b.port, "/echo/during").status != 503:
+        assert time.monotonic() < deadline, "instance b never picked up the fleet pin"
+        time.sleep(0.05)
+    assert json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] == "shed"
+    assert pay(b.port).status == 200, "core routes are never shed"
+
+    assert call(a, "POST", "/admin/degrade?level=auto&scope=fleet", token=TOKEN)[0] == 200
+    deadline = time.monotonic() + 3
+    while get(b.port, "/echo/after").status != 200:
+        assert time.monotonic() < deadline, "instance b kept shedding after the fleet pin was lifted"
+        time.sleep(0.05)
+
+    call(a, "POST", "/admin/degrade?level=fallback&scope=fleet", token=TOKEN)
+    deadline = time.monotonic() + 3
+    while json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] != "fallback":
+        assert time.monotonic() < deadline, "instance b never read the second fleet pin"
+        time.sleep(0.05)
+    redis.kill()
+    status, body, _ = call(a, "POST", "/admin/degrade?level=shed&scope=fleet", token=TOKEN)
+    assert status == 503 and json.loads(body)["error"] == "fleet_pin_failed", body
+    time.sleep(0.5)
+    assert json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] == "fallback", "the last pin read holds while Redis is away"

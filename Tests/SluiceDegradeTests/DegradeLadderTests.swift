@@ -54,6 +54,20 @@ final class DegradeLadderTests: XCTestCase {
         XCTAssertEqual(l.pin(nil), .shed)
     }
 
+    /// The fleet-wide pin (read from Redis) overrides the readings; this instance's own pin
+    /// overrides the fleet's, and lifting either falls back to the next.
+    func testFleetPinSitsBetweenTheInstancePinAndTheReadings() {
+        var l = ladder()
+        _ = l.observe(0.75, now: 0)
+        XCTAssertEqual(l.level, .throttle)
+        XCTAssertEqual(l.pinFleet(.shed), .shed)
+        XCTAssertNil(l.observe(0.0, now: 10 * second), "readings do not move a fleet pin")
+        XCTAssertEqual(l.pin(.normal), .normal, "the instance's own pin wins")
+        XCTAssertNil(l.pinFleet(.fallback), "hidden behind the instance pin")
+        XCTAssertEqual(l.pin(nil), .fallback, "instance pin lifted: the fleet's applies")
+        XCTAssertEqual(l.pinFleet(nil), .throttle, "fleet pin lifted: the readings apply (the calm period has only begun)")
+    }
+
     func testThePressureIsTheWorstSignal() {
         var reading = PressureReading(loopLag: 0.2, inFlight: 0.9, coreLatency: 0.5, bulkheadQueues: 0.1)
         XCTAssertEqual(reading.pressure, 0.9)
