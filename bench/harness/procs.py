@@ -100,11 +100,18 @@ class Proc:
         return total / TICKS
 
     def peak_rss_kib(self) -> int:
+        return self._status_kib("VmHWM")
+
+    def rss_kib(self) -> int:
+        """Resident memory now (VmRSS), summed over the group."""
+        return self._status_kib("VmRSS")
+
+    def _status_kib(self, field: str) -> int:
         total = 0
         for pid in self.group_pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(f"{field}:"):
                         total += int(line.split()[1])
             except OSError:
                 continue
@@ -178,6 +185,14 @@ class LineFollower:
         self._stop.set()
         self._thread.join(1)
         self.poll()
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the machine spent in processes since boot (user, nice, system from /proc/stat;
+    not interrupts, so not loopback's packet handling): against the CPU of the processes a run
+    knows, what others (a build, a test) took meanwhile."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return sum(int(x) for x in fields[:3]) / TICKS
 
 
 def version_of(argv: list[str]) -> str:

@@ -45,6 +45,17 @@ def start_redis(work: Path) -> int:
     return port
 
 
+def http_call(port: int, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+    """One request on its own connection to 127.0.0.1:port: (status, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
 # -- the mock backend --------------------------------------------------------------------------
 
 class Backend:
@@ -61,13 +72,7 @@ class Backend:
         self.proc.wait_port(self.port)
 
     def call(self, method: str, path: str, body: str | None = None) -> tuple[int, str]:
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            c.request(method, path, body=body)
-            r = c.getresponse()
-            return r.status, r.read().decode(errors="replace")
-        finally:
-            c.close()
+        return http_call(self.port, method, path, body)
 
     def control(self, settings: dict) -> None:
         status, body = self.call("POST", "/__control", json.dumps(settings))
@@ -100,6 +105,18 @@ class Backend:
                         raise BenchError(f"bench: seeding orders: backend answered {r.status}")
         finally:
             c.close()
+
+
+def start_static_nginx(work: Path, body: str = "ok") -> tuple[Proc, int]:
+    """nginx answering 200 with `body` at once to anything, one worker, no access log: a backend
+    cheaper than any proxy, so that the proxy is what is measured. Returns (process, port)."""
+    port = free_port()
+    conf = work / "static-nginx.conf"
+    conf.write_text(f"worker_processes 1; pid {work}/static-nginx.pid; error_log {work}/static-nginx.err; events {{}}\n"
+                    f"http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ return 200 '{body}'; }} }} }}\n")
+    p = Proc("static-nginx", [tool("nginx"), "-c", str(conf), "-g", "daemon off;"], work)
+    p.wait_port(port)
+    return p, port
 
 
 # -- sluice ------------------------------------------------------------------------------------
@@ -209,7 +226,10 @@ def _nginx_upstream(backend_port: int, breaker: dict | None) -> tuple[str, str]:
 
 
 def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
-                limits: list[dict] | None = None, breaker: dict | None = None) -> tuple[Proc, int]:
+                limits: list[dict] | None = None, breaker: dict | None = None,
+                locations: str | None = None) -> tuple[Proc, int]:
+    """`locations`: the server's own location blocks (each proxying with NGINX_PROXY), instead
+    of the ones `limits` makes (bench/many-routes: a route table)."""
     port = free_port()
     prefix = work / "nginx"
     prefix.mkdir()
@@ -222,7 +242,8 @@ def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert
                "        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_session_cache shared:SSL:10m;\n"
                "        http2_max_concurrent_streams 256;\n")
     servers, next_upstream = _nginx_upstream(backend_port, breaker)
-    zones, locations = _nginx_locations(limits, NGINX_PROXY + next_upstream)
+    zones, made = _nginx_locations(limits, NGINX_PROXY + next_upstream)
+    locations = locations or made
     (prefix / "nginx.conf").write_text(f"""\
 {"user root;" if os.geteuid() == 0 else ""}
 worker_processes {workers};
@@ -288,7 +309,10 @@ def _haproxy_backends(backend_port: int, limits: list[dict] | None, breaker: dic
 
 
 def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
-                  limits: list[dict] | None = None, breaker: dict | None = None) -> tuple[Proc, int]:
+                  limits: list[dict] | None = None, breaker: dict | None = None,
+                  rules: str | None = None) -> tuple[Proc, int]:
+    """`rules`: the frontend's own rules choosing the backend `backend` (bench/many-routes: a route
+    table); what they leave goes to `not_found`, which answers 404."""
     port = free_port()
     bind = f"127.0.0.1:{port}"
     proto = "http"
@@ -296,7 +320,12 @@ def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, ce
         alpn = "h2,http/1.1" if protocol == "h2-tls" else "http/1.1"
         bind += f" ssl crt {cert['combined']} alpn {alpn} ssl-min-ver TLSv1.2"
         proto = "https"
-    rules, backends = _haproxy_backends(backend_port, limits, breaker)
+    if rules:
+        backends = (_haproxy_backends(backend_port, None, breaker)[1]
+                    + "\nbackend not_found\n    http-request return status 404\n")
+        rules += "    default_backend not_found\n"
+    else:
+        rules, backends = _haproxy_backends(backend_port, limits, breaker)
     cfg = work / "haproxy.cfg"
     cfg.write_text(f"""\
 global
