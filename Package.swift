@@ -60,13 +60,17 @@ let package = Package(
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO", "SluiceResilience"], swiftSettings: sluiceSwiftSettings),
         // The shared Redis of every guard that keeps state there: the `redis` policy section and
         // one connection set per policy generation, shared through the guard state registry.
+        // Named thread-pool bulkheads (`thread_pools`) that guards share by name.
+        .target(name: "SluiceSharedPools",
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceSharedRedis",
                 dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Merchant authentication: signature schemes, replay protection (nonces), the guard.
         .target(name: "SluiceAuth",
                 dependencies: ["COpenSSL", "SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePayload", "SluicePolicy", "SluiceRedis", "SluiceSharedRedis",
-                               .product(name: "Yams", package: "Yams")],
+                               "SluiceSharedPools", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Rate-limit rules: config, state machines (injected clock), Redis scripts, the guard.
         .target(name: "SluiceRateLimit",
@@ -94,7 +98,8 @@ let package = Package(
                 swiftSettings: sluiceSwiftSettings),
         // Payment request validation: rule sets over payload fields, the validator (pure), the guard.
         .target(name: "SluiceValidation",
-                dependencies: ["SluiceGuards", "SluiceHTTP", "SluicePayload", "SluicePolicy", .product(name: "Yams", package: "Yams")],
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePayload", "SluicePolicy", "SluiceSharedPools",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Router, guard chain, upstream pools, forwarder: the only module that knows codecs and guards.
         .target(name: "SluiceProxy",
@@ -103,7 +108,8 @@ let package = Package(
         // Listeners, loops, signals, reload, drain, access log.
         .target(name: "SluiceServer",
                 dependencies: ["CSys", "COpenSSL", "SluiceIO", "SluiceProxy", "SluicePolicy", "SluiceHTTP1", "SluiceGuards", "SluiceRateLimit",
-                               "SluiceSharedRedis", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade", "SluiceBreaker", "SluiceValidation"],
+                               "SluiceSharedRedis", "SluiceSharedPools", "SluiceAuth", "SluiceIdempotency", "SluiceBulkhead", "SluiceDegrade",
+                               "SluiceBreaker", "SluiceValidation"],
                 swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice", dependencies: [
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",

@@ -1,4 +1,5 @@
 import SluiceGuards
+import SluiceSharedPools
 import SluiceHTTP
 import SluiceIO
 import SluicePayload
@@ -185,9 +186,7 @@ final class AuthGuard: RequestGuard {
     private func verifyRSA(_ key: RSAPublicKey, _ message: [UInt8], _ signature: [UInt8], loopIndex: Int) async -> RSAOutcome {
         guard let cryptoPool, loopIndex < loops.count,
               let verified = await cryptoPool.run(on: loops[loopIndex], { key.verify(message, signature: signature) }) else {
-            var reply = LocalReply.json(status: 503, reason: "bulkhead_full", message: "signature verification is saturated; retry shortly")
-            reply.headers.appendLowercased(name: "retry-after", value: "1")
-            return .saturated(reply)
+            return .saturated(WorkerPool.saturatedReply("signature verification"))
         }
         return verified ? .verified : .refuted
     }

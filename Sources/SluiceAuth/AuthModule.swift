@@ -5,6 +5,7 @@ import SluiceGuards
 import SluiceIO
 import SluicePolicy
 import SluiceSharedRedis
+import SluiceSharedPools
 
 /// The auth guard's entry in the server's guard registry (second in the chain, after degrade).
 ///
@@ -49,9 +50,18 @@ public final class AuthModule: GuardModule {
         // while its size is unchanged.
         let needsPool = auth.routeSchemes.values.contains { $0.contains(.wechatpayCallback) || $0.contains(.wechatpayV3) || $0.contains(.alipayRSA2) }
         let poolSettings = CryptoPoolSettings(threads: auth.cryptoThreads, queue: auth.cryptoQueue, queueTimeout: auth.cryptoQueueTimeout)
-        let pool = needsPool ? state.state(name, "crypto-pool", configuration: poolSettings) {
-            WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue, queueTimeout: auth.cryptoQueueTimeout)
-        } : nil
+        var pool: WorkerPool?
+        if let shared = auth.cryptoPoolName {
+            guard let named = SharedThreadPools.pool(named: shared, in: policy, state: state) else {
+                throw GuardCompileError("crypto_pool '\(shared)' is not a thread pool (declare it under thread_pools)",
+                                        at: auth.cryptoPoolNamePosition)
+            }
+            pool = needsPool ? named : nil
+        } else if needsPool {
+            pool = state.state(name, "crypto-pool", configuration: poolSettings) {
+                WorkerPool(name: "auth-crypto", threads: auth.cryptoThreads, queueLimit: auth.cryptoQueue, queueTimeout: auth.cryptoQueueTimeout)
+            }
+        }
         var guards: [String: any RequestGuard] = [:]
         for route in policy.routes {
             if let schemes = auth.routeSchemes[route.name], !schemes.isEmpty {

@@ -44,6 +44,10 @@ public struct AuthPolicy: Sendable {
     public var onRedisFailure = FailureMode.local
     /// The threads and queue of the pool RSA verification runs on (never on an event loop).
     public var cryptoThreads = 2
+    /// `crypto_pool: <name>`: verification runs on that `thread_pools` entry instead of a pool of
+    /// auth's own (nil: auth's own, sized by `cryptoThreads` and `cryptoQueue`).
+    public var cryptoPoolName: String?
+    public var cryptoPoolNamePosition: SourcePosition?
     public var cryptoQueue = 1024
     /// A verification not started within this is answered 503 `bulkhead_full`.
     public var cryptoQueueTimeout: Duration = .seconds(1)

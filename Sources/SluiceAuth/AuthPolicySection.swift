@@ -12,7 +12,7 @@ import Yams
 ///   timestamp_window: 300s
 ///   nonce_ttl: 600s
 ///   on_redis_failure: local
-///   crypto_pool: {threads: 2, queue: 1024}            # RSA verification runs here, never on a loop
+///   crypto_pool: {threads: 2, queue: 1024}            # RSA verification runs here, never on a loop (or: the name of a thread_pools entry)
 ///   wechatpay_platform_keys:                            # for auth: [wechatpay_callback]
 ///     - {serial: PUB_KEY_ID_0114232134912410000000000000, public_key: keys/wechatpay-platform.pem}
 /// merchants:
@@ -110,8 +110,13 @@ public struct AuthPolicySection: GuardPolicySection {
         if let node = fields["on_redis_failure"], let mode = reader.choice(node, "failure mode", as: AuthPolicy.FailureMode.self) {
             policy.onRedisFailure = mode
         }
-        if let node = fields["crypto_pool"],
-           let pool = reader.mapping(node, what: "crypto_pool of auth", allowed: ["threads", "queue", "queue_timeout"]) {
+        if let node = fields["crypto_pool"], let name = node.scalar?.string, !node.isNull {
+            // A shared pool from `thread_pools`, by name.
+            policy.cryptoPoolName = name
+            policy.cryptoPoolNamePosition = reader.position(of: node)
+        } else if let node = fields["crypto_pool"],
+           let pool = reader.mapping(node, what: "crypto_pool of auth (a thread pool's name, or {threads, queue, queue_timeout})",
+                                     allowed: ["threads", "queue", "queue_timeout"]) {
             if let node = pool["threads"], let threads = reader.count(node) {
                 if (1...64).contains(threads) { policy.cryptoThreads = threads } else { reader.report("threads must be 1 to 64", at: node) }
             }

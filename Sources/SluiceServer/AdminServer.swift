@@ -13,6 +13,7 @@ import SluiceHTTP1
 import SluiceIO
 import SluiceProxy
 import SluiceRateLimit
+import SluiceSharedPools
 
 /// What the admin endpoint knows of the server beyond the loops: the policy generation, reload
 /// outcomes, whether it drains, and the current admin token. Shared with the control thread.
@@ -316,6 +317,19 @@ final class AdminServer: @unchecked Sendable {
         for breaker in breakers { out.sample("sluice_breaker_transitions_total", [("breaker", breaker.policy.name)], breaker.transitionCount) }
         out.family("sluice_breaker_refused_total", "counter", "Requests answered 503 circuit_open.")
         for breaker in breakers { out.sample("sluice_breaker_refused_total", [("breaker", breaker.policy.name)], breaker.refusedCount) }
+        let pools = SharedThreadPools.policies(in: store.configuration.policy).keys.sorted().compactMap { name in
+            guards.state.state(SharedThreadPools.sectionName, "pool:" + name, as: WorkerPool.self).map { (name, $0) }
+        }
+        if !pools.isEmpty {
+            out.family("sluice_thread_pool_waiting", "gauge", "Jobs queued for a thread pool's threads.")
+            for (name, pool) in pools { out.sample("sluice_thread_pool_waiting", [("pool", name)], pool.waitingCount) }
+            out.family("sluice_thread_pool_completed_total", "counter", "Jobs a thread pool ran.")
+            for (name, pool) in pools { out.sample("sluice_thread_pool_completed_total", [("pool", name)], pool.completedCount) }
+            out.family("sluice_thread_pool_refused_total", "counter", "Jobs refused because the queue was full (503 bulkhead_full).")
+            for (name, pool) in pools { out.sample("sluice_thread_pool_refused_total", [("pool", name)], pool.refusedCount) }
+            out.family("sluice_thread_pool_expired_total", "counter", "Jobs dropped after waiting past queue_timeout (503 bulkhead_full).")
+            for (name, pool) in pools { out.sample("sluice_thread_pool_expired_total", [("pool", name)], pool.expiredCount) }
+        }
         let bulkheads = guards.module(BulkheadModule.self)?.bulkheads ?? []
         out.family("sluice_bulkhead_in_use", "gauge", "Permits held, by bulkhead.")
         for bulkhead in bulkheads { out.sample("sluice_bulkhead_in_use", [("bulkhead", bulkhead.policy.name)], bulkhead.occupancy.held) }

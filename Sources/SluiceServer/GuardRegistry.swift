@@ -8,6 +8,7 @@ import SluiceIO
 import SluicePolicy
 import SluiceRateLimit
 import SluiceSharedRedis
+import SluiceSharedPools
 import SluiceValidation
 
 /// The guard modules in chain order, and the state they keep across reloads. Adding a guard
@@ -26,7 +27,7 @@ struct GuardRegistry {
         return GuardRegistry(modules: [
             AuthModule(loops: loops),
             DegradeModule(loops: loops, gauges: gauges),
-            ValidationModule(),
+            ValidationModule(loops: loops),
             IdempotencyModule(loops: loops),
             RateLimitModule(loops: loops),
             BulkheadModule(loops: loops, gauges: gauges),
@@ -36,7 +37,7 @@ struct GuardRegistry {
 
     /// The policy format's guard parts, for the loader: the shared `redis` section, then each
     /// module's own.
-    var policySections: [any GuardPolicySection] { [RedisPolicySection(), AdminPolicySection(), AlertPolicySection()] + modules.compactMap(\.policySection) }
+    var policySections: [any GuardPolicySection] { [RedisPolicySection(), ThreadPoolsPolicySection(), AdminPolicySection(), AlertPolicySection()] + modules.compactMap(\.policySection) }
 
     /// The module of a kind (the admin endpoint reads breakers, bulkheads and the degrade engine).
     func module<Module: GuardModule>(_ type: Module.Type) -> Module? {

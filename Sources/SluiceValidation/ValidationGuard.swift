@@ -1,4 +1,6 @@
 import SluiceGuards
+import SluiceIO
+import SluiceSharedPools
 import SluiceHTTP
 import SluicePayload
 
@@ -10,8 +12,15 @@ final class ValidationGuard: RequestGuard {
     let counters = GuardCounters()
     let needsBody = true
     let rule: ValidationPolicy
+    /// Where bodies over `rule.offload.overBytes` are checked (nil: on the loop).
+    private let pool: WorkerPool?
+    private let loops: [EventLoop]
 
-    init(rule: ValidationPolicy) { self.rule = rule }
+    init(rule: ValidationPolicy, pool: WorkerPool? = nil, loops: [EventLoop] = []) {
+        self.rule = rule
+        self.pool = pool
+        self.loops = loops
+    }
 
     func explain(_ request: GuardRequest) -> String {
         let settings = "rule \(rule.name): \(rule.fields.count) fields\(rule.strict ? ", strict" : "")"
@@ -27,10 +36,34 @@ final class ValidationGuard: RequestGuard {
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
         guard let body = request.body else { return .proceed }
+        if let pool, let offload = rule.offload, body.bytes.count > offload.overBytes, request.loopIndex < loops.count {
+            return await evaluateOnPool(pool, body: body, merchant: request.merchantID, loop: loops[request.loopIndex])
+        }
         let payload: PaymentPayload
         do { payload = try body.payload() } catch { return .reject(.invalidBody(error)) }
         guard let violation = PayloadValidator.validate(payload, rule, merchant: request.merchantID) else { return .proceed }
         return .reject(ValidationReplies.refusal(violation, rule: rule))
+    }
+}
+
+extension ValidationGuard {
+    /// A large body is parsed and checked on the rule's thread pool (a copy of the bytes: the
+    /// loop goes on serving others meanwhile); a saturated pool answers 503 `bulkhead_full`.
+    private func evaluateOnPool(_ pool: WorkerPool, body: RequestBody, merchant: String?, loop: EventLoop) async -> GuardVerdict {
+        let bytes = body.bytes
+        let contentType = body.contentType
+        let rule = rule
+        let outcome = await pool.run(on: loop) { () -> Result<Violation?, PayloadError> in
+            Result { () throws(PayloadError) -> Violation? in
+                PayloadValidator.validate(try RequestBody(bytes: bytes, contentType: contentType).payload(), rule, merchant: merchant)
+            }
+        }
+        switch outcome {
+        case nil: return .reject(WorkerPool.saturatedReply("payload validation"))
+        case .failure(let error)?: return .reject(.invalidBody(error))
+        case .success(nil)?: return .proceed
+        case .success(let violation?)?: return .reject(ValidationReplies.refusal(violation, rule: rule))
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+import SluicePolicy
+
 /// One validation rule set as the policy gives it (`validations:` list; a route names one with
 /// `validation: <name>`).
 public struct ValidationPolicy: Sendable, Equatable {
@@ -13,6 +15,15 @@ public struct ValidationPolicy: Sendable, Equatable {
     public var style = Style.problem
     /// Refuse fields the rule does not list (`unknown_field`).
     public var strict = false
+    /// Bodies larger than this are parsed and checked on a `thread_pools` entry, not on the
+    /// event loop (nil: always on the loop).
+    public var offload: Offload?
+
+    public struct Offload: Sendable, Equatable {
+        public var pool: String
+        public var overBytes = 16 * 1024
+        public var position: SourcePosition?
+    }
     /// In policy order: the first failing check decides, so the answer is the same every time.
     public var fields: [FieldRule] = [] {
         didSet {

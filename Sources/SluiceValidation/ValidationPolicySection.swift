@@ -9,6 +9,7 @@ import Yams
 ///   - name: wechat-v3-order
 ///     style: wechatpay                 # problem (default) | wechatpay (PARAM_ERROR body)
 ///     strict: false                    # true: fields not listed are refused
+///     offload: {pool: large-bodies, over: 16KiB}   # optional: bigger bodies are checked on that thread pool
 ///     fields:
 ///       mchid: {required: true, type: string, max_length: 32, chars: "0-9"}
 ///       out_trade_no: {required: true, type: string, min_length: 6, max_length: 32, chars: "A-Za-z0-9_*|-"}
@@ -37,11 +38,17 @@ extension ValidationPolicy: NamedPolicy {}
 
 extension PolicyFileReader {
     func readValidation(_ node: Node) -> Declared<ValidationPolicy>? {
-        guard let item = namedItem(node, kind: "validation", allowed: ["style", "strict", "fields"]) else { return nil }
+        guard let item = namedItem(node, kind: "validation", allowed: ["style", "strict", "fields", "offload"]) else { return nil }
         let (fields, what) = (item.fields, item.what)
         var rule = ValidationPolicy(name: item.name ?? "")
         if let node = fields["style"], let style = choice(node, "style", as: ValidationPolicy.Style.self) { rule.style = style }
         if let node = fields["strict"], let strict = flag(node) { rule.strict = strict }
+        if let node = fields["offload"], let offload = mapping(node, what: "offload of \(what)", allowed: ["pool", "over"]),
+           let poolNode = required("pool", in: offload, of: "offload of \(what)"), let pool = text(poolNode, expected: "a thread pool's name") {
+            var settings = ValidationPolicy.Offload(pool: pool, position: position(of: poolNode))
+            if let over = offload["over"], let bytes = size(over) { settings.overBytes = bytes }
+            rule.offload = settings
+        }
         if let node = required("fields", in: fields, of: what), let mapping = node.mapping {
             for (key, value) in mapping {
                 guard let path = parsed(key, expected: "a field path like amount.total", Self.fieldPath) else { continue }

@@ -223,8 +223,9 @@ def test_wechatpay_callbacks_are_verified_on_the_crypto_pool(spawn, backend, red
 """
     files["auth.yaml"] = files["auth.yaml"].replace(
         "auth: {on_redis_failure: deny}",
-        "auth: {on_redis_failure: deny, crypto_pool: {threads: 1, queue: 64}, "
-        "wechatpay_platform_keys: [{serial: PUB_KEY_ID_TEST, public_key: keys/platform.pem}]}")
+        "auth: {on_redis_failure: deny, crypto_pool: rsa, "
+        "wechatpay_platform_keys: [{serial: PUB_KEY_ID_TEST, public_key: keys/platform.pem}]}\n"
+        "thread_pools:\n  - {name: rsa, threads: 1, queue: 64}")
     files["keys/m.hmac"] = SECRET.decode()
     files["keys/platform.pem"] = (VECTORS / "wechatpay-go-test-key.pub.pem").read_text()
     s = spawn.sluice(files, port)

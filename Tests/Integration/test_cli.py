@@ -58,6 +58,25 @@ def test_check_bad_policy_reports_file_line_column(binaries, tmp_path, case):
     assert word in m.group(3), f"{case}: the message does not name {word!r}:\n{r.stderr}"
 
 
+def test_check_reports_thread_pool_mistakes_at_their_lines(binaries, tmp_path):
+    """`thread_pools` settings out of range, and a guard naming a pool nobody declared."""
+    files = standard_policy(free_port(), free_port(), free_port())
+    files["pools.yaml"] = "thread_pools:\n  - {name: rsa, threads: 0, queue: 8, colour: blue}\n"
+    r = check(write_policy(tmp_path / "bad", files))
+    assert r.returncode == 1
+    line = files["pools.yaml"].splitlines()[1]
+    assert f"pools.yaml:2:{line.index('0,') + 1}: threads must be 1 to 64" in r.stderr, r.stderr
+    assert f"pools.yaml:2:{line.index('colour') + 1}: unknown key 'colour'" in r.stderr, r.stderr
+
+    files["pools.yaml"] = "thread_pools:\n  - {name: rsa, threads: 2}\nvalidations:\n  - {name: big, offload: {pool: rssa}, fields: {id: {type: string}}}\n"
+    files["routes.yaml"] = files["routes.yaml"].replace("    match: {prefix: /echo}\n    cluster: demo\n",
+                                                        "    match: {prefix: /echo}\n    cluster: demo\n    validation: big\n")
+    r = check(write_policy(tmp_path / "unknown", files))
+    assert r.returncode == 1
+    line = files["pools.yaml"].splitlines()[3]
+    assert f"pools.yaml:4:{line.index('rssa') + 1}: offload pool 'rssa' of validation 'big' is not a thread pool" in r.stderr, r.stderr
+
+
 def test_version_names_the_libraries(binaries):
     r = subprocess.run([str(SLUICE), "version"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0

@@ -39,18 +39,24 @@ routes:
     s = start_sluice(policy, port, tmp_path / "logs", listeners=("secure",))
     report = tmp_path / "testssl.json"
     try:
-        run = subprocess.run([testssl, "--quiet", "--color", "0", "--warnings", "off", "--jsonfile", str(report),
-                              "--protocols", "--std", "--server-preference", "--server-defaults", "--vulnerable",
-                              f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=240)
-        assert report.exists(), run.stdout[-3000:] + run.stderr[-2000:]
-        findings = json.loads(report.read_text())
+        # A check testssl could not carry out (its own connection failed, on a loaded machine)
+        # is a WARN about testssl, not about the server: such a run is repeated, at most twice.
+        for attempt in range(3):
+            report.unlink(missing_ok=True)
+            run = subprocess.run([testssl, "--quiet", "--color", "0", "--warnings", "off", "--jsonfile", str(report),
+                                  "--protocols", "--std", "--server-preference", "--server-defaults", "--vulnerable",
+                                  f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=240)
+            assert report.exists(), run.stdout[-3000:] + run.stderr[-2000:]
+            findings = json.loads(report.read_text())
+            bad = [f"{f['severity']} {f['id']}: {f['finding']}" for f in findings
+                   if f["severity"] in BAD and not f["id"].startswith(CERTIFICATE_FINDINGS)]
+            if not bad or not all(line.startswith("WARN") and "connect problem" in line for line in bad):
+                break
         ids = {f["id"] for f in findings}
         # The run really covered protocols, ciphers and vulnerabilities.
         for expected in ("SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3", "cipherlist_NULL", "cipherlist_3DES_IDEA",
                          "heartbleed", "ROBOT", "BEAST", "LUCKY13", "RC4", "secure_client_renego"):
             assert expected in ids, f"testssl did not report {expected}: {sorted(ids)}"
-        bad = [f"{f['severity']} {f['id']}: {f['finding']}" for f in findings
-               if f["severity"] in BAD and not f["id"].startswith(CERTIFICATE_FINDINGS)]
         assert not bad, "\n".join(bad)
         offered = {f["id"]: f["finding"] for f in findings if f["id"] in ("TLS1", "TLS1_1", "TLS1_2", "TLS1_3")}
         assert offered["TLS1"].startswith("not offered") and offered["TLS1_1"].startswith("not offered"), offered

@@ -26,14 +26,14 @@ GOOD = {"mchid": "1900000001", "out_trade_no": "T-VALID-0001", "notify_url": "ht
         "amount": {"total": 100, "currency": "CNY"}, "description": "tea"}
 
 
-def gateway(spawn, backend):
+def gateway(spawn, backend, echo_rule="strict-echo", extra_rules=""):
     port = free_port()
     files = standard_policy(port, backend.port, free_port())
     files["routes.yaml"] = files["routes.yaml"].replace(
         "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n",
         "    match: {methods: [POST], path: /v3/pay/transactions/jsapi}\n    cluster: demo\n    validation: order\n").replace(
-        "    match: {prefix: /echo}\n    cluster: demo\n", "    match: {prefix: /echo}\n    cluster: demo\n    validation: strict-echo\n")
-    files["validations.yaml"] = RULES
+        "    match: {prefix: /echo}\n    cluster: demo\n", f"    match: {{prefix: /echo}}\n    cluster: demo\n    validation: {echo_rule}\n")
+    files["validations.yaml"] = RULES + extra_rules
     return spawn.sluice(files, port)
 
 
@@ -86,3 +86,43 @@ def test_a_strict_rule_refuses_unknown_fields_as_problem_json(spawn):
     assert r.status == 400 and r.header("content-type") == "application/problem+json"
     assert {k: r.json()[k] for k in ("error", "code", "field", "rule")} == {
         "error": "PARAM_ERROR", "code": "unknown_field", "field": "debug", "rule": "strict-echo"}
+
+
+def test_large_bodies_are_checked_on_their_thread_pool_and_a_saturated_pool_spares_the_rest(spawn):
+    """A rule with `offload` checks bodies over its size on a named thread pool. With that pool
+    tiny (1 thread, queue 1, queue timeout 50ms) and flooded with large order bodies, the excess is
+    answered 503 bulkhead_full at once, while payments with small bodies (checked on the loop)
+    are all answered 200 meanwhile; a large body that finds room is still checked (a bad one 400)."""
+    import concurrent.futures
+    backend = spawn.backend()
+    port = gateway(spawn, backend, echo_rule="big", extra_rules="""\
+  - name: big
+    offload: {pool: large-bodies, over: 8KiB}
+    fields:
+      items.*.sku: {required: true, type: string, max_length: 16}
+thread_pools:
+  - {name: large-bodies, threads: 1, queue: 1, queue_timeout: 50ms}
+""").port
+    big = json.dumps({"items": [{"sku": f"SKU-{i:06d}", "note": "n" * 1000} for i in range(300)]}).encode()
+    assert len(big) > 300_000
+    assert post(port, "/echo/big", big).status == 200, "a large body with room on the pool is checked and passes"
+    bad = big.replace(b'"SKU-000007"', b'"SKU-THAT-IS-FAR-TOO-LONG"')
+    r = post(port, "/echo/big", bad)
+    assert r.status == 400 and r.json()["code"] == "too_long", r
+
+    def flood(_):
+        return post(port, "/echo/big", big).status
+
+    def payment(i):
+        return post(port, "/v3/pay/transactions/jsapi", json.dumps({**GOOD, "out_trade_no": f"T-POOL-{i:04d}"}).encode()).status
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        floods = [pool.submit(flood, i) for i in range(40)]
+        payments = [pool.submit(payment, i) for i in range(40)]
+        flood_statuses = [f.result() for f in floods]
+        payment_statuses = [f.result() for f in payments]
+    assert payment_statuses == [200] * 40, payment_statuses
+    assert set(flood_statuses) <= {200, 503}, flood_statuses
+    assert flood_statuses.count(503) > 0, "a pool of one thread and a queue of one never filled up"
+    r = post(port, "/echo/big", big)
+    assert r.status in (200, 503)
