@@ -111,7 +111,7 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
         if let failure { throw failure }
         guard let session else { return takeEvents() }
         if bytes.count > 0 {
-            if let violation = audit.inspect(bytes) {
+            if settings.streamChecks, let violation = audit.inspect(bytes) {
                 fail(violation)
                 throw violation
             }

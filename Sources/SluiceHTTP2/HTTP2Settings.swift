@@ -40,6 +40,8 @@ public struct HTTP2Settings: Sendable {
     /// With 16 KiB frames that is 144 KiB per header block at most, and the header list limit
     /// above still answers 431 to anything past 32 KiB of fields.
     public var maxContinuationFrames: Int = 8
+    /// The stream-order and closed-stream checks in front of nghttp2 (`ClientFrameAudit`).
+    public var streamChecks = true
 
     public init(maxConcurrentStreams: Int = 128, initialWindowSize: Int = 65_535 * 4,
                 connectionWindowSize: Int = 1 << 20, maxFrameSize: Int = 16_384,

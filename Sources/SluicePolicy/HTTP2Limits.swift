@@ -6,6 +6,10 @@ public struct HTTP2Limits: Sendable, Equatable {
     /// The per-stream flow-control window we advertise: how much request body a client may send
     /// ahead of what Sluice has forwarded upstream.
     public var initialWindowBytes: Int
+    /// Check stream order and closed streams on the client's frame headers in front of nghttp2
+    /// (h2spec 146/146). On by default; off only to get nghttp2's lenient behaviour back for a
+    /// client that breaks those rules (and to measure what the check costs).
+    public var streamChecks = true
 
     public static let defaultMaxConcurrentStreams = 128
     public static let defaultMaxHeaderListBytes = 32 * 1024

@@ -65,7 +65,7 @@ extension PolicyFileReader {
     /// `http2: {max_concurrent_streams: 128, max_header_list_bytes: 32KiB, initial_window_bytes: 256KiB}`
     func readHTTP2Limits(_ node: Node, listener: String) -> HTTP2Limits? {
         guard let fields = mapping(node, what: "http2 of \(listener)", allowed: [
-            "max_concurrent_streams", "max_header_list_bytes", "initial_window_bytes",
+            "max_concurrent_streams", "max_header_list_bytes", "initial_window_bytes", "stream_checks",
         ]) else { return nil }
         var limits = HTTP2Limits()
         if let node = fields["max_concurrent_streams"], let value = count(node) {
@@ -83,6 +83,7 @@ extension PolicyFileReader {
                 report("initial_window_bytes must be at most 2147483647 (RFC 9113)", at: node)
             }
         }
+        if let node = fields["stream_checks"], let value = flag(node) { limits.streamChecks = value }
         return limits
     }
 }

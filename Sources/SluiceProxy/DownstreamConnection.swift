@@ -17,5 +17,6 @@ extension HTTP2Settings {
         maxConcurrentStreams = limits.maxConcurrentStreams
         maxHeaderListSize = limits.maxHeaderListBytes
         initialWindowSize = limits.initialWindowBytes
+        streamChecks = limits.streamChecks
     }
 }

@@ -93,4 +93,15 @@ final class StreamOrderTests: XCTestCase {
         XCTAssertNil(goAway(wire))
         XCTAssertTrue(wire.server.wantsRead)
     }
+
+    /// `stream_checks: false` gives nghttp2's lenient behaviour back: the lower stream id is
+    /// ignored, not a connection error (what the check costs is measured with this off).
+    func testTheChecksCanBeTurnedOff() throws {
+        var settings = HTTP2Settings()
+        settings.streamChecks = false
+        let wire = try Wire(settings)
+        _ = wire.events(Build.headers(stream: 5, Build.get()))
+        XCTAssertEqual(wire.events(Build.headers(stream: 3, Build.get())), [])
+        XCTAssertNil(wire.read().first { $0.kind == .goAway })
+    }
 }

@@ -326,6 +326,8 @@ def h2load_uris(scenario: dict, base: str, path: Path) -> Path:
 def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path) -> dict:
     cmd = ["h2load", "-t", str(load["threads"]), "-c", str(load["connections"]), "-m", str(load["streams"]),
            "-D", duration, "-T", str(load["timeout"]), "-i", str(uris), "--log-file", str(logfile)]
+    if load.get("h1"):
+        cmd.append("--h1")  # HTTP/1.1 (to measure an HTTP/1.1 backend alone)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     out = r.stdout
     fin = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
