@@ -3,10 +3,12 @@ import SluiceHTTP
 import SluiceHTTP1
 import SluiceIO
 import SluicePolicy
+import SluiceTLS
 
 /// Active health checks of one configuration's clusters (those with `health_check`), run from
 /// one loop: every interval each endpoint gets `GET <path>` on a fresh connection (TLS when the
-/// cluster uses it); a 2xx or 3xx head within the timeout passes. Results feed the cluster's
+/// cluster uses it; HTTP/2 for `protocol: h2` clusters, so h2-only backends can be checked); a
+/// 2xx or 3xx head within the timeout passes. Results feed the cluster's
 /// `EndpointHealth`, which balancing reads. A reload stops this checker and starts the new
 /// configuration's.
 public final class HealthChecker: Sendable {
@@ -51,6 +53,7 @@ public final class HealthChecker: Sendable {
         } catch {
             return (false, "\(policy.path): cannot connect: \(error)")
         }
+        if cluster.policy.protocol == .h2 { return await checkHTTP2(connection, cluster, endpoint: endpoint, policy: policy, deadline: deadline) }
         defer { connection.stream.close() }
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "host", value: cluster.names[endpoint])
@@ -64,6 +67,40 @@ public final class HealthChecker: Sendable {
                                                              requestMethod: "GET", deadline: deadline)
             let status = response.head.status
             return ((200..<400).contains(status), "\(policy.path) answered \(status)")
+        } catch {
+            return (false, "\(policy.path): \(error)")
+        }
+    }
+
+    /// The same check as one stream on its own HTTP/2 connection.
+    private func checkHTTP2(_ dialed: UpstreamConnection, _ cluster: UpstreamCluster, endpoint: Int, policy: HealthCheckPolicy,
+                            deadline: Deadline) async -> (Bool, String) {
+        if let tls = dialed.stream as? TLSConnection, tls.negotiatedALPN != "h2" {
+            dialed.stream.close()
+            return (false, "\(policy.path): ALPN chose \(tls.negotiatedALPN ?? "nothing"), not h2")
+        }
+        guard let connection = try? HTTP2UpstreamConnection(stream: dialed.stream, endpointIndex: endpoint, loop: loop) else {
+            dialed.stream.close()
+            return (false, "\(policy.path): no HTTP/2 session")
+        }
+        connection.start()
+        defer { connection.close() }
+        guard let stream = connection.open(method: "GET", scheme: cluster.tls == nil ? "http" : "https", authority: cluster.names[endpoint],
+                                           path: policy.path, fields: HTTPHeaders([("user-agent", "sluice-health-check")]),
+                                           endStream: true) else {
+            return (false, "\(policy.path): no HTTP/2 stream")
+        }
+        do {
+            while true {
+                switch try await stream.next(deadline: deadline) {
+                case .response(_, let head, _):
+                    return ((200..<400).contains(head.status), "\(policy.path) answered \(head.status)")
+                case .streamClosed(_, let code):
+                    return (false, "\(policy.path): stream closed (HTTP/2 error \(code))")
+                default:
+                    continue
+                }
+            }
         } catch {
             return (false, "\(policy.path): \(error)")
         }

@@ -139,7 +139,7 @@ def test_backend_restart_is_survived(spawn, tmp_path):
 def test_h2_over_tls_to_nghttpd_with_alpn(spawn, tmp_path):
     """Another implementation as the upstream: Debian's nghttpd serving a file over TLS; Sluice
     verifies its certificate, offers ALPN h2 and multiplexes on the one connection. An HTTP/1.1
-    client gets the file."""
+    client gets the file. Active health checks reach the h2-only server over HTTP/2."""
     nghttpd = shutil.which("nghttpd") or "/usr/sbin/nghttpd"
     assert os.access(nghttpd, os.X_OK), "nghttpd not installed (make deps installs Debian's nghttp2-server)"
     certs = tmp_path / "certs"
@@ -159,7 +159,13 @@ listeners:
   - {{name: public, address: 127.0.0.1:{port}, protocol: http1}}
 clusters:
   - {{name: files, protocol: h2, endpoints: [127.0.0.1:{upstream_port}], tls: {{ca: certs/ca.pem, sni: gateway.test}}}}
+  - name: checked
+    protocol: h2
+    endpoints: [127.0.0.1:{upstream_port}, 127.0.0.1:{free_port()}]
+    tls: {{ca: certs/ca.pem, sni: gateway.test}}
+    health_check: {{path: /hello.txt, interval: 200ms, timeout: 200ms, healthy: 1, unhealthy: 1}}
 routes:
+  - {{name: checked, class: noncore, match: {{prefix: /checked/}}, cluster: checked}}
   - {{name: files, class: noncore, match: {{prefix: /}}, cluster: files}}
 """}
         policy = write_policy(tmp_path / "policy", files)
@@ -170,6 +176,11 @@ routes:
                 bodies = list(pool.map(lambda _: Conn(port).request("GET", "/hello.txt", headers=[("Host", "gateway.test")]), range(8)))
             for r in bodies:
                 assert r.status == 200 and r.body == b"hello over h2 and TLS\n" * 1000, r
+            # Health checks speak HTTP/2 to an h2 cluster (nghttpd has no HTTP/1.1): the live
+            # endpoint passes, the dead one is taken out, so every request finds the live one.
+            time.sleep(0.8)
+            statuses = [Conn(port).request("GET", "/checked/x", headers=[("Host", "gateway.test")]).status for _ in range(10)]
+            assert statuses == [404] * 10, f"nghttpd answers 404 for /checked/x; a 502 means the dead endpoint got traffic: {statuses}"
         finally:
             s.proc.stop()
     finally:
