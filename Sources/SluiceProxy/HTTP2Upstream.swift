@@ -18,6 +18,9 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     private(set) var closed = false
     /// When its last stream ended (loop clock), for the idle timeout.
     private(set) var idleSince: UInt64 = 0
+    /// Its pool let go of it (a reload changed the cluster) while streams were in flight: it
+    /// closes once the last of them ends, instead of idling on with nobody to reap it.
+    private var retired = false
     /// Written request bodies wait while more than this is queued for one stream.
     static let requestHighWater = 256 * 1024
 
@@ -53,7 +56,14 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 
     func forget(_ id: Int32) {
         streams[id] = nil
-        if streams.isEmpty { idleSince = loop.now }
+        guard streams.isEmpty else { return }
+        idleSince = loop.now
+        if retired { close() }
+    }
+
+    /// Closes now when idle, else once its streams in flight have ended.
+    func retire() {
+        if streams.isEmpty { close() } else { retired = true }
     }
 
     func close() {
@@ -144,7 +154,10 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 /// wait for, body bytes to send, relayed bytes to give back to flow control.
 final class HTTP2UpstreamStream: @unchecked Sendable {
     let id: Int32
-    private unowned let connection: HTTP2UpstreamConnection
+    /// Strong: the exchange may still give back flow-control credit or cancel after the
+    /// connection closed and its pool let go of it. The connection drops its reference to this
+    /// stream when the stream ends (no cycle outlives the exchange).
+    private let connection: HTTP2UpstreamConnection
     private let loop: EventLoop
     private var queue: [HTTP2ClientEvent] = []
     private var ended = false

@@ -80,6 +80,7 @@ public final class LoopContext: @unchecked Sendable {
         for (name, pool) in pools {
             guard let cluster = newConfiguration.clusters[name],
                   cluster.addresses == pool.cluster.addresses,
+                  cluster.policy.protocol == pool.cluster.policy.protocol,
                   cluster.tls === pool.cluster.tls,
                   cluster.policy.maxIdlePerEndpoint == pool.cluster.policy.maxIdlePerEndpoint,
                   cluster.policy.balance == pool.cluster.policy.balance,

@@ -153,13 +153,13 @@ final class UpstreamPool {
     }
 
     /// Closes every idle connection (on reload or shutdown); HTTP/2 connections with streams in
-    /// flight close once those have ended (their idle timeout, checked on the next request).
+    /// flight close once those have ended.
     func closeIdle() {
         for index in idle.indices {
             idle[index].forEach { $0.stream.close() }
             idle[index].removeAll()
-            multiplexed[index].filter(\.isIdle).forEach { $0.close() }
-            multiplexed[index].removeAll { $0.closed }
+            multiplexed[index].forEach { $0.retire() }
+            multiplexed[index].removeAll()
         }
     }
 

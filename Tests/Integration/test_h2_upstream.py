@@ -195,3 +195,35 @@ def wait_for_port(port: int, timeout: float = 5.0) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on {port}")
+
+
+def established_to(port: int) -> int:
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"], capture_output=True, text=True).stdout
+    return len([line for line in out.splitlines() if line.strip()])
+
+
+def test_a_reload_that_changes_the_cluster_lets_streams_finish_then_closes_their_connection(spawn):
+    """The pool of a changed cluster is dropped on reload: its HTTP/2 connection finishes the
+    stream in flight (200), then closes, instead of idling on with nobody to reap it."""
+    import signal
+    backend = spawn.backend()
+    port = free_port()
+    s = spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/warm", headers=[("Host", "x")]).status == 200
+    assert established_to(backend.port) == 1
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(lambda: Conn(port).request("GET", "/echo/slow", headers=[("Host", "x"), ("X-Demo-Delay-Ms", "600")]))
+        time.sleep(0.2)
+        gateway = s.policy_dir / "gateway.yaml"
+        gateway.write_text(gateway.read_text().replace("protocol: h2, endpoints: [127.0.0.1:" + str(backend.port) + "]",
+                                                       "protocol: h2, max_idle_per_endpoint: 8, endpoints: [127.0.0.1:" + str(backend.port) + "]"))
+        s.proc.signal(signal.SIGHUP)
+        s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+        assert slow.result(timeout=5).status == 200, "the stream in flight finishes on the retired connection"
+    deadline = time.monotonic() + 3
+    while established_to(backend.port) != 0:
+        assert time.monotonic() < deadline, "the retired upstream connection stayed open"
+        time.sleep(0.05)
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/after", headers=[("Host", "x")]).status == 200
