@@ -227,3 +227,35 @@ def test_a_reload_that_changes_the_cluster_lets_streams_finish_then_closes_their
         time.sleep(0.05)
     with Conn(port) as c:
         assert c.request("GET", "/echo/after", headers=[("Host", "x")]).status == 200
+
+
+def test_backend_killed_or_client_gone_mid_response_leaves_sluice_serving(spawn, tmp_path):
+    """Mid-stream failures on a multiplexed upstream connection: the client that walks away
+    mid-download cancels only its stream; the backend killed mid-download cuts that response off
+    (never a truncated success), and sluice keeps serving once the backend is back."""
+    import socket as socketlib
+    backend = spawn.backend()
+    port = free_port()
+    s = spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+    # A client that reads the head and a little of a 20 MiB body, then closes.
+    with socketlib.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"GET /download?bytes=20971520 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert raw.recv(65536).startswith(b"HTTP/1.1 200")
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/after-client-gone", headers=[("Host", "x")]).status == 200
+
+    # The backend killed while a download streams.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        download = pool.submit(subprocess.run, ["curl", "-sS", "--max-time", "10", "--limit-rate", "10M", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                                                f"{s.url}/download?bytes=104857600"], capture_output=True, text=True)
+        time.sleep(0.5)  # the download (10 MB/s for 100 MiB) is under way
+        backend.proc.stop()
+        result = download.result(timeout=15)
+    assert result.returncode != 0, f"a cut-off download must not look complete: {result.stdout} {result.stderr}"
+    assert s.proc.alive(), s.proc.describe()
+    again = start_backend(tmp_path / "logs2", port=backend.port)
+    try:
+        with Conn(port) as c:
+            assert c.request("GET", "/echo/back", headers=[("Host", "x")]).status == 200
+    finally:
+        again.proc.stop()
