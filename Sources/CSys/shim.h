@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/inotify.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -67,5 +68,9 @@ static inline int sluice_signalfd(const int *signals, int count) {
 static inline int sluice_ignore_sigpipe(void) {
     return signal(SIGPIPE, SIG_IGN) == SIG_ERR ? -1 : 0;
 }
+
+/// Gives freed heap pages back to the kernel (glibc): after a policy load, whose parse churn
+/// would otherwise stay resident.
+static inline int sluice_release_free_memory(void) { return malloc_trim(0); }
 
 #endif

@@ -6,11 +6,42 @@ import Yams
 /// redis, auth, ...) key by key. Compared on the YAML as written, canonicalised (keys sorted,
 /// one line per value), so formatting, comments and file layout never show as changes.
 public enum PolicyDiff {
-    /// A policy as section → item → key → value (one line each). Items of a list section are
-    /// named by their `name` (or `id`); a settings mapping is the item "".
+    /// A policy as section → item → its fields (key → value, one line each). Items of a list
+    /// section are named by their `name` (or `id`); a settings mapping is the item "".
+    ///
+    /// The running server keeps one of these to log what each reload changes, so an item's fields
+    /// are stored packed in one string (sorted `key US value` pairs, RS between them) rather than
+    /// as a dictionary: at 10,000 routes that is about 1 KB less per route. They are unpacked
+    /// only for the items that differ.
     public struct Canonical: Sendable, Equatable {
-        public var sections: [String: [String: [String: String]]] = [:]
+        private(set) var sections: [String: [String: String]] = [:]
         public init() {}
+
+        mutating func set(_ section: String, _ item: String, _ fields: [String: String]) {
+            sections[section, default: [:]][item] = Self.pack(fields)
+        }
+
+        /// The fields of every item of every section (what `sluice diff` and tests read).
+        public var fields: [String: [String: [String: String]]] {
+            sections.mapValues { $0.mapValues(Self.unpack) }
+        }
+
+        private static let pairSeparator: Character = "\u{1E}"
+        private static let keySeparator: Character = "\u{1F}"
+
+        static func pack(_ fields: [String: String]) -> String {
+            fields.sorted { $0.key < $1.key }.map { "\($0.key)\(keySeparator)\($0.value)" }.joined(separator: String(pairSeparator))
+        }
+
+        static func unpack(_ packed: String) -> [String: String] {
+            guard !packed.isEmpty else { return [:] }
+            var fields: [String: String] = [:]
+            for pair in packed.split(separator: pairSeparator, omittingEmptySubsequences: false) {
+                let parts = pair.split(separator: keySeparator, maxSplits: 1, omittingEmptySubsequences: false)
+                fields[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            return fields
+        }
     }
 
     public static func canonical(directory: String) throws(PolicyLoadError) -> Canonical {
@@ -31,12 +62,12 @@ public enum PolicyDiff {
                     for (index, item) in items.enumerated() {
                         let fields = item.mapping.map(Self.fields) ?? ["": flow(item)]
                         let name = fields["name"] ?? fields["id"] ?? "#\(index + 1)"
-                        result.sections[section, default: [:]][name] = fields.filter { $0.key != "name" }
+                        result.set(section, name, fields.filter { $0.key != "name" })
                     }
                 } else if let settings = value.mapping {
-                    result.sections[section, default: [:]][""] = fields(settings)
+                    result.set(section, "", fields(settings))
                 } else {
-                    result.sections[section, default: [:]][""] = ["": flow(value)]
+                    result.set(section, "", ["": flow(value)])
                 }
             }
         }
@@ -48,15 +79,16 @@ public enum PolicyDiff {
         var lines: [String] = []
         for section in Set(old.sections.keys).union(new.sections.keys).sorted() {
             let before = old.sections[section] ?? [:], after = new.sections[section] ?? [:]
-            for item in Set(before.keys).union(after.keys).sorted() {
+            for item in Set(before.keys).union(after.keys).sorted() where before[item] != after[item] {
                 let label = item.isEmpty ? section : "\(singular(section)) \(item)"
-                switch (before[item], after[item]) {
+                let was = before[item].map(Canonical.unpack), now = after[item].map(Canonical.unpack)
+                switch (was, now) {
                 case (nil, let added?) where !item.isEmpty:
                     lines.append("+ \(label)" + (added.isEmpty ? "" : " " + describe(added)))
                 case (let removed?, nil) where !item.isEmpty:
                     lines.append("- \(label)" + (removed.isEmpty ? "" : " " + describe(removed)))
                 default:
-                    let was = before[item] ?? [:], now = after[item] ?? [:]
+                    let was = was ?? [:], now = now ?? [:]
                     for key in Set(was.keys).union(now.keys).sorted() where was[key] != now[key] {
                         let field = key.isEmpty ? "" : key + " "
                         switch (was[key], now[key]) {
