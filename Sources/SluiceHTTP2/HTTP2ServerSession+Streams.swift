@@ -14,14 +14,14 @@ extension HTTP2ServerSession {
         guard failure == nil, let session, let stream = streams[streamID], !stream.responseStarted else { return }
         let interim = head.status < 200
         let nominated = head.headers.tokens(for: "connection")
-        let fields = [(name: ":status", value: String(head.status))] + head.headers.lazy
+        let fields = head.headers.lazy
             .filter { !$0.name.hasPrefix(":") && !connectionSpecificFields.contains($0.name) && !nominated.contains($0.name) }
             .map { (name: $0.name, value: $0.value) }
         if !interim {
             stream.responseStarted = true
             stream.outboundEnded = endStream
         }
-        Self.withNameValues(fields) { fields in
+        Self.withNameValues(fields, leading: (":status", String(head.status))) { fields in
             // nghttp2 copies the fields before these calls return.
             if interim {
                 _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, fields.baseAddress, fields.count, nil)
@@ -34,18 +34,24 @@ extension HTTP2ServerSession {
         }
     }
 
-    /// `fields` as nghttp2 name/value pairs pointing into one buffer, valid during `body`.
-    static func withNameValues(_ fields: [(name: String, value: String)], _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void) {
+    /// `leading` (a pseudo-header) and `fields` as nghttp2 name/value pairs pointing into one
+    /// buffer, valid during `body`. Any sequence of fields: a response's filtered headers go in
+    /// lazily, with no list of them made first (this runs for every HTTP/2 response).
+    static func withNameValues<Fields: Sequence>(_ fields: Fields, leading: (name: String, value: String)? = nil,
+                                                 _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void)
+    where Fields.Element == (name: String, value: String) {
         var block: [UInt8] = []
         var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        spans.reserveCapacity(fields.count)
-        for (name, value) in fields {
+        spans.reserveCapacity(fields.underestimatedCount + 1)
+        func add(_ name: String, _ value: String) {
             let nameStart = block.count
             block.append(contentsOf: name.utf8)
             let valueStart = block.count
             block.append(contentsOf: value.utf8)
             spans.append((nameStart..<valueStart, valueStart..<block.count))
         }
+        if let leading { add(leading.name, leading.value) }
+        for (name, value) in fields { add(name, value) }
         block.withUnsafeMutableBufferPointer { bytes in
             let base = bytes.baseAddress
             var pairs = spans.map { span in

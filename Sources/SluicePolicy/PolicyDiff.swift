@@ -21,11 +21,6 @@ public enum PolicyDiff {
             sections[section, default: [:]][item] = Self.pack(fields)
         }
 
-        /// The fields of every item of every section (what `sluice diff` and tests read).
-        public var fields: [String: [String: [String: String]]] {
-            sections.mapValues { $0.mapValues(Self.unpack) }
-        }
-
         private static let pairSeparator: Character = "\u{1E}"
         private static let keySeparator: Character = "\u{1F}"
 

@@ -56,6 +56,9 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
         if isIdle { connection.close() }
     }
 
+    /// No further request on this connection: the server drains, or the connection was retired.
+    private var takesNoMore: Bool { context.draining || retired }
+
     func run() async {
         defer { connection.close() }
         let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
@@ -63,7 +66,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                                            bodyMinimumRate: listener.bodyMinimumRate)
         var headStarted = Deadline.now
         var first = true
-        while !context.draining && !retired {
+        while !takesNoMore {
             isIdle = true
             do {
                 if !first && buffer.isEmpty {
@@ -76,13 +79,13 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                 guard let request = try await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
                                                                      deadline: headStarted.adding(nanoseconds: headerTimeoutNanoseconds)) else { return }
                 isIdle = false
-                let exchange = HTTP1Exchange(session: self, request: request, draining: context.draining || retired)
+                let exchange = HTTP1Exchange(session: self, request: request, draining: takesNoMore)
                 await pipeline.serve(exchange)
                 if !exchange.keepAlive && !exchange.requestBodyFinished {
                     await closeLingering()
                     return
                 }
-                if !exchange.keepAlive || context.draining || retired { return }
+                if !exchange.keepAlive || takesNoMore { return }
                 headStarted = .now
             } catch let error as HTTP1Error {
                 // Malformed or smuggling-shaped request: answer and close (its framing can't be trusted).
