@@ -6,24 +6,21 @@
 struct FieldCollector {
     let limits: PayloadLimits
     private(set) var fields: [PayloadField] = []
-    private(set) var topLevel: [PayloadField] = []
     /// Case-folded path -> index in `fields`. One table serves both duplicate detection (exact
     /// or differing only in case) and lookup (fold, then compare the exact name).
-    private var folded: [String: Int]
+    private var index = FoldedPathIndex()
 
     init(limits: PayloadLimits) {
         self.limits = limits
-        folded = Dictionary(minimumCapacity: 32)
-        fields.reserveCapacity(32)
+        fields.reserveCapacity(16)
     }
 
-    /// Records one field. `name` is the key within its parent, `path` the full path,
-    /// `foldedPath` its `duplicateFoldKey` or nil when that equals `path`, `parentPath` the
-    /// enclosing object's path ("" at the top), `offset` where the key starts.
-    mutating func add(name: String, path: String, foldedPath: String?, parentPath: String,
-                      value: PayloadValue, topLevel isTop: Bool, offset: Int) throws(PayloadError) {
-        let foldedPath = foldedPath ?? path
-        if let earlier = folded[foldedPath] {
+    /// Records one field. `name` is the key within its parent, `path` the full path, `pathHash`
+    /// the `FoldedPathHasher` value of `path`, `parentPath` the enclosing object's path ("" at
+    /// the top), `offset` where the key starts.
+    mutating func add(name: String, path: String, pathHash: UInt64, parentPath: String,
+                      value: PayloadValue, offset: Int) throws(PayloadError) {
+        if let earlier = index.first(hash: pathHash, where: { [fields] k in fields[k].name.duplicateFoldKey == path.duplicateFoldKey }) {
             let other = fields[earlier].name
             if other == path {
                 throw PayloadError(.duplicateKey, "duplicate key " + quoted(name), offset: offset, path: parentPath)
@@ -35,10 +32,8 @@ struct FieldCollector {
         guard fields.count < limits.maxFields else {
             throw PayloadError(.tooManyFields, "more than " + String(limits.maxFields) + " fields", offset: offset)
         }
-        let field = PayloadField(name: path, value: value)
-        folded[foldedPath] = fields.count
-        fields.append(field)
-        if isTop { topLevel.append(PayloadField(name: name, value: value)) }
+        index.append(pathHash)
+        fields.append(PayloadField(name: path, value: value))
     }
 
     /// Length and character checks on a name that all formats apply.
@@ -50,6 +45,6 @@ struct FieldCollector {
     }
 
     func finish(format: PayloadFormat) -> PaymentPayload {
-        PaymentPayload(format: format, fields: fields, topLevelFields: topLevel, foldedIndex: folded)
+        PaymentPayload(format: format, fields: fields, index: index)
     }
 }

@@ -40,8 +40,8 @@ struct FormParser {
             let name = try decode(start..<equals, isName: true, fieldName: nil)
             try checkName(name, offset: start)
             let value = try decode((equals + 1)..<end, isName: false, fieldName: name)
-            try out.add(name: name, path: name, foldedPath: name.foldedIfNeeded, parentPath: "",
-                        value: PayloadValue(kind: .text, text: value), topLevel: true, offset: start)
+            try out.add(name: name, path: name, pathHash: FoldedPathHasher.hash(name), parentPath: "",
+                        value: PayloadValue(kind: .text, text: value), offset: start)
             start = end + 1
             if end + 1 == p.count {
                 throw PayloadError(.emptyKey, "empty field after trailing '&'", offset: end)

@@ -31,7 +31,7 @@ struct JSONParser {
             throw PayloadError(.topLevelNotObject, "top-level value must be an object, found " + describeByte(p[i]),
                                offset: i)
         }
-        try parseObject(path: "", foldedPath: nil, depth: 1)
+        try parseObject(path: "", pathHash: FoldedPathHasher(), depth: 1)
         skipWhitespace()
         if i < p.count {
             throw PayloadError(.trailingData, "data after the top-level object", offset: i)
@@ -41,9 +41,8 @@ struct JSONParser {
 
     // MARK: Structure
 
-    /// `foldedPath` is the case-folded path, or nil when it equals `path` (no work in the
-    /// common all-lowercase case).
-    private mutating func parseObject(path: String, foldedPath: String?, depth: Int) throws(PayloadError) {
+    /// `pathHash` has hashed the case-folded `path`; each member's path extends it.
+    private mutating func parseObject(path: String, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
         if depth > maxDepth {
             throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
         }
@@ -55,18 +54,17 @@ struct JSONParser {
             guard p[i] == UInt8(ascii: "\"") else { throw unexpected("expected a string key", path: path) }
             let keyOffset = i
             let key = try parseString()
-            let foldedKey = try checkKey(key, offset: keyOffset, parentPath: path)
+            try checkKey(key, offset: keyOffset, parentPath: path)
+            var childHash = pathHash
+            if !path.isEmpty { childHash.combine(UInt8(ascii: ".")) }
+            withLastString { childHash.combine(folding: $0) }
             skipWhitespace()
             guard i < p.count else { throw unexpectedEnd("unterminated object") }
             guard p[i] == UInt8(ascii: ":") else { throw unexpected("expected ':' after key " + quoted(key), path: path) }
             i += 1
             skipWhitespace()
             let childPath = path.isEmpty ? key : path + "." + key
-            var childFolded: String? = nil
-            if foldedPath != nil || foldedKey != nil {
-                childFolded = path.isEmpty ? foldedKey : (foldedPath ?? path) + "." + (foldedKey ?? key)
-            }
-            try parseValue(name: key, path: childPath, foldedPath: childFolded, parentPath: path,
+            try parseValue(name: key, path: childPath, pathHash: childHash, parentPath: path,
                            keyOffset: keyOffset, depth: depth)
             skipWhitespace()
             guard i < p.count else { throw unexpectedEnd("unterminated object") }
@@ -83,7 +81,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseArray(path: String, foldedPath: String?, depth: Int) throws(PayloadError) {
+    private mutating func parseArray(path: String, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
         if depth > maxDepth {
             throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
         }
@@ -93,7 +91,10 @@ struct JSONParser {
         var n = 0
         while true {
             let element = String(n)
-            try parseValue(name: element, path: path + "." + element, foldedPath: foldedPath.map { $0 + "." + element },
+            var elementHash = pathHash
+            elementHash.combine(UInt8(ascii: "."))
+            for digit in element.utf8 { elementHash.combine(digit) }
+            try parseValue(name: element, path: path + "." + element, pathHash: elementHash,
                            parentPath: path, keyOffset: i, depth: depth)
             n += 1
             skipWhitespace()
@@ -113,21 +114,20 @@ struct JSONParser {
 
     /// Parses the value at `i` and records it under `path`. Containers are recorded before their
     /// members so `fields` stays in document order.
-    private mutating func parseValue(name: String, path: String, foldedPath: String?, parentPath: String,
+    private mutating func parseValue(name: String, path: String, pathHash: FoldedPathHasher, parentPath: String,
                                      keyOffset: Int, depth: Int) throws(PayloadError) {
         guard i < p.count else { throw unexpectedEnd("expected a value") }
-        let top = depth == 1
         let value: PayloadValue
         switch p[i] {
         case UInt8(ascii: "{"):
-            try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
-                        value: PayloadValue(kind: .object, text: ""), topLevel: top, offset: keyOffset)
-            try parseObject(path: path, foldedPath: foldedPath, depth: depth + 1)
+            try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
+                        value: PayloadValue(kind: .object, text: ""), offset: keyOffset)
+            try parseObject(path: path, pathHash: pathHash, depth: depth + 1)
             return
         case UInt8(ascii: "["):
-            try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
-                        value: PayloadValue(kind: .array, text: ""), topLevel: top, offset: keyOffset)
-            try parseArray(path: path, foldedPath: foldedPath, depth: depth + 1)
+            try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
+                        value: PayloadValue(kind: .array, text: ""), offset: keyOffset)
+            try parseArray(path: path, pathHash: pathHash, depth: depth + 1)
             return
         case UInt8(ascii: "\""):
             value = PayloadValue(kind: .string, text: try parseString())
@@ -146,8 +146,8 @@ struct JSONParser {
         default:
             throw unexpected("expected a value", path: parentPath)
         }
-        try out.add(name: name, path: path, foldedPath: foldedPath, parentPath: parentPath,
-                    value: value, topLevel: top, offset: keyOffset)
+        try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
+                    value: value, offset: keyOffset)
     }
 
     // MARK: Tokens
@@ -334,12 +334,10 @@ struct JSONParser {
     // MARK: Keys and errors
 
     /// Keys are field-path components: non-empty, no `.`, no control characters, bounded length.
-    /// Checked on the bytes just decoded (not through `String`), which also tells whether the
-    /// key needs case folding for duplicate detection; returns the folded key or nil if unchanged.
-    private func checkKey(_ key: String, offset: Int, parentPath: String) throws(PayloadError) -> String? {
-        var needsFold = false
+    /// Checked on the bytes just decoded (not through `String`).
+    private func checkKey(_ key: String, offset: Int, parentPath: String) throws(PayloadError) {
         var problem: String? = nil
-        func scan(_ bytes: Bytes) {
+        withLastString { bytes in
             if bytes.isEmpty { problem = "empty key"; return }
             for b in bytes {
                 if b == UInt8(ascii: ".") {
@@ -350,17 +348,20 @@ struct JSONParser {
                     problem = "key " + quoted(key) + " contains a control character"
                     return
                 }
-                if b &- 0x41 < 26 || b == 0xE2 || b == 0xC5 { needsFold = true }
             }
-        }
-        if let slice = lastStringSlice {
-            scan(Bytes(rebasing: p[slice]))
-        } else {
-            scratch.withUnsafeBufferPointer { scan($0) }
         }
         if let problem { throw PayloadError(.invalidKey, problem, offset: offset, path: parentPath) }
         try out.checkLength(key, offset: offset)
-        return needsFold ? key.foldedIfNeeded : nil
+    }
+
+    /// The decoded bytes of the string `parseString` returned last: a slice of the input, or the
+    /// scratch buffer when it had escapes.
+    private func withLastString(_ body: (Bytes) -> Void) {
+        if let slice = lastStringSlice {
+            body(Bytes(rebasing: p[slice]))
+        } else {
+            scratch.withUnsafeBufferPointer { body($0) }
+        }
     }
 
     private func unexpected(_ expectation: String, path: String) -> PayloadError {

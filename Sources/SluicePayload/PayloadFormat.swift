@@ -21,6 +21,7 @@ public enum PayloadFormat: String, Sendable, Hashable, CaseIterable {
     /// every format: the extractor reads UTF-8, and a backend that honours `charset=gbk` would
     /// decode the same bytes into different fields (for XML the declaration is checked too).
     public static func detect(contentType: String) throws(PayloadError) -> PayloadFormat {
+        if let format = commonForm(contentType) { return format }
         let bytes = Array(contentType.utf8)
         var i = 0
         func invalid(_ why: String) -> PayloadError {
@@ -99,6 +100,27 @@ public enum PayloadFormat: String, Sendable, Hashable, CaseIterable {
             }
         }
         return format
+    }
+}
+
+extension PayloadFormat {
+    /// The spellings nearly every client sends, which `detect` would accept as they are.
+    private static let commonForms: [(spelling: String, format: PayloadFormat)] = [
+        ("application/json", .json), ("application/json; charset=utf-8", .json), ("application/json;charset=utf-8", .json),
+        ("application/x-www-form-urlencoded", .form), ("application/x-www-form-urlencoded; charset=utf-8", .form),
+        ("application/x-www-form-urlencoded;charset=utf-8", .form),
+        ("text/xml", .xml), ("text/xml; charset=utf-8", .xml), ("application/xml", .xml), ("application/xml; charset=utf-8", .xml),
+    ]
+
+    /// The format of a Content-Type that is one of `commonForms` (ASCII case ignored), found
+    /// without building anything: `detect` runs once per request with a body.
+    private static func commonForm(_ contentType: String) -> PayloadFormat? {
+        let count = contentType.utf8.count
+        for (spelling, format) in commonForms where spelling.utf8.count == count
+            && contentType.utf8.lazy.map(UTF8Bytes.lowerASCII).elementsEqual(spelling.utf8) {
+            return format
+        }
+        return nil
     }
 }
 

@@ -22,21 +22,34 @@ public struct PaymentPayload: Sendable {
     /// The top-level name/value pairs in document order, named by their own key: every XML child
     /// of `<xml>`, every form pair, every member of the JSON top-level object (containers as
     /// markers). Signature canonicalisation (WeChat v2 and Alipay sort these) reads exactly this.
-    public let topLevelFields: [PayloadField]
+    /// Made on each call: a top-level path is the only kind without a `.` (keys may not contain
+    /// one; XML and form names are flat), so only the guards that sort fields pay for a list.
+    public var topLevelFields: [PayloadField] {
+        fields.filter { !$0.name.utf8.contains(UInt8(ascii: ".")) }
+    }
     /// Case-folded path -> index in `fields` (paths are unique even after folding).
-    private let foldedIndex: [String: Int]
+    private let index: FoldedPathIndex
 
-    init(format: PayloadFormat, fields: [PayloadField], topLevelFields: [PayloadField], foldedIndex: [String: Int]) {
+    init(format: PayloadFormat, fields: [PayloadField], index: FoldedPathIndex) {
         self.format = format
         self.fields = fields
-        self.topLevelFields = topLevelFields
-        self.foldedIndex = foldedIndex
+        self.index = index
     }
 
     /// The value at a field path (`"mchid"`, `"amount.total"`, `"items.0.name"`), or nil.
     /// Exact match: `payload["MCHID"]` does not find `mchid`.
     public subscript(path: String) -> PayloadValue? {
-        guard let k = foldedIndex[path.duplicateFoldKey], fields[k].name == path else { return nil }
+        value(at: path, hash: FoldedPathHasher.hash(path))
+    }
+
+    /// The value at a path prepared once (`PayloadPath`), or nil. Exact match, as `self[path]`.
+    public subscript(path: PayloadPath) -> PayloadValue? {
+        value(at: path.path, hash: path.hash)
+    }
+
+    private func value(at path: String, hash: UInt64) -> PayloadValue? {
+        // Paths are unique after folding, so at most one position has this hash and this name.
+        guard let k = index.first(hash: hash, where: { [fields] k in fields[k].name == path }) else { return nil }
         return fields[k].value
     }
 

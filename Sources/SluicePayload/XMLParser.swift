@@ -168,8 +168,8 @@ struct XMLParser {
             }
             try parseEndTag(expected: name)
         }
-        try out.add(name: name, path: name, foldedPath: name.foldedIfNeeded, parentPath: "",
-                    value: PayloadValue(kind: .text, text: value), topLevel: true, offset: tagStart + 1)
+        try out.add(name: name, path: name, pathHash: FoldedPathHasher.hash(name), parentPath: "",
+                    value: PayloadValue(kind: .text, text: value), offset: tagStart + 1)
     }
 
     /// After the element name: optional whitespace, then `>` or `/>`. Returns true for `/>`.

@@ -12,17 +12,17 @@ public struct Violation: Sendable, Equatable {
 /// differently from a backend.
 enum PayloadValidator {
     static func validate(_ payload: PaymentPayload, _ rule: ValidationPolicy, merchant: String?) -> Violation? {
-        for field in rule.fields {
-            if field.isExact {
-                guard let value = payload[field.path] else {
-                    if field.required { return Violation(code: "missing_field", field: field.path, detail: "\(field.path) is required") }
+        for check in rule.checks {
+            if check.isExact {
+                guard let value = payload[check.key] else {
+                    if check.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
                     continue
                 }
-                if let violation = check(value, at: field.path, field, merchant: merchant) { return violation }
+                if let violation = self.check(value, at: check.key.path, check, merchant: merchant) { return violation }
                 continue
             }
-            for found in payload.fields where field.matches(found.name) {
-                if let violation = check(found.value, at: found.name, field, merchant: merchant) { return violation }
+            for found in payload.fields where check.rule.matches(found.name) {
+                if let violation = self.check(found.value, at: found.name, check, merchant: merchant) { return violation }
             }
         }
         if rule.strict, let unknown = payload.fields.first(where: { !rule.lists($0.name) }) {
@@ -31,17 +31,20 @@ enum PayloadValidator {
         return nil
     }
 
-    private static func check(_ value: PayloadValue, at path: String, _ field: FieldRule, merchant: String?) -> Violation? {
+    private static func check(_ value: PayloadValue, at path: String, _ field: FieldCheck, merchant: String?) -> Violation? {
         func fail(_ code: String, _ detail: String) -> Violation { Violation(code: code, field: path, detail: "\(path) \(detail)") }
         if value.isNull {
             return field.required ? fail("missing_field", "is required (null given)") : nil
         }
         if let type = field.type {
+            var integer: Int64?
             let ok: Bool
             switch type {
-            case .string: ok = value.stringValue != nil
-            case .integer: ok = value.integerValue != nil
-            case .boolean: ok = value.boolValue != nil
+            case .string: ok = value.kind == .string || value.kind == .text
+            case .integer:
+                integer = value.integerValue
+                ok = integer != nil
+            case .boolean: ok = value.kind == .bool
             case .object: ok = value.kind == .object
             case .array: ok = value.kind == .array
             }
@@ -49,55 +52,86 @@ enum PayloadValidator {
                 let sent = value.kind == .string ? "a string" : value.kind == .number ? "the number \(value.text)" : value.description
                 return fail("wrong_type", "must be \(type == .integer ? "an integer (in fen, as digits)" : "of type \(type.rawValue)"), not \(sent)")
             }
+            if let number = integer {
+                if let minimum = field.minimum, number < minimum { return fail("out_of_range", "must be at least \(minimum)") }
+                var maximum = field.maximum
+                if field.hasMerchantMaximums, let merchant, let own = field.rule.maxPerMerchant[merchant] { maximum = own }
+                if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
+            }
         }
-        if let number = value.integerValue, field.type == .integer {
-            if let minimum = field.minimum, number < minimum { return fail("out_of_range", "must be at least \(minimum)") }
-            let maximum = merchant.flatMap { field.maxPerMerchant[$0] } ?? field.maximum
-            if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
+        guard field.checksText, value.kind == .string || value.kind == .text else { return nil }
+        guard let (code, detail) = withUTF8Bytes(value.text, { textProblem($0, field) }) else { return nil }
+        return fail(code, detail)
+    }
+
+    /// The string checks, on the value's UTF-8 bytes: (code, what is wrong) or nil.
+    private static func textProblem(_ text: UnsafeBufferPointer<UInt8>, _ field: FieldCheck) -> (String, String)? {
+        if field.minLength != nil || field.maxLength != nil {
+            // Unicode scalars: every byte but a continuation byte starts one.
+            var length = 0
+            for byte in text where byte & 0xC0 != 0x80 { length += 1 }
+            if let minimum = field.minLength, length < minimum { return ("too_short", "must be at least \(minimum) characters") }
+            if let maximum = field.maxLength, length > maximum { return ("too_long", "must be at most \(maximum) characters") }
         }
-        guard let text = value.stringValue else { return nil }
-        // Unicode scalars, counted on the UTF-8 bytes (every byte but a continuation starts one).
-        let length = text.utf8.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
-        if let minimum = field.minLength, length < minimum { return fail("too_short", "must be at least \(minimum) characters") }
-        if let maximum = field.maxLength, length > maximum { return fail("too_long", "must be at most \(maximum) characters") }
         if let allowed = field.allowedCharacters, !allowed.admits(text) {
-            return fail("invalid_characters", "may only contain [\(allowed.spec)]")
+            return ("invalid_characters", "may only contain [\(allowed.spec)]")
         }
-        if let oneOf = field.oneOf, !oneOf.contains(text) {
-            return fail("not_allowed_value", "must be one of \(oneOf.joined(separator: ", "))")
+        if let oneOf = field.oneOf, !oneOf.contains(where: { $0.elementsEqual(text) }) {
+            return ("not_allowed_value", "must be one of \(field.rule.oneOf?.joined(separator: ", ") ?? "")")
         }
-        if let url = field.url, let problem = urlProblem(text, url) { return fail("invalid_url", problem) }
+        if let url = field.url, let problem = urlProblem(text, url) { return ("invalid_url", problem) }
         return nil
     }
 
-    /// Nil when `text` is an absolute URL with an allowed scheme and host. Works on the UTF-8
-    /// bytes: scheme `://` authority, no credentials, no spaces or control characters.
     static func urlProblem(_ text: String, _ rule: URLRule) -> String? {
-        let bytes = Array(text.utf8)
-        guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return "must be a plain URL (no spaces or control characters)" }
+        withUTF8Bytes(text) { urlProblem($0, rule) }
+    }
+
+    /// Nil when `bytes` is an absolute URL with an allowed scheme and host: scheme `://`
+    /// authority, no credentials, no spaces or control characters. Compared in place.
+    static func urlProblem(_ bytes: UnsafeBufferPointer<UInt8>, _ rule: URLRule) -> String? {
+        if bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) { return "must be a plain URL (no spaces or control characters)" }
         var separator: Int?
-        for index in 0..<max(bytes.count - 2, 0) where bytes[index] == UInt8(ascii: ":")
-            && bytes[index + 1] == UInt8(ascii: "/") && bytes[index + 2] == UInt8(ascii: "/") {
-            separator = index
-            break
+        var index = 0
+        while index + 2 < bytes.count {
+            if bytes[index] == UInt8(ascii: ":") && bytes[index + 1] == UInt8(ascii: "/") && bytes[index + 2] == UInt8(ascii: "/") {
+                separator = index
+                break
+            }
+            index += 1
         }
         guard let separator, separator > 0 else { return "must be an absolute URL" }
-        let scheme = String(decoding: bytes[..<separator].map { $0 | 0x20 }, as: UTF8.self)
-        guard rule.schemes.contains(scheme) else { return "must use \(rule.schemes.joined(separator: " or "))" }
+        let scheme = UnsafeBufferPointer(rebasing: bytes[..<separator])
+        guard rule.schemes.contains(where: { equalIgnoringASCIICase(scheme, $0) }) else {
+            return "must use \(rule.schemes.joined(separator: " or "))"
+        }
         let start = separator + 3
         var end = start
         while end < bytes.count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") { end += 1 }
-        var authority = Array(bytes[start..<end])
+        var authority = UnsafeBufferPointer(rebasing: bytes[start..<end])
         guard !authority.isEmpty, !authority.contains(UInt8(ascii: "@")) else { return "must be a plain URL with a host (no credentials)" }
         if authority.last != UInt8(ascii: "]"), let colon = authority.lastIndex(of: UInt8(ascii: ":")) {
             guard authority[(colon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return "has an invalid port" }
-            authority = Array(authority[..<colon])
+            authority = UnsafeBufferPointer(rebasing: authority[..<colon])
         }
         guard !rule.hosts.isEmpty else { return nil }
-        let host = String(decoding: authority.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        let host = authority
         let allowed = rule.hosts.contains { pattern in
-            pattern.hasPrefix("*.") ? host.hasSuffix(pattern.dropFirst()) && host.utf8.count > pattern.utf8.count - 1 : host == pattern
+            guard pattern.hasPrefix("*.") else { return equalIgnoringASCIICase(host, pattern) }
+            // `*.example.com`: any subdomain, not the bare domain.
+            let suffix = pattern.utf8.count - 1
+            return host.count > suffix && equalIgnoringASCIICase(UnsafeBufferPointer(rebasing: host[(host.count - suffix)...]),
+                                                                 pattern.utf8.dropFirst())
         }
         return allowed ? nil : "must point to an allowed host"
+    }
+
+    /// `bytes`, with ASCII letters lowered, equal to `lowercase` (which the policy lowered).
+    private static func equalIgnoringASCIICase<S: Sequence<UInt8>>(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: S) -> Bool {
+        bytes.lazy.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }.elementsEqual(lowercase)
+    }
+
+    private static func equalIgnoringASCIICase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: String) -> Bool {
+        equalIgnoringASCIICase(bytes, lowercase.utf8)
     }
 }

@@ -29,8 +29,11 @@ public struct ValidationPolicy: Sendable, Equatable {
         didSet {
             exactPaths = Set(fields.filter(\.isExact).map(\.path))
             wildcardFields = fields.filter { !$0.isExact }
+            checks = fields.map(FieldCheck.init)
         }
     }
+    /// `fields` compiled for the request path, in the same order.
+    private(set) var checks: [FieldCheck] = []
     /// For `strict`: the listed paths without `*`, and the rules with one.
     private(set) var exactPaths: Set<String> = []
     private(set) var wildcardFields: [FieldRule] = []
@@ -94,29 +97,42 @@ public struct FieldRule: Sendable, Equatable {
 /// last is itself).
 public struct AllowedCharacters: Sendable, Equatable {
     public let spec: String
-    private let allowed: [Bool]
+    /// Bit `b` of the pair is set when ASCII byte `b` is allowed (`low` 0–63, `high` 64–127).
+    private let low: UInt64
+    private let high: UInt64
 
     public init?(_ spec: String) {
         let bytes = Array(spec.utf8)
         guard !bytes.isEmpty, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
-        var allowed = [Bool](repeating: false, count: 128)
+        var low: UInt64 = 0, high: UInt64 = 0
+        func allow(_ byte: UInt8) {
+            if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
+        }
         var index = 0
         while index < bytes.count {
             if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "-") {
                 guard bytes[index] <= bytes[index + 2] else { return nil }
-                for byte in bytes[index]...bytes[index + 2] { allowed[Int(byte)] = true }
+                for byte in bytes[index]...bytes[index + 2] { allow(byte) }
                 index += 3
             } else {
-                allowed[Int(bytes[index])] = true
+                allow(bytes[index])
                 index += 1
             }
         }
         self.spec = spec
-        self.allowed = allowed
+        self.low = low
+        self.high = high
     }
 
-    func admits(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 < 128 && allowed[Int($0)] }
+    func admits(_ text: String) -> Bool { withUTF8Bytes(text, admits) }
+
+    func admits(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in bytes {
+            let bit = UInt64(byte & 63)
+            let set = byte < 64 ? low : byte < 128 ? high : 0
+            if set >> bit & 1 == 0 { return false }
+        }
+        return true
     }
 }
 
