@@ -15,10 +15,10 @@ struct FormParser {
 
     init(_ p: Bytes, limits: PayloadLimits) {
         self.p = p
-        self.out = FieldCollector(limits: limits)
+        self.out = FieldCollector(source: p, limits: limits)
     }
 
-    mutating func parse() throws(PayloadError) -> PaymentPayload {
+    mutating func parse() throws(PayloadError) -> FieldCollector {
         if UTF8Bytes.hasBOM(p) { throw PayloadError(.byteOrderMark, "byte order mark before form data", offset: 0) }
         var start = 0
         while start < p.count {
@@ -40,14 +40,13 @@ struct FormParser {
             let name = try decode(start..<equals, isName: true, fieldName: nil)
             try checkName(name, offset: start)
             let value = try decode((equals + 1)..<end, isName: false, fieldName: name)
-            try out.add(name: name, path: name, pathHash: FoldedPathHasher.hash(name), parentPath: "",
-                        value: PayloadValue(kind: .text, text: value), offset: start)
+            try out.add(name: name, value: value, offset: start)
             start = end + 1
             if end + 1 == p.count {
                 throw PayloadError(.emptyKey, "empty field after trailing '&'", offset: end)
             }
         }
-        return out.finish(format: .form)
+        return out
     }
 
     /// Percent-decodes `range`. Without `%` or `+` the String comes straight from the slice.

@@ -10,18 +10,14 @@ struct JSONParser {
     private var i = 0
     private var out: FieldCollector
     private let maxDepth: Int
-    /// Reused buffer for strings that contain escapes.
-    private var scratch: [UInt8] = []
-    /// Where the last string's decoded bytes are: a slice of the input, or nil for `scratch`.
-    private var lastStringSlice: Range<Int>? = nil
 
     init(_ p: Bytes, limits: PayloadLimits) {
         self.p = p
-        self.out = FieldCollector(limits: limits)
+        self.out = FieldCollector(source: p, limits: limits)
         self.maxDepth = limits.effectiveDepth
     }
 
-    mutating func parse() throws(PayloadError) -> PaymentPayload {
+    mutating func parse() throws(PayloadError) -> FieldCollector {
         if p.isEmpty { throw PayloadError(.emptyBody, "empty body", offset: 0) }
         if UTF8Bytes.hasBOM(p) { throw PayloadError(.byteOrderMark, "byte order mark before JSON text", offset: 0) }
         skipWhitespace()
@@ -31,41 +27,42 @@ struct JSONParser {
             throw PayloadError(.topLevelNotObject, "top-level value must be an object, found " + describeByte(p[i]),
                                offset: i)
         }
-        try parseObject(path: "", pathHash: FoldedPathHasher(), depth: 1)
+        try parseObject(parent: -1, pathHash: FoldedPathHasher(), depth: 1)
         skipWhitespace()
         if i < p.count {
             throw PayloadError(.trailingData, "data after the top-level object", offset: i)
         }
-        return out.finish(format: .json)
+        return out
     }
 
     // MARK: Structure
 
-    /// `pathHash` has hashed the case-folded `path`; each member's path extends it.
-    private mutating func parseObject(path: String, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
+    /// The object at `i`, whose members go under field `parent` (-1: the top level);
+    /// `pathHash` has hashed the case-folded path of `parent`, and each member's path extends it.
+    private mutating func parseObject(parent: Int, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
         if depth > maxDepth {
-            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
+            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: out.path(parent))
         }
         i += 1  // {
         skipWhitespace()
         if i < p.count && p[i] == UInt8(ascii: "}") { i += 1; return }
         while true {
             guard i < p.count else { throw unexpectedEnd("unterminated object") }
-            guard p[i] == UInt8(ascii: "\"") else { throw unexpected("expected a string key", path: path) }
+            guard p[i] == UInt8(ascii: "\"") else { throw unexpected("expected a string key", parent: parent) }
             let keyOffset = i
             let key = try parseString()
-            try checkKey(key, offset: keyOffset, parentPath: path)
+            try checkKey(key, offset: keyOffset, parent: parent)
             var childHash = pathHash
-            if !path.isEmpty { childHash.combine(UInt8(ascii: ".")) }
-            withLastString { childHash.combine(folding: $0) }
+            if parent >= 0 { childHash.combine(UInt8(ascii: ".")) }
+            withBytes(key) { childHash.combine(folding: $0) }
             skipWhitespace()
             guard i < p.count else { throw unexpectedEnd("unterminated object") }
-            guard p[i] == UInt8(ascii: ":") else { throw unexpected("expected ':' after key " + quoted(key), path: path) }
+            guard p[i] == UInt8(ascii: ":") else {
+                throw unexpected("expected ':' after key " + quoted(out.string(key)), parent: parent)
+            }
             i += 1
             skipWhitespace()
-            let childPath = path.isEmpty ? key : path + "." + key
-            try parseValue(name: key, path: childPath, pathHash: childHash, parentPath: path,
-                           keyOffset: keyOffset, depth: depth)
+            try parseValue(parent: parent, element: -1, key: key, pathHash: childHash, keyOffset: keyOffset, depth: depth)
             skipWhitespace()
             guard i < p.count else { throw unexpectedEnd("unterminated object") }
             switch p[i] {
@@ -76,26 +73,25 @@ struct JSONParser {
                 i += 1
                 return
             default:
-                throw unexpected("expected ',' or '}'", path: path)
+                throw unexpected("expected ',' or '}'", parent: parent)
             }
         }
     }
 
-    private mutating func parseArray(path: String, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
+    /// The array at `i`, field `parent`; its elements are named by position.
+    private mutating func parseArray(parent: Int, pathHash: FoldedPathHasher, depth: Int) throws(PayloadError) {
         if depth > maxDepth {
-            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: path)
+            throw PayloadError(.tooDeep, "nesting deeper than " + String(maxDepth), offset: i, path: out.path(parent))
         }
         i += 1  // [
         skipWhitespace()
         if i < p.count && p[i] == UInt8(ascii: "]") { i += 1; return }
         var n = 0
         while true {
-            let element = String(n)
             var elementHash = pathHash
             elementHash.combine(UInt8(ascii: "."))
-            for digit in element.utf8 { elementHash.combine(digit) }
-            try parseValue(name: element, path: path + "." + element, pathHash: elementHash,
-                           parentPath: path, keyOffset: i, depth: depth)
+            for digit in String(n).utf8 { elementHash.combine(digit) }
+            try parseValue(parent: parent, element: n, key: .empty, pathHash: elementHash, keyOffset: i, depth: depth)
             n += 1
             skipWhitespace()
             guard i < p.count else { throw unexpectedEnd("unterminated array") }
@@ -107,77 +103,97 @@ struct JSONParser {
                 i += 1
                 return
             default:
-                throw unexpected("expected ',' or ']'", path: path)
+                throw unexpected("expected ',' or ']'", parent: parent)
             }
         }
     }
 
-    /// Parses the value at `i` and records it under `path`. Containers are recorded before their
-    /// members so `fields` stays in document order.
-    private mutating func parseValue(name: String, path: String, pathHash: FoldedPathHasher, parentPath: String,
+    /// Parses the value at `i` and records it as member `key` (or element `element`) of
+    /// `parent`. Containers are recorded before their members so fields stay in document order.
+    private mutating func parseValue(parent: Int, element: Int, key: ByteSpan, pathHash: FoldedPathHasher,
                                      keyOffset: Int, depth: Int) throws(PayloadError) {
         guard i < p.count else { throw unexpectedEnd("expected a value") }
-        let value: PayloadValue
+        let field = PendingField(parent: parent, element: element, key: key)
+        let kind: PayloadValue.Kind
+        let value: ByteSpan
         switch p[i] {
         case UInt8(ascii: "{"):
-            try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
-                        value: PayloadValue(kind: .object, text: ""), offset: keyOffset)
-            try parseObject(path: path, pathHash: pathHash, depth: depth + 1)
+            try out.add(kind: .object, parent: parent, element: element, key: key, value: .empty,
+                        pathHash: pathHash.value, offset: keyOffset)
+            try parseObject(parent: out.entries.count - 1, pathHash: pathHash, depth: depth + 1)
             return
         case UInt8(ascii: "["):
-            try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
-                        value: PayloadValue(kind: .array, text: ""), offset: keyOffset)
-            try parseArray(path: path, pathHash: pathHash, depth: depth + 1)
+            try out.add(kind: .array, parent: parent, element: element, key: key, value: .empty,
+                        pathHash: pathHash.value, offset: keyOffset)
+            try parseArray(parent: out.entries.count - 1, pathHash: pathHash, depth: depth + 1)
             return
         case UInt8(ascii: "\""):
-            value = PayloadValue(kind: .string, text: try parseString())
+            (kind, value) = (.string, try parseString())
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            value = PayloadValue(kind: .number, text: try parseNumber(path: path))
+            (kind, value) = (.number, try parseNumber(field))
         case UInt8(ascii: "t"):
-            value = PayloadValue(kind: .bool, text: try parseLiteral("true", path: path))
+            (kind, value) = (.bool, try parseLiteral("true", field))
         case UInt8(ascii: "f"):
-            value = PayloadValue(kind: .bool, text: try parseLiteral("false", path: path))
+            (kind, value) = (.bool, try parseLiteral("false", field))
         case UInt8(ascii: "n"):
-            value = PayloadValue(kind: .null, text: try parseLiteral("null", path: path))
+            (kind, value) = (.null, try parseLiteral("null", field))
         case UInt8(ascii: "+"), UInt8(ascii: "."):
-            throw PayloadError(.invalidNumber, "number must start with '-' or a digit", offset: i, path: path)
+            throw PayloadError(.invalidNumber, "number must start with '-' or a digit", offset: i, path: path(of: field))
         case UInt8(ascii: "N"), UInt8(ascii: "I"):
-            throw PayloadError(.invalidNumber, "NaN and Infinity are not JSON numbers", offset: i, path: path)
+            throw PayloadError(.invalidNumber, "NaN and Infinity are not JSON numbers", offset: i, path: path(of: field))
         default:
-            throw unexpected("expected a value", path: parentPath)
+            throw unexpected("expected a value", parent: parent)
         }
-        try out.add(name: name, path: path, pathHash: pathHash.value, parentPath: parentPath,
-                    value: value, offset: keyOffset)
+        try out.add(kind: kind, parent: parent, element: element, key: key, value: value,
+                    pathHash: pathHash.value, offset: keyOffset)
+    }
+
+    /// A value being read, not yet recorded: where its path comes from, for errors.
+    private struct PendingField {
+        var parent: Int
+        var element: Int
+        var key: ByteSpan
+    }
+
+    private func path(of field: PendingField) -> String {
+        let name = field.element >= 0 ? String(field.element) : out.string(field.key)
+        return field.parent < 0 ? name : out.path(field.parent) + "." + name
     }
 
     // MARK: Tokens
 
-    /// Reads a string starting at the opening quote. The common case (no escapes) becomes a
-    /// `String` straight from the validated slice; escapes switch to the scratch buffer.
-    private mutating func parseString() throws(PayloadError) -> String {
+    /// Reads a string starting at the opening quote. The common case (no escapes) is a span of
+    /// the body; a string with escapes is decoded into the collector's buffer.
+    private mutating func parseString() throws(PayloadError) -> ByteSpan {
         let open = i
         i += 1
         let start = i
+        // Printable ASCII, the bulk of any payment body, in a tight loop on a local index.
+        var j = i
+        let count = p.count
+        while j < count {
+            let b = p[j]
+            guard b >= 0x20, b < 0x80, b != UInt8(ascii: "\""), b != UInt8(ascii: "\\") else { break }
+            j += 1
+        }
+        i = j
         while i < p.count {
             let b = p[i]
             if b == UInt8(ascii: "\"") {
-                let s = UTF8Bytes.string(p, start..<i)
-                lastStringSlice = start..<i
                 i += 1
-                return s
+                return ByteSpan(start: start, end: i - 1, isDecoded: false)
             }
             if b == UInt8(ascii: "\\") { break }
             try stepRaw(b)
         }
         guard i < p.count else { throw PayloadError(.unexpectedEnd, "unterminated string", offset: open) }
-        scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: Bytes(rebasing: p[start..<i]))
+        let decodedStart = out.decoded.count
+        out.decoded.append(contentsOf: Bytes(rebasing: p[start..<i]))
         while i < p.count {
             let b = p[i]
             if b == UInt8(ascii: "\"") {
                 i += 1
-                lastStringSlice = nil
-                return String(decoding: scratch, as: UTF8.self)
+                return ByteSpan(start: decodedStart, end: out.decoded.count, isDecoded: true)
             }
             if b == UInt8(ascii: "\\") {
                 try parseEscape()
@@ -185,9 +201,18 @@ struct JSONParser {
             }
             let from = i
             try stepRaw(b)
-            scratch.append(contentsOf: Bytes(rebasing: p[from..<i]))
+            out.decoded.append(contentsOf: Bytes(rebasing: p[from..<i]))
         }
         throw PayloadError(.unexpectedEnd, "unterminated string", offset: open)
+    }
+
+    /// Calls `body` with the bytes of a span the parser made.
+    private func withBytes(_ span: ByteSpan, _ body: (Bytes) -> Void) {
+        if span.isDecoded {
+            out.decoded.withUnsafeBufferPointer { body(Bytes(rebasing: $0[span.start..<span.end])) }
+        } else {
+            body(Bytes(rebasing: p[span.start..<span.end]))
+        }
     }
 
     /// Advances over one unescaped character inside a string, validating it.
@@ -202,19 +227,19 @@ struct JSONParser {
         i += n
     }
 
-    /// Decodes one escape at `i` (the backslash) into `scratch`.
+    /// Decodes one escape at `i` (the backslash) into the collector's buffer.
     private mutating func parseEscape() throws(PayloadError) {
         let at = i
         guard i + 1 < p.count else { throw PayloadError(.unexpectedEnd, "unterminated escape", offset: at) }
         let c = p[i + 1]
         i += 2
         switch c {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scratch.append(c)
-        case UInt8(ascii: "b"): scratch.append(0x08)
-        case UInt8(ascii: "f"): scratch.append(0x0C)
-        case UInt8(ascii: "n"): scratch.append(0x0A)
-        case UInt8(ascii: "r"): scratch.append(0x0D)
-        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.decoded.append(c)
+        case UInt8(ascii: "b"): out.decoded.append(0x08)
+        case UInt8(ascii: "f"): out.decoded.append(0x0C)
+        case UInt8(ascii: "n"): out.decoded.append(0x0A)
+        case UInt8(ascii: "r"): out.decoded.append(0x0D)
+        case UInt8(ascii: "t"): out.decoded.append(0x09)
         case UInt8(ascii: "u"):
             var scalar = try hex4(escapeAt: at)
             if scalar >= 0xDC00 && scalar <= 0xDFFF {
@@ -238,7 +263,7 @@ struct JSONParser {
             if scalar == 0 {
                 throw PayloadError(.nulCharacter, "\\u0000 in string (C backends truncate at NUL)", offset: at)
             }
-            UTF8Bytes.append(scalar: scalar, to: &scratch)
+            UTF8Bytes.append(scalar: scalar, to: &out.decoded)
         default:
             throw PayloadError(.invalidEscape, "invalid escape \\" + (c >= 0x21 && c < 0x7F
                                ? String(UnicodeScalar(c)) : describeByte(c)), offset: at)
@@ -267,10 +292,10 @@ struct JSONParser {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, kept as text.
-    private mutating func parseNumber(path: String) throws(PayloadError) -> String {
+    private mutating func parseNumber(_ field: PendingField) throws(PayloadError) -> ByteSpan {
         let start = i
         func fail(_ what: String) -> PayloadError {
-            PayloadError(.invalidNumber, what, offset: start, path: path)
+            PayloadError(.invalidNumber, what, offset: start, path: path(of: field))
         }
         if p[i] == UInt8(ascii: "-") { i += 1 }
         guard i < p.count, UTF8Bytes.isDigit(p[i]) else {
@@ -304,21 +329,21 @@ struct JSONParser {
                 throw fail("malformed number")
             }
         }
-        return UTF8Bytes.string(p, start..<i)
+        return ByteSpan(start: start, end: i, isDecoded: false)
     }
 
     private mutating func skipDigits() {
         while i < p.count && UTF8Bytes.isDigit(p[i]) { i += 1 }
     }
 
-    private mutating func parseLiteral(_ word: StaticString, path: String) throws(PayloadError) -> String {
+    private mutating func parseLiteral(_ word: StaticString, _ field: PendingField) throws(PayloadError) -> ByteSpan {
         let n = word.utf8CodeUnitCount
         guard UTF8Bytes.hasPrefix(p, at: i, word),
               i + n == p.count || !(UTF8Bytes.isLetter(p[i + n]) || UTF8Bytes.isDigit(p[i + n])) else {
-            throw PayloadError(.invalidLiteral, "invalid literal (expected true, false or null)", offset: i, path: path)
+            throw PayloadError(.invalidLiteral, "invalid literal (expected true, false or null)", offset: i, path: path(of: field))
         }
         i += n
-        return word.description
+        return ByteSpan(start: i - n, end: i, isDecoded: false)
     }
 
     @inline(__always)
@@ -334,40 +359,30 @@ struct JSONParser {
     // MARK: Keys and errors
 
     /// Keys are field-path components: non-empty, no `.`, no control characters, bounded length.
-    /// Checked on the bytes just decoded (not through `String`).
-    private func checkKey(_ key: String, offset: Int, parentPath: String) throws(PayloadError) {
+    /// Checked on the bytes; a String is made only for the error message.
+    private func checkKey(_ key: ByteSpan, offset: Int, parent: Int) throws(PayloadError) {
         var problem: String? = nil
-        withLastString { bytes in
+        withBytes(key) { bytes in
             if bytes.isEmpty { problem = "empty key"; return }
             for b in bytes {
                 if b == UInt8(ascii: ".") {
-                    problem = "key " + quoted(key) + " contains '.', the field-path separator"
+                    problem = "key " + quoted(out.string(key)) + " contains '.', the field-path separator"
                     return
                 }
                 if b < 0x20 || b == 0x7F {
-                    problem = "key " + quoted(key) + " contains a control character"
+                    problem = "key " + quoted(out.string(key)) + " contains a control character"
                     return
                 }
             }
         }
-        if let problem { throw PayloadError(.invalidKey, problem, offset: offset, path: parentPath) }
-        try out.checkLength(key, offset: offset)
+        if let problem { throw PayloadError(.invalidKey, problem, offset: offset, path: out.path(parent)) }
+        try out.checkLength(byteCount: key.count, offset: offset) { out.string(key) }
     }
 
-    /// The decoded bytes of the string `parseString` returned last: a slice of the input, or the
-    /// scratch buffer when it had escapes.
-    private func withLastString(_ body: (Bytes) -> Void) {
-        if let slice = lastStringSlice {
-            body(Bytes(rebasing: p[slice]))
-        } else {
-            scratch.withUnsafeBufferPointer { body($0) }
-        }
-    }
-
-    private func unexpected(_ expectation: String, path: String) -> PayloadError {
+    private func unexpected(_ expectation: String, parent: Int) -> PayloadError {
         if p[i] >= 0x80, UTF8Bytes.sequenceLength(p, i) == nil { return invalidUTF8(at: i) }
         return PayloadError(.unexpectedCharacter, "unexpected " + describeByte(p[i]) + ", " + expectation,
-                            offset: i, path: path)
+                            offset: i, path: out.path(parent))
     }
 
     private func unexpectedEnd(_ what: String) -> PayloadError {

@@ -115,12 +115,16 @@ extension PayloadFormat {
     /// The format of a Content-Type that is one of `commonForms` (ASCII case ignored), found
     /// without building anything: `detect` runs once per request with a body.
     private static func commonForm(_ contentType: String) -> PayloadFormat? {
-        let count = contentType.utf8.count
-        for (spelling, format) in commonForms where spelling.utf8.count == count
-            && contentType.utf8.lazy.map(UTF8Bytes.lowerASCII).elementsEqual(spelling.utf8) {
-            return format
+        withUTF8Bytes(contentType) { header in
+            for (spelling, format) in commonForms where spelling.utf8.count == header.count {
+                let same = withUTF8Bytes(spelling) { known in
+                    for k in 0..<known.count where UTF8Bytes.lowerASCII(header[k]) != known[k] { return false }
+                    return true
+                }
+                if same { return format }
+            }
+            return nil
         }
-        return nil
     }
 }
 

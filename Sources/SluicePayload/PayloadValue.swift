@@ -22,12 +22,28 @@ public struct PayloadValue: Sendable, Hashable, CustomStringConvertible {
     }
 
     public let kind: Kind
-    /// The decoded string, or the literal token for numbers, booleans and null.
-    public let text: String
+    /// The value's UTF-8 bytes: a slice of the body (or of the parser's buffer of decoded
+    /// strings), so a parse makes no String per value; `text` makes one when asked.
+    @usableFromInline let bytes: ArraySlice<UInt8>
 
     public init(kind: Kind, text: String) {
         self.kind = kind
-        self.text = text
+        bytes = ArraySlice(text.utf8)
+    }
+
+    init(kind: Kind, bytes: ArraySlice<UInt8>) {
+        self.kind = kind
+        self.bytes = bytes
+    }
+
+    /// The decoded string, or the literal token for numbers, booleans and null. Made on each
+    /// call; `withUTF8` reads the bytes without making one.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// Calls `body` with the UTF-8 bytes of `text`, in place.
+    @inlinable
+    public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBufferPointer(body)
     }
 
     /// The value as an `Int64`, only for a number (or untyped XML/form text) spelled
@@ -35,7 +51,7 @@ public struct PayloadValue: Sendable, Hashable, CustomStringConvertible {
     /// `+1` are all `nil`: each could be read differently by some backend.
     public var integerValue: Int64? {
         guard kind == .number || kind == .text else { return nil }
-        return parseCanonicalInt64(text)
+        return parseCanonicalInt64(bytes)
     }
 
     /// The text of a JSON string or of an untyped XML/form value; `nil` for other kinds, so a
@@ -46,11 +62,20 @@ public struct PayloadValue: Sendable, Hashable, CustomStringConvertible {
 
     /// `true` / `false` for a JSON boolean, otherwise `nil`.
     public var boolValue: Bool? {
-        kind == .bool ? text == "true" : nil
+        kind == .bool ? bytes.first == UInt8(ascii: "t") : nil
     }
 
     public var isNull: Bool { kind == .null }
     public var isContainer: Bool { kind == .object || kind == .array }
+
+    public static func == (lhs: PayloadValue, rhs: PayloadValue) -> Bool {
+        lhs.kind == rhs.kind && lhs.bytes.elementsEqual(rhs.bytes)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 
     public var description: String {
         switch kind {
@@ -75,8 +100,8 @@ public struct PayloadField: Sendable, Hashable {
 }
 
 /// `-?(0|[1-9][0-9]*)` within Int64 range, else nil. Accumulates negatively so Int64.min fits.
-func parseCanonicalInt64(_ text: String) -> Int64? {
-    var utf8 = text.utf8.makeIterator()
+func parseCanonicalInt64<Digits: Sequence<UInt8>>(_ text: Digits) -> Int64? {
+    var utf8 = text.makeIterator()
     guard var byte = utf8.next() else { return nil }
     var negative = false
     if byte == UInt8(ascii: "-") {

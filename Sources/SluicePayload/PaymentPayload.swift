@@ -16,24 +16,27 @@
 /// different one. Lookup itself is exact.
 public struct PaymentPayload: Sendable {
     public let format: PayloadFormat
+    private let storage: PayloadStorage
+
+    init(format: PayloadFormat, storage: PayloadStorage) {
+        self.format = format
+        self.storage = storage
+    }
+
     /// Every field in document order, named by full path. A JSON container appears (as an
-    /// `.object` / `.array` marker) before its members.
-    public let fields: [PayloadField]
+    /// `.object` / `.array` marker) before its members. Built on each call (the parse keeps
+    /// positions, not Strings); a guard that reads a few fields looks them up instead.
+    public var fields: [PayloadField] { storage.allFields() }
+
+    /// How many fields `fields` has.
+    public var fieldCount: Int { storage.entries.count }
+
     /// The top-level name/value pairs in document order, named by their own key: every XML child
     /// of `<xml>`, every form pair, every member of the JSON top-level object (containers as
     /// markers). Signature canonicalisation (WeChat v2 and Alipay sort these) reads exactly this.
-    /// Made on each call: a top-level path is the only kind without a `.` (keys may not contain
-    /// one; XML and form names are flat), so only the guards that sort fields pay for a list.
     public var topLevelFields: [PayloadField] {
-        fields.filter { !$0.name.utf8.contains(UInt8(ascii: ".")) }
-    }
-    /// Case-folded path -> index in `fields` (paths are unique even after folding).
-    private let index: FoldedPathIndex
-
-    init(format: PayloadFormat, fields: [PayloadField], index: FoldedPathIndex) {
-        self.format = format
-        self.fields = fields
-        self.index = index
+        storage.entries.indices.filter { storage.entries[$0].parent < 0 }
+            .map { PayloadField(name: storage.name($0), value: storage.value($0)) }
     }
 
     /// The value at a field path (`"mchid"`, `"amount.total"`, `"items.0.name"`), or nil.
@@ -48,49 +51,51 @@ public struct PaymentPayload: Sendable {
     }
 
     private func value(at path: String, hash: UInt64) -> PayloadValue? {
-        // Paths are unique after folding, so at most one position has this hash and this name.
-        guard let k = index.first(hash: hash, where: { [fields] k in fields[k].name == path }) else { return nil }
-        return fields[k].value
+        // Paths are unique after folding, so at most one field has this hash and this path.
+        guard let k = withUTF8Bytes(path, { storage.find($0, hash: hash) }) else { return nil }
+        return storage.value(k)
     }
 
-    /// True if the path names a field.
-    public func contains(_ path: String) -> Bool { self[path] != nil }
-
-    /// Parses `bytes` as `format`. One pass over the bytes; strings are built from validated
-    /// slices. Throws on anything a differently-lenient backend parser could read differently.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, format: PayloadFormat,
+    /// Parses `bytes` as `format`. One pass over the bytes; names and values stay where they
+    /// are in `bytes` (kept, not copied) unless they had to be decoded. Throws on anything a
+    /// differently-lenient backend parser could read differently.
+    public static func parse(_ bytes: [UInt8], format: PayloadFormat,
                              limits: PayloadLimits = .default) throws(PayloadError) -> PaymentPayload {
-        let result = bytes.withMemoryRebound(to: UInt8.self) { p in
-            Result { () throws(PayloadError) -> PaymentPayload in try parseBytes(p, format: format, limits: limits) }
-        }
-        return try result.get()
-    }
-
-    /// Parses any byte collection (`[UInt8]`, `String.UTF8View`, `ArraySlice<UInt8>`, …). Contiguous
-    /// storage is read in place; anything else is copied once.
-    public static func parse<C: Collection<UInt8>>(_ bytes: C, format: PayloadFormat,
-                                                 limits: PayloadLimits = .default) throws(PayloadError) -> PaymentPayload {
-        let inPlace = bytes.withContiguousStorageIfAvailable { p in
-            Result { () throws(PayloadError) -> PaymentPayload in try parseBytes(p, format: format, limits: limits) }
-        }
-        if let inPlace { return try inPlace.get() }
-        let copy = Array(bytes)
-        return try copy.withUnsafeBufferPointer { p in
-            Result { () throws(PayloadError) -> PaymentPayload in try parseBytes(p, format: format, limits: limits) }
+        try bytes.withUnsafeBufferPointer { p in
+            Result { () throws(PayloadError) -> PaymentPayload in try parseBytes(p, of: bytes, format: format, limits: limits) }
         }.get()
     }
 
-    static func parseBytes(_ p: Bytes, format: PayloadFormat, limits: PayloadLimits) throws(PayloadError) -> PaymentPayload {
+    /// Parses a copy of `bytes`.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, format: PayloadFormat,
+                             limits: PayloadLimits = .default) throws(PayloadError) -> PaymentPayload {
+        try parse(Array(bytes), format: format, limits: limits)
+    }
+
+    /// Parses a copy of any byte collection (`String.UTF8View`, `ArraySlice<UInt8>`, …).
+    public static func parse<C: Collection<UInt8>>(_ bytes: C, format: PayloadFormat,
+                                                 limits: PayloadLimits = .default) throws(PayloadError) -> PaymentPayload {
+        try parse(Array(bytes), format: format, limits: limits)
+    }
+
+    static func parseBytes(_ p: Bytes, of body: [UInt8], format: PayloadFormat, limits: PayloadLimits) throws(PayloadError) -> PaymentPayload {
         switch format {
         case .json:
             var parser = JSONParser(p, limits: limits)
-            return try parser.parse()
+            return try parser.parse().finish(format: .json, body: body)
         case .xml:
             var parser = XMLParser(p, limits: limits)
-            return try parser.parse()
+            return try parser.parse().finish(format: .xml, body: body)
         case .form:
             var parser = FormParser(p, limits: limits)
-            return try parser.parse()
+            return try parser.parse().finish(format: .form, body: body)
         }
     }
+}
+
+/// The UTF-8 bytes of a string, in place when it is stored contiguously, else from a copy.
+@inline(__always)
+func withUTF8Bytes<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+    return Array(text.utf8).withUnsafeBufferPointer(body)
 }

@@ -1,5 +1,6 @@
 /// Byte-level helpers shared by the three parsers. Everything works on byte buffers; a `String` is
-/// made once per key or value from a validated slice, never character by character.
+/// made from a validated slice only when someone asks for a name or value, never character by
+/// character.
 
 typealias Bytes = UnsafeBufferPointer<UInt8>
 
@@ -89,6 +90,14 @@ enum UTF8Bytes {
             if caseInsensitive { a = lowerASCII(a); b = lowerASCII(b) }
             if a != b { return false }
         }
+        return true
+    }
+
+    /// Byte-wise equality (keys and paths are short: a loop beats a call into memcmp).
+    @inline(__always)
+    static func equal(_ a: Bytes, _ b: Bytes) -> Bool {
+        guard a.count == b.count else { return false }
+        for k in 0..<a.count where a[k] != b[k] { return false }
         return true
     }
 

@@ -20,10 +20,10 @@ struct XMLParser {
 
     init(_ p: Bytes, limits: PayloadLimits) {
         self.p = p
-        self.out = FieldCollector(limits: limits)
+        self.out = FieldCollector(source: p, limits: limits)
     }
 
-    mutating func parse() throws(PayloadError) -> PaymentPayload {
+    mutating func parse() throws(PayloadError) -> FieldCollector {
         if p.isEmpty { throw PayloadError(.emptyBody, "empty body", offset: 0) }
         if UTF8Bytes.hasBOM(p) { throw PayloadError(.byteOrderMark, "byte order mark before XML", offset: 0) }
         if UTF8Bytes.hasPrefix(p, at: 0, "<?xml"), p.count > 5, isSpace(p[5]) || p[5] == UInt8(ascii: "?") {
@@ -42,7 +42,7 @@ struct XMLParser {
             _ = try classifyMarkup()
             throw PayloadError(.trailingData, "content after the root element", offset: i)
         }
-        return out.finish(format: .xml)
+        return out
     }
 
     // MARK: Prolog
@@ -168,8 +168,7 @@ struct XMLParser {
             }
             try parseEndTag(expected: name)
         }
-        try out.add(name: name, path: name, pathHash: FoldedPathHasher.hash(name), parentPath: "",
-                    value: PayloadValue(kind: .text, text: value), offset: tagStart + 1)
+        try out.add(name: name, value: value, offset: tagStart + 1)
     }
 
     /// After the element name: optional whitespace, then `>` or `/>`. Returns true for `/>`.

@@ -39,11 +39,3 @@ final class FieldCheck: Sendable, Equatable {
 
     static func == (lhs: FieldCheck, rhs: FieldCheck) -> Bool { lhs.rule == rhs.rule }
 }
-
-/// The UTF-8 bytes of a string, in place when it is stored contiguously (every string a parser
-/// made is), else from a copy.
-@inline(__always)
-func withUTF8Bytes<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-    if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
-    return Array(text.utf8).withUnsafeBufferPointer(body)
-}

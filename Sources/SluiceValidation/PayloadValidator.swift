@@ -12,6 +12,14 @@ public struct Violation: Sendable, Equatable {
 /// differently from a backend.
 enum PayloadValidator {
     static func validate(_ payload: PaymentPayload, _ rule: ValidationPolicy, merchant: String?) -> Violation? {
+        // Exact paths are looked up; only wildcard and strict rules need every field by name.
+        var named: [PayloadField]?
+        func allFields() -> [PayloadField] {
+            if let named { return named }
+            let fields = payload.fields
+            named = fields
+            return fields
+        }
         for check in rule.checks {
             if check.isExact {
                 guard let value = payload[check.key] else {
@@ -21,11 +29,11 @@ enum PayloadValidator {
                 if let violation = self.check(value, at: check.key.path, check, merchant: merchant) { return violation }
                 continue
             }
-            for found in payload.fields where check.rule.matches(found.name) {
+            for found in allFields() where check.rule.matches(found.name) {
                 if let violation = self.check(found.value, at: found.name, check, merchant: merchant) { return violation }
             }
         }
-        if rule.strict, let unknown = payload.fields.first(where: { !rule.lists($0.name) }) {
+        if rule.strict, let unknown = allFields().first(where: { !rule.lists($0.name) }) {
             return Violation(code: "unknown_field", field: unknown.name, detail: "\(unknown.name) is not a field of this API")
         }
         return nil
@@ -60,7 +68,7 @@ enum PayloadValidator {
             }
         }
         guard field.checksText, value.kind == .string || value.kind == .text else { return nil }
-        guard let (code, detail) = withUTF8Bytes(value.text, { textProblem($0, field) }) else { return nil }
+        guard let (code, detail) = value.withUTF8({ textProblem($0, field) }) else { return nil }
         return fail(code, detail)
     }
 
@@ -76,7 +84,7 @@ enum PayloadValidator {
         if let allowed = field.allowedCharacters, !allowed.admits(text) {
             return ("invalid_characters", "may only contain [\(allowed.spec)]")
         }
-        if let oneOf = field.oneOf, !oneOf.contains(where: { $0.elementsEqual(text) }) {
+        if let oneOf = field.oneOf, !oneOf.contains(where: { allowed in allowed.withUnsafeBufferPointer { $0.elementsEqual(text) } }) {
             return ("not_allowed_value", "must be one of \(field.rule.oneOf?.joined(separator: ", ") ?? "")")
         }
         if let url = field.url, let problem = urlProblem(text, url) { return ("invalid_url", problem) }
@@ -84,7 +92,7 @@ enum PayloadValidator {
     }
 
     static func urlProblem(_ text: String, _ rule: URLRule) -> String? {
-        withUTF8Bytes(text) { urlProblem($0, rule) }
+        Array(text.utf8).withUnsafeBufferPointer { urlProblem($0, rule) }
     }
 
     /// Nil when `bytes` is an absolute URL with an allowed scheme and host: scheme `://`
@@ -127,8 +135,15 @@ enum PayloadValidator {
     }
 
     /// `bytes`, with ASCII letters lowered, equal to `lowercase` (which the policy lowered).
-    private static func equalIgnoringASCIICase<S: Sequence<UInt8>>(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: S) -> Bool {
-        bytes.lazy.map { $0 &- 0x41 < 26 ? $0 | 0x20 : $0 }.elementsEqual(lowercase)
+    private static func equalIgnoringASCIICase<S: Collection<UInt8>>(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: S) -> Bool {
+        guard bytes.count == lowercase.count else { return false }
+        var index = 0
+        for expected in lowercase {
+            let byte = bytes[index]
+            if (byte &- 0x41 < 26 ? byte | 0x20 : byte) != expected { return false }
+            index += 1
+        }
+        return true
     }
 
     private static func equalIgnoringASCIICase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: String) -> Bool {

@@ -124,7 +124,7 @@ public struct AllowedCharacters: Sendable, Equatable {
         self.high = high
     }
 
-    func admits(_ text: String) -> Bool { withUTF8Bytes(text, admits) }
+    func admits(_ text: String) -> Bool { Array(text.utf8).withUnsafeBufferPointer(admits) }
 
     func admits(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         for byte in bytes {
