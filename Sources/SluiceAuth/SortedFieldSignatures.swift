@@ -20,14 +20,14 @@ enum SortedFieldSignatures {
     /// `k=v&k=v` of the fields not `excluded`, empty values dropped, sorted by name bytes.
     static func content(_ payload: PaymentPayload, excluding excluded: Set<String>) -> [UInt8] {
         let fields = payload.topLevelFields
-            .filter { !excluded.contains($0.name) && !$0.value.text.isEmpty && !$0.value.isContainer }
+            .filter { !excluded.contains($0.name) && !$0.value.isEmpty && !$0.value.isContainer }
             .sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         var bytes: [UInt8] = []
         for (index, field) in fields.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: "&")) }
             bytes.append(contentsOf: field.name.utf8)
             bytes.append(UInt8(ascii: "="))
-            bytes.append(contentsOf: field.value.text.utf8)
+            field.value.withUTF8 { bytes.append(contentsOf: $0) }
         }
         return bytes
     }

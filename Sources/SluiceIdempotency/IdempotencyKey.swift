@@ -37,7 +37,7 @@ struct IdempotencyKey: Equatable {
                 do { payload = try body.payload() } catch { throw .invalidBody(error) }
                 var parts: [String] = []
                 for path in paths {
-                    guard let value = payload[path], !value.isContainer, !value.isNull, !value.text.isEmpty else { break }
+                    guard let value = payload[path], !value.isContainer, !value.isNull, !value.isEmpty else { break }
                     parts.append(value.text)
                 }
                 guard parts.count == paths.count else { continue }

@@ -40,6 +40,9 @@ public struct PayloadValue: Sendable, Hashable, CustomStringConvertible {
     /// call; `withUTF8` reads the bytes without making one.
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// Whether `text` is empty (without making it).
+    public var isEmpty: Bool { bytes.isEmpty }
+
     /// Calls `body` with the UTF-8 bytes of `text`, in place.
     @inlinable
     public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
