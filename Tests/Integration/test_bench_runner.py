@@ -97,3 +97,18 @@ def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):
     assert results["summary"]["nginx"]["rps"] > 0 and "sluice" not in results["summary"]
     assert "sluice: skipped" in r.stdout
     assert "**sluice**: skipped" in (out / "report.md").read_text()
+
+
+def test_validation_bench_runs_both_parts():
+    """bench/validation's two parts at a low load (its bodies pass the bundled rules: any
+    non-2xx fails it), so a policy change cannot silently break the bench (as a thread pool the
+    bundled order rule names once did)."""
+    need_tools()
+    env = {**os.environ, "SLUICE_BIN_DIR": str(BIN_DIR), "BENCH_DURATION": "1s", "BENCH_ROUNDS": "1",
+           "BENCH_CONNECTIONS": "4"}
+    env.pop("BENCH_PARTS", None)
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "validation")], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, f"bench/validation failed:\n{r.stdout}\n{r.stderr}"
+    for line in ("validation (wechat-v3-order)", "validation (bundled rules)", "bare: validation (bundled rules)"):
+        assert any(row.startswith(line) for row in r.stdout.splitlines()), f"no row {line!r}:\n{r.stdout}"
