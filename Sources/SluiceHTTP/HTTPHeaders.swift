@@ -88,19 +88,23 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func contains(name: String) -> Bool { self[name] != nil }
 
     /// The comma-separated tokens of every field of that name, lower-cased and trimmed
-    /// (for `Connection`, `Transfer-Encoding`, `Expect`).
+    /// (for `Connection`, `Transfer-Encoding`, `Expect`). Split on the bytes: every response
+    /// with `Connection: keep-alive` comes through here.
     public func tokens(for name: String) -> [String] {
-        values(for: name).flatMap { value in
-            value.split(separator: ",").map { $0.trimmingSpaces().lowercased() }
-        }.filter { !$0.isEmpty }
-    }
-}
-
-extension Substring {
-    func trimmingSpaces() -> Substring {
-        var slice = self
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return slice
+        var tokens: [String] = []
+        for value in values(for: name) {
+            var utf8 = value.utf8[...]
+            while !utf8.isEmpty {
+                let comma = utf8.firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+                var token = utf8[..<comma]
+                while let first = token.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { token = token.dropFirst() }
+                while let last = token.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { token = token.dropLast() }
+                if !token.isEmpty {
+                    tokens.append(String(decoding: token.lazy.map { $0 &- UInt8(ascii: "A") < 26 ? $0 | 0x20 : $0 }, as: UTF8.self))
+                }
+                utf8 = comma == utf8.endIndex ? utf8[utf8.endIndex...] : utf8[utf8.index(after: comma)...]
+            }
+        }
+        return tokens
     }
 }

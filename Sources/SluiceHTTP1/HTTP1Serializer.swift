@@ -18,30 +18,39 @@ public enum HTTP1Serializer {
 
     /// `METHOD SP target SP HTTP/1.1 CRLF`, the fields, CRLF.
     public static func appendRequestHead(_ head: HTTPRequestHead, to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: head.method.utf8)
+        appendUTF8(head.method, to: &buffer)
         buffer.append(ASCII.space)
-        buffer.append(contentsOf: head.target.utf8)
+        appendUTF8(head.target, to: &buffer)
         appendStatic(" HTTP/1.1\r\n", to: &buffer)
         appendFields(head.headers, to: &buffer)
     }
 
     /// `METHOD SP target SP HTTP/1.1 CRLF`: for callers that write the fields one by one.
     public static func appendRequestLine(method: String, target: String, to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: method.utf8)
+        appendUTF8(method, to: &buffer)
         buffer.append(ASCII.space)
-        buffer.append(contentsOf: target.utf8)
+        appendUTF8(target, to: &buffer)
         appendStatic(" HTTP/1.1\r\n", to: &buffer)
     }
 
     /// `name: value CRLF`.
     @inline(__always)
     public static func appendField(name: String, value: String, to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: name.utf8)
+        appendUTF8(name, to: &buffer)
         buffer.append(ASCII.colon)
         buffer.append(ASCII.space)
-        buffer.append(contentsOf: value.utf8)
+        appendUTF8(value, to: &buffer)
         buffer.append(ASCII.cr)
         buffer.append(ASCII.lf)
+    }
+
+    /// A string's bytes, copied in one go when they are contiguous (always, for the strings a
+    /// head holds) rather than through the UTF-8 view's iterator.
+    @inline(__always)
+    static func appendUTF8(_ text: String, to buffer: inout [UInt8]) {
+        if text.utf8.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+            buffer.append(contentsOf: text.utf8)
+        }
     }
 
     /// The empty line that ends a head.
@@ -65,7 +74,7 @@ public enum HTTP1Serializer {
         buffer.append(ASCII.zero &+ UInt8(status / 10 % 10))
         buffer.append(ASCII.zero &+ UInt8(status % 10))
         buffer.append(ASCII.space)
-        buffer.append(contentsOf: head.reason.utf8)
+        appendUTF8(head.reason, to: &buffer)
         appendStatic("\r\n", to: &buffer)
         for field in head.headers {
             appendField(name: field.name, value: field.value, to: &buffer)

@@ -8,12 +8,37 @@ enum HeaderRewriting {
     /// Framing (Content-Length / Transfer-Encoding) is re-derived by the proxy itself.
     @inline(__always)
     static func isHopByHop(_ name: String) -> Bool {
-        switch name {
-        case "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
-             "transfer-encoding", "content-length", "proxy-authenticate", "proxy-authorization":
-            return true
-        default:
-            return false
+        // By length first: every field of every request and response passes here, and a
+        // String comparison with a name of another length is a call for nothing.
+        switch name.utf8.count {
+        case 2: return name == "te"
+        case 7: return name == "trailer" || name == "upgrade"
+        case 10: return name == "connection" || name == "keep-alive"
+        case 14: return name == "content-length"
+        case 16: return name == "proxy-connection"
+        case 17: return name == "transfer-encoding"
+        case 18: return name == "proxy-authenticate"
+        case 19: return name == "proxy-authorization"
+        default: return false
+        }
+    }
+
+    /// The fields the forwarding rules treat specially, told apart by length first (see
+    /// `isHopByHop`); every other name is `.other`.
+    enum SpecialField {
+        case expect, forwardedProto, forwardedFor, forwarded, realIP, via, requestID, other
+
+        init(_ name: String) {
+            switch name.utf8.count {
+            case 3 where name == "via": self = .via
+            case 6 where name == "expect": self = .expect
+            case 9 where name == "forwarded": self = .forwarded
+            case 9 where name == "x-real-ip": self = .realIP
+            case 12 where name == "x-request-id": self = .requestID
+            case 15 where name == "x-forwarded-for": self = .forwardedFor
+            case 17 where name == "x-forwarded-proto": self = .forwardedProto
+            default: self = .other
+            }
         }
     }
 
@@ -61,20 +86,20 @@ enum HeaderRewriting {
         for field in incoming {
             let name = field.name
             if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
-            switch name {
-            case "expect", "x-forwarded-proto":
+            switch SpecialField(name) {
+            case .expect, .forwardedProto:
                 continue
-            case "x-forwarded-for":
+            case .forwardedFor:
                 if peerIsTrusted { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
                 continue
-            case "forwarded", "x-real-ip":
+            case .forwarded, .realIP:
                 if !peerIsTrusted { continue }
-            case "via":
+            case .via:
                 via = via.map { $0 + ", " + field.value } ?? field.value
                 continue
-            case "x-request-id":
+            case .requestID:
                 hasRequestID = true
-            default:
+            case .other:
                 break
             }
             emit(name, field.value)
@@ -100,10 +125,10 @@ enum HeaderRewriting {
         for field in incoming {
             let name = field.name
             if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
-            switch name {
-            case "x-request-id":
+            switch SpecialField(name) {
+            case .requestID:
                 continue
-            case "via":
+            case .via:
                 via = via.map { $0 + ", " + field.value } ?? field.value
                 continue
             default:
