@@ -100,7 +100,14 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
                 while let first = token.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { token = token.dropFirst() }
                 while let last = token.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { token = token.dropLast() }
                 if !token.isEmpty {
-                    tokens.append(String(decoding: token.lazy.map { $0 &- UInt8(ascii: "A") < 26 ? $0 | 0x20 : $0 }, as: UTF8.self))
+                    tokens.append(String(unsafeUninitializedCapacity: token.count) { buffer in
+                        var count = 0
+                        for byte in token {
+                            buffer[count] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                            count += 1
+                        }
+                        return count
+                    })
                 }
                 utf8 = comma == utf8.endIndex ? utf8[utf8.endIndex...] : utf8[utf8.index(after: comma)...]
             }
