@@ -7,7 +7,8 @@ enum AuthorizationParameters {
     /// this form, or lacks, repeats or adds a parameter.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, scheme: [UInt8], names: [[UInt8]]) -> [Range<Int>]? {
         let space = UInt8(ascii: " ")
-        guard bytes.count > scheme.count + 1, bytes.starts(with: scheme), bytes[scheme.count] == space else { return nil }
+        guard bytes.count > scheme.count + 1, bytes[scheme.count] == space else { return nil }
+        for index in scheme.indices where bytes[index] != scheme[index] { return nil }
         var found = [Range<Int>?](repeating: nil, count: names.count)
         var i = scheme.count + 1
         while i < bytes.count {

@@ -41,6 +41,7 @@ enum Base64 {
         if padding == 1 && bytes[bytes.count - 2] == equals { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count / 4 * 3)
+        let values = Self.values  // once, not a lazy-global check per character
         var index = 0
         while index < bytes.count {
             let last = index + 4 == bytes.count
