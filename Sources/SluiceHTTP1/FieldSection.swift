@@ -36,9 +36,7 @@ struct FieldSection {
             throw ASCII.isWhitespace(separator) ? .whitespaceBeforeColon : .invalidFieldName
         }
         if colon == line.lowerBound { throw .emptyFieldName }
-        for index in colon + 1..<line.upperBound where !ASCII.isFieldValueByte(bytes[index]) {
-            throw .invalidFieldValue
-        }
+        guard bytes.allFieldValueBytes(colon + 1..<line.upperBound) else { throw .invalidFieldValue }
         let name = line.lowerBound..<colon
         let value = bytes.trimmed(colon + 1..<line.upperBound)
         try observe(bytes, name: name, value: value)

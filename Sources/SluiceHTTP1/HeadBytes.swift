@@ -15,6 +15,30 @@ struct HeadBytes {
         return lower..<upper
     }
 
+    /// Whether every byte in `range` may appear in a field value (`ASCII.isFieldValueByte`).
+    /// Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7F is fine as it
+    /// is (bytes from 0x80 are obs-text, allowed), and only a word with a tab or a bad byte is
+    /// looked at byte by byte. Values are most of a head's bytes.
+    func allFieldValueBytes(_ range: Range<Int>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = range.lowerBound
+        while index + 8 <= range.upperBound {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let control = (word &- ones &* 0x20) & ~word & highs
+            let delete = ((word ^ (ones &* 0x7F)) &- ones) & ~(word ^ (ones &* 0x7F)) & highs
+            if control | delete != 0 {
+                for offset in index..<index + 8 where !ASCII.isFieldValueByte(bytes[offset]) { return false }
+            }
+            index += 8
+        }
+        while index < range.upperBound {
+            if !ASCII.isFieldValueByte(bytes[index]) { return false }
+            index += 1
+        }
+        return true
+    }
+
     /// Whether the bytes in `range` equal `literal` exactly.
     func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
         compare(range, literal, fold: false)
