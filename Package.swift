@@ -124,7 +124,6 @@ let package = Package(
             "SluiceServer", "SluiceProxy", "SluicePolicy", "SluiceTLS", "SluiceHTTP2", "SluiceRedis", "SluiceAuth", "SluiceHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: sluiceSwiftSettings),
-        .executableTarget(name: "zz-microbench", dependencies: ["SluiceValidation"], swiftSettings: sluiceSwiftSettings),
         // The mock payment backend's pure parts: request validation, latency distributions,
         // behaviour switches, the payment ledger. No sockets, so they are unit-tested.
         .target(name: "SluiceMockPayments", dependencies: ["SluiceHTTP"], swiftSettings: sluiceSwiftSettings),
