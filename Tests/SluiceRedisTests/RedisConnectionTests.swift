@@ -12,7 +12,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
     }
 
     /// Waits (on the loop) until the connection is up, bounded.
-    static func waitConnected(_ connection: RedisConnection, _ loop: EventLoop) async -> Bool {
+    static func waitConnected(_ connection: RedisClient, _ loop: EventLoop) async -> Bool {
         for _ in 0..<200 {
             if connection.isConnected { return true }
             await loop.sleep(until: .after(.milliseconds(5)))
@@ -23,7 +23,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
     func testPipelinedCallsAreMatchedInOrder() async throws {
         let configuration = configuration()
         let replies = try await onLoop { loop -> [Int] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             guard await Self.waitConnected(connection, loop) else { return [] }
             let calls = (1...100).map { connection.send(["INCRBY", "k", String($0)]) }
@@ -41,7 +41,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration()
         let redis = self.redis!
         let (first, second, reloads) = try await onLoop { loop -> (Int?, Int?, Int) in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             let script = RedisScript("return tonumber(ARGV[1]) + 1")
@@ -61,7 +61,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration(deadline: .milliseconds(20), failures: 3)
         let redis = self.redis!
         let outcome = try await onLoop { loop -> [String] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             var results: [String] = []
@@ -86,7 +86,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration()
         let redis = self.redis!
         let ok = try await onLoop { loop -> [Bool] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             let before = (try? await connection.execute(["PING"]).get()) == .status("PONG")
