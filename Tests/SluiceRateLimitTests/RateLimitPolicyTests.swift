@@ -27,6 +27,15 @@ final class RateLimitPolicyTests: XCTestCase {
         XCTAssertEqual(LimitRate(count: 6000, per: .seconds(60)).perSecond, 100)
     }
 
+    func testClusterRedisReadsSeedsUserAndPasswordFile() throws {
+        let golden = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil))
+        let snapshot = try PolicyLoader.load(directory: golden.appendingPathComponent("valid/cluster-redis").path,
+                                             sections: [RedisPolicySection()])
+        XCTAssertEqual(SharedRedis.settings(in: snapshot), RedisSettings(
+            nodes: .cluster(seeds: [EndpointAddress(host: "127.0.0.1", port: 7000), EndpointAddress(host: "::1", port: 7001)]),
+            user: "sluice", password: "demo-only-redis-password", deadline: .milliseconds(10)))
+    }
+
     /// Without the rate-limit section the core format does not know these keys: a policy with
     /// them is refused (SluicePolicy knows no guard's schema), never silently unlimited.
     func testCoreLoaderAloneRefusesLimitSections() throws {
