@@ -150,4 +150,67 @@ final class RedisClusterClientTests: EventLoopTestCase {
         XCTAssertEqual(cluster.command(source.port, ["MIGRATE", "127.0.0.1", String(target), "{asking}stayed", "0", "5000"]), "OK")
         for port in cluster.primaries() { _ = cluster.command(port, ["CLUSTER", "SETSLOT", String(slot), "NODE", cluster.nodeID(target)]) }
     }
+
+    /// A primary dies: its slots' calls fail fast (never past their deadline) until the cluster
+    /// promotes its replica and the client's refresh finds it. The other primaries' calls fail
+    /// only while the cluster itself says CLUSTERDOWN (full coverage, Redis's default). The
+    /// cluster's node timeout is 1 s, so promotion takes about 2 s.
+    func testFailoverFailsFastThenRecovers() async throws {
+        let cluster = try RedisClusterProcesses()
+        defer { cluster.stopAll() }
+        var configuration = Self.configuration(cluster, deadline: .milliseconds(50))
+        configuration.breakerFailures = RedisClientConfiguration(host: "", port: 0).breakerFailures
+        let victimKey = "{victim}n"
+        let victim = try XCTUnwrap(cluster.primary(ofSlot: RedisHashSlot.of(victimKey)))
+        let bystanderKey = try XCTUnwrap((0..<100).lazy.map { "{bystander\($0)}n" }.first {
+            cluster.primary(ofSlot: RedisHashSlot.of($0)).map { $0.port != victim.port } ?? false
+        })
+        struct Outcome: Sendable {
+            var slowest = Duration.zero
+            var victimFailures = 0
+            var bystanderFailures = 0
+            var bystanderClusterDown = 0
+            var recoveredAfter: Duration?
+        }
+        let outcome = try await onLoop { [configuration] loop -> Outcome in
+            let client = RedisClient(loop: loop, configuration: configuration)
+            defer { client.close() }
+            client.start()
+            _ = await Self.waitHealthy(client, loop)
+            var outcome = Outcome()
+            let killed = ContinuousClock.now
+            cluster.kill(victim.port)
+            var successesInARow = 0
+            while ContinuousClock.now - killed < .seconds(10) {
+                let started = ContinuousClock.now
+                let victimCall = client.send(["INCR", victimKey]), bystanderCall = client.send(["INCR", bystanderKey])
+                let victimResult = await victimCall.reply(), bystanderResult = await bystanderCall.reply()
+                outcome.slowest = max(outcome.slowest, ContinuousClock.now - started)
+                switch bystanderResult {
+                case .success(.integer): break
+                case .failure(.server(let message)) where message.hasPrefix("CLUSTERDOWN"): outcome.bystanderClusterDown += 1
+                default: outcome.bystanderFailures += 1
+                }
+                if case .success(.integer) = victimResult {
+                    successesInARow += 1
+                    if successesInARow == 1 { outcome.recoveredAfter = ContinuousClock.now - killed }
+                    if successesInARow == 20 { break }
+                } else {
+                    successesInARow = 0
+                    outcome.recoveredAfter = nil
+                    outcome.victimFailures += 1
+                }
+                await loop.sleep(until: .after(.milliseconds(10)))
+            }
+            return outcome
+        }
+        XCTAssertGreaterThan(outcome.victimFailures, 0, "calls to the dead primary's slots failed meanwhile")
+        XCTAssertLessThan(outcome.slowest, .milliseconds(150), "no call waited much past its 50 ms deadline")
+        XCTAssertEqual(outcome.bystanderFailures, 0,
+                       "the other primaries' calls failed only as the cluster itself said (CLUSTERDOWN until the failover)")
+        let recovered = try XCTUnwrap(outcome.recoveredAfter, "the promoted replica took over within 10 s")
+        XCTAssertLessThan(recovered, .seconds(6))
+        print("failover: calls to the dead primary's slots failed for \(recovered) (\(outcome.victimFailures) failed calls; "
+              + "\(outcome.bystanderClusterDown) CLUSTERDOWN on another primary); slowest call \(outcome.slowest)")
+    }
 }

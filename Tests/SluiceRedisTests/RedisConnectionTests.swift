@@ -12,8 +12,8 @@ final class RedisConnectionTests: RedisLoopTestCase {
     }
 
     /// Waits (on the loop) until the connection is up, bounded.
-    static func waitConnected(_ connection: RedisClient, _ loop: EventLoop) async -> Bool {
-        for _ in 0..<200 {
+    static func waitConnected(_ connection: RedisClient, _ loop: EventLoop, tries: Int = 200) async -> Bool {
+        for _ in 0..<tries {
             if connection.isConnected { return true }
             await loop.sleep(until: .after(.milliseconds(5)))
         }
@@ -101,4 +101,29 @@ final class RedisConnectionTests: RedisLoopTestCase {
         }
         XCTAssertEqual(ok, [true, true, true, true])
     }
+
+    /// AUTH names the ACL user when there is one; a wrong password never gets a connection.
+    func testACLUserAuthenticates() async throws {
+        XCTAssertEqual(redis.command(["ACL", "SETUSER", "sluice", "on", ">s3cret-pass", "~*", "+@all"]), "+OK\r\n")
+        var good = configuration()
+        good.username = "sluice"
+        good.password = "s3cret-pass"
+        var bad = good
+        bad.password = "wrong"
+        let (goodReply, badConnected) = try await onLoop { [good, bad] loop -> (String?, Bool) in
+            let client = RedisClient(loop: loop, configuration: good)
+            client.start()
+            _ = await Self.waitConnected(client, loop)
+            let whoami = try? await client.execute(["ACL", "WHOAMI"]).get().string
+            client.close()
+            let refused = RedisClient(loop: loop, configuration: bad)
+            refused.start()
+            let connected = await Self.waitConnected(refused, loop, tries: 40)
+            refused.close()
+            return (whoami, connected)
+        }
+        XCTAssertEqual(goodReply, "sluice")
+        XCTAssertFalse(badConnected)
+    }
 }
+

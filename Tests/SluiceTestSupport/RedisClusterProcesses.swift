@@ -3,7 +3,8 @@ import XCTest
 
 /// A throwaway Redis Cluster on loopback: 3 primaries and 3 replicas from Debian's redis-server,
 /// joined by `redis-cli --cluster create`, with a 1 s node timeout so a failover takes about
-/// 2 s. Missing redis-server or redis-cli is a test failure, never a skip.
+/// 2 s. The cluster keeps Redis's default full coverage: while a primary is down and not yet
+/// replaced, every node answers CLUSTERDOWN. Missing redis-server or redis-cli is a test failure, never a skip.
 public final class RedisClusterProcesses: @unchecked Sendable {
     public let ports: [Int]
     private var processes: [Int: Process] = [:]
@@ -26,8 +27,16 @@ public final class RedisClusterProcesses: @unchecked Sendable {
             XCTFail("redis-cli --cluster create failed:\n\(create)")
             throw CocoaError(.executableLoad)
         }
-        guard waitUntil(seconds: 10, { self.ports.allSatisfy { self.command($0, ["CLUSTER", "INFO"]).contains("cluster_state:ok") } }) else {
-            XCTFail("the cluster did not reach cluster_state:ok")
+        // Ready when every node sees the cluster ok and every replica has synced with its primary
+        // (a replica that never synced is too stale to be promoted when its primary dies).
+        guard waitUntil(seconds: 10, {
+            self.ports.allSatisfy { port in
+                guard self.command(port, ["CLUSTER", "INFO"]).contains("cluster_state:ok") else { return false }
+                let replication = self.command(port, ["INFO", "replication"])
+                return replication.contains("role:master") || replication.contains("master_link_status:up")
+            }
+        }) else {
+            XCTFail("the cluster did not reach cluster_state:ok with its replicas in sync")
             throw CocoaError(.executableLoad)
         }
     }
@@ -49,7 +58,7 @@ public final class RedisClusterProcesses: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: try RedisServerProcess.executable())
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-                             "--dir", data.path, "--enable-debug-command", "local"]
+                             "--dir", data.path, "--enable-debug-command", "local", "--repl-diskless-sync-delay", "0"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
