@@ -1,0 +1,304 @@
+"""Shared guard state on a real Redis Cluster (3 primaries + 3 replicas on loopback), with three
+Sluice instances sharing it, as a scaled-out fleet would:
+
+- a rate limit stays within 2% of its configured rate across the 3 instances, with its
+  counters spread over the 3 primaries;
+- auth nonces and idempotency records are seen by every instance;
+- a primary killed under load: no crash, `deny` never over-admits, `local` stays within its
+  bound (one extra bucket), limits come back after the replica is promoted;
+- a resharding (`redis-cli --cluster reshard`) under load: no crash, no over-admission, and the
+  calls keep being answered (MOVED / ASK followed).
+Each test is bounded to about 15 s."""
+import threading
+import time
+
+import pytest
+
+from conftest import free_port
+from rawhttp import Conn
+from rediscluster import RedisCluster
+from test_auth import MERCHANT, SECRET, sign
+from test_idempotency import order
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = RedisCluster(tmp_path / "redis-cluster")
+    yield c
+    c.stop()
+
+
+def gateway_files(port: int, backend_port: int, cluster: RedisCluster, routes: str, sections: str, *,
+                  deadline: str = "200ms", breaker: str = "{failures: 5, open_for: 1s}") -> dict[str, str]:
+    """One instance's policy: its listener, the demo backend, `routes`, and the shared cluster
+    Redis with the guard `sections` that use it."""
+    return {
+        "gateway.yaml": f"""\
+server: {{workers: 1, access_log: off}}
+listeners:
+  - {{name: public, address: 127.0.0.1:{port}}}
+clusters:
+  - {{name: demo, endpoints: [127.0.0.1:{backend_port}]}}
+routes:
+{routes}""",
+        "shared.yaml": f"""\
+redis:
+  cluster: {cluster.seeds_yaml()}
+  deadline: {deadline}
+  breaker: {breaker}
+{sections}""",
+    }
+
+
+def limited_routes(rules: list[str]) -> str:
+    """One route per rule: GET /echo/<rule> is limited by that rule alone."""
+    return "".join(f"""\
+  - name: {rule}
+    class: core
+    match: {{prefix: /echo/{rule}}}
+    cluster: demo
+    limits: [{rule}]
+""" for rule in rules)
+
+
+def limited_gateways(spawn, backend, cluster, limits: str, rules: list[str], count: int = 3, **kw):
+    gateways = []
+    for _ in range(count):
+        port = free_port()
+        gateways.append(spawn.sluice(gateway_files(port, backend.port, cluster, limited_routes(rules), "limits:\n" + limits, **kw),
+                                     port))
+    return gateways
+
+
+def tenant_limit(name: str, rate: int, burst: int, failure: str) -> str:
+    return f"""\
+  - name: {name}
+    algorithm: token_bucket
+    rate: {rate}/s
+    burst: {burst}
+    key: [header:x-tenant]
+    on_redis_failure: {failure}
+    expected_instances: 3
+"""
+
+
+def tenants_on_each_primary(cluster: RedisCluster, rule: str) -> list[str]:
+    """One tenant name per primary: the rule's counter key `rl:{<rule>|<tenant>}` lands there."""
+    chosen: dict[int, str] = {}
+    for i in range(200):
+        tenant = f"t{i}"
+        chosen.setdefault(cluster.primary_of(cluster.keyslot(f"{rule}|{tenant}"))["port"], tenant)
+        if len(chosen) == 3:
+            return list(chosen.values())
+    raise AssertionError("no tenant names for every primary")
+
+
+class Hammer:
+    """Threads sending GET /echo/<rule> with an x-tenant header to every gateway as fast as they
+    can (keep-alive), counting statuses per (rule, tenant), until stopped."""
+
+    def __init__(self, gateways, targets: list[tuple[str, str]]):
+        self.counts = {target: {200: 0, 429: 0, "other": 0} for target in targets}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(g.port, target), daemon=True)
+                        for g in gateways for target in targets]
+
+    def _run(self, port: int, target: tuple[str, str]) -> None:
+        rule, tenant = target
+        local = {200: 0, 429: 0, "other": 0}
+        while not self.stopping.is_set():
+            try:
+                with Conn(port, timeout=5) as c:
+                    while not self.stopping.is_set():
+                        status = c.request("GET", f"/echo/{rule}", {"x-tenant": tenant}).status
+                        local[status if status in (200, 429) else "other"] += 1
+            except OSError:
+                local["other"] += 1
+                time.sleep(0.01)
+        with self.lock:
+            for k, v in local.items():
+                self.counts[target][k] += v
+
+    def run_for(self, seconds: float, during=None) -> float:
+        """Runs the load for `seconds` (calling `during()` from this thread meanwhile); the
+        seconds it really ran."""
+        started = time.monotonic()
+        for t in self.threads:
+            t.start()
+        if during:
+            during()
+        remaining = seconds - (time.monotonic() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        self.stopping.set()
+        for t in self.threads:
+            t.join(10)
+        return time.monotonic() - started
+
+
+def crc16_slot(tag: str) -> int:
+    """Redis Cluster's slot of a hash tag's content (CRC16/XMODEM mod 16384), to search tenant
+    names without asking the cluster for each."""
+    crc = 0
+    for byte in tag.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc % 16384
+
+
+def test_three_gateways_keep_a_limit_within_2_percent(spawn, backend, cluster):
+    rate, burst, seconds = 50, 25, 3.0
+    gateways = limited_gateways(spawn, backend, cluster, tenant_limit("tenant", rate, burst, "deny"), ["tenant"])
+    tenants = tenants_on_each_primary(cluster, "tenant")
+    hammer = Hammer(gateways, [("tenant", t) for t in tenants])
+    elapsed = hammer.run_for(seconds)
+    for tenant in tenants:
+        counts = hammer.counts[("tenant", tenant)]
+        expected = burst + rate * elapsed
+        assert counts["other"] == 0, (tenant, counts)
+        assert counts[429] > counts[200], f"the load exceeded the limit ({counts})"
+        assert abs(counts[200] - expected) <= 0.02 * expected, (tenant, counts, expected)
+    # The counters really are spread over the primaries.
+    holders = {n["port"] for n in cluster.primaries() if int(cluster.cli(n["port"], "DBSIZE")) > 0}
+    assert len(holders) == 3, holders
+
+
+def test_nonces_and_idempotency_records_are_shared_across_gateways(spawn, backend, cluster):
+    pay_route = """\
+  - name: pay
+    class: core
+    match: {methods: [POST], path: /v3/pay/transactions/jsapi}
+    cluster: demo
+    auth: [merchant_hmac]
+    idempotency: orders
+"""
+    sections = f"""\
+auth: {{on_redis_failure: deny}}
+merchants:
+  - {{id: "{MERCHANT}", hmac_secrets: [keys/m.hmac]}}
+idempotency:
+  - name: orders
+    key: [{{header: idempotency-key}}, {{body: [mchid, out_trade_no]}}]
+    on_redis_failure: deny
+"""
+    gateways = []
+    for _ in range(3):
+        port = free_port()
+        files = gateway_files(port, backend.port, cluster, pay_route, sections)
+        files["keys/m.hmac"] = SECRET.decode() + "\n"
+        gateways.append(spawn.sluice(files, port))
+    a, b, c = gateways
+
+    def pay(gw, body, key, authorization=None):
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key,
+                   "Authorization": authorization or sign("POST", "/v3/pay/transactions/jsapi", body)}
+        with Conn(gw.port, timeout=10) as conn:
+            return conn.request("POST", "/v3/pay/transactions/jsapi", headers, body)
+
+    # A nonce used on one gateway is refused by the others.
+    body = order("T-CLUSTER-NONCE")
+    authorization = sign("POST", "/v3/pay/transactions/jsapi", body)
+    got = [pay(a, body, '"k-nonce"', authorization), pay(b, body, '"k-nonce"', authorization),
+           pay(c, body, '"k-nonce"', authorization)]
+    assert [r.status for r in got] == [200, 401, 401], got
+    assert [r.json().get("error") for r in got[1:]] == ["replayed_nonce", "replayed_nonce"]
+
+    # An order done through one gateway is replayed by the others (freshly signed each time),
+    # and reusing its key for another body is refused everywhere.
+    before = backend.stats()["payments_executed"]
+    body = order("T-CLUSTER-IDEM")
+    first = pay(a, body, '"k-idem"')
+    assert first.status == 200, first
+    replays = [pay(gw, body, '"k-idem"') for gw in (b, c)]
+    assert [r.status for r in replays] == [200, 200], replays
+    assert all(r.header("idempotent-replayed") == "true" for r in replays), replays
+    assert all(r.body == first.body for r in replays)
+    reused = pay(c, order("T-CLUSTER-IDEM", total=999), '"k-idem"')
+    assert reused.status == 422, reused
+    assert backend.stats()["payments_executed"] - before == 1
+
+
+def test_primary_failover_under_load(spawn, backend, cluster):
+    """The primary holding two tenants' counters is killed 1 s into the load; its replica is
+    promoted about 2 s later. Redis's own bucket admits at most burst + rate x T whatever
+    happens, so `deny` never admits more than the limit; `local` adds at most what the instances'
+    local limiters (a third of the limit each) admit during the outage: burst + rate x outage.
+    Both limit from Redis again after the failover, and no gateway crashes."""
+    rate, burst, seconds = 50, 25, 6.0
+    limits = tenant_limit("deny", rate, burst, "deny") + tenant_limit("local", rate, burst, "local")
+    gateways = limited_gateways(spawn, backend, cluster, limits, ["deny", "local"], deadline="50ms",
+                                breaker="{failures: 3, open_for: 500ms}")
+    victim = cluster.primary_of(crc16_slot("deny|t0"))
+    local_tenant = next(f"t{i}" for i in range(500) if cluster.primary_of(crc16_slot(f"local|t{i}"))["port"] == victim["port"])
+    targets = [("deny", "t0"), ("local", local_tenant)]
+    hammer = Hammer(gateways, targets)
+    outage = []
+
+    def kill_victim():
+        time.sleep(1.0)
+        killed = time.monotonic()
+        cluster.kill(victim["port"])
+        # Over when the cluster names a new primary for the slot (the gateways' next slot map
+        # refresh, every 200 ms while degraded, finds it).
+        deadline = killed + 10
+        while time.monotonic() < deadline:
+            try:
+                if cluster.primary_of(crc16_slot("deny|t0"))["port"] != victim["port"]:
+                    break
+            except StopIteration:
+                pass  # no primary for the slot yet
+            time.sleep(0.05)
+        outage.append(time.monotonic() - killed + 0.3)
+
+    elapsed = hammer.run_for(seconds, during=kill_victim)
+    assert all(g.proc.alive() for g in gateways), "a gateway crashed"
+    deny, local = hammer.counts[targets[0]], hammer.counts[targets[1]]
+    assert deny[200] <= (burst + rate * elapsed) * 1.02, deny
+    assert deny["other"] > 0, f"the outage was seen (503 rate_limit_unavailable): {deny}"
+    assert local[200] <= (2 * burst + rate * (elapsed + outage[0])) * 1.02, (local, outage)
+    assert local["other"] == 0, local
+    # Promoted: the fresh primary serves the slot and the limit is kept in Redis again.
+    cluster.wait_healthy(10)
+    assert cluster.primary_of(crc16_slot("deny|t0"))["port"] != victim["port"]
+    started = time.monotonic()
+    with Conn(gateways[0].port) as c:
+        statuses = [c.request("GET", "/echo/deny", {"x-tenant": "after-failover"}).status for _ in range(burst + 10)]
+    refilled = rate * (time.monotonic() - started)
+    assert burst <= statuses.count(200) <= burst + refilled + 1, (statuses, refilled)
+    assert statuses.count(200) + statuses.count(429) == burst + 10, statuses
+    print(f"failover: outage {outage[0]:.1f} s; deny {deny}, local {local}, in {elapsed:.1f} s (limit {burst} + {rate}/s)")
+
+
+def test_resharding_under_load(spawn, backend, cluster):
+    """200 slots, among them the tenant's, move to another primary with their keys while three
+    gateways hammer the limit: no crash, never more than the limit, calls keep being answered
+    (ASK while the slot migrates, MOVED after)."""
+    rate, burst, seconds = 50, 25, 5.0
+    gateways = limited_gateways(spawn, backend, cluster, tenant_limit("tenant", rate, burst, "deny"), ["tenant"])
+    source = cluster.primaries()[0]
+    target = cluster.primaries()[1]
+    low = min(a for a, _ in source["slots"])
+    tenant = next(f"t{i}" for i in range(20000) if low <= crc16_slot(f"tenant|t{i}") < low + 200)
+    slot = crc16_slot(f"tenant|{tenant}")
+    assert cluster.keyslot(f"rl:{{tenant|{tenant}}}") == slot
+    hammer = Hammer(gateways, [("tenant", tenant)])
+    output = []
+
+    def reshard():
+        time.sleep(0.5)
+        started = time.monotonic()
+        output.append(cluster.reshard(source, target, 200))
+        output.append(time.monotonic() - started)
+
+    elapsed = hammer.run_for(seconds, during=reshard)
+    assert all(g.proc.alive() for g in gateways), "a gateway crashed"
+    assert cluster.primary_of(slot)["id"] == target["id"], output[0][-2000:]
+    counts = hammer.counts[("tenant", tenant)]
+    expected = burst + rate * elapsed
+    assert counts[200] <= expected * 1.02, (counts, expected)
+    assert counts[200] >= expected * 0.9, (counts, expected)
+    assert counts["other"] <= 0.01 * (counts[200] + counts[429]), counts
+    print(f"resharding 200 slots took {output[1]:.1f} s; tenant {counts} in {elapsed:.1f} s (expected {expected:.0f})")
