@@ -30,13 +30,6 @@ struct RedisSlotMap: Equatable {
         for slot in slots { owners[slot] = Int16(index) }
     }
 
-    /// Primaries that no slot points to any more (after a failover or a resharding).
-    var unusedPrimaries: [RedisNodeAddress] {
-        var used = [Bool](repeating: false, count: primaries.count)
-        for owner in owners where owner >= 0 { used[Int(owner)] = true }
-        return primaries.indices.filter { !used[$0] }.map { primaries[$0] }
-    }
-
     // MARK: - Discovery replies
 
     /// From `CLUSTER SHARDS` (Redis ≥ 7): one entry per shard, each a flat list of field names and
