@@ -86,18 +86,21 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
-    private var nodeConnections: [RedisConnection] {
+    /// Calls, replies and reply time, over every connection this client has had.
+    public var counts: RedisCallCounts {
         switch backend {
-        case .single(let connection): return [connection]
-        case .cluster(let cluster): return cluster.primaryConnections
+        case .single(let connection):
+            return connection.counts
+        case .cluster(let cluster):
+            var total = cluster.retired
+            for connection in cluster.primaryConnections { total.add(connection.counts) }
+            return total
         }
     }
 
-    /// Replies received from the current node(s), and the time they took in all.
-    public var repliesReceived: Int { nodeConnections.reduce(0) { $0 + $1.repliesReceived } }
-    public var replyNanosecondsTotal: UInt64 { nodeConnections.reduce(0) { $0 &+ $1.replyNanosecondsTotal } }
-    public var scriptReloads: Int { nodeConnections.reduce(0) { $0 + $1.scriptReloads } }
-    public var callsSent: Int { nodeConnections.reduce(0) { $0 + $1.callsSent } }
+    public var repliesReceived: Int { counts.replies }
+    public var replyNanosecondsTotal: UInt64 { counts.replyNanoseconds }
+    public var scriptReloads: Int { counts.scriptReloads }
 
     /// Cluster mode only (0 otherwise): slot maps learnt, MOVED and ASK redirects followed.
     public var clusterRefreshes: Int { if case .cluster(let cluster) = backend { cluster.refreshes } else { 0 } }

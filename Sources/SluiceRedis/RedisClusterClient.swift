@@ -42,6 +42,9 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
     private(set) var refreshes = 0
     private(set) var movedRedirects = 0
     private(set) var askRedirects = 0
+    /// What connections closed since (a failed-over primary, a node that left) had counted, so
+    /// that the client's totals never go down.
+    private(set) var retired = RedisCallCounts()
 
     init(loop: EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
@@ -159,6 +162,7 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
         map = learnt
         for (node, connection) in byNode where !map.primaries.contains(node) {
             connection.close()
+            retired.add(connection.counts)
             byNode[node] = nil
         }
         syncConnections()

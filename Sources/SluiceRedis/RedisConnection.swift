@@ -45,6 +45,10 @@ public final class RedisConnection: @unchecked Sendable {
     public private(set) var repliesReceived = 0
     public private(set) var replyNanosecondsTotal: UInt64 = 0
 
+    var counts: RedisCallCounts {
+        RedisCallCounts(callsSent: callsSent, replies: repliesReceived, replyNanoseconds: replyNanosecondsTotal, scriptReloads: scriptReloads)
+    }
+
     public init(loop: EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
         self.configuration = configuration

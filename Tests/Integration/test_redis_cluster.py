@@ -11,6 +11,7 @@ Sluice instances sharing it, as a scaled-out fleet would:
 Each test is bounded to about 15 s."""
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -62,12 +63,25 @@ def limited_routes(rules: list[str]) -> str:
 
 
 def limited_gateways(spawn, backend, cluster, limits: str, rules: list[str], count: int = 3, **kw):
+    """`count` gateways; the first also has an admin listener (`.admin`: its metrics URL)."""
     gateways = []
-    for _ in range(count):
-        port = free_port()
-        gateways.append(spawn.sluice(gateway_files(port, backend.port, cluster, limited_routes(rules), "limits:\n" + limits, **kw),
-                                     port))
+    for index in range(count):
+        port, admin = free_port(), free_port()
+        files = gateway_files(port, backend.port, cluster, limited_routes(rules), "limits:\n" + limits, **kw)
+        if index == 0:
+            files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
+        gateways.append(spawn.sluice(files, port))
+        gateways[-1].admin = f"http://127.0.0.1:{admin}/metrics" if index == 0 else None
     return gateways
+
+
+def metric(gateway, name: str) -> float:
+    """One sample of the gateway's /metrics (`name` with its labels, as printed)."""
+    with urllib.request.urlopen(gateway.admin, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    raise AssertionError(f"no {name} in /metrics")
 
 
 def tenant_limit(name: str, rate: int, burst: int, failure: str) -> str:
@@ -101,6 +115,7 @@ class Hammer:
         self.counts = {target: {200: 0, 429: 0, "other": 0} for target in targets}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.odd: dict = {target: [] for target in targets}  # the first unexpected answers, for assertion messages
         self.threads = [threading.Thread(target=self._run, args=(g.port, target), daemon=True)
                         for g in gateways for target in targets]
 
@@ -111,10 +126,13 @@ class Hammer:
             try:
                 with Conn(port, timeout=5) as c:
                     while not self.stopping.is_set():
-                        status = c.request("GET", f"/echo/{rule}", {"x-tenant": tenant}).status
-                        local[status if status in (200, 429) else "other"] += 1
-            except OSError:
+                        r = c.request("GET", f"/echo/{rule}", {"x-tenant": tenant})
+                        local[r.status if r.status in (200, 429) else "other"] += 1
+                        if r.status not in (200, 429) and len(self.odd[target]) < 3:
+                            self.odd[target].append((r.status, r.body[:200]))
+            except OSError as error:
                 local["other"] += 1
+                self.odd[target].append(repr(error))
                 time.sleep(0.01)
         with self.lock:
             for k, v in local.items():
@@ -158,7 +176,7 @@ def test_three_gateways_keep_a_limit_within_2_percent(spawn, backend, cluster):
     for tenant in tenants:
         counts = hammer.counts[("tenant", tenant)]
         expected = burst + rate * elapsed
-        assert counts["other"] == 0, (tenant, counts)
+        assert counts["other"] == 0, (tenant, counts, hammer.odd[("tenant", tenant)])
         assert counts[429] > counts[200], f"the load exceeded the limit ({counts})"
         assert abs(counts[200] - expected) <= 0.02 * expected, (tenant, counts, expected)
     # The counters really are spread over the primaries.
@@ -259,7 +277,7 @@ def test_primary_failover_under_load(spawn, backend, cluster):
     assert deny[200] <= (burst + rate * elapsed) * 1.02, deny
     assert deny["other"] > 0, f"the outage was seen (503 rate_limit_unavailable): {deny}"
     assert local[200] <= (2 * burst + rate * (elapsed + outage[0])) * 1.02, (local, outage)
-    assert local["other"] == 0, local
+    assert local["other"] == 0, (local, hammer.odd[targets[1]])
     # Promoted: the fresh primary serves the slot and the limit is kept in Redis again.
     cluster.wait_healthy(10)
     assert cluster.primary_of(crc16_slot("deny|t0"))["port"] != victim["port"]
@@ -293,12 +311,15 @@ def test_resharding_under_load(spawn, backend, cluster):
         output.append(cluster.reshard(source, target, 200))
         output.append(time.monotonic() - started)
 
+    moved_before = metric(gateways[0], 'sluice_redis_cluster_redirects_total{kind="moved"}')
     elapsed = hammer.run_for(seconds, during=reshard)
     assert all(g.proc.alive() for g in gateways), "a gateway crashed"
+    assert metric(gateways[0], 'sluice_redis_cluster_redirects_total{kind="moved"}') > moved_before, "MOVED was followed"
+    assert metric(gateways[0], "sluice_redis_connections_up") == 1
     assert cluster.primary_of(slot)["id"] == target["id"], output[0][-2000:]
     counts = hammer.counts[("tenant", tenant)]
     expected = burst + rate * elapsed
     assert counts[200] <= expected * 1.02, (counts, expected)
     assert counts[200] >= expected * 0.9, (counts, expected)
-    assert counts["other"] <= 0.01 * (counts[200] + counts[429]), counts
+    assert counts["other"] <= 0.01 * (counts[200] + counts[429]), (counts, hammer.odd)
     print(f"resharding 200 slots took {output[1]:.1f} s; tenant {counts} in {elapsed:.1f} s (expected {expected:.0f})")
