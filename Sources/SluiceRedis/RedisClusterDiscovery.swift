@@ -2,7 +2,7 @@ import SluiceIO
 
 /// Learns a cluster's slot map from one of its nodes: a short-lived connection of its own (same
 /// handshake as the pipelined ones, AUTH included), `CLUSTER SHARDS`, or `CLUSTER SLOTS` from a
-/// server that does not know SHARDS (before Redis 7). Off the request path: calls never wait for
+/// server that does not know SHARDS (before Redis 7) or does not let this user run it. Off the request path: calls never wait for
 /// it, they fail fast (each rule's failure mode) while no node is known for their slot.
 enum RedisClusterDiscovery {
     /// The first map a candidate gives, trying them in order; the last failure when none does.
@@ -33,10 +33,11 @@ enum RedisClusterDiscovery {
         defer { connection.close() }
         let deadline = Deadline.after(configuration.connectTimeout)
         switch await ask(["CLUSTER", "SHARDS"], connection, reader, deadline) {
-        case .success(.error(let message)) where message.contains("unknown subcommand") || message.contains("Unknown subcommand"):
-            break  // before Redis 7: CLUSTER SLOTS below
-        case .success(.error(let message)):
-            return .failure(.server(message))  // e.g. "ERR This instance has cluster support disabled"
+        case .success(.error):
+            // Before Redis 7 (unknown subcommand), or not allowed for this ACL user (some managed
+            // services allow CLUSTER SLOTS only): CLUSTER SLOTS below, whose error is reported
+            // if it fails too ("cluster support disabled" on a single node).
+            break
         case .success(let reply):
             guard let map = RedisSlotMap.fromShards(reply, queried: node) else { return .failure(.server("unreadable CLUSTER SHARDS reply")) }
             return .success(map)

@@ -27,7 +27,7 @@ enum RedisCommandSlot {
     }
 
     private static let scripts: [[UInt8]] = ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"].map { Array($0.utf8) }
-    private static let keyless: [[UInt8]] = ["PING", "ECHO", "SCRIPT", "CLUSTER", "INFO", "TIME", "ASKING", "AUTH", "SELECT",
+    private static let keyless: [[UInt8]] = ["PING", "ECHO", "SCRIPT", "CLUSTER", "INFO", "TIME", "ASKING", "AUTH", "SELECT", "ACL",
                                              "HELLO", "CLIENT", "COMMAND", "CONFIG", "DBSIZE", "FLUSHALL", "FLUSHDB",
                                              "FUNCTION", "READONLY", "READWRITE", "DEBUG", "WAIT"].map { Array($0.utf8) }
 

@@ -78,6 +78,37 @@ final class RedisClusterClientTests: EventLoopTestCase {
         }
     }
 
+    /// An ACL user that may not run CLUSTER SHARDS (as some managed services set it up): the
+    /// client authenticates on every node and learns the map from CLUSTER SLOTS instead.
+    func testACLUserWithoutShardsLearnsTheMapFromClusterSlots() async throws {
+        let cluster = try sharedCluster()
+        for port in cluster.ports {
+            XCTAssertEqual(cluster.command(port, ["ACL", "SETUSER", "slots-only", "on", ">slots-pass", "~*", "+@all", "-cluster|shards"]), "OK")
+        }
+        XCTAssertTrue(try RedisClusterProcesses.run(RedisClusterProcesses.cli(), [
+            "-p", String(cluster.ports[0]), "--user", "slots-only", "--pass", "slots-pass", "--no-auth-warning", "CLUSTER", "SHARDS",
+        ]).contains("NOPERM"), "the user really may not run CLUSTER SHARDS")
+        var configuration = Self.configuration(cluster)
+        configuration.username = "slots-only"
+        configuration.password = "slots-pass"
+        let outcome = try await onLoop { [configuration] loop -> (healthy: Bool, values: [String?], whoami: String?) in
+            let client = RedisClient(loop: loop, configuration: configuration)
+            defer { client.close() }
+            client.start()
+            let healthy = await Self.waitHealthy(client, loop)
+            var values: [String?] = []
+            for index in 0..<30 {
+                _ = await client.send(["SET", "acl:\(index)", "v\(index)"]).reply()
+                values.append(try? await client.send(["GET", "acl:\(index)"]).reply().get().string)
+            }
+            let whoami = try? await client.execute(["ACL", "WHOAMI"]).get().string
+            return (healthy, values, whoami)
+        }
+        XCTAssertTrue(outcome.healthy)
+        XCTAssertEqual(outcome.values, (0..<30).map { "v\($0)" })
+        XCTAssertEqual(outcome.whoami, "slots-only")
+    }
+
     /// Moves every key of `slot` from its primary to `target` and tells the cluster; with
     /// `keys` limited, stops half way (source MIGRATING, target IMPORTING: ASK territory).
     static func migrate(_ cluster: RedisClusterProcesses, slot: Int, keys: [String], to target: Int, finish: Bool) throws {
