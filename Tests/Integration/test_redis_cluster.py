@@ -4,8 +4,9 @@ Sluice instances sharing it, as a scaled-out fleet would:
 - a rate limit stays within 2% of its configured rate across the 3 instances, with its
   counters spread over the 3 primaries;
 - auth nonces and idempotency records are seen by every instance;
-- a primary killed under load: no crash, `deny` never over-admits, `local` stays within its
-  bound (one extra bucket), limits come back after the replica is promoted;
+- a primary killed under load: no crash, `deny` never over-admits, `local` admits at most what
+  its local limiters allow during the outage on top, limits come back after the replica is
+  promoted;
 - a resharding (`redis-cli --cluster reshard`) under load: no crash, no over-admission, and the
   calls keep being answered (MOVED / ASK followed).
 Each test is bounded to about 15 s."""
@@ -116,12 +117,15 @@ class Hammer:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.odd: dict = {target: [] for target in targets}  # the first unexpected answers, for assertion messages
+        self.first_sent: list[float] = []
+        self.last_answered: list[float] = []
         self.threads = [threading.Thread(target=self._run, args=(g.port, target), daemon=True)
                         for g in gateways for target in targets]
 
     def _run(self, port: int, target: tuple[str, str]) -> None:
         rule, tenant = target
         local = {200: 0, 429: 0, "other": 0}
+        self.first_sent.append(time.monotonic())
         while not self.stopping.is_set():
             try:
                 with Conn(port, timeout=5) as c:
@@ -134,13 +138,14 @@ class Hammer:
                 local["other"] += 1
                 self.odd[target].append(repr(error))
                 time.sleep(0.01)
+        self.last_answered.append(time.monotonic())
         with self.lock:
             for k, v in local.items():
                 self.counts[target][k] += v
 
     def run_for(self, seconds: float, during=None) -> float:
         """Runs the load for `seconds` (calling `during()` from this thread meanwhile); the
-        seconds it really ran."""
+        seconds from the first request to the last answer."""
         started = time.monotonic()
         for t in self.threads:
             t.start()
@@ -152,7 +157,8 @@ class Hammer:
         self.stopping.set()
         for t in self.threads:
             t.join(10)
-        return time.monotonic() - started
+        # From the first request sent to the last answer: the span the buckets refilled over.
+        return max(self.last_answered) - min(self.first_sent)
 
 
 def crc16_slot(tag: str) -> int:
@@ -168,7 +174,7 @@ def crc16_slot(tag: str) -> int:
 
 
 def test_three_gateways_keep_a_limit_within_2_percent(spawn, backend, cluster):
-    rate, burst, seconds = 50, 25, 3.0
+    rate, burst, seconds = 100, 50, 3.0
     gateways = limited_gateways(spawn, backend, cluster, tenant_limit("tenant", rate, burst, "deny"), ["tenant"])
     tenants = tenants_on_each_primary(cluster, "tenant")
     hammer = Hammer(gateways, [("tenant", t) for t in tenants])
@@ -179,6 +185,8 @@ def test_three_gateways_keep_a_limit_within_2_percent(spawn, backend, cluster):
         assert counts["other"] == 0, (tenant, counts, hammer.odd[("tenant", tenant)])
         assert counts[429] > counts[200], f"the load exceeded the limit ({counts})"
         assert abs(counts[200] - expected) <= 0.02 * expected, (tenant, counts, expected)
+        print(f"3 gateways, tenant {tenant}: admitted {counts[200]} of {counts[200] + counts[429]}, "
+              f"bucket allows {expected:.1f} over {elapsed:.2f} s")
     # The counters really are spread over the primaries.
     holders = {n["port"] for n in cluster.primaries() if int(cluster.cli(n["port"], "DBSIZE")) > 0}
     assert len(holders) == 3, holders
