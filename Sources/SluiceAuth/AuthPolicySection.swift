@@ -139,7 +139,7 @@ public struct AuthPolicySection: GuardPolicySection {
 
     /// A file named in a policy file: relative to that file's directory.
     static func resolve(_ name: String, relativeTo reader: PolicyFileReader) -> String {
-        reader.resolvePath(name)
+        name.hasPrefix("/") ? name : ((reader.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
     }
 
     static func serial(_ text: String) -> Result<String, SyntaxProblem> {

@@ -11,10 +11,3 @@ public enum SecretFile {
         return secret
     }
 }
-
-extension PolicyFileReader {
-    /// A file named in this policy file: absolute, or relative to the policy file's folder.
-    public func resolvePath(_ name: String) -> String {
-        name.hasPrefix("/") ? name : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
-    }
-}

@@ -17,8 +17,9 @@ public final class RedisClient: @unchecked Sendable {
     public init(loop: EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
         self.configuration = configuration
-        backend = configuration.clusterSeeds.isEmpty ? .single(RedisConnection(loop: loop, configuration: configuration))
-                                                     : .cluster(RedisClusterClient(loop: loop, configuration: configuration))
+        let connector = RedisConnector(configuration: configuration)
+        backend = configuration.clusterSeeds.isEmpty ? .single(RedisConnection(loop: loop, connector: connector))
+                                                     : .cluster(RedisClusterClient(loop: loop, connector: connector))
     }
 
     /// Starts connecting (loop thread); in cluster mode, learning the slot map first.

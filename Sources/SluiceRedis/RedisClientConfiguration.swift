@@ -10,6 +10,8 @@ public struct RedisClientConfiguration: Sendable, Hashable {
     public var username: String
     /// Sent with AUTH when not empty.
     public var password: String
+    /// TLS to every node when set.
+    public var tls: RedisTLSSettings?
     /// Sent with SELECT when not 0.
     public var database: Int
     /// Each call's deadline, from the moment it is queued: a caller never waits longer.
@@ -25,7 +27,8 @@ public struct RedisClientConfiguration: Sendable, Hashable {
     public var reconnectMinimum: Duration
     public var reconnectMaximum: Duration
 
-    public init(host: String, port: Int, clusterSeeds: [RedisNodeAddress] = [], username: String = "", password: String = "", database: Int = 0,
+    public init(host: String, port: Int, clusterSeeds: [RedisNodeAddress] = [], username: String = "", password: String = "",
+                tls: RedisTLSSettings? = nil, database: Int = 0,
                 deadline: Duration = .milliseconds(5), breakerFailures: Int = 5, breakerOpenFor: Duration = .seconds(2),
                 maxInFlight: Int = 10_000, connectTimeout: Duration = .milliseconds(500),
                 reconnectMinimum: Duration = .milliseconds(20), reconnectMaximum: Duration = .milliseconds(250)) {
@@ -34,6 +37,7 @@ public struct RedisClientConfiguration: Sendable, Hashable {
         self.clusterSeeds = clusterSeeds
         self.username = username
         self.password = password
+        self.tls = tls
         self.database = database
         self.deadline = deadline
         self.breakerFailures = breakerFailures

@@ -23,6 +23,7 @@ protocol RedisClusterRouting: AnyObject {
 final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // loop-confined
     let loop: EventLoop
     let configuration: RedisClientConfiguration
+    private let connector: RedisConnector
 
     private var map = RedisSlotMap()
     /// `connections[i]` talks to `map.primaries[i]`; rebuilt whenever the map gains a primary.
@@ -46,9 +47,10 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
     /// that the client's totals never go down.
     private(set) var retired = RedisCallCounts()
 
-    init(loop: EventLoop, configuration: RedisClientConfiguration) {
+    init(loop: EventLoop, connector: RedisConnector) {
         self.loop = loop
-        self.configuration = configuration
+        self.connector = connector
+        configuration = connector.configuration
         refreshTimer = TimerNode { [unowned self] in self.refresh() }
     }
 
@@ -141,7 +143,7 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
         var candidates = connections.filter(\.isConnected).map(\.node)
         for node in map.primaries + configuration.clusterSeeds where !candidates.contains(node) { candidates.append(node) }
         loop.spawn { [self, candidates] in
-            let result = await RedisClusterDiscovery.slotMap(from: candidates, configuration: configuration, loop: loop)
+            let result = await RedisClusterDiscovery.slotMap(from: candidates, connector: connector, loop: loop)
             refreshing = false
             guard !closed else { return }
             if case .success(let learnt) = result, learnt.coveredSlots > 0 {
@@ -177,11 +179,7 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
     /// The connection to `node`, made (and started) when there is none.
     private func connection(to node: RedisNodeAddress) -> RedisConnection {
         if let known = byNode[node] { return known }
-        var nodeConfiguration = configuration
-        nodeConfiguration.host = node.host
-        nodeConfiguration.port = node.port
-        nodeConfiguration.database = 0
-        let connection = RedisConnection(loop: loop, configuration: nodeConfiguration)
+        let connection = RedisConnection(loop: loop, connector: connector.forNode(node))
         connection.cluster = self
         byNode[node] = connection
         connection.start()

@@ -6,11 +6,11 @@ import SluiceIO
 /// it, they fail fast (each rule's failure mode) while no node is known for their slot.
 enum RedisClusterDiscovery {
     /// The first map a candidate gives, trying them in order; the last failure when none does.
-    static func slotMap(from candidates: [RedisNodeAddress], configuration: RedisClientConfiguration,
+    static func slotMap(from candidates: [RedisNodeAddress], connector: RedisConnector,
                         loop: EventLoop) async -> Result<RedisSlotMap, RedisError> {
         var lastFailure = RedisError.unavailable("no cluster node to ask")
         for candidate in candidates {
-            switch await slotMap(from: candidate, configuration: configuration, loop: loop) {
+            switch await slotMap(from: candidate, connector: connector.forNode(candidate), loop: loop) {
             case .success(let map): return .success(map)
             case .failure(let error): lastFailure = error
             }
@@ -18,20 +18,20 @@ enum RedisClusterDiscovery {
         return .failure(lastFailure)
     }
 
-    static func slotMap(from node: RedisNodeAddress, configuration: RedisClientConfiguration,
+    static func slotMap(from node: RedisNodeAddress, connector: RedisConnector,
                         loop: EventLoop) async -> Result<RedisSlotMap, RedisError> {
         guard let address = SocketAddress(host: node.host, port: node.port) else {
             return .failure(.unavailable("\(node): not an IP address"))
         }
-        var nodeConfiguration = configuration
-        nodeConfiguration.database = 0  // a cluster has database 0 only
-        let opened = await RedisConnection.open(address, configuration: nodeConfiguration, loop: loop)
-        guard case .success(let (connection, reader)) = opened else {
+        let opened = await connector.open(address, on: loop)
+        guard case .success(let (transport, reader)) = opened else {
             if case .failure(let error) = opened { return .failure(error) }
             return .failure(.unavailable("\(node)"))
         }
-        defer { connection.close() }
-        let deadline = Deadline.after(configuration.connectTimeout)
+        defer { transport.close() }
+        let connection = transport.stream
+        let deadline = Deadline.after(connector.configuration.connectTimeout)
+        let overTLS = connector.configuration.tls != nil
         switch await ask(["CLUSTER", "SHARDS"], connection, reader, deadline) {
         case .success(.error):
             // Before Redis 7 (unknown subcommand), or not allowed for this ACL user (some managed
@@ -39,7 +39,7 @@ enum RedisClusterDiscovery {
             // if it fails too ("cluster support disabled" on a single node).
             break
         case .success(let reply):
-            guard let map = RedisSlotMap.fromShards(reply, queried: node) else { return .failure(.server("unreadable CLUSTER SHARDS reply")) }
+            guard let map = RedisSlotMap.fromShards(reply, queried: node, tls: overTLS) else { return .failure(.server("unreadable CLUSTER SHARDS reply")) }
             return .success(map)
         case .failure(let error):
             return .failure(error)
@@ -56,7 +56,7 @@ enum RedisClusterDiscovery {
     }
 
     /// One command on a connection nothing else uses, and its one reply.
-    private static func ask(_ arguments: [String], _ connection: TCPConnection, _ reader: RESPReader,
+    private static func ask(_ arguments: [String], _ connection: any ByteStream, _ reader: RESPReader,
                             _ deadline: Deadline) async -> Result<RedisReply, RedisError> {
         do throws(IOError) {
             try await connection.write(RESPWriter.command(arguments), deadline: deadline)

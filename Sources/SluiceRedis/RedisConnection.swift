@@ -19,9 +19,10 @@ import SluiceResilience
 public final class RedisConnection: @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisClientConfiguration
+    private let connector: RedisConnector
     private let address: SocketAddress?
 
-    private enum State { case idle, connecting, connected(TCPConnection), closed }
+    private enum State { case idle, connecting, connected(RedisTransport), closed }
     private var state: State = .idle
     /// Bumped on every (re)connection: tasks of an older connection stop when they see a new one.
     private var epoch = 0
@@ -49,8 +50,10 @@ public final class RedisConnection: @unchecked Sendable {
         RedisCallCounts(callsSent: callsSent, replies: repliesReceived, replyNanoseconds: replyNanosecondsTotal, scriptReloads: scriptReloads)
     }
 
-    public init(loop: EventLoop, configuration: RedisClientConfiguration) {
+    init(loop: EventLoop, connector: RedisConnector) {
         self.loop = loop
+        self.connector = connector
+        let configuration = connector.configuration
         self.configuration = configuration
         address = SocketAddress(host: configuration.host, port: configuration.port)
         backoff = configuration.reconnectMinimum
@@ -206,7 +209,7 @@ public final class RedisConnection: @unchecked Sendable {
         epoch += 1
         let myEpoch = epoch
         loop.spawn { [self] in
-            let result = await Self.open(address, configuration: configuration, loop: loop)
+            let result = await connector.open(address, on: loop)
             guard epoch == myEpoch, case .connecting = state else {
                 if case .success(let (connection, _)) = result { connection.close() }
                 return
@@ -247,57 +250,7 @@ public final class RedisConnection: @unchecked Sendable {
         cluster?.nodeTrouble(self)
     }
 
-    /// Connects and runs the handshake (AUTH, SELECT, PING) before any call is sent.
-    static func open(_ address: SocketAddress, configuration: RedisClientConfiguration,
-                             loop: EventLoop) async -> Result<(TCPConnection, RESPReader), RedisError> {
-        let deadline = Deadline.after(configuration.connectTimeout)
-        let connection: TCPConnection
-        do throws(IOError) {
-            connection = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
-        } catch {
-            return .failure(.unavailable("connect: \(error)"))
-        }
-        var handshake: [UInt8] = []
-        var expected = 1
-        if !configuration.password.isEmpty {
-            // An ACL user names itself; without one, AUTH is the `default` user's (or requirepass).
-            handshake += RESPWriter.command(configuration.username.isEmpty ? ["AUTH", configuration.password]
-                                                                           : ["AUTH", configuration.username, configuration.password])
-            expected += 1
-        }
-        if configuration.database != 0 {
-            handshake += RESPWriter.command(["SELECT", String(configuration.database)])
-            expected += 1
-        }
-        handshake += RESPWriter.command(["PING"])
-        let reader = RESPReader()
-        do throws(IOError) {
-            try await connection.write(handshake, deadline: deadline)
-            let buffer = ByteBuffer(capacity: 512)
-            var replies = 0
-            while replies < expected {
-                guard try await connection.read(into: buffer, deadline: deadline) > 0 else {
-                    connection.close()
-                    return .failure(.unavailable("closed during handshake"))
-                }
-                guard reader.feed(buffer.readableBytes) else { break }
-                buffer.consume(buffer.readableCount)
-                while case .reply(let reply) = reader.next() {
-                    replies += 1
-                    if case .error(let message) = reply {
-                        connection.close()
-                        return .failure(.server(message))
-                    }
-                }
-            }
-        } catch {
-            connection.close()
-            return .failure(.unavailable("handshake: \(error)"))
-        }
-        return .success((connection, reader))
-    }
-
-    private func writeLoop(_ connection: TCPConnection, epoch myEpoch: Int) async {
+    private func writeLoop(_ connection: RedisTransport, epoch myEpoch: Int) async {
         var spare: [UInt8] = []
         while epoch == myEpoch {
             if outgoing.isEmpty {
@@ -315,30 +268,22 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    private func readLoop(_ connection: TCPConnection, reader: RESPReader, epoch myEpoch: Int) async {
-        let space = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
-        defer { space.deallocate() }
-        // After a read that did not fill the buffer the socket is drained: wait for epoll's next
-        // edge (the fd is edge-triggered, and the wait is armed before the loop polls again)
-        // instead of a read that would only say EAGAIN. Saves a syscall per reply batch.
-        var drained = false
+    private func readLoop(_ transport: RedisTransport, reader: RESPReader, epoch myEpoch: Int) async {
+        let input = RedisReplyInput(transport)
         while epoch == myEpoch {
-            let count: Int
+            let bytes: UnsafeRawBufferPointer
             do throws(IOError) {
-                if drained { try await connection.waitReadable(deadline: nil) }
-                guard epoch == myEpoch else { return }
-                count = try await connection.read(into: space, deadline: nil)
+                bytes = try await input.next()
             } catch {
                 connectionLost(epoch: myEpoch, "read: \(error)")
                 return
             }
             guard epoch == myEpoch else { return }
-            guard count > 0 else {
+            guard bytes.count > 0 else {
                 connectionLost(epoch: myEpoch, "closed by redis")
                 return
             }
-            drained = count < space.count
-            guard reader.feed(UnsafeRawBufferPointer(rebasing: space[0..<count])) else {
+            guard reader.feed(bytes) else {
                 connectionLost(epoch: myEpoch, "protocol error")
                 return
             }

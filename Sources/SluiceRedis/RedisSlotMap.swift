@@ -34,9 +34,10 @@ struct RedisSlotMap: Equatable {
 
     /// From `CLUSTER SHARDS` (Redis ≥ 7): one entry per shard, each a flat list of field names and
     /// values: `slots` (start, end, start, end, ...) and `nodes` (each a flat list with `ip`,
-    /// `endpoint`, `port`, `role`, `health`, ...). Only primaries are used. `queried` stands in
-    /// for an empty endpoint. Nil when the reply does not have that shape.
-    static func fromShards(_ reply: RedisReply, queried: RedisNodeAddress) -> RedisSlotMap? {
+    /// `endpoint`, `port`, `tls-port`, `role`, `health`, ...). Only primaries are used. `queried`
+    /// stands in for an empty endpoint. Nil when the reply does not have that shape. (CLUSTER
+    /// SLOTS and MOVED/ASK already name the TLS port to a client connected over TLS.)
+    static func fromShards(_ reply: RedisReply, queried: RedisNodeAddress, tls: Bool = false) -> RedisSlotMap? {
         guard let shards = reply.elements else { return nil }
         var map = RedisSlotMap()
         for shard in shards {
@@ -44,7 +45,8 @@ struct RedisSlotMap: Equatable {
                   let nodes = fields["nodes"]?.elements else { return nil }
             let primary = nodes.lazy.compactMap(fieldMap).first { $0["role"]?.string == "master" }
             guard let primary else { continue }  // a shard without a primary serves nothing
-            guard let port = primary["port"]?.integer else { return nil }
+            // Over TLS, the node's TLS port (a node may listen on both, or TLS only: port 0).
+            guard let port = (tls ? primary["tls-port"]?.integer : nil) ?? primary["port"]?.integer else { return nil }
             var host = primary["endpoint"]?.string ?? ""
             if host.isEmpty || host == "?" { host = primary["ip"]?.string ?? "" }
             if host.isEmpty { host = queried.host }

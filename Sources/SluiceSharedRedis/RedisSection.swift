@@ -1,11 +1,14 @@
 import SluicePolicy
+import SluiceRedis
+import SluiceTLS
 import Yams
 
 extension PolicyFileReader {
     /// The `redis` mapping; nil when its nodes are missing or unreadable (already reported).
     func readRedis(_ node: Node) -> RedisSettings? {
         guard let fields = mapping(node, what: "redis",
-                                   allowed: ["address", "cluster", "user", "password", "password_file", "database", "deadline", "breaker"]) else {
+                                   allowed: ["address", "cluster", "user", "password", "password_file", "tls", "database", "deadline",
+                                            "breaker"]) else {
             return nil
         }
         // The other keys are checked even when the nodes are unusable, so one run reports all.
@@ -22,15 +25,16 @@ extension PolicyFileReader {
             // An empty password (`password: ""`) means no AUTH; `password:` with nothing is null.
             if node.isNull { settings.password = "" } else if let text = text(node, expected: "a password") { settings.password = text }
         }
-        if let node = fields["password_file"], let name = text(node, expected: "a file path") {
+        if let node = fields["password_file"], let path = filePath(node) {
             if fields["password"] != nil {
                 report("redis has both 'password' and 'password_file': keep the file", at: node)
-            } else if let secret = SecretFile.read(resolvePath(name)), !secret.isEmpty {
+            } else if let secret = SecretFile.read(path), !secret.isEmpty {
                 settings.password = String(decoding: secret, as: UTF8.self)
             } else {
-                report("cannot read a password from '\(name)'", at: node)
+                report("cannot read a password from '\(node.string ?? path)'", at: node)
             }
         }
+        if let node = fields["tls"] { settings.tls = readRedisTLS(node) }
         if let userNode = fields["user"], settings.password.isEmpty, fields["password_file"] == nil {
             report("an ACL user needs a password (password_file)", at: userNode)
         }
@@ -78,5 +82,34 @@ extension PolicyFileReader {
             }
             return .cluster(seeds: seeds)
         }
+    }
+}
+
+extension PolicyFileReader {
+    /// `tls: {ca, server_name, certificate, key}`: every node's certificate is verified (against
+    /// `ca`, else the system's trust store) for `server_name`, else the address connected to.
+    /// The files are loaded here, so `sluice check` reports a bad one.
+    func readRedisTLS(_ node: Node) -> RedisTLSSettings? {
+        guard let fields = mapping(node, what: "tls of redis", allowed: ["ca", "server_name", "certificate", "key"]) else { return nil }
+        var tls = RedisTLSSettings()
+        if let node = fields["ca"], let path = filePath(node) { tls.certificateAuthorities = path }
+        if let node = fields["server_name"], let name = text(node, expected: "a host name") { tls.serverName = name }
+        switch (fields["certificate"], fields["key"]) {
+        case (nil, nil): break
+        case (.some(let certificate), .some(let key)):
+            if let chain = filePath(certificate), let privateKey = filePath(key) {
+                tls.certificate = TLSCertificateFiles(certificateChain: chain, privateKey: privateKey)
+            }
+        case (.some(let lone), nil), (nil, .some(let lone)):
+            report("a client certificate needs both 'certificate' and 'key'", at: lone)
+            return nil
+        }
+        do throws(TLSError) {
+            _ = try tls.makeContext()
+        } catch {
+            report("tls of redis: \(error)", at: node)
+            return nil
+        }
+        return tls
     }
 }

@@ -1,4 +1,5 @@
 import SluicePolicy
+import SluiceRedis
 
 /// The shared Redis that holds guard state (rate-limit counters, nonces, idempotency records):
 /// the `redis` section, which at most one policy file may hold.
@@ -14,6 +15,8 @@ public struct RedisSettings: Sendable, Equatable {
     public var user: String
     /// Sent with AUTH when not empty (from `password` or `password_file`).
     public var password: String
+    /// TLS to every node when set (`tls:`).
+    public var tls: RedisTLSSettings?
     /// Single node only (a cluster has database 0 only).
     public var database: Int
     /// Each Redis call's deadline: no request waits longer for a rate-limit decision.
@@ -27,13 +30,14 @@ public struct RedisSettings: Sendable, Equatable {
     public static let defaultBreakerFailures = 5
     public static let defaultBreakerOpenFor = Duration.seconds(2)
 
-    public init(nodes: Nodes, user: String = "", password: String = "", database: Int = 0,
+    public init(nodes: Nodes, user: String = "", password: String = "", tls: RedisTLSSettings? = nil, database: Int = 0,
                 deadline: Duration = RedisSettings.defaultDeadline,
                 breakerFailures: Int = RedisSettings.defaultBreakerFailures,
                 breakerOpenFor: Duration = RedisSettings.defaultBreakerOpenFor) {
         self.nodes = nodes
         self.user = user
         self.password = password
+        self.tls = tls
         self.database = database
         self.deadline = deadline
         self.breakerFailures = breakerFailures

@@ -40,7 +40,7 @@ extension SharedRedis {
         case .cluster(let addresses): (single, seeds) = (nil, addresses.map { RedisNodeAddress(host: $0.host, port: $0.port) })
         }
         return RedisClientConfiguration(
-            host: single?.host ?? "", port: single?.port ?? 0, clusterSeeds: seeds, username: settings.user, password: settings.password,
+            host: single?.host ?? "", port: single?.port ?? 0, clusterSeeds: seeds, username: settings.user, password: settings.password, tls: settings.tls,
             database: settings.database, deadline: settings.deadline, breakerFailures: settings.breakerFailures,
             breakerOpenFor: settings.breakerOpenFor)
     }

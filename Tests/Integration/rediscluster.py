@@ -25,8 +25,18 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def make_test_certificates(directory: Path) -> Path:
+    """Tests/Support/make-test-certs.sh: ca.pem, and gateway.pem/.key for 127.0.0.1 signed by it."""
+    subprocess.run(["sh", str(Path(__file__).resolve().parents[1] / "Support" / "make-test-certs.sh"), str(directory)],
+                   check=True, timeout=60)
+    return directory
+
+
 class RedisCluster:
-    def __init__(self, logdir: Path):
+    def __init__(self, logdir: Path, certificates: Path | None = None):
+        """`certificates` (from make_test_certificates): every node speaks TLS only (clients,
+        replication, cluster bus)."""
+        self.certificates = certificates
         for tool in ("redis-server", "redis-cli"):
             if shutil.which(tool) is None:
                 pytest.fail(f"{tool} not found: the cluster tests need it (`make deps` installs it)", pytrace=False)
@@ -52,15 +62,24 @@ class RedisCluster:
         self.procs[port] = Proc(f"redis-cluster-{port}", [
             "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-            "--repl-diskless-sync-delay", "0", "--dir", str(data)], self.logdir)
+            "--repl-diskless-sync-delay", "0", "--dir", str(data), *self._tls_server_arguments(port)], self.logdir)
         deadline = time.monotonic() + 5
         while self.cli(port, "PING") != "PONG":
             if time.monotonic() > deadline:
                 pytest.fail(f"redis-server on {port} did not start\n{self.procs[port].describe()}")
             time.sleep(0.02)
 
+    def _tls_server_arguments(self, port: int) -> list[str]:
+        if not self.certificates:
+            return []
+        c = self.certificates
+        return ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(c / "gateway.pem"),
+                "--tls-key-file", str(c / "gateway.key"), "--tls-ca-cert-file", str(c / "ca.pem"),
+                "--tls-auth-clients", "no", "--tls-cluster", "yes", "--tls-replication", "yes"]
+
     def _cli(self, args: list[str], timeout: float = 5) -> str:
-        done = subprocess.run(["redis-cli", *args], capture_output=True, text=True, timeout=timeout)
+        tls = ["--tls", "--cacert", str(self.certificates / "ca.pem")] if self.certificates else []
+        done = subprocess.run(["redis-cli", *tls, *args], capture_output=True, text=True, timeout=timeout)
         return (done.stdout + done.stderr).strip()
 
     def cli(self, port: int, *args: str) -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import free_port
 from rawhttp import Conn
-from rediscluster import RedisCluster
+from rediscluster import RedisCluster, make_test_certificates
 from test_auth import MERCHANT, SECRET, sign
 from test_idempotency import order
 
@@ -31,7 +31,7 @@ def cluster(tmp_path):
 
 
 def gateway_files(port: int, backend_port: int, cluster: RedisCluster, routes: str, sections: str, *,
-                  deadline: str = "200ms", breaker: str = "{failures: 5, open_for: 1s}") -> dict[str, str]:
+                  deadline: str = "200ms", breaker: str = "{failures: 5, open_for: 1s}", tls: str = "") -> dict[str, str]:
     """One instance's policy: its listener, the demo backend, `routes`, and the shared cluster
     Redis with the guard `sections` that use it."""
     return {
@@ -48,7 +48,7 @@ redis:
   cluster: {cluster.seeds_yaml()}
   deadline: {deadline}
   breaker: {breaker}
-{sections}""",
+{tls}{sections}""",
     }
 
 
@@ -73,6 +73,8 @@ def limited_gateways(spawn, backend, cluster, limits: str, rules: list[str], cou
             files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
         gateways.append(spawn.sluice(files, port))
         gateways[-1].admin = f"http://127.0.0.1:{admin}/metrics" if index == 0 else None
+    for gateway in gateways:
+        wait_until_redis_answers(gateway, f"/echo/{rules[0]}")
     return gateways
 
 
@@ -83,6 +85,17 @@ def metric(gateway, name: str) -> float:
             if line.startswith(name + " "):
                 return float(line.split()[-1])
     raise AssertionError(f"no {name} in /metrics")
+
+
+def wait_until_redis_answers(gateway, path: str, timeout: float = 5.0) -> None:
+    """A gateway listens before its Redis client has learnt the cluster's slot map (a `deny`
+    rule answers 503 meanwhile): waits, with a tenant of its own, until the rule is decided in
+    Redis."""
+    deadline = time.monotonic() + timeout
+    with Conn(gateway.port) as c:
+        while c.request("GET", path, {"x-tenant": "warm-up"}).status == 503:
+            assert time.monotonic() < deadline, "the gateway's Redis client never learnt the cluster"
+            time.sleep(0.05)
 
 
 def tenant_limit(name: str, rate: int, burst: int, failure: str) -> str:
@@ -331,3 +344,23 @@ def test_resharding_under_load(spawn, backend, cluster):
     assert counts[200] >= expected * 0.9, (counts, expected)
     assert counts["other"] <= 0.01 * (counts[200] + counts[429]), (counts, hammer.odd)
     print(f"resharding 200 slots took {output[1]:.1f} s; tenant {counts} in {elapsed:.1f} s (expected {expected:.0f})")
+
+
+def test_a_tls_only_cluster(spawn, backend, tmp_path):
+    """Every node speaks TLS only; the gateway verifies their certificates against the policy's
+    CA and keeps the limit there: burst, then 429."""
+    certificates = make_test_certificates(tmp_path / "certs")
+    cluster = RedisCluster(tmp_path / "redis-cluster", certificates=certificates)
+    try:
+        port = free_port()
+        files = gateway_files(port, backend.port, cluster, limited_routes(["tenant"]),
+                              "limits:\n" + tenant_limit("tenant", 1, 20, "deny"),
+                              tls=f"  tls: {{ca: {certificates / 'ca.pem'}}}\n")
+        gateway = spawn.sluice(files, port)
+        wait_until_redis_answers(gateway, "/echo/tenant")
+        with Conn(gateway.port) as c:
+            statuses = [c.request("GET", "/echo/tenant", {"x-tenant": "tls"}).status for _ in range(25)]
+        assert statuses[:20] == [200] * 20 and statuses[20:].count(429) >= 4, statuses
+        assert int(cluster.cli(cluster.primary_of(crc16_slot("tenant|tls"))["port"], "EXISTS", "rl:{tenant|tls}")) == 1
+    finally:
+        cluster.stop()

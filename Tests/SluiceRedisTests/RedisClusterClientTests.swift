@@ -244,4 +244,31 @@ final class RedisClusterClientTests: EventLoopTestCase {
         print("failover: calls to the dead primary's slots failed for \(recovered) (\(outcome.victimFailures) failed calls; "
               + "\(outcome.bystanderClusterDown) CLUSTERDOWN on another primary); slowest call \(outcome.slowest)")
     }
+
+    /// A cluster that speaks TLS only (clients, replication, bus; `port` is 0 in CLUSTER SHARDS):
+    /// the client learns the nodes' TLS ports and routes over TLS to every primary.
+    func testTLSClusterRoutesOverTLS() async throws {
+        let cluster = try RedisClusterProcesses(tls: true)
+        defer { cluster.stopAll() }
+        var configuration = Self.configuration(cluster)
+        configuration.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("ca.pem"))
+        let outcome = try await onLoop { [configuration] loop -> (healthy: Bool, values: [Int], moved: Int) in
+            let client = RedisClient(loop: loop, configuration: configuration)
+            defer { client.close() }
+            client.start()
+            let healthy = await Self.waitHealthy(client, loop)
+            for index in 0..<60 { _ = await client.send(["SET", "tls:\(index)", String(index)]).reply() }
+            var values: [Int] = []
+            for index in 0..<60 { values.append((try? await client.send(["GET", "tls:\(index)"]).reply().get())?.integer ?? -1) }
+            return (healthy, values, client.movedRedirects)
+        }
+        XCTAssertTrue(outcome.healthy)
+        XCTAssertEqual(outcome.values, Array(0..<60))
+        XCTAssertEqual(outcome.moved, 0)
+        XCTAssertEqual(cluster.primaries().count, 3)
+        for port in cluster.primaries() {
+            XCTAssertGreaterThan(cluster.command(port, ["KEYS", "tls:*"]).split(separator: "\n").count, 5, "keys on every primary")
+        }
+    }
 }
+

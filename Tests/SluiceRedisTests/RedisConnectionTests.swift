@@ -125,5 +125,38 @@ final class RedisConnectionTests: RedisLoopTestCase {
         XCTAssertEqual(goodReply, "sluice")
         XCTAssertFalse(badConnected)
     }
+
+    /// TLS to a node that speaks TLS only: the certificate is checked against the CA and the
+    /// address (127.0.0.1 in its SAN); another CA, or no TLS, never gets a connection.
+    func testTLSVerifiesTheNodesCertificate() async throws {
+        let server = try RedisServerProcess(tls: true)
+        defer { server.stop() }
+        var trusted = RedisClientConfiguration(host: "127.0.0.1", port: server.port, deadline: .milliseconds(200))
+        trusted.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("ca.pem"))
+        var otherCA = trusted
+        otherCA.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("client-ca.pem"))
+        var wrongName = trusted
+        wrongName.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("ca.pem"), serverName: "redis.other.test")
+        var plain = trusted
+        plain.tls = nil
+        let outcome = try await onLoop { [trusted, otherCA, wrongName, plain] loop -> (String?, [Bool]) in
+            let client = RedisClient(loop: loop, configuration: trusted)
+            client.start()
+            _ = await Self.waitConnected(client, loop)
+            _ = await client.execute(["SET", "over-tls", "yes"])
+            let value = try? await client.execute(["GET", "over-tls"]).get().string
+            client.close()
+            var refused: [Bool] = []
+            for configuration in [otherCA, wrongName, plain] {
+                let other = RedisClient(loop: loop, configuration: configuration)
+                other.start()
+                refused.append(await !Self.waitConnected(other, loop, tries: 40))
+                other.close()
+            }
+            return (value, refused)
+        }
+        XCTAssertEqual(outcome.0, "yes")
+        XCTAssertEqual(outcome.1, [true, true, true], "another CA, another name, no TLS: never connected")
+    }
 }
 

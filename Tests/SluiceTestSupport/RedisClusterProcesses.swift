@@ -9,8 +9,11 @@ public final class RedisClusterProcesses: @unchecked Sendable {
     public let ports: [Int]
     private var processes: [Int: Process] = [:]
     private let directory: URL
+    /// Every node serves clients, replication and the cluster bus over TLS only.
+    public let tls: Bool
 
-    public init() throws {
+    public init(tls: Bool = false) throws {
+        self.tls = tls
         var ports: [Int] = []
         while ports.count < 6 {
             let port = try RedisServerProcess.freePort()
@@ -21,7 +24,7 @@ public final class RedisClusterProcesses: @unchecked Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for port in ports { try start(port) }
-        let create = try Self.run(Self.cli(), ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
+        let create = try Self.run(Self.cli(), cliTLSArguments + ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
                                   + ["--cluster-replicas", "1", "--cluster-yes"])
         guard create.contains("All 16384 slots covered") else {
             XCTFail("redis-cli --cluster create failed:\n\(create)")
@@ -59,6 +62,7 @@ public final class RedisClusterProcesses: @unchecked Sendable {
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
                              "--dir", data.path, "--enable-debug-command", "local", "--repl-diskless-sync-delay", "0"]
+            + (tls ? RedisServerProcess.tlsArguments(port: port) + ["--tls-cluster", "yes", "--tls-replication", "yes"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -83,9 +87,11 @@ public final class RedisClusterProcesses: @unchecked Sendable {
 
     /// One command through redis-cli (no redirect following); its output, trimmed.
     public func command(_ port: Int, _ arguments: [String]) -> String {
-        ((try? Self.run(Self.cli(), ["-h", "127.0.0.1", "-p", String(port)] + arguments)) ?? "")
+        ((try? Self.run(Self.cli(), cliTLSArguments + ["-h", "127.0.0.1", "-p", String(port)] + arguments)) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    private var cliTLSArguments: [String] { tls ? ["--tls", "--cacert", TestCertificates.path("ca.pem")] : [] }
 
     /// The primary serving `slot`, and its node id, as node `askPort` sees it.
     public func primary(ofSlot slot: Int, askPort: Int? = nil) -> (port: Int, id: String)? {
