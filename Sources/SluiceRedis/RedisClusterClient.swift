@@ -131,14 +131,18 @@ final class RedisClusterClient: RedisClusterRouting, @unchecked Sendable {  // l
             refreshAgain = true
             return
         }
+        // The monotonic clock itself, not the loop's (read before this tick's events were
+        // dispatched): the timer fires once `earliest` has passed on the real clock, and a stale
+        // reading here would re-arm it for a time already due, to fire again at once, forever.
+        let now = Deadline.now.nanoseconds
         let earliest = lastRefreshStart == 0 ? 0 : lastRefreshStart + UInt64(Self.minimumRefreshInterval.nanosecondsClamped)
-        if loop.now < earliest {
+        if now < earliest {
             if !refreshTimer.isScheduled { loop.schedule(refreshTimer, at: Deadline(nanoseconds: earliest)) }
             return
         }
         refreshing = true
         refreshAgain = false
-        lastRefreshStart = loop.now
+        lastRefreshStart = now
         // Known primaries first (the seeds may be gone by now), then the seeds.
         var candidates = connections.filter(\.isConnected).map(\.node)
         for node in map.primaries + configuration.clusterSeeds where !candidates.contains(node) { candidates.append(node) }
