@@ -5,10 +5,11 @@ import SluiceResilience
 /// `RedisClient`: one of these for a single Redis, one per primary for a cluster (then MOVED and
 /// ASK replies go to the cluster client instead of the caller).
 ///
-/// Design: Sluice's own `TCPConnection` does the I/O, hiredis's `redisReader` parses replies and
-/// commands are pre-formatted RESP. Compared with hiredis's async context plus an adapter this
-/// keeps one readiness mechanism (the loop's epoll), puts deadlines on the loop's timer heap (hiredis
-/// 0.14 has no timer hook), and needs no C callbacks or privdata juggling.
+/// Design: Sluice's own `TCPConnection` (or a `TLSConnection` over it) does the I/O, hiredis's
+/// `redisReader` parses replies and commands are pre-formatted RESP. Compared with hiredis's async
+/// context plus an adapter this keeps one readiness mechanism (the loop's epoll), puts deadlines
+/// on the loop's timer heap (hiredis 0.14 has no timer hook), and needs no C callbacks or
+/// privdata juggling.
 ///
 /// Calls are written in loop-tick batches (the writer task runs after the tick's request jobs)
 /// and replies are matched in FIFO order. A call whose deadline passes resolves `.timedOut` at

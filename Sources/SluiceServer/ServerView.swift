@@ -35,8 +35,7 @@ struct ServerView: Sendable {
         RequestMetrics.sum(await onEachLoop { $0.metrics.upstreamSnapshot() })
     }
 
-    /// The shared Redis as the loops' clients see it (each read on its own loop); nil when the
-    /// policy has no Redis.
+    /// The shared Redis as the loops' clients see it, added up.
     struct RedisTotals {
         /// Loops whose client is up (one node: connected; a cluster: every slot has a primary
         /// and every primary's connection is up), of how many.
@@ -49,6 +48,7 @@ struct ServerView: Sendable {
         var replyNanoseconds: UInt64 { calls.replyNanoseconds }
     }
 
+    /// Each loop's client read on its own loop; nil when the policy has no Redis.
     func redisConnections() async -> RedisTotals? {
         guard let set = guards.state.state(SharedRedis.sectionName, "connections", as: RedisConnectionSet.self) else { return nil }
         var totals = RedisTotals(total: set.count, isCluster: !set.configuration.clusterSeeds.isEmpty)
