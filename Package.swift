@@ -66,7 +66,7 @@ let package = Package(
         // breaker guard and the Redis client's own breaker.
         .target(name: "SluiceResilience", dependencies: ["SluiceIO"], swiftSettings: sluiceSwiftSettings),
         // Pipelined Redis client on the loops: Sluice's sockets, hiredis's reply parser, EVALSHA.
-        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO", "SluiceResilience"], swiftSettings: hotPathSwiftSettings),
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "COpenSSL", "SluiceIO", "SluiceResilience", "SluiceTLS"], swiftSettings: hotPathSwiftSettings),
         // The shared Redis of every guard that keeps state there: the `redis` policy section and
         // one connection set per policy generation, shared through the guard state registry.
         // Named thread-pool bulkheads (`thread_pools`) that guards share by name.
@@ -74,7 +74,7 @@ let package = Package(
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceSharedRedis",
-                dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", .product(name: "Yams", package: "Yams")],
+                dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceTLS", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Merchant authentication: signature schemes, replay protection (nonces), the guard.
         .target(name: "SluiceAuth",
@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(name: "SluiceMockPaymentsTests", dependencies: ["SluiceMockPayments"], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceRateLimitTests",
                     dependencies: ["SluiceTestSupport", "SluiceRateLimit", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",
-                                   "SluiceSharedRedis"],
+                                   "SluiceSharedRedis", "SluiceTLS"],
                     resources: [.copy("Golden")], swiftSettings: sluiceSwiftSettings),
         .testTarget(name: "SluiceIdempotencyTests",
                     dependencies: ["SluiceTestSupport", "SluiceIdempotency", "SluiceRedis", "SluiceIO", "SluicePolicy", "SluiceGuards", "SluiceHTTP",

@@ -168,11 +168,11 @@ final class RecordCompletion: OutcomeObserver {
     let owner: String
     let ttlMs: Int64
     let classifier: OutcomeClassifier
-    let connection: RedisConnection
+    let connection: RedisClient
     let decisions: IdempotencyCounters
     let pending: PendingCompletions
 
-    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisConnection,
+    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisClient,
          decisions: IdempotencyCounters, pending: PendingCompletions) {
         self.pending = pending
         self.keys = keys

@@ -1,6 +1,7 @@
 import SluiceGuards
 import SluiceHTTP
 import SluicePayload
+import SluiceRedis
 
 /// A request's idempotency key, found by the rule's sources in order, and the Redis key of its
 /// record.
@@ -85,6 +86,13 @@ struct IdempotencyKey: Equatable {
     func recordKey(scope: String, route: String) -> String {
         "idem:{" + scope + "}:" + route + ":" + Digests.sha256Hex(Array((String(kind) + ":" + value).utf8))
     }
+
+    /// `recordKey`'s shape, for the cluster check: the scope is a merchant id (auth allows
+    /// letters, digits, `_` and `-` only) or `-` without auth, so the tag is fixed and never empty.
+    static let recordKeyShape = RedisKeyShape([
+        .text("idem:{"), .value("merchant", mayHoldBraces: false, mayBeEmpty: false), .text("}:"),
+        .value("route", mayHoldBraces: true, mayBeEmpty: false), .text(":"), .value("sha256", mayHoldBraces: false, mayBeEmpty: false),
+    ])
 
     /// What must match for a replay: method, normalised target and body, hashed.
     static func fingerprint(method: String, target: String, bodySHA256Hex: String) -> String {

@@ -26,6 +26,15 @@ public final class IdempotencyModule: GuardModule {
               let settings = SharedRedis.settings(in: policy) else {
             return IdempotencyGeneration(guardsByRoute: [:], redis: nil)
         }
+        if settings.isCluster {
+            // A claim and its completion name every key of the request in one script: on a
+            // cluster they must share a slot, for every request.
+            for rule in idempotency.rules where rule.keys.count > 1 {
+                if let problem = RedisKeyShape.spanProblem(Array(repeating: IdempotencyKey.recordKeyShape, count: rule.keys.count)) {
+                    throw GuardCompileError("idempotency rule '\(rule.name)': its keys could span Redis Cluster slots (\(problem))")
+                }
+            }
+        }
         let redis = SharedRedis.connections(settings, loops: loops, state: state)
         var guards: [String: IdempotencyGuard] = [:]
         for route in policy.routes {

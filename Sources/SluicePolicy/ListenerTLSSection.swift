@@ -106,7 +106,7 @@ extension PolicyFileReader {
     }
 
     /// A file path; a relative one is taken from the directory of the policy file that names it.
-    func filePath(_ node: Node) -> String? {
+    public func filePath(_ node: Node) -> String? {
         guard let text = text(node, expected: "a file path"), !text.isEmpty else {
             if node.scalar?.string == "" { report("expected a file path", at: node) }
             return nil

@@ -238,7 +238,7 @@ public final class RateLimitGuard: RequestGuard {
     }
 
     /// Takes up to a lease's worth of tokens in the background and adds them to the lease.
-    private func topUp(_ bound: BoundRule, key: String, connection: RedisConnection, loopState: LoopLimitState) {
+    private func topUp(_ bound: BoundRule, key: String, connection: RedisClient, loopState: LoopLimitState) {
         guard let leaseTokens = bound.rule.leaseTokens, case .tokenBucket(let emission, _) = bound.rule.algorithm else { return }
         bound.counters.countRedisCall()
         var command = bound.command(key: key)
@@ -257,7 +257,7 @@ public final class RateLimitGuard: RequestGuard {
         }
     }
 
-    private func refund(_ check: Check, connection: RedisConnection, loopState: LoopLimitState) {
+    private func refund(_ check: Check, connection: RedisClient, loopState: LoopLimitState) {
         let rule = check.bound.rule
         switch check.source {
         case .lease:

@@ -1,42 +1,15 @@
 import SluiceIO
 import SluiceResilience
 
-/// One call in flight: resolved once, by its reply, its deadline, or the connection's loss.
-final class RedisCall {
-    var result: Result<RedisReply, RedisError>?
-    var waiter: UnsafeContinuation<Result<RedisReply, RedisError>, Never>?
-    /// When the call times out (monotonic ns); the connection's one deadline timer enforces it.
-    var deadline: UInt64 = 0
-    /// When it was queued (the loop's clock), for the reply-time counters.
-    var sentAt: UInt64 = 0
-    /// The breaker epoch the call was admitted in (its result counts only there).
-    var breakerEpoch: UInt64 = 0
-    /// For EVALSHA calls: the script and the command, to send again as EVAL on NOSCRIPT.
-    var script: RedisScript?
-    var evalsha: [UInt8] = []
-}
-
-/// A reply that may not have arrived yet. Loop-confined: await it only on the loop that sent the
-/// call (it may be handed to a task on that same loop, hence the unchecked Sendable).
-public struct RedisPendingReply: @unchecked Sendable {
-    let call: RedisCall
-
-    /// The reply, or why there is none; suspends at most until the call's deadline.
-    public func reply() async -> Result<RedisReply, RedisError> {
-        if let result = call.result { return result }
-        return await withUnsafeContinuation { call.waiter = $0 }
-    }
-
-    /// True once resolved (no suspension needed).
-    public var isResolved: Bool { call.result != nil }
-}
-
-/// One pipelined Redis connection owned by one event loop.
+/// One pipelined Redis connection owned by one event loop, to one node. Callers go through
+/// `RedisClient`: one of these for a single Redis, one per primary for a cluster (then MOVED and
+/// ASK replies go to the cluster client instead of the caller).
 ///
-/// Design: Sluice's own `TCPConnection` does the I/O, hiredis's `redisReader` parses replies and
-/// commands are pre-formatted RESP. Compared with hiredis's async context plus an adapter this
-/// keeps one readiness mechanism (the loop's epoll), puts deadlines on the loop's timer heap (hiredis
-/// 0.14 has no timer hook), and needs no C callbacks or privdata juggling.
+/// Design: Sluice's own `TCPConnection` (or a `TLSConnection` over it) does the I/O, hiredis's
+/// `redisReader` parses replies and commands are pre-formatted RESP. Compared with hiredis's async
+/// context plus an adapter this keeps one readiness mechanism (the loop's epoll), puts deadlines
+/// on the loop's timer heap (hiredis 0.14 has no timer hook), and needs no C callbacks or
+/// privdata juggling.
 ///
 /// Calls are written in loop-tick batches (the writer task runs after the tick's request jobs)
 /// and replies are matched in FIFO order. A call whose deadline passes resolves `.timedOut` at
@@ -47,9 +20,10 @@ public struct RedisPendingReply: @unchecked Sendable {
 public final class RedisConnection: @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisClientConfiguration
+    private let connector: RedisConnector
     private let address: SocketAddress?
 
-    private enum State { case idle, connecting, connected(TCPConnection), closed }
+    private enum State { case idle, connecting, connected(RedisTransport), closed }
     private var state: State = .idle
     /// Bumped on every (re)connection: tasks of an older connection stop when they see a new one.
     private var epoch = 0
@@ -73,8 +47,14 @@ public final class RedisConnection: @unchecked Sendable {
     public private(set) var repliesReceived = 0
     public private(set) var replyNanosecondsTotal: UInt64 = 0
 
-    public init(loop: EventLoop, configuration: RedisClientConfiguration) {
+    var counts: RedisCallCounts {
+        RedisCallCounts(callsSent: callsSent, replies: repliesReceived, replyNanoseconds: replyNanosecondsTotal, scriptReloads: scriptReloads)
+    }
+
+    init(loop: EventLoop, connector: RedisConnector) {
         self.loop = loop
+        self.connector = connector
+        let configuration = connector.configuration
         self.configuration = configuration
         address = SocketAddress(host: configuration.host, port: configuration.port)
         backoff = configuration.reconnectMinimum
@@ -106,64 +86,63 @@ public final class RedisConnection: @unchecked Sendable {
 
     // MARK: - Calls
 
-    /// Queues a command; the reply is awaited separately, so several calls can be pipelined.
-    public func send(_ command: [UInt8]) -> RedisPendingReply {
-        let call = RedisCall()
-        enqueue(call, bytes: command)
-        return RedisPendingReply(call: call)
-    }
-
-    public func send(_ arguments: [String]) -> RedisPendingReply { send(RESPWriter.command(arguments)) }
-
-    /// EVALSHA, falling back to EVAL once if Redis has lost the script.
-    public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisPendingReply {
-        evaluate(script, evalsha: script.command(keys: keys, arguments: arguments))
-    }
-
-    /// EVALSHA formatted by the caller: `script.evalshaHead(...)` followed by the keys and
-    /// arguments as bulk strings. Falls back to EVAL once if Redis has lost the script.
-    public func evaluate(_ script: RedisScript, evalsha: [UInt8]) -> RedisPendingReply {
-        let call = RedisCall()
-        call.script = script
-        call.evalsha = evalsha
-        enqueue(call, bytes: evalsha)
-        return RedisPendingReply(call: call)
-    }
-
-    public func execute(_ arguments: [String]) async -> Result<RedisReply, RedisError> {
-        await send(arguments).reply()
-    }
-
-    private func enqueue(_ call: RedisCall, bytes: [UInt8]) {
+    /// Queues `call.command` (after an `ASKING` when `call.asking`). A call redirected here from
+    /// another node keeps the deadline it was given when first queued.
+    func enqueue(_ call: RedisCall) {
         // While connecting, calls queue behind the handshake (their deadlines still hold);
         // while backing off after a failure they fail at once.
         switch state {
         case .connected, .connecting: break
         case .idle, .closed:
-            call.result = .failure(.unavailable(stateDescription))
             _ = breaker.record(.failure, epoch: breaker.epoch, now: loop.now)
+            resolve(call, .failure(.unavailable(stateDescription)))
             return
         }
         let admission = breaker.allow(now: loop.now)
         guard admission.allowed else {
-            call.result = .failure(.breakerOpen)
+            resolve(call, .failure(.breakerOpen))
             return
         }
         call.breakerEpoch = admission.epoch
         guard pending.count - pendingHead < configuration.maxInFlight else {
-            call.result = .failure(.overloaded)
+            resolve(call, .failure(.overloaded))
             return
         }
-        // The loop's clock (read once per iteration): the deadline counts from the start of this
-        // loop tick, so it is never later than before.
-        call.deadline = loop.deadline(after: configuration.deadline).nanoseconds
-        if !deadlineTimer.isScheduled { loop.schedule(deadlineTimer, at: Deadline(nanoseconds: call.deadline)) }
-        call.sentAt = loop.now
-        pending.append(call)
-        outgoing.append(contentsOf: bytes)
+        if call.deadline == 0 {
+            // The loop's clock (read once per iteration): the deadline counts from the start of
+            // this loop tick, so it is never later than before.
+            call.deadline = loop.deadline(after: configuration.deadline).nanoseconds
+            call.sentAt = loop.now
+        }
+        // A call redirected from another node may be due before the calls queued here.
+        if !deadlineTimer.isScheduled || deadlineTimer.deadline > call.deadline {
+            loop.schedule(deadlineTimer, at: Deadline(nanoseconds: call.deadline))
+        }
+        append(call)
         callsSent += 1
         wakeWriter()
     }
+
+    /// The call and its bytes go into the pipeline; `ASKING` first when the call needs it (its
+    /// reply is matched to a placeholder that is already resolved, so it is dropped).
+    private func append(_ call: RedisCall) {
+        if call.asking {
+            let placeholder = RedisCall()
+            placeholder.result = .success(.null)
+            pending.append(placeholder)
+            outgoing.append(contentsOf: Self.askingCommand)
+        }
+        pending.append(call)
+        outgoing.append(contentsOf: call.command)
+    }
+
+    private static let askingCommand = RESPWriter.command(["ASKING"])
+
+    /// The node this connection talks to.
+    public var node: RedisNodeAddress { RedisNodeAddress(host: configuration.host, port: configuration.port) }
+
+    /// Set by a cluster client: it takes MOVED/ASK replies and hears of connection trouble.
+    weak var cluster: (any RedisClusterRouting)?
 
     private var stateDescription: String {
         switch state {
@@ -192,18 +171,17 @@ public final class RedisConnection: @unchecked Sendable {
         if next != .max, !deadlineTimer.isScheduled { loop.schedule(deadlineTimer, at: Deadline(nanoseconds: next)) }
     }
 
+    /// More redirects than a resharding or failover produces: the call then fails with the
+    /// last redirect as its error.
+    static let maximumRedirects = 5
+
     private func resolve(_ call: RedisCall, _ result: Result<RedisReply, RedisError>) {
         guard call.result == nil else { return }
         if case .success = result {
             repliesReceived += 1
             replyNanosecondsTotal &+= loop.now &- call.sentAt
         }
-        call.result = result
-        call.evalsha = []
-        if let waiter = call.waiter {
-            call.waiter = nil
-            waiter.resume(returning: result)
-        }
+        call.complete(result)
     }
 
     private func failAll(_ error: RedisError) {
@@ -232,7 +210,7 @@ public final class RedisConnection: @unchecked Sendable {
         epoch += 1
         let myEpoch = epoch
         loop.spawn { [self] in
-            let result = await Self.open(address, configuration: configuration, loop: loop)
+            let result = await connector.open(address, on: loop)
             guard epoch == myEpoch, case .connecting = state else {
                 if case .success(let (connection, _)) = result { connection.close() }
                 return
@@ -248,6 +226,7 @@ public final class RedisConnection: @unchecked Sendable {
             case .failure(let error):
                 failAll(.unavailable("\(error)"))
                 scheduleReconnect()
+                cluster?.nodeTrouble(self)
             }
         }
     }
@@ -269,57 +248,10 @@ public final class RedisConnection: @unchecked Sendable {
         failAll(.unavailable(why))
         wakeWriter()
         scheduleReconnect()
+        cluster?.nodeTrouble(self)
     }
 
-    /// Connects and runs the handshake (AUTH, SELECT, PING) before any call is sent.
-    private static func open(_ address: SocketAddress, configuration: RedisClientConfiguration,
-                             loop: EventLoop) async -> Result<(TCPConnection, RESPReader), RedisError> {
-        let deadline = Deadline.after(configuration.connectTimeout)
-        let connection: TCPConnection
-        do throws(IOError) {
-            connection = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
-        } catch {
-            return .failure(.unavailable("connect: \(error)"))
-        }
-        var handshake: [UInt8] = []
-        var expected = 1
-        if !configuration.password.isEmpty {
-            handshake += RESPWriter.command(["AUTH", configuration.password])
-            expected += 1
-        }
-        if configuration.database != 0 {
-            handshake += RESPWriter.command(["SELECT", String(configuration.database)])
-            expected += 1
-        }
-        handshake += RESPWriter.command(["PING"])
-        let reader = RESPReader()
-        do throws(IOError) {
-            try await connection.write(handshake, deadline: deadline)
-            let buffer = ByteBuffer(capacity: 512)
-            var replies = 0
-            while replies < expected {
-                guard try await connection.read(into: buffer, deadline: deadline) > 0 else {
-                    connection.close()
-                    return .failure(.unavailable("closed during handshake"))
-                }
-                guard reader.feed(buffer.readableBytes) else { break }
-                buffer.consume(buffer.readableCount)
-                while case .reply(let reply) = reader.next() {
-                    replies += 1
-                    if case .error(let message) = reply {
-                        connection.close()
-                        return .failure(.server(message))
-                    }
-                }
-            }
-        } catch {
-            connection.close()
-            return .failure(.unavailable("handshake: \(error)"))
-        }
-        return .success((connection, reader))
-    }
-
-    private func writeLoop(_ connection: TCPConnection, epoch myEpoch: Int) async {
+    private func writeLoop(_ connection: RedisTransport, epoch myEpoch: Int) async {
         var spare: [UInt8] = []
         while epoch == myEpoch {
             if outgoing.isEmpty {
@@ -337,30 +269,22 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    private func readLoop(_ connection: TCPConnection, reader: RESPReader, epoch myEpoch: Int) async {
-        let space = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
-        defer { space.deallocate() }
-        // After a read that did not fill the buffer the socket is drained: wait for epoll's next
-        // edge (the fd is edge-triggered, and the wait is armed before the loop polls again)
-        // instead of a read that would only say EAGAIN. Saves a syscall per reply batch.
-        var drained = false
+    private func readLoop(_ transport: RedisTransport, reader: RESPReader, epoch myEpoch: Int) async {
+        let input = RedisReplyInput(transport)
         while epoch == myEpoch {
-            let count: Int
+            let bytes: UnsafeRawBufferPointer
             do throws(IOError) {
-                if drained { try await connection.waitReadable(deadline: nil) }
-                guard epoch == myEpoch else { return }
-                count = try await connection.read(into: space, deadline: nil)
+                bytes = try await input.next()
             } catch {
                 connectionLost(epoch: myEpoch, "read: \(error)")
                 return
             }
             guard epoch == myEpoch else { return }
-            guard count > 0 else {
+            guard bytes.count > 0 else {
                 connectionLost(epoch: myEpoch, "closed by redis")
                 return
             }
-            drained = count < space.count
-            guard reader.feed(UnsafeRawBufferPointer(rebasing: space[0..<count])) else {
+            guard reader.feed(bytes) else {
                 connectionLost(epoch: myEpoch, "protocol error")
                 return
             }
@@ -390,55 +314,27 @@ public final class RedisConnection: @unchecked Sendable {
         guard call.result == nil else { return }  // timed out: the late reply is dropped
         _ = breaker.record(.success(slow: false), epoch: call.breakerEpoch, now: loop.now)
         if case .error(let message) = reply {
-            if message.hasPrefix("NOSCRIPT"), let script = call.script, let eval = script.eval(fromEvalsha: call.evalsha) {
-                // Redis lost its script cache (restart, SCRIPT FLUSH): EVAL loads it again.
+            if message.hasPrefix("NOSCRIPT"), let script = call.script, let eval = script.eval(fromEvalsha: call.command) {
+                // Redis lost its script cache (restart, SCRIPT FLUSH, a replica just promoted):
+                // EVAL loads it again. After ASK, the target needs ASKING again (it is one-shot).
                 call.script = nil
-                call.evalsha = []
+                call.command = eval
                 scriptReloads += 1
-                pending.append(call)
-                outgoing.append(contentsOf: eval)
+                append(call)
                 wakeWriter()
                 return
+            }
+            if let cluster {
+                if let redirect = RedisRedirect(error: message, from: node), call.redirects < Self.maximumRedirects {
+                    call.redirects += 1
+                    cluster.redirect(call, redirect)
+                    return
+                }
+                if message.hasPrefix("CLUSTERDOWN") { cluster.nodeTrouble(self) }
             }
             resolve(call, .failure(.server(message)))
             return
         }
         resolve(call, .success(reply))
-    }
-}
-
-/// One connection per event loop, indexed by the loop's index.
-public final class RedisConnectionSet: Sendable {
-    public let configuration: RedisClientConfiguration
-    private let connections: [RedisConnection]
-
-    public init(loops: [EventLoop], configuration: RedisClientConfiguration) {
-        self.configuration = configuration
-        connections = loops.map { RedisConnection(loop: $0, configuration: configuration) }
-    }
-
-    /// The connection of the loop with this index (use it on that loop only).
-    public subscript(loopIndex: Int) -> RedisConnection { connections[loopIndex] }
-
-    public var count: Int { connections.count }
-
-    /// Starts every connection on its own loop. Safe from any thread.
-    public func start() {
-        for connection in connections {
-            connection.loop.execute { connection.start() }
-        }
-    }
-
-    /// Closes every connection on its own loop. Safe from any thread.
-    public func close() {
-        for connection in connections {
-            connection.loop.execute { connection.close() }
-        }
-    }
-
-    /// Nothing uses the set any more (the last policy generation holding it was retired): its
-    /// connections close, each on its loop. Closing twice is harmless.
-    deinit {
-        close()
     }
 }

@@ -355,6 +355,14 @@ final class AdminServer: @unchecked Sendable {
             out.family("sluice_redis_reply_seconds_total", "counter",
                        "Time Redis replies took in all (divide its rate by the replies' rate for the mean latency).")
             out.sample("sluice_redis_reply_seconds_total", [], Double(redis.replyNanoseconds) / 1e9)
+            if redis.isCluster {
+                out.family("sluice_redis_cluster_slot_maps_total", "counter", "Redis Cluster slot maps learnt (CLUSTER SHARDS), all loops.")
+                out.sample("sluice_redis_cluster_slot_maps_total", [], redis.refreshes)
+                out.family("sluice_redis_cluster_redirects_total", "counter",
+                           "Redis Cluster redirects followed: MOVED (a slot moved for good), ASK (a slot mid-migration).")
+                out.sample("sluice_redis_cluster_redirects_total", [("kind", "moved")], redis.moved)
+                out.sample("sluice_redis_cluster_redirects_total", [("kind", "ask")], redis.asked)
+            }
         }
         out.family("sluice_policy_generation", "gauge", "The running policy's generation (1 at start, +1 per applied reload).")
         out.sample("sluice_policy_generation", [], status.generation.load(ordering: .relaxed))

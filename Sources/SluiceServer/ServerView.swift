@@ -35,24 +35,38 @@ struct ServerView: Sendable {
         RequestMetrics.sum(await onEachLoop { $0.metrics.upstreamSnapshot() })
     }
 
-    /// Connections to the shared Redis that are up, and how many there are (each read on its
-    /// own loop); nil when the policy has no Redis.
-    func redisConnections() async -> (up: Int, total: Int, replies: Int, replyNanoseconds: UInt64)? {
+    /// The shared Redis as the loops' clients see it, added up.
+    struct RedisTotals {
+        /// Loops whose client is up (one node: connected; a cluster: every slot has a primary
+        /// and every primary's connection is up), of how many.
+        var up = 0, total = 0
+        var calls = RedisCallCounts()
+        /// Cluster only: slot maps learnt, MOVED and ASK redirects followed.
+        var refreshes = 0, moved = 0, asked = 0
+        var isCluster = false
+        var replies: Int { calls.replies }
+        var replyNanoseconds: UInt64 { calls.replyNanoseconds }
+    }
+
+    /// Each loop's client read on its own loop; nil when the policy has no Redis.
+    func redisConnections() async -> RedisTotals? {
         guard let set = guards.state.state(SharedRedis.sectionName, "connections", as: RedisConnectionSet.self) else { return nil }
-        var up = 0, replies = 0
-        var replyNanoseconds: UInt64 = 0
+        var totals = RedisTotals(total: set.count, isCluster: !set.configuration.clusterSeeds.isEmpty)
         for index in 0..<set.count {
-            let connection = set[index]
-            let (connected, count, nanoseconds) = await withCheckedContinuation { continuation in
-                connection.loop.execute {
-                    continuation.resume(returning: (connection.isConnected, connection.repliesReceived, connection.replyNanosecondsTotal))
+            let client = set[index]
+            let (connected, calls, cluster) = await withCheckedContinuation { continuation in
+                client.loop.execute {
+                    continuation.resume(returning: (client.isConnected, client.counts,
+                                                    (client.clusterRefreshes, client.movedRedirects, client.askRedirects)))
                 }
             }
-            if connected { up += 1 }
-            replies += count
-            replyNanoseconds &+= nanoseconds
+            if connected { totals.up += 1 }
+            totals.calls.add(calls)
+            totals.refreshes += cluster.0
+            totals.moved += cluster.1
+            totals.asked += cluster.2
         }
-        return (up, set.count, replies, replyNanoseconds)
+        return totals
     }
 
     var breakers: [CircuitBreaker] { guards.module(BreakerModule.self)?.breakers ?? [] }

@@ -4,8 +4,8 @@ import SluicePolicy
 import SluiceRedis
 
 /// The one Redis every guard that keeps state there shares (rate-limit counters, auth nonces,
-/// later idempotency records): one `redis` section in the policy, one pipelined connection per
-/// event loop, whichever guard modules use it.
+/// idempotency records, the fleet degrade pin): one `redis` section in the policy, one client per
+/// event loop (one pipelined connection, or one per cluster primary), whichever guard modules use it.
 ///
 /// The connection set lives in the guard state registry under one name, so every module that
 /// asks in the same policy generation gets the same set; it is replaced only when the `redis`
@@ -23,13 +23,26 @@ public enum SharedRedis {
     /// The connection set for `settings`: the running one when the settings are unchanged, else
     /// a new one (not started: nothing happens until the generation is activated).
     public static func connections(_ settings: RedisSettings, loops: [EventLoop], state: GuardStateStage) -> RedisConnections {
-        let configuration = RedisClientConfiguration(
-            host: settings.address.host, port: settings.address.port, password: settings.password, database: settings.database,
-            deadline: settings.deadline, breakerFailures: settings.breakerFailures, breakerOpenFor: settings.breakerOpenFor)
+        let configuration = clientConfiguration(settings)
         let set = state.state(sectionName, "connections", configuration: configuration) {
             RedisConnectionSet(loops: loops, configuration: configuration)
         }
         return RedisConnections(set: set, isNew: !state.isRunning(sectionName, "connections", set))
+    }
+}
+
+extension SharedRedis {
+    /// What each loop's client is made with: one node, or a cluster's seeds.
+    static func clientConfiguration(_ settings: RedisSettings) -> RedisClientConfiguration {
+        let (single, seeds): (EndpointAddress?, [RedisNodeAddress])
+        switch settings.nodes {
+        case .single(let address): (single, seeds) = (address, [])
+        case .cluster(let addresses): (single, seeds) = (nil, addresses.map { RedisNodeAddress(host: $0.host, port: $0.port) })
+        }
+        return RedisClientConfiguration(
+            host: single?.host ?? "", port: single?.port ?? 0, clusterSeeds: seeds, username: settings.user, password: settings.password, tls: settings.tls,
+            database: settings.database, deadline: settings.deadline, breakerFailures: settings.breakerFailures,
+            breakerOpenFor: settings.breakerOpenFor)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceAuth
+import SluicePolicy
 import SluiceHTTP
 
 /// `sluice sign`: the headers that sign one request, for curl and load scripts. Each call uses a

@@ -39,7 +39,7 @@ final class IdempotencyGuardTests: RedisLoopTestCase {
         responseHead: HTTPResponseHead(status: 200, headers: HTTPHeaders([("content-type", "application/json"), ("set-cookie", "s=1")])),
         responseBody: Array("{\"prepay_id\":\"wx1\"}".utf8))
 
-    private static func waitForRedis(_ connection: RedisConnection, _ loop: EventLoop) async {
+    private static func waitForRedis(_ connection: RedisClient, _ loop: EventLoop) async {
         for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
     }
 

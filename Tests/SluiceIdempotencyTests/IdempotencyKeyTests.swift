@@ -1,6 +1,7 @@
 @testable import SluiceIdempotency
 import SluiceGuards
 import SluiceHTTP
+import SluiceRedis
 import XCTest
 
 /// Keys as clients send them: the draft's sf-string, Stripe's bare token, and what must be refused.
@@ -64,6 +65,20 @@ final class IdempotencyKeyTests: XCTestCase {
         XCTAssertNotEqual(a, key.recordKey(scope: "1900000001", route: "refund"))
         XCTAssertNotEqual(IdempotencyKey(kind: "h", value: "k").recordKey(scope: "m", route: "r"),
                           IdempotencyKey(kind: "b", value: "k").recordKey(scope: "m", route: "r"))
+    }
+
+    /// A claim names every key of the request in one script: on a Redis Cluster they must share
+    /// a slot, which the hash-tagged merchant scope guarantees (and the shape `sluice check`
+    /// verifies says so).
+    func testRecordKeysOfOneRequestShareASlot() {
+        for scope in ["1900000001", "-", "a_b-C9"] {
+            let keys = [IdempotencyKey(kind: "h", value: "k-1"), IdempotencyKey(kind: "b", value: "mchid,out_trade_no\u{1F}1\u{1F}T-1"),
+                        IdempotencyKey(kind: "h", value: "{evil}")].map { $0.recordKey(scope: scope, route: "pay") }
+            XCTAssertEqual(Set(keys.map { RedisHashSlot.of($0) }).count, 1, "\(keys)")
+            XCTAssertEqual(RedisHashSlot.of(keys[0]), RedisHashSlot.of(scope))
+        }
+        XCTAssertNil(RedisKeyShape.spanProblem([IdempotencyKey.recordKeyShape, IdempotencyKey.recordKeyShape]))
+        XCTAssertEqual(IdempotencyKey.recordKeyShape.description, "idem:{<merchant>}:<route>:<sha256>")
     }
 
     func testFingerprintsCoverMethodPathAndBody() {

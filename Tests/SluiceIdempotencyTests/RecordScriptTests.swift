@@ -14,8 +14,8 @@ final class RecordScriptTests: RedisLoopTestCase {
                                  breakerOpenFor: .milliseconds(200))
     }
 
-    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisConnection {
-        let connection = RedisConnection(loop: loop, configuration: configuration)
+    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisClient {
+        let connection = RedisClient(loop: loop, configuration: configuration)
         connection.start()
         for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
         return connection

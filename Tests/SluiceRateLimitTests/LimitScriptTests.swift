@@ -16,8 +16,8 @@ final class LimitScriptTests: RedisLoopTestCase {
     }
 
     /// A connection of its own on `loop`, connected (a gateway instance's).
-    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisConnection {
-        let connection = RedisConnection(loop: loop, configuration: configuration)
+    static func connect(on loop: EventLoop, _ configuration: RedisClientConfiguration) async -> RedisClient {
+        let connection = RedisClient(loop: loop, configuration: configuration)
         connection.start()
         for _ in 0..<400 where !connection.isConnected { await loop.sleep(until: .after(.milliseconds(5))) }
         return connection

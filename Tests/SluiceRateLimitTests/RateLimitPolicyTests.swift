@@ -2,6 +2,9 @@ import Foundation
 import SluicePolicy
 import SluiceRateLimit
 import SluiceSharedRedis
+import SluiceRedis
+import SluiceTLS
+import SluiceTestSupport
 import XCTest
 
 /// The `redis` and `limits` sections read into the values the rate limiter uses.
@@ -25,6 +28,34 @@ final class RateLimitPolicyTests: XCTestCase {
         XCTAssertEqual(weighted.onRedisFailure, .deny)
         XCTAssertTrue(weighted.shadow)
         XCTAssertEqual(LimitRate(count: 6000, per: .seconds(60)).perSecond, 100)
+    }
+
+    func testClusterRedisReadsSeedsUserAndPasswordFile() throws {
+        let golden = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil))
+        let snapshot = try PolicyLoader.load(directory: golden.appendingPathComponent("valid/cluster-redis").path,
+                                             sections: [RedisPolicySection()])
+        XCTAssertEqual(SharedRedis.settings(in: snapshot), RedisSettings(
+            nodes: .cluster(seeds: [EndpointAddress(host: "127.0.0.1", port: 7000), EndpointAddress(host: "::1", port: 7001)]),
+            user: "sluice", password: "demo-only-redis-password", deadline: .milliseconds(10)))
+    }
+
+    func testRedisTLSLoadsItsFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-redis-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+        listeners:
+          - {name: public, address: 127.0.0.1:8080}
+        redis:
+          cluster: [127.0.0.1:7000]
+          tls: {ca: \(TestCertificates.path("ca.pem")), server_name: redis.internal,
+                certificate: \(TestCertificates.path("client.pem")), key: \(TestCertificates.path("client.key"))}
+        """.write(to: directory.appendingPathComponent("gateway.yaml"), atomically: true, encoding: .utf8)
+        let snapshot = try PolicyLoader.load(directory: directory.path, sections: [RedisPolicySection()])
+        XCTAssertEqual(SharedRedis.settings(in: snapshot)?.tls, RedisTLSSettings(
+            certificateAuthorities: TestCertificates.path("ca.pem"), serverName: "redis.internal",
+            certificate: TLSCertificateFiles(certificateChain: TestCertificates.path("client.pem"),
+                                             privateKey: TestCertificates.path("client.key"))))
     }
 
     /// Without the rate-limit section the core format does not know these keys: a policy with

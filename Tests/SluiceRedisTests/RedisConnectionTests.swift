@@ -12,8 +12,8 @@ final class RedisConnectionTests: RedisLoopTestCase {
     }
 
     /// Waits (on the loop) until the connection is up, bounded.
-    static func waitConnected(_ connection: RedisConnection, _ loop: EventLoop) async -> Bool {
-        for _ in 0..<200 {
+    static func waitConnected(_ connection: RedisClient, _ loop: EventLoop, tries: Int = 200) async -> Bool {
+        for _ in 0..<tries {
             if connection.isConnected { return true }
             await loop.sleep(until: .after(.milliseconds(5)))
         }
@@ -23,7 +23,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
     func testPipelinedCallsAreMatchedInOrder() async throws {
         let configuration = configuration()
         let replies = try await onLoop { loop -> [Int] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             guard await Self.waitConnected(connection, loop) else { return [] }
             let calls = (1...100).map { connection.send(["INCRBY", "k", String($0)]) }
@@ -41,7 +41,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration()
         let redis = self.redis!
         let (first, second, reloads) = try await onLoop { loop -> (Int?, Int?, Int) in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             let script = RedisScript("return tonumber(ARGV[1]) + 1")
@@ -61,7 +61,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration(deadline: .milliseconds(20), failures: 3)
         let redis = self.redis!
         let outcome = try await onLoop { loop -> [String] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             var results: [String] = []
@@ -86,7 +86,7 @@ final class RedisConnectionTests: RedisLoopTestCase {
         let configuration = configuration()
         let redis = self.redis!
         let ok = try await onLoop { loop -> [Bool] in
-            let connection = RedisConnection(loop: loop, configuration: configuration)
+            let connection = RedisClient(loop: loop, configuration: configuration)
             connection.start()
             _ = await Self.waitConnected(connection, loop)
             let before = (try? await connection.execute(["PING"]).get()) == .status("PONG")
@@ -101,4 +101,62 @@ final class RedisConnectionTests: RedisLoopTestCase {
         }
         XCTAssertEqual(ok, [true, true, true, true])
     }
+
+    /// AUTH names the ACL user when there is one; a wrong password never gets a connection.
+    func testACLUserAuthenticates() async throws {
+        XCTAssertEqual(redis.command(["ACL", "SETUSER", "sluice", "on", ">s3cret-pass", "~*", "+@all"]), "+OK\r\n")
+        var good = configuration()
+        good.username = "sluice"
+        good.password = "s3cret-pass"
+        var bad = good
+        bad.password = "wrong"
+        let (goodReply, badConnected) = try await onLoop { [good, bad] loop -> (String?, Bool) in
+            let client = RedisClient(loop: loop, configuration: good)
+            client.start()
+            _ = await Self.waitConnected(client, loop)
+            let whoami = try? await client.execute(["ACL", "WHOAMI"]).get().string
+            client.close()
+            let refused = RedisClient(loop: loop, configuration: bad)
+            refused.start()
+            let connected = await Self.waitConnected(refused, loop, tries: 40)
+            refused.close()
+            return (whoami, connected)
+        }
+        XCTAssertEqual(goodReply, "sluice")
+        XCTAssertFalse(badConnected)
+    }
+
+    /// TLS to a node that speaks TLS only: the certificate is checked against the CA and the
+    /// address (127.0.0.1 in its SAN); another CA, or no TLS, never gets a connection.
+    func testTLSVerifiesTheNodesCertificate() async throws {
+        let server = try RedisServerProcess(tls: true)
+        defer { server.stop() }
+        var trusted = RedisClientConfiguration(host: "127.0.0.1", port: server.port, deadline: .milliseconds(200))
+        trusted.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("ca.pem"))
+        var otherCA = trusted
+        otherCA.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("client-ca.pem"))
+        var wrongName = trusted
+        wrongName.tls = RedisTLSSettings(certificateAuthorities: TestCertificates.path("ca.pem"), serverName: "redis.other.test")
+        var plain = trusted
+        plain.tls = nil
+        let outcome = try await onLoop { [trusted, otherCA, wrongName, plain] loop -> (String?, [Bool]) in
+            let client = RedisClient(loop: loop, configuration: trusted)
+            client.start()
+            _ = await Self.waitConnected(client, loop)
+            _ = await client.execute(["SET", "over-tls", "yes"])
+            let value = try? await client.execute(["GET", "over-tls"]).get().string
+            client.close()
+            var refused: [Bool] = []
+            for configuration in [otherCA, wrongName, plain] {
+                let other = RedisClient(loop: loop, configuration: configuration)
+                other.start()
+                refused.append(await !Self.waitConnected(other, loop, tries: 40))
+                other.close()
+            }
+            return (value, refused)
+        }
+        XCTAssertEqual(outcome.0, "yes")
+        XCTAssertEqual(outcome.1, [true, true, true], "another CA, another name, no TLS: never connected")
+    }
 }
+

@@ -30,7 +30,7 @@ final class BundledPoliciesTests: XCTestCase {
         XCTAssertEqual(snapshot.sourceFiles.map { URL(fileURLWithPath: $0).lastPathComponent },
                        ["admin.yaml", "auth.yaml", "breakers.yaml", "bulkheads.yaml", "clusters.yaml", "degrade.yaml", "gateway.yaml", "idempotency.yaml", "limits.yaml", "routes.yaml", "validations.yaml"])
         XCTAssertEqual(snapshot.listeners.first?.protocol, .auto)
-        XCTAssertEqual(SharedRedis.settings(in: snapshot)?.address.description, "127.0.0.1:6379", "make run starts this Redis")
+        XCTAssertEqual(SharedRedis.settings(in: snapshot)?.nodes, .single(EndpointAddress(host: "127.0.0.1", port: 6379)), "make run starts this Redis")
         // Every route that moves money or reads orders is limited; health is not.
         XCTAssertEqual(snapshot.routes.filter { limits.routeRules[$0.name]?.isEmpty ?? true }.map(\.name), ["wechat-notify", "health"])
         // The v3 payment and query routes need a merchant signature; the demo merchant has one secret.

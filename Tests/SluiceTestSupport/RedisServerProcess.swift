@@ -22,10 +22,21 @@ open class RedisLoopTestCase: EventLoopTestCase {
 public final class RedisServerProcess: @unchecked Sendable {
     public let port: Int
     private var process: Process?
+    /// Served over TLS only (the port is a TLS port) when set.
+    public let tls: Bool
 
-    public init(port: Int? = nil) throws {
+    public init(port: Int? = nil, tls: Bool = false) throws {
         self.port = try port ?? Self.freePort()
+        self.tls = tls
         try start()
+    }
+
+    /// redis-server's arguments for TLS only on `port` with the test certificates (gateway.pem:
+    /// SAN 127.0.0.1, signed by ca.pem); clients need no certificate.
+    public static func tlsArguments(port: Int) -> [String] {
+        ["--port", "0", "--tls-port", String(port), "--tls-cert-file", TestCertificates.path("gateway.pem"),
+         "--tls-key-file", TestCertificates.path("gateway.key"), "--tls-ca-cert-file", TestCertificates.path("ca.pem"),
+         "--tls-auth-clients", "no"]
     }
 
     deinit { stop() }
@@ -43,6 +54,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable())
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + (tls ? Self.tlsArguments(port: port) : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Throwaway certificates made once per test run by Tests/Support/make-test-certs.sh (the real
-/// openssl CLI) in a temporary directory.
-enum TestCertificates {
-    static let directory: String = {
+/// openssl CLI) in a temporary directory. Used by the TLS tests and by TLS to Redis.
+public enum TestCertificates {
+    public static let directory: String = {
         let directory = NSTemporaryDirectory() + "sluice-tls-tests-\(getpid())"
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../Support/make-test-certs.sh").standardized.path
@@ -20,5 +20,5 @@ enum TestCertificates {
         return directory
     }()
 
-    static func path(_ name: String) -> String { directory + "/" + name }
+    public static func path(_ name: String) -> String { directory + "/" + name }
 }

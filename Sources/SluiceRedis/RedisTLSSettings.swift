@@ -1,0 +1,24 @@
+import SluiceTLS
+
+/// TLS to Redis (every node of a cluster): whom to trust, which name the certificates must
+/// carry, and an optional client certificate (Redis's `tls-auth-clients`).
+public struct RedisTLSSettings: Sendable, Hashable {
+    /// PEM file of trusted CAs; nil: the system's trust store.
+    public var certificateAuthorities: String?
+    /// The name every node's certificate must carry; nil: the address the client connects to
+    /// (an IP address is then checked against the certificate's IP entries).
+    public var serverName: String?
+    public var certificate: TLSCertificateFiles?
+
+    public init(certificateAuthorities: String? = nil, serverName: String? = nil, certificate: TLSCertificateFiles? = nil) {
+        self.certificateAuthorities = certificateAuthorities
+        self.serverName = serverName
+        self.certificate = certificate
+    }
+
+    /// The OpenSSL client context (peer verification always on); throws with OpenSSL's reason.
+    public func makeContext() throws(TLSError) -> TLSClientContext {
+        try TLSClientContext(configuration: TLSClientConfiguration(
+            verifyPeer: true, certificateAuthorities: certificateAuthorities, certificate: certificate))
+    }
+}
