@@ -61,6 +61,8 @@ final class UpstreamPool {
     private var idle: [[UpstreamConnection]]
     /// HTTP/2 clusters: the multiplexed connections per endpoint.
     private var multiplexed: [[HTTP2UpstreamConnection]]
+    /// HTTP/2 endpoints being dialled, with the requests waiting for that connection.
+    private var dialsInFlight: [Int: [UnsafeContinuation<Result<Void, IOError>, Never>]] = [:]
     private(set) var outstanding: [Int]
     private var cursor = 0
 
@@ -165,18 +167,47 @@ final class UpstreamPool {
 
     /// A new stream to `endpoint` (HTTP/2 clusters): on a connection with room for it, or on a
     /// new connection when every one is full. Connections idle past the idle timeout are closed.
+    /// Requests that find no room while a connection to the endpoint is being dialled wait for
+    /// that one instead of dialling their own: a burst of streams shares one new connection.
     func openStream(endpoint: Int, deadline: Deadline,
                     open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
-        let now = loop.now
-        multiplexed[endpoint].removeAll { connection in
-            let expired = connection.isIdle && now &- connection.idleSince > idleLimit
-            if expired { connection.close() }
-            return connection.closed
+        while true {
+            let now = loop.now
+            multiplexed[endpoint].removeAll { connection in
+                let expired = connection.isIdle && now &- connection.idleSince > idleLimit
+                if expired { connection.close() }
+                return connection.closed
+            }
+            for connection in multiplexed[endpoint] where connection.canOpenStream {
+                if let stream = open(connection) { return stream }
+            }
+            guard dialsInFlight[endpoint] != nil else { break }
+            // The dial's outcome is this request's too: a refused connect is not tried again
+            // by every request that queued behind it.
+            let outcome = await withUnsafeContinuation { waiter in
+                if dialsInFlight[endpoint] != nil { dialsInFlight[endpoint]?.append(waiter) } else { waiter.resume(returning: .success(())) }
+            }
+            if case .failure(let error) = outcome { throw error }
         }
-        for connection in multiplexed[endpoint] where connection.canOpenStream {
-            if let stream = open(connection) { return stream }
+        dialsInFlight[endpoint] = []
+        do {
+            let stream = try await dial(endpoint: endpoint, deadline: deadline, open: open)
+            finishDial(endpoint, .success(()))
+            return stream
+        } catch {
+            finishDial(endpoint, .failure(error))
+            throw error
         }
+    }
+
+    private func finishDial(_ endpoint: Int, _ outcome: Result<Void, IOError>) {
+        let waiters = dialsInFlight.removeValue(forKey: endpoint) ?? []
+        for waiter in waiters { waiter.resume(returning: outcome) }
+    }
+
+    private func dial(endpoint: Int, deadline: Deadline,
+                      open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
         let dialed = try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline)
         if let tls = dialed.stream as? TLSConnection, tls.negotiatedALPN != "h2" {
             dialed.stream.close()
