@@ -112,3 +112,23 @@ def test_validation_bench_runs_both_parts():
     assert r.returncode == 0, f"bench/validation failed:\n{r.stdout}\n{r.stderr}"
     for line in ("validation (wechat-v3-order)", "validation (bundled rules)", "bare: validation (bundled rules)"):
         assert any(row.startswith(line) for row in r.stdout.splitlines()), f"no row {line!r}:\n{r.stdout}"
+
+
+def test_instruction_counts_bench_reports_every_route():
+    """bench/instructions end to end at a short duration: sluice under callgrind answers all three
+    kinds of request, and each row has a plausible count (a request costs tens of thousands of
+    instructions and allocates; zero would mean the counters were not read)."""
+    need_tools()
+    if not shutil.which("valgrind"):
+        pytest.fail("valgrind not found: `make deps` installs it", pytrace=False)
+    env = {**os.environ, "SLUICE_BIN_DIR": str(BIN_DIR), "BENCH_DURATION": "2s"}
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "instructions")], env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert r.returncode == 0, f"bench/instructions failed:\n{r.stdout}\n{r.stderr}"
+    rows = {line[:34].strip(): line[34:].split() for line in r.stdout.splitlines()
+            if line.startswith(("bare GET", "merchant HMAC", "POST order"))}
+    assert len(rows) == 3, r.stdout
+    for name, (requests, instructions, mallocs) in rows.items():
+        assert int(requests) > 0, name
+        assert 10_000 < int(instructions.replace(",", "")) < 1_000_000, (name, instructions)
+        assert 1 <= float(mallocs) < 1_000, (name, mallocs)
