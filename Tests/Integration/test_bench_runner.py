@@ -1,10 +1,15 @@
-"""bench/run end to end on a tiny scenario (a few seconds, low load): sluice and nginx side by
-side, then a scenario whose policy sluice cannot serve yet (reported skipped, the peer still
-runs). Functional only: no speed is asserted."""
+"""bench/run end to end on tiny scenarios (a few seconds, low load): sluice and nginx side by
+side on the mock backend; the speed-baseline shape (the static nginx backend, measured alone,
+nginx and HAProxy) over h1 and h2-tls, with CPU per request and a seeded
+order of targets; a scenario whose policy sluice cannot serve yet (reported skipped, the peer
+still runs). Functional only: no speed is asserted."""
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,19 +39,39 @@ traffic:
 """
 
 
-def need_tools():
+PEERS = ["nginx", "haproxy"]
+
+STATIC = """\
+name: tiny-static
+description: the speed baselines' shape at a tiny load
+protocol: {protocol}
+workers: 1
+policy: {policy}
+peers: [nginx, haproxy]
+backend: {{kind: static, workers: 1}}
+load: {{connections: 8, streams: 4, threads: 1, duration: 1s, warmup: 1s, rounds: 2}}
+traffic:
+  merchants: ["1900000001"]
+  mix:
+    - {{name: query, method: GET, path: /v3/pay/transactions/out-trade-no/, kind: query, weight: 2}}
+    - {{name: ping, method: GET, path: /bench/ping, weight: 1}}
+"""
+
+
+def need_tools(*more: str):
     require_binaries()
-    for tool in ("wrk", "nginx"):
+    for tool in ("wrk", "nginx", *more):
         if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
             pytest.fail(f"{tool} not found: `make deps` installs it", pytrace=False)
 
 
-def run_bench(scenario: Path, out: Path) -> subprocess.CompletedProcess:
+def run_bench(scenario: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SLUICE_BIN_DIR": str(BIN_DIR)}
-    for knob in ("BENCH_DURATION", "BENCH_WARMUP", "BENCH_ROUNDS", "BENCH_CONNECTIONS", "BENCH_TARGETS", "BENCH_PATH"):
+    for knob in ("BENCH_DURATION", "BENCH_WARMUP", "BENCH_ROUNDS", "BENCH_CONNECTIONS", "BENCH_TARGETS", "BENCH_PATH",
+                 "BENCH_SEED", "BENCH_BACKEND_CMD"):
         env.pop(knob, None)
-    r = subprocess.run([sys.executable, str(RUN), str(scenario), "--out", str(out)], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, str(RUN), str(scenario), "--out", str(out), *args], env=env,
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"bench/run failed:\n{r.stdout}\n{r.stderr}"
     return r
 
@@ -62,11 +87,13 @@ def test_tiny_scenario_reports_every_target(tmp_path):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
     assert results["target_status"] == {"sluice": "ran", "nginx": "ran"}
-    assert [x["target"] for x in results["runs"]] == ["sluice", "nginx"]
+    assert [x["target"] for x in results["runs"]] == results["round_orders"][0]
+    assert sorted(results["round_orders"][0]) == ["nginx", "sluice"]
+    assert "backend_alone" not in results  # the mock backend is not measured alone
     for target in ("sluice", "nginx"):
         s = results["summary"][target]
         assert s["rps"] > 0 and s["requests"] > 0, s
-        for key in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "cpu_s", "cpu_ms_per_1k", "peak_rss_mib"):
+        for key in ("p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "cpu_s", "cpu_us_per_req", "peak_rss_mib"):
             assert s[key] is not None and s[key] > 0, (target, key, s)
         assert s["errors"] == 0, s
         assert results["ratios_to_sluice"][target]["rps"] > 0
@@ -77,6 +104,62 @@ def test_tiny_scenario_reports_every_target(tmp_path):
     for row in ("| sluice |", "| nginx |", "Ratio to sluice", "![throughput](throughput.png)"):
         assert row in report, row
     assert "nginx" in r.stdout and "sluice" in r.stdout
+
+
+def bench_run_module():
+    loader = importlib.machinery.SourceFileLoader("bench_run", str(RUN))
+    spec = importlib.util.spec_from_loader("bench_run", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("protocol,policy", [("h1", "bare"), ("h2-tls", "tls-h2")])
+def test_speed_baseline_shape_static_backend_every_peer(tmp_path, protocol, policy):
+    """The speed baselines' shape: nginx `return 200` behind every proxy (the mock backend never
+    starts), measured alone in each round; nginx and HAProxy; CPU µs per
+    request for every target; the order of targets shuffled per round from the seed given."""
+    need_tools("haproxy", "h2load")
+    scenario = tmp_path / "tiny-static.yaml"
+    scenario.write_text(STATIC.format(protocol=protocol, policy=policy))
+    out = tmp_path / "results"
+    r = run_bench(scenario, out, "--seed", "11", "--keep-work")
+    work = Path(re.search(r"kept work dir (\S+)", r.stderr).group(1))
+    try:  # nginx `return 200` was the backend; the mock backend never started
+        assert (work / "static-nginx.conf").exists() and not (work / "backend.stdout").exists()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results = json.loads((out / "results.json").read_text())
+    everyone = ["sluice", *PEERS]
+    assert results["target_status"] == {t: "ran" for t in everyone + ["backend alone"]}, results["target_status"]
+    assert results["backend_stats"] == {}
+
+    # The order: one shuffle per round from the seed, printed, recorded, and the order runs ran in.
+    assert results["order_seed"] == 11
+    expected = bench_run_module().round_orders(everyone + ["backend alone"], 2, 11)
+    assert results["round_orders"] == expected
+    assert [x["target"] for x in results["runs"]] == expected[0] + expected[1]
+    assert expected[0] != expected[1]  # a fresh shuffle per round
+    assert "order seed 11" in r.stdout and "--seed 11" in r.stderr
+
+    for t in everyone:
+        s = results["summary"][t]
+        assert s["rps"] > 0 and s["errors"] == 0, (t, s)
+        assert s["cpu_us_per_req"] == pytest.approx(1e6 * s["cpu_s"] / s["requests"]), (t, s)
+        assert 0 < s["cpu_us_per_req"] < 10_000, (t, s)
+        assert 0 < s["backend_busy_pct"] < 200, (t, s)
+    alone = results["backend_alone"]
+    assert alone["rps"] > 0 and alone["errors"] == 0 and alone["cpu_us_per_req"] > 0
+    fastest = max(everyone, key=lambda t: results["summary"][t]["rps"])
+    assert alone["fastest_proxy"] == fastest
+    assert alone["times_fastest_proxy"] == pytest.approx(alone["rps"] / results["summary"][fastest]["rps"])
+    assert alone["ok"] == (alone["times_fastest_proxy"] >= 2)
+    report = (out / "report.md").read_text()
+    verdict = "so the proxies were measured, not the backend" if alone["ok"] else "WARNING: the backend alone is not 2×"
+    assert verdict in report and verdict in r.stdout
+    assert "| target | req/s | CPU per req (µs) |" in report
+    for t in everyone:
+        assert f"| {t} |" in report
 
 
 def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):

@@ -11,6 +11,7 @@ from .procs import BenchError
 
 PROTOCOLS = ("h1", "h1-tls", "h2-tls")
 PEERS = ("nginx", "haproxy", "sluice-unguarded")
+BACKENDS = ("mock", "static")
 KINDS = ("plain", "create_json", "create_xml", "query", "refund", "close")
 CLASSES = ("core", "noncore")
 
@@ -21,7 +22,9 @@ DEFAULTS = {
     "policy": "bare",
     "peers": ["nginx", "haproxy"],
     "redis": False,
-    "backend": {"workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
+    # kind mock: sluice-demo-backend (payment behaviour: ledger, latency, failures); kind static:
+    # nginx answering 200 at once, cheaper than any proxy (the speed baselines), measured alone too.
+    "backend": {"kind": "mock", "workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
     "load": {"connections": 64, "threads": 1, "streams": 1, "duration": "10s", "warmup": "3s",
              "rounds": 2, "timeout": "10s", "think_time": "0ms"},
     # Optional: before each measured run, the same mix at low load (this many connections, this
@@ -132,6 +135,11 @@ def load(path: Path) -> dict:
         if s["protocol"] == "h2-tls" or any(r["class"] for r in mix):
             raise BenchError(f"bench: {path.name}: phases need wrk and a mix without classes")
     s["backend"]["timeline"] = timeline
+    if s["backend"]["kind"] not in BACKENDS:
+        raise BenchError(f"bench: {path.name}: backend kind '{s['backend']['kind']}' (known: {', '.join(BACKENDS)})")
+    if s["backend"]["kind"] == "static" and (s["backend"]["settings"] or timeline or any(r["class"] for r in mix)):
+        raise BenchError(f"bench: {path.name}: a static backend has no settings, timeline or classes "
+                         f"(those need the mock backend: kind mock)")
     if s["peer_breaker"]:
         given = s["peer_breaker"]
         unknown = set(given) - set(PEER_BREAKER_DEFAULTS)

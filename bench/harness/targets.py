@@ -1,7 +1,8 @@
-"""What the runner starts: redis, the mock backend, sluice (from a policy template) and the
-peers (nginx, HAProxy) configured to the same routes, worker count, upstream keep-alive (64
-idle connections) and TLS certificate, with the same per-request header work (X-Forwarded-For,
-X-Forwarded-Proto, X-Request-Id) and no access log."""
+"""What the runner starts: redis, the backend (the mock payment backend, or nginx answering 200
+at once for the speed baselines), sluice (from a policy template) and the peers (nginx, HAProxy)
+configured to the same routes, worker count, upstream keep-alive (64 idle connections) and TLS
+certificate, with the same per-request header work (X-Forwarded-For, X-Forwarded-Proto,
+X-Request-Id) and no access log."""
 from __future__ import annotations
 
 import http.client
@@ -59,6 +60,8 @@ def http_call(port: int, method: str, path: str, body: str | None = None) -> tup
 # -- the mock backend --------------------------------------------------------------------------
 
 class Backend:
+    kind = "mock"
+
     def __init__(self, work: Path, binary: Path, workers: int, settings: dict, command: str | None):
         self.port = free_port()
         self.settings = settings
@@ -107,16 +110,41 @@ class Backend:
             c.close()
 
 
-def start_static_nginx(work: Path, body: str = "ok") -> tuple[Proc, int]:
-    """nginx answering 200 with `body` at once to anything, one worker, no access log: a backend
-    cheaper than any proxy, so that the proxy is what is measured. Returns (process, port)."""
+STATIC_BODY = '{"code":"SUCCESS","message":"ok","trade_state":"SUCCESS","out_trade_no":"BENCH-0000000001","x":""}'
+
+
+def start_static_nginx(work: Path, body: str = "ok", workers: int = 1) -> tuple[Proc, int]:
+    """nginx answering 200 with `body` at once to anything (any method; a request body is read
+    and dropped), `workers` worker(s), no access log, keep-alive connections kept for a million
+    requests (nginx's default, 1,000, would make every proxy reconnect upstream all the time): a
+    backend cheaper than any proxy, so that the proxy is what is measured. Returns (process, port)."""
     port = free_port()
     conf = work / "static-nginx.conf"
-    conf.write_text(f"worker_processes 1; pid {work}/static-nginx.pid; error_log {work}/static-nginx.err; events {{}}\n"
-                    f"http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ return 200 '{body}'; }} }} }}\n")
+    temp = " ".join(f"{k}_temp_path {work}/static-nginx-{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(f"worker_processes {workers}; pid {work}/static-nginx.pid; error_log {work}/static-nginx.err;\n"
+                    "events { worker_connections 16384; }\n"
+                    f"http {{ access_log off; {temp} keepalive_requests 1000000; keepalive_timeout 300s;\n"
+                    f"  server {{ listen 127.0.0.1:{port}; location / {{ default_type application/json; "
+                    f"return 200 '{body}'; }} }} }}\n")
     p = Proc("static-nginx", [tool("nginx"), "-c", str(conf), "-g", "daemon off;"], work)
     p.wait_port(port)
     return p, port
+
+
+class StaticBackend:
+    """The speed baselines' backend: start_static_nginx with a ~100-byte JSON answer. Has the
+    mock backend's interface where the runner calls it (no behaviour to switch, no ledger)."""
+
+    kind = "static"
+
+    def __init__(self, work: Path, workers: int):
+        self.proc, self.port = start_static_nginx(work, STATIC_BODY, workers)
+
+    def reset(self) -> None:
+        pass
+
+    def stats(self) -> dict:
+        return {}
 
 
 # -- sluice ------------------------------------------------------------------------------------
@@ -352,3 +380,4 @@ frontend bench
     p = Proc("haproxy", [tool("haproxy"), "-db", "-f", str(cfg)], work)
     p.wait_port(port)
     return p, port
+
