@@ -20,7 +20,7 @@ PYTEST_ARGS ?= -ra --durations=10
 
 # Debian packages the build, the tests and the bench need.
 APT_PACKAGES := libssl-dev openssl libnghttp2-dev libhiredis-dev pkg-config redis-server redis-tools \
-                curl nghttp2-client wrk nginx-light haproxy prometheus testssl.sh nghttp2-server
+                curl nghttp2-client wrk nginx-light haproxy h2o nghttp2-proxy prometheus testssl.sh nghttp2-server
 # Python modules the integration tests and the bench import: module, or module:PyPI-name.
 PY_MODULES := pytest h2 matplotlib yaml:PyYAML prometheus_client:prometheus-client
 

@@ -1,6 +1,6 @@
 """bench/run end to end on tiny scenarios (a few seconds, low load): sluice and nginx side by
 side on the mock backend; the speed-baseline shape (the static nginx backend, measured alone,
-nginx and HAProxy) over h1 and h2-tls, with CPU per request and a seeded
+every peer: nginx, HAProxy, h2o, nghttpx) over h1 and h2-tls, with CPU per request and a seeded
 order of targets; a scenario whose policy sluice cannot serve yet (reported skipped, the peer
 still runs). Functional only: no speed is asserted."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ traffic:
 """
 
 
-PEERS = ["nginx", "haproxy"]
+PEERS = ["nginx", "haproxy", "h2o", "nghttpx"]
 
 STATIC = """\
 name: tiny-static
@@ -47,7 +47,7 @@ description: the speed baselines' shape at a tiny load
 protocol: {protocol}
 workers: 1
 policy: {policy}
-peers: [nginx, haproxy]
+peers: [nginx, haproxy, h2o, nghttpx]
 backend: {{kind: static, workers: 1}}
 load: {{connections: 8, streams: 4, threads: 1, duration: 1s, warmup: 1s, rounds: 2}}
 traffic:
@@ -117,9 +117,9 @@ def bench_run_module():
 @pytest.mark.parametrize("protocol,policy", [("h1", "bare"), ("h2-tls", "tls-h2")])
 def test_speed_baseline_shape_static_backend_every_peer(tmp_path, protocol, policy):
     """The speed baselines' shape: nginx `return 200` behind every proxy (the mock backend never
-    starts), measured alone in each round; nginx and HAProxy; CPU µs per
+    starts), measured alone in each round; h2o and nghttpx beside nginx and HAProxy; CPU µs per
     request for every target; the order of targets shuffled per round from the seed given."""
-    need_tools("haproxy", "h2load")
+    need_tools("haproxy", "h2o", "nghttpx", "h2load")
     scenario = tmp_path / "tiny-static.yaml"
     scenario.write_text(STATIC.format(protocol=protocol, policy=policy))
     out = tmp_path / "results"

@@ -19,7 +19,7 @@ FIGURES = [  # key, label, unit, better
     ("backend_busy_pct", "backend busy", "% of a core", "lower"),
 ]
 COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728",
-          "backend alone": "#7f7f7f"}
+          "h2o": "#9467bd", "nghttpx": "#ff7f0e", "backend alone": "#7f7f7f"}
 ALONE_FACTOR = 2.0  # the backend alone must serve at least this many times the fastest proxy's req/s
 
 

@@ -10,7 +10,7 @@ import yaml
 from .procs import BenchError
 
 PROTOCOLS = ("h1", "h1-tls", "h2-tls")
-PEERS = ("nginx", "haproxy", "sluice-unguarded")
+PEERS = ("nginx", "haproxy", "h2o", "nghttpx", "sluice-unguarded")
 BACKENDS = ("mock", "static")
 KINDS = ("plain", "create_json", "create_xml", "query", "refund", "close")
 CLASSES = ("core", "noncore")

@@ -1,8 +1,8 @@
 """What the runner starts: redis, the backend (the mock payment backend, or nginx answering 200
-at once for the speed baselines), sluice (from a policy template) and the peers (nginx, HAProxy)
-configured to the same routes, worker count, upstream keep-alive (64 idle connections) and TLS
-certificate, with the same per-request header work (X-Forwarded-For, X-Forwarded-Proto,
-X-Request-Id) and no access log."""
+at once for the speed baselines), sluice (from a policy template) and the peers (nginx, HAProxy,
+h2o, nghttpx) configured to the same routes, worker count, upstream keep-alive (64 idle
+connections) and TLS certificate, with the same per-request header work where the peer can do it
+(X-Forwarded-For, X-Forwarded-Proto; X-Request-Id: nginx, HAProxy, sluice) and no access log."""
 from __future__ import annotations
 
 import http.client
@@ -381,3 +381,77 @@ frontend bench
     p.wait_port(port)
     return p, port
 
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in ("h1", "h1-tls", "h2-tls"):
+        raise BenchError(f"bench: protocol '{protocol}'")
+
+
+def start_h2o(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+              max_connections: int = 16384) -> tuple[Proc, int]:
+    """h2o (Debian's h2o 2.2) as a plain reverse proxy: `num-threads` workers, upstream HTTP/1.1
+    keep-alive (h2o keeps idle upstream connections for `proxy.timeout.keepalive`), X-Forwarded-For
+    and X-Forwarded-Proto (its default; it cannot make a per-request X-Request-Id), no access log.
+    Over TLS it offers ALPN h2 and http/1.1 (wrk offers no ALPN, so h1-tls is HTTP/1.1). Idle
+    client connections are kept 300 s (`http1-request-timeout`, default 10 s; `http2-idle-timeout`)."""
+    _check_protocol(protocol)
+    port = free_port()
+    prefix = work / "h2o"
+    prefix.mkdir()
+    listen = f"listen:\n  host: 127.0.0.1\n  port: {port}\n"
+    if protocol != "h1":
+        listen += (f"  ssl:\n    certificate-file: {cert['cert']}\n    key-file: {cert['key']}\n"
+                   "    minimum-version: TLSv1.2\n    ocsp-update-interval: 0\n")  # no OCSP fetcher processes
+    user = "user: root\n" if os.geteuid() == 0 else ""  # as root, h2o wants to be told which user
+    (prefix / "h2o.conf").write_text(f"""\
+{user}num-threads: {workers}
+max-connections: {max_connections}
+pid-file: {prefix}/h2o.pid
+error-log: {prefix}/error.log
+http1-request-timeout: 300
+http2-idle-timeout: 300
+http2-max-concurrent-requests-per-connection: 256
+proxy.timeout.keepalive: 60000
+proxy.timeout.io: 10000
+limit-request-body: 1048576
+{listen}hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:{backend_port}/
+        proxy.preserve-host: ON
+""")
+    p = Proc("h2o", [tool("h2o"), "-c", str(prefix / "h2o.conf")], work)
+    p.wait_port(port)
+    return p, port
+
+
+def start_nghttpx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+                  max_connections: int = 16384) -> tuple[Proc, int]:
+    """nghttpx (Debian's nghttp2-proxy) as a plain reverse proxy: `--workers` worker threads,
+    HTTP/1.1 upstream keep-alive with up to 64 connections to the backend
+    (`--backend-connections-per-host`, default 8), X-Forwarded-For and X-Forwarded-Proto (it
+    cannot make a per-request X-Request-Id), no access log (its default). Clear text frontends
+    take HTTP/1.1 and h2c; TLS ones offer ALPN h2 and http/1.1. Idle client connections kept 300 s."""
+    _check_protocol(protocol)
+    port = free_port()
+    prefix = work / "nghttpx"
+    prefix.mkdir()
+    frontend = f"127.0.0.1,{port}" + (";no-tls" if protocol == "h1" else "")
+    lines = [f"frontend={frontend}", f"backend=127.0.0.1,{backend_port};;proto=http/1.1",
+             f"workers={workers}", f"backend-connections-per-host={UPSTREAM_KEEPALIVE}",
+             "backend-keep-alive-timeout=60s", "frontend-keep-alive-timeout=300s",
+             "frontend-read-timeout=300s", "frontend-http2-read-timeout=300s",
+             "frontend-http2-max-concurrent-streams=256", "add-x-forwarded-for=yes",
+             f"worker-frontend-connections={max_connections}", f"rlimit-nofile={max_connections + 1024}",
+             "request-header-field-buffer=32K", "no-ocsp=yes", f"pid-file={prefix}/nghttpx.pid",
+             f"errorlog-file={prefix}/error.log", "tls-min-proto-version=TLSv1.2"]
+    if protocol == "h1":
+        lines.append("no-server-push=yes")
+    else:
+        lines += [f"private-key-file={cert['key']}", f"certificate-file={cert['cert']}"]
+    conf = prefix / "nghttpx.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    p = Proc("nghttpx", [tool("nghttpx"), f"--conf={conf}"], work)
+    p.wait_port(port)
+    return p, port
