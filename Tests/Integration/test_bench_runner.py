@@ -1,6 +1,6 @@
 """bench/run end to end on tiny scenarios (a few seconds, low load): sluice and nginx side by
 side on the mock backend; the speed-baseline shape (the static nginx backend, measured alone,
-every peer: nginx, HAProxy, h2o, nghttpx) over h1 and h2-tls, with CPU per request and a seeded
+every peer: nginx, HAProxy, h2o, nghttpx) over h1, h1-tls and h2-tls, with CPU per request and a seeded
 order of targets; a scenario whose policy sluice cannot serve yet (reported skipped, the peer
 still runs). Functional only: no speed is asserted."""
 from __future__ import annotations
@@ -114,7 +114,7 @@ def bench_run_module():
     return module
 
 
-@pytest.mark.parametrize("protocol,policy", [("h1", "bare"), ("h2-tls", "tls-h2")])
+@pytest.mark.parametrize("protocol,policy", [("h1", "bare"), ("h1-tls", "tls-h1"), ("h2-tls", "tls-h2")])
 def test_speed_baseline_shape_static_backend_every_peer(tmp_path, protocol, policy):
     """The speed baselines' shape: nginx `return 200` behind every proxy (the mock backend never
     starts), measured alone in each round; h2o and nghttpx beside nginx and HAProxy; CPU µs per
