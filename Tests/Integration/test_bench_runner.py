@@ -2,7 +2,8 @@
 side on the mock backend; the speed-baseline shape (the static nginx backend, measured alone,
 every peer: nginx, HAProxy, h2o, nghttpx) over h1, h1-tls and h2-tls, with CPU per request and a seeded
 order of targets; a scenario whose policy sluice cannot serve yet (reported skipped, the peer
-still runs). Functional only: no speed is asserted."""
+still runs); the idle-connections scenarios at 200 connections. Functional only: no speed or
+memory figure is asserted."""
 from __future__ import annotations
 
 import importlib.machinery
@@ -10,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -160,6 +162,41 @@ def test_speed_baseline_shape_static_backend_every_peer(tmp_path, protocol, poli
     assert "| target | req/s | CPU per req (µs) |" in report
     for t in everyone:
         assert f"| {t} |" in report
+
+
+@pytest.mark.parametrize("scenario,target_kib", [("idle-tls", 16), ("idle-h1", 4)])
+def test_idle_connections_scenario(tmp_path, scenario, target_kib):
+    """The idle-connections scenarios at 200 connections per target: every target measured (all
+    200 still open when RSS is read), sluice judged against the issue's target and nginx; run
+    with a soft open-file limit of 1024, so the runner must raise it (and say how)."""
+    need_tools("haproxy", "h2o", "nghttpx")
+    env = {**os.environ, "SLUICE_BIN_DIR": str(BIN_DIR)}
+    for knob in ("BENCH_SEED", "BENCH_TARGETS", "BENCH_IDLE_CONNECTIONS", "BENCH_BACKEND_CMD"):
+        env.pop(knob, None)
+    out = tmp_path / "results"
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    r = subprocess.run([sys.executable, str(RUN), scenario, "--idle-connections", "200", "--out", str(out)], env=env,
+                       capture_output=True, text=True, timeout=240,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
+    assert r.returncode == 0, f"bench/run failed:\n{r.stdout}\n{r.stderr}"
+    results = json.loads((out / "results.json").read_text())
+    idle = results["idle"]
+    assert idle["connections"] == 200 and idle["protocol"] == ("h1-tls" if scenario == "idle-tls" else "h1")
+    assert idle["fd_limit"]["before"][0] == 1024 and idle["fd_limit"]["after"][0] >= 2 * 200 + 4096
+    assert "setrlimit" in idle["fd_limit"]["how"]
+    assert sorted(idle["targets"]) == sorted(["sluice", *PEERS]) and sorted(idle["order"]) == sorted(idle["targets"])
+    assert results["runs"] == [] and "backend_alone" not in results
+    for t, x in idle["targets"].items():
+        assert x["still_open"] == 200, (t, x)
+        assert x["rss_after_kib"] >= x["rss_before_kib"] > 0, (t, x)
+        assert x["kib_per_connection"] == pytest.approx((x["rss_after_kib"] - x["rss_before_kib"]) / 200), (t, x)
+    sluice = idle["targets"]["sluice"]["kib_per_connection"]
+    assert sluice > 0
+    v = idle["verdict"]
+    assert v["target_kib"] == target_kib and v["target_met"] == (sluice <= target_kib)
+    report = (out / "report.md").read_text()
+    assert f"the issue's target is ≤ {target_kib} KiB: " + ("met" if v["target_met"] else "NOT met") in report
+    assert "| sluice |" in report and "| nghttpx |" in report and "KiB/conn" in r.stdout
 
 
 def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import breakers, overload
+from . import breakers, idle, overload
 
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
@@ -123,8 +123,9 @@ def markdown(results: dict) -> str:
               f"- protocol **{sc['protocol']}**, {sc['workers']} worker(s) per proxy, load "
               f"{results['load_tool']} {load['connections']} connections"
               + (f" × {load['streams']} streams" if sc["protocol"] == "h2-tls" else "")
-              + f", {load['threads']} thread(s), {load['duration']} per run, {load['rounds']} interleaved round(s) "
-              f"(warm-up {load['warmup']} each)",
+              + (f", {load['threads']} thread(s), {load['duration']} per run, {load['rounds']} interleaved round(s) "
+                 f"(warm-up {load['warmup']} each)" if not results.get("idle") else
+                 f" for the warm-up ({load['warmup']} each), then no load rounds: idle connections (below)"),
               f"- traffic: " + ", ".join(f"{r['name']} {r['method']} {r['path']} ×{r['weight']}" for r in sc["traffic"]["mix"]),
               (f"- backend: nginx `return 200` (about 100 bytes of JSON), {sc['backend']['workers']} worker(s), "
                "no access log, keep-alive; measured alone in every round too"
@@ -183,6 +184,7 @@ def markdown(results: dict) -> str:
                 "injected_errors", "dropped_connections"]
         lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
                   "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    lines += idle.lines(results, markdown=True)
     lines += overload.markdown(results)
     lines += breakers.markdown(results)
     charts = [c for c in ("throughput.png", "latency.png", "resources.png") if c in results.get("charts", [])]

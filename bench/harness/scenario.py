@@ -30,6 +30,10 @@ DEFAULTS = {
     # Optional: before each measured run, the same mix at low load (this many connections, this
     # long): the baseline that per-class latency is compared with (connections 0: none).
     "unloaded": {"connections": 0, "duration": "5s"},
+    # Optional: the idle-connections mode (connections > 0): instead of load rounds, this many
+    # connections opened to each target in turn (after its warm-up), each after one GET `path`
+    # when request_first, and RSS per idle connection measured `settle` after the last one.
+    "idle": {"connections": 0, "request_first": True, "settle": "1s", "path": "/bench/ping"},
     # Optional: the peers' closest configuration to sluice's bulkheads, one entry per group of
     # routes: {name, prefix (absent: every other request), methods, max_concurrent, queue,
     # queue_timeout}. nginx: limit_conn per location; HAProxy: a backend per group, maxconn + queue.
@@ -135,6 +139,10 @@ def load(path: Path) -> dict:
         if s["protocol"] == "h2-tls" or any(r["class"] for r in mix):
             raise BenchError(f"bench: {path.name}: phases need wrk and a mix without classes")
     s["backend"]["timeline"] = timeline
+    if int(s["idle"]["connections"]):
+        seconds(s["idle"]["settle"])
+        if s["protocol"] not in ("h1", "h1-tls") or timeline or any(r["class"] for r in mix):
+            raise BenchError(f"bench: {path.name}: idle connections are h1 or h1-tls, without timeline or classes")
     if s["backend"]["kind"] not in BACKENDS:
         raise BenchError(f"bench: {path.name}: backend kind '{s['backend']['kind']}' (known: {', '.join(BACKENDS)})")
     if s["backend"]["kind"] == "static" and (s["backend"]["settings"] or timeline or any(r["class"] for r in mix)):

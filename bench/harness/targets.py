@@ -255,7 +255,7 @@ def _nginx_upstream(backend_port: int, breaker: dict | None) -> tuple[str, str]:
 
 def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
                 limits: list[dict] | None = None, breaker: dict | None = None,
-                locations: str | None = None) -> tuple[Proc, int]:
+                locations: str | None = None, max_connections: int = 16384) -> tuple[Proc, int]:
     """`locations`: the server's own location blocks (each proxying with NGINX_PROXY), instead
     of the ones `limits` makes (bench/many-routes: a route table)."""
     port = free_port()
@@ -278,7 +278,7 @@ worker_processes {workers};
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 16384; }}
+events {{ worker_connections {max_connections}; }}
 http {{
     access_log off;
 {temp}
@@ -338,7 +338,7 @@ def _haproxy_backends(backend_port: int, limits: list[dict] | None, breaker: dic
 
 def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
                   limits: list[dict] | None = None, breaker: dict | None = None,
-                  rules: str | None = None) -> tuple[Proc, int]:
+                  rules: str | None = None, max_connections: int = 8000) -> tuple[Proc, int]:
     """`rules`: the frontend's own rules choosing the backend `backend` (bench/many-routes: a route
     table); what they leave goes to `not_found`, which answers 404."""
     port = free_port()
@@ -358,7 +358,7 @@ def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, ce
     cfg.write_text(f"""\
 global
     nbthread {workers}
-    maxconn 8000
+    maxconn {max_connections}
     tune.h2.max-concurrent-streams 256
 
 defaults
