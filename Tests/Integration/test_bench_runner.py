@@ -199,6 +199,59 @@ def test_idle_connections_scenario(tmp_path, scenario, target_kib):
     assert "| sluice |" in report and "| nghttpx |" in report and "KiB/conn" in r.stdout
 
 
+def test_new_connection_scenario_opens_a_connection_per_request(tmp_path):
+    """h1-tls-newconn for 1 s per target: every answer of every proxy said Connection: close
+    (wrk counts them), so every request had a TLS connection of its own."""
+    need_tools("haproxy", "h2o", "nghttpx")
+    out = tmp_path / "results"
+    run_bench(REPO / "bench" / "scenarios" / "h1-tls-newconn.yaml", out, "--duration", "1s", "--warmup", "1s",
+              "--rounds", "1")
+    results = json.loads((out / "results.json").read_text())
+    assert results["scenario"]["load"]["new_connection"] is True
+    proxies = [r for r in results["runs"] if r["target"] != "backend alone"]
+    assert sorted(r["target"] for r in proxies) == sorted(["sluice", *PEERS])
+    for r in proxies:
+        assert r["requests"] > 0 and r["non_2xx"] == 0 and r["socket_errors"] == 0, r
+        assert r["outcomes"] == {"closed": r["requests"]}, (r["target"], r["outcomes"])
+        assert r["cpu_us_per_req"] > 0
+
+
+H2_POST = """\
+name: tiny-h2-post
+protocol: h2-tls
+policy: tls-h2
+peers: [nginx]
+load: {connections: 4, streams: 4, duration: 1s, warmup: 1s, rounds: 1}
+traffic:
+  merchants: ["1900000001"]
+  mix:
+    - {name: create, method: POST, path: /v3/pay/transactions/jsapi, kind: create_json, weight: 1, body_bytes: 400}
+"""
+
+
+def test_h2_post_mix_posts_a_valid_order(tmp_path):
+    """A mix of POSTs only over h2-tls: h2load posts one JSON order (-d) on every stream. Against
+    the mock backend, which checks each order: every request arrived as a valid create (one
+    order, the rest duplicates of it), none as a GET or a bad body."""
+    need_tools("h2load")
+    scenario = tmp_path / "h2-post.yaml"
+    scenario.write_text(H2_POST)
+    out = tmp_path / "results"
+    run_bench(scenario, out)
+    results = json.loads((out / "results.json").read_text())
+    measured = sum(r["requests"] for r in results["runs"])
+    assert all(r["non_2xx"] == 0 and r["socket_errors"] == 0 and r["requests"] > 0 for r in results["runs"])
+    stats = results["backend_stats"]
+    assert stats["payments_executed"] >= measured and stats["bad_requests"] == 0 and stats["queries"] == 0, stats
+    assert stats["orders"] == 1, stats
+    # The bundled POST scenario's body is the size it says.
+    sys.path.insert(0, str(REPO / "bench"))
+    from harness import load as loadgen, scenario as scenarios
+    post = scenarios.load(REPO / "bench" / "scenarios" / "h2-tls-post.yaml")
+    body = loadgen.h2load_body(post, tmp_path / "body.json")
+    assert body.stat().st_size == 400 and json.loads(body.read_text())["mchid"] == "1900000001"
+
+
 def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):
     need_tools()
     policy = tmp_path / "future-policy"

@@ -26,7 +26,10 @@ DEFAULTS = {
     # nginx answering 200 at once, cheaper than any proxy (the speed baselines), measured alone too.
     "backend": {"kind": "mock", "workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
     "load": {"connections": 64, "threads": 1, "streams": 1, "duration": "10s", "warmup": "3s",
-             "rounds": 2, "timeout": "10s", "think_time": "0ms"},
+             "rounds": 2, "timeout": "10s", "think_time": "0ms",
+             # new_connection: every request on a fresh connection (wrk: Connection: close), so
+             # over TLS every request pays a full handshake: handshakes per second.
+             "new_connection": False},
     # Optional: before each measured run, the same mix at low load (this many connections, this
     # long): the baseline that per-class latency is compared with (connections 0: none).
     "unloaded": {"connections": 0, "duration": "5s"},
@@ -100,6 +103,8 @@ def load(path: Path) -> dict:
         raise BenchError(f"bench: {path.name}: give every route of the mix a class, or none")
     s["traffic"]["mix"] = mix
     seconds(s["load"]["think_time"])
+    if s["load"]["new_connection"] and s["protocol"] == "h2-tls":
+        raise BenchError(f"bench: {path.name}: new_connection needs wrk (protocol h1 or h1-tls)")
     if s["unloaded"]["connections"]:
         seconds(s["unloaded"]["duration"])
     limits = []
