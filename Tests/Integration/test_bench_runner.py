@@ -252,6 +252,46 @@ def test_h2_post_mix_posts_a_valid_order(tmp_path):
     assert body.stat().st_size == 400 and json.loads(body.read_text())["mchid"] == "1900000001"
 
 
+FIXED = """\
+name: tiny-fixed
+protocol: {protocol}
+policy: {policy}
+peers: [nginx]
+backend: {{kind: static}}
+load: {{connections: 4, streams: 4, duration: 1s, warmup: 1s, rounds: 1, fixed_rates: [0.5]}}
+traffic:
+  mix:
+    - {{name: ping, method: GET, path: /bench/ping}}
+"""
+
+
+@pytest.mark.parametrize("protocol,policy", [("h1", "bare"), ("h2-tls", "tls-h2")])
+def test_fixed_rate_mode(tmp_path, protocol, policy):
+    """fixed_rates [0.5]: after the rounds each target runs at half its own peak. h2-tls: the peak
+    is the rounds' mean; h1 (the rounds ran wrk): measured again with h2load --h1 first. h2load's
+    --rps holds the achieved rate at (never well above) the offered one."""
+    need_tools("h2load")
+    scenario = tmp_path / "fixed.yaml"
+    scenario.write_text(FIXED.format(protocol=protocol, policy=policy))
+    out = tmp_path / "results"
+    r = run_bench(scenario, out, "--seed", "5")
+    results = json.loads((out / "results.json").read_text())
+    fr = results["fixed_rate"]
+    assert fr["fractions"] == [0.5] and sorted(fr["summary"]) == ["nginx", "sluice"]
+    for t in ("sluice", "nginx"):
+        peak = fr["peaks"][t]
+        if protocol == "h2-tls":
+            assert peak["rps"] == pytest.approx(results["summary"][t]["rps"]) and peak["source"].startswith("the saturation")
+        else:
+            assert peak["source"].startswith("h2load --h1")
+            assert [x["rps"] for x in fr["runs"] if x["target"] == t and x["fraction"] is None] == [peak["rps"]]
+        x = fr["summary"][t]["0.5"]
+        assert x["offered_rps"] == pytest.approx(0.5 * peak["rps"])
+        assert 0 < x["rps"] <= 1.1 * x["offered_rps"] and x["errors"] == 0, (t, x)
+        assert x["p99_ms"] > 0 and x["cpu_us_per_req"] > 0
+    assert "Fixed rate: latency at 50%" in (out / "report.md").read_text() and "50% of" in r.stdout
+
+
 def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):
     need_tools()
     policy = tmp_path / "future-policy"

@@ -372,6 +372,8 @@ def h2load_uris(scenario: dict, base: str, path: Path) -> Path:
 def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path, body: Path | None = None) -> dict:
     cmd = ["h2load", "-t", str(load["threads"]), "-c", str(load["connections"]), "-m", str(load["streams"]),
            "-D", duration, "-T", str(load["timeout"]), "-i", str(uris), "--log-file", str(logfile)]
+    if load.get("rps"):  # a fixed rate per connection (fixedrate)
+        cmd += ["--rps", f"{load['rps']:.3f}"]
     if body:  # every request a POST of this body
         cmd += ["-d", str(body), "-H", "content-type: application/json"]
     if load.get("h1"):

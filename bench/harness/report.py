@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import breakers, idle, overload
+from . import breakers, fixedrate, idle, overload
 
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
@@ -184,6 +184,7 @@ def markdown(results: dict) -> str:
                 "injected_errors", "dropped_connections"]
         lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
                   "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    lines += fixedrate.lines(results, markdown=True)
     lines += idle.lines(results, markdown=True)
     lines += overload.markdown(results)
     lines += breakers.markdown(results)

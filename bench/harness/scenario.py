@@ -29,7 +29,10 @@ DEFAULTS = {
              "rounds": 2, "timeout": "10s", "think_time": "0ms",
              # new_connection: every request on a fresh connection (wrk: Connection: close), so
              # over TLS every request pays a full handshake: handshakes per second.
-             "new_connection": False},
+             "new_connection": False,
+             # fixed_rates: after the rounds, each target at these fractions of its own peak
+             # (h2load --rps), e.g. [0.5, 0.8]: latency below saturation (harness/fixedrate.py).
+             "fixed_rates": []},
     # Optional: before each measured run, the same mix at low load (this many connections, this
     # long): the baseline that per-class latency is compared with (connections 0: none).
     "unloaded": {"connections": 0, "duration": "5s"},
@@ -103,6 +106,7 @@ def load(path: Path) -> dict:
         raise BenchError(f"bench: {path.name}: give every route of the mix a class, or none")
     s["traffic"]["mix"] = mix
     seconds(s["load"]["think_time"])
+    check_fixed_rates(s, path.name)
     if s["load"]["new_connection"] and s["protocol"] == "h2-tls":
         raise BenchError(f"bench: {path.name}: new_connection needs wrk (protocol h1 or h1-tls)")
     if s["unloaded"]["connections"]:
@@ -169,6 +173,14 @@ def load(path: Path) -> dict:
             raise BenchError(f"bench: {path.name}: peer_breaker.nginx: servers >= 1, max_fails >= 0")
         s["peer_breaker"] = pb
     return s
+
+
+def check_fixed_rates(s: dict, where: str = "") -> None:
+    rates = s["load"]["fixed_rates"]
+    if not isinstance(rates, list) or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in rates):
+        raise BenchError(f"bench: {where or s['name']}: load.fixed_rates is a list of fractions of the peak, 0 < f <= 1")
+    if rates and (s["load"]["new_connection"] or s["backend"]["timeline"] or any(r["class"] for r in s["traffic"]["mix"])):
+        raise BenchError(f"bench: {where or s['name']}: fixed rates need keep-alive traffic without timeline or classes")
 
 
 def phases(scenario: dict) -> list[dict]:
