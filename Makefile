@@ -4,7 +4,7 @@
 #   make build   release build into .build/release/
 #   make run     deps + build, then redis, the demo backend and sluice with policies/
 #   make test    deps, unit tests (swift test), then the integration tests (pytest)
-#   make bench   bench/run h1-baseline: sluice, nginx and HAProxy side by side (SCENARIO=name for another)
+#   make bench   bench/run h1-baseline: sluice, nginx, HAProxy, h2o, nghttpx side by side (SCENARIO=name for another)
 #   make fuzz    libFuzzer on the HTTP/1 and policy parsers, FUZZ_SECONDS each (Tests/Fuzz/README.md)
 
 SHELL := /bin/bash
