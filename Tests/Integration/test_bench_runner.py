@@ -150,6 +150,7 @@ def test_speed_baseline_shape_static_backend_every_peer(tmp_path, protocol, poli
         assert s["cpu_us_per_req"] == pytest.approx(1e6 * s["cpu_s"] / s["requests"]), (t, s)
         assert 0 < s["cpu_us_per_req"] < 10_000, (t, s)
         assert 0 < s["backend_busy_pct"] < 200, (t, s)
+        assert 0 <= s["others_cpu_pct"] < 200, (t, s)
     alone = results["backend_alone"]
     assert alone["rps"] > 0 and alone["errors"] == 0 and alone["cpu_us_per_req"] > 0
     fastest = max(everyone, key=lambda t: results["summary"][t]["rps"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -193,6 +194,12 @@ def machine_cpu_seconds() -> float:
     knows, what others (a build, a test) took meanwhile."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     return sum(int(x) for x in fields[:3]) / TICKS
+
+
+def known_cpu(processes: list[Proc]) -> float:
+    """CPU seconds of these processes and of the children this script has waited for (wrk)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return sum(p.cpu_seconds() for p in processes) + children.ru_utime + children.ru_stime
 
 
 def version_of(argv: list[str]) -> str:

@@ -17,6 +17,7 @@ FIGURES = [  # key, label, unit, better
     ("cpu_s", "CPU", "s", "lower"),
     ("peak_rss_mib", "peak RSS", "MiB", "lower"),
     ("backend_busy_pct", "backend busy", "% of a core", "lower"),
+    ("others_cpu_pct", "other processes (max)", "% of a core", "lower"),
 ]
 COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728",
           "h2o": "#9467bd", "nghttpx": "#ff7f0e", "backend alone": "#7f7f7f"}
@@ -46,6 +47,8 @@ def summarize(runs: list[dict], targets: list[str]) -> dict:
         # by the requests answered in them (the headline figure, steadier than req/s on a shared box).
         s["cpu_us_per_req"] = 1e6 * s["cpu_s"] / s["requests"] if s["requests"] else None
         s["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
+        if all("others_cpu_pct" in r for r in rs):  # the most other processes took during its runs
+            s["others_cpu_pct"] = max(r["others_cpu_pct"] for r in rs)
         if all("backend_cpu_s" in r for r in rs):  # how busy the backend was while this target ran
             s["backend_busy_pct"] = 100 * sum(r["backend_cpu_s"] for r in rs) / sum(r["seconds"] for r in rs)
         s["latency_curve_ms"] = {p: mean([r["latency_ms"].get(p) for r in rs]) for p in rs[0]["latency_ms"]}
