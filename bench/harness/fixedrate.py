@@ -14,6 +14,8 @@ from typing import Callable
 
 from .procs import log
 
+BEHIND = 0.95  # achieved below this share of the offered rate: the target (or the machine) fell behind
+
 
 def run(order_peak: list[str], orders: list[list[str]], fractions: list[float], main_peaks: dict[str, float] | None,
         drive: Callable[[str, float | None], dict]) -> dict:
@@ -47,7 +49,8 @@ def run(order_peak: list[str], orders: list[list[str]], fractions: list[float], 
             "offered_rps": r["offered_rps"], "rps": r["rps"],
             "p50_ms": r["latency_ms"].get("50"), "p99_ms": r["latency_ms"].get("99"),
             "p99.9_ms": r["latency_ms"].get("99.9"), "cpu_us_per_req": r["cpu_us_per_req"],
-            "errors": r["non_2xx"] + r["socket_errors"]}
+            "errors": r["non_2xx"] + r["socket_errors"], "behind": r["rps"] < BEHIND * r["offered_rps"],
+            "others_cpu_pct": r.get("others_cpu_pct")}
     return {"fractions": fractions, "orders": orders, "peaks": peaks, "runs": runs, "summary": summary}
 
 
@@ -60,21 +63,26 @@ def lines(results: dict, markdown: bool) -> list[str]:
     out = [f"## {head}", ""] if markdown else [f"\n{head}"]
     if markdown:
         out += ["| target | peak req/s (from) | at | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | "
-                "CPU µs/req | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "CPU µs/req | errors | others % of a core |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t, by in fr["summary"].items():
         peak = fr["peaks"][t]
         for frac, x in by.items():
             if markdown:
                 out.append(f"| {t} | {peak['rps']:,.0f} ({peak['source']}) | {float(frac):.0%} | {x['offered_rps']:,.0f} | "
-                           f"{x['rps']:,.0f} | {x['p50_ms'] or 0:.3f} | {x['p99_ms'] or 0:.3f} | {x['p99.9_ms'] or 0:.3f} | "
-                           f"{x['cpu_us_per_req'] or 0:.1f} | {x['errors']} |")
+                           f"{x['rps']:,.0f}{' (behind)' if x['behind'] else ''} | {x['p50_ms'] or 0:.3f} | "
+                           f"{x['p99_ms'] or 0:.3f} | {x['p99.9_ms'] or 0:.3f} | {x['cpu_us_per_req'] or 0:.1f} | "
+                           f"{x['errors']} | {x['others_cpu_pct'] or 0:.0f} |")
             else:
-                out.append(f"{t:<16} {float(frac):>4.0%} of {peak['rps']:>9,.0f}: {x['rps']:>9,.0f} req/s  "
+                out.append(f"{t:<16} {float(frac):>4.0%} of {peak['rps']:>9,.0f}: {x['rps']:>9,.0f} req/s"
+                           f"{' (behind)' if x['behind'] else '         '}  "
                            f"p50 {x['p50_ms'] or 0:7.3f}  p99 {x['p99_ms'] or 0:7.3f}  p99.9 {x['p99.9_ms'] or 0:7.3f} ms  "
                            f"CPU {x['cpu_us_per_req'] or 0:6.1f} µs/req")
     if markdown:
         out += ["", "The peak: " + ("the saturation rounds' mean req/s (the same h2load load)."
                                     if all(p["source"].startswith("the saturation") for p in fr["peaks"].values())
                                     else "measured again with h2load --h1 on the traffic it can send (wrk's mix "
-                                         "has more than h2load can), unbounded, before the fixed rates."), ""]
+                                         "has more than h2load can), unbounded, before the fixed rates.")
+                + f" (behind): achieved under {BEHIND:.0%} of the offered rate, so the target or the machine fell "
+                  "behind and the latency is understated (h2load times requests from when they are sent); "
+                  "others: what other processes took meanwhile.", ""]
     return out

@@ -15,27 +15,39 @@ from .procs import BenchError, Proc, log
 
 # What the issue asks of sluice (KiB of RSS per idle connection), by the scenario's protocol.
 TARGETS_KIB = {"h1-tls": 16.0, "h1": 4.0}
-SPARE_FDS = 4096  # beyond the idle connections: listeners, upstream connections, logs, pipes
+SPARE_FDS = 4096     # beyond the idle connections: listeners, upstream connections, logs, pipes
+HAPROXY_SPARE = 64   # HAProxy's maxconn above the idle connections (it wants 2 fds per maxconn)
+
+
+def haproxy_maxconn(connections: int) -> int:
+    return connections + HAPROXY_SPARE
+
+
+def fds_needed(connections: int) -> int:
+    """The open-file limit the idle mode needs: the connections and spare for every process,
+    and HAProxy's two per maxconn (plus its own few)."""
+    return max(connections + SPARE_FDS, 2 * haproxy_maxconn(connections) + 256)
 
 
 def raise_fd_limit(connections: int) -> dict:
-    """Raises this process's open-file limit (RLIMIT_NOFILE) to 2 × connections + SPARE_FDS
-    (HAProxy asks for two per connection of its maxconn), soft and, when needed and allowed
-    (root), hard; the processes the runner starts afterwards inherit it. Returns what it was and
-    what it is, for the report."""
+    """Raises this process's open-file limit (RLIMIT_NOFILE) to fds_needed, soft and, when
+    needed and allowed (CAP_SYS_RESOURCE), hard; the processes the runner starts afterwards
+    inherit it. Returns what it was and what it is, for the report."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = 2 * connections + SPARE_FDS
+    need = fds_needed(connections)
     if soft >= need:
         return {"before": [soft, hard], "after": [soft, hard], "how": "already enough"}
     new_hard = max(hard, need)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, new_hard))
     except (ValueError, OSError) as e:
-        raise BenchError(f"bench: {connections} idle connections need an open-file limit of {need}; it is {soft} "
-                         f"(hard {hard}) and could not be raised ({e}): run `ulimit -n {need}` first "
-                         f"(as root, or raise the hard limit in /etc/security/limits.conf)")
+        most = (hard - 256) // 2 - HAPROXY_SPARE
+        raise BenchError(f"bench: {connections} idle connections need an open-file limit of {need} (HAProxy wants two "
+                         f"per connection); it is {soft}, hard {hard}, and the hard limit could not be raised ({e}). "
+                         f"Raise it (`ulimit -Hn {need}` as root with CAP_SYS_RESOURCE, or in "
+                         f"/etc/security/limits.conf), or run --idle-connections {most} (the most this limit allows)")
     how = "setrlimit(RLIMIT_NOFILE) in bench/run, inherited by every process it starts" + (
-        " (hard limit raised too: running as root)" if new_hard > hard else "")
+        " (hard limit raised too)" if new_hard > hard else "")
     log(f"idle: open-file limit {soft}/{hard} -> {need}/{new_hard} ({how})")
     return {"before": [soft, hard], "after": [need, new_hard], "how": how}
 

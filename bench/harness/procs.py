@@ -202,6 +202,19 @@ def known_cpu(processes: list[Proc]) -> float:
     return sum(p.cpu_seconds() for p in processes) + children.ru_utime + children.ru_stime
 
 
+def others_meter(processes: list[Proc]):
+    """Starts measuring what other processes on the machine (not these, not the children this
+    script waits for: the load tool) take; the function it returns gives that, in % of one core,
+    since the start."""
+    ours = list({id(p): p for p in processes}.values())
+    machine0, known0, t0 = machine_cpu_seconds(), known_cpu(ours), time.monotonic()
+
+    def pct() -> float:
+        others = (machine_cpu_seconds() - machine0) - (known_cpu(ours) - known0)
+        return max(0.0, 100 * others / max(1e-9, time.monotonic() - t0))
+    return pct
+
+
 def version_of(argv: list[str]) -> str:
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=10)

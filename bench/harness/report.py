@@ -21,6 +21,7 @@ FIGURES = [  # key, label, unit, better
 ]
 COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728",
           "h2o": "#9467bd", "nghttpx": "#ff7f0e", "backend alone": "#7f7f7f"}
+CONTEXT = {"backend_busy_pct", "others_cpu_pct"}  # figures of the run's surroundings: no ratio to sluice
 ALONE_FACTOR = 2.0  # the backend alone must serve at least this many times the fastest proxy's req/s
 
 
@@ -101,7 +102,8 @@ def ratios(summary: dict) -> dict:
         return {}
     out = {}
     for t, s in summary.items():
-        out[t] = {k: (s[k] / base[k] if s.get(k) is not None and base.get(k) else None) for k, *_ in FIGURES}
+        out[t] = {k: (s[k] / base[k] if s.get(k) is not None and base.get(k) else None)
+                  for k, *_ in FIGURES if k not in CONTEXT}
     return out
 
 
@@ -156,10 +158,11 @@ def markdown(results: dict) -> str:
         if rat:
             lines += ["## Ratio to sluice (target ÷ sluice: req/s above 1 means the peer is faster; "
                       "latency, CPU and memory above 1 mean the peer costs more)", ""]
-            lines.append("| target | " + " | ".join(label for _, label, _, _ in FIGURES) + " |")
-            lines.append("|---|" + "---:|" * len(FIGURES))
+            own = [f for f in FIGURES if f[0] not in CONTEXT]
+            lines.append("| target | " + " | ".join(label for _, label, _, _ in own) + " |")
+            lines.append("|---|" + "---:|" * len(own))
             for t, r in rat.items():
-                lines.append(f"| {t} | " + " | ".join("n/a" if r[k] is None else f"{r[k]:.2f}×" for k, *_ in FIGURES) + " |")
+                lines.append(f"| {t} | " + " | ".join("n/a" if r[k] is None else f"{r[k]:.2f}×" for k, *_ in own) + " |")
             lines.append("")
         else:
             lines += ["No sluice figures in this run, so no ratios.", ""]
