@@ -4,7 +4,7 @@
 #   make build   release build into .build/release/
 #   make run     deps + build, then redis, the demo backend and sluice with policies/
 #   make test    deps, unit tests (swift test), then the integration tests (pytest)
-#   make bench   bench/run h1-baseline: sluice, nginx and HAProxy side by side (SCENARIO=name for another)
+#   make bench   bench/run h1-baseline: sluice, nginx, HAProxy, h2o, nghttpx side by side (SCENARIO=name for another)
 #   make fuzz    libFuzzer on the HTTP/1 and policy parsers, FUZZ_SECONDS each (Tests/Fuzz/README.md)
 
 SHELL := /bin/bash
@@ -20,7 +20,7 @@ PYTEST_ARGS ?= -ra --durations=10
 
 # Debian packages the build, the tests and the bench need.
 APT_PACKAGES := libssl-dev openssl libnghttp2-dev libhiredis-dev pkg-config redis-server redis-tools \
-                curl nghttp2-client wrk nginx-light haproxy prometheus testssl.sh nghttp2-server valgrind
+                curl nghttp2-client wrk nginx-light haproxy h2o nghttp2-proxy prometheus testssl.sh nghttp2-server valgrind
 # Python modules the integration tests and the bench import: module, or module:PyPI-name.
 PY_MODULES := pytest h2 matplotlib yaml:PyYAML prometheus_client:prometheus-client
 

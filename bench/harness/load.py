@@ -67,7 +67,13 @@ local counter = 0
 local run_id = "r"
 local json_headers = { ["Content-Type"] = "application/json" }
 local xml_headers = { ["Content-Type"] = "text/xml" }
+local plain_headers = {}
 local think_ms = %(think_ms)d
+-- new_connection: every request asks for its connection to be closed after the answer, so wrk
+-- opens a new one (a full TLS handshake over TLS: wrk keeps no sessions) for the next.
+if %(new_connection)s then
+  for _, h in ipairs({ json_headers, xml_headers, plain_headers }) do h["Connection"] = "close" end
+end
 local classify = %(classify)s  -- "": no response hook; "degrade": overload outcomes; "origin": whose answer
 
 function init(args)
@@ -94,21 +100,31 @@ function request()
       '<xml><appid>wxd678efh567hg6787</appid><mch_id>%%s</mch_id><nonce_str>5K8264ILTKCH16CQ2502SI8ZNMTM67VS</nonce_str><body>%%s</body><out_trade_no>%%s</out_trade_no><total_fee>%%d</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>https://merchant.example/notify</notify_url><trade_type>JSAPI</trade_type></xml>',
       m, r.pad, no, math.random(1, 100000)))
   elseif k == "query" then
-    return wrk.format(r.method, r.path .. seed() .. "?mchid=" .. m)
+    return wrk.format(r.method, r.path .. seed() .. "?mchid=" .. m, plain_headers)
   elseif k == "close" then
-    return wrk.format(r.method, r.path .. seed() .. "/close?mchid=" .. m)
+    return wrk.format(r.method, r.path .. seed() .. "/close?mchid=" .. m, plain_headers)
   elseif k == "refund" then
     return wrk.format(r.method, r.path, json_headers, string.format(
       '{"mchid":"%%s","out_trade_no":"%%s","out_refund_no":"RF-%%s","reason":"%%s","amount":{"refund":1,"total":%(seed_total)d,"currency":"CNY"}}',
       m, seed(), no, r.pad))
   end
-  return wrk.format(r.method, r.path)
+  return wrk.format(r.method, r.path, plain_headers)
 end
 
 -- Think time between a connection's answer and its next request (uniform, think/2 .. 3think/2,
 -- so connections do not march in step): what keeps the offered rate fixed per connection.
 if think_ms > 0 then
   function delay() return math.random(math.floor(think_ms / 2), think_ms + math.floor(think_ms / 2)) end
+end
+
+-- new_connection: whether each answer said it closes the connection (outcomes closed /
+-- kept-alive), so a run shows that every request really had a connection of its own.
+if %(new_connection)s and classify == "" then
+  function response(status, headers, body)
+    local c = headers["Connection"] or headers["connection"]
+    local k = (c and string.lower(c) == "close") and "closed" or "kept-alive"
+    outcomes[k] = (outcomes[k] or 0) + 1
+  end
 end
 
 -- What each answer was: 2xx (forwarded), sluice's degraded answers by their header
@@ -170,6 +186,7 @@ def wrk_script(scenario: dict, path: Path, mix: list[dict] | None = None, classi
         "seeds": max(1, scenario["backend"]["seed_orders"]), "total": repr(total),
         "pcts": ", ".join(repr(p) for p in PERCENTILES), "seed_total": SEED_TOTAL_FEN,
         "think_ms": int(round(1000 * _seconds(scenario["load"].get("think_time", "0ms")))),
+        "new_connection": "true" if scenario["load"].get("new_connection") else "false",
         "classify": lua_string(mode)})
     return path
 
@@ -303,12 +320,41 @@ def _pct(sorted_values: list[float], p: float) -> float:
     return sorted_values[i]
 
 
+def h2load_method(scenario: dict) -> str:
+    """h2load sends one method for all requests: POST (with one body, `-d`) when every route of
+    the mix is a POST, else GET."""
+    return "POST" if all(r["method"] == "POST" for r in scenario["traffic"]["mix"]) else "GET"
+
+
+def h2load_body(scenario: dict, path: Path) -> Path | None:
+    """The one body h2load posts (`-d`) when the mix is all POSTs: a JSON order like the wrk
+    mix's create_json (refund: a refund), padded to the heaviest route's body_bytes; else None."""
+    if h2load_method(scenario) != "POST":
+        return None
+    r = max(scenario["traffic"]["mix"], key=lambda r: float(r["weight"]))
+    m = scenario["traffic"]["merchants"][0]
+    if r["kind"] == "refund":
+        body = {"mchid": m, "out_trade_no": "SEED-0", "out_refund_no": "RF-H2LOAD-1", "reason": "",
+                "amount": {"refund": 1, "total": SEED_TOTAL_FEN, "currency": "CNY"}}
+        padded = "reason"
+    else:
+        body = {"appid": "wxd678efh567hg6787", "mchid": m, "description": "", "out_trade_no": "H2LOAD-1",
+                "notify_url": "https://merchant.example/notify", "amount": {"total": 100, "currency": "CNY"},
+                "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}
+        padded = "description"
+    body[padded] = "x" * max(0, int(r["body_bytes"]) - len(json.dumps(body, separators=(",", ":"))))
+    path.write_text(json.dumps(body, separators=(",", ":")))
+    return path
+
+
 def h2load_uris(scenario: dict, base: str, path: Path) -> Path:
-    """h2load sends one method for all requests: the GET routes of the mix, expanded by weight."""
+    """h2load sends one method for all requests (h2load_method): the routes of the mix with that
+    method, expanded by weight."""
     lines = []
+    method = h2load_method(scenario)
     for r in scenario["traffic"]["mix"]:
-        if r["method"] != "GET":
-            log(f"h2load: route '{r['name']}' ({r['method']}) left out: h2load sends GETs only here")
+        if r["method"] != method:
+            log(f"h2load: route '{r['name']}' ({r['method']}) left out: h2load sends one method, {method} here")
             continue
         for i in range(max(1, int(round(float(r["weight"]) * 10)))):
             if r["kind"] == "query":
@@ -318,14 +364,18 @@ def h2load_uris(scenario: dict, base: str, path: Path) -> Path:
             else:
                 lines.append(base + r["path"])
     if not lines:
-        raise BenchError("bench: h2load needs at least one GET route in the traffic mix")
+        raise BenchError("bench: h2load needs at least one route in the traffic mix")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path) -> dict:
+def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path, body: Path | None = None) -> dict:
     cmd = ["h2load", "-t", str(load["threads"]), "-c", str(load["connections"]), "-m", str(load["streams"]),
            "-D", duration, "-T", str(load["timeout"]), "-i", str(uris), "--log-file", str(logfile)]
+    if load.get("rps"):  # a fixed rate per connection (fixedrate)
+        cmd += ["--rps", f"{load['rps']:.3f}"]
+    if body:  # every request a POST of this body
+        cmd += ["-d", str(body), "-H", "content-type: application/json"]
     if load.get("h1"):
         cmd.append("--h1")  # HTTP/1.1 (to measure an HTTP/1.1 backend alone)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)

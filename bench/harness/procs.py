@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -193,6 +194,25 @@ def machine_cpu_seconds() -> float:
     knows, what others (a build, a test) took meanwhile."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     return sum(int(x) for x in fields[:3]) / TICKS
+
+
+def known_cpu(processes: list[Proc]) -> float:
+    """CPU seconds of these processes and of the children this script has waited for (wrk)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return sum(p.cpu_seconds() for p in processes) + children.ru_utime + children.ru_stime
+
+
+def others_meter(processes: list[Proc]):
+    """Starts measuring what other processes on the machine (not these, not the children this
+    script waits for: the load tool) take; the function it returns gives that, in % of one core,
+    since the start."""
+    ours = list({id(p): p for p in processes}.values())
+    machine0, known0, t0 = machine_cpu_seconds(), known_cpu(ours), time.monotonic()
+
+    def pct() -> float:
+        others = (machine_cpu_seconds() - machine0) - (known_cpu(ours) - known0)
+        return max(0.0, 100 * others / max(1e-9, time.monotonic() - t0))
+    return pct
 
 
 def version_of(argv: list[str]) -> str:

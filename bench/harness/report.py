@@ -4,20 +4,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import breakers, overload
+from . import breakers, fixedrate, idle, overload
 
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
+    ("cpu_us_per_req", "CPU per req", "µs", "lower"),
     ("p50_ms", "p50", "ms", "lower"),
     ("p90_ms", "p90", "ms", "lower"),
     ("p99_ms", "p99", "ms", "lower"),
     ("p99.9_ms", "p99.9", "ms", "lower"),
     ("errors", "errors", "", "lower"),
     ("cpu_s", "CPU", "s", "lower"),
-    ("cpu_ms_per_1k", "CPU per 1k req", "ms", "lower"),
     ("peak_rss_mib", "peak RSS", "MiB", "lower"),
+    ("backend_busy_pct", "backend busy", "% of a core", "lower"),
+    ("others_cpu_pct", "other processes (max)", "% of a core", "lower"),
 ]
-COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728"}
+COLORS = {"sluice": "#1f77b4", "sluice-unguarded": "#9ecae1", "nginx": "#2ca02c", "haproxy": "#d62728",
+          "h2o": "#9467bd", "nghttpx": "#ff7f0e", "backend alone": "#7f7f7f"}
+CONTEXT = {"backend_busy_pct", "others_cpu_pct"}  # figures of the run's surroundings: no ratio to sluice
+ALONE_FACTOR = 2.0  # the backend alone must serve at least this many times the fastest proxy's req/s
 
 
 def mean(xs):
@@ -39,11 +44,56 @@ def summarize(runs: list[dict], targets: list[str]) -> dict:
         s["errors"] = s["non_2xx"] + s["socket_errors"]
         s["requests"] = sum(r["requests"] for r in rs)
         s["cpu_s"] = sum(r["cpu_s"] for r in rs)
-        s["cpu_ms_per_1k"] = 1e6 * s["cpu_s"] / s["requests"] if s["requests"] else None
+        # CPU µs per request: the proxy's processes' utime + stime over the measured runs, divided
+        # by the requests answered in them (the headline figure, steadier than req/s on a shared box).
+        s["cpu_us_per_req"] = 1e6 * s["cpu_s"] / s["requests"] if s["requests"] else None
         s["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
+        if all("others_cpu_pct" in r for r in rs):  # the most other processes took during its runs
+            s["others_cpu_pct"] = max(r["others_cpu_pct"] for r in rs)
+        if all("backend_cpu_s" in r for r in rs):  # how busy the backend was while this target ran
+            s["backend_busy_pct"] = 100 * sum(r["backend_cpu_s"] for r in rs) / sum(r["seconds"] for r in rs)
         s["latency_curve_ms"] = {p: mean([r["latency_ms"].get(p) for r in rs]) for p in rs[0]["latency_ms"]}
         summary[t] = s
     return summary
+
+
+def backend_alone(runs: list[dict], summary: dict, name: str) -> dict:
+    """The static backend measured by itself in the same rounds, against the fastest proxy: `ok`
+    when it served at least ALONE_FACTOR times that proxy's req/s (else the proxies may have been
+    held by the backend, and the run cannot rank them)."""
+    s = summarize(runs, [name]).get(name)
+    if not s:
+        return {}
+    best = max(summary.items(), key=lambda kv: kv[1]["rps"], default=(None, None))
+    times = s["rps"] / best[1]["rps"] if best[0] and best[1]["rps"] else None
+    cheapest = min(((t, x) for t, x in summary.items() if x.get("cpu_us_per_req")),
+                   key=lambda kv: kv[1]["cpu_us_per_req"], default=(None, None))
+    return {"rps": s["rps"], "cpu_us_per_req": s["cpu_us_per_req"], "p99_ms": s["p99_ms"], "errors": s["errors"],
+            "fastest_proxy": best[0], "times_fastest_proxy": times,
+            "cheapest_proxy": cheapest[0],
+            "cpu_fraction_of_cheapest": (s["cpu_us_per_req"] / cheapest[1]["cpu_us_per_req"]
+                                         if cheapest[0] and s["cpu_us_per_req"] else None),
+            "busiest_during_proxies_pct": max((x.get("backend_busy_pct") or 0 for x in summary.values()), default=None),
+            "ok": times is not None and times >= ALONE_FACTOR}
+
+
+def backend_alone_line(alone: dict) -> str:
+    """One plain sentence on the backend alone, for the report and the terminal."""
+    head = (f"Backend alone (nginx return 200, same rounds, wrk 2 threads × 128 connections): "
+            f"{alone['rps']:,.0f} req/s, {alone['cpu_us_per_req'] or 0:.1f} µs CPU per request")
+    if alone["times_fastest_proxy"] is None:
+        return head + "; no proxy figures to compare with."
+    ratio = f"{alone['times_fastest_proxy']:.2f}× the fastest proxy's req/s ({alone['fastest_proxy']})"
+    cpu = ""
+    if alone.get("cpu_fraction_of_cheapest") is not None:
+        cpu = (f" Its CPU per request is {alone['cpu_fraction_of_cheapest']:.2f}× the cheapest proxy's "
+               f"({alone['cheapest_proxy']}); it was at most {alone['busiest_during_proxies_pct']:.0f}% busy "
+               f"(of one core) while a proxy was measured.")
+    if alone["ok"]:
+        return f"{head}: {ratio}, at least {ALONE_FACTOR:g}×, so the proxies were measured, not the backend.{cpu}"
+    return (f"{head}: only {ratio}, less than {ALONE_FACTOR:g}×. WARNING: the backend alone is not "
+            f"{ALONE_FACTOR:g}× faster than every proxy here; throughput near it may be the backend's or the "
+            f"machine's limit, not the proxy's.{cpu}")
 
 
 def ratios(summary: dict) -> dict:
@@ -52,7 +102,8 @@ def ratios(summary: dict) -> dict:
         return {}
     out = {}
     for t, s in summary.items():
-        out[t] = {k: (s[k] / base[k] if s.get(k) is not None and base.get(k) else None) for k, *_ in FIGURES}
+        out[t] = {k: (s[k] / base[k] if s.get(k) is not None and base.get(k) else None)
+                  for k, *_ in FIGURES if k not in CONTEXT}
     return out
 
 
@@ -77,17 +128,26 @@ def markdown(results: dict) -> str:
               f"- protocol **{sc['protocol']}**, {sc['workers']} worker(s) per proxy, load "
               f"{results['load_tool']} {load['connections']} connections"
               + (f" × {load['streams']} streams" if sc["protocol"] == "h2-tls" else "")
-              + f", {load['threads']} thread(s), {load['duration']} per run, {load['rounds']} interleaved round(s) "
-              f"(warm-up {load['warmup']} each)",
+              + (f", {load['threads']} thread(s), {load['duration']} per run, {load['rounds']} interleaved round(s) "
+                 f"(warm-up {load['warmup']} each)" if not results.get("idle") else
+                 f" for the warm-up ({load['warmup']} each), then no load rounds: idle connections (below)"),
               f"- traffic: " + ", ".join(f"{r['name']} {r['method']} {r['path']} ×{r['weight']}" for r in sc["traffic"]["mix"]),
-              f"- backend: sluice-demo-backend, {sc['backend']['workers']} worker(s), settings "
-              f"{json.dumps(sc['backend']['settings']) if sc['backend']['settings'] else 'default (no latency)'}"
-              + (f", timeline {json.dumps(sc['backend']['timeline'])}" if sc["backend"]["timeline"] else ""),
+              (f"- backend: nginx `return 200` (about 100 bytes of JSON), {sc['backend']['workers']} worker(s), "
+               "no access log, keep-alive; measured alone in every round too"
+               if sc["backend"].get("kind") == "static" else
+               f"- backend: sluice-demo-backend, {sc['backend']['workers']} worker(s), settings "
+               f"{json.dumps(sc['backend']['settings']) if sc['backend']['settings'] else 'default (no latency)'}"
+               + (f", timeline {json.dumps(sc['backend']['timeline'])}" if sc["backend"]["timeline"] else "")),
               ""]
     lines += ["## Targets", ""]
     for t, status in results["target_status"].items():
         lines.append(f"- **{t}**: {status}")
+    if results.get("round_orders"):
+        lines.append(f"- order of targets (seed {results['order_seed']}; `--seed {results['order_seed']}` repeats it): "
+                     + "; ".join(f"round {i}: {', '.join(o)}" for i, o in enumerate(results["round_orders"], 1)))
     lines.append("")
+    if results.get("backend_alone"):
+        lines += [backend_alone_line(results["backend_alone"]), ""]
     if summary:
         lines += ["## Figures (mean over rounds; errors, CPU and requests summed; peak RSS max)", ""]
         lines.append("| target | " + " | ".join(f"{label}{' (' + unit + ')' if unit else ''}" for _, label, unit, _ in FIGURES) + " |")
@@ -98,28 +158,30 @@ def markdown(results: dict) -> str:
         if rat:
             lines += ["## Ratio to sluice (target ÷ sluice: req/s above 1 means the peer is faster; "
                       "latency, CPU and memory above 1 mean the peer costs more)", ""]
-            lines.append("| target | " + " | ".join(label for _, label, _, _ in FIGURES) + " |")
-            lines.append("|---|" + "---:|" * len(FIGURES))
+            own = [f for f in FIGURES if f[0] not in CONTEXT]
+            lines.append("| target | " + " | ".join(label for _, label, _, _ in own) + " |")
+            lines.append("|---|" + "---:|" * len(own))
             for t, r in rat.items():
-                lines.append(f"| {t} | " + " | ".join("n/a" if r[k] is None else f"{r[k]:.2f}×" for k, *_ in FIGURES) + " |")
+                lines.append(f"| {t} | " + " | ".join("n/a" if r[k] is None else f"{r[k]:.2f}×" for k, *_ in own) + " |")
             lines.append("")
         else:
             lines += ["No sluice figures in this run, so no ratios.", ""]
     lines += ["## Runs (in the order they ran)", "",
-              "| round | target | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | CPU s |",
-              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| round | target | req/s | CPU µs/req | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | CPU s |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["runs"]:
         lm = r["latency_ms"]
         name = r["target"] + (f" ({r['phase']})" if r.get("phase") == "unloaded" else "")
-        lines.append(f"| {r['round']} | {name} | {r['rps']:,.0f} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
+        cpr = r.get("cpu_us_per_req")
+        lines.append(f"| {r['round']} | {name} | {r['rps']:,.0f} | {'' if cpr is None else f'{cpr:.1f}'} | {lm.get('50', 0):.3f} | {lm.get('99', 0):.3f} | "
                      f"{lm.get('99.9', 0):.3f} | {r['non_2xx']} | {r['socket_errors']} | {r['cpu_s']:.2f} |")
         for x in r.get("phases") or []:
             xm = x["latency_ms"]
-            lines.append(f"| | ↳ {x['phase']} ({x['seconds']:.1f} s) | {x['rps']:,.0f} | {xm.get('50', 0):.3f} | "
+            lines.append(f"| | ↳ {x['phase']} ({x['seconds']:.1f} s) | {x['rps']:,.0f} | | {xm.get('50', 0):.3f} | "
                          f"{xm.get('99', 0):.3f} | {xm.get('99.9', 0):.3f} | {x['non_2xx']} | {x['socket_errors']} | |")
         for c, x in (r.get("classes") or {}).items():
             xm = x["latency_ms"]
-            lines.append(f"| | ↳ {c} ({x['connections']} conn.) | {x['rps']:,.0f} | {xm.get('50', 0):.3f} | "
+            lines.append(f"| | ↳ {c} ({x['connections']} conn.) | {x['rps']:,.0f} | | {xm.get('50', 0):.3f} | "
                          f"{xm.get('99', 0):.3f} | {xm.get('99.9', 0):.3f} | {x['non_2xx']} | {x['socket_errors']} | |")
     lines.append("")
     b = results.get("backend_stats") or {}
@@ -128,6 +190,8 @@ def markdown(results: dict) -> str:
                 "injected_errors", "dropped_connections"]
         lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
                   "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    lines += fixedrate.lines(results, markdown=True)
+    lines += idle.lines(results, markdown=True)
     lines += overload.markdown(results)
     lines += breakers.markdown(results)
     charts = [c for c in ("throughput.png", "latency.png", "resources.png") if c in results.get("charts", [])]
@@ -200,7 +264,7 @@ def charts(results: dict, outdir: Path) -> list[str]:
 
     # Resources: CPU per 1k requests and peak RSS.
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.6), dpi=110)
-    for ax, key, label in ((a1, "cpu_ms_per_1k", "CPU ms per 1k requests"), (a2, "peak_rss_mib", "peak RSS, MiB")):
+    for ax, key, label in ((a1, "cpu_us_per_req", "CPU µs per request"), (a2, "peak_rss_mib", "peak RSS, MiB")):
         vals = [summary[t][key] or 0 for t in targets]
         bars = ax.bar(targets, vals, color=colors, width=0.6)
         for b, v in zip(bars, vals):

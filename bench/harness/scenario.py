@@ -10,7 +10,8 @@ import yaml
 from .procs import BenchError
 
 PROTOCOLS = ("h1", "h1-tls", "h2-tls")
-PEERS = ("nginx", "haproxy", "sluice-unguarded")
+PEERS = ("nginx", "haproxy", "h2o", "nghttpx", "sluice-unguarded")
+BACKENDS = ("mock", "static")
 KINDS = ("plain", "create_json", "create_xml", "query", "refund", "close")
 CLASSES = ("core", "noncore")
 
@@ -21,12 +22,24 @@ DEFAULTS = {
     "policy": "bare",
     "peers": ["nginx", "haproxy"],
     "redis": False,
-    "backend": {"workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
+    # kind mock: sluice-demo-backend (payment behaviour: ledger, latency, failures); kind static:
+    # nginx answering 200 at once, cheaper than any proxy (the speed baselines), measured alone too.
+    "backend": {"kind": "mock", "workers": 1, "settings": {}, "seed_orders": 0, "timeline": []},
     "load": {"connections": 64, "threads": 1, "streams": 1, "duration": "10s", "warmup": "3s",
-             "rounds": 2, "timeout": "10s", "think_time": "0ms"},
+             "rounds": 2, "timeout": "10s", "think_time": "0ms",
+             # new_connection: every request on a fresh connection (wrk: Connection: close), so
+             # over TLS every request pays a full handshake: handshakes per second.
+             "new_connection": False,
+             # fixed_rates: after the rounds, each target at these fractions of its own peak
+             # (h2load --rps), e.g. [0.5, 0.8]: latency below saturation (harness/fixedrate.py).
+             "fixed_rates": []},
     # Optional: before each measured run, the same mix at low load (this many connections, this
     # long): the baseline that per-class latency is compared with (connections 0: none).
     "unloaded": {"connections": 0, "duration": "5s"},
+    # Optional: the idle-connections mode (connections > 0): instead of load rounds, this many
+    # connections opened to each target in turn (after its warm-up), each after one GET `path`
+    # when request_first, and RSS per idle connection measured `settle` after the last one.
+    "idle": {"connections": 0, "request_first": True, "settle": "1s", "path": "/bench/ping"},
     # Optional: the peers' closest configuration to sluice's bulkheads, one entry per group of
     # routes: {name, prefix (absent: every other request), methods, max_concurrent, queue,
     # queue_timeout}. nginx: limit_conn per location; HAProxy: a backend per group, maxconn + queue.
@@ -93,6 +106,9 @@ def load(path: Path) -> dict:
         raise BenchError(f"bench: {path.name}: give every route of the mix a class, or none")
     s["traffic"]["mix"] = mix
     seconds(s["load"]["think_time"])
+    check_fixed_rates(s, path.name)
+    if s["load"]["new_connection"] and s["protocol"] == "h2-tls":
+        raise BenchError(f"bench: {path.name}: new_connection needs wrk (protocol h1 or h1-tls)")
     if s["unloaded"]["connections"]:
         seconds(s["unloaded"]["duration"])
     limits = []
@@ -132,6 +148,15 @@ def load(path: Path) -> dict:
         if s["protocol"] == "h2-tls" or any(r["class"] for r in mix):
             raise BenchError(f"bench: {path.name}: phases need wrk and a mix without classes")
     s["backend"]["timeline"] = timeline
+    if int(s["idle"]["connections"]):
+        seconds(s["idle"]["settle"])
+        if s["protocol"] not in ("h1", "h1-tls") or timeline or any(r["class"] for r in mix):
+            raise BenchError(f"bench: {path.name}: idle connections are h1 or h1-tls, without timeline or classes")
+    if s["backend"]["kind"] not in BACKENDS:
+        raise BenchError(f"bench: {path.name}: backend kind '{s['backend']['kind']}' (known: {', '.join(BACKENDS)})")
+    if s["backend"]["kind"] == "static" and (s["backend"]["settings"] or timeline or any(r["class"] for r in mix)):
+        raise BenchError(f"bench: {path.name}: a static backend has no settings, timeline or classes "
+                         f"(those need the mock backend: kind mock)")
     if s["peer_breaker"]:
         given = s["peer_breaker"]
         unknown = set(given) - set(PEER_BREAKER_DEFAULTS)
@@ -148,6 +173,14 @@ def load(path: Path) -> dict:
             raise BenchError(f"bench: {path.name}: peer_breaker.nginx: servers >= 1, max_fails >= 0")
         s["peer_breaker"] = pb
     return s
+
+
+def check_fixed_rates(s: dict, where: str = "") -> None:
+    rates = s["load"]["fixed_rates"]
+    if not isinstance(rates, list) or not all(isinstance(f, (int, float)) and 0 < f <= 1 for f in rates):
+        raise BenchError(f"bench: {where or s['name']}: load.fixed_rates is a list of fractions of the peak, 0 < f <= 1")
+    if rates and (s["load"]["new_connection"] or s["backend"]["timeline"] or any(r["class"] for r in s["traffic"]["mix"])):
+        raise BenchError(f"bench: {where or s['name']}: fixed rates need keep-alive traffic without timeline or classes")
 
 
 def phases(scenario: dict) -> list[dict]:

@@ -1,7 +1,8 @@
-"""What the runner starts: redis, the mock backend, sluice (from a policy template) and the
-peers (nginx, HAProxy) configured to the same routes, worker count, upstream keep-alive (64
-idle connections) and TLS certificate, with the same per-request header work (X-Forwarded-For,
-X-Forwarded-Proto, X-Request-Id) and no access log."""
+"""What the runner starts: redis, the backend (the mock payment backend, or nginx answering 200
+at once for the speed baselines), sluice (from a policy template) and the peers (nginx, HAProxy,
+h2o, nghttpx) configured to the same routes, worker count, upstream keep-alive (64 idle
+connections) and TLS certificate, with the same per-request header work where the peer can do it
+(X-Forwarded-For, X-Forwarded-Proto; X-Request-Id: nginx, HAProxy, sluice) and no access log."""
 from __future__ import annotations
 
 import http.client
@@ -59,6 +60,8 @@ def http_call(port: int, method: str, path: str, body: str | None = None) -> tup
 # -- the mock backend --------------------------------------------------------------------------
 
 class Backend:
+    kind = "mock"
+
     def __init__(self, work: Path, binary: Path, workers: int, settings: dict, command: str | None):
         self.port = free_port()
         self.settings = settings
@@ -107,16 +110,41 @@ class Backend:
             c.close()
 
 
-def start_static_nginx(work: Path, body: str = "ok") -> tuple[Proc, int]:
-    """nginx answering 200 with `body` at once to anything, one worker, no access log: a backend
-    cheaper than any proxy, so that the proxy is what is measured. Returns (process, port)."""
+STATIC_BODY = '{"code":"SUCCESS","message":"ok","trade_state":"SUCCESS","out_trade_no":"BENCH-0000000001","x":""}'
+
+
+def start_static_nginx(work: Path, body: str = "ok", workers: int = 1) -> tuple[Proc, int]:
+    """nginx answering 200 with `body` at once to anything (any method; a request body is read
+    and dropped), `workers` worker(s), no access log, keep-alive connections kept for a million
+    requests (nginx's default, 1,000, would make every proxy reconnect upstream all the time): a
+    backend cheaper than any proxy, so that the proxy is what is measured. Returns (process, port)."""
     port = free_port()
     conf = work / "static-nginx.conf"
-    conf.write_text(f"worker_processes 1; pid {work}/static-nginx.pid; error_log {work}/static-nginx.err; events {{}}\n"
-                    f"http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ return 200 '{body}'; }} }} }}\n")
+    temp = " ".join(f"{k}_temp_path {work}/static-nginx-{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(f"worker_processes {workers}; pid {work}/static-nginx.pid; error_log {work}/static-nginx.err;\n"
+                    "events { worker_connections 16384; }\n"
+                    f"http {{ access_log off; {temp} keepalive_requests 1000000; keepalive_timeout 300s;\n"
+                    f"  server {{ listen 127.0.0.1:{port}; location / {{ default_type application/json; "
+                    f"return 200 '{body}'; }} }} }}\n")
     p = Proc("static-nginx", [tool("nginx"), "-c", str(conf), "-g", "daemon off;"], work)
     p.wait_port(port)
     return p, port
+
+
+class StaticBackend:
+    """The speed baselines' backend: start_static_nginx with a ~100-byte JSON answer. Has the
+    mock backend's interface where the runner calls it (no behaviour to switch, no ledger)."""
+
+    kind = "static"
+
+    def __init__(self, work: Path, workers: int):
+        self.proc, self.port = start_static_nginx(work, STATIC_BODY, workers)
+
+    def reset(self) -> None:
+        pass
+
+    def stats(self) -> dict:
+        return {}
 
 
 # -- sluice ------------------------------------------------------------------------------------
@@ -227,7 +255,7 @@ def _nginx_upstream(backend_port: int, breaker: dict | None) -> tuple[str, str]:
 
 def start_nginx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
                 limits: list[dict] | None = None, breaker: dict | None = None,
-                locations: str | None = None) -> tuple[Proc, int]:
+                locations: str | None = None, max_connections: int = 16384) -> tuple[Proc, int]:
     """`locations`: the server's own location blocks (each proxying with NGINX_PROXY), instead
     of the ones `limits` makes (bench/many-routes: a route table)."""
     port = free_port()
@@ -250,7 +278,7 @@ worker_processes {workers};
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 16384; }}
+events {{ worker_connections {max_connections}; }}
 http {{
     access_log off;
 {temp}
@@ -310,7 +338,7 @@ def _haproxy_backends(backend_port: int, limits: list[dict] | None, breaker: dic
 
 def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
                   limits: list[dict] | None = None, breaker: dict | None = None,
-                  rules: str | None = None) -> tuple[Proc, int]:
+                  rules: str | None = None, max_connections: int = 8000) -> tuple[Proc, int]:
     """`rules`: the frontend's own rules choosing the backend `backend` (bench/many-routes: a route
     table); what they leave goes to `not_found`, which answers 404."""
     port = free_port()
@@ -330,7 +358,7 @@ def start_haproxy(work: Path, backend_port: int, workers: int, protocol: str, ce
     cfg.write_text(f"""\
 global
     nbthread {workers}
-    maxconn 8000
+    maxconn {max_connections}
     tune.h2.max-concurrent-streams 256
 
 defaults
@@ -350,5 +378,80 @@ frontend bench
 {rules}
 {backends}""")
     p = Proc("haproxy", [tool("haproxy"), "-db", "-f", str(cfg)], work)
+    p.wait_port(port)
+    return p, port
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in ("h1", "h1-tls", "h2-tls"):
+        raise BenchError(f"bench: protocol '{protocol}'")
+
+
+def start_h2o(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+              max_connections: int = 16384) -> tuple[Proc, int]:
+    """h2o (Debian's h2o 2.2) as a plain reverse proxy: `num-threads` workers, upstream HTTP/1.1
+    keep-alive (h2o keeps idle upstream connections for `proxy.timeout.keepalive`), X-Forwarded-For
+    and X-Forwarded-Proto (its default; it cannot make a per-request X-Request-Id), no access log.
+    Over TLS it offers ALPN h2 and http/1.1 (wrk offers no ALPN, so h1-tls is HTTP/1.1). Idle
+    client connections are kept 300 s (`http1-request-timeout`, default 10 s; `http2-idle-timeout`)."""
+    _check_protocol(protocol)
+    port = free_port()
+    prefix = work / "h2o"
+    prefix.mkdir()
+    listen = f"listen:\n  host: 127.0.0.1\n  port: {port}\n"
+    if protocol != "h1":
+        listen += (f"  ssl:\n    certificate-file: {cert['cert']}\n    key-file: {cert['key']}\n"
+                   "    minimum-version: TLSv1.2\n    ocsp-update-interval: 0\n")  # no OCSP fetcher processes
+    user = "user: root\n" if os.geteuid() == 0 else ""  # as root, h2o wants to be told which user
+    (prefix / "h2o.conf").write_text(f"""\
+{user}num-threads: {workers}
+max-connections: {max_connections}
+pid-file: {prefix}/h2o.pid
+error-log: {prefix}/error.log
+http1-request-timeout: 300
+http2-idle-timeout: 300
+http2-max-concurrent-requests-per-connection: 256
+proxy.timeout.keepalive: 60000
+proxy.timeout.io: 10000
+limit-request-body: 1048576
+{listen}hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:{backend_port}/
+        proxy.preserve-host: ON
+""")
+    p = Proc("h2o", [tool("h2o"), "-c", str(prefix / "h2o.conf")], work)
+    p.wait_port(port)
+    return p, port
+
+
+def start_nghttpx(work: Path, backend_port: int, workers: int, protocol: str, cert: dict | None,
+                  max_connections: int = 16384) -> tuple[Proc, int]:
+    """nghttpx (Debian's nghttp2-proxy) as a plain reverse proxy: `--workers` worker threads,
+    HTTP/1.1 upstream keep-alive with up to 64 connections to the backend
+    (`--backend-connections-per-host`, default 8), X-Forwarded-For and X-Forwarded-Proto (it
+    cannot make a per-request X-Request-Id), no access log (its default). Clear text frontends
+    take HTTP/1.1 and h2c; TLS ones offer ALPN h2 and http/1.1. Idle client connections kept 300 s."""
+    _check_protocol(protocol)
+    port = free_port()
+    prefix = work / "nghttpx"
+    prefix.mkdir()
+    frontend = f"127.0.0.1,{port}" + (";no-tls" if protocol == "h1" else "")
+    lines = [f"frontend={frontend}", f"backend=127.0.0.1,{backend_port};;proto=http/1.1",
+             f"workers={workers}", f"backend-connections-per-host={UPSTREAM_KEEPALIVE}",
+             "backend-keep-alive-timeout=60s", "frontend-keep-alive-timeout=300s",
+             "frontend-read-timeout=300s", "frontend-http2-read-timeout=300s",
+             "frontend-http2-max-concurrent-streams=256", "add-x-forwarded-for=yes",
+             f"worker-frontend-connections={max_connections}", f"rlimit-nofile={max_connections + 1024}",
+             "request-header-field-buffer=32K", "no-ocsp=yes", f"pid-file={prefix}/nghttpx.pid",
+             f"errorlog-file={prefix}/error.log", "tls-min-proto-version=TLSv1.2"]
+    if protocol == "h1":
+        lines.append("no-server-push=yes")
+    else:
+        lines += [f"private-key-file={cert['key']}", f"certificate-file={cert['cert']}"]
+    conf = prefix / "nghttpx.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    p = Proc("nghttpx", [tool("nghttpx"), f"--conf={conf}"], work)
     p.wait_port(port)
     return p, port
