@@ -74,14 +74,22 @@ enum PayloadValidator {
 
     /// The string checks, on the value's UTF-8 bytes: (code, what is wrong) or nil.
     private static func textProblem(_ text: UnsafeBufferPointer<UInt8>, _ field: FieldCheck) -> (String, String)? {
+        // Only ASCII passes a character set, so a text that passes has one character per byte.
+        let admitted = field.allowedCharacters.map { $0.admits(text) }
         if field.minLength != nil || field.maxLength != nil {
-            // Unicode scalars: every byte but a continuation byte starts one.
-            var length = 0
-            for byte in text where byte & 0xC0 != 0x80 { length += 1 }
+            let length: Int
+            if admitted == true || (field.minLength == nil && text.count <= field.maxLength!) {
+                length = text.count  // characters ≤ bytes: within the maximum without counting
+            } else {
+                // Unicode scalars: every byte but a continuation byte starts one.
+                var scalars = 0
+                for byte in text where byte & 0xC0 != 0x80 { scalars += 1 }
+                length = scalars
+            }
             if let minimum = field.minLength, length < minimum { return ("too_short", "must be at least \(minimum) characters") }
             if let maximum = field.maxLength, length > maximum { return ("too_long", "must be at most \(maximum) characters") }
         }
-        if let allowed = field.allowedCharacters, !allowed.admits(text) {
+        if let allowed = field.allowedCharacters, admitted == false {
             return ("invalid_characters", "may only contain [\(allowed.spec)]")
         }
         if let oneOf = field.oneOf, !oneOf.contains(where: { allowed in allowed.withUnsafeBufferPointer { $0.elementsEqual(text) } }) {

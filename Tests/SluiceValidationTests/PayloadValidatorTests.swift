@@ -99,6 +99,36 @@ final class PayloadValidatorTests: XCTestCase {
         XCTAssertNil(try check(good.replacingOccurrences(of: "}}", with: #"}},"items":[{"sku":"a"},{"sku":"b"}]}"#).replacingOccurrences(of: "}}}", with: "}}"), rule))
     }
 
+    func testLengthsCountCharactersNotBytes() throws {
+        var rule = ValidationPolicy(name: "lengths")
+        var description = FieldRule(path: "description")
+        description.type = .string
+        description.minLength = 3
+        description.maxLength = 4
+        var code = FieldRule(path: "code")
+        code.type = .string
+        code.minLength = 2
+        code.maxLength = 3
+        code.allowedCharacters = AllowedCharacters("a-z")
+        rule.fields = [description, code]
+        func verdict(_ text: String, code value: String = "ab") throws -> String? {
+            try check(#"{"description":"\#(text)","code":"\#(value)"}"#, rule)?.code
+        }
+        XCTAssertNil(try verdict("形象店铺"), "4 characters in 12 bytes")
+        XCTAssertNil(try verdict("形象店"))
+        XCTAssertEqual(try verdict("形象店铺子"), "too_long")
+        XCTAssertEqual(try verdict("形象"), "too_short", "2 characters in 6 bytes")
+        XCTAssertEqual(try verdict("ab"), "too_short")
+        XCTAssertNil(try verdict("abcd"))
+        XCTAssertEqual(try verdict("abcde"), "too_long")
+        XCTAssertEqual(try verdict("abc", code: "a"), "too_short")
+        XCTAssertEqual(try verdict("abc", code: "abcd"), "too_long")
+        XCTAssertEqual(try verdict("abc", code: "a1"), "invalid_characters")
+        XCTAssertEqual(try verdict("abc", code: "aé"), "invalid_characters", "2 characters, one outside the set")
+        XCTAssertEqual(try verdict("abc", code: "éé"), "invalid_characters")
+        XCTAssertEqual(try verdict("abc", code: "éééé"), "too_long", "length is checked before characters")
+    }
+
     func testCharacterSetsParseRanges() {
         XCTAssertNotNil(AllowedCharacters("A-Za-z0-9_*|-"))
         XCTAssertNil(AllowedCharacters("z-a"))
