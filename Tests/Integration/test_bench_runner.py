@@ -314,19 +314,24 @@ def test_sluice_is_skipped_when_it_cannot_serve_the_policy(tmp_path):
     assert "**sluice**: skipped" in (out / "report.md").read_text()
 
 
-def test_validation_bench_runs_both_parts():
-    """bench/validation's two parts at a low load (its bodies pass the bundled rules: any
+def test_validation_bench_runs_every_part():
+    """bench/validation's three parts at a low load (its bodies pass the bundled rules: any
     non-2xx fails it), so a policy change cannot silently break the bench (as a thread pool the
     bundled order rule names once did)."""
     need_tools()
+    if not shutil.which("valgrind"):
+        pytest.fail("valgrind not found: `make deps` installs it", pytrace=False)
     env = {**os.environ, "SLUICE_BIN_DIR": str(BIN_DIR), "BENCH_DURATION": "1s", "BENCH_ROUNDS": "1",
-           "BENCH_CONNECTIONS": "4"}
+           "BENCH_CONNECTIONS": "4", "BENCH_CALLGRIND_DURATION": "2s"}
     env.pop("BENCH_PARTS", None)
     r = subprocess.run([sys.executable, str(REPO / "bench" / "validation")], env=env, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=240)
     assert r.returncode == 0, f"bench/validation failed:\n{r.stdout}\n{r.stderr}"
     for line in ("validation (wechat-v3-order)", "validation (bundled rules)", "bare: validation (bundled rules)"):
-        assert any(row.startswith(line) for row in r.stdout.splitlines()), f"no row {line!r}:\n{r.stdout}"
+        # once in part 2 (wrk), once in part 3 (callgrind)
+        assert sum(row.startswith(line) for row in r.stdout.splitlines()) == (1 if "order" in line else 2), \
+            f"rows {line!r}:\n{r.stdout}"
+    assert "3. the payment mix under callgrind" in r.stdout, r.stdout
 
 
 def test_instruction_counts_bench_reports_every_route():
