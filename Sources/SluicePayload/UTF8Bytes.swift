@@ -124,17 +124,8 @@ extension String {
     /// characters that Unicode simple case folding maps onto ASCII (U+212A KELVIN SIGN to `k`,
     /// U+017F LONG S to `s`) replaced. Some decoders match keys case-insensitively (Go's
     /// encoding/json, many binders), so `mchid` and `MCHID` are the same field to them.
-    var duplicateFoldKey: String { foldedIfNeeded ?? self }
-
-    /// `duplicateFoldKey`, or nil when folding would not change the string (the common case:
-    /// lowercase snake_case keys), so callers can skip building a second string.
-    var foldedIfNeeded: String? {
-        var needsWork = false
-        for b in utf8 where b &- 0x41 < 26 || b == 0xE2 || b == 0xC5 {
-            needsWork = true
-            break
-        }
-        guard needsWork else { return nil }
+    var duplicateFoldKey: String {
+        guard utf8.contains(where: { $0 &- 0x41 < 26 || $0 == 0xE2 || $0 == 0xC5 }) else { return self }
         let bytes = Array(utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)

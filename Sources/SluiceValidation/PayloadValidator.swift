@@ -21,9 +21,9 @@ enum PayloadValidator {
             return fields
         }
         for check in rule.checks {
-            if check.isExact {
+            if check.rule.isExact {
                 guard let value = payload[check.key] else {
-                    if check.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
+                    if check.rule.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
                     continue
                 }
                 if let violation = self.check(value, at: check.key.path, check, merchant: merchant) { return violation }
@@ -42,9 +42,9 @@ enum PayloadValidator {
     private static func check(_ value: PayloadValue, at path: String, _ field: FieldCheck, merchant: String?) -> Violation? {
         func fail(_ code: String, _ detail: String) -> Violation { Violation(code: code, field: path, detail: "\(path) \(detail)") }
         if value.isNull {
-            return field.required ? fail("missing_field", "is required (null given)") : nil
+            return field.rule.required ? fail("missing_field", "is required (null given)") : nil
         }
-        if let type = field.type {
+        if let type = field.rule.type {
             var integer: Int64?
             let ok: Bool
             switch type {
@@ -61,8 +61,8 @@ enum PayloadValidator {
                 return fail("wrong_type", "must be \(type == .integer ? "an integer (in fen, as digits)" : "of type \(type.rawValue)"), not \(sent)")
             }
             if let number = integer {
-                if let minimum = field.minimum, number < minimum { return fail("out_of_range", "must be at least \(minimum)") }
-                var maximum = field.maximum
+                if let minimum = field.rule.minimum, number < minimum { return fail("out_of_range", "must be at least \(minimum)") }
+                var maximum = field.rule.maximum
                 if field.hasMerchantMaximums, let merchant, let own = field.rule.maxPerMerchant[merchant] { maximum = own }
                 if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
             }
@@ -75,10 +75,10 @@ enum PayloadValidator {
     /// The string checks, on the value's UTF-8 bytes: (code, what is wrong) or nil.
     private static func textProblem(_ text: UnsafeBufferPointer<UInt8>, _ field: FieldCheck) -> (String, String)? {
         // Only ASCII passes a character set, so a text that passes has one character per byte.
-        let admitted = field.allowedCharacters.map { $0.admits(text) }
-        if field.minLength != nil || field.maxLength != nil {
+        let admitted = field.rule.allowedCharacters.map { $0.admits(text) }
+        if field.rule.minLength != nil || field.rule.maxLength != nil {
             let length: Int
-            if admitted == true || (field.minLength == nil && text.count <= field.maxLength!) {
+            if admitted == true || (field.rule.minLength == nil && text.count <= field.rule.maxLength!) {
                 length = text.count  // characters ≤ bytes: within the maximum without counting
             } else {
                 // Unicode scalars: every byte but a continuation byte starts one.
@@ -86,16 +86,16 @@ enum PayloadValidator {
                 for byte in text where byte & 0xC0 != 0x80 { scalars += 1 }
                 length = scalars
             }
-            if let minimum = field.minLength, length < minimum { return ("too_short", "must be at least \(minimum) characters") }
-            if let maximum = field.maxLength, length > maximum { return ("too_long", "must be at most \(maximum) characters") }
+            if let minimum = field.rule.minLength, length < minimum { return ("too_short", "must be at least \(minimum) characters") }
+            if let maximum = field.rule.maxLength, length > maximum { return ("too_long", "must be at most \(maximum) characters") }
         }
-        if let allowed = field.allowedCharacters, admitted == false {
+        if let allowed = field.rule.allowedCharacters, admitted == false {
             return ("invalid_characters", "may only contain [\(allowed.spec)]")
         }
         if let oneOf = field.oneOf, !oneOf.contains(where: { allowed in allowed.withUnsafeBufferPointer { $0.elementsEqual(text) } }) {
             return ("not_allowed_value", "must be one of \(field.rule.oneOf?.joined(separator: ", ") ?? "")")
         }
-        if let url = field.url, let problem = urlProblem(text, url) { return ("invalid_url", problem) }
+        if let url = field.rule.url, let problem = urlProblem(text, url) { return ("invalid_url", problem) }
         return nil
     }
 
