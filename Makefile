@@ -39,7 +39,7 @@ check-swift:
 deps: check-swift
 	@missing=""; \
 	for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	  [ "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null)" = 'install ok installed' ] || missing="$$missing $$p"; \
 	done; \
 	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then missing="$$missing python3-pip"; fi; \
 	if [ -n "$$missing" ]; then \
