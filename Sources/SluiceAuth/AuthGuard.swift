@@ -70,8 +70,9 @@ final class AuthGuard: RequestGuard {
         let authorization = request.head.headers["authorization"]
         for scheme in schemes {
             switch scheme {
-            case .merchantHMAC where authorization.map({ $0.utf8.starts(with: MerchantHMAC.scheme.utf8) }) ?? false:
-                return await verifyMerchantHMAC(&request)
+            case .merchantHMAC:
+                guard let authorization, AuthorizationParameters.hasScheme(authorization, MerchantHMAC.schemeBytes) else { continue }
+                return await verifyMerchantHMAC(authorization, &request)
             case .wechatpayV3 where authorization.map(WeChatPayRequest.applies(toAuthorization:)) ?? false:
                 return await verifyWeChatPayRequest(&request)
             case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
@@ -191,31 +192,39 @@ final class AuthGuard: RequestGuard {
         return verified ? .verified : .refuted
     }
 
-    private func verifyMerchantHMAC(_ request: inout GuardRequest) async -> GuardVerdict {
-        guard let credentials = MerchantHMAC.parse(request.head.headers["authorization"] ?? "") else {
-            return .reject(AuthFailure.malformedAuthorization.reply)
-        }
-        guard let merchantKeys = keys[credentials.merchant] else { return .reject(AuthFailure.unknownMerchant.reply) }
+    private func verifyMerchantHMAC(_ authorization: String, _ request: inout GuardRequest) async -> GuardVerdict {
+        var authorization = authorization
         let now = wallClock()
-        guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
-
-        let bodyHash = request.body?.sha256Hex ?? Digests.emptySHA256Hex
-        guard let bytes = MerchantHMAC.message(method: request.head.method, target: request.head.target,
-                                               timestamp: credentials.timestampText, nonce: credentials.nonce,
-                                               bodySHA256Hex: bodyHash) else {
-            return .reject(AuthFailure.malformedAuthorization.reply)
+        // The checks before the nonce, on the header's bytes: no copy of the nonce, no string to
+        // sign built (the MAC is fed the parts).
+        let checked = authorization.withUTF8 { header -> Result<(merchant: String, nonce: NonceClaim), AuthFailure> in
+            guard let credentials = MerchantHMAC.parse(bytes: header) else { return .failure(.malformedAuthorization) }
+            guard let merchantKeys = keys[credentials.merchant] else { return .failure(.unknownMerchant) }
+            guard abs(Double(credentials.timestamp) - now) <= window else { return .failure(.timestampOutOfWindow) }
+            guard let canonicalTarget = MerchantHMAC.canonicalTarget(request.head.target) else { return .failure(.malformedAuthorization) }
+            let nonce = UnsafeBufferPointer(rebasing: header[credentials.nonce])
+            let timestamp = UnsafeBufferPointer(rebasing: header[credentials.timestampText])
+            let bodyHash = request.body?.sha256Hex ?? Digests.emptySHA256Hex
+            // Every active secret is tried (two while rotating), each in constant time.
+            var verified = false
+            for key in merchantKeys where MerchantHMAC.tag(key, method: request.head.method, canonicalTarget: canonicalTarget,
+                                                           timestamp: timestamp, nonce: nonce, bodySHA256Hex: bodyHash)
+                .matches(credentials.signature) {
+                verified = true
+            }
+            guard verified else { return .failure(.badSignature) }
+            var scope = credentials.merchant
+            return .success((credentials.merchant, scope.withUTF8 { nonceClaim(scope: $0, nonce: nonce) }))
         }
-        // Every active secret is tried (two while rotating), each in constant time.
-        var verified = false
-        for key in merchantKeys where Crypto.constantTimeEquals(key.authenticate(bytes, loopIndex: request.loopIndex), credentials.signature) {
-            verified = true
+        let merchant: String
+        switch checked {
+        case .failure(let failure): return .reject(failure.reply)
+        case .success(let success):
+            if let refusal = await claimNonce(success.nonce, now: now, loopIndex: request.loopIndex) { return .reject(refusal) }
+            merchant = success.merchant
         }
-        guard verified else { return .reject(AuthFailure.badSignature.reply) }
-        if let refusal = await claimNonce(scope: credentials.merchant, nonce: credentials.nonce, now: now, loopIndex: request.loopIndex) {
-            return .reject(refusal)
-        }
-        request.merchantID = credentials.merchant
-        request.head.headers.appendLowercased(name: policy.merchantHeader, value: credentials.merchant)
+        request.merchantID = merchant
+        request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
         return .proceed
     }
 
@@ -244,10 +253,15 @@ final class AuthGuard: RequestGuard {
     /// Nil when the nonce is new in this process and (when Redis answers) in the fleet; the
     /// refusal otherwise. Redis failing follows `on_redis_failure`.
     private func claimNonce(scope: String, nonce: String, now: Double, loopIndex: Int) async -> LocalReply? {
-        let localKey = NonceCache.key(merchant: scope, nonce: nonce)
-        guard nonces.claim(localKey, now: now, ttl: nonceTTLSeconds) else { return AuthFailure.replayedNonce.reply }
-        guard let redis else { return nil }
-        switch await redis[loopIndex].send(nonceCommand(scope: scope, nonce: nonce)).reply() {
+        var (scope, nonce) = (scope, nonce)
+        let claim = scope.withUTF8 { scope in nonce.withUTF8 { nonceClaim(scope: scope, nonce: $0) } }
+        return await claimNonce(claim, now: now, loopIndex: loopIndex)
+    }
+
+    private func claimNonce(_ claim: NonceClaim, now: Double, loopIndex: Int) async -> LocalReply? {
+        guard nonces.claim(claim.localKey, now: now, ttl: nonceTTLSeconds) else { return AuthFailure.replayedNonce.reply }
+        guard let redis, let command = claim.redisCommand else { return nil }
+        switch await redis[loopIndex].send(command).reply() {
         case .success(.status):
             return nil
         case .success(.null):
@@ -255,22 +269,40 @@ final class AuthGuard: RequestGuard {
         case .success, .failure:
             counters.recordError()
             guard policy.onRedisFailure == .deny else { return nil }
-            nonces.release(localKey)
+            nonces.release(claim.localKey)
             var reply = LocalReply.json(status: 503, reason: "auth_unavailable", message: "replay protection is unavailable; retry shortly")
             reply.headers.appendLowercased(name: "retry-after", value: "1")
             return reply
         }
     }
 
+    /// A nonce to claim: its key in this process's cache and, when Redis is configured,
     /// `SET auth:nonce:{<scope>}:<nonce> 1 NX PX <ttl>`: one key per nonce, hash-tagged by scope
     /// (the merchant: Redis Cluster keeps a merchant's nonces on one slot), expiring by itself.
-    private func nonceCommand(scope: String, nonce: String) -> [UInt8] {
-        var command = Self.nonceCommandHead
-        command.reserveCapacity(command.count + 64 + nonceCommandTail.count)
-        RESPWriter.appendBulk(("auth:nonce:{" + scope + "}:" + nonce).utf8, to: &command)
-        command.append(contentsOf: nonceCommandTail)
-        return command
+    private struct NonceClaim {
+        var localKey: UInt64
+        var redisCommand: [UInt8]?
     }
+
+    private func nonceClaim(scope: UnsafeBufferPointer<UInt8>, nonce: UnsafeBufferPointer<UInt8>) -> NonceClaim {
+        let localKey = NonceCache.key(scope: scope, nonce: nonce)
+        guard redis != nil else { return .init(localKey: localKey, redisCommand: nil) }
+        let keyLength = Self.nonceKeyPrefix.count + scope.count + 2 + nonce.count
+        var command = Self.nonceCommandHead
+        command.reserveCapacity(command.count + 24 + keyLength + nonceCommandTail.count)
+        RESPWriter.appendBulkHeader(length: keyLength, to: &command)
+        command.append(contentsOf: Self.nonceKeyPrefix)
+        command.append(contentsOf: scope)
+        command.append(UInt8(ascii: "}"))
+        command.append(UInt8(ascii: ":"))
+        command.append(contentsOf: nonce)
+        command.append(UInt8(ascii: "\r"))
+        command.append(UInt8(ascii: "\n"))
+        command.append(contentsOf: nonceCommandTail)
+        return .init(localKey: localKey, redisCommand: command)
+    }
+
+    private static let nonceKeyPrefix = Array("auth:nonce:{".utf8)
 }
 
 /// On routes without auth: removes any client-sent merchant header, so that no backend ever

@@ -33,18 +33,8 @@ public final class AuthModule: GuardModule {
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
         guard let auth = policy.guardPolicy(name, as: AuthPolicy.self) else { return AuthGeneration(guards: [:], redis: nil) }
-        var keys: [String: [HMACKey]] = [:]
-        for (id, merchant) in auth.merchants {
-            var merchantKeys: [HMACKey] = []
-            for secret in merchant.hmacSecrets {
-                let key: HMACKey? = state.state(name, "hmac:" + id + ":" + String(merchantKeys.count), configuration: secret) {
-                    HMACKeyBox(HMACKey(secret: secret, loops: loops.count))
-                }.key
-                guard let key else { throw GuardCompileError("merchant '\(id)': OpenSSL could not make an HMAC-SHA256 key") }
-                merchantKeys.append(key)
-            }
-            keys[id] = merchantKeys
-        }
+        // Cheap to make (two SHA-256 blocks each), so made afresh with every policy generation.
+        let keys = auth.merchants.mapValues { merchant in merchant.hmacSecrets.map { HMACKey(secret: $0) } }
         let redis = SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }
         // The crypto pool is made here but started only on activation; kept across reloads
         // while its size is unchanged.
@@ -80,12 +70,6 @@ struct CryptoPoolSettings: Hashable, Sendable {
     var threads: Int
     var queue: Int
     var queueTimeout: Duration
-}
-
-/// The state registry keeps objects: an HMAC key that OpenSSL could not make is kept as nil.
-final class HMACKeyBox: Sendable {
-    let key: HMACKey?
-    init(_ key: HMACKey?) { self.key = key }
 }
 
 final class AuthGeneration: GuardGeneration {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The `SCHEME name="value",name="value"` form that the merchant HMAC and WeChat Pay v3
 /// Authorization headers share, read strictly on the header's bytes: the scheme, one space,
 /// then exactly the expected parameters, each once, every value quoted; spaces around commas
@@ -6,34 +8,53 @@ enum AuthorizationParameters {
     /// The value ranges in `bytes` for `names`, in that order; nil when the header is not in
     /// this form, or lacks, repeats or adds a parameter.
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, scheme: [UInt8], names: [[UInt8]]) -> [Range<Int>]? {
+        var valid = false
+        let ranges = [Range<Int>](unsafeUninitializedCapacity: names.count) { buffer, count in
+            valid = parse(bytes, scheme: scheme, names: names, into: buffer)
+            count = valid ? names.count : 0
+        }
+        return valid ? ranges : nil
+    }
+
+    /// The same into `found` (`names.count` long), without allocating: false when not in this form.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, scheme: [UInt8], names: [[UInt8]],
+                      into found: UnsafeMutableBufferPointer<Range<Int>>) -> Bool {
         let space = UInt8(ascii: " ")
-        guard bytes.count > scheme.count + 1, bytes[scheme.count] == space else { return nil }
-        for index in scheme.indices where bytes[index] != scheme[index] { return nil }
-        var found = [Range<Int>?](repeating: nil, count: names.count)
+        guard bytes.count > scheme.count + 1, bytes[scheme.count] == space, found.count == names.count,
+              scheme.withUnsafeBufferPointer({ $0.elementsEqual(bytes[0..<scheme.count]) }) else { return false }
+        let absent = -1..<(-1)
+        found.initialize(repeating: absent)
         var i = scheme.count + 1
         while i < bytes.count {
             while i < bytes.count && bytes[i] == space { i += 1 }
             let nameStart = i
-            while i < bytes.count && ((UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[i]) || bytes[i] == UInt8(ascii: "_")) { i += 1 }
-            let name = UnsafeBufferPointer(rebasing: bytes[nameStart..<i])
-            guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "="), bytes[i + 1] == UInt8(ascii: "\"") else { return nil }
+            while i < bytes.count && (bytes[i] &- UInt8(ascii: "a") < 26 || bytes[i] == UInt8(ascii: "_")) { i += 1 }
+            let name = bytes[nameStart..<i]
+            guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "="), bytes[i + 1] == UInt8(ascii: "\"") else { return false }
             i += 2
             let valueStart = i
-            while i < bytes.count && bytes[i] != UInt8(ascii: "\"") { i += 1 }
-            guard i < bytes.count else { return nil }
-            guard let slot = names.firstIndex(where: { $0.count == name.count && name.elementsEqual($0) }), found[slot] == nil else {
-                return nil
+            guard let base = bytes.baseAddress, i < bytes.count,
+                  let quote = memchr(base + i, Int32(UInt8(ascii: "\"")), bytes.count - i) else { return false }
+            i = base.distance(to: quote.assumingMemoryBound(to: UInt8.self))
+            var slot = 0
+            while slot < names.count && !(names[slot].count == name.count && names[slot].withUnsafeBufferPointer({ $0.elementsEqual(name) })) {
+                slot += 1
             }
+            guard slot < names.count, found[slot] == absent else { return false }
             found[slot] = valueStart..<i
             i += 1
             while i < bytes.count && bytes[i] == space { i += 1 }
             if i < bytes.count {
-                guard bytes[i] == UInt8(ascii: ",") else { return nil }
+                guard bytes[i] == UInt8(ascii: ",") else { return false }
                 i += 1
             }
         }
-        let ranges = found.compactMap { $0 }
-        return ranges.count == names.count ? ranges : nil
+        return !found.contains(absent)
+    }
+
+    /// Whether `header` starts with `scheme` (the bytes, without a copy of the header).
+    static func hasScheme(_ header: String, _ scheme: [UInt8]) -> Bool {
+        header.utf8.withContiguousStorageIfAvailable { $0.starts(with: scheme) } ?? header.utf8.starts(with: scheme)
     }
 
     static func isAlphanumeric(_ byte: UInt8) -> Bool {

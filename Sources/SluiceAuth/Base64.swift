@@ -1,3 +1,5 @@
+import SluiceGuards
+
 /// Standard base64 (RFC 4648 §4, with padding), strict on decode: a signature spelled two ways
 /// must not verify two ways.
 enum Base64 {
@@ -33,42 +35,52 @@ enum Base64 {
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
-        guard !bytes.isEmpty, bytes.count % 4 == 0 else { return nil }
+        var valid = false
+        let out = [UInt8](unsafeUninitializedCapacity: bytes.count / 4 * 3) { buffer, count in
+            if let decoded = decode(bytes, into: buffer) { count = decoded; valid = true } else { count = 0 }
+        }
+        return valid ? out : nil
+    }
+
+    /// A canonical base64 of exactly 32 bytes (an HMAC-SHA256 tag), decoded without allocating.
+    static func decodeDigest(_ bytes: UnsafeBufferPointer<UInt8>) -> SHA256Digest? {
+        guard bytes.count == 44 else { return nil }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 33) { out in
+            decode(bytes, into: out) == 32 ? SHA256Digest(UnsafeRawBufferPointer(out)) : nil
+        }
+    }
+
+    /// Decodes into `out` (at least `bytes.count / 4 * 3` long): the number of bytes, or nil.
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        guard !bytes.isEmpty, bytes.count % 4 == 0, out.count >= bytes.count / 4 * 3 else { return nil }
         let equals = UInt8(ascii: "=")
         var padding = 0
         if bytes[bytes.count - 1] == equals { padding += 1 }
         if bytes[bytes.count - 2] == equals { padding += 1 }
         if padding == 1 && bytes[bytes.count - 2] == equals { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count / 4 * 3)
-        let values = Self.values  // once, not a lazy-global check per character
-        var index = 0
-        while index < bytes.count {
-            let last = index + 4 == bytes.count
-            var group: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
-            for offset in 0..<4 {
-                let byte = bytes[index + offset]
-                if last && offset >= 4 - padding { continue }
-                let value = values[Int(byte)]
-                guard value != 0xff else { return nil }
-                switch offset {
-                case 0: group.0 = value
-                case 1: group.1 = value
-                case 2: group.2 = value
-                default: group.3 = value
+        return values.withUnsafeBufferPointer { values in  // once, not a lazy-global check per character
+            var written = 0
+            var index = 0
+            while index < bytes.count {
+                let last = index + 4 == bytes.count
+                var group: UInt32 = 0
+                for offset in 0..<4 {
+                    group <<= 6
+                    if last && offset >= 4 - padding { continue }
+                    let value = values[Int(bytes[index + offset])]
+                    guard value != 0xff else { return nil }
+                    group |= UInt32(value)
                 }
-            }
-            if last {
                 // Canonical: what the padding leaves of the last character must be zero.
-                if padding == 1 && group.2 & 0x03 != 0 { return nil }
-                if padding == 2 && group.1 & 0x0f != 0 { return nil }
+                if last && padding == 1 && group & 0xff != 0 { return nil }
+                if last && padding == 2 && group & 0xffff != 0 { return nil }
+                out[written] = UInt8(truncatingIfNeeded: group >> 16)
+                out[written + 1] = UInt8(truncatingIfNeeded: group >> 8)
+                out[written + 2] = UInt8(truncatingIfNeeded: group)
+                written += 3
+                index += 4
             }
-            out.append(group.0 << 2 | group.1 >> 4)
-            out.append((group.1 & 0x0f) << 4 | group.2 >> 2)
-            out.append((group.2 & 0x03) << 6 | group.3)
-            index += 4
+            return written - padding
         }
-        out.removeLast(padding)
-        return out
     }
 }

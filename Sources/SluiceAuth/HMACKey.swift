@@ -1,66 +1,46 @@
 internal import COpenSSL
 import SluiceGuards
 
-/// One HMAC-SHA256 key, ready to sign many messages.
+/// One HMAC-SHA256 key (RFC 2104), ready to sign many messages.
 ///
-/// OpenSSL's keyed MAC context is made once from the key (a pristine template) and each event
-/// loop gets its own copy, re-initialised per message with the key it already holds:
-/// measured on this machine, ~0.45 µs per HMAC against ~2.5 µs for one-shot `HMAC()`. A context
-/// is never used by two threads: a loop only touches its own slot. (Duplicating an already
-/// finalised context gave wrong MACs in the field notes: only the pristine template is duplicated.)
-final class HMACKey: @unchecked Sendable {
-    private let template: OpaquePointer
-    private let perLoop: UnsafeMutablePointer<OpaquePointer?>
-    private let loopCount: Int
+/// The SHA-256 states after the key's inner and outer pads are computed once; a message copies
+/// them (112 bytes each) and hashes only itself and the inner digest: no allocation, no lock, no
+/// per-loop context, so any thread may use a key at once. Against a reused OpenSSL EVP_MAC
+/// context (what the field notes measured at ~0.45 µs): ~8.3k instructions per tag of a 150-byte
+/// message down to ~2k (bench/instructions).
+final class HMACKey: Sendable {
+    private let inner: SHA256Stream
+    private let outer: SHA256Stream
 
-    /// Nil when OpenSSL cannot make the context (no HMAC provider: a broken installation).
-    init?(secret: [UInt8], loops: Int) {
-        guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { return nil }
-        defer { EVP_MAC_free(mac) }
-        guard let context = EVP_MAC_CTX_new(mac) else { return nil }
-        let initialised = "digest".withCString { key in
-            "SHA256".withCString { value in
-                var params = [OSSL_PARAM_construct_utf8_string(key, UnsafeMutablePointer(mutating: value), 0), OSSL_PARAM_construct_end()]
-                return secret.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, $0.count, &params) }
-            }
+    init(secret: [UInt8]) {
+        // A key longer than SHA-256's block is hashed first; a shorter one is zero-padded.
+        var block = [UInt8](repeating: 0, count: 64)
+        if secret.count > 64 {
+            let digest = secret.withUnsafeBytes { SHA256Stream.digest($0) }
+            block.replaceSubrange(0..<32, with: digest.bytes)
+        } else {
+            block.replaceSubrange(0..<secret.count, with: secret)
         }
-        guard initialised == 1 else {
-            EVP_MAC_CTX_free(context)
-            return nil
-        }
-        template = context
-        loopCount = max(loops, 1)
-        perLoop = .allocate(capacity: loopCount)
-        perLoop.initialize(repeating: nil, count: loopCount)
+        var inner = SHA256Stream()
+        var outer = SHA256Stream()
+        inner.update(block.map { $0 ^ 0x36 })
+        outer.update(block.map { $0 ^ 0x5c })
+        self.inner = inner
+        self.outer = outer
     }
 
-    deinit {
-        for index in 0..<loopCount where perLoop[index] != nil { EVP_MAC_CTX_free(perLoop[index]) }
-        perLoop.deinitialize(count: loopCount)
-        perLoop.deallocate()
-        EVP_MAC_CTX_free(template)
+    /// The tag of the message that `write` feeds to the stream, in pieces as it likes.
+    func authenticate(_ write: (inout SHA256Stream) -> Void) -> SHA256Digest {
+        var stream = inner
+        write(&stream)
+        let innerDigest = stream.finish()
+        var outerStream = outer
+        innerDigest.withUnsafeBytes { outerStream.update($0) }
+        return outerStream.finish()
     }
 
-    /// HMAC-SHA256 of `message`, on loop `loopIndex`'s own context (call it from that loop only;
-    /// `loopIndex` beyond the loops it was made for uses a fresh context, for tools and tests).
-    func authenticate(_ message: [UInt8], loopIndex: Int) -> [UInt8] {
-        guard loopIndex >= 0 && loopIndex < loopCount else {
-            guard let scratch = EVP_MAC_CTX_dup(template) else { return [] }
-            defer { EVP_MAC_CTX_free(scratch) }
-            return Self.finish(scratch, message, reinitialise: false)
-        }
-        if perLoop[loopIndex] == nil { perLoop[loopIndex] = EVP_MAC_CTX_dup(template) }
-        guard let context = perLoop[loopIndex] else { return [] }
-        return Self.finish(context, message, reinitialise: true)
-    }
-
-    private static func finish(_ context: OpaquePointer, _ message: [UInt8], reinitialise: Bool) -> [UInt8] {
-        if reinitialise && EVP_MAC_init(context, nil, 0, nil) != 1 { return [] }
-        var out = [UInt8](repeating: 0, count: 32)
-        var length = 0
-        let ok = message.withUnsafeBufferPointer { EVP_MAC_update(context, $0.baseAddress, $0.count) } == 1
-            && out.withUnsafeMutableBufferPointer { EVP_MAC_final(context, $0.baseAddress, &length, 32) } == 1
-        return ok && length == 32 ? out : []
+    func authenticate(_ message: [UInt8]) -> SHA256Digest {
+        authenticate { $0.update(message) }
     }
 }
 

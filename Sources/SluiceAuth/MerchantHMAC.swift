@@ -19,53 +19,83 @@ import SluiceHTTP
 public enum MerchantHMAC {
     public static let scheme = "MCH-HMAC-SHA256"
 
-    /// What the Authorization header carries.
-    struct Credentials: Equatable {
+    /// What the Authorization header carries; the nonce and the timestamp's text as positions in
+    /// the header's bytes (this runs for every request on an auth route: no copies).
+    struct Credentials {
+        /// At most 32 bytes; up to 15 (the demo's ten digits) a Swift string holds inline.
         var merchant: String
-        var nonce: String
+        var nonce: Range<Int>
         var timestamp: Int64
-        var timestampText: String
-        var signature: [UInt8]
+        var timestampText: Range<Int>
+        var signature: SHA256Digest
     }
 
     /// Parses `MCH-HMAC-SHA256 k="v",...`: exactly the four parameters, each once, quoted.
-    /// Works on the header's bytes (this runs for every request on an auth route).
     static func parse(_ header: String) -> Credentials? {
         var header = header
         return header.withUTF8 { parse(bytes: $0) }
     }
 
-    private static let schemeBytes = Array(scheme.utf8)
+    static let schemeBytes = Array(scheme.utf8)
     private static let parameterNames = ["mchid", "nonce", "timestamp", "signature"].map { Array($0.utf8) }
 
-    private static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Credentials? {
-        guard let ranges = AuthorizationParameters.parse(b, scheme: schemeBytes, names: parameterNames) else { return nil }
-        let (merchant, nonce, timestamp, signature) = (ranges[0], ranges[1], ranges[2], ranges[3])
-        guard (1...32).contains(merchant.count),
-              b[merchant].allSatisfy({ AuthorizationParameters.isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
-              (16...32).contains(nonce.count), b[nonce].allSatisfy(AuthorizationParameters.isAlphanumeric),
-              let seconds = AuthorizationParameters.seconds(b, timestamp),
-              let signatureBytes = Base64.decode(UnsafeBufferPointer(rebasing: b[signature])), signatureBytes.count == 32 else { return nil }
-        return Credentials(merchant: AuthorizationParameters.text(b, merchant), nonce: AuthorizationParameters.text(b, nonce),
-                           timestamp: seconds, timestampText: AuthorizationParameters.text(b, timestamp), signature: signatureBytes)
+    static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Credentials? {
+        withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: 4) { ranges -> Credentials? in
+            guard AuthorizationParameters.parse(b, scheme: schemeBytes, names: parameterNames, into: ranges) else { return nil }
+            let (merchant, nonce, timestamp, signature) = (ranges[0], ranges[1], ranges[2], ranges[3])
+            guard (1...32).contains(merchant.count),
+                  b[merchant].allSatisfy({ AuthorizationParameters.isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }),
+                  (16...32).contains(nonce.count), b[nonce].allSatisfy(AuthorizationParameters.isAlphanumeric),
+                  let seconds = AuthorizationParameters.seconds(b, timestamp),
+                  let tag = Base64.decodeDigest(UnsafeBufferPointer(rebasing: b[signature])) else { return nil }
+            return Credentials(merchant: AuthorizationParameters.text(b, merchant), nonce: nonce, timestamp: seconds,
+                               timestampText: timestamp, signature: tag)
+        }
     }
 
     /// The string the signature covers; nil when the query holds an invalid `%` escape.
     public static func stringToSign(method: String, target: String, timestamp: String, nonce: String, bodySHA256Hex: String) -> String? {
-        message(method: method, target: target, timestamp: timestamp, nonce: nonce, bodySHA256Hex: bodySHA256Hex)
-            .map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// The same as bytes, built in one buffer (the guard's path).
-    static func message(method: String, target: String, timestamp: String, nonce: String, bodySHA256Hex: String) -> [UInt8]? {
         guard let canonical = canonicalTarget(target) else { return nil }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(method.utf8.count + canonical.utf8.count + timestamp.utf8.count + nonce.utf8.count + 64 + 5)
-        for part in [method, canonical, timestamp, nonce, bodySHA256Hex] {
-            bytes.append(contentsOf: part.utf8)
-            bytes.append(UInt8(ascii: "\n"))
+        var (timestamp, nonce) = (timestamp, nonce)
+        timestamp.withUTF8 { timestamp in
+            nonce.withUTF8 { nonce in
+                forEachPart(method: method, canonicalTarget: canonical, timestamp: timestamp, nonce: nonce,
+                            bodySHA256Hex: bodySHA256Hex) { bytes.append(contentsOf: $0) }
+            }
         }
-        return bytes
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The tag of the string to sign under `key`, fed to the MAC piece by piece (the guard's path:
+    /// the string itself is never built).
+    static func tag(_ key: HMACKey, method: String, canonicalTarget: String, timestamp: UnsafeBufferPointer<UInt8>,
+                    nonce: UnsafeBufferPointer<UInt8>, bodySHA256Hex: String) -> SHA256Digest {
+        key.authenticate { stream in
+            forEachPart(method: method, canonicalTarget: canonicalTarget, timestamp: timestamp, nonce: nonce,
+                        bodySHA256Hex: bodySHA256Hex) { stream.update($0) }
+        }
+    }
+
+    /// The string to sign, in order: each part, then a line feed.
+    private static func forEachPart(method: String, canonicalTarget: String, timestamp: UnsafeBufferPointer<UInt8>,
+                                    nonce: UnsafeBufferPointer<UInt8>, bodySHA256Hex: String,
+                                    _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        let lineFeed = UInt8(ascii: "\n")
+        withUnsafeBytes(of: lineFeed) { newline in
+            let newline = newline.assumingMemoryBound(to: UInt8.self)
+            var (method, canonicalTarget, bodySHA256Hex) = (method, canonicalTarget, bodySHA256Hex)
+            method.withUTF8 { body($0) }
+            body(newline)
+            canonicalTarget.withUTF8 { body($0) }
+            body(newline)
+            body(timestamp)
+            body(newline)
+            body(nonce)
+            body(newline)
+            bodySHA256Hex.withUTF8 { body($0) }
+            body(newline)
+        }
     }
 
     /// The path, and the sorted, re-encoded query when there is one.
@@ -112,13 +142,11 @@ public enum MerchantHMAC {
     /// and load scripts send). `target` is the path (normal form) and query as they will be sent.
     public static func authorization(secret: [UInt8], merchant: String, method: String, target: String, body: [UInt8],
                                      timestamp: Int64, nonce: String) -> String? {
-        let bodyHash = body.withUnsafeBytes { Digests.sha256Hex($0) }
+        let bodyHash = Digests.sha256Hex(body)
         guard let message = stringToSign(method: method, target: target, timestamp: String(timestamp), nonce: nonce,
-                                         bodySHA256Hex: bodyHash),
-              let key = HMACKey(secret: secret, loops: 0) else { return nil }
-        let signature = key.authenticate(Array(message.utf8), loopIndex: -1)
-        guard !signature.isEmpty else { return nil }
-        return "\(scheme) mchid=\"\(merchant)\",nonce=\"\(nonce)\",timestamp=\"\(timestamp)\",signature=\"\(Base64.encode(signature))\""
+                                         bodySHA256Hex: bodyHash) else { return nil }
+        let signature = HMACKey(secret: secret).authenticate(Array(message.utf8))
+        return "\(scheme) mchid=\"\(merchant)\",nonce=\"\(nonce)\",timestamp=\"\(timestamp)\",signature=\"\(Base64.encode(signature.bytes))\""
     }
 
     /// A fresh nonce: 32 characters of [0-9a-f] from the system's random source.

@@ -62,11 +62,18 @@ final class NonceCache: Sendable {
         book.withLock { $0.release(key) }
     }
 
-    /// The 64-bit digest of (merchant, nonce), with this process's random hash seed.
-    static func key(merchant: String, nonce: String) -> UInt64 {
+    /// The 64-bit digest of (scope, nonce), with this process's random hash seed. Scopes are
+    /// UTF-8, which never holds 0xff: the separator keeps ("ab", "c") and ("a", "bc") apart.
+    static func key(scope: UnsafeBufferPointer<UInt8>, nonce: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hasher = Hasher()
-        hasher.combine(merchant)
-        hasher.combine(nonce)
+        hasher.combine(bytes: UnsafeRawBufferPointer(scope))
+        hasher.combine(UInt8(0xff))
+        hasher.combine(bytes: UnsafeRawBufferPointer(nonce))
         return UInt64(bitPattern: Int64(hasher.finalize()))
+    }
+
+    static func key(scope: String, nonce: String) -> UInt64 {
+        var (scope, nonce) = (scope, nonce)
+        return scope.withUTF8 { scope in nonce.withUTF8 { key(scope: scope, nonce: $0) } }
     }
 }

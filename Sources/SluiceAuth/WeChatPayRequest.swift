@@ -26,7 +26,7 @@ public enum WeChatPayRequest {
         var signature: [UInt8]
     }
 
-    static func applies(toAuthorization header: String) -> Bool { header.utf8.starts(with: schemeBytes) }
+    static func applies(toAuthorization header: String) -> Bool { AuthorizationParameters.hasScheme(header, schemeBytes) }
 
     static func parse(_ header: String) -> Credentials? {
         var header = header

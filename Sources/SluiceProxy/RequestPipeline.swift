@@ -80,7 +80,6 @@ struct RequestPipeline {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: identity.client, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)
-            var bodyFailure: RequestFailure?
             var bodyRefusal: BodyRefusal?
             let verdicts = await chain.evaluate(&guardRequest) { request in
                 switch await readBody(downstream, route: route, started: started, reserved: &bodyBufferReserved) {

@@ -16,10 +16,15 @@ public enum RESPWriter {
     }
 
     public static func appendBulk<Bytes: Collection<UInt8>>(_ value: Bytes, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "$"))
-        appendDecimal(value.count, to: &bytes)
-        bytes.append(contentsOf: crlf)
+        appendBulkHeader(length: value.count, to: &bytes)
         bytes.append(contentsOf: value)
+        bytes.append(contentsOf: crlf)
+    }
+
+    /// `$<length>\r\n`: the start of a bulk string whose bytes the caller appends in pieces, then CRLF.
+    public static func appendBulkHeader(length: Int, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(length, to: &bytes)
         bytes.append(contentsOf: crlf)
     }
 

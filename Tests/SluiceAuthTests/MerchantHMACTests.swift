@@ -15,7 +15,7 @@ final class MerchantHMACTests: XCTestCase {
               timestamp: Int64 = 1704067200, nonce: String = "b7e2f0c4a1d94e3f") -> String? {
         MerchantHMAC.authorization(secret: secret, merchant: "M100001", method: method, target: target, body: body,
                                    timestamp: timestamp, nonce: nonce)
-            .flatMap(MerchantHMAC.parse).map { Base64.encode($0.signature) }
+            .flatMap(MerchantHMAC.parse).map { Base64.encode($0.signature.bytes) }
     }
 
     func testSpecVector() {
@@ -24,6 +24,35 @@ final class MerchantHMACTests: XCTestCase {
                                                  nonce: "b7e2f0c4a1d94e3f", bodySHA256Hex: Self.bodyHash),
                        "POST\n/v1/pay/orders\n1704067200\nb7e2f0c4a1d94e3f\n\(Self.bodyHash)\n")
         XCTAssertEqual(sign(), Self.signature)
+    }
+
+    /// RFC 4231's HMAC-SHA256 cases: a short key, a key of one block's length and more
+    /// (hashed first), and a message longer than a block.
+    func testHMACKeyMatchesRFC4231() {
+        let cases: [(key: [UInt8], message: [UInt8], tag: String)] = [
+            ([UInt8](repeating: 0x0b, count: 20), Array("Hi There".utf8),
+             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (Array("Jefe".utf8), Array("what do ya want for nothing?".utf8),
+             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            ([UInt8](repeating: 0xaa, count: 131), Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8),
+             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            ([UInt8](repeating: 0xaa, count: 131),
+             Array("This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.".utf8),
+             "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+        ]
+        for (index, item) in cases.enumerated() {
+            let key = HMACKey(secret: item.key)
+            XCTAssertEqual(key.authenticate(item.message).hex, item.tag, "case \(index)")
+            // Fed in pieces, and with the key used again: the same tag.
+            let pieces = key.authenticate { stream in
+                for chunk in stride(from: 0, to: item.message.count, by: 7) {
+                    stream.update(Array(item.message[chunk..<min(chunk + 7, item.message.count)]))
+                }
+            }
+            XCTAssertTrue(pieces.matches(key.authenticate(item.message)), "case \(index) in pieces")
+        }
+        let exactlyOneBlock = HMACKey(secret: [UInt8](repeating: 0x61, count: 64)).authenticate(Array("m".utf8))
+        XCTAssertFalse(exactlyOneBlock.matches(HMACKey(secret: [UInt8](repeating: 0x61, count: 63)).authenticate(Array("m".utf8))))
     }
 
     func testAOneByteChangeOfAnyPartChangesTheSignature() {
@@ -81,9 +110,10 @@ final class MerchantHMACTests: XCTestCase {
 
     func testNonceBookRemembersUntilExpiryWithinItsCapacity() {
         var book = NonceBook(capacity: 3)
-        let (a, b, c, d) = (NonceCache.key(merchant: "m", nonce: "a"), NonceCache.key(merchant: "m", nonce: "b"),
-                            NonceCache.key(merchant: "m", nonce: "c"), NonceCache.key(merchant: "m", nonce: "d"))
-        XCTAssertNotEqual(NonceCache.key(merchant: "m", nonce: "a"), NonceCache.key(merchant: "n", nonce: "a"), "scoped by merchant")
+        let (a, b, c, d) = (NonceCache.key(scope: "m", nonce: "a"), NonceCache.key(scope: "m", nonce: "b"),
+                            NonceCache.key(scope: "m", nonce: "c"), NonceCache.key(scope: "m", nonce: "d"))
+        XCTAssertNotEqual(NonceCache.key(scope: "m", nonce: "a"), NonceCache.key(scope: "n", nonce: "a"), "scoped by merchant")
+        XCTAssertNotEqual(NonceCache.key(scope: "ab", nonce: "c"), NonceCache.key(scope: "a", nonce: "bc"), "scope and nonce kept apart")
         XCTAssertTrue(book.claim(a, now: 0, ttl: 10))
         XCTAssertFalse(book.claim(a, now: 9, ttl: 10), "a replay within the TTL")
         XCTAssertTrue(book.claim(a, now: 10, ttl: 10), "expired")
