@@ -4,6 +4,8 @@ public protocol ByteStream: AnyObject, Sendable {
     var loop: EventLoop { get }
     var peer: SocketAddress? { get }
     var isClosed: Bool { get }
+    /// The order in which the loop serves this stream's socket among others readable at once.
+    var readPriority: ReadPriority { get set }
 
     /// Reads what is available into `buffer` (waiting if nothing is); 0 means end of stream.
     func read(into buffer: ByteBuffer, deadline: Deadline?) async throws(IOError) -> Int

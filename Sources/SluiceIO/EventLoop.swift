@@ -19,6 +19,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     var timers = TimerQueue()
     private var runQueue: [UnownedJob] = []
     private var spareQueue: [UnownedJob] = []
+    /// Low-priority sockets that became readable while a task waited on them, oldest first:
+    /// their tasks resume a few per pass, after the work of the others (`resumeDeferredReads`).
+    private var deferredReads: [IORegistration] = []
+    private var deferredReadsHead = 0
+    /// When a high-priority socket last became readable (the loop's clock).
+    private var lastHighPriorityReadyAt: UInt64 = 0
     /// Jobs and closures handed over from other threads.
     private let inbox = Mutex<Inbox>(Inbox())
     /// The loop thread's pthread id (0 until it runs); read from any thread by isOnLoopThread.
@@ -215,10 +221,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
         while !stopping.load(ordering: .acquiring) {
             drainInbox()
+            resumeDeferredReads()
             runJobs()
 
             let timeout: Int32
-            if !runQueue.isEmpty {
+            if !runQueue.isEmpty || deferredReadsHead < deferredReads.count {
                 timeout = 0
             } else {
                 let willSleep = inbox.withLock { inbox -> Bool in
@@ -268,7 +275,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         if failed || flags & sluice_EPOLLRDHUP != 0 { registration.peerHungUp = true }
         if failed || flags & (sluice_EPOLLIN | sluice_EPOLLRDHUP) != 0 {
             registration.readReady = true
-            registration.resumeRead(.ready)
+            if registration.readPriority == .high { lastHighPriorityReadyAt = now }
+            if registration.readPriority == .low && registration.readWaiter != nil && !failed {
+                if !registration.readDeferred {
+                    registration.readDeferred = true
+                    deferredReads.append(registration)
+                }
+            } else {
+                registration.resumeRead(.ready)
+            }
         }
         if failed || flags & sluice_EPOLLOUT != 0 {
             registration.resumeWrite(.ready)
@@ -281,6 +296,34 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             node.action()
         }
     }
+
+    /// The next few deferred low-priority reads: their jobs queue behind those of this pass's
+    /// other events. While high-priority sockets are active (one became readable in the last
+    /// 100 ms) only 4 per pass, so that a payment arriving meanwhile waits behind at most ~4
+    /// queries (well under a millisecond) before epoll is polled again; otherwise 64, to spend
+    /// few polls where there is nothing to put first. A registration whose wait ended meanwhile
+    /// (timeout, close) is skipped: resuming it again does nothing.
+    private func resumeDeferredReads() {
+        guard deferredReadsHead < deferredReads.count else { return }
+        let perPass = now &- lastHighPriorityReadyAt < 100_000_000 ? 4 : 64
+        let end = min(deferredReadsHead + perPass, deferredReads.count)
+        for index in deferredReadsHead..<end {
+            let registration = deferredReads[index]
+            registration.readDeferred = false
+            registration.resumeRead(.ready)
+        }
+        deferredReadsHead = end
+        if deferredReadsHead == deferredReads.count {
+            deferredReads.removeAll(keepingCapacity: true)
+            deferredReadsHead = 0
+        } else if deferredReadsHead >= 1024 && deferredReadsHead * 2 >= deferredReads.count {
+            deferredReads.removeFirst(deferredReadsHead)
+            deferredReadsHead = 0
+        }
+    }
+
+    /// Deferred low-priority reads not yet resumed (tests, and the overload signals).
+    public var deferredReadCount: Int { deferredReads.count - deferredReadsHead }
 
     private func drainInbox() {
         let (jobs, closures) = inbox.withLock { inbox -> ([UnownedJob], [@Sendable () -> Void]) in

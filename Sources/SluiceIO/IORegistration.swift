@@ -1,3 +1,14 @@
+/// In which order a loop serves sockets that are readable at the same time. The proxy marks a
+/// client connection `high` while its last request was on a core route and `low` while it was on
+/// a non-core one, so that under pressure payments are read and answered before queries (the
+/// reading and parsing of a request is work the loop does before it can know its route).
+/// Everything else (upstream connections, new clients) is `normal`, served as `high` is.
+public enum ReadPriority: Sendable {
+    case high
+    case normal
+    case low
+}
+
 /// How a wait for readiness ended.
 public enum IOWaitResult: Sendable {
     case ready
@@ -17,6 +28,11 @@ final class IORegistration {
     /// when no task waits at that moment, so an edge is never lost).
     var readReady = true
     var writeWaiter: UnsafeContinuation<IOWaitResult, Never>?
+    /// Low: when the socket becomes readable, its waiting task resumes after the loop's other
+    /// work of that pass, a few per pass (`EventLoop.resumeDeferredReads`).
+    var readPriority = ReadPriority.normal
+    /// True while the registration sits in the loop's deferred reads (so it is there once).
+    var readDeferred = false
     /// Re-armed for every bounded wait; created once per registration.
     var readTimer: TimerNode!
     var writeTimer: TimerNode!

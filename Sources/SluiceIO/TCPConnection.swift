@@ -31,6 +31,12 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
     /// connection with this flag must not be reused.
     public var peerHasHungUp: Bool { registration.peerHungUp }
 
+    /// See `ReadPriority`: loop thread only.
+    public var readPriority: ReadPriority {
+        get { registration.readPriority }
+        set { registration.readPriority = newValue }
+    }
+
     /// Connects to `address`, failing after `deadline`.
     public static func connect(to address: SocketAddress, on loop: EventLoop, deadline: Deadline?) async throws(IOError) -> TCPConnection {
         let fd = try checkedSyscall("socket") { socket(address.family, sluice_SOCK_STREAM_NONBLOCK_CLOEXEC, 0) }

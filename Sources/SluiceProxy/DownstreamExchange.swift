@@ -21,6 +21,11 @@ protocol DownstreamExchange: AnyObject, Sendable {
     var requestBodyBytes: Int { get }
     var responseBytesSent: Int { get }
 
+    /// The request's route is known: an HTTP/1.1 connection serving non-core routes is read after
+    /// the others while many are ready (`ReadPriority`); an HTTP/2 stream shares its connection
+    /// with others, so it leaves the priority alone.
+    func routed(core: Bool)
+
     /// Called once routing and guards let the request through, before its body is read
     /// (HTTP/1 answers `Expect: 100-continue` here).
     nonisolated(nonsending) func willReadBody() async throws

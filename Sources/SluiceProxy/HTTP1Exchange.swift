@@ -25,6 +25,10 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     }
 
     var head: HTTPRequestHead { request.head }
+
+    func routed(core: Bool) {
+        session.connection.readPriority = core ? .high : .low
+    }
     var clientAddress: String { session.clientAddress }
     var scheme: String { session.scheme }
     var clientCertificateSubject: String? { session.clientCertificateSubject }

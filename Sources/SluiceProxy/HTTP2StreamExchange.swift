@@ -74,6 +74,8 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
 
     // MARK: DownstreamExchange
 
+    func routed(core: Bool) {}
+
     /// A stream the client reset (or whose connection ended) before its request went anywhere
     /// is not forwarded: a rapid-reset flood (CVE-2023-44487) must not become upstream requests.
     func willReadBody() async throws {

@@ -17,6 +17,9 @@ public final class ProxyConfiguration: Sendable {
     let tlsContexts: [String: TLSServerContext]
     /// Per listener: what its established connections depend on (`ConnectionSettingsFingerprint`).
     let connectionSettings: [String: String]
+    /// True when the policy names some routes core and others not: then a connection whose
+    /// requests go to non-core routes is read after the others (`ReadPriority`).
+    let prioritisesCoreRoutes: Bool
 
     /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load),
     /// or a TLS listener's certificates cannot be loaded.
@@ -24,6 +27,7 @@ public final class ProxyConfiguration: Sendable {
         self.policy = policy
         self.generation = generation
         router = Router(routes: policy.routes)
+        prioritisesCoreRoutes = policy.routes.contains { $0.routeClass == .core } && policy.routes.contains { $0.routeClass != .core }
         var clusters: [String: UpstreamCluster] = [:]
         for cluster in policy.clusters {
             var addresses: [SocketAddress] = []

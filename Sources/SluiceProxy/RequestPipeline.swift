@@ -63,6 +63,7 @@ struct RequestPipeline {
         }
         outcome.route = route.name
         isPaymentCall = route.routeClass == .core
+        if configuration.prioritisesCoreRoutes { downstream.routed(core: route.routeClass == .core) }
         if let length = downstream.declaredBodyLength, length > route.maxBodyBytes {
             outcome = await reply(.json(status: 413, reason: "body_too_large",
                                         message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)",

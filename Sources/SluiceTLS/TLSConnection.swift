@@ -34,6 +34,10 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
 
     public var loop: EventLoop { tcp.loop }
     public var peer: SocketAddress? { tcp.peer }
+    public var readPriority: ReadPriority {
+        get { tcp.readPriority }
+        set { tcp.readPriority = newValue }
+    }
 
     private init(tcp: TCPConnection, ssl: OpaquePointer, owner: AnyObject) {
         self.tcp = tcp

@@ -59,6 +59,10 @@ class PipelineTestCase: EventLoopTestCase {
 
 /// A client as the pipeline sees it: the request is given up front, the response is recorded.
 final class TestDownstream: DownstreamExchange, @unchecked Sendable {
+    /// The class of the last route the pipeline reported (nil: not reported).
+    private(set) var routedAsCore: Bool?
+    func routed(core: Bool) { routedAsCore = core }
+
     let head: HTTPRequestHead
     let clientAddress = "192.0.2.7"
     let scheme = "http"
