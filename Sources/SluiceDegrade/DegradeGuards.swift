@@ -136,7 +136,12 @@ final class CacheEntryObserver: OutcomeObserver {
 }
 
 enum DegradeReplies {
-    static func shed(_ level: DegradeLevel) -> LocalReply {
+    /// The 503 for each level, made once: at `shed` every non-core request gets one.
+    static func shed(_ level: DegradeLevel) -> LocalReply { shedReplies[level.rawValue] }
+
+    private static let shedReplies = DegradeLevel.allCases.map(makeShed)
+
+    private static func makeShed(_ level: DegradeLevel) -> LocalReply {
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "content-type", value: "application/problem+json")
         headers.appendLowercased(name: "retry-after", value: "2")
