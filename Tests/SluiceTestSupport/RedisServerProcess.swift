@@ -88,9 +88,39 @@ public final class RedisServerProcess: @unchecked Sendable {
         var text = "*\(arguments.count)\r\n"
         for argument in arguments { text += "$\(argument.utf8.count)\r\n\(argument)\r\n" }
         _ = text.withCString { send(fd, $0, strlen($0), 0) }
+        // Redis may send one reply in several writes (an array's header apart from its items):
+        // read until the reply is whole.
+        var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = recv(fd, &buffer, buffer.count, 0)
-        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+        while Self.endOfReply(reply, from: 0) == nil {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            reply += buffer[0..<count]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Where the RESP reply starting at `start` ends, or nil while it is incomplete.
+    static func endOfReply(_ bytes: [UInt8], from start: Int) -> Int? {
+        guard start < bytes.count, let lineEnd = (start..<bytes.count - 1).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else {
+            return nil
+        }
+        let number = Int(String(decoding: bytes[(start + 1)..<lineEnd], as: UTF8.self)) ?? 0
+        var next = lineEnd + 2
+        switch bytes[start] {
+        case UInt8(ascii: "$"):
+            if number < 0 { return next }
+            next += number + 2
+            return next <= bytes.count ? next : nil
+        case UInt8(ascii: "*"):
+            for _ in 0..<max(number, 0) {
+                guard let end = endOfReply(bytes, from: next) else { return nil }
+                next = end
+            }
+            return next
+        default:
+            return next
+        }
     }
 
     public static func freePort() throws -> Int {
