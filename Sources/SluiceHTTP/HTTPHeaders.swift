@@ -88,30 +88,49 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func contains(name: String) -> Bool { self[name] != nil }
 
     /// The comma-separated tokens of every field of that name, lower-cased and trimmed
-    /// (for `Connection`, `Transfer-Encoding`, `Expect`). Split on the bytes: every response
-    /// with `Connection: keep-alive` comes through here.
+    /// (for `Connection`, `Transfer-Encoding`, `Expect`).
     public func tokens(for name: String) -> [String] {
         var tokens: [String] = []
-        for value in values(for: name) {
-            var utf8 = value.utf8[...]
+        forEachToken(for: name) { token in
+            tokens.append(String(unsafeUninitializedCapacity: token.count) { buffer in
+                var count = 0
+                for byte in token {
+                    buffer[count] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                    count += 1
+                }
+                return count
+            })
+        }
+        return tokens
+    }
+
+    /// The same tokens as `tokens(for:)`, trimmed but as they were spelled (callers compare them
+    /// with `Self.token(_:equals:)`), without making strings or arrays: every response with
+    /// `Connection: keep-alive` comes through here.
+    public func forEachToken(for name: String, _ body: (Substring.UTF8View.SubSequence) -> Void) {
+        let lower = Self.lowercase(name)
+        for field in fields where Self.same(field.name, lower) {
+            var utf8 = field.value.utf8[...]
             while !utf8.isEmpty {
                 let comma = utf8.firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
                 var token = utf8[..<comma]
                 while let first = token.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { token = token.dropFirst() }
                 while let last = token.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { token = token.dropLast() }
-                if !token.isEmpty {
-                    tokens.append(String(unsafeUninitializedCapacity: token.count) { buffer in
-                        var count = 0
-                        for byte in token {
-                            buffer[count] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-                            count += 1
-                        }
-                        return count
-                    })
-                }
+                if !token.isEmpty { body(Substring(token).utf8) }
                 utf8 = comma == utf8.endIndex ? utf8[utf8.endIndex...] : utf8[utf8.index(after: comma)...]
             }
         }
-        return tokens
+    }
+
+    /// Whether a token equals a lower-case `expected`, ignoring ASCII case.
+    public static func token(_ token: Substring.UTF8View.SubSequence, equals expected: StaticString) -> Bool {
+        guard token.count == expected.utf8CodeUnitCount else { return false }
+        var index = 0
+        for byte in token {
+            let lower = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+            guard lower == expected.utf8Start[index] else { return false }
+            index += 1
+        }
+        return true
     }
 }

@@ -161,7 +161,12 @@ enum HeaderRewriting {
     /// Field names listed in `Connection` (other than the standard options), which are hop-by-hop too.
     private static func connectionOptions(_ headers: HTTPHeaders) -> [String] {
         guard headers.contains(name: "connection") else { return [] }
-        return headers.tokens(for: "connection").filter { $0 != "close" && $0 != "keep-alive" }
+        var options: [String] = []
+        headers.forEachToken(for: "connection") { token in
+            if HTTPHeaders.token(token, equals: "close") || HTTPHeaders.token(token, equals: "keep-alive") { return }
+            options.append(String(decoding: token, as: UTF8.self).lowercased())
+        }
+        return options
     }
 
     private static func viaValue(existing: String?, version: HTTPVersion) -> String {
