@@ -93,43 +93,41 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         var tokens: [String] = []
         forEachToken(for: name) { token in
             tokens.append(String(unsafeUninitializedCapacity: token.count) { buffer in
-                var count = 0
-                for byte in token {
-                    buffer[count] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-                    count += 1
-                }
-                return count
+                for (index, byte) in token.enumerated() { buffer[index] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte }
+                return token.count
             })
         }
         return tokens
     }
 
-    /// The same tokens as `tokens(for:)`, trimmed but as they were spelled (callers compare them
-    /// with `Self.token(_:equals:)`), without making strings or arrays: every response with
-    /// `Connection: keep-alive` comes through here.
-    public func forEachToken(for name: String, _ body: (Substring.UTF8View.SubSequence) -> Void) {
+    /// The same tokens as `tokens(for:)`, trimmed but as they were spelled (compare them with
+    /// `Self.token(_:equals:)`), read on the field's bytes without making strings or arrays:
+    /// every response with `Connection: keep-alive` comes through here.
+    public func forEachToken(for name: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         let lower = Self.lowercase(name)
         for field in fields where Self.same(field.name, lower) {
-            var utf8 = field.value.utf8[...]
-            while !utf8.isEmpty {
-                let comma = utf8.firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
-                var token = utf8[..<comma]
-                while let first = token.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { token = token.dropFirst() }
-                while let last = token.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { token = token.dropLast() }
-                if !token.isEmpty { body(Substring(token).utf8) }
-                utf8 = comma == utf8.endIndex ? utf8[utf8.endIndex...] : utf8[utf8.index(after: comma)...]
+            var value = field.value
+            value.withUTF8 { bytes in
+                var start = 0
+                while start < bytes.count {
+                    var end = start
+                    while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                    var (first, last) = (start, end)
+                    while first < last && (bytes[first] == UInt8(ascii: " ") || bytes[first] == UInt8(ascii: "\t")) { first += 1 }
+                    while last > first && (bytes[last - 1] == UInt8(ascii: " ") || bytes[last - 1] == UInt8(ascii: "\t")) { last -= 1 }
+                    if first < last { body(UnsafeBufferPointer(rebasing: bytes[first..<last])) }
+                    start = end + 1
+                }
             }
         }
     }
 
     /// Whether a token equals a lower-case `expected`, ignoring ASCII case.
-    public static func token(_ token: Substring.UTF8View.SubSequence, equals expected: StaticString) -> Bool {
+    public static func token(_ token: UnsafeBufferPointer<UInt8>, equals expected: StaticString) -> Bool {
         guard token.count == expected.utf8CodeUnitCount else { return false }
-        var index = 0
-        for byte in token {
-            let lower = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-            guard lower == expected.utf8Start[index] else { return false }
-            index += 1
+        for index in 0..<token.count {
+            let byte = token[index]
+            guard (byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte) == expected.utf8Start[index] else { return false }
         }
         return true
     }

@@ -22,6 +22,15 @@ final class HTTPHeadersTests: XCTestCase {
         XCTAssertEqual(headers.tokens(for: "te"), ["trailers"])
         XCTAssertEqual(headers.tokens(for: "expect"), [])
         XCTAssertEqual(HTTPHeaders([("connection", " , ,")]).tokens(for: "connection"), [])
+        XCTAssertEqual(HTTPHeaders([("connection", "\tKeep-Alive\t,x")]).tokens(for: "connection"), ["keep-alive", "x"])
+    }
+
+    func testTokenComparisonIgnoresCaseButNotLength() {
+        var matches: [Bool] = []
+        HTTPHeaders([("connection", "Keep-Alive, keep-alive2, CLOSE, clos")]).forEachToken(for: "connection") { token in
+            matches.append(HTTPHeaders.token(token, equals: "keep-alive") || HTTPHeaders.token(token, equals: "close"))
+        }
+        XCTAssertEqual(matches, [true, false, true, false])
     }
 
     func testRemoveAndSetReplaceEverySpelling() {
