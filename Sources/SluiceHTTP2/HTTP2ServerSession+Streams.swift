@@ -40,9 +40,12 @@ extension HTTP2ServerSession {
     static func withNameValues<Fields: Sequence>(_ fields: Fields, leading: (name: String, value: String)? = nil,
                                                  _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void)
     where Fields.Element == (name: String, value: String) {
+        // Reserved for a typical response head (a lazily filtered sequence counts as empty), so
+        // that neither grows field by field.
         var block: [UInt8] = []
+        block.reserveCapacity(512)
         var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        spans.reserveCapacity(fields.underestimatedCount + 1)
+        spans.reserveCapacity(max(fields.underestimatedCount + 1, 16))
         func add(_ name: String, _ value: String) {
             let nameStart = block.count
             block.append(contentsOf: name.utf8)

@@ -8,7 +8,8 @@ final class StreamState {
     var method: String?
     var path: String?
     var authority: String?
-    var headers = HTTPHeaders()
+    /// Reserved for a typical request's fields: appended one by one from nghttp2's callbacks.
+    var headers = HTTPHeaders(reservingCapacity: 12)
     var cookies: [String] = []
     var headerListBytes = 0
     /// Set when the head broke a limit Sluice enforces; the stream gets `rejection` instead of
@@ -47,7 +48,7 @@ final class StreamState {
 
     /// The request head as the neutral model has it.
     func requestHead() -> HTTPRequestHead {
-        var fields = HTTPHeaders()
+        var fields = HTTPHeaders(reservingCapacity: headers.count + 2)
         if let authority { fields.appendLowercased(name: "host", value: authority) }
         for field in headers where !(field.name == "host" && authority != nil) {
             fields.appendLowercased(name: field.name, value: field.value)
