@@ -36,7 +36,11 @@ extension HTTP2ServerSession {
             let me = owner(user)
             let frame = frame!.pointee
             if frame.headers.cat == NGHTTP2_HCAT_REQUEST {
-                me.streams[frame.hd.stream_id] = StreamState(id: frame.hd.stream_id)
+                let stream = StreamState(id: frame.hd.stream_id)
+                me.streams[frame.hd.stream_id] = stream
+                me.streamReceivingHeaders = stream
+            } else {
+                me.streamReceivingHeaders = me.streams[frame.hd.stream_id]
             }
             return 0
         }
@@ -135,7 +139,8 @@ extension HTTP2ServerSession {
 
     func header(_ frame: nghttp2_frame, name: UnsafePointer<UInt8>?, nameLength: Int,
                 value: UnsafePointer<UInt8>?, valueLength: Int) -> Int32 {
-        guard let stream = streams[frame.hd.stream_id] else { return 0 }
+        let cached = streamReceivingHeaders.flatMap { $0.id == frame.hd.stream_id ? $0 : nil }
+        guard let stream = cached ?? streams[frame.hd.stream_id] else { return 0 }
         stream.headerListBytes += nameLength + valueLength + 32
         if stream.headerListBytes > settings.maxHeaderListSize {
             if stream.announced {
@@ -174,6 +179,7 @@ extension HTTP2ServerSession {
         let streamID = frame.hd.stream_id
         switch frameType(frame.hd.type) {
         case NGHTTP2_HEADERS:
+            streamReceivingHeaders = nil
             guard let stream = streams[streamID] else { return true }
             let endStream = has(frame.hd.flags, NGHTTP2_FLAG_END_STREAM)
             if frame.headers.cat == NGHTTP2_HCAT_REQUEST {

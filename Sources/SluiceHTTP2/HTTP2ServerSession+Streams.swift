@@ -1,10 +1,18 @@
 internal import CNghttp2
 public import SluiceHTTP
 
-/// Response-side fields an HTTP/2 message must not carry (RFC 9113 8.2.2).
-private let connectionSpecificFields: Set<String> = [
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
-]
+/// Response-side fields an HTTP/2 message must not carry (RFC 9113 8.2.2): told apart by length
+/// first (every response field is checked, and a set lookup hashes each name).
+func isConnectionSpecific(_ name: String) -> Bool {
+    switch name.utf8.count {
+    case 2: return name == "te"
+    case 7: return name == "upgrade"
+    case 10: return name == "connection" || name == "keep-alive"
+    case 16: return name == "proxy-connection"
+    case 17: return name == "transfer-encoding"
+    default: return false
+    }
+}
 
 extension HTTP2ServerSession {
     /// Sends a response head. Connection-specific fields (and any the `connection` field names)
@@ -15,7 +23,8 @@ extension HTTP2ServerSession {
         let interim = head.status < 200
         let nominated = head.headers.tokens(for: "connection")
         let fields = head.headers.lazy
-            .filter { !$0.name.hasPrefix(":") && !connectionSpecificFields.contains($0.name) && !nominated.contains($0.name) }
+            .filter { !$0.name.utf8.starts(with: CollectionOfOne(UInt8(ascii: ":"))) && !isConnectionSpecific($0.name)
+                && (nominated.isEmpty || !nominated.contains($0.name)) }
             .map { (name: $0.name, value: $0.value) }
         if !interim {
             stream.responseStarted = true
@@ -71,7 +80,7 @@ extension HTTP2ServerSession {
     public func finishResponse(streamID: Int32, trailers: HTTPHeaders) {
         guard failure == nil, let session, let stream = streams[streamID],
               stream.responseStarted, !stream.outboundEnded else { return }
-        let kept = trailers.filter { !$0.name.hasPrefix(":") && !connectionSpecificFields.contains($0.name) }
+        let kept = trailers.filter { !$0.name.hasPrefix(":") && !isConnectionSpecific($0.name) }
         if !kept.isEmpty { stream.trailers = kept.map { (name: $0.name, value: $0.value) } }
         stream.outboundEnded = true
         if stream.deferred {

@@ -18,6 +18,9 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     /// Events produced since the caller last collected them.
     var events: [HTTP2Event] = []
     var streams: [Int32: StreamState] = [:]
+    /// The stream whose header block is being received: its header callbacks (one per field)
+    /// skip the dictionary. Set when the block begins, cleared when its frame is complete.
+    var streamReceivingHeaders: StreamState?
     /// Streams the application reset whose RST_STREAM is not sent yet (those are not the
     /// client's fault, so they do not count against its reset budget).
     var applicationResets: Set<Int32> = []
