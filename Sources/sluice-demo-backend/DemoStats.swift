@@ -5,6 +5,8 @@ import SluiceMockPayments
 /// payment ledger's counts.
 final class DemoStats: Sendable {
     let connectionsAccepted = Atomic<Int>(0)
+    /// Connections accepted and not yet ended (a client's pool size, seen from here).
+    let connectionsOpen = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
     let badRequests = Atomic<Int>(0)
     let injectedErrors = Atomic<Int>(0)
@@ -18,6 +20,7 @@ final class DemoStats: Sendable {
         let c = ledger.counts
         let fields: [(String, Int)] = [
             ("connections_accepted", connectionsAccepted.load(ordering: .relaxed)),
+            ("connections_open", connectionsOpen.load(ordering: .relaxed)),
             ("requests", requests.load(ordering: .relaxed)),
             ("orders", c.orders),
             ("payments_executed", c.paymentsExecuted),

@@ -65,8 +65,10 @@ func startDemoBackend() -> Never {
             listener.loop.spawn {
                 while let connection = try? await listener.accept() {
                     backend.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
+                    backend.stats.connectionsOpen.wrappingAdd(1, ordering: .relaxed)
                     connection.loop.spawn {
                         await DemoConnection(connection: connection, backend: backend).run()
+                        backend.stats.connectionsOpen.wrappingAdd(-1, ordering: .relaxed)
                     }
                 }
             }

@@ -1,4 +1,7 @@
 """Connection reuse on both sides, pipelining and Expect: 100-continue."""
+import time
+
+from conftest import free_port, standard_policy
 from curlclient import curl
 from rawhttp import Conn, build_request
 
@@ -57,3 +60,39 @@ def test_expect_100_continue_raw(sluice):
         r = c.read_response("POST")
         assert r.status == 200, r
         assert r.json()["method"] == "POST"
+
+
+def _burst(port: int, count: int) -> list[int]:
+    """`count` requests at once, each on its own client connection, each held 60 ms upstream."""
+    import concurrent.futures
+
+    def one(i: int) -> int:
+        with Conn(port) as c:
+            return c.request("GET", f"/echo/burst/{i}", headers=[("x-demo-delay-ms", "60")]).status
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_bursts_above_max_idle_reuse_connections_and_the_excess_is_closed_later(spawn):
+    """max_idle_per_endpoint 2, bursts of 12 concurrent requests: the connections of one burst
+    serve the next (no close-and-reopen per burst); after a quiet second the excess above the
+    limit is closed when the pool is next used."""
+    backend = spawn.backend()
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port(), workers=1)
+    files["clusters.yaml"] = files["clusters.yaml"].replace("max_idle_per_endpoint: 64", "max_idle_per_endpoint: 2")
+    sluice = spawn.sluice(files, port)
+    assert _burst(port, 12) == [200] * 12
+    first = backend.stats()["connections_accepted"]
+    for _ in range(4):
+        assert _burst(port, 12) == [200] * 12
+    stats = backend.stats()
+    # Each stats call opens one connection of its own.
+    reopened = stats["connections_accepted"] - first - 1
+    assert reopened <= 6, f"{reopened} new upstream connections for 4 more bursts of 12 (the first opened {first - 1})"
+    time.sleep(1.3)
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/after-quiet").status == 200
+    # The excess is gone: sluice keeps the limit's 2 (the stats call's own connection is the 3rd).
+    assert backend.stats()["connections_open"] <= 3, backend.stats()
