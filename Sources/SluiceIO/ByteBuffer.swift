@@ -36,6 +36,16 @@ public final class ByteBuffer {
         writerIndex = 0
     }
 
+    /// An empty buffer gives its storage back, keeping 64 bytes: an idle connection should not
+    /// hold a read buffer (the next read grows it again, in one allocation).
+    public func releaseCapacity() {
+        guard isEmpty, capacity > 64 else { return }
+        storage.deallocate()
+        capacity = 64
+        storage = .allocate(byteCount: capacity, alignment: 16)
+        clear()
+    }
+
     /// Free space at the end, after making room for at least `minimum` bytes (compacting first,
     /// growing only when compaction is not enough).
     public func writableSpace(minimum: Int = 1) -> UnsafeMutableRawBufferPointer {

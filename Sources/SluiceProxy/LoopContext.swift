@@ -21,6 +21,10 @@ public final class LoopContext: @unchecked Sendable {
     /// policy's `body_buffer_per_loop`.
     private(set) var bufferedBodyBytes = 0
     private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
+    /// HTTP/1.1 sessions parked since the heap was last trimmed (see `continueParked`).
+    private var parkedSinceTrim = 0
+    private var trimScheduled = false
+    private var lastHeapTrim: UInt64 = 0
     private var listeners: [TCPListener] = []
     public private(set) var draining = false
     /// Open downstream connections on this loop; read by the drain supervisor on another thread.
@@ -158,11 +162,15 @@ public final class LoopContext: @unchecked Sendable {
             // The newest policy's settings for this listener (timeouts, HTTP/2 settings, TLS): the
             // accept loop was started with the policy of its time.
             let listener = currentConfiguration().policy.listeners.first { $0.name == acceptedBy.name } ?? acceptedBy
-            defer {
+            // The session's end, run once by whichever task ends it (an HTTP/1.1 session that
+            // parks continues in other tasks).
+            var handedOff = false
+            let sessionEnded: @Sendable () -> Void = { [self] in
                 openSessions.wrappingSubtract(1, ordering: .relaxed)
                 budget.giveBack()
                 release?()
             }
+            defer { if !handedOff { sessionEnded() } }
             // From a load balancer the listener trusts for it: the PROXY header names the client.
             var clientAddress: String?
             if !listener.proxyProtocolFrom.isEmpty, let peer = accepted.peer?.host,
@@ -210,15 +218,52 @@ public final class LoopContext: @unchecked Sendable {
                 session = HTTP1Session(context: self, connection: connection, listener: listener, scheme: scheme,
                                        clientCertificateSubject: clientCertificateSubject, buffer: buffer, clientAddress: clientAddress)
             }
-            sessions[ObjectIdentifier(session)] = session
-            defer { sessions[ObjectIdentifier(session)] = nil }
+            let key = ObjectIdentifier(session)
+            sessions[key] = session
+            defer { if !handedOff { sessions[key] = nil } }
             if draining { session.drain() }
             if let h2 = session as? HTTP2Session {
                 await h2.run(initialBytes: Array(buffer.readableBytes))
-            } else if let h1 = session as? HTTP1Session {
-                await h1.run()
+            } else if let h1 = session as? HTTP1Session, await h1.run() == .parked {
+                handedOff = true
+                continueParked(h1) { [self] in
+                    sessions[key] = nil
+                    sessionEnded()
+                }
             }
         }
+    }
+
+    /// Runs a parked HTTP/1.1 session in a new task (the parked one ends, and its stack with
+    /// it), for as long as it keeps parking; `ended` when the connection closes.
+    private func continueParked(_ session: HTTP1Session, ended: @escaping @Sendable () -> Void) {
+        parkedSinceTrim += 1
+        if parkedSinceTrim >= Self.parkedSessionsPerTrim && !trimScheduled { scheduleHeapTrim() }
+        loop.spawn { [self] in
+            if await session.run() == .parked {
+                continueParked(session, ended: ended)
+            } else {
+                ended()
+            }
+        }
+    }
+
+    /// After many sessions parked, the stacks their old tasks freed sit in malloc's free lists:
+    /// reusable by this process, but still counted in its RSS. A trim (half a second after, at
+    /// most every 5 s) gives the free pages back to the system, so that memory
+    /// after a burst of connections that went idle shows what they still hold.
+    private static let parkedSessionsPerTrim = 256
+
+    private func scheduleHeapTrim() {
+        trimScheduled = true
+        // Half a second for the parked tasks to end; at most one trim per 5 s.
+        let at = max(loop.deadline(after: .milliseconds(500)).nanoseconds, lastHeapTrim &+ 5_000_000_000)
+        loop.schedule(TimerNode { [self] in
+            trimScheduled = false
+            parkedSinceTrim = 0
+            lastHeapTrim = loop.now
+            Heap.releaseFreePages()
+        }, at: Deadline(nanoseconds: at))
     }
 
     /// Reads exactly a PROXY protocol header (peeking until it is complete, so TLS or HTTP bytes

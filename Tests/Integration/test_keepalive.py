@@ -96,3 +96,24 @@ def test_bursts_above_max_idle_reuse_connections_and_the_excess_is_closed_later(
         assert c.request("GET", "/echo/after-quiet").status == 200
     # The excess is gone: sluice keeps the limit's 2 (the stats call's own connection is the 3rd).
     assert backend.stats()["connections_open"] <= 3, backend.stats()
+
+
+def test_keep_alive_connection_idle_past_a_second_is_served_and_still_times_out(spawn):
+    """After a second idle between requests an HTTP/1.1 session continues in a fresh task (its
+    request stack freed); the client sees nothing of it: later requests are answered on the same
+    connection, and the idle timeout counts from the last answer as before."""
+    backend = spawn.backend()
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port(), workers=1)
+    files["gateway.yaml"] = files["gateway.yaml"].replace("idle_timeout: 60s", "idle_timeout: 3s")
+    spawn.sluice(files, port)
+    with Conn(port) as c:
+        for i, pause in enumerate([0, 1.5, 1.3, 2.2]):
+            time.sleep(pause)
+            r = c.request("GET", f"/echo/idle/{i}")
+            assert r.status == 200 and r.json()["path"] == f"/echo/idle/{i}", (i, r)
+        answered = time.time()
+        c.sock.settimeout(6)
+        assert c.sock.recv(1) == b"", "sluice closes the idle connection"
+        waited = time.time() - answered
+    assert 2.5 <= waited <= 4.0, f"closed {waited:.2f} s after the last answer (idle_timeout 3s)"
