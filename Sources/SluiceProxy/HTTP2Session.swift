@@ -28,6 +28,11 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     /// task that finished a stream takes the next one instead of ending.
     private var idleStreamTasks: [UnsafeContinuation<HTTP2StreamExchange?, Never>] = []
     static let maximumIdleStreamTasks = 32
+    /// Idle stream tasks keep their stacks (~24 KiB each), so they end once the connection has
+    /// had no stream for a second.
+    private lazy var idleStreamTasksTimer = TimerNode { [unowned self] in
+        if streams.isEmpty { endIdleStreamTasks() }
+    }
     private lazy var pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
                                                 bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped,
                                                 bodyMinimumRate: listener.bodyMinimumRate)
@@ -134,9 +139,18 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
             streams[exchange.streamID] = nil
             exchange.finished = true
             scheduleFlush()
+            if streams.isEmpty && !closed && !idleStreamTasksTimer.isScheduled {
+                loop.schedule(idleStreamTasksTimer, at: loop.deadline(after: .seconds(1)))
+            }
             guard !closed, idleStreamTasks.count < Self.maximumIdleStreamTasks else { return }
             next = await withUnsafeContinuation { idleStreamTasks.append($0) }
         }
+    }
+
+    private func endIdleStreamTasks() {
+        let idle = idleStreamTasks
+        idleStreamTasks.removeAll()
+        for task in idle { task.resume(returning: nil) }
     }
 
     /// A stream the session refused before it became a request (431, 501 CONNECT, Host differing
@@ -202,9 +216,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
         closed = true
         if let code = session.lastGoAwayCode { context.metrics.countGoAway(code) }
         for stream in streams.values { stream.cancel() }
-        let idle = idleStreamTasks
-        idleStreamTasks.removeAll()
-        for task in idle { task.resume(returning: nil) }
+        endIdleStreamTasks()
+        if idleStreamTasksTimer.isScheduled { loop.cancel(idleStreamTasksTimer) }
         connection.close()
     }
 
