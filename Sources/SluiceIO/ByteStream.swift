@@ -15,6 +15,9 @@ public protocol ByteStream: AnyObject, Sendable {
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
     /// Writes a head and a body together (one writev for TCP, one TLS record batch for TLS).
     func write(head: [UInt8], body: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
+    /// Gives back buffers kept for speed while the stream is busy (an idle connection's):
+    /// they are made again when needed.
+    func releaseIdleBuffers()
     /// Sends end-of-stream (FIN, or close_notify for TLS) while still reading.
     func shutdownWrite()
     func close()

@@ -31,6 +31,9 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
     /// connection with this flag must not be reused.
     public var peerHasHungUp: Bool { registration.peerHungUp }
 
+    /// A TCP connection keeps no buffers of its own.
+    public func releaseIdleBuffers() {}
+
     /// See `ReadPriority`: loop thread only.
     public var readPriority: ReadPriority {
         get { registration.readPriority }

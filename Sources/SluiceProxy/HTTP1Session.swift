@@ -100,6 +100,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                     if !onFreshTask && parkAt.nanoseconds < idleDeadline.nanoseconds {
                         if try await !waitReadableOrTimeOut(until: parkAt) {
                             buffer.releaseCapacity()
+                            connection.releaseIdleBuffers()
                             onFreshTask = true
                             parked = true
                             return .parked

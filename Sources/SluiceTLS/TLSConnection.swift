@@ -154,12 +154,24 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         }
     }
 
-    /// Returns at once when OpenSSL already holds bytes (decrypted or not yet processed), since
-    /// the socket may never become readable again for them.
+    /// Returns once a read would find application data (or the end, or an error, which the read
+    /// then reports). OpenSSL reads the socket itself, so the socket's readiness alone says
+    /// nothing: it stays "readable" after a request was read in full, and a keep-alive wait for
+    /// the next request would return at once (then the header timeout, not the idle timeout,
+    /// ended idle TLS connections). So it peeks: records that carry no application data (a
+    /// session ticket, a key update) are processed and the wait goes on.
     public func waitReadable(deadline: Deadline?, operation: String) async throws(IOError) {
-        guard !isClosed else { throw IOError(.closed, operation: operation) }
-        if SSL_has_pending(ssl) == 1 { return }
-        try await tcp.waitReadable(deadline: deadline, operation: operation)
+        while true {
+            guard !isClosed else { throw IOError(.closed, operation: operation) }
+            if SSL_has_pending(ssl) == 1 { return }
+            var byte: UInt8 = 0
+            var count = 0
+            let result = SSL_peek_ex(ssl, &byte, 1, &count)
+            if result == 1 { return }
+            // End of stream or an error: the read that follows meets and reports it.
+            guard SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ else { return }
+            try await tcp.waitReadableAfterWouldBlock(deadline: deadline, operation: operation)
+        }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError) {
@@ -192,6 +204,13 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
                 try await wait(for: SSL_get_error(ssl, result), deadline: deadline, operation: "write")
             }
         }
+    }
+
+    /// The scratch buffer for coalesced writes (16 KiB) goes; OpenSSL's record buffers go by
+    /// themselves (SSL_MODE_RELEASE_BUFFERS).
+    public func releaseIdleBuffers() {
+        scratch?.deallocate()
+        scratch = nil
     }
 
     /// Head and the start of the body go out in one record (one syscall) through the scratch

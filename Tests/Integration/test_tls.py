@@ -338,3 +338,23 @@ routes:
         assert status == "200", body
     finally:
         edge.proc.stop()
+
+
+def test_idle_keep_alive_tls_connection_waits_for_the_idle_timeout_not_the_header_timeout(tls_sluice):
+    """header_timeout 2s: a TLS keep-alive connection idle for 3.5 s between requests is still
+    served (OpenSSL reads the socket itself, so its readiness once made the idle wait return at
+    once and the header timeout answer 408), and each pause makes the session park its task."""
+    s = tls_sluice()
+    context = ssl.create_default_context(cafile=s.ca)
+    context.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="gateway.test") as tls:
+            for i, pause in enumerate([0, 3.5, 1.5]):
+                time.sleep(pause)
+                tls.sendall(f"GET /echo/idle-{i} HTTP/1.1\r\nHost: gateway.test\r\n\r\n".encode())
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = tls.recv(4096)
+                    assert chunk, f"closed after a {pause} s pause"
+                    head += chunk
+                assert head.startswith(b"HTTP/1.1 200 "), (pause, head[:80])

@@ -12,6 +12,7 @@ public final class MemoryStream: ByteStream, @unchecked Sendable {
     private var inboundEnded = false
     public private(set) var isClosed = false
     public var readPriority = ReadPriority.normal
+    public func releaseIdleBuffers() {}
     private var reader: UnsafeContinuation<Void, Never>?
 
     private init(loop: EventLoop) { self.loop = loop }
