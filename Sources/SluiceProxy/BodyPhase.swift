@@ -17,7 +17,7 @@ import SluicePolicy
 struct BodyPhase<Downstream: DownstreamExchange> {
     let downstream: Downstream
     let context: LoopContext
-    let route: RoutePolicy
+    let route: RouteLimits
     let deadline: Deadline
     /// Longest pause between two reads (the listener's body_timeout); nil: only `deadline`.
     var inactivityNanoseconds: UInt64?
@@ -27,7 +27,7 @@ struct BodyPhase<Downstream: DownstreamExchange> {
     /// Bytes of the loop's budget this request holds; the pipeline gives them back when it ends.
     private(set) var reserved = 0
 
-    init(downstream: Downstream, context: LoopContext, route: RoutePolicy, deadline: Deadline) {
+    init(downstream: Downstream, context: LoopContext, route: RouteLimits, deadline: Deadline) {
         self.downstream = downstream
         self.context = context
         self.route = route

@@ -64,6 +64,7 @@ struct RequestPipeline {
         outcome.route = route.name
         isPaymentCall = route.routeClass == .core
         if configuration.prioritisesCoreRoutes { downstream.routed(core: route.routeClass == .core) }
+        let limits = RouteLimits(route)
         if let length = downstream.declaredBodyLength, length > route.maxBodyBytes {
             outcome = await reply(.json(status: 413, reason: "body_too_large",
                                         message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)",
@@ -83,7 +84,7 @@ struct RequestPipeline {
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             var bodyRefusal: BodyRefusal?
             let verdicts = await chain.evaluate(&guardRequest) { request in
-                switch await readBody(downstream, route: route, started: started, reserved: &bodyBufferReserved) {
+                switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
                 case .success(let bytes):
                     bufferedBody = bytes
                     request.body = RequestBody(bytes: bytes, contentType: head.headers["content-type"])
@@ -118,7 +119,7 @@ struct RequestPipeline {
         // the client's (408), never the backend's. A body that has already arrived in full (the
         // common small payment call) is not copied: forwarding it cannot stall on the client.
         if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived {
-            switch await readBody(downstream, route: route, started: started, reserved: &bodyBufferReserved) {
+            switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
             case .success(let bytes):
                 bufferedBody = bytes
             case .failure(let refusal):
@@ -143,7 +144,7 @@ struct RequestPipeline {
             outcome.failure = .clientGone
             return
         }
-        var exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: route, requestID: requestID,
+        var exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: limits, requestID: requestID,
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         exchange.responseBodyCapture = responseBodyCapture
         exchange.bufferedBody = bufferedBody
@@ -169,7 +170,7 @@ struct RequestPipeline {
             tried.append(result.endpoint)
             // Full jitter: a random pause up to 10 ms × 2^(tries − 1), within the total timeout.
             let pause = UInt64.random(in: 0...(10_000_000 << min(tried.count - 1, 6)))
-            await context.loop.sleep(until: min(Deadline.now.adding(nanoseconds: pause), started.adding(route.totalTimeout)))
+            await context.loop.sleep(until: min(Deadline.now.adding(nanoseconds: pause), started.adding(nanoseconds: limits.totalTimeoutNanoseconds)))
             prepare(&exchange)
             result = await exchange.run()
             anySent = anySent || result.sent
@@ -199,9 +200,9 @@ struct RequestPipeline {
 
     /// The body phase with the listener's body timeouts; the budget it takes is added to `reserved`
     /// (the caller gives it back when the request ends, whatever the exit).
-    private func readBody<Downstream: DownstreamExchange>(_ downstream: Downstream, route: RoutePolicy, started: Deadline,
+    private func readBody<Downstream: DownstreamExchange>(_ downstream: Downstream, route: RouteLimits, started: Deadline,
                                                           reserved: inout Int) async -> Result<[UInt8], BodyRefusal> {
-        var phase = BodyPhase(downstream: downstream, context: context, route: route, deadline: started.adding(route.totalTimeout))
+        var phase = BodyPhase(downstream: downstream, context: context, route: route, deadline: started.adding(nanoseconds: route.totalTimeoutNanoseconds))
         phase.inactivityNanoseconds = bodyTimeoutNanoseconds
         phase.minimumRate = bodyMinimumRate
         let result = await phase.read()

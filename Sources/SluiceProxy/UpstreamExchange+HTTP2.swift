@@ -10,7 +10,7 @@ import SluiceGuards
 /// request that never left.
 extension UpstreamExchange {
     func tryEndpointHTTP2(_ endpoint: Int) async -> Result {
-        let totalDeadline = started.adding(route.totalTimeout)
+        let totalDeadline = started.adding(nanoseconds: route.totalTimeoutNanoseconds)
         let upstreamName = pool.cluster.names[endpoint]
         pool.markStarted(endpoint)
         defer { pool.markFinished(endpoint) }
@@ -59,7 +59,7 @@ extension UpstreamExchange {
         var head: HTTPResponseHead
         var ended: Bool
         do {
-            let headDeadline = min(loop.deadline(after: route.perTryTimeout), totalDeadline)
+            let headDeadline = min(loop.deadline(afterNanoseconds: route.perTryTimeoutNanoseconds), totalDeadline)
             waiting: while true {
                 switch try await stream.next(deadline: headDeadline) {
                 case .response(_, let response, let endStream):
@@ -95,7 +95,7 @@ extension UpstreamExchange {
             ? .none(describedLength: declaredLength)
             : declaredLength.flatMap(Int.init).map { .known($0) } ?? .unknown
         var captured: [UInt8]? = responseBodyCapture > 0 ? [] : nil
-        let stallNanoseconds = route.perTryTimeout.nanosecondsClamped
+        let stallNanoseconds = route.perTryTimeoutNanoseconds
         func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
         do {
             try await toClient { try await downstream.sendResponseHead(responseHead, body: length, deadline: stall()) }

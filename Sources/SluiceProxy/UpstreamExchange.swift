@@ -18,7 +18,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// The head as forwarded: the downstream's, with its path normalised.
     let requestHead: HTTPRequestHead
     let pool: UpstreamPool
-    let route: RoutePolicy
+    let route: RouteLimits
     let requestID: String
     let started: Deadline
     /// Fields the guards asked to add to the response.
@@ -73,7 +73,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     }
 
     private func tryEndpoint(_ endpoint: Int) async -> Result {
-        let totalDeadline = started.adding(route.totalTimeout)
+        let totalDeadline = started.adding(nanoseconds: route.totalTimeoutNanoseconds)
         let upstreamName = pool.cluster.names[endpoint]
         pool.markStarted(endpoint)
         defer { pool.markFinished(endpoint) }
@@ -115,7 +115,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         // 3. The response head.
         let parsed: ParsedResponseHead
         do {
-            let headDeadline = min(loop.deadline(after: route.perTryTimeout), totalDeadline)
+            let headDeadline = min(loop.deadline(afterNanoseconds: route.perTryTimeoutNanoseconds), totalDeadline)
             parsed = try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
                                                        requestMethod: downstream.head.method, deadline: headDeadline)
         } catch let error as IOError where error.isTimeout {
@@ -150,7 +150,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             guard captured != nil, captured!.count < captureLimit else { return }
             captured!.append(contentsOf: slice.prefix(captureLimit - captured!.count))
         }
-        let stallNanoseconds = route.perTryTimeout.nanosecondsClamped
+        let stallNanoseconds = route.perTryTimeoutNanoseconds
         func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
         do {
             switch parsed.framing {
