@@ -110,16 +110,21 @@ public final class RequestMetrics: @unchecked Sendable {
 
     private final class UpstreamBox { var value = UpstreamSeries() }
     private var upstreams: [String: [String: UpstreamBox]] = [:]
+    private var lastUpstreamBox: (cluster: String, endpoint: String, box: UpstreamBox)?
 
     /// A request that went upstream: its cluster, the endpoint of its last try, and how it ended
-    /// (nil failure: answered).
+    /// (nil failure: answered). The last series used is tried first, as in `record`.
     func recordUpstream(cluster: String, endpoint: String, failure: String?, nanoseconds: UInt64) {
         let box: UpstreamBox
-        if let found = upstreams[cluster]?[endpoint] {
+        if let last = lastUpstreamBox, last.cluster == cluster, last.endpoint == endpoint {
+            box = last.box
+        } else if let found = upstreams[cluster]?[endpoint] {
             box = found
+            lastUpstreamBox = (cluster, endpoint, found)
         } else {
             box = UpstreamBox()
             upstreams[cluster, default: [:]][endpoint] = box
+            lastUpstreamBox = (cluster, endpoint, box)
         }
         if let failure { box.value.failures[failure, default: 0] += 1 } else { box.value.answered += 1 }
         box.value.sumNanoseconds &+= nanoseconds

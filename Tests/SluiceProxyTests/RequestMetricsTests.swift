@@ -20,4 +20,19 @@ final class RequestMetricsTests: XCTestCase {
         XCTAssertEqual(total["public"]?["query"]?.buckets.last, 1)
         XCTAssertEqual(total["admin"]?[""]?.byClass[5], 1, "no route, odd status: counted as other")
     }
+
+    func testUpstreamSeriesPerClusterAndEndpointThroughTheLastSeriesShortcut() {
+        let metrics = RequestMetrics()
+        metrics.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 10)
+        metrics.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: "upstream_timeout", nanoseconds: 20)
+        metrics.recordUpstream(cluster: "pay", endpoint: "10.0.0.2:80", failure: nil, nanoseconds: 40)
+        metrics.recordUpstream(cluster: "query", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 80)
+        metrics.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 160)
+        let snapshot = metrics.upstreamSnapshot()
+        XCTAssertEqual(snapshot["pay"]?["10.0.0.1:80"]?.answered, 2)
+        XCTAssertEqual(snapshot["pay"]?["10.0.0.1:80"]?.failures, ["upstream_timeout": 1])
+        XCTAssertEqual(snapshot["pay"]?["10.0.0.1:80"]?.sumNanoseconds, 190)
+        XCTAssertEqual(snapshot["pay"]?["10.0.0.2:80"]?.answered, 1)
+        XCTAssertEqual(snapshot["query"]?["10.0.0.1:80"]?.sumNanoseconds, 80, "same endpoint, other cluster: its own series")
+    }
 }
