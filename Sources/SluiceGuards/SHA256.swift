@@ -24,17 +24,6 @@ public struct SHA256Stream: Sendable {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    /// The text's UTF-8 bytes (in place for a native string).
-    public mutating func update(_ text: String) {
-        var text = text
-        text.withUTF8 { update($0) }
-    }
-
-    public mutating func update(byte: UInt8) {
-        var byte = byte
-        sluice_SHA256_Update(&context, &byte, 1)
-    }
-
     /// The digest; the stream is used up.
     public consuming func finish() -> SHA256Digest {
         var digest = SHA256Digest()

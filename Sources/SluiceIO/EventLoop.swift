@@ -322,9 +322,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// Deferred low-priority reads not yet resumed (tests, and the overload signals).
-    public var deferredReadCount: Int { deferredReads.count - deferredReadsHead }
-
     private func drainInbox() {
         let (jobs, closures) = inbox.withLock { inbox -> ([UnownedJob], [@Sendable () -> Void]) in
             if inbox.jobs.isEmpty && inbox.closures.isEmpty { return ([], []) }

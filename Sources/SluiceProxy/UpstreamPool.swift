@@ -145,11 +145,12 @@ final class UpstreamPool {
     /// Puts a connection whose last exchange ended cleanly back in the pool.
     ///
     /// Up to `max_idle_per_endpoint` idle connections stay until the idle timeout. Beyond that a
-    /// returned connection is kept too, but only while one of the excess was used within the last
-    /// `excessIdleGrace` (and never more than `excessIdleFactor` times the limit): closing it at
-    /// once, as nginx's `keepalive` does, makes a load whose concurrency exceeds the limit close
-    /// and reopen connections all the time (measured: h2load with 256 streams in flight against a
-    /// limit of 64 left 27,000 sockets in TIME_WAIT after 8 s and cost 60% of the throughput).
+    /// returned connection is kept too, and the excess is closed oldest first once it has been
+    /// idle for `excessIdleGraceNanoseconds` (never more than `excessIdleFactor` times the limit,
+    /// or the limit + 16 for small limits): closing it at once, as nginx's `keepalive` does, makes
+    /// a load whose concurrency exceeds the limit close and reopen connections all the time
+    /// (measured: h2load with 256 streams in flight against a limit of 64 left 27,000 sockets in
+    /// TIME_WAIT after 8 s and cost ~40% of the throughput).
     func release(_ connection: UpstreamConnection) {
         guard !connection.stream.isClosed else { return }
         let endpoint = connection.endpointIndex
@@ -170,7 +171,8 @@ final class UpstreamPool {
 
     /// How long an idle connection beyond `max_idle_per_endpoint` may wait for reuse.
     static let excessIdleGraceNanoseconds: UInt64 = 1_000_000_000
-    /// At most this many times `max_idle_per_endpoint` idle connections per endpoint.
+    /// At most this many times `max_idle_per_endpoint` idle connections per endpoint (or the
+    /// limit + 16, whichever is more).
     static let excessIdleFactor = 4
 
     /// Closes every idle connection (on reload or shutdown); HTTP/2 connections with streams in
