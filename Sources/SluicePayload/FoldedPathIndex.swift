@@ -126,11 +126,17 @@ struct FoldedPathHasher {
 public struct PayloadPath: Sendable, Hashable, CustomStringConvertible {
     public let path: String
     let hash: UInt64
+    /// The path's UTF-8 bytes, compared with a candidate field's path in place.
+    let utf8: [UInt8]
 
     public init(_ path: String) {
         self.path = path
         hash = FoldedPathHasher.hash(path)
+        utf8 = Array(path.utf8)
     }
+
+    public static func == (lhs: PayloadPath, rhs: PayloadPath) -> Bool { lhs.path == rhs.path }
+    public func hash(into hasher: inout Hasher) { hasher.combine(path) }
 
     public var description: String { path }
 }

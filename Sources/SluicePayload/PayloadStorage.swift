@@ -89,11 +89,14 @@ final class PayloadStorage: Sendable, FieldNaming {
     func find(_ path: Bytes, hash: UInt64) -> Int? {
         entries.withUnsafeBufferPointer { entries in
             source.withUnsafeBufferPointer { source in
-                decoded.withUnsafeBufferPointer { decoded in
-                    index.first(hash: hash) { k in Self.hasPath(k, path, entries, source, decoded) }
-                }
+                decoded.withUnsafeBufferPointer { decoded in find(path, hash: hash, entries, source, decoded) }
             }
         }
+    }
+
+    /// `find` on the storage's arrays already opened (`PayloadFields` holds them open).
+    func find(_ path: Bytes, hash: UInt64, _ entries: UnsafeBufferPointer<FieldEntry>, _ source: Bytes, _ decoded: Bytes) -> Int? {
+        index.first(hash: hash) { k in Self.hasPath(k, path, entries, source, decoded) }
     }
 
     /// Whether field `k`'s full path is exactly `path`, compared segment by segment from the end

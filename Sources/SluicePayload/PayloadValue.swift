@@ -57,6 +57,12 @@ public struct PayloadValue: Sendable, Hashable, CustomStringConvertible {
         return parseCanonicalInt64(bytes)
     }
 
+    /// `integerValue` of a value of `kind` spelled `bytes` (read in place, `PayloadFields`).
+    public static func integer(_ kind: Kind, _ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard kind == .number || kind == .text else { return nil }
+        return parseCanonicalInt64(bytes)
+    }
+
     /// The text of a JSON string or of an untyped XML/form value; `nil` for other kinds, so a
     /// number or `null` is never mistaken for a string.
     public var stringValue: String? {

@@ -16,7 +16,7 @@
 /// different one. Lookup itself is exact.
 public struct PaymentPayload: Sendable {
     public let format: PayloadFormat
-    private let storage: PayloadStorage
+    let storage: PayloadStorage
 
     init(format: PayloadFormat, storage: PayloadStorage) {
         self.format = format
@@ -47,7 +47,8 @@ public struct PaymentPayload: Sendable {
 
     /// The value at a path prepared once (`PayloadPath`), or nil. Exact match, as `self[path]`.
     public subscript(path: PayloadPath) -> PayloadValue? {
-        value(at: path.path, hash: path.hash)
+        guard let k = path.utf8.withUnsafeBufferPointer({ storage.find($0, hash: path.hash) }) else { return nil }
+        return storage.value(k)
     }
 
     private func value(at path: String, hash: UInt64) -> PayloadValue? {

@@ -12,52 +12,57 @@ public struct Violation: Sendable, Equatable {
 /// differently from a backend.
 enum PayloadValidator {
     static func validate(_ payload: PaymentPayload, _ rule: ValidationPolicy, merchant: String?) -> Violation? {
-        // Exact paths are looked up; only wildcard and strict rules need every field by name.
-        var named: [PayloadField]?
-        func allFields() -> [PayloadField] {
-            if let named { return named }
-            let fields = payload.fields
-            named = fields
-            return fields
-        }
-        for check in rule.checks {
-            if check.rule.isExact {
-                guard let value = payload[check.key] else {
-                    if check.rule.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
+        payload.withFields { fields -> Violation? in
+            // Exact paths are looked up and read in place; only wildcard and strict rules need
+            // every field by name.
+            var named: [PayloadField]?
+            for check in rule.checks {
+                if check.rule.isExact {
+                    guard let k = fields.position(of: check.key) else {
+                        if check.rule.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
+                        continue
+                    }
+                    if let violation = self.check(fields.kind(at: k), fields.bytes(at: k), at: check.key.path, check, merchant: merchant) {
+                        return violation
+                    }
                     continue
                 }
-                if let violation = self.check(value, at: check.key.path, check, merchant: merchant) { return violation }
-                continue
+                if named == nil { named = payload.fields }
+                for found in named! where check.rule.matches(found.name) {
+                    let violation = found.value.withUTF8 { self.check(found.value.kind, $0, at: found.name, check, merchant: merchant) }
+                    if let violation { return violation }
+                }
             }
-            for found in allFields() where check.rule.matches(found.name) {
-                if let violation = self.check(found.value, at: found.name, check, merchant: merchant) { return violation }
+            if rule.strict, let unknown = (named ?? payload.fields).first(where: { !rule.lists($0.name) }) {
+                return Violation(code: "unknown_field", field: unknown.name, detail: "\(unknown.name) is not a field of this API")
             }
+            return nil
         }
-        if rule.strict, let unknown = allFields().first(where: { !rule.lists($0.name) }) {
-            return Violation(code: "unknown_field", field: unknown.name, detail: "\(unknown.name) is not a field of this API")
-        }
-        return nil
     }
 
-    private static func check(_ value: PayloadValue, at path: String, _ field: FieldCheck, merchant: String?) -> Violation? {
+    /// One field's checks on its kind and bytes, in place; a violation's message is made only
+    /// when one is found.
+    private static func check(_ kind: PayloadValue.Kind, _ bytes: UnsafeBufferPointer<UInt8>, at path: String,
+                              _ field: FieldCheck, merchant: String?) -> Violation? {
         func fail(_ code: String, _ detail: String) -> Violation { Violation(code: code, field: path, detail: "\(path) \(detail)") }
-        if value.isNull {
+        if kind == .null {
             return field.rule.required ? fail("missing_field", "is required (null given)") : nil
         }
         if let type = field.rule.type {
             var integer: Int64?
             let ok: Bool
             switch type {
-            case .string: ok = value.kind == .string || value.kind == .text
+            case .string: ok = kind == .string || kind == .text
             case .integer:
-                integer = value.integerValue
+                integer = PayloadValue.integer(kind, bytes)
                 ok = integer != nil
-            case .boolean: ok = value.kind == .bool
-            case .object: ok = value.kind == .object
-            case .array: ok = value.kind == .array
+            case .boolean: ok = kind == .bool
+            case .object: ok = kind == .object
+            case .array: ok = kind == .array
             }
             if !ok {
-                let sent = value.kind == .string ? "a string" : value.kind == .number ? "the number \(value.text)" : value.description
+                let value = PayloadValue(kind: kind, text: String(decoding: bytes, as: UTF8.self))
+                let sent = kind == .string ? "a string" : kind == .number ? "the number \(value.text)" : value.description
                 return fail("wrong_type", "must be \(type == .integer ? "an integer (in fen, as digits)" : "of type \(type.rawValue)"), not \(sent)")
             }
             if let number = integer {
@@ -67,8 +72,8 @@ enum PayloadValidator {
                 if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
             }
         }
-        guard field.checksText, value.kind == .string || value.kind == .text else { return nil }
-        guard let (code, detail) = value.withUTF8({ textProblem($0, field) }) else { return nil }
+        guard field.checksText, kind == .string || kind == .text else { return nil }
+        guard let (code, detail) = textProblem(bytes, field) else { return nil }
         return fail(code, detail)
     }
 

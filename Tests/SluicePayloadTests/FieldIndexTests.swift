@@ -25,6 +25,34 @@ final class FieldIndexTests: XCTestCase {
         }
     }
 
+    /// `withFields` reads the same fields in place as the subscripts do: on both sides of the
+    /// scan limit, nested and array paths, decoded (escaped) strings, exact case only.
+    func testFieldsReadInPlaceAgreeWithTheSubscripts() throws {
+        for count in [3, 40] {
+            let keys = (0..<count).map { "k_\($0)" }
+            var json = String(decoding: object(keys), as: UTF8.self)
+            json.removeLast()
+            json += #","amount":{"total":100,"currency":"CN\u0059"},"items":[{"sku":"a\"b"}],"none":null}"#
+            let payload = try XCTUnwrap(parseOK(json, .json))
+            payload.withFields { fields in
+                for path in keys + ["amount", "amount.total", "amount.currency", "items.0.sku", "items", "none"] {
+                    let expected = payload[path]
+                    guard let k = fields.position(of: PayloadPath(path)) else { return XCTFail("\(count) fields: \(path) not found") }
+                    XCTAssertEqual(fields.kind(at: k), expected?.kind, path)
+                    XCTAssertEqual(Array(fields.bytes(at: k)), expected?.withUTF8 { Array($0) }, path)
+                    XCTAssertEqual(fields.value(at: k), expected, path)
+                }
+                XCTAssertEqual(String(decoding: fields.bytes(at: fields.position(of: PayloadPath("amount.currency"))!), as: UTF8.self), "CNY")
+                XCTAssertEqual(String(decoding: fields.bytes(at: fields.position(of: PayloadPath("items.0.sku"))!), as: UTF8.self), "a\"b")
+                XCTAssertEqual(PayloadValue.integer(fields.kind(at: fields.position(of: PayloadPath("amount.total"))!),
+                                                    fields.bytes(at: fields.position(of: PayloadPath("amount.total"))!)), 100)
+                for missing in ["AMOUNT.total", "amount.Total", "amount.total.x", "items.1.sku", "k_\(count)", "total", ""] {
+                    XCTAssertNil(fields.position(of: PayloadPath(missing)), "\(count) fields: \(missing)")
+                }
+            }
+        }
+    }
+
     func testDuplicatesAfterFoldingAreFoundAtAnyPosition() {
         for count in [2, 16, 17, 40, 200] {
             var keys = (0..<count - 1).map { "field\($0)" }
