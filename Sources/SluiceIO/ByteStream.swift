@@ -11,6 +11,12 @@ public protocol ByteStream: AnyObject, Sendable {
     func read(into buffer: ByteBuffer, deadline: Deadline?) async throws(IOError) -> Int
     /// Returns once a read would not block (data, end of stream, or an error).
     func waitReadable(deadline: Deadline?, operation: String) async throws(IOError)
+    /// Calls `wake` on the loop once a read may find bytes (true), or when `deadline` passes or
+    /// the stream closes (false), with no task waiting meanwhile: how an idle keep-alive
+    /// connection waits for its next request without keeping a task's stack. It may be called
+    /// before this returns. `true` does not promise a whole request (or TLS record): the task
+    /// it starts reads as usual.
+    func whenReadable(deadline: Deadline, _ wake: @escaping (Bool) -> Void)
     func write(_ bytes: [UInt8], deadline: Deadline?) async throws(IOError)
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
     /// Writes a head and a body together (one writev for TCP, one TLS record batch for TLS).

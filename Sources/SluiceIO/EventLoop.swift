@@ -147,6 +147,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Calls `callback` once the fd is readable, the deadline passes or it is deregistered,
+    /// with no task suspended meanwhile.
+    func whenReadable(_ registration: IORegistration, deadline: Deadline, _ callback: @escaping (IOWaitResult) -> Void) {
+        registration.readCallback = callback
+        timers.schedule(registration.readTimer, at: deadline.nanoseconds)
+    }
+
     func waitWritable(_ registration: IORegistration, deadline: Deadline?) async -> IOWaitResult {
         await withUnsafeContinuation { continuation in
             registration.writeWaiter = continuation

@@ -21,6 +21,9 @@ public enum IOWaitResult: Sendable {
 final class IORegistration {
     let fd: Int32
     var readWaiter: UnsafeContinuation<IOWaitResult, Never>?
+    /// Called instead of resuming a task when no task waits: an idle connection's wait for its
+    /// next request (`ByteStream.whenReadable`) holds no task, and so no task's stack.
+    var readCallback: ((IOWaitResult) -> Void)?
     /// Set when epoll reports a hang-up or error: lets a pool drop an idle connection whose peer
     /// closed it, without a syscall.
     var peerHungUp = false
@@ -47,10 +50,15 @@ final class IORegistration {
     unowned(unsafe) var loop: EventLoop!
 
     func resumeRead(_ result: IOWaitResult) {
-        guard let waiter = readWaiter else { return }
-        readWaiter = nil
-        loop.timers.cancel(readTimer)
-        waiter.resume(returning: result)
+        if let waiter = readWaiter {
+            readWaiter = nil
+            loop.timers.cancel(readTimer)
+            waiter.resume(returning: result)
+        } else if let callback = readCallback {
+            readCallback = nil
+            loop.timers.cancel(readTimer)
+            callback(result)
+        }
     }
 
     func resumeWrite(_ result: IOWaitResult) {

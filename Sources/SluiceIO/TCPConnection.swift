@@ -140,6 +140,12 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
         try await waitForReadEdge(deadline: deadline, operation: operation)
     }
 
+    public func whenReadable(deadline: Deadline, _ wake: @escaping (Bool) -> Void) {
+        if isClosed { return wake(false) }
+        if registration.readReady || registration.peerHungUp { return wake(true) }
+        loop.whenReadable(registration, deadline: deadline) { wake($0 == .ready) }
+    }
+
     /// For callers whose own read (OpenSSL's) just returned EAGAIN: the socket is drained, wait
     /// for the next edge.
     public func waitReadableAfterWouldBlock(deadline: Deadline?, operation: String = "read") async throws(IOError) {

@@ -234,16 +234,24 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// Runs a parked HTTP/1.1 session in a new task (the parked one ends, and its stack with
-    /// it), for as long as it keeps parking; `ended` when the connection closes.
+    /// A parked HTTP/1.1 session waits for its next request with no task (its last task has
+    /// ended, and its stack with it), then runs in a new one, for as long as it keeps parking;
+    /// `ended` when the connection closes (the idle timeout passing while parked closes it).
     private func continueParked(_ session: HTTP1Session, ended: @escaping @Sendable () -> Void) {
         parkedSinceTrim += 1
         if parkedSinceTrim >= Self.parkedSessionsPerTrim && !trimScheduled { scheduleHeapTrim() }
-        loop.spawn { [self] in
-            if await session.run() == .parked {
-                continueParked(session, ended: ended)
-            } else {
+        session.connection.whenReadable(deadline: session.idleDeadline) { [self] readable in
+            guard readable else {
+                session.connection.close()
                 ended()
+                return
+            }
+            loop.spawn { [self] in
+                if await session.run() == .parked {
+                    continueParked(session, ended: ended)
+                } else {
+                    ended()
+                }
             }
         }
     }

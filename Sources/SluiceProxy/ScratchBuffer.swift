@@ -18,4 +18,9 @@ struct ScratchBuffer {
     mutating func give(back buffer: consuming [UInt8]) {
         storage = buffer
     }
+
+    /// Frees the storage (an idle connection's); the next `borrow` allocates again.
+    mutating func release() {
+        storage = []
+    }
 }

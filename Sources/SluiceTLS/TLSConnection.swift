@@ -160,6 +160,14 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
     /// the next request would return at once (then the header timeout, not the idle timeout,
     /// ended idle TLS connections). So it peeks: records that carry no application data (a
     /// session ticket, a key update) are processed and the wait goes on.
+    /// Bytes OpenSSL already holds wake at once; otherwise the socket's next bytes do (a part of
+    /// a record included: the task that wakes reads on, as after any wait).
+    public func whenReadable(deadline: Deadline, _ wake: @escaping (Bool) -> Void) {
+        if isClosed { return wake(false) }
+        if SSL_has_pending(ssl) == 1 { return wake(true) }
+        tcp.whenReadable(deadline: deadline, wake)
+    }
+
     public func waitReadable(deadline: Deadline?, operation: String) async throws(IOError) {
         while true {
             guard !isClosed else { throw IOError(.closed, operation: operation) }

@@ -103,9 +103,10 @@ def test_bursts_above_max_idle_reuse_connections_and_the_excess_is_closed_later(
 
 
 def test_keep_alive_connection_idle_past_a_second_is_served_and_still_times_out(spawn):
-    """After a second idle between requests an HTTP/1.1 session continues in a fresh task (its
-    request stack freed); the client sees nothing of it: later requests are answered on the same
-    connection, and the idle timeout counts from the last answer as before."""
+    """After 100 ms idle between requests an HTTP/1.1 session's task ends and the connection
+    waits with none (its request stack freed), then continues in a fresh task; the client sees
+    nothing of it: later requests are answered on the same connection, and the idle timeout
+    counts from the last answer as before."""
     backend = spawn.backend()
     port = free_port()
     files = standard_policy(port, backend.port, free_port(), workers=1)
@@ -121,3 +122,30 @@ def test_keep_alive_connection_idle_past_a_second_is_served_and_still_times_out(
         assert c.sock.recv(1) == b"", "sluice closes the idle connection"
         waited = time.time() - answered
     assert 2.5 <= waited <= 4.0, f"closed {waited:.2f} s after the last answer (idle_timeout 3s)"
+
+
+def test_a_parked_connection_woken_by_part_of_a_head_reads_the_rest_or_times_out(spawn):
+    """The first bytes after a park wake the connection; the rest of the head may come later
+    (read in the new task, the header timeout counting from the first byte): a head in two
+    halves 0.3 s apart is answered; a head left unfinished gets 408 after header_timeout (1 s),
+    not the idle timeout (60 s)."""
+    backend = spawn.backend()
+    port = free_port()
+    spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+    with Conn(port) as c:
+        assert c.request("GET", "/echo/first").status == 200
+        time.sleep(0.5)  # parked
+        head = b"GET /echo/halves HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+        c.send(head[:12])
+        time.sleep(0.3)
+        c.send(head[12:])
+        r = c.read_response()
+        assert r.status == 200 and r.json()["path"] == "/echo/halves", r
+        time.sleep(0.5)  # parked again
+        c.send(b"GET /echo/never-finished HTTP/1.1\r\nHo")
+        sent = time.time()
+        c.sock.settimeout(5)
+        r = c.read_response()
+        waited = time.time() - sent
+    assert r.status == 408, r
+    assert 0.8 <= waited <= 2.5, f"408 {waited:.2f} s after the first bytes (header_timeout 1s)"

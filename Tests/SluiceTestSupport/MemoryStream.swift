@@ -38,6 +38,19 @@ public final class MemoryStream: ByteStream, @unchecked Sendable {
         return count
     }
 
+    /// A task of its own waits (a memory stream has no socket to register).
+    public func whenReadable(deadline: Deadline, _ wake: @escaping (Bool) -> Void) {
+        nonisolated(unsafe) let wake = wake
+        loop.spawn { [self] in
+            do {
+                try await waitReadable(deadline: deadline, operation: "idle")
+                wake(true)
+            } catch {
+                wake(false)
+            }
+        }
+    }
+
     public func waitReadable(deadline: Deadline?, operation: String) async throws(IOError) {
         while inbound.isEmpty && !inboundEnded && !isClosed {
             var timedOut = false
