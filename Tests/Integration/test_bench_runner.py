@@ -335,9 +335,10 @@ def test_validation_bench_runs_every_part():
 
 
 def test_instruction_counts_bench_reports_every_route():
-    """bench/instructions end to end at a short duration: sluice under callgrind answers all three
-    kinds of request, and each row has a plausible count (a request costs tens of thousands of
-    instructions and allocates; zero would mean the counters were not read)."""
+    """bench/instructions end to end at a short duration: sluice under callgrind answers all four
+    kinds of request (HTTP/2 over TLS among them), and each row has a plausible count (a request
+    costs tens of thousands of instructions and allocates; zero would mean the counters were not
+    read)."""
     need_tools()
     if not shutil.which("valgrind"):
         pytest.fail("valgrind not found: `make deps` installs it", pytrace=False)
@@ -347,7 +348,7 @@ def test_instruction_counts_bench_reports_every_route():
     assert r.returncode == 0, f"bench/instructions failed:\n{r.stdout}\n{r.stderr}"
     rows = {line[:34].strip(): line[34:].split() for line in r.stdout.splitlines()
             if line.startswith(("bare GET", "merchant HMAC", "POST order"))}
-    assert len(rows) == 3, r.stdout
+    assert len(rows) == 4 and "bare GET, HTTP/2 over TLS" in rows, r.stdout
     for name, (requests, instructions, mallocs) in rows.items():
         assert int(requests) > 0, name
         assert 10_000 < int(instructions.replace(",", "")) < 1_000_000, (name, instructions)
