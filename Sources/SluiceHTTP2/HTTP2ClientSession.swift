@@ -25,7 +25,7 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
     @exclusivity(unchecked) var output: [UInt8] = []
     let outputChunkLimit = 64 * 1024
     var events: [HTTP2ClientEvent] = []
-    var streams: [Int32: ClientStream] = [:]
+    var streams = StreamTable<ClientStream>()
     private(set) var failure: HTTP2ConnectionError?
     /// The server sent GOAWAY: no new streams on this connection.
     public internal(set) var goingAway = false

@@ -17,7 +17,7 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
 
     /// Events produced since the caller last collected them.
     var events: [HTTP2Event] = []
-    var streams: [Int32: StreamState] = [:]
+    var streams = StreamTable<StreamState>()
     /// The stream whose header block is being received: its header callbacks (one per field)
     /// skip the dictionary. Set when the block begins, cleared when its frame is complete.
     var streamReceivingHeaders: StreamState?
