@@ -7,7 +7,7 @@ import SluicePolicy
 /// each to the request pipeline, until either side closes, the connection idles out, or the
 /// server drains. Confined to its loop (hence the unchecked Sendable: it only crosses into tasks
 /// on that loop).
-final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
+final class HTTP1Session: ParkableSession, @unchecked Sendable {
     let context: LoopContext
     let connection: any ByteStream
     let listener: ListenerPolicy
@@ -56,29 +56,10 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
         if isIdle { connection.close() }
     }
 
+    func closeIdle() { connection.close() }
+
     /// No further request on this connection: the server drains, or the connection was retired.
     private var takesNoMore: Bool { context.draining || retired }
-
-    /// How a run of the session's task ended.
-    enum RunEnd {
-        /// The connection is closed: the session is over.
-        case closed
-        /// Idle between requests for `parkAfterNanoseconds`: the task ends here, and the caller
-        /// waits for the next request without a task (`ByteStream.whenReadable`), then continues
-        /// the session in a fresh one.
-        case parked
-    }
-
-    /// A task keeps the allocator slabs its deepest await chain needed (a request through the
-    /// pipeline: ~24 KiB, measured with heaptrack) until it ends, so a keep-alive connection that
-    /// waits for its next request in the task that served the last one holds them all the while.
-    /// After this long idle its task ends and it waits with none (a callback on its socket),
-    /// with its read buffers given back. A connection busy more often than this never parks; one
-    /// that parks pays a task creation on its next request. Short, because what many connections
-    /// hold at once sets the heap's high-water mark, and freed memory between the pages that idle
-    /// connections still use stays in RSS: parking after 1 s left 17 KiB per idle connection
-    /// (9,000 opened in a burst, each after one request), after 100 ms 3.2 KiB (bench idle-h1).
-    static let parkAfterNanoseconds: UInt64 = 100_000_000
 
     /// The first request has been read (before it, the header timeout alone applies).
     private var servedFirst = false
@@ -88,7 +69,7 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
     /// whose stack is only the wait, so there is nothing to gain by parking again.
     private var onFreshTask = false
 
-    func run() async -> RunEnd {
+    func run() async -> SessionRunEnd {
         var parked = false
         defer { if !parked { connection.close() } }
         let pipeline = RequestPipeline(context: context, listenerName: listener.name, trustedProxies: listener.trustedProxies,
@@ -101,9 +82,9 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
                 if servedFirst && buffer.isEmpty {
                     // Between requests the idle timeout applies; the header timeout starts with the
                     // first byte of the next request.
-                    let parkAt = loop.deadline(afterNanoseconds: Self.parkAfterNanoseconds)
+                    let parkAt = loop.deadline(afterNanoseconds: parkAfterNanoseconds)
                     if !onFreshTask && parkAt.nanoseconds < idleDeadline.nanoseconds {
-                        if try await !waitReadableOrTimeOut(until: parkAt) {
+                        if try await !connection.waitReadable(orTimeOutAt: parkAt) {
                             buffer.releaseCapacity()
                             connection.releaseIdleBuffers()
                             headScratch.release()
@@ -146,17 +127,6 @@ final class HTTP1Session: DownstreamConnection, @unchecked Sendable {
             }
         }
         return .closed
-    }
-
-    /// True once the connection is readable; false when `deadline` passed first.
-    private func waitReadableOrTimeOut(until deadline: Deadline) async throws(IOError) -> Bool {
-        do {
-            try await connection.waitReadable(deadline: deadline, operation: "idle")
-            return true
-        } catch {
-            if error.isTimeout { return false }
-            throw error
-        }
     }
 
     /// Closing with unread request bytes in the socket makes the kernel send RST, which can

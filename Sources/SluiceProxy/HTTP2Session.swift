@@ -8,7 +8,7 @@ import SluicePolicy
 /// (from the session's idle stream tasks when one waits) through the same request pipeline as
 /// HTTP/1. Output from every stream goes through one writer, so
 /// frames never interleave mid-write. Loop-confined.
-final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
+final class HTTP2Session: ParkableSession, @unchecked Sendable {
     let context: LoopContext
     let connection: any ByteStream
     let listener: ListenerPolicy
@@ -18,6 +18,8 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     let clientCertificateSubject: String?
     let session: HTTP2ServerSession
     private let buffer = ByteBuffer(capacity: 16 * 1024)
+    /// When the connection closes if no stream opens: restarted by every read with none open.
+    private(set) var idleDeadline = Deadline(nanoseconds: 0)
     private var streams: [Int32: HTTP2StreamExchange] = [:]
     private var output: [UInt8] = []
     private var writing = false
@@ -71,8 +73,17 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
     }
 
     /// Bytes already read off the connection before it was known to be HTTP/2 (the h2c preface).
-    func run(initialBytes: [UInt8] = []) async {
-        defer { finish() }
+    func run() async -> SessionRunEnd { await run(initialBytes: []) }
+
+    func run(initialBytes: [UInt8]) async -> SessionRunEnd {
+        let end = await serve(initialBytes: initialBytes)
+        if end == .closed { finish() }
+        return end
+    }
+
+    func closeIdle() { finish() }
+
+    private func serve(initialBytes: [UInt8]) async -> SessionRunEnd {
         if !initialBytes.isEmpty {
             buffer.append(initialBytes)
         }
@@ -84,23 +95,44 @@ final class HTTP2Session: DownstreamConnection, @unchecked Sendable {
                 } catch {
                     buffer.clear()
                     await flush()
-                    return
+                    return .closed
                 }
                 buffer.clear()
                 for event in events { handle(event) }
             }
             await flush()
-            if !session.wantsRead && !session.wantsWrite { return }
+            if !session.wantsRead && !session.wantsWrite { return .closed }
             do {
                 // While streams are open the connection stays; idle h2 connections time out like
-                // idle HTTP/1 ones.
-                let deadline: Deadline? = streams.isEmpty ? loop.deadline(after: listener.idleTimeout) : nil
+                // idle HTTP/1 ones, and park like them.
+                var deadline: Deadline?
+                if streams.isEmpty {
+                    idleDeadline = loop.deadline(after: listener.idleTimeout)
+                    deadline = idleDeadline
+                    let parkAt = loop.deadline(afterNanoseconds: parkAfterNanoseconds)
+                    if parkAt.nanoseconds < idleDeadline.nanoseconds, try await !connection.waitReadable(orTimeOutAt: parkAt),
+                       streams.isEmpty, !writing, !flushScheduled, !session.wantsWrite, buffer.isEmpty {
+                        releaseIdleMemory()
+                        return .parked
+                    }
+                }
                 let count = try await connection.read(into: buffer, deadline: deadline)
-                if count == 0 { return }
+                if count == 0 { return .closed }
             } catch {
-                return
+                return .closed
             }
         }
+        return .closed
+    }
+
+    /// Parking: the read buffer, the output buffer, TLS's buffers and the stream tasks kept
+    /// for the next streams are given back (made again with the next stream).
+    private func releaseIdleMemory() {
+        buffer.releaseCapacity()
+        output = []
+        connection.releaseIdleBuffers()
+        endIdleStreamTasks()
+        if idleStreamTasksTimer.isScheduled { loop.cancel(idleStreamTasksTimer) }
     }
 
     private func handle(_ event: HTTP2Event) {

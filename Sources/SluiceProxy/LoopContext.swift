@@ -21,7 +21,7 @@ public final class LoopContext: @unchecked Sendable {
     /// policy's `body_buffer_per_loop`.
     private(set) var bufferedBodyBytes = 0
     private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
-    /// HTTP/1.1 sessions parked since the heap was last trimmed (see `continueParked`).
+    /// Sessions parked since the heap was last trimmed (see `continueParked`).
     private var parkedSinceTrim = 0
     private var trimScheduled = false
     private var lastHeapTrim: UInt64 = 0
@@ -205,7 +205,7 @@ public final class LoopContext: @unchecked Sendable {
                 speaksHTTP2 = isPreface
             }
             metrics.countConnection(http2: speaksHTTP2, tls: scheme == "https")
-            let session: any DownstreamConnection
+            let session: any ParkableSession
             if speaksHTTP2 {
                 guard let h2 = try? HTTP2Session(context: self, connection: connection, listener: listener, scheme: scheme,
                                                  clientCertificateSubject: clientCertificateSubject,
@@ -222,11 +222,13 @@ public final class LoopContext: @unchecked Sendable {
             sessions[key] = session
             defer { if !handedOff { sessions[key] = nil } }
             if draining { session.drain() }
-            if let h2 = session as? HTTP2Session {
-                await h2.run(initialBytes: Array(buffer.readableBytes))
-            } else if let h1 = session as? HTTP1Session, await h1.run() == .parked {
+            // HTTP/2 starts with the bytes read while telling it from HTTP/1 (HTTP/1.1 has them
+            // in its buffer already).
+            let end = if let h2 = session as? HTTP2Session { await h2.run(initialBytes: Array(buffer.readableBytes)) }
+                      else { await session.run() }
+            if end == .parked {
                 handedOff = true
-                continueParked(h1) { [self] in
+                continueParked(session) { [self] in
                     sessions[key] = nil
                     sessionEnded()
                 }
@@ -234,15 +236,15 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
-    /// A parked HTTP/1.1 session waits for its next request with no task (its last task has
-    /// ended, and its stack with it), then runs in a new one, for as long as it keeps parking;
-    /// `ended` when the connection closes (the idle timeout passing while parked closes it).
-    private func continueParked(_ session: HTTP1Session, ended: @escaping @Sendable () -> Void) {
+    /// A parked session waits for its next bytes with no task (its last task has ended, and its
+    /// stack with it), then runs in a new one, for as long as it keeps parking; `ended` when the
+    /// connection closes (the idle timeout passing while parked closes it).
+    private func continueParked(_ session: any ParkableSession, ended: @escaping @Sendable () -> Void) {
         parkedSinceTrim += 1
         if parkedSinceTrim >= Self.parkedSessionsPerTrim && !trimScheduled { scheduleHeapTrim() }
         session.connection.whenReadable(deadline: session.idleDeadline) { [self] readable in
             guard readable else {
-                session.connection.close()
+                session.closeIdle()
                 ended()
                 return
             }

@@ -396,3 +396,32 @@ def test_reload_changing_http2_settings_sends_goaway_and_lets_the_stream_finish(
     fresh = H2Wire(s.port)
     fresh.pump(lambda: 3 in fresh.server_settings, timeout=3)
     assert fresh.server_settings.get(3) == 20, fresh.server_settings
+
+
+def test_an_idle_h2_connection_parks_then_serves_pings_and_streams_and_times_out(spawn, backend):
+    """An HTTP/2 connection with no stream open for 100 ms parks: its task ends and it waits
+    with none (read and output buffers given back). The client sees nothing of it: a PING is
+    answered and new streams are served on the same connection after each pause, and the
+    listener's idle timeout (2 s here) still closes it, counted from the last activity."""
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port(), protocol="auto")
+    files["gateway.yaml"] = files["gateway.yaml"].replace("idle_timeout: 60s", "idle_timeout: 2s")
+    s = spawn.sluice(files, port)
+    c = H2Wire(s.port)
+    try:
+        for i, pause in enumerate([0, 0.4, 1.2, 0.3]):
+            time.sleep(pause)
+            if i == 2:
+                c.send(PingFrame(0, opaque_data=b"parked!!").serialize())
+                assert c.pump(lambda: c.pings_acked >= 1, 3), "a PING to a parked connection is answered"
+            sids = [c.request("GET", f"/echo/parked/{i}/{k}") for k in range(3)]
+            for k, sid in enumerate(sids):
+                r = c.response(sid)
+                assert r.status == 200 and r.json()["path"] == f"/echo/parked/{i}/{k}", (i, k, r)
+        answered = time.monotonic()
+        assert c.wait_closed(6), "sluice closes the idle connection"
+        waited = time.monotonic() - answered
+    finally:
+        c.close()
+    assert 1.5 <= waited <= 4.0, f"closed {waited:.2f} s after the last answer (idle_timeout 2s)"
+    assert_still_serving(s)

@@ -358,3 +358,21 @@ def test_idle_keep_alive_tls_connection_waits_for_the_idle_timeout_not_the_heade
                     assert chunk, f"closed after a {pause} s pause"
                     head += chunk
                 assert head.startswith(b"HTTP/1.1 200 "), (pause, head[:80])
+
+
+def test_idle_h2_tls_connection_parks_and_serves_new_streams(tls_sluice):
+    """HTTP/2 over TLS: after pauses long enough to park (100 ms with no stream), new streams on
+    the same connection are served: the wake goes through OpenSSL's buffered bytes as well as
+    the socket's."""
+    s = tls_sluice()
+    h2 = H2Wire(s.port, tls=ssl.create_default_context(cafile=s.ca))
+    try:
+        for i, pause in enumerate([0, 0.5, 2.5, 0.2]):
+            time.sleep(pause)
+            sids = [h2.request("GET", f"/echo/h2-idle-{i}-{k}") for k in range(2)]
+            for k, sid in enumerate(sids):
+                r = h2.response(sid)
+                assert r.status == 200 and r.ended, (pause, k, r)
+                assert json.loads(r.body)["path"] == f"/echo/h2-idle-{i}-{k}", r
+    finally:
+        h2.close()

@@ -52,12 +52,52 @@ def raise_fd_limit(connections: int) -> dict:
     return {"before": [soft, hard], "after": [need, new_hard], "how": how}
 
 
-def _client_context() -> ssl.SSLContext:
+def _client_context(alpn: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols([alpn])
     return ctx
+
+
+class _H2Client:
+    """One HTTP/2 connection of the idle mode (Python's h2): kept with its socket so that the
+    connection stays open and correct (h2 answers the server's PINGs and SETTINGS if read)."""
+
+    def __init__(self, sock) -> None:
+        import h2.config
+        import h2.connection
+        self.sock = sock
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        sock.sendall(self.conn.data_to_send())
+
+    def get(self, port: int, path: str) -> int:
+        import h2.events
+        stream = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(stream, [(":method", "GET"), (":scheme", "https"), (":authority", f"127.0.0.1:{port}"),
+                                        (":path", path)], end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+        status = 0
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise OSError("connection closed before the response ended")
+            for event in self.conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
+                    status = int(dict(event.headers)[":status"])
+                if isinstance(event, h2.events.DataReceived):
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)) and event.stream_id == stream:
+                    self.sock.sendall(self.conn.data_to_send())
+                    return status
+            self.sock.sendall(self.conn.data_to_send())
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def _read_response(sock) -> int:
@@ -87,20 +127,29 @@ def _read_response(sock) -> int:
     return status
 
 
-def open_connections(port: int, count: int, tls: bool, request_first: bool, path: str) -> list:
-    """`count` connections to 127.0.0.1:port, one after another (a full TLS handshake each,
-    ALPN http/1.1), each carrying one GET `path` first when `request_first`."""
-    ctx = _client_context() if tls else None
+def open_connections(port: int, count: int, protocol: str, request_first: bool, path: str) -> list:
+    """`count` connections to 127.0.0.1:port, one after another (for h1-tls and h2-tls a full
+    TLS handshake each, ALPN http/1.1 or h2), each carrying one GET `path` first when
+    `request_first` (over HTTP/2: the preface, SETTINGS, one stream)."""
+    ctx = _client_context("h2" if protocol == "h2-tls" else "http/1.1") if protocol != "h1" else None
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     socks = []
     for i in range(count):
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         s = ctx.wrap_socket(raw) if ctx else raw
-        if request_first:
+        if protocol == "h2-tls":
+            if s.selected_alpn_protocol() != "h2":
+                raise BenchError(f"bench: idle: connection {i} did not negotiate h2 ({s.selected_alpn_protocol()})")
+            client = _H2Client(s)
+            status = client.get(port, path) if request_first else 200
+            s = client
+        elif request_first:
             s.sendall(request)
             status = _read_response(s)
-            if not 200 <= status < 300:
-                raise BenchError(f"bench: idle: connection {i} got {status} for GET {path}")
+        else:
+            status = 200
+        if not 200 <= status < 300:
+            raise BenchError(f"bench: idle: connection {i} got {status} for GET {path}")
         socks.append(s)
     return socks
 
@@ -109,6 +158,7 @@ def still_open(socks: list) -> int:
     """How many of the connections the server has not closed (no EOF, no reset waiting)."""
     n = 0
     for s in socks:
+        s = s.sock if isinstance(s, _H2Client) else s
         raw = s if not isinstance(s, ssl.SSLSocket) else socket.socket(fileno=s.fileno())
         try:
             raw.setblocking(False)
@@ -127,13 +177,13 @@ def still_open(socks: list) -> int:
     return n
 
 
-def measure(name: str, proc: Proc, port: int, count: int, tls: bool, request_first: bool, path: str,
+def measure(name: str, proc: Proc, port: int, count: int, protocol: str, request_first: bool, path: str,
             settle: float) -> dict:
     """RSS of the target's process group before, with `count` idle connections open (after
     `settle` seconds), and per connection still open then."""
     before = proc.rss_kib()
     cpu0, t0 = proc.cpu_seconds(), time.monotonic()
-    socks = open_connections(port, count, tls, request_first, path)
+    socks = open_connections(port, count, protocol, request_first, path)
     opened_s = time.monotonic() - t0
     try:
         time.sleep(settle)
@@ -170,7 +220,7 @@ def lines(results: dict, markdown: bool) -> list[str]:
     idle = results.get("idle")
     if not idle:
         return []
-    kind = "TLS (HTTP/1.1 inside)" if idle["protocol"] == "h1-tls" else "clear-text HTTP/1.1"
+    kind = {"h1-tls": "TLS (HTTP/1.1 inside)", "h2-tls": "TLS (HTTP/2 inside)"}.get(idle["protocol"], "clear-text HTTP/1.1")
     title = (f"Idle connections: {idle['connections']:,} {kind} connections per target, "
              + ("each after one request" if idle["request_first"] else "no request") + f", measured {idle['settle']} "
              f"after the last opened; order {', '.join(idle['order'])} (seed {results.get('order_seed')})")

@@ -150,8 +150,8 @@ def load(path: Path) -> dict:
     s["backend"]["timeline"] = timeline
     if int(s["idle"]["connections"]):
         seconds(s["idle"]["settle"])
-        if s["protocol"] not in ("h1", "h1-tls") or timeline or any(r["class"] for r in mix):
-            raise BenchError(f"bench: {path.name}: idle connections are h1 or h1-tls, without timeline or classes")
+        if timeline or any(r["class"] for r in mix):
+            raise BenchError(f"bench: {path.name}: idle connections are without timeline or classes")
     if s["backend"]["kind"] not in BACKENDS:
         raise BenchError(f"bench: {path.name}: backend kind '{s['backend']['kind']}' (known: {', '.join(BACKENDS)})")
     if s["backend"]["kind"] == "static" and (s["backend"]["settings"] or timeline or any(r["class"] for r in mix)):
