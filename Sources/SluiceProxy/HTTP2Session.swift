@@ -125,11 +125,13 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         return .closed
     }
 
-    /// Parking: the read buffer, the output buffer, TLS's buffers and the stream tasks kept
-    /// for the next streams are given back (made again with the next stream).
+    /// Parking: the read buffer, both output buffers (ours and the session's), TLS's buffers and
+    /// the stream tasks kept for the next streams are given back (made again with the next
+    /// stream).
     private func releaseIdleMemory() {
         buffer.releaseCapacity()
         output = []
+        session.releaseIdleBuffers()
         connection.releaseIdleBuffers()
         endIdleStreamTasks()
         if idleStreamTasksTimer.isScheduled { loop.cancel(idleStreamTasksTimer) }
