@@ -68,6 +68,10 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
     /// True from parking until the next request: the task serving the session is a fresh one,
     /// whose stack is only the wait, so there is nothing to gain by parking again.
     private var onFreshTask = false
+    /// The gaps between this connection's requests, and when the last response ended (loop
+    /// clock): how long it waits idle before parking.
+    private var idleGaps = IdleGaps()
+    private var idleSince: UInt64 = 0
 
     func run() async -> SessionRunEnd {
         var parked = false
@@ -82,7 +86,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                 if servedFirst && buffer.isEmpty {
                     // Between requests the idle timeout applies; the header timeout starts with the
                     // first byte of the next request.
-                    let parkAt = loop.deadline(afterNanoseconds: parkAfterNanoseconds)
+                    let parkAt = loop.deadline(afterNanoseconds: idleGaps.parkAfter)
                     if !onFreshTask && parkAt.nanoseconds < idleDeadline.nanoseconds {
                         if try await !connection.waitReadable(orTimeOutAt: parkAt) {
                             buffer.releaseCapacity()
@@ -96,6 +100,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                         try await connection.waitReadable(deadline: idleDeadline, operation: "idle")
                     }
                     headStarted = .now
+                    idleGaps.record(headStarted.nanoseconds - min(idleSince, headStarted.nanoseconds))
                 }
                 servedFirst = true
                 guard let request = try await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
@@ -110,6 +115,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                 }
                 if !exchange.keepAlive || takesNoMore { return .closed }
                 headStarted = .now
+                idleSince = headStarted.nanoseconds
                 idleDeadline = loop.deadline(afterNanoseconds: idleTimeoutNanoseconds)
             } catch let error as HTTP1Error {
                 // Malformed or smuggling-shaped request: answer and close (its framing can't be trusted).

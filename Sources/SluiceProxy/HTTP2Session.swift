@@ -20,6 +20,10 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     private let buffer = ByteBuffer(capacity: 16 * 1024)
     /// When the connection closes if no stream opens: restarted by every read with none open.
     private(set) var idleDeadline = Deadline(nanoseconds: 0)
+    /// The gaps between one stream ending with no other open and the next stream (parked time
+    /// included), and when the current gap began: how long to wait idle before parking.
+    private var idleGaps = IdleGaps()
+    private var idleSince: UInt64?
     private var streams: [Int32: HTTP2StreamExchange] = [:]
     private var output: [UInt8] = []
     private var writing = false
@@ -109,7 +113,8 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
                 if streams.isEmpty {
                     idleDeadline = loop.deadline(after: listener.idleTimeout)
                     deadline = idleDeadline
-                    let parkAt = loop.deadline(afterNanoseconds: parkAfterNanoseconds)
+                    if idleSince == nil { idleSince = Deadline.now.nanoseconds }
+                    let parkAt = loop.deadline(afterNanoseconds: idleGaps.parkAfter)
                     if parkAt.nanoseconds < idleDeadline.nanoseconds, try await !connection.waitReadable(orTimeOutAt: parkAt),
                        streams.isEmpty, !writing, !flushScheduled, !session.wantsWrite, buffer.isEmpty {
                         releaseIdleMemory()
@@ -141,6 +146,11 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         switch event {
         case .request(let streamID, let head, let endStream):
             context.metrics.countHTTP2Stream()
+            if let since = idleSince {
+                let now = Deadline.now.nanoseconds
+                idleGaps.record(now - min(since, now))
+                idleSince = nil
+            }
             let exchange = HTTP2StreamExchange(connection: self, streamID: streamID, head: head, endStream: endStream)
             streams[streamID] = exchange
             if let idle = idleStreamTasks.popLast() {
