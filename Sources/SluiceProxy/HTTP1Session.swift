@@ -65,8 +65,9 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
     private var servedFirst = false
     /// When the current idle wait between requests ends the connection (the idle timeout).
     private(set) var idleDeadline = Deadline(nanoseconds: 0)
-    /// True from parking until the next request: the task serving the session is a fresh one,
-    /// whose stack is only the wait, so there is nothing to gain by parking again.
+    /// True from parking until the next request: the task was started by bytes arriving, so it
+    /// waits for the rest of the request rather than parking again (a part of a TLS record would
+    /// otherwise wake it and park it again every `IdleGaps.parkAfter`).
     private var onFreshTask = false
     /// The gaps between this connection's requests, and when the last response ended (loop
     /// clock): how long it waits idle before parking.

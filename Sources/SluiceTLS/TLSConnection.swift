@@ -154,12 +154,6 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         }
     }
 
-    /// Returns once a read would find application data (or the end, or an error, which the read
-    /// then reports). OpenSSL reads the socket itself, so the socket's readiness alone says
-    /// nothing: it stays "readable" after a request was read in full, and a keep-alive wait for
-    /// the next request would return at once (then the header timeout, not the idle timeout,
-    /// ended idle TLS connections). So it peeks: records that carry no application data (a
-    /// session ticket, a key update) are processed and the wait goes on.
     /// Bytes OpenSSL already holds wake at once; otherwise the socket's next bytes do (a part of
     /// a record included: the task that wakes reads on, as after any wait).
     public func whenReadable(deadline: Deadline, _ wake: @escaping (Bool) -> Void) {
@@ -168,6 +162,12 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         tcp.whenReadable(deadline: deadline, wake)
     }
 
+    /// Returns once a read would find application data (or the end, or an error, which the read
+    /// then reports). OpenSSL reads the socket itself, so the socket's readiness alone says
+    /// nothing: it stays "readable" after a request was read in full, and a keep-alive wait for
+    /// the next request would return at once (then the header timeout, not the idle timeout,
+    /// ended idle TLS connections). So it peeks: records that carry no application data (a
+    /// session ticket, a key update) are processed and the wait goes on.
     public func waitReadable(deadline: Deadline?, operation: String) async throws(IOError) {
         while true {
             guard !isClosed else { throw IOError(.closed, operation: operation) }
