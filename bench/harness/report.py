@@ -9,6 +9,7 @@ from . import breakers, fixedrate, idle, overload
 FIGURES = [  # key, label, unit, better
     ("rps", "req/s", "", "higher"),
     ("cpu_us_per_req", "CPU per req", "µs", "lower"),
+    ("kernel_us_per_req", "of which kernel", "µs", "lower"),
     ("p50_ms", "p50", "ms", "lower"),
     ("p90_ms", "p90", "ms", "lower"),
     ("p99_ms", "p99", "ms", "lower"),
@@ -47,6 +48,10 @@ def summarize(runs: list[dict], targets: list[str]) -> dict:
         # CPU µs per request: the proxy's processes' utime + stime over the measured runs, divided
         # by the requests answered in them (the headline figure, steadier than req/s on a shared box).
         s["cpu_us_per_req"] = 1e6 * s["cpu_s"] / s["requests"] if s["requests"] else None
+        if s["requests"] and all("cpu_kernel_s" in r for r in rs):
+            # The kernel's share of it (stime): system calls and loopback's packet handling, alike
+            # for every proxy that makes the same calls; the rest is the proxy's own code.
+            s["kernel_us_per_req"] = 1e6 * sum(r["cpu_kernel_s"] for r in rs) / s["requests"]
         s["peak_rss_mib"] = max(r["peak_rss_kib"] for r in rs) / 1024
         if all("others_cpu_pct" in r for r in rs):  # the most other processes took during its runs
             s["others_cpu_pct"] = max(r["others_cpu_pct"] for r in rs)
