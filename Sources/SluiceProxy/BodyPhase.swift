@@ -41,7 +41,8 @@ struct BodyPhase<Downstream: DownstreamExchange> {
             guard reserve(declared) else { return .failure(buffersFull()) }
         }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(reserved)
+        // Not for an empty body: even reserving 0 gives an empty array storage of its own.
+        if reserved > 0 { bytes.reserveCapacity(reserved) }
         let started = context.loop.now
         do {
             try await downstream.willReadBody()

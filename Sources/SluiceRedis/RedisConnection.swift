@@ -284,21 +284,9 @@ public final class RedisConnection: @unchecked Sendable {
                 connectionLost(epoch: myEpoch, "closed by redis")
                 return
             }
-            guard reader.feed(bytes) else {
+            guard reader.read(bytes, deliver: dispatch) else {
                 connectionLost(epoch: myEpoch, "protocol error")
                 return
-            }
-            while true {
-                switch reader.next() {
-                case .needMore: break
-                case .protocolError:
-                    connectionLost(epoch: myEpoch, "protocol error")
-                    return
-                case .reply(let reply):
-                    dispatch(reply)
-                    continue
-                }
-                break
             }
         }
     }
