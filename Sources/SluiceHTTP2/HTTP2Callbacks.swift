@@ -95,7 +95,7 @@ extension HTTP2ServerSession {
                     // nghttp2 wants them submitted here, with the last DATA (nghttp2_submit_trailer).
                     stream.trailers = nil
                     flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                    HTTP2ServerSession.withNameValues(trailers) { fields in
+                    me.nameValues.with(trailers) { fields in
                         _ = nghttp2_submit_trailer(session, streamID, fields.baseAddress, fields.count)
                     }
                 }

@@ -26,6 +26,8 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
     let outputChunkLimit = 64 * 1024
     var events: [HTTP2ClientEvent] = []
     var streams = StreamTable<ClientStream>()
+    /// Where each request head is built for nghttp2.
+    let nameValues = NameValueBlock()
     private(set) var failure: HTTP2ConnectionError?
     /// The server sent GOAWAY: no new streams on this connection.
     public internal(set) var goingAway = false
@@ -85,7 +87,7 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
         let stream = ClientStream()
         stream.outboundEnded = endStream
         var streamID: Int32 = -1
-        HTTP2ServerSession.withNameValues(pairs) { nva in
+        nameValues.with(pairs) { nva in
             if endStream {
                 streamID = nghttp2_submit_request(session, nil, nva.baseAddress, nva.count, nil, nil)
             } else {

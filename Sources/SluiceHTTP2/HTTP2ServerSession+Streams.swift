@@ -30,7 +30,7 @@ extension HTTP2ServerSession {
             stream.responseStarted = true
             stream.outboundEnded = endStream
         }
-        Self.withNameValues(fields, leading: (":status", String(head.status))) { fields in
+        nameValues.with(fields, leading: (":status", String(head.status))) { fields in
             // nghttp2 copies the fields before these calls return.
             if interim {
                 _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, fields.baseAddress, fields.count, nil)
@@ -40,38 +40,6 @@ extension HTTP2ServerSession {
                 var provider = Self.dataProvider()
                 _ = nghttp2_submit_response(session, streamID, fields.baseAddress, fields.count, &provider)
             }
-        }
-    }
-
-    /// `leading` (a pseudo-header) and `fields` as nghttp2 name/value pairs pointing into one
-    /// buffer, valid during `body`. Any sequence of fields: a response's filtered headers go in
-    /// lazily, with no list of them made first (this runs for every HTTP/2 response).
-    static func withNameValues<Fields: Sequence>(_ fields: Fields, leading: (name: String, value: String)? = nil,
-                                                 _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void)
-    where Fields.Element == (name: String, value: String) {
-        // Reserved for a typical response head (a lazily filtered sequence counts as empty), so
-        // that neither grows field by field.
-        var block: [UInt8] = []
-        block.reserveCapacity(512)
-        var spans: [(name: Range<Int>, value: Range<Int>)] = []
-        spans.reserveCapacity(max(fields.underestimatedCount + 1, 16))
-        func add(_ name: String, _ value: String) {
-            let nameStart = block.count
-            block.append(contentsOf: name.utf8)
-            let valueStart = block.count
-            block.append(contentsOf: value.utf8)
-            spans.append((nameStart..<valueStart, valueStart..<block.count))
-        }
-        if let leading { add(leading.name, leading.value) }
-        for (name, value) in fields { add(name, value) }
-        block.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress
-            var pairs = spans.map { span in
-                nghttp2_nv(name: base.map { $0 + span.name.lowerBound }, value: base.map { $0 + span.value.lowerBound },
-                           namelen: span.name.count, valuelen: span.value.count,
-                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            pairs.withUnsafeMutableBufferPointer { body($0) }
         }
     }
 

@@ -18,6 +18,8 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     /// Events produced since the caller last collected them.
     var events: [HTTP2Event] = []
     var streams = StreamTable<StreamState>()
+    /// Where each response head is built for nghttp2.
+    let nameValues = NameValueBlock()
     /// The stream whose header block is being received: its header callbacks (one per field)
     /// skip the dictionary. Set when the block begins, cleared when its frame is complete.
     var streamReceivingHeaders: StreamState?
@@ -156,6 +158,7 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     /// the next frames. Reserving it whole per connection held 96 KiB per idle connection.
     public func releaseIdleBuffers() {
         if output.isEmpty { output = [] }
+        nameValues.release()
     }
     /// The session still reads from the peer.
     public var wantsRead: Bool { sessionWantsRead }

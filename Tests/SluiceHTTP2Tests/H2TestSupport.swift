@@ -24,6 +24,8 @@ struct Frame {
     var payload: [UInt8]
     /// A HEADERS frame's fields, decoded as the frames were read.
     var fields: [(String, String)] = []
+    /// The names among them sent as never-indexed literals (HPACK's "never indexed").
+    var neverIndexed: [String] = []
 
     func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
 
@@ -138,6 +140,9 @@ final class Wire {
 
     deinit { nghttp2_hd_inflate_del(inflater) }
 
+    /// Bytes in the client's HPACK dynamic table: what the server's fields have put there.
+    var decoderTableSize: Int { nghttp2_hd_inflate_get_dynamic_table_size(inflater) }
+
     func send(_ bytes: [UInt8]) throws(HTTP2ConnectionError) -> [HTTP2Event] {
         let result = bytes.withUnsafeBytes { raw in
             Result { () throws(HTTP2ConnectionError) -> [HTTP2Event] in try server.receive(raw) }
@@ -191,7 +196,7 @@ final class Wire {
             let stream = Int32(bitPattern: readUInt32(pending, at + 5) & 0x7fff_ffff)
             var frame = Frame(type: pending[at + 3], flags: pending[at + 4], streamID: stream,
                               payload: Array(pending[at + 9..<at + 9 + length]))
-            if frame.kind == .headers { frame.fields = fields(frame) }
+            if frame.kind == .headers { (frame.fields, frame.neverIndexed) = fields(frame) }
             frames.append(frame)
             at += 9 + length
         }
@@ -200,8 +205,9 @@ final class Wire {
     }
 
     /// Decodes a HEADERS frame's block (in the order the server sent them: HPACK is stateful).
-    private func fields(_ frame: Frame) -> [(String, String)] {
+    private func fields(_ frame: Frame) -> ([(String, String)], [String]) {
         var out: [(String, String)] = []
+        var neverIndexed: [String] = []
         var payload = frame.payload
         if frame.has(Flag.padded) { payload = Array(payload[1..<payload.count - Int(payload[0])]) }
         var input = payload[...]
@@ -212,17 +218,18 @@ final class Wire {
                 nghttp2_hd_inflate_hd2(inflater, &nv, &flags, buf.baseAddress, buf.count, 1)
             }
             XCTAssertGreaterThanOrEqual(used, 0, "HPACK decode")
-            if used < 0 { return out }
+            if used < 0 { return (out, neverIndexed) }
             input = input.dropFirst(used)
             if flags & Int32(NGHTTP2_HD_INFLATE_EMIT.rawValue) != 0 {
-                out.append((String(decoding: UnsafeBufferPointer(start: nv.name, count: nv.namelen), as: UTF8.self),
-                            String(decoding: UnsafeBufferPointer(start: nv.value, count: nv.valuelen), as: UTF8.self)))
+                let name = String(decoding: UnsafeBufferPointer(start: nv.name, count: nv.namelen), as: UTF8.self)
+                out.append((name, String(decoding: UnsafeBufferPointer(start: nv.value, count: nv.valuelen), as: UTF8.self)))
+                if nv.flags & UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) != 0 { neverIndexed.append(name) }
             }
             if flags & Int32(NGHTTP2_HD_INFLATE_FINAL.rawValue) != 0 {
                 nghttp2_hd_inflate_end_headers(inflater)
-                return out
+                return (out, neverIndexed)
             }
-            if used == 0 && input.isEmpty { return out }
+            if used == 0 && input.isEmpty { return (out, neverIndexed) }
         }
     }
 }
