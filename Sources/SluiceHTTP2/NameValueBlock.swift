@@ -51,7 +51,12 @@ final class NameValueBlock {
     /// as never-indexed literals: indexed, each would take a slot in HPACK's dynamic table only to
     /// push out the fields that do repeat (and cost nghttp2 an allocation and an eviction).
     private static func flags(name: UnsafeBufferPointer<UInt8>) -> UInt8 {
-        let unique = name.elementsEqual("x-request-id".utf8) || name.elementsEqual("traceparent".utf8)
+        // By length first: most names differ in it, and compare no byte.
+        let unique = (name.count == requestID.count && name.elementsEqual(requestID))
+            || (name.count == traceparent.count && name.elementsEqual(traceparent))
         return UInt8(unique ? NGHTTP2_NV_FLAG_NO_INDEX.rawValue : NGHTTP2_NV_FLAG_NONE.rawValue)
     }
+
+    private static let requestID = Array("x-request-id".utf8)
+    private static let traceparent = Array("traceparent".utf8)
 }
