@@ -156,21 +156,29 @@ extension HTTP2ServerSession {
             return 0
         }
         if stream.rejection != nil { return 0 }
-        let nameText = string(name, nameLength)
         let valueText = string(value, valueLength)
         if frame.headers.cat != NGHTTP2_HCAT_REQUEST {
-            stream.headers.appendLowercased(name: nameText, value: valueText)  // trailers
+            stream.headers.appendLowercased(name: string(name, nameLength), value: valueText)  // trailers
             return 0
         }
         // nghttp2 has already checked the shape (RFC 9113 8.3): lower case, no
-        // connection-specific fields, pseudo-headers known, once each, before regular ones.
-        switch nameText {
-        case ":method": stream.method = valueText
-        case ":path": stream.path = valueText
-        case ":authority": stream.authority = valueText
-        case ":scheme", ":protocol": break
-        case "cookie": stream.cookies.append(valueText)
-        default: stream.headers.appendLowercased(name: nameText, value: valueText)
+        // connection-specific fields, pseudo-headers known (:method, :scheme, :authority,
+        // :path, :protocol), once each, before regular ones. So a pseudo-header is told by its
+        // length and second byte, with no name string made and compared for each field.
+        if let name, nameLength > 1, name[0] == UInt8(ascii: ":") {
+            switch (nameLength, name[1]) {
+            case (7, UInt8(ascii: "m")): stream.method = valueText
+            case (5, UInt8(ascii: "p")): stream.path = valueText
+            case (10, UInt8(ascii: "a")): stream.authority = valueText
+            default: break  // :scheme, :protocol
+            }
+            return 0
+        }
+        let nameText = string(name, nameLength)
+        if nameLength == 6 && nameText == "cookie" {
+            stream.cookies.append(valueText)
+        } else {
+            stream.headers.appendLowercased(name: nameText, value: valueText)
         }
         return 0
     }

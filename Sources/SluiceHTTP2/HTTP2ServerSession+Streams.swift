@@ -22,15 +22,14 @@ extension HTTP2ServerSession {
         guard failure == nil, let session, let stream = streams[streamID], !stream.responseStarted else { return }
         let interim = head.status < 200
         let nominated = head.headers.tokens(for: "connection")
-        let fields = head.headers.lazy
-            .filter { !$0.name.utf8.starts(with: CollectionOfOne(UInt8(ascii: ":"))) && !isConnectionSpecific($0.name)
-                && (nominated.isEmpty || !nominated.contains($0.name)) }
-            .map { (name: $0.name, value: $0.value) }
+        func skip(_ name: String) -> Bool {
+            name.utf8.first == UInt8(ascii: ":") || isConnectionSpecific(name) || (!nominated.isEmpty && nominated.contains(name))
+        }
         if !interim {
             stream.responseStarted = true
             stream.outboundEnded = endStream
         }
-        nameValues.with(fields, leading: (":status", String(head.status))) { fields in
+        nameValues.with(head.headers, leading: (":status", String(head.status)), skip: skip) { fields in
             // nghttp2 copies the fields before these calls return.
             if interim {
                 _ = nghttp2_submit_headers(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, nil, fields.baseAddress, fields.count, nil)

@@ -1,4 +1,5 @@
 internal import CNghttp2
+import SluiceHTTP
 
 /// Header fields as nghttp2 name/value pairs, pointing into one byte buffer. A session keeps one
 /// block and builds every head it submits in it: nghttp2 copies the pairs before a submit call
@@ -15,12 +16,32 @@ final class NameValueBlock {
     func with<Fields: Sequence>(_ fields: Fields, leading: (name: String, value: String)? = nil,
                                 _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void)
     where Fields.Element == (name: String, value: String) {
+        start()
+        if let leading { add(leading.name, leading.value) }
+        for (name, value) in fields { add(name, value) }
+        finish(body)
+    }
+
+    /// `leading`, then the fields of `headers` that `skip` does not refuse. Read in place: a
+    /// response head's fields are not copied (each copy of a field retains its two strings).
+    func with(_ headers: HTTPHeaders, leading: (name: String, value: String), skip: (String) -> Bool,
+              _ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void) {
+        start()
+        add(leading.name, leading.value)
+        headers.fields.withUnsafeBufferPointer { fields in
+            for index in fields.indices where !skip(fields[index].name) { add(fields[index].name, fields[index].value) }
+        }
+        finish(body)
+    }
+
+    private func start() {
         bytes.removeAll(keepingCapacity: true)
         spans.removeAll(keepingCapacity: true)
         pairs.removeAll(keepingCapacity: true)
         if bytes.capacity == 0 { bytes.reserveCapacity(512) }
-        if let leading { add(leading.name, leading.value) }
-        for (name, value) in fields { add(name, value) }
+    }
+
+    private func finish(_ body: (UnsafeMutableBufferPointer<nghttp2_nv>) -> Void) {
         bytes.withUnsafeMutableBufferPointer { bytes in
             let base = bytes.baseAddress
             for span in spans {
