@@ -30,8 +30,10 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
 
-    /// Appends a field whose name the caller guarantees is already lower-case.
-    public mutating func appendLowercased(name: String, value: String) {
+    /// Appends a field whose name the caller guarantees is already lower-case. The strings are
+    /// taken, not borrowed: a caller done with them (a parser's fresh strings) hands them over
+    /// without the retain and release a copy would cost.
+    public mutating func appendLowercased(name: consuming String, value: consuming String) {
         fields.append(Field(name: name, value: value))
     }
 
