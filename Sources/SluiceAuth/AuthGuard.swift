@@ -307,15 +307,14 @@ final class AuthGuard: RequestGuard {
 
 /// On routes without auth: removes any client-sent merchant header, so that no backend ever
 /// takes a client's word for who the merchant is.
-struct MerchantHeaderStripper: RequestGuard {
+struct MerchantHeaderStripper: HeadRewritingGuard {
     let name = "auth"
     let counters = GuardCounters()
     let merchantHeader: String
 
     func explain(_ request: GuardRequest) -> String { "no auth on this route; a client-sent \(merchantHeader) is removed" }
 
-    func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
-        request.head.headers.remove(name: merchantHeader)
-        return .proceed
+    func rewrite(_ head: inout HTTPRequestHead) {
+        head.headers.remove(name: merchantHeader)
     }
 }

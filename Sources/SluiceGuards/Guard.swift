@@ -82,3 +82,18 @@ extension RequestGuard {
     public var needsBody: Bool { false }
     public func explain(_ request: GuardRequest) -> String { "" }
 }
+
+/// A guard that only rewrites the request head, at once, and never refuses (a client-sent header
+/// no backend may take on trust, removed). A route whose guards are all of this kind runs them
+/// on the head alone, with no `GuardRequest` made: a route without real guards pays for the
+/// rewrite and nothing else.
+public protocol HeadRewritingGuard: RequestGuard {
+    func rewrite(_ head: inout HTTPRequestHead)
+}
+
+extension HeadRewritingGuard {
+    public func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        rewrite(&request.head)
+        return .proceed
+    }
+}

@@ -9,9 +9,23 @@ struct GuardChain: Sendable {
     /// guards in front of it (degrade) refuse without waiting for a body.
     let firstBodyGuard: Int?
 
+    /// Set when every guard only rewrites the head (a route with no real guard): the pipeline
+    /// then calls `rewriteHead` instead of `evaluate`, and makes no `GuardRequest`.
+    let headRewriters: [any HeadRewritingGuard]?
+
     init(guards: [any RequestGuard]) {
         self.guards = guards
         firstBodyGuard = guards.firstIndex { $0.needsBody }
+        let rewriters = guards.compactMap { $0 as? any HeadRewritingGuard }
+        headRewriters = rewriters.count == guards.count ? rewriters : nil
+    }
+
+    /// The chain of a route whose guards only rewrite the head: each rewrites it, in order.
+    func rewriteHead(_ head: inout HTTPRequestHead, _ rewriters: [any HeadRewritingGuard]) {
+        for rewriter in rewriters {
+            rewriter.rewrite(&head)
+            rewriter.counters.record(.proceed)
+        }
     }
 
     struct Outcome {

@@ -78,7 +78,10 @@ struct RequestPipeline {
         // The loop's body-buffer bytes this request holds, given back whatever the exit path.
         var bodyBufferReserved = 0
         defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved) } }
-        if let chain = configuration.guardChains[route.name], !chain.isEmpty {
+        let chain = configuration.guardChains[route.name]
+        if let chain, let rewriters = chain.headRewriters {
+            chain.rewriteHead(&head, rewriters)
+        } else if let chain, !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: identity.client, loopIndex: context.loop.index,
                                             clientCertificateSubject: downstream.clientCertificateSubject)

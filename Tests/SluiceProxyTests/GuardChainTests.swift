@@ -25,6 +25,35 @@ final class GuardChainTests: XCTestCase {
         func append(_ entry: String) { entries.append(entry) }
     }
 
+    struct HeaderRemover: HeadRewritingGuard {
+        let name = "auth"
+        let counters = GuardCounters()
+        let header: String
+        func rewrite(_ head: inout HTTPRequestHead) { head.headers.remove(name: header) }
+    }
+
+    func testAChainOfHeadRewritersRewritesTheHeadAloneAndCounts() async {
+        let first = HeaderRemover(header: "x-sluice-merchant")
+        let second = HeaderRemover(header: "x-other")
+        let chain = GuardChain(guards: [first, second])
+        guard let rewriters = chain.headRewriters else { return XCTFail("a chain of head rewriters is run on the head") }
+        var head = HTTPRequestHead(method: "GET", target: "/q", version: .http1_1,
+                                   headers: HTTPHeaders([("host", "x"), ("X-Sluice-Merchant", "1900000666"), ("x-other", "1"), ("x-kept", "2")]))
+        chain.rewriteHead(&head, rewriters)
+        XCTAssertEqual(head.headers.map(\.name), ["host", "x-kept"])
+        XCTAssertEqual([first.counters.evaluated, second.counters.evaluated], [1, 1])
+
+        // The same guard in the full chain (with a guard that needs the request) rewrites there.
+        let seen = SeenLog()
+        let mixed = GuardChain(guards: [HeaderRemover(header: "x-sluice-merchant"), ScriptedGuard(name: "limit", verdict: .proceed, seen: seen)])
+        XCTAssertNil(mixed.headRewriters)
+        var guardRequest = request()
+        guardRequest.head.headers.add(name: "X-Sluice-Merchant", value: "1900000666")
+        _ = await mixed.evaluate(&guardRequest, readBody: { _ in nil })
+        XCTAssertNil(guardRequest.head.headers["x-sluice-merchant"])
+        XCTAssertEqual(seen.entries, ["limit:-"])
+    }
+
     private func request() -> GuardRequest {
         GuardRequest(head: HTTPRequestHead(method: "POST", target: "/pay", version: .http1_1, headers: HTTPHeaders([("host", "x")])),
                      routeName: "pay", routeIsCore: true, clientAddress: "127.0.0.1")
