@@ -37,6 +37,11 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         fields.append(Field(name: name, value: value))
     }
 
+    /// Inserts a field whose name is already lower-case at `index` (0: first).
+    public mutating func insertLowercased(name: consuming String, value: consuming String, at index: Int) {
+        fields.insert(Field(name: name, value: value), at: index)
+    }
+
     public mutating func add(name: String, value: String) {
         fields.append(Field(name: Self.lowercase(name), value: value))
     }

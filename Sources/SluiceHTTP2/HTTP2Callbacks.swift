@@ -238,8 +238,7 @@ extension HTTP2ServerSession {
             return
         }
         stream.announced = true
-        events.append(.request(streamID: stream.id, head: stream.requestHead(), endStream: endStream))
-        stream.headers = HTTPHeaders()
+        events.append(.request(streamID: stream.id, head: stream.takeRequestHead(), endStream: endStream))
         stream.cookies = []
         stream.headerListBytes = 0
     }

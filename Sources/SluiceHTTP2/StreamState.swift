@@ -46,12 +46,16 @@ final class StreamState {
     func appendOutbound(_ bytes: UnsafeRawBufferPointer) { outbound.append(bytes) }
     func takeOutbound(_ count: Int, into destination: inout [UInt8]) { outbound.take(count, into: &destination) }
 
-    /// The request head as the neutral model has it.
-    func requestHead() -> HTTPRequestHead {
-        var fields = HTTPHeaders(reservingCapacity: headers.count + 2)
-        if let authority { fields.appendLowercased(name: "host", value: authority) }
-        for field in headers where !(field.name == "host" && authority != nil) {
-            fields.appendLowercased(name: field.name, value: field.value)
+    /// The request head as the neutral model has it, `Host` first (from `:authority` when there
+    /// is one). The stream's fields move into it, not copied: the stream keeps none (trailers
+    /// start a list of their own).
+    func takeRequestHead() -> HTTPRequestHead {
+        var fields = HTTPHeaders()
+        swap(&fields, &headers)
+        if let authority {
+            // A Host that differs from :authority was refused before this (RFC 9113 8.3.1).
+            fields.remove(name: "host")
+            fields.insertLowercased(name: "host", value: authority, at: 0)
         }
         if !cookies.isEmpty { fields.appendLowercased(name: "cookie", value: cookies.joined(separator: "; ")) }
         return HTTPRequestHead(method: method ?? "", target: path ?? "", version: .http2, headers: fields)

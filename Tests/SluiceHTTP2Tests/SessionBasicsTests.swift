@@ -52,6 +52,13 @@ final class SessionBasicsTests: XCTestCase {
         XCTAssertEqual(head.path, "/v3/pay/transactions")
     }
 
+    func testAHostEqualToTheAuthorityIsSentOnceAndFirst() throws {
+        let wire = try Wire()
+        let events = wire.events(Build.headers(stream: 1, Build.get(extra: [("accept", "*/*"), ("host", "pay.example"), ("x-a", "1")])))
+        guard case .request(_, let head, _)? = events.first else { return XCTFail("\(events)") }
+        XCTAssertEqual(head.headers.map { "\($0.name)=\($0.value)" }, ["host=pay.example", "accept=*/*", "x-a=1"])
+    }
+
     func testHostHeaderWithoutAuthorityIsKept() throws {
         let wire = try Wire()
         let events = wire.events(Build.headers(stream: 1, [(":method", "GET"), (":scheme", "https"), (":path", "/"), ("host", "h.example")]))
