@@ -140,6 +140,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     /// Suspends the current task until the fd is readable (or the deadline passes).
+    @inline(__always)
     func waitReadable(_ registration: IORegistration, deadline: Deadline?) async -> IOWaitResult {
         await withUnsafeContinuation { continuation in
             registration.readWaiter = continuation

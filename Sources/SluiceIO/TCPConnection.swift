@@ -154,6 +154,9 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
         try await waitForReadEdge(deadline: deadline, operation: operation)
     }
 
+    // Inlined (with the loop's wait): each async frame between the read and the continuation
+    // is an allocation, and a hop back to the executor after every suspension.
+    @inline(__always)
     private func waitForReadEdge(deadline: Deadline?, operation: String) async throws(IOError) {
         switch await loop.waitReadable(registration, deadline: deadline) {
         case .ready: return
