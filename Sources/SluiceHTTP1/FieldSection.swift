@@ -17,16 +17,20 @@ struct FieldSection {
 
     /// Parses the field lines in `range`: each ends with CRLF (the scanner checked the line
     /// endings); the head's final empty line is not part of `range`.
-    init(_ bytes: HeadBytes, _ range: Range<Int>) throws(HTTP1Error) {
+    /// `repeated`: the connection's values from its previous head, reused where they repeat.
+    init(_ bytes: HeadBytes, _ range: Range<Int>, repeated: inout RepeatedFieldValues) throws(HTTP1Error) {
         var lineStart = range.lowerBound
+        var position = 0
         while lineStart < range.upperBound {
             let lineEnd = HeadScanner.find(ASCII.cr, in: bytes.bytes, lineStart..<range.upperBound) ?? range.upperBound
-            try parseLine(bytes, lineStart..<lineEnd)
+            try parseLine(bytes, lineStart..<lineEnd, position: position, repeated: &repeated)
             lineStart = lineEnd + 2
+            position += 1
         }
     }
 
-    private mutating func parseLine(_ bytes: HeadBytes, _ line: Range<Int>) throws(HTTP1Error) {
+    private mutating func parseLine(_ bytes: HeadBytes, _ line: Range<Int>, position: Int,
+                                    repeated: inout RepeatedFieldValues) throws(HTTP1Error) {
         if ASCII.isWhitespace(bytes[line.lowerBound]) { throw .obsFold }
         var colon = line.lowerBound
         while colon < line.upperBound, ASCII.isToken(bytes[colon]) { colon += 1 }
@@ -40,7 +44,7 @@ struct FieldSection {
         let name = line.lowerBound..<colon
         let value = bytes.trimmed(colon + 1..<line.upperBound)
         try observe(bytes, name: name, value: value)
-        headers.appendLowercased(name: bytes.lowercasedString(name), value: bytes.string(value))
+        headers.appendLowercased(name: bytes.lowercasedString(name), value: repeated.string(bytes, value, position: position))
     }
 
     /// Records what a framing-relevant field says; other fields cost one length switch.

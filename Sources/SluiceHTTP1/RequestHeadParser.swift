@@ -36,7 +36,9 @@ public struct RequestHeadParser {
         }
         guard let found, let line = requestLine else { return .needMore }
         requestLine = nil
-        let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2)
+        // Client heads keep nothing between requests: an idle client connection holds no strings.
+        var notKept = RepeatedFieldValues(slots: 0)
+        let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2, repeated: &notKept)
 
         switch fields.hostCount {
         case 0 where line.version == .http1_1: throw .missingHost

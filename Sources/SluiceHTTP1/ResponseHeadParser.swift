@@ -6,6 +6,8 @@ import SluiceHTTP
 public struct ResponseHeadParser {
     public let limits: HTTP1Limits
     private var scanner = HeadScanner()
+    /// The backend's long field values from its previous response on this connection.
+    private var repeatedValues = RepeatedFieldValues(slots: 16)
 
     public init(limits: HTTP1Limits = HTTP1Limits()) {
         self.limits = limits
@@ -29,7 +31,7 @@ public struct ResponseHeadParser {
         else { return .needMore }
         let view = HeadBytes(bytes: bytes)
         let line = try StatusLine(view, found.start..<found.startLineEnd)
-        let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2)
+        let fields = try FieldSection(view, found.startLineEnd + 2..<found.end - 2, repeated: &repeatedValues)
 
         if fields.chunked {
             if fields.contentLength != nil { throw .contentLengthWithTransferEncoding }
