@@ -20,9 +20,10 @@ struct GuardChain: Sendable {
         headRewriters = rewriters.count == guards.count ? rewriters : nil
     }
 
-    /// The chain of a route whose guards only rewrite the head: each rewrites it, in order.
-    func rewriteHead(_ head: inout HTTPRequestHead, _ rewriters: [any HeadRewritingGuard]) {
-        for rewriter in rewriters {
+    /// The chain of a route whose guards only rewrite the head (`headRewriters` is set): each
+    /// rewrites it, in order.
+    func rewriteHead(_ head: inout HTTPRequestHead) {
+        for rewriter in headRewriters ?? [] {
             rewriter.rewrite(&head)
             rewriter.counters.record(.proceed)
         }

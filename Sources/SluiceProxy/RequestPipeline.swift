@@ -79,8 +79,8 @@ struct RequestPipeline {
         var bodyBufferReserved = 0
         defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved) } }
         let chain = configuration.guardChains[route.name]
-        if let chain, let rewriters = chain.headRewriters {
-            chain.rewriteHead(&head, rewriters)
+        if let chain, chain.headRewriters != nil {
+            chain.rewriteHead(&head)
         } else if let chain, !chain.isEmpty {
             var guardRequest = GuardRequest(head: head, routeName: route.name, routeIsCore: route.routeClass == .core,
                                             clientAddress: identity.client, loopIndex: context.loop.index,

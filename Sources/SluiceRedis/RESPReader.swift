@@ -62,7 +62,8 @@ final class RESPReader: @unchecked Sendable {  // loop-confined
         switch bytes[start] {
         case UInt8(ascii: "+"): return (.status(String(decoding: line, as: UTF8.self)), length)
         case UInt8(ascii: "-"): return (.error(String(decoding: line, as: UTF8.self)), length)
-        case UInt8(ascii: "$") where line.elementsEqual("-1".utf8): return (.null, length)
+        case UInt8(ascii: "$") where line.count == 2 && line[0] == UInt8(ascii: "-") && line[1] == UInt8(ascii: "1"):
+            return (.null, length)
         case UInt8(ascii: ":"): return integer(line).map { (.integer($0), length) }
         default: return nil
         }

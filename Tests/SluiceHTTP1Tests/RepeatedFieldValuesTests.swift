@@ -5,10 +5,12 @@ import XCTest
 /// A backend connection's responses reuse the long field values that repeat from the previous
 /// response (same position, same bytes), and never hand out a stale one.
 final class RepeatedFieldValuesTests: XCTestCase {
+    private struct NotParsed: Error { let outcome: String }
+
+    /// The parsed head; a head that does not parse whole fails the test (it is thrown).
     private func head(_ text: String, _ parser: inout ResponseHeadParser) throws -> HTTPResponseHead {
-        guard case .complete(let parsed, _) = parseResponse(Array(text.utf8), method: "GET", with: &parser) else {
-            throw XCTSkip("unreachable: the head is whole")
-        }
+        let outcome = parseResponse(Array(text.utf8), method: "GET", with: &parser)
+        guard case .complete(let parsed, _) = outcome else { throw NotParsed(outcome: "\(outcome)") }
         return parsed.head
     }
 

@@ -36,10 +36,10 @@ final class GuardChainTests: XCTestCase {
         let first = HeaderRemover(header: "x-sluice-merchant")
         let second = HeaderRemover(header: "x-other")
         let chain = GuardChain(guards: [first, second])
-        guard let rewriters = chain.headRewriters else { return XCTFail("a chain of head rewriters is run on the head") }
+        XCTAssertNotNil(chain.headRewriters, "a chain of head rewriters is run on the head")
         var head = HTTPRequestHead(method: "GET", target: "/q", version: .http1_1,
                                    headers: HTTPHeaders([("host", "x"), ("X-Sluice-Merchant", "1900000666"), ("x-other", "1"), ("x-kept", "2")]))
-        chain.rewriteHead(&head, rewriters)
+        chain.rewriteHead(&head)
         XCTAssertEqual(head.headers.map(\.name), ["host", "x-kept"])
         XCTAssertEqual([first.counters.evaluated, second.counters.evaluated], [1, 1])
 
