@@ -43,7 +43,7 @@ public final class Bulkhead: Sendable {
         }
         if immediate { return .granted }
         var timer: TimerNode?
-        let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Outcome, Never>) in
+        let outcome = await suspendOnLoop { (continuation: UnsafeContinuation<Outcome, Never>) in
             let admission = state.withLock { state -> (PermitLedger.Admission, UInt64) in
                 state.nextID &+= 1
                 let id = state.nextID

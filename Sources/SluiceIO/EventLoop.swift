@@ -142,7 +142,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Suspends the current task until the fd is readable (or the deadline passes).
     @inline(__always)
     func waitReadable(_ registration: IORegistration, deadline: Deadline?) async -> IOWaitResult {
-        await withUnsafeContinuation { continuation in
+        await suspendOnLoop { continuation in
             registration.readWaiter = continuation
             if let deadline { timers.schedule(registration.readTimer, at: deadline.nanoseconds) }
         }
@@ -156,7 +156,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     func waitWritable(_ registration: IORegistration, deadline: Deadline?) async -> IOWaitResult {
-        await withUnsafeContinuation { continuation in
+        await suspendOnLoop { continuation in
             registration.writeWaiter = continuation
             if let deadline { timers.schedule(registration.writeTimer, at: deadline.nanoseconds) }
         }
@@ -187,7 +187,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Suspends the current task until the deadline (loop thread only).
     public func sleep(until deadline: Deadline) async {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+        await suspendOnLoop { (continuation: UnsafeContinuation<Void, Never>) in
             let node = TimerNode { continuation.resume() }
             timers.schedule(node, at: deadline.nanoseconds)
         }

@@ -61,7 +61,7 @@ public final class WorkerPool: Sendable {
         // (drops it). Exactly one resumes the caller.
         let claim = JobClaim()
         var timer: TimerNode?
-        let result = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result?, Never>) in
+        let result = await suspendOnLoop { (continuation: UnsafeContinuation<Result?, Never>) in
             let job: @Sendable () -> Void = { [self] in
                 guard claim.take() else { return }
                 let result = work()

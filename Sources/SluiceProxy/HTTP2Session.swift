@@ -187,7 +187,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
                 loop.schedule(idleStreamTasksTimer, at: loop.deadline(after: .seconds(1)))
             }
             guard !closed, idleStreamTasks.count < Self.maximumIdleStreamTasks else { return }
-            next = await withUnsafeContinuation { idleStreamTasks.append($0) }
+            next = await suspendOnLoop { idleStreamTasks.append($0) }
         }
     }
 

@@ -193,7 +193,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
                 waiter.resume()
             }
         }
-        await withUnsafeContinuation { continuation in
+        await suspendOnLoop { continuation in
             self[keyPath: slot] = continuation
             loop.schedule(node, at: deadline)
         }

@@ -241,7 +241,7 @@ final class LoopSignal {
             timedOut = true
             signal()
         }
-        await withUnsafeContinuation { continuation in
+        await suspendOnLoop { continuation in
             waiter = continuation
             loop.schedule(node, at: deadline)
         }

@@ -206,7 +206,7 @@ final class UpstreamPool {
             guard dialsInFlight[endpoint] != nil else { break }
             // The dial's outcome is this request's too: a refused connect is not tried again
             // by every request that queued behind it.
-            let outcome = await withUnsafeContinuation { waiter in
+            let outcome = await suspendOnLoop { waiter in
                 if dialsInFlight[endpoint] != nil { dialsInFlight[endpoint]?.append(waiter) } else { waiter.resume(returning: .success(())) }
             }
             if case .failure(let error) = outcome { throw error }

@@ -1,3 +1,5 @@
+import SluiceIO
+
 /// One call in flight: resolved once, by its reply, its deadline, or the connection's loss.
 final class RedisCall {
     var result: Result<RedisReply, RedisError>?
@@ -37,7 +39,7 @@ public struct RedisPendingReply: @unchecked Sendable {
     /// The reply, or why there is none; suspends at most until the call's deadline.
     public func reply() async -> Result<RedisReply, RedisError> {
         if let result = call.result { return result }
-        return await withUnsafeContinuation { call.waiter = $0 }
+        return await suspendOnLoop { call.waiter = $0 }
     }
 
     /// True once resolved (no suspension needed).

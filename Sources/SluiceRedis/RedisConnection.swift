@@ -255,7 +255,7 @@ public final class RedisConnection: @unchecked Sendable {
         var spare: [UInt8] = []
         while epoch == myEpoch {
             if outgoing.isEmpty {
-                await withUnsafeContinuation { writerWaiter = $0 }
+                await suspendOnLoop { writerWaiter = $0 }
                 continue
             }
             swap(&outgoing, &spare)
