@@ -5,7 +5,7 @@
 #   make run     deps + build, then redis, the demo backend and sluice with policies/
 #   make test    deps, unit tests (swift test), then the integration tests (pytest)
 #   make bench   bench/run h1-baseline: sluice, nginx, HAProxy, h2o, nghttpx side by side (SCENARIO=name for another)
-#   make fuzz    libFuzzer on the HTTP/1 and policy parsers, FUZZ_SECONDS each (Tests/Fuzz/README.md)
+#   make fuzz    libFuzzer on the HTTP/1 parsers, the HTTP/2 session and the policy loader, FUZZ_SECONDS each (Tests/Fuzz/README.md)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -99,7 +99,7 @@ bench: deps build
 # Tests/Fuzz/corpus/<target>/, so it is kept and replayed by `make test`, and the target fails.
 # SWIFT_BACKTRACE=enable=no: the Swift backtracer would race libFuzzer's crash handler under ASan.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http1 policy
+FUZZ_TARGETS ?= http1 http2 policy
 FUZZ_ARGS    ?=
 FUZZ_SCRATCH := .build-fuzz
 FUZZ_CORPUS  := Tests/Fuzz/corpus

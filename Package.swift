@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "sluice-demo-backend", targets: ["sluice-demo-backend"]),
         .executable(name: "sluice-fuzz-http1", targets: ["sluice-fuzz-http1"]),
         .executable(name: "sluice-fuzz-policy", targets: ["sluice-fuzz-policy"]),
+        .executable(name: "sluice-fuzz-http2", targets: ["sluice-fuzz-http2"]),
     ],
     dependencies: [
         // CLI parsing for `sluice run|check|version`.
@@ -141,6 +142,8 @@ let package = Package(
         .executableTarget(name: "sluice-fuzz-http1", dependencies: ["SluiceFuzzSupport", "SluiceHTTP", "SluiceHTTP1"],
                           swiftSettings: sluiceSwiftSettings),
         .executableTarget(name: "sluice-fuzz-policy", dependencies: ["SluiceFuzzSupport", "SluicePolicy", "SluiceServer"],
+                          swiftSettings: sluiceSwiftSettings),
+        .executableTarget(name: "sluice-fuzz-http2", dependencies: ["SluiceFuzzSupport", "SluiceHTTP", "SluiceHTTP2"],
                           swiftSettings: sluiceSwiftSettings),
 
         // What several test targets share: a running event loop per test, a throwaway

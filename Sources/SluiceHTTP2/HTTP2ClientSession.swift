@@ -26,6 +26,9 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
     let outputChunkLimit = 64 * 1024
     var events: [HTTP2ClientEvent] = []
     var streams = StreamTable<ClientStream>()
+    /// What reaches nghttp2 never ends inside a frame header (see `WholeFrameHeaders`); the
+    /// server sends no preface before its frames.
+    private var frameHeaders = WholeFrameHeaders(prefaceLength: 0)
     /// Where each request head is built for nghttp2.
     let nameValues = NameValueBlock()
     private(set) var failure: HTTP2ConnectionError?
@@ -147,7 +150,9 @@ public final class HTTP2ClientSession: NGHTTP2Endpoint {
         if let failure { throw failure }
         guard let session else { return takeEvents() }
         if bytes.count > 0 {
-            let rv = nghttp2_session_mem_recv(session, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count)
+            let rv = frameHeaders.pass(bytes) { piece in
+                nghttp2_session_mem_recv(session, piece.baseAddress!.assumingMemoryBound(to: UInt8.self), piece.count)
+            }
             if rv < 0 {
                 let error = HTTP2ServerSession.connectionError(forLibraryError: Int32(rv))
                 fail(error)

@@ -31,6 +31,8 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
 
     /// Stream-order and closed-stream rules nghttp2 does not enforce, checked on frame headers.
     var audit = ClientFrameAudit()
+    /// What reaches nghttp2 never ends inside a frame header (see `WholeFrameHeaders`).
+    private var frameHeaders = WholeFrameHeaders(prefaceLength: 24)
 
     private var resetBudget: AbuseBudget
     private var controlBudget: AbuseBudget
@@ -119,8 +121,9 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
                 fail(violation)
                 throw violation
             }
-            let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let rv = nghttp2_session_mem_recv(session, base, bytes.count)
+            let rv = frameHeaders.pass(bytes) { piece in
+                nghttp2_session_mem_recv(session, piece.baseAddress!.assumingMemoryBound(to: UInt8.self), piece.count)
+            }
             if rv < 0 {
                 let error = tripped ?? Self.connectionError(forLibraryError: Int32(rv))
                 fail(error)

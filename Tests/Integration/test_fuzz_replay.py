@@ -9,7 +9,7 @@ from conftest import BIN_DIR, REPO
 CORPUS = REPO / "Tests" / "Fuzz" / "corpus"
 
 
-@pytest.mark.parametrize("target", ["http1", "policy"])
+@pytest.mark.parametrize("target", ["http1", "http2", "policy"])
 def test_fuzz_corpus_replays(target):
     binary = BIN_DIR / f"sluice-fuzz-{target}"
     assert binary.exists(), f"{binary} missing: run `swift build -c release`"

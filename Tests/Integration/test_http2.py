@@ -340,6 +340,27 @@ def test_flood_gets_goaway_enhance_your_calm(h2s, flood):
     assert_still_serving(h2s)
 
 
+def test_a_few_continuations_trickled_in_small_writes_are_served(h2s):
+    """A legitimate header block of six CONTINUATION frames (under the limit of 8) sent a few
+    bytes at a time, so sluice's reads end inside frame headers: it is a request, not a
+    continuation flood (nghttp2 1.52 counted each cut header as another CONTINUATION)."""
+    c = H2Wire(h2s.port)
+    sid = c.new_stream_id()
+    block = c.encode(c.request_headers("GET", "/echo/trickled", [(f"x-pad-{i}", "a" * 40) for i in range(6)]))
+    pieces = [block[i:i + len(block) // 7 + 1] for i in range(0, len(block), len(block) // 7 + 1)]
+    assert len(pieces) == 7
+    out = HeadersFrame(sid, data=pieces[0], flags=["END_STREAM"]).serialize()
+    for i, piece in enumerate(pieces[1:], 1):
+        out += ContinuationFrame(sid, data=piece, flags=["END_HEADERS"] if i == len(pieces) - 1 else []).serialize()
+    for i in range(0, len(out), 5):
+        c.send(out[i:i + 5])
+        time.sleep(0.002)
+    r = c.response(sid, 5)
+    assert r.status == 200 and r.ended, (r, c.goaways)
+    assert not c.goaways and not c.closed, (c.goaways, c.closed)
+    c.close()
+
+
 def test_rapid_reset_streams_do_not_reach_the_backend(h2s, backend):
     """Streams reset in the same breath as they were opened are not forwarded: a CVE-2023-44487
     flood must not become a flood of backend requests."""

@@ -126,4 +126,31 @@ final class ClientSessionTests: XCTestCase {
         pair.client.fail(HTTP2ConnectionError(code: HTTP2ErrorCode.internalError, reason: "socket closed"))
         XCTAssertEqual(pair.client.takeEvents().last, .streamClosed(streamID: cut, errorCode: HTTP2ErrorCode.internalError))
     }
+
+    /// A backend's response head split over HEADERS and six CONTINUATIONs, arriving a few bytes
+    /// per read: a response, not a continuation flood (reads ending inside frame headers must
+    /// not count as more CONTINUATIONs).
+    func testAResponseWithContinuationsInSmallReadsIsAResponse() throws {
+        for readSize in [1, 5, 9] {
+            let pair = try Pair()
+            let id = request(pair, "/big-head")
+            pair.pump()
+            var frames = Build.headers(stream: id, [(":status", "200")], endStream: true, endHeaders: false)
+            for i in 0..<6 {
+                frames += Build.frame(.continuation, flags: i == 5 ? Flag.endHeaders : 0, stream: id, Build.block([("x-\(i)", "v")]))
+            }
+            var events: [HTTP2ClientEvent] = []
+            for start in stride(from: 0, to: frames.count, by: readSize) {
+                do {
+                    events += try Array(frames[start ..< min(start + readSize, frames.count)]).withUnsafeBytes { try pair.client.receive($0) }
+                } catch {
+                    XCTFail("reads of \(readSize) bytes: \(error) at byte \(start)")
+                    break
+                }
+            }
+            guard case .response(id, let head, true)? = events.first else { XCTFail("reads of \(readSize) bytes: \(events)"); continue }
+            XCTAssertEqual(head.status, 200)
+            XCTAssertEqual(head.headers["x-5"], "v")
+        }
+    }
 }

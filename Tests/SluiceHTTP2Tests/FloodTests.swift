@@ -206,4 +206,30 @@ final class FloodTests: XCTestCase {
         guard case .request(1, let head, true)? = events.first else { return XCTFail("\(events)") }
         XCTAssertEqual(head.headers["x-6"], "v")
     }
+
+    /// The same header block from a client whose bytes arrive a few at a time (small TCP
+    /// segments, a slow link): how the reads cut the frames must not count as more CONTINUATIONs.
+    func testAFewContinuationsAreFineInSmallReads() throws {
+        for readSize in [1, 4, 7, 9, 10] {
+            let wire = try Wire()
+            var frames = Build.headers(stream: 1, Build.get(), endStream: true, endHeaders: false)
+            for i in 0..<7 {
+                frames += Build.frame(.continuation, flags: i == 6 ? Flag.endHeaders : 0, stream: 1, Build.block([("x-\(i)", "v")]))
+            }
+            var events: [HTTP2Event] = []
+            var offset = 0
+            while offset < frames.count {
+                let end = min(offset + readSize, frames.count)
+                do throws(HTTP2ConnectionError) {
+                    events += try wire.send(Array(frames[offset..<end]))
+                } catch {
+                    XCTFail("reads of \(readSize) bytes: \(error) at byte \(offset)")
+                    break
+                }
+                offset = end
+            }
+            guard case .request(1, let head, true)? = events.first else { XCTFail("reads of \(readSize) bytes: \(events)"); continue }
+            XCTAssertEqual(head.headers["x-6"], "v")
+        }
+    }
 }
