@@ -40,13 +40,15 @@ final class IdempotencyGuard: RequestGuard {
     private let classifier: OutcomeClassifier
     private let owners: OwnerTokens
     private let pending: PendingCompletions
+    private let uncertainClaims: UncertainClaims
     private let leaseMs: Int64
     private let ttlMs: Int64
 
     init(rule: IdempotencyRulePolicy, routeTimeout: Duration, redis: RedisConnectionSet, loops: [EventLoop],
-         decisions: IdempotencyCounters, owners: OwnerTokens, pending: PendingCompletions) {
+         decisions: IdempotencyCounters, owners: OwnerTokens, pending: PendingCompletions, uncertainClaims: UncertainClaims) {
         self.rule = rule
         self.pending = pending
+        self.uncertainClaims = uncertainClaims
         self.redis = redis
         self.loops = loops
         self.decisions = decisions
@@ -97,12 +99,13 @@ final class IdempotencyGuard: RequestGuard {
             let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
                                                           ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
             let result: ClaimResult
+            let uncertain = UncertainClaim(keys: recordKeys, owner: owner, connection: connection)
             switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
             case .success(let reply):
-                guard let parsed = IdempotencyScripts.claimResult(reply) else { return redisFailed(&request) }
+                guard let parsed = IdempotencyScripts.claimResult(reply) else { return redisFailed(&request, uncertain) }
                 result = parsed
             case .failure:
-                return redisFailed(&request)
+                return redisFailed(&request, uncertain)
             }
             switch result {
             case .claimed:
@@ -147,15 +150,28 @@ final class IdempotencyGuard: RequestGuard {
         return .reject(stored.isReplayable ? stored.replay : IdempotencyReplies.notStored)
     }
 
-    /// Redis could not be asked (or answered nonsense): the rule's failure mode.
-    private func redisFailed(_ request: inout GuardRequest) -> GuardVerdict {
+    /// A claim whose call failed: Redis may still run it (a stall past the deadline).
+    private struct UncertainClaim {
+        let keys: [String]
+        let owner: String
+        let connection: RedisClient
+    }
+
+    /// Redis could not be asked (or answered nonsense): the rule's failure mode. The claim may
+    /// still have run, or run later: a refused request's claim is released (`UncertainClaims`);
+    /// a forwarded one's is completed with its outcome like any claim (both only while the claim
+    /// is this request's, so nothing changes where it never ran).
+    private func redisFailed(_ request: inout GuardRequest, _ claim: UncertainClaim) -> GuardVerdict {
         counters.recordError()
         switch rule.onRedisFailure {
         case .deny:
+            uncertainClaims.release(keys: claim.keys, owner: claim.owner, ttlMs: ttlMs, connection: claim.connection, pending: pending)
             return .reject(IdempotencyReplies.unavailable)
         case .allow:
             decisions.withoutGuaranteeCount.wrappingAdd(1, ordering: .relaxed)
             request.logNotes.append("idempotency_unavailable:" + rule.name)
+            request.observeOutcome(RecordCompletion(keys: claim.keys, owner: claim.owner, ttlMs: ttlMs, classifier: classifier,
+                                                    connection: claim.connection, decisions: decisions, pending: pending))
             return .proceed
         }
     }

@@ -16,6 +16,8 @@ public final class IdempotencyModule: GuardModule {
     private let loops: [EventLoop]
     private let owners = OwnerTokens()
     private let pending = PendingCompletions()
+    /// Claims to release after a failed claim call (shared by every rule and generation).
+    let uncertainClaims = UncertainClaims()
 
     public init(loops: [EventLoop]) {
         self.loops = loops
@@ -41,7 +43,8 @@ public final class IdempotencyModule: GuardModule {
             guard let ruleName = idempotency.routeRules[route.name], let rule = idempotency.rule(named: ruleName) else { continue }
             let decisions = state.state(name, "counters:" + rule.name, configuration: rule.name) { IdempotencyCounters() }
             guards[route.name] = IdempotencyGuard(rule: rule, routeTimeout: route.totalTimeout, redis: redis.set, loops: loops,
-                                                  decisions: decisions, owners: owners, pending: pending)
+                                                  decisions: decisions, owners: owners, pending: pending,
+                                                  uncertainClaims: uncertainClaims)
         }
         return IdempotencyGeneration(guardsByRoute: guards, redis: redis)
     }

@@ -222,6 +222,29 @@ def test_redis_restarted_mid_run_causes_no_duplicate(spawn, tmp_path):
         redis.stop()
 
 
+def test_an_order_refused_while_redis_stalled_can_be_retried(spawn, redis):
+    """Redis stalls past the claim's deadline: the order is refused (503, deny) and never reaches
+    the backend, and Redis runs the claim once it wakes. That claim is released, so the client's
+    retry is executed once, instead of 409 in flight and then outcome unknown for a day."""
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis)
+    assert pay(s.port, order("T-STALL-WARM"), "k-stall-warm").status == 200  # the scripts are loaded
+    redis.pause()
+    try:
+        r = pay(s.port, order("T-STALL"), "k-stall")
+        assert r.status == 503 and r.json()["error"] == "idempotency_unavailable", r
+    finally:
+        redis.resume()
+    deadline = time.monotonic() + 5
+    while (r := pay(s.port, order("T-STALL"), "k-stall")).status == 503:
+        assert time.monotonic() < deadline, r
+        time.sleep(0.1)
+    assert r.status == 200 and r.header("idempotent-replayed") is None, r
+    again = pay(s.port, order("T-STALL"), "k-stall")
+    assert again.status == 200 and again.header("idempotent-replayed") == "true", again
+    assert executions(backend) == (2, 0)
+
+
 def control(backend, settings: dict) -> None:
     request = urllib.request.Request(backend.url + "/__control", data=json.dumps(settings).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=5) as r:

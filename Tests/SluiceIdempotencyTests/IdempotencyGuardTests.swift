@@ -10,12 +10,14 @@ import XCTest
 /// observers as the proxy would: concurrent duplicates, replays, waiting retries, key reuse,
 /// and Redis going away under both failure modes.
 final class IdempotencyGuardTests: RedisLoopTestCase {
-    private func makeGuard(_ rule: IdempotencyRulePolicy, pending: PendingCompletions = PendingCompletions()) -> (IdempotencyGuard, RedisConnectionSet) {
+    private func makeGuard(_ rule: IdempotencyRulePolicy, pending: PendingCompletions = PendingCompletions(),
+                           uncertainClaims: UncertainClaims = UncertainClaims(),
+                           deadline: Duration = .milliseconds(500)) -> (IdempotencyGuard, RedisConnectionSet) {
         let set = RedisConnectionSet(loops: [loop], configuration: RedisClientConfiguration(
-            host: "127.0.0.1", port: redis.port, deadline: .milliseconds(500), breakerFailures: 100, breakerOpenFor: .milliseconds(100)))
+            host: "127.0.0.1", port: redis.port, deadline: deadline, breakerFailures: 100, breakerOpenFor: .milliseconds(100)))
         set.start()
         return (IdempotencyGuard(rule: rule, routeTimeout: .seconds(10), redis: set, loops: [loop], decisions: IdempotencyCounters(),
-                                 owners: OwnerTokens(), pending: pending), set)
+                                 owners: OwnerTokens(), pending: pending, uncertainClaims: uncertainClaims), set)
     }
 
     private static func request(key: String?, body: String = #"{"amount":{"total":100}}"#, merchant: String = "1900000001") -> GuardRequest {
@@ -151,9 +153,65 @@ final class IdempotencyGuardTests: RedisLoopTestCase {
         }
         XCTAssertEqual(results[0].0, .reject(IdempotencyReplies.unavailable))
         XCTAssertEqual(results[1].0, .proceed)
-        XCTAssertEqual(results[1].1, 0, "nothing to complete without a claim")
+        XCTAssertEqual(results[1].1, 1, "the claim may still run: its outcome completes it (only if it did)")
         XCTAssertEqual(results[1].2, ["idempotency_unavailable:allow"])
         XCTAssertEqual(allowing.decisions.forwardedWithoutGuarantee, 1)
+    }
+
+    /// Evaluates a request with `key` while Redis is frozen (SIGSTOP) past the connection's
+    /// deadline, then lets Redis run what it was sent. A first request warms Redis up: it knows
+    /// the claim script then (a first EVALSHA comes back NOSCRIPT, and a timed-out call's is
+    /// dropped, so the claim would never run).
+    private func evaluateWhileRedisStalls(_ guardStep: IdempotencyGuard, _ set: RedisConnectionSet,
+                                          key: String) async throws -> (GuardVerdict, [any OutcomeObserver]) {
+        let warm = try await onLoop { loop in
+            await Self.waitForRedis(set[0], loop)
+            return await Self.evaluate(guardStep, Self.request(key: "k-warm")).0
+        }
+        XCTAssertEqual(warm, .proceed)
+        redis.pause()
+        let (verdict, observers, _) = try await onLoop { _ in await Self.evaluate(guardStep, Self.request(key: key)) }
+        redis.resume()
+        return (verdict, observers)
+    }
+
+    /// Redis stalls past the claim's deadline and then runs it: the request was refused (deny),
+    /// so the claim is released once Redis answers, and a retry goes through instead of 409
+    /// (left alone the record read in_flight, then unknown, for a payment never forwarded).
+    func testAClaimRedisRunsAfterItsDeadlineIsReleasedWhenTheRequestWasRefused() async throws {
+        let claims = UncertainClaims()
+        let (guardStep, set) = makeGuard(IdempotencyRulePolicy(name: "orders"), uncertainClaims: claims, deadline: .milliseconds(100))
+        defer { set.close() }
+        let (refused, _) = try await evaluateWhileRedisStalls(guardStep, set, key: "k-stalled")
+        XCTAssertEqual(refused, .reject(IdempotencyReplies.unavailable))
+        let retried = try await onLoop { loop -> GuardVerdict in
+            for _ in 0..<200 where claims.released == 0 { await loop.sleep(until: .after(.milliseconds(10))) }
+            return await Self.evaluate(guardStep, Self.request(key: "k-stalled")).0
+        }
+        XCTAssertEqual(claims.released, 1)
+        XCTAssertEqual(claims.abandoned, 0)
+        XCTAssertEqual(retried, .proceed, "the retry claims the key the refused request never used")
+    }
+
+    /// The same stall with `allow`: the request went on, so its late claim is completed with its
+    /// outcome and a retry gets the stored answer (not 409 for the lease, then unknown).
+    func testAClaimRedisRunsAfterItsDeadlineIsCompletedWhenTheRequestWentOn() async throws {
+        var rule = IdempotencyRulePolicy(name: "orders")
+        rule.onRedisFailure = .allow
+        let (guardStep, set) = makeGuard(rule, deadline: .milliseconds(100))
+        defer { set.close() }
+        let (verdict, observers) = try await evaluateWhileRedisStalls(guardStep, set, key: "k-allowed")
+        XCTAssertEqual(verdict, .proceed)
+        let retried = try await onLoop { loop -> GuardVerdict in
+            observers.forEach { $0.requestFinished(Self.answered) }
+            // The completion is queued behind the late claim; give Redis a moment after SIGCONT.
+            await loop.sleep(until: .after(.milliseconds(200)))
+            return await Self.evaluate(guardStep, Self.request(key: "k-allowed")).0
+        }
+        XCTAssertEqual(guardStep.decisions.completionFailures, 0)
+        guard case .reject(let replay) = retried else { return XCTFail("\(retried)") }
+        XCTAssertEqual(replay.status, 200, "the stored answer, replayed")
+        XCTAssertEqual(replay.body, Self.answered.responseBody)
     }
 
     func testARetryOfARequestThatEndedHereIsAnsweredBeforeRedisHasItsCompletion() async throws {
