@@ -16,8 +16,11 @@ public struct RedisClientConfiguration: Sendable, Hashable {
     public var database: Int
     /// Each call's deadline, from the moment it is queued: a caller never waits longer.
     public var deadline: Duration
-    /// Consecutive failures that open the breaker, and how long it stays open before a probe.
+    /// Consecutive failures that open the breaker, how long they must have gone on (no success
+    /// between them) so that one stall's batch of timeouts does not, and how long it stays open
+    /// before a probe.
     public var breakerFailures: Int
+    public var breakerFailingFor: Duration
     public var breakerOpenFor: Duration
     /// The bound on calls waiting for a reply on one connection; more fail at once.
     public var maxInFlight: Int
@@ -29,7 +32,8 @@ public struct RedisClientConfiguration: Sendable, Hashable {
 
     public init(host: String, port: Int, clusterSeeds: [RedisNodeAddress] = [], username: String = "", password: String = "",
                 tls: RedisTLSSettings? = nil, database: Int = 0,
-                deadline: Duration = .milliseconds(5), breakerFailures: Int = 5, breakerOpenFor: Duration = .seconds(2),
+                deadline: Duration = .milliseconds(5), breakerFailures: Int = 5, breakerFailingFor: Duration = .zero,
+                breakerOpenFor: Duration = .seconds(2),
                 maxInFlight: Int = 10_000, connectTimeout: Duration = .milliseconds(500),
                 reconnectMinimum: Duration = .milliseconds(20), reconnectMaximum: Duration = .milliseconds(250)) {
         self.host = host
@@ -41,6 +45,7 @@ public struct RedisClientConfiguration: Sendable, Hashable {
         self.database = database
         self.deadline = deadline
         self.breakerFailures = breakerFailures
+        self.breakerFailingFor = breakerFailingFor
         self.breakerOpenFor = breakerOpenFor
         self.maxInFlight = maxInFlight
         self.connectTimeout = connectTimeout

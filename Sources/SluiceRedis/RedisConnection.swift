@@ -58,7 +58,8 @@ public final class RedisConnection: @unchecked Sendable {
         self.configuration = configuration
         address = SocketAddress(host: configuration.host, port: configuration.port)
         backoff = configuration.reconnectMinimum
-        breaker = BreakerMachine(policy: .consecutiveFailures(configuration.breakerFailures, openFor: configuration.breakerOpenFor))
+        breaker = BreakerMachine(policy: .consecutiveFailures(configuration.breakerFailures, failingFor: configuration.breakerFailingFor,
+                                                              openFor: configuration.breakerOpenFor))
         deadlineTimer = TimerNode { [unowned self] in self.expireCalls() }
     }
 

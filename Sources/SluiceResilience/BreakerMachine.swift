@@ -17,15 +17,21 @@ public struct BreakerSettings: Sendable, Hashable {
     public var openFor: Duration = .seconds(5)
     public var maxOpenFor: Duration = .seconds(60)
     public var halfOpenCalls = 3
+    /// A trip by failure rate also needs the failures to have gone on this long without a success
+    /// between them: calls that fail together in one stall (all those waiting when it began)
+    /// are one event, not a dead server. Zero: no such wait.
+    public var failingFor: Duration = .zero
 
     public init() {}
 
-    /// N failures in a row open it for `openFor` (always the same); one probe. The Redis client's breaker.
-    public static func consecutiveFailures(_ failures: Int, openFor: Duration) -> BreakerSettings {
+    /// N failures in a row, over at least `failingFor`, open it for `openFor` (always the same);
+    /// one probe. The Redis client's breaker.
+    public static func consecutiveFailures(_ failures: Int, failingFor: Duration = .zero, openFor: Duration) -> BreakerSettings {
         var settings = BreakerSettings()
         settings.window = .count(max(failures, 1))
         settings.minimumCalls = max(failures, 1)
         settings.failureRate = 1.0
+        settings.failingFor = failingFor
         settings.openFor = openFor
         settings.maxOpenFor = openFor
         settings.halfOpenCalls = 1
@@ -80,6 +86,8 @@ public struct BreakerMachine: Sendable {
     /// Changes with every state change; results of calls admitted in another epoch are stale.
     public private(set) var epoch: UInt64 = 0
     private var window: OutcomeWindow
+    /// While closed: when the current run of failures began (nil after a success).
+    private var failingSince: UInt64?
 
     public init(policy: BreakerSettings) {
         self.policy = policy
@@ -136,11 +144,16 @@ public struct BreakerMachine: Sendable {
         case .closed:
             guard result != .ignored else { return nil }
             window.add(failed: result == .failure, slow: result == .success(slow: true), now: now)
+            if result == .failure {
+                if failingSince == nil { failingSince = now }
+            } else {
+                failingSince = nil
+            }
             let counts = window.counts(now: now)
             guard counts.calls >= policy.minimumCalls else { return nil }
             let failureRate = Double(counts.failures) / Double(counts.calls)
             let slowRate = Double(counts.slow) / Double(counts.calls)
-            if failureRate >= policy.failureRate {
+            if failureRate >= policy.failureRate && hasBeenFailingLongEnough(now: now) {
                 return trip(now: now, from: "closed", reason: "failure rate \(percent(failureRate)) of \(counts.calls) calls")
             }
             if policy.slowCall != nil && slowRate >= policy.slowCallRate {
@@ -165,9 +178,16 @@ public struct BreakerMachine: Sendable {
                 epoch &+= 1
                 trips = 0
                 window = OutcomeWindow(policy.window)
+                failingSince = nil
                 return Transition(from: "half_open", to: "closed", reason: "\(policy.halfOpenCalls) probes succeeded")
             }
         }
+    }
+
+    private func hasBeenFailingLongEnough(now: UInt64) -> Bool {
+        guard policy.failingFor > .zero else { return true }
+        guard let failingSince else { return false }
+        return now &- failingSince >= policy.failingFor.nanosecondsClamped
     }
 
     /// Manual control: force open or closed (nil: back to the machine, closed and empty).
@@ -179,6 +199,7 @@ public struct BreakerMachine: Sendable {
             state = .closed
             trips = 0
             window = OutcomeWindow(policy.window)
+            failingSince = nil
         }
         return before == stateName ? nil : Transition(from: before, to: stateName, reason: "operator")
     }
@@ -192,6 +213,7 @@ public struct BreakerMachine: Sendable {
         epoch &+= 1
         trips = 0
         window = OutcomeWindow(policy.window)
+        failingSince = nil
         return Transition(from: before, to: "closed", reason: "a new connection answered")
     }
 
@@ -209,6 +231,7 @@ public struct BreakerMachine: Sendable {
         let open = min(base * Double(1 << min(trips - 1, 30)), Double(policy.maxOpenFor.nanosecondsClamped))
         state = .open(until: now + UInt64(open))
         window = OutcomeWindow(policy.window)
+        failingSince = nil
         return Transition(from: from, to: "open", reason: reason + ", open for \(Int(open / 1e6)) ms")
     }
 

@@ -49,10 +49,11 @@ extension PolicyFileReader {
         }
         if let node = fields["deadline"], let value = duration(node) { settings.deadline = value }
         if let node = fields["breaker"],
-           let breaker = mapping(node, what: "breaker of redis", allowed: ["failures", "open_for"]) {
+           let breaker = mapping(node, what: "breaker of redis", allowed: ["failures", "failing_for", "open_for"]) {
             if let node = breaker["failures"], let value = count(node) {
                 if value == 0 { report("breaker failures must be at least 1", at: node) } else { settings.breakerFailures = value }
             }
+            if let node = breaker["failing_for"], let value = duration(node) { settings.breakerFailingFor = value }
             if let node = breaker["open_for"], let value = duration(node) { settings.breakerOpenFor = value }
         }
         return nodes == nil ? nil : settings

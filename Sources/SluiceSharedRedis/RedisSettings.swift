@@ -22,17 +22,23 @@ public struct RedisSettings: Sendable, Equatable {
     /// Each Redis call's deadline: no request waits longer for a rate-limit decision.
     public var deadline: Duration
     /// Consecutive failures that open the breaker around Redis (around each primary, in a
-    /// cluster), and how long it stays open.
+    /// cluster), how long they must have gone on, and how long it stays open.
     public var breakerFailures: Int
+    public var breakerFailingFor: Duration
     public var breakerOpenFor: Duration
 
     public static let defaultDeadline = Duration.milliseconds(5)
     public static let defaultBreakerFailures = 5
+    /// A Redis that stalls for a moment (a latency spike of a few ms: an expire cycle, a fork
+    /// for a snapshot) times out every call waiting at the time, more than `failures` at once
+    /// under load; only failures going on this long without a success open the breaker.
+    public static let defaultBreakerFailingFor = Duration.milliseconds(100)
     public static let defaultBreakerOpenFor = Duration.seconds(2)
 
     public init(nodes: Nodes, user: String = "", password: String = "", tls: RedisTLSSettings? = nil, database: Int = 0,
                 deadline: Duration = RedisSettings.defaultDeadline,
                 breakerFailures: Int = RedisSettings.defaultBreakerFailures,
+                breakerFailingFor: Duration = RedisSettings.defaultBreakerFailingFor,
                 breakerOpenFor: Duration = RedisSettings.defaultBreakerOpenFor) {
         self.nodes = nodes
         self.user = user
@@ -41,6 +47,7 @@ public struct RedisSettings: Sendable, Equatable {
         self.database = database
         self.deadline = deadline
         self.breakerFailures = breakerFailures
+        self.breakerFailingFor = breakerFailingFor
         self.breakerOpenFor = breakerOpenFor
     }
 
@@ -48,9 +55,10 @@ public struct RedisSettings: Sendable, Equatable {
     public init(address: EndpointAddress, password: String = "", database: Int = 0,
                 deadline: Duration = RedisSettings.defaultDeadline,
                 breakerFailures: Int = RedisSettings.defaultBreakerFailures,
+                breakerFailingFor: Duration = RedisSettings.defaultBreakerFailingFor,
                 breakerOpenFor: Duration = RedisSettings.defaultBreakerOpenFor) {
         self.init(nodes: .single(address), password: password, database: database, deadline: deadline,
-                  breakerFailures: breakerFailures, breakerOpenFor: breakerOpenFor)
+                  breakerFailures: breakerFailures, breakerFailingFor: breakerFailingFor, breakerOpenFor: breakerOpenFor)
     }
 
     public var isCluster: Bool {

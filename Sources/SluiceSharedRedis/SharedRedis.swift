@@ -42,7 +42,7 @@ extension SharedRedis {
         return RedisClientConfiguration(
             host: single?.host ?? "", port: single?.port ?? 0, clusterSeeds: seeds, username: settings.user, password: settings.password, tls: settings.tls,
             database: settings.database, deadline: settings.deadline, breakerFailures: settings.breakerFailures,
-            breakerOpenFor: settings.breakerOpenFor)
+            breakerFailingFor: settings.breakerFailingFor, breakerOpenFor: settings.breakerOpenFor)
     }
 }
 

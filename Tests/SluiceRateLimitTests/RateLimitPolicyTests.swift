@@ -15,7 +15,7 @@ final class RateLimitPolicyTests: XCTestCase {
                                              sections: [RedisPolicySection(), RateLimitPolicySection()])
         let policy = try XCTUnwrap(snapshot.guardPolicy(RateLimitModule.moduleName, as: RateLimitPolicy.self))
         XCTAssertEqual(SharedRedis.settings(in: snapshot), RedisSettings(address: EndpointAddress(host: "127.0.0.1", port: 6379), deadline: .milliseconds(5),
-                                                   breakerFailures: 5, breakerOpenFor: .seconds(2)))
+                                                   breakerFailures: 5, breakerFailingFor: .milliseconds(250), breakerOpenFor: .seconds(2)))
         XCTAssertEqual(snapshot.routes.map { policy.routeRules[$0.name] ?? [] }, [["merchant-pay-burst", "ip-query-window"], ["ip-query-window"]])
         XCTAssertEqual(policy.rule(named: "merchant-pay-burst"), LimitRulePolicy(
             name: "merchant-pay-burst", algorithm: .tokenBucket(rate: LimitRate(count: 100, per: .seconds(1)), burst: 200),

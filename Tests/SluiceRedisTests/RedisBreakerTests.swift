@@ -29,6 +29,20 @@ final class RedisBreakerTests: XCTestCase {
         XCTAssertEqual(breaker.state, .closed)
     }
 
+    /// One stall times out every call waiting at the time, many at once: with `failingFor`, only
+    /// failures that have gone on that long without a success open it.
+    func testABatchOfTimeoutsFromOneStallDoesNotOpenItButALastingOutageDoes() {
+        var breaker = BreakerMachine(policy: .consecutiveFailures(5, failingFor: .nanoseconds(100), openFor: .nanoseconds(1_000)))
+        func fail(_ now: UInt64) { _ = breaker.record(.failure, epoch: breaker.epoch, now: now) }
+        for now in UInt64(10)..<UInt64(30) { fail(now) }
+        XCTAssertEqual(breaker.state, .closed, "20 failures within 20 ns: one stall")
+        _ = breaker.record(.success(slow: false), epoch: breaker.epoch, now: 40)
+        for now in UInt64(50)..<UInt64(149) { fail(now) }
+        XCTAssertEqual(breaker.state, .closed, "the success started the count of time again")
+        fail(150)
+        XCTAssertEqual(breaker.state, .open(until: 1_150), "failing for 100 ns and 5 in a row")
+    }
+
     func testAFreshConnectionClosesItAndStaleRepliesDoNotCount() {
         var breaker = BreakerMachine(policy: .consecutiveFailures(2, openFor: .seconds(2)))
         let before = breaker.epoch
