@@ -13,13 +13,18 @@ public struct LocalReply: Sendable, Equatable {
         self.reason = reason
     }
 
-    /// `{"error":"<reason>","message":"<message>"}` with a JSON content type.
+    /// A problem details body (RFC 9457, `application/problem+json`): `type` about:blank, the
+    /// status's `title`, `status`, and as extensions the stable `error` code and the `message`
+    /// (also the `detail`) that every Sluice error has carried, so clients reading `error` or
+    /// `message` keep working.
     public static func json(status: Int, reason: String, message: String, requestID: String? = nil) -> LocalReply {
-        var text = "{\"error\":\"\(jsonEscaped(reason))\",\"message\":\"\(jsonEscaped(message))\""
+        let detail = jsonEscaped(message)
+        var text = "{\"type\":\"about:blank\",\"title\":\"\(HTTPStatus.reasonPhrase(status))\",\"status\":\(status),"
+            + "\"error\":\"\(jsonEscaped(reason))\",\"detail\":\"\(detail)\",\"message\":\"\(detail)\""
         if let requestID { text += ",\"request_id\":\"\(jsonEscaped(requestID))\"" }
         text += "}\n"
         var headers = HTTPHeaders()
-        headers.appendLowercased(name: "content-type", value: "application/json")
+        headers.appendLowercased(name: "content-type", value: "application/problem+json")
         return LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason)
     }
 }

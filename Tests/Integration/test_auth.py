@@ -248,6 +248,9 @@ def test_wechatpay_callbacks_are_verified_on_the_crypto_pool(spawn, backend, red
     for code, headers, payload in cases:
         r = notify(headers, payload)
         assert r.status == 401 and r.json()["error"] == code, (code, r)
+        # RFC 9457 problem details with the stable code, and never anything secret.
+        assert r.header("content-type") == "application/problem+json", r
+        assert {k: r.json()[k] for k in ("type", "title", "status")} == {"type": "about:blank", "title": "Unauthorized", "status": 401}, r
     assert backend.stats()["requests"] - before == 1  # the stats request only
 
     r = notify(good)

@@ -103,7 +103,9 @@ final class SessionBasicsTests: XCTestCase {
         XCTAssertEqual(head.field(":status"), "429")
         let body = frames.filter { $0.kind == .data }.flatMap(\.payload)
         XCTAssertEqual(head.field("content-length"), String(body.count))
-        XCTAssertEqual(String(decoding: body, as: UTF8.self), "{\"error\":\"rate_limited\",\"message\":\"slow down\"}\n")
+        XCTAssertEqual(head.field("content-type"), "application/problem+json")
+        XCTAssertEqual(String(decoding: body, as: UTF8.self), "{\"type\":\"about:blank\",\"title\":\"Too Many Requests\",\"status\":429,"
+                       + "\"error\":\"rate_limited\",\"detail\":\"slow down\",\"message\":\"slow down\"}\n")
         XCTAssertTrue(frames.last { $0.kind == .data }?.has(Flag.endStream) ?? false)
     }
 
