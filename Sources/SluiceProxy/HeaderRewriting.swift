@@ -26,11 +26,12 @@ enum HeaderRewriting {
     /// The fields the forwarding rules treat specially, told apart by length first (see
     /// `isHopByHop`); every other name is `.other`.
     enum SpecialField {
-        case expect, forwardedProto, forwardedFor, forwarded, realIP, via, requestID, other
+        case expect, forwardedProto, forwardedFor, forwarded, realIP, via, requestID, host, other
 
         init(_ name: String) {
             switch name.utf8.count {
             case 3 where name == "via": self = .via
+            case 4 where name == "host": self = .host
             case 6 where name == "expect": self = .expect
             case 9 where name == "forwarded": self = .forwarded
             case 9 where name == "x-real-ip": self = .realIP
@@ -43,14 +44,18 @@ enum HeaderRewriting {
     }
 
     /// Writes the HTTP/1.1 head sent upstream straight into `bytes` (no intermediate header list:
-    /// this runs for every request); the fields are `forEachUpstreamField`'s.
+    /// this runs for every request); the fields are `forEachUpstreamField`'s. An HTTP/1.0 client
+    /// may send no Host (a load balancer's health check often does), but every HTTP/1.1 request
+    /// must carry one (RFC 9112 §3.2): then `endpointName` (the upstream's host:port) is sent.
     static func writeUpstreamRequest(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
-                                     peerIsTrusted: Bool = false, requestID: String, scheme: String, into bytes: inout [UInt8]) {
+                                     peerIsTrusted: Bool = false, requestID: String, scheme: String, endpointName: String,
+                                     into bytes: inout [UInt8]) {
         HTTP1Serializer.appendRequestLine(method: head.method, target: head.target, to: &bytes)
-        forEachUpstreamField(head, framing: framing, clientAddress: clientAddress, peerIsTrusted: peerIsTrusted,
-                             requestID: requestID, scheme: scheme) { name, value in
+        let hasHost = forEachUpstreamField(head, framing: framing, clientAddress: clientAddress, peerIsTrusted: peerIsTrusted,
+                                           requestID: requestID, scheme: scheme) { name, value in
             HTTP1Serializer.appendField(name: name, value: value, to: &bytes)
         }
+        if !hasHost { HTTP1Serializer.appendField(name: "host", value: endpointName, to: &bytes) }
         HTTP1Serializer.appendEndOfHead(to: &bytes)
     }
 
@@ -60,8 +65,8 @@ enum HeaderRewriting {
     static func upstreamHTTP2Fields(_ head: HTTPRequestHead, bodyLength: Int?, clientAddress: String, peerIsTrusted: Bool,
                                     requestID: String, scheme: String) -> HTTPHeaders {
         var fields = HTTPHeaders(reservingCapacity: head.headers.count + 5)
-        forEachUpstreamField(head, framing: bodyLength.map { .length($0) } ?? .none, clientAddress: clientAddress,
-                             peerIsTrusted: peerIsTrusted, requestID: requestID, scheme: scheme) { name, value in
+        _ = forEachUpstreamField(head, framing: bodyLength.map { .length($0) } ?? .none, clientAddress: clientAddress,
+                                 peerIsTrusted: peerIsTrusted, requestID: requestID, scheme: scheme) { name, value in
             if name != "host" { fields.appendLowercased(name: name, value: value) }
         }
         if head.headers.tokens(for: "te").contains("trailers") { fields.appendLowercased(name: "te", value: "trailers") }
@@ -73,16 +78,17 @@ enum HeaderRewriting {
     /// `X-Request-Id` and `Via` set, framing re-derived. `X-Forwarded-For` is extended with the
     /// peer when the peer is a trusted proxy; from any other peer a client-sent `X-Forwarded-For`,
     /// `Forwarded` or `X-Real-IP` is dropped and `X-Forwarded-For` is the peer alone: a client
-    /// cannot claim to be someone else.
+    /// cannot claim to be someone else. Returns whether a Host field was among them.
     @inline(__always)
     private static func forEachUpstreamField(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
                                              peerIsTrusted: Bool, requestID: String, scheme: String,
-                                             emit: (String, String) -> Void) {
+                                             emit: (String, String) -> Void) -> Bool {
         let incoming = head.headers
         let named = connectionOptions(incoming)
         var forwardedFor: String?
         var via: String?
         var hasRequestID = false
+        var hasHost = false
         for field in incoming {
             let name = field.name
             if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
@@ -99,6 +105,8 @@ enum HeaderRewriting {
                 continue
             case .requestID:
                 hasRequestID = true
+            case .host:
+                hasHost = true
             case .other:
                 break
             }
@@ -113,6 +121,7 @@ enum HeaderRewriting {
         case .length(let length): emit("content-length", String(length))
         case .chunked: emit("transfer-encoding", "chunked")
         }
+        return hasHost
     }
 
     /// The head sent downstream, before the downstream protocol adds its framing: hop-by-hop

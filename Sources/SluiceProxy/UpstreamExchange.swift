@@ -100,7 +100,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         defer { upstream.headScratch.give(back: headBytes) }
         HeaderRewriting.writeUpstreamRequest(requestHead, framing: framing, clientAddress: downstream.clientAddress,
                                              peerIsTrusted: peerIsTrusted,
-                                             requestID: requestID, scheme: downstream.scheme, into: &headBytes)
+                                             requestID: requestID, scheme: downstream.scheme, endpointName: upstreamName,
+                                             into: &headBytes)
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
         } catch let failure as ExchangeFailure {

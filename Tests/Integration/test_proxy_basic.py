@@ -37,6 +37,22 @@ def test_get_and_post_over_raw_socket(sluice):
             seen["headers"].get("transfer-encoding") == "chunked"
 
 
+def test_http10_request_without_host_reaches_the_backend_with_one(sluice, backend):
+    """HTTP/1.0 needs no Host (load balancers' health checks send none); the HTTP/1.1 request
+    sluice sends upstream must carry one, or a strict backend answers 400 missing_host."""
+    import socket
+    with socket.create_connection(("127.0.0.1", sluice.port), timeout=5) as s:
+        s.sendall(b"GET /echo/lb-check HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), data
+    seen = json.loads(body)
+    assert seen["path"] == "/echo/lb-check"
+    assert seen["headers"].get("host") == f"127.0.0.1:{backend.port}", seen["headers"]
+
+
 def test_chunked_request_body_is_forwarded(sluice):
     body = b"5\r\nhello\r\n7\r\n sluice\r\n0\r\n\r\n"
     with Conn(sluice.port) as c:

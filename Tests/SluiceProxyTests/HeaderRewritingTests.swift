@@ -9,7 +9,7 @@ final class HeaderRewritingTests: XCTestCase {
         var bytes: [UInt8] = []
         let head = HTTPRequestHead(method: "POST", target: "/v3/pay?x=1", version: version, headers: HTTPHeaders(headers))
         HeaderRewriting.writeUpstreamRequest(head, framing: framing, clientAddress: "10.0.0.9", peerIsTrusted: peerIsTrusted,
-                                             requestID: "rid-1", scheme: scheme, into: &bytes)
+                                             requestID: "rid-1", scheme: scheme, endpointName: "10.0.0.1:8080", into: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -32,6 +32,26 @@ final class HeaderRewritingTests: XCTestCase {
             \r
 
             """)
+    }
+
+    /// An HTTP/1.0 request may come without Host (health checks of load balancers do); the
+    /// HTTP/1.1 request sent upstream must carry one: the endpoint's name. A client's Host is kept.
+    func testARequestWithoutHostGetsTheEndpointsNameUpstream() {
+        let without = upstreamText([("user-agent", "check/1")], version: .http1_0)
+        XCTAssertEqual(without, """
+            POST /v3/pay?x=1 HTTP/1.1\r
+            user-agent: check/1\r
+            x-forwarded-for: 10.0.0.9\r
+            x-forwarded-proto: http\r
+            x-request-id: rid-1\r
+            via: 1.0 sluice\r
+            host: 10.0.0.1:8080\r
+            \r
+
+            """)
+        let with = upstreamText([("Host", "pay.example")], version: .http1_0)
+        XCTAssertEqual(with.components(separatedBy: "host: ").count, 2, "one Host, the client's")
+        XCTAssertTrue(with.contains("host: pay.example\r\n"))
     }
 
     func testForwardingFieldsFromAnUntrustedPeerAreReplaced() {
