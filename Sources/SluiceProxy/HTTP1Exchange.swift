@@ -145,6 +145,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         var headers = reply.headers
         headers.set(name: "x-request-id", value: requestID)
         headers.set(name: "content-length", value: String(reply.body.count))
+        if session.takesNoMore { keepAlive = false }
         if !keepAlive { headers.set(name: "connection", value: "close") }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + reply.body.count)
@@ -171,7 +172,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
                 HTTP1Serializer.appendField(name: "transfer-encoding", value: "chunked", to: &bytes)
             }
         }
-        if !body.isFinished { keepAlive = false }
+        if !body.isFinished || session.takesNoMore { keepAlive = false }
         if !keepAlive {
             HTTP1Serializer.appendField(name: "connection", value: "close", to: &bytes)
         } else if request.head.version == .http1_0 {

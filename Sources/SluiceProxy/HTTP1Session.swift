@@ -59,7 +59,9 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
     func closeIdle() { connection.close() }
 
     /// No further request on this connection: the server drains, or the connection was retired.
-    private var takesNoMore: Bool { context.draining || retired }
+    /// A response still being written then says `Connection: close` (the client learns it must
+    /// not send another request here, instead of finding the connection closed after it).
+    var takesNoMore: Bool { context.draining || retired }
 
     /// The first request has been read (before it, the header timeout alone applies).
     private var servedFirst = false

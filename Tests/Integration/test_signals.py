@@ -61,7 +61,9 @@ def test_sigterm_finishes_in_flight_requests(spawn, backend):
 
     def one(i):
         try:
-            results[i] = conns[i].request("GET", f"/echo/drain/{i}", {"x-demo-delay-ms": "500"}).status
+            r = conns[i].request("GET", f"/echo/drain/{i}", {"x-demo-delay-ms": "500"})
+            # Answered in the drain: the client is told not to send another request here.
+            results[i] = (r.status, r.header("connection"))
         except Exception as e:  # noqa: BLE001 - recorded and asserted below
             results[i] = repr(e)
 
@@ -76,6 +78,6 @@ def test_sigterm_finishes_in_flight_requests(spawn, backend):
     for c in conns:
         c.close()
     code = s.proc.wait_exit(10)
-    assert results == [200] * n, results
+    assert results == [(200, "close")] * n, results
     assert code == 0, f"sluice exited with {code} after SIGTERM"
     assert time.monotonic() - t0 < 6, "drain took longer than drain_timeout (5 s) + 1 s"
