@@ -65,6 +65,10 @@ final class UpstreamPool {
     private var dialsInFlight: [Int: [UnsafeContinuation<Result<Void, IOError>, Never>]] = [:]
     private(set) var outstanding: [Int]
     private var cursor = 0
+    /// Closes idle HTTP/1.1 connections once they pass the cluster's idle timeout even when no
+    /// request comes to take one (`acquire` checks only the ones it looks at): a quiet gateway
+    /// must not hold the backend's sockets for ever. Armed while any connection is idle.
+    private lazy var idleSweep = TimerNode { [weak self] in self?.closeExpiredIdle() }
 
     init(cluster: UpstreamCluster, loop: EventLoop, connector: any UpstreamConnector) {
         self.cluster = cluster
@@ -162,11 +166,35 @@ final class UpstreamPool {
         let now = loop.now
         connection.idleSince = now
         idle[endpoint].append(connection)
+        if !idleSweep.isScheduled {
+            loop.schedule(idleSweep, at: Deadline(nanoseconds: now &+ cluster.policy.idleTimeout.nanosecondsClamped &+ Self.sweepSlackNanoseconds))
+        }
         // The longest idle sit at the bottom (acquire takes from the top): close those of the
         // excess that nobody needed for a while.
         while idle[endpoint].count > limit, let oldest = idle[endpoint].first, now &- oldest.idleSince > Self.excessIdleGraceNanoseconds {
             idle[endpoint].removeFirst().stream.close()
         }
+    }
+
+    /// The sweep runs this long after the first connection's idle timeout ends, so that one pass
+    /// closes those that expire together.
+    static let sweepSlackNanoseconds: UInt64 = 100_000_000
+
+    /// The idle sweep: closes the connections idle past the timeout (or hung up by the
+    /// upstream), and re-arms for the oldest one left.
+    private func closeExpiredIdle() {
+        let limit = cluster.policy.idleTimeout.nanosecondsClamped
+        let now = loop.now
+        var next = UInt64.max
+        for index in idle.indices {
+            idle[index].removeAll { connection in
+                let expired = connection.peerHasHungUp || now &- connection.idleSince > limit
+                if expired { connection.stream.close() }
+                return expired
+            }
+            if let oldest = idle[index].first { next = min(next, oldest.idleSince &+ limit) }
+        }
+        if next != .max { loop.schedule(idleSweep, at: Deadline(nanoseconds: next &+ Self.sweepSlackNanoseconds)) }
     }
 
     /// How long an idle connection beyond `max_idle_per_endpoint` may wait for reuse.
@@ -178,6 +206,7 @@ final class UpstreamPool {
     /// Closes every idle connection (on reload or shutdown); HTTP/2 connections with streams in
     /// flight close once those have ended.
     func closeIdle() {
+        if idleSweep.isScheduled { loop.cancel(idleSweep) }
         for index in idle.indices {
             idle[index].forEach { $0.stream.close() }
             idle[index].removeAll()

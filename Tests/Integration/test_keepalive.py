@@ -102,6 +102,24 @@ def test_bursts_above_max_idle_reuse_connections_and_the_excess_is_closed_later(
     assert backend.stats()["connections_open"] <= 3, backend.stats()
 
 
+def test_idle_upstream_connections_close_at_the_idle_timeout_without_traffic(spawn):
+    """The cluster's idle_timeout closes idle upstream connections even when no request comes to
+    take one: a quiet gateway does not hold the backend's sockets for ever."""
+    backend = spawn.backend()
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port(), workers=1)
+    files["clusters.yaml"] = files["clusters.yaml"].replace(
+        "max_idle_per_endpoint: 64, idle_timeout: 60s", "max_idle_per_endpoint: 64, idle_timeout: 1s")
+    spawn.sluice(files, port)
+    assert _burst(port, 6) == [200] * 6
+    # 6 idle upstream connections, and the stats call's own.
+    assert backend.stats()["connections_open"] >= 6, backend.stats()
+    deadline = time.time() + 4
+    while backend.stats()["connections_open"] > 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert backend.stats()["connections_open"] == 1, backend.stats()
+
+
 def test_keep_alive_connection_idle_past_a_second_is_served_and_still_times_out(spawn):
     """After 100 ms idle between requests an HTTP/1.1 session's task ends and the connection
     waits with none (its request stack freed), then continues in a fresh task; the client sees
