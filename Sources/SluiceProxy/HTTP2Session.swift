@@ -24,6 +24,12 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     /// included), and when the current gap began: how long to wait idle before parking.
     private var idleGaps = IdleGaps()
     private var idleSince: UInt64?
+    /// Bytes of the client's connection preface not received yet. Until it is whole, the
+    /// listener's header timeout applies (from the session's start), as for an HTTP/1.1 request
+    /// head or an h2c client's preface: a client that completes a TLS handshake with ALPN h2 and
+    /// then says nothing is cut after `header_timeout`, not kept for `idle_timeout`.
+    private var prefaceMissing = 24
+    private let prefaceDeadline: Deadline
     private var streams: [Int32: HTTP2StreamExchange] = [:]
     private var output: [UInt8] = []
     private var writing = false
@@ -56,6 +62,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         self.scheme = scheme
         self.clientAddress = clientAddress ?? connection.peer?.host ?? "unknown"
         session = try HTTP2ServerSession(settings: settings)
+        prefaceDeadline = Deadline.now.adding(listener.headerTimeout)
     }
 
     var loop: EventLoop { context.loop }
@@ -90,6 +97,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     private func serve(initialBytes: [UInt8]) async -> SessionRunEnd {
         if !initialBytes.isEmpty {
             buffer.append(initialBytes)
+            prefaceMissing = max(0, prefaceMissing - initialBytes.count)
         }
         while !closed {
             if !buffer.isEmpty {
@@ -110,7 +118,9 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
                 // While streams are open the connection stays; idle h2 connections time out like
                 // idle HTTP/1 ones, and park like them.
                 var deadline: Deadline?
-                if streams.isEmpty {
+                if prefaceMissing > 0 {
+                    deadline = prefaceDeadline
+                } else if streams.isEmpty {
                     idleDeadline = loop.deadline(after: listener.idleTimeout)
                     deadline = idleDeadline
                     if idleSince == nil { idleSince = Deadline.now.nanoseconds }
@@ -123,6 +133,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
                 }
                 let count = try await connection.read(into: buffer, deadline: deadline)
                 if count == 0 { return .closed }
+                prefaceMissing = max(0, prefaceMissing - count)
             } catch {
                 return .closed
             }

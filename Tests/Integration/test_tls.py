@@ -227,6 +227,30 @@ def test_slow_handshake_is_closed(tls_sluice):
     assert s.curl("/echo/after").stdout.endswith("\n200")
 
 
+def test_h2_client_silent_after_the_handshake_is_closed_at_the_header_timeout(tls_sluice):
+    """ALPN h2, then no preface: cut after header_timeout (2 s here) as a silent HTTP/1.1 client
+    is, not kept for idle_timeout. A client that sent its preface may then sit idle."""
+    s = tls_sluice()
+    context = ssl.create_default_context(cafile=s.ca)
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="gateway.test") as silent:
+            assert silent.selected_alpn_protocol() == "h2"
+            start = time.monotonic()
+            try:
+                while silent.recv(4096):  # the server's SETTINGS, then the close
+                    pass
+            except (ConnectionResetError, ssl.SSLError):
+                pass
+            waited = time.monotonic() - start
+    assert 1.5 < waited < 5, f"closed after {waited:.1f} s"
+    idle = H2Wire(s.port, tls=ssl.create_default_context(cafile=s.ca))
+    idle.pump(timeout=3)
+    assert not idle.closed and not idle.goaways, (idle.closed, idle.goaways)
+    assert idle.response(idle.request("GET", "/echo/after-idle")).status == 200
+    idle.close()
+
+
 def test_sighup_with_new_certificate_retires_connections_made_with_the_old_one(tls_sluice, certs):
     """A renewed certificate reaches every client within the time the requests in flight take:
     the reload sends HTTP/2 connections a GOAWAY (their streams in flight finish) and closes idle
