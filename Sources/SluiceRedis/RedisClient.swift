@@ -87,6 +87,17 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
+    /// Connected, and no breaker refusing calls: a Redis that stopped answering (a stalled or
+    /// frozen server keeps its TCP connections up) reads as not answering once its breaker opens.
+    public var isAnswering: Bool {
+        guard isConnected else { return false }
+        let now = loop.now
+        switch backend {
+        case .single(let connection): return !connection.breaker.isRefusing(now: now)
+        case .cluster(let cluster): return cluster.primaryConnections.allSatisfy { !$0.breaker.isRefusing(now: now) }
+        }
+    }
+
     /// Calls, replies and reply time, over every connection this client has had.
     public var counts: RedisCallCounts {
         switch backend {

@@ -348,6 +348,9 @@ final class AdminServer: @unchecked Sendable {
         if let redis = await view.redisConnections() {
             out.family("sluice_redis_connections_up", "gauge", "Connections to the shared Redis that are up (one per loop).")
             out.sample("sluice_redis_connections_up", [], redis.up)
+            out.family("sluice_redis_connections_answering", "gauge",
+                       "Connections to the shared Redis that are up and not refused by their breaker (a frozen Redis keeps its connections up).")
+            out.sample("sluice_redis_connections_answering", [], redis.answering)
             out.family("sluice_redis_connections", "gauge", "Connections to the shared Redis (one per loop).")
             out.sample("sluice_redis_connections", [], redis.total)
             out.family("sluice_redis_replies_total", "counter", "Replies from the shared Redis.")

@@ -54,7 +54,9 @@ final class AlertEngine: @unchecked Sendable {
         switch condition {
         case .breakerOpen(let name):
             let state = view.breakers.first { $0.policy.name == name }?.state ?? "absent"
-            return (state == "open" || state == "forced_open", "breaker \(name) is \(state)")
+            // Half-open still counts: the alert resolves when the breaker closes, not at each
+            // probe (a failed probe opens it again, and the alert would flap).
+            return (state == "open" || state == "forced_open" || state == "half_open", "breaker \(name) is \(state)")
         case .degradeLevel(let wanted):
             let level = view.degrade?.level ?? .normal
             let threshold = DegradeLevel.allCases.first { $0.description == wanted } ?? .shed
@@ -69,7 +71,8 @@ final class AlertEngine: @unchecked Sendable {
             return (rate > share, "\(errors) of \(total) answers were 5xx (\(Int((rate * 100).rounded()))%) in the last \(window)")
         case .redisUnreachable:
             guard let redis = await view.redisConnections() else { return (false, "no redis in the policy") }
-            return (redis.up == 0, "\(redis.up) of \(redis.total) Redis connections up")
+            // Down, or up but refused by its breaker (a frozen Redis keeps its connections).
+            return (redis.answering == 0, "\(redis.answering) of \(redis.total) Redis connections answering (\(redis.up) up)")
         }
     }
 

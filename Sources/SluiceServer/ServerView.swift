@@ -40,6 +40,8 @@ struct ServerView: Sendable {
         /// Loops whose client is up (one node: connected; a cluster: every slot has a primary
         /// and every primary's connection is up), of how many.
         var up = 0, total = 0
+        /// Loops whose client is up and whose breakers let calls through (`isAnswering`).
+        var answering = 0
         var calls = RedisCallCounts()
         /// Cluster only: slot maps learnt, MOVED and ASK redirects followed.
         var refreshes = 0, moved = 0, asked = 0
@@ -54,13 +56,14 @@ struct ServerView: Sendable {
         var totals = RedisTotals(total: set.count, isCluster: !set.configuration.clusterSeeds.isEmpty)
         for index in 0..<set.count {
             let client = set[index]
-            let (connected, calls, cluster) = await withCheckedContinuation { continuation in
+            let (connected, answering, calls, cluster) = await withCheckedContinuation { continuation in
                 client.loop.execute {
-                    continuation.resume(returning: (client.isConnected, client.counts,
+                    continuation.resume(returning: (client.isConnected, client.isAnswering, client.counts,
                                                     (client.clusterRefreshes, client.movedRedirects, client.askRedirects)))
                 }
             }
             if connected { totals.up += 1 }
+            if answering { totals.answering += 1 }
             totals.calls.add(calls)
             totals.refreshes += cluster.0
             totals.moved += cluster.1

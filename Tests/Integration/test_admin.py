@@ -199,6 +199,7 @@ limits:
     assert value(samples, "sluice_ratelimit_redis_calls_total", rule="per-route", result="sent") == 4
     assert value(samples, "sluice_redis_replies_total") >= 4 and value(samples, "sluice_redis_reply_seconds_total") > 0
     assert value(samples, "sluice_redis_connections_up") == value(samples, "sluice_redis_connections") == 2
+    assert value(samples, "sluice_redis_connections_answering") == 2
 
 
 

@@ -91,3 +91,45 @@ def test_the_shipped_prometheus_rules_pass_promtool():
     out = subprocess.run([promtool, "check", "rules", str(REPO / "policies" / "prometheus" / "sluice-alerts.yml")],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and "SUCCESS: 4 rules found" in out.stdout, out.stdout + out.stderr
+
+
+def test_redis_unreachable_fires_for_a_frozen_redis_whose_connections_stay_up(spawn, backend, redis):
+    """A Redis that stops answering (SIGSTOP, a hung server) keeps its TCP connections: the alert
+    fires once the calls' breaker opens, and resolves when Redis answers again."""
+    from rawhttp import Conn
+    from test_rate_limits import policy, route
+    port, admin_port = free_port(), free_port()
+    files = policy(port, backend.port, redis.port, """\
+  - name: q
+    algorithm: token_bucket
+    rate: 1000000/s
+    burst: 1000000
+    key: [route]
+    on_redis_failure: allow
+""", route("q", "/echo/q", ["q"]), workers=1, deadline="20ms", breaker="{failures: 3, failing_for: 50ms, open_for: 500ms}")
+    files["keys/admin.token"] = TOKEN + "\n"
+    files["ops.yaml"] = f"""\
+admin: {{address: 127.0.0.1:{admin_port}, token_file: keys/admin.token}}
+alerts:
+  - {{name: redis, when: {{redis_unreachable: true}}}}
+"""
+    s = spawn.sluice(files, port)
+
+    def traffic(seconds):
+        end = time.monotonic() + seconds
+        with Conn(port) as c:
+            while time.monotonic() < end:
+                assert c.request("GET", "/echo/q").status == 200  # allow: served either way
+
+    traffic(0.2)
+    redis.pause()
+    try:
+        traffic(1.0)
+        wait_for(lambda: "sluice: alert redis firing" in s.proc.stderr(), "no firing alert while Redis is frozen", timeout=4)
+        assert "Redis connections answering (1 up)" in s.proc.stderr(), s.proc.stderr()[-500:]
+    finally:
+        redis.resume()
+    deadline = time.monotonic() + 6
+    while "sluice: alert redis resolved" not in s.proc.stderr():
+        assert time.monotonic() < deadline, "the alert did not resolve after Redis came back"
+        traffic(0.2)
