@@ -99,13 +99,14 @@ final class IdempotencyGuard: RequestGuard {
             let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
                                                           ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
             let result: ClaimResult
-            let uncertain = UncertainClaim(keys: recordKeys, owner: owner, connection: connection)
             switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
             case .success(let reply):
-                guard let parsed = IdempotencyScripts.claimResult(reply) else { return redisFailed(&request, uncertain) }
+                guard let parsed = IdempotencyScripts.claimResult(reply) else {
+                    return redisFailed(&request, keys: recordKeys, owner: owner, connection: connection)
+                }
                 result = parsed
             case .failure:
-                return redisFailed(&request, uncertain)
+                return redisFailed(&request, keys: recordKeys, owner: owner, connection: connection)
             }
             switch result {
             case .claimed:
@@ -150,28 +151,22 @@ final class IdempotencyGuard: RequestGuard {
         return .reject(stored.isReplayable ? stored.replay : IdempotencyReplies.notStored)
     }
 
-    /// A claim whose call failed: Redis may still run it (a stall past the deadline).
-    private struct UncertainClaim {
-        let keys: [String]
-        let owner: String
-        let connection: RedisClient
-    }
-
-    /// Redis could not be asked (or answered nonsense): the rule's failure mode. The claim may
-    /// still have run, or run later: a refused request's claim is released (`UncertainClaims`);
-    /// a forwarded one's is completed with its outcome like any claim (both only while the claim
-    /// is this request's, so nothing changes where it never ran).
-    private func redisFailed(_ request: inout GuardRequest, _ claim: UncertainClaim) -> GuardVerdict {
+    /// Redis could not be asked (or answered nonsense): the rule's failure mode. The claim of
+    /// `owner` on `keys` may still have run, or run later (a stall past the deadline): a refused
+    /// request's claim is released (`UncertainClaims`); a forwarded one's is completed with its
+    /// outcome like any claim (both only while the claim is this request's, so nothing changes
+    /// where it never ran).
+    private func redisFailed(_ request: inout GuardRequest, keys: [String], owner: String, connection: RedisClient) -> GuardVerdict {
         counters.recordError()
         switch rule.onRedisFailure {
         case .deny:
-            uncertainClaims.release(keys: claim.keys, owner: claim.owner, ttlMs: ttlMs, connection: claim.connection, pending: pending)
+            uncertainClaims.release(keys: keys, owner: owner, ttlMs: ttlMs, connection: connection, pending: pending)
             return .reject(IdempotencyReplies.unavailable)
         case .allow:
             decisions.withoutGuaranteeCount.wrappingAdd(1, ordering: .relaxed)
             request.logNotes.append("idempotency_unavailable:" + rule.name)
-            request.observeOutcome(RecordCompletion(keys: claim.keys, owner: claim.owner, ttlMs: ttlMs, classifier: classifier,
-                                                    connection: claim.connection, decisions: decisions, pending: pending))
+            request.observeOutcome(RecordCompletion(keys: keys, owner: owner, ttlMs: ttlMs, classifier: classifier,
+                                                    connection: connection, decisions: decisions, pending: pending))
             return .proceed
         }
     }

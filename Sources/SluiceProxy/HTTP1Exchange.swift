@@ -17,11 +17,13 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     private(set) var responseBytesSent = 0
     private var chunkHead: [UInt8] = []
 
-    init(session: HTTP1Session, request: ParsedRequestHead, draining: Bool) {
+    init(session: HTTP1Session, request: ParsedRequestHead) {
         self.session = session
         self.request = request
         body = BodyReader(framing: request.framing)
-        keepAlive = request.keepAlive && !draining
+        // A drain (or a retired connection) is checked when the response head is written: it
+        // may start while the request is in flight.
+        keepAlive = request.keepAlive
     }
 
     var head: HTTPRequestHead { request.head }

@@ -110,7 +110,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                                                                      deadline: headStarted.adding(nanoseconds: headerTimeoutNanoseconds)) else { return .closed }
                 isIdle = false
                 onFreshTask = false
-                let exchange = HTTP1Exchange(session: self, request: request, draining: takesNoMore)
+                let exchange = HTTP1Exchange(session: self, request: request)
                 await pipeline.serve(exchange)
                 if !exchange.keepAlive && !exchange.requestBodyFinished {
                     await closeLingering()

@@ -62,7 +62,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         self.scheme = scheme
         self.clientAddress = clientAddress ?? connection.peer?.host ?? "unknown"
         session = try HTTP2ServerSession(settings: settings)
-        prefaceDeadline = Deadline.now.adding(listener.headerTimeout)
+        prefaceDeadline = context.loop.deadline(after: listener.headerTimeout)
     }
 
     var loop: EventLoop { context.loop }
