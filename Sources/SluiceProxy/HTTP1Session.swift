@@ -23,7 +23,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
     /// The listener's timeouts in nanoseconds, converted once per connection.
     let idleTimeoutNanoseconds: UInt64
     let headerTimeoutNanoseconds: UInt64
-    /// True while waiting for the next request on a keep-alive connection (drain closes these).
+    /// True while waiting for the next request on a keep-alive connection (or for the first).
     private(set) var isIdle = true
 
     /// `buffer` may already hold the first bytes (read while telling HTTP/1 from HTTP/2).
@@ -51,9 +51,20 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
     /// changed its listener's certificates).
     private var retired = false
 
+    /// A request in flight finishes, and its response says `Connection: close`. An idle
+    /// connection is not closed at once: a client using it may have its next request on the way,
+    /// and closed under it, a payment call sees only EOF and cannot tell it was never executed.
+    /// It gets the time it usually waits between requests (as for parking: twice its recent gap,
+    /// 100 ms to 1 s): a request that arrives in it is served, with `Connection: close`; a
+    /// connection still idle then is closed (a request starting to arrive is read to its end).
     func drain() {
         retired = true
-        if isIdle { connection.close() }
+        guard isIdle else { return }
+        let closeIfStillIdle = TimerNode { [weak self] in
+            guard let self, isIdle, buffer.isEmpty else { return }
+            connection.close()
+        }
+        loop.schedule(closeIfStillIdle, at: loop.deadline(afterNanoseconds: idleGaps.parkAfter))
     }
 
     func closeIdle() { connection.close() }
@@ -83,7 +94,8 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                                            bodyTimeoutNanoseconds: listener.bodyTimeout.nanosecondsClamped,
                                            bodyMinimumRate: listener.bodyMinimumRate)
         var headStarted = Deadline.now
-        while !takesNoMore {
+        // Ends after a response that said `Connection: close` (a drain included: see `drain`).
+        while true {
             isIdle = true
             do {
                 if servedFirst && buffer.isEmpty {
@@ -102,6 +114,8 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                     } else {
                         try await connection.waitReadable(deadline: idleDeadline, operation: "idle")
                     }
+                    // Bytes have come: a drain's grace no longer closes this connection.
+                    isIdle = false
                     headStarted = .now
                     idleGaps.record(headStarted.nanoseconds - min(idleSince, headStarted.nanoseconds))
                 }
@@ -135,7 +149,6 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                 return .closed
             }
         }
-        return .closed
     }
 
     /// Closing with unread request bytes in the socket makes the kernel send RST, which can

@@ -81,3 +81,31 @@ def test_sigterm_finishes_in_flight_requests(spawn, backend):
     assert results == [(200, "close")] * n, results
     assert code == 0, f"sluice exited with {code} after SIGTERM"
     assert time.monotonic() - t0 < 6, "drain took longer than drain_timeout (5 s) + 1 s"
+
+
+def test_sigterm_serves_the_next_request_of_a_busy_keepalive_connection(spawn, backend):
+    """A keep-alive connection in use is not closed under its client at SIGTERM: its next request,
+    sent just after the drain began, is answered (with Connection: close), where a close at once
+    would leave a payment client with an EOF and no way to know the call never ran. A connection
+    left idle still closes soon, and the drain ends."""
+    s, _ = own_sluice(spawn, backend)
+    busy, idle = Conn(s.port, timeout=5), Conn(s.port, timeout=5)
+    try:
+        assert idle.request("GET", "/echo/idle").status == 200
+        assert busy.request("GET", "/echo/busy/1").status == 200
+        time.sleep(0.4)  # this connection's gap between requests: ~0.4 s
+        assert busy.request("GET", "/echo/busy/2").status == 200
+        t0 = time.monotonic()
+        s.proc.signal(signal.SIGTERM)
+        s.proc.wait_for_output(r"^sluice: draining", timeout=5)
+        last = busy.request("GET", "/echo/busy/3")
+        assert (last.status, last.header("connection")) == (200, "close"), last
+        assert busy.closed_by_peer(2.0), "the connection stayed open after its Connection: close response"
+        # The idle one (no gap seen: 100 ms of grace) is closed without a response.
+        assert idle.closed_by_peer(2.0), "an idle keep-alive connection stayed open in the drain"
+        code = s.proc.wait_exit(5)
+        assert code == 0, f"sluice exited with {code} after SIGTERM"
+        assert time.monotonic() - t0 < 3, "the drain waited on idle connections for more than their grace"
+    finally:
+        busy.close()
+        idle.close()
