@@ -23,10 +23,10 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
         }
     }
 
-    /// 401 with a problem body and the scheme to use.
-    var reply: LocalReply {
+    /// 401 with a problem body and, in `WWW-Authenticate`, the schemes the route accepts.
+    func reply(challenge: String?) -> LocalReply {
         var reply = LocalReply.json(status: 401, reason: rawValue, message: message)
-        reply.headers.appendLowercased(name: "www-authenticate", value: MerchantHMAC.scheme)
+        if let challenge { reply.headers.appendLowercased(name: "www-authenticate", value: challenge) }
         return reply
     }
 }

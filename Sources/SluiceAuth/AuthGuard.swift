@@ -44,6 +44,14 @@ final class AuthGuard: RequestGuard {
         self.wallClock = wallClock
         nonceTTLSeconds = Double(policy.nonceTTL.components.seconds)
         window = Double(policy.timestampWindow.components.seconds)
+        let challenges = schemes.compactMap { scheme -> String? in
+            switch scheme {
+            case .merchantHMAC: return MerchantHMAC.scheme
+            case .wechatpayV3: return WeChatPayRequest.scheme
+            default: return nil
+            }
+        }
+        challenge = challenges.isEmpty ? nil : challenges.joined(separator: ", ")
         var tail: [UInt8] = []
         for argument in ["1", "NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &tail) }
         nonceCommandTail = tail
@@ -51,6 +59,11 @@ final class AuthGuard: RequestGuard {
 
     private let nonceTTLSeconds: Double
     private let window: Double
+    /// `WWW-Authenticate` on this route's 401s: the Authorization schemes it accepts (none for
+    /// routes signed in headers of their own or in the body: no HTTP auth-scheme to name).
+    private let challenge: String?
+
+    private func refusal(_ failure: AuthFailure) -> LocalReply { failure.reply(challenge: challenge) }
     /// `1 NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
     private let nonceCommandTail: [UInt8]
     private static let nonceCommandHead: [UInt8] = {
@@ -66,8 +79,14 @@ final class AuthGuard: RequestGuard {
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
-        request.head.headers.remove(name: policy.merchantHeader)
-        let authorization = request.head.headers["authorization"]
+        // The merchant header is ours to set, in any spelling a backend may read as it; the API
+        // key is never forwarded, whichever scheme decides.
+        request.head.headers.removeAllSpellings(of: policy.merchantHeader)
+        let (authorization, repeatedAuthorization) = Self.singleValue(request.head.headers, "authorization")
+        let (apiKey, repeatedAPIKey) = Self.singleValue(request.head.headers, policy.apiKeyHeader)
+        if apiKey != nil { request.head.headers.remove(name: policy.apiKeyHeader) }
+        // A credential sent twice is refused: which copy a backend (or a library) reads is anyone's guess.
+        if repeatedAuthorization || repeatedAPIKey { return .reject(refusal(.malformedAuthorization)) }
         for scheme in schemes {
             switch scheme {
             case .merchantHMAC:
@@ -77,8 +96,9 @@ final class AuthGuard: RequestGuard {
                 return await verifyWeChatPayRequest(&request)
             case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
                 return await verifyWeChatPayCallback(request)
-            case .apiKey where request.head.headers[policy.apiKeyHeader] != nil:
-                return verifyAPIKey(&request)
+            case .apiKey:
+                guard let apiKey else { continue }
+                return verifyAPIKey(apiKey, &request)
             case .mtls where request.clientCertificateSubject != nil:
                 return identify(&request, as: policy.merchantsBySubject[request.clientCertificateSubject ?? ""])
             default:
@@ -86,36 +106,44 @@ final class AuthGuard: RequestGuard {
             }
         }
         // Schemes signed inside the body apply when it is their format (XML, form).
+        // A body in the scheme's format that cannot be read strictly (a repeated `sign`, a
+        // DOCTYPE, a repeated form key) is 400 `invalid_body`, not a missing signature.
         let body = request.body?.bytes ?? []
+        var unreadable: PayloadError?
         for scheme in schemes {
-            switch scheme {
-            case .wechatpayV2:
-                if let payload = try? PaymentPayload.parse(body, format: .xml) { return verifyWeChatPayV2(payload, &request) }
-            case .alipayRSA2:
-                if let payload = try? PaymentPayload.parse(body, format: .form) { return await verifyAlipay(payload, &request) }
-            default:
-                continue
+            do throws(PayloadError) {
+                switch scheme {
+                case .wechatpayV2 where Self.looksLikeXML(body):
+                    return verifyWeChatPayV2(try PaymentPayload.parse(body, format: .xml), &request)
+                case .alipayRSA2 where Self.isForm(request.head.headers["content-type"]) || !Self.looksLikeXML(body):
+                    return await verifyAlipay(try PaymentPayload.parse(body, format: .form), &request)
+                default:
+                    continue
+                }
+            } catch {
+                unreadable = unreadable ?? error
             }
         }
+        if let unreadable, authorization == nil { return .reject(LocalReply.invalidBody(unreadable)) }
         // An Authorization header in none of the route's schemes is malformed, not missing.
         let expectsAuthorization = schemes.contains(.merchantHMAC) || schemes.contains(.wechatpayV3)
-        return .reject((authorization != nil && expectsAuthorization ? AuthFailure.malformedAuthorization : .missingSignature).reply)
+        return .reject(refusal(authorization != nil && expectsAuthorization ? .malformedAuthorization : .missingSignature))
     }
 
     private func verifyWeChatPayRequest(_ request: inout GuardRequest) async -> GuardVerdict {
         guard let credentials = WeChatPayRequest.parse(request.head.headers["authorization"] ?? "") else {
-            return .reject(AuthFailure.malformedAuthorization.reply)
+            return .reject(refusal(.malformedAuthorization))
         }
-        guard let merchant = policy.merchants[credentials.merchant] else { return .reject(AuthFailure.unknownMerchant.reply) }
-        guard let key = merchant.rsaKeys[credentials.serial] else { return .reject(AuthFailure.unknownSerial.reply) }
+        guard let merchant = policy.merchants[credentials.merchant] else { return .reject(refusal(.unknownMerchant)) }
+        guard let key = merchant.rsaKeys[credentials.serial] else { return .reject(refusal(.unknownSerial)) }
         let now = wallClock()
-        guard abs(Double(credentials.timestamp) - now) <= window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
+        guard Self.secondsApart(credentials.timestamp, now) <= window else { return .reject(refusal(.timestampOutOfWindow)) }
         let message = WeChatPayRequest.message(method: request.head.method, target: request.head.target,
                                                timestamp: credentials.timestampText, nonce: credentials.nonce,
                                                body: request.body?.bytes ?? [])
         switch await verifyRSA(key, message, credentials.signature, loopIndex: request.loopIndex) {
         case .saturated(let reply): return .reject(reply)
-        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .refuted: return .reject(refusal(.badSignature))
         case .verified: break
         }
         if let refusal = await claimNonce(scope: credentials.merchant, nonce: credentials.nonce, now: now, loopIndex: request.loopIndex) {
@@ -128,16 +156,14 @@ final class AuthGuard: RequestGuard {
 
     /// An API key: its SHA-256 names the merchant (the policy holds hashes only, so a leaked
     /// policy file leaks no key). The key header is never forwarded.
-    private func verifyAPIKey(_ request: inout GuardRequest) -> GuardVerdict {
-        let presented = request.head.headers[policy.apiKeyHeader] ?? ""
-        request.head.headers.remove(name: policy.apiKeyHeader)
+    private func verifyAPIKey(_ presented: String, _ request: inout GuardRequest) -> GuardVerdict {
         let hash = Array(presented.utf8).withUnsafeBytes { Digests.sha256Hex($0) }
         return identify(&request, as: policy.merchantsByAPIKeyHash[hash])
     }
 
     /// Proceeds as `merchant`, or refuses when there is none.
     private func identify(_ request: inout GuardRequest, as merchant: String?) -> GuardVerdict {
-        guard let merchant else { return .reject(AuthFailure.unknownMerchant.reply) }
+        guard let merchant else { return .reject(refusal(.unknownMerchant)) }
         request.merchantID = merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
         return .proceed
@@ -145,16 +171,19 @@ final class AuthGuard: RequestGuard {
 
     /// WeChat Pay v2: the body's own `sign` over its sorted fields and the merchant's v2 key.
     private func verifyWeChatPayV2(_ payload: PaymentPayload, _ request: inout GuardRequest) -> GuardVerdict {
-        guard let sign = payload["sign"]?.text, !sign.isEmpty else { return .reject(AuthFailure.missingSignature.reply) }
+        guard let sign = payload["sign"]?.text, !sign.isEmpty else { return .reject(refusal(.missingSignature)) }
         guard let merchant = payload["mch_id"]?.text, let key = policy.merchants[merchant]?.wechatpayV2Key else {
-            return .reject(AuthFailure.unknownMerchant.reply)
+            return .reject(refusal(.unknownMerchant))
         }
-        guard let algorithm = SortedFieldSignatures.weChatV2Algorithm(signType: payload["sign_type"]?.text, signature: sign) else {
-            return .reject(AuthFailure.malformedAuthorization.reply)
+        // An empty `sign_type` is left out of the signed string like any empty field: as if absent.
+        let signType = payload["sign_type"]?.text
+        guard let algorithm = SortedFieldSignatures.weChatV2Algorithm(signType: signType?.isEmpty == false ? signType : nil,
+                                                                      signature: sign) else {
+            return .reject(refusal(.malformedAuthorization))
         }
         let expected = SortedFieldSignatures.weChatV2Signature(payload, key: key, algorithm: algorithm)
         guard Crypto.constantTimeEquals(Array(expected.utf8), Array(sign.uppercased().utf8)) else {
-            return .reject(AuthFailure.badSignature.reply)
+            return .reject(refusal(.badSignature))
         }
         request.merchantID = merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
@@ -164,16 +193,16 @@ final class AuthGuard: RequestGuard {
     /// Alipay RSA2 notify: the body's `sign` over its sorted fields (without `sign`, `sign_type`),
     /// with the Alipay public key of its `app_id`, on the crypto pool.
     private func verifyAlipay(_ payload: PaymentPayload, _ request: inout GuardRequest) async -> GuardVerdict {
-        guard let signText = payload["sign"]?.text, !signText.isEmpty else { return .reject(AuthFailure.missingSignature.reply) }
-        guard let app = payload["app_id"]?.text, let key = policy.alipayKeys[app] else { return .reject(AuthFailure.unknownMerchant.reply) }
+        guard let signText = payload["sign"]?.text, !signText.isEmpty else { return .reject(refusal(.missingSignature)) }
+        guard let app = payload["app_id"]?.text, let key = policy.alipayKeys[app] else { return .reject(refusal(.unknownMerchant)) }
         guard payload["sign_type"]?.text == "RSA2", (payload["charset"]?.text.lowercased() ?? "utf-8") == "utf-8" else {
-            return .reject(AuthFailure.malformedAuthorization.reply)
+            return .reject(refusal(.malformedAuthorization))
         }
-        guard let signature = Base64.decode(Substring(signText)) else { return .reject(AuthFailure.badSignature.reply) }
+        guard let signature = Base64.decode(Substring(signText)) else { return .reject(refusal(.badSignature)) }
         let content = SortedFieldSignatures.content(payload, excluding: ["sign", "sign_type"])
         switch await verifyRSA(key, content, signature, loopIndex: request.loopIndex) {
         case .saturated(let reply): return .reject(reply)
-        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .refuted: return .reject(refusal(.badSignature))
         case .verified: break
         }
         request.merchantID = app
@@ -182,6 +211,32 @@ final class AuthGuard: RequestGuard {
     }
 
     private enum RSAOutcome { case verified, refuted, saturated(LocalReply) }
+
+    /// A body that starts (after white space) with `<`: what a v2 XML body is.
+    private static func looksLikeXML(_ body: [UInt8]) -> Bool {
+        body.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }
+            == UInt8(ascii: "<")
+    }
+
+    private static func isForm(_ contentType: String?) -> Bool {
+        contentType?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
+    }
+
+    /// How far a timestamp (whole seconds) is from now, in whole seconds: a window's edge is a
+    /// whole second too (`|now − ts| > 300` refuses 301 s away, not 300.4).
+    private static func secondsApart(_ timestamp: Int64, _ now: Double) -> Double {
+        abs(Double(timestamp) - now.rounded(.down))
+    }
+
+    /// The first value of a field, and whether the field came more than once.
+    private static func singleValue(_ headers: HTTPHeaders, _ name: String) -> (String?, repeated: Bool) {
+        var first: String?
+        for field in headers where field.name == name {
+            if first != nil { return (first, true) }
+            first = field.value
+        }
+        return (first, false)
+    }
 
     /// RSA on the crypto pool: the verdict, or the 503 when the pool's queue is full.
     private func verifyRSA(_ key: RSAPublicKey, _ message: [UInt8], _ signature: [UInt8], loopIndex: Int) async -> RSAOutcome {
@@ -197,10 +252,10 @@ final class AuthGuard: RequestGuard {
         let now = wallClock()
         // The checks before the nonce, on the header's bytes: no copy of the nonce, no string to
         // sign built (the MAC is fed the parts).
-        let checked = authorization.withUTF8 { header -> Result<(merchant: String, nonce: NonceClaim), AuthFailure> in
+        let checked = authorization.withUTF8 { header -> Result<(merchant: String, nonce: NonceClaim, signedTarget: String), AuthFailure> in
             guard let credentials = MerchantHMAC.parse(bytes: header) else { return .failure(.malformedAuthorization) }
             guard let merchantKeys = keys[credentials.merchant] else { return .failure(.unknownMerchant) }
-            guard abs(Double(credentials.timestamp) - now) <= window else { return .failure(.timestampOutOfWindow) }
+            guard Self.secondsApart(credentials.timestamp, now) <= window else { return .failure(.timestampOutOfWindow) }
             guard let canonicalTarget = MerchantHMAC.canonicalTarget(request.head.target) else { return .failure(.malformedAuthorization) }
             let nonce = UnsafeBufferPointer(rebasing: header[credentials.nonce])
             let timestamp = UnsafeBufferPointer(rebasing: header[credentials.timestampText])
@@ -214,14 +269,18 @@ final class AuthGuard: RequestGuard {
             }
             guard verified else { return .failure(.badSignature) }
             var scope = credentials.merchant
-            return .success((credentials.merchant, scope.withUTF8 { nonceClaim(scope: $0, nonce: nonce) }))
+            return .success((credentials.merchant, scope.withUTF8 { nonceClaim(scope: $0, nonce: nonce) }, canonicalTarget))
         }
         let merchant: String
         switch checked {
-        case .failure(let failure): return .reject(failure.reply)
+        case .failure(let failure): return .reject(refusal(failure))
         case .success(let success):
             if let refusal = await claimNonce(success.nonce, now: now, loopIndex: request.loopIndex) { return .reject(refusal) }
             merchant = success.merchant
+            // The query goes upstream as it was signed (sorted, one encoding): the raw one could
+            // be reordered (`mchid=A&mchid=B`), or re-spelled (`+` for `%2B`, `;` for `%3B`), and
+            // mean something else to the backend under the same signature.
+            if success.signedTarget != request.head.target { request.head.target = success.signedTarget }
         }
         request.merchantID = merchant
         request.head.headers.appendLowercased(name: policy.merchantHeader, value: merchant)
@@ -232,15 +291,15 @@ final class AuthGuard: RequestGuard {
         let credentials: WeChatPayCallback.Credentials
         switch WeChatPayCallback.parse(request.head.headers) {
         case .success(let parsed): credentials = parsed
-        case .failure(let failure): return .reject(failure.reply)
+        case .failure(let failure): return .reject(refusal(failure))
         }
-        guard let key = policy.platformKeys[credentials.serial] else { return .reject(AuthFailure.unknownSerial.reply) }
+        guard let key = policy.platformKeys[credentials.serial] else { return .reject(refusal(.unknownSerial)) }
         let now = wallClock()
-        guard abs(Double(credentials.timestamp) - now) < window else { return .reject(AuthFailure.timestampOutOfWindow.reply) }
+        guard Self.secondsApart(credentials.timestamp, now) < window else { return .reject(refusal(.timestampOutOfWindow)) }
         let message = WeChatPayCallback.message(credentials, body: request.body?.bytes ?? [])
         switch await verifyRSA(key, message, credentials.signature, loopIndex: request.loopIndex) {
         case .saturated(let reply): return .reject(reply)
-        case .refuted: return .reject(AuthFailure.badSignature.reply)
+        case .refuted: return .reject(refusal(.badSignature))
         case .verified: break
         }
         if let refusal = await claimNonce(scope: "wechatpay:" + credentials.serial, nonce: credentials.nonce, now: now,
@@ -259,13 +318,13 @@ final class AuthGuard: RequestGuard {
     }
 
     private func claimNonce(_ claim: NonceClaim, now: Double, loopIndex: Int) async -> LocalReply? {
-        guard nonces.claim(claim.localKey, now: now, ttl: nonceTTLSeconds) else { return AuthFailure.replayedNonce.reply }
+        guard nonces.claim(claim.localKey, now: now, ttl: nonceTTLSeconds) else { return refusal(.replayedNonce) }
         guard let redis, let command = claim.redisCommand else { return nil }
         switch await redis[loopIndex].send(command).reply() {
         case .success(.status):
             return nil
         case .success(.null):
-            return AuthFailure.replayedNonce.reply
+            return refusal(.replayedNonce)
         case .success, .failure:
             counters.recordError()
             guard policy.onRedisFailure == .deny else { return nil }
@@ -315,6 +374,6 @@ struct MerchantHeaderStripper: HeadRewritingGuard {
     func explain(_ request: GuardRequest) -> String { "no auth on this route; a client-sent \(merchantHeader) is removed" }
 
     func rewrite(_ head: inout HTTPRequestHead) {
-        head.headers.remove(name: merchantHeader)
+        head.headers.removeAllSpellings(of: merchantHeader)
     }
 }

@@ -32,7 +32,11 @@ public final class AuthModule: GuardModule {
     }
 
     public func compile(_ policy: PolicySnapshot, state: GuardStateStage) throws(GuardCompileError) -> any GuardGeneration {
-        guard let auth = policy.guardPolicy(name, as: AuthPolicy.self) else { return AuthGeneration(guards: [:], redis: nil) }
+        guard let auth = policy.guardPolicy(name, as: AuthPolicy.self) else {
+            // No auth section: still no backend takes a client's word for who the merchant is.
+            let stripper = MerchantHeaderStripper(merchantHeader: AuthPolicy().merchantHeader)
+            return AuthGeneration(guards: Dictionary(policy.routes.map { ($0.name, stripper) }) { first, _ in first }, redis: nil)
+        }
         // Cheap to make (two SHA-256 blocks each), so made afresh with every policy generation.
         let keys = auth.merchants.mapValues { merchant in merchant.hmacSecrets.map { HMACKey(secret: $0) } }
         let redis = SharedRedis.settings(in: policy).map { SharedRedis.connections($0, loops: loops, state: state) }

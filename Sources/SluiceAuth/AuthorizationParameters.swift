@@ -21,7 +21,7 @@ enum AuthorizationParameters {
                       into found: UnsafeMutableBufferPointer<Range<Int>>) -> Bool {
         let space = UInt8(ascii: " ")
         guard bytes.count > scheme.count + 1, bytes[scheme.count] == space, found.count == names.count,
-              scheme.withUnsafeBufferPointer({ $0.elementsEqual(bytes[0..<scheme.count]) }) else { return false }
+              startsWithScheme(bytes, scheme) else { return false }
         let absent = -1..<(-1)
         found.initialize(repeating: absent)
         var i = scheme.count + 1
@@ -54,8 +54,23 @@ enum AuthorizationParameters {
 
     /// Whether `header` starts with `scheme` (the bytes, without a copy of the header).
     static func hasScheme(_ header: String, _ scheme: [UInt8]) -> Bool {
-        header.utf8.withContiguousStorageIfAvailable { $0.starts(with: scheme) } ?? header.utf8.starts(with: scheme)
+        var header = header
+        return header.withUTF8 { startsWithScheme($0, scheme) }
     }
+
+    /// The auth-scheme is case-insensitive (RFC 9110 §11.1): `mch-hmac-sha256` is
+    /// `MCH-HMAC-SHA256`. (Schemes are letters, digits and `-`, so folding bit 0x20 of letters
+    /// is enough.)
+    private static func startsWithScheme(_ bytes: UnsafeBufferPointer<UInt8>, _ scheme: [UInt8]) -> Bool {
+        guard bytes.count >= scheme.count else { return false }
+        for index in scheme.indices {
+            let (byte, expected) = (bytes[index], scheme[index])
+            guard byte == expected || (isLetter(expected) && byte | 0x20 == expected | 0x20) else { return false }
+        }
+        return true
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) &- UInt8(ascii: "a") < 26 }
 
     static func isAlphanumeric(_ byte: UInt8) -> Bool {
         switch byte {

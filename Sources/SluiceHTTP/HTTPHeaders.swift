@@ -76,6 +76,22 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         a.utf8.count == b.utf8.count && a == b
     }
 
+    /// True when `name` is `field`, or `field` with some `-` spelled `_` (both lower-case). CGI,
+    /// WSGI and PHP servers turn both spellings into one variable (`HTTP_X_SLUICE_MERCHANT`), so
+    /// to them such a field is the other.
+    public static func sameIgnoringUnderscores(_ name: String, _ field: String) -> Bool {
+        name.utf8.count == field.utf8.count
+            && name.utf8.elementsEqual(field.utf8) { $0 == $1 || ($0 == UInt8(ascii: "_") && $1 == UInt8(ascii: "-")) }
+    }
+
+    /// Removes every field named `name` in any spelling `sameIgnoringUnderscores` allows: for a
+    /// field the gateway sets, which a backend must never take from a client.
+    public mutating func removeAllSpellings(of name: String) {
+        let lower = Self.lowercase(name)
+        guard fields.contains(where: { Self.sameIgnoringUnderscores($0.name, lower) }) else { return }
+        fields.removeAll { Self.sameIgnoringUnderscores($0.name, lower) }
+    }
+
     public mutating func removeAll(where shouldRemove: (Field) -> Bool) {
         fields.removeAll(where: shouldRemove)
     }

@@ -26,7 +26,10 @@ enum HeaderRewriting {
     /// The fields the forwarding rules treat specially, told apart by length first (see
     /// `isHopByHop`); every other name is `.other`.
     enum SpecialField {
-        case expect, forwardedProto, forwardedFor, forwarded, realIP, via, requestID, host, other
+        case expect, forwardedProto, forwardedFor, forwardedHost, forwarded, realIP, via, requestID, host, other
+        /// `x_forwarded_for` and the like: CGI, WSGI and PHP servers read `_` as `-`, so to them
+        /// this is the field the gateway sets (a client-chosen address or request id).
+        case gatewayFieldSpelledWithUnderscores
 
         init(_ name: String) {
             switch name.utf8.count {
@@ -37,10 +40,26 @@ enum HeaderRewriting {
             case 9 where name == "x-real-ip": self = .realIP
             case 12 where name == "x-request-id": self = .requestID
             case 15 where name == "x-forwarded-for": self = .forwardedFor
+            case 16 where name == "x-forwarded-host": self = .forwardedHost
             case 17 where name == "x-forwarded-proto": self = .forwardedProto
+            case 9, 12, 15, 16, 17:
+                self = Self.underscoreSpellings.contains { HTTPHeaders.sameIgnoringUnderscores(name, $0) }
+                    ? .gatewayFieldSpelledWithUnderscores : .other
             default: self = .other
             }
         }
+
+        private static let underscoreSpellings = ["x-real-ip", "x-request-id", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]
+    }
+
+    /// Removes the fields a client's `Connection` names (RFC 9110 §7.6.1) from its request head,
+    /// before any guard sees it. Were they removed on the way out instead, a client naming a
+    /// field that a guard sets (the verified merchant) would have it removed after the guard set
+    /// it. `TE` stays: HTTP/1.1 requires it to be named, and its own rule applies upstream.
+    static func removeConnectionOptions(from headers: inout HTTPHeaders) {
+        let named = connectionOptions(headers).filter { $0 != "te" }
+        guard !named.isEmpty else { return }
+        headers.removeAll { named.contains($0.name) }
     }
 
     /// Writes the HTTP/1.1 head sent upstream straight into `bytes` (no intermediate header list:
@@ -74,7 +93,7 @@ enum HeaderRewriting {
     }
 
     /// Every field of the head sent upstream, in order, through `emit`: hop-by-hop fields removed
-    /// (and every field `Connection` names), `Expect` answered by us, `X-Forwarded-Proto`,
+    /// (those `Connection` named were removed before the guards ran), `Expect` answered by us, `X-Forwarded-Proto`,
     /// `X-Request-Id` and `Via` set, framing re-derived. `X-Forwarded-For` is extended with the
     /// peer when the peer is a trusted proxy; from any other peer a client-sent `X-Forwarded-For`,
     /// `Forwarded` or `X-Real-IP` is dropped and `X-Forwarded-For` is the peer alone: a client
@@ -83,28 +102,28 @@ enum HeaderRewriting {
     private static func forEachUpstreamField(_ head: HTTPRequestHead, framing: UpstreamFraming, clientAddress: String,
                                              peerIsTrusted: Bool, requestID: String, scheme: String,
                                              emit: (String, String) -> Void) -> Bool {
-        let incoming = head.headers
-        let named = connectionOptions(incoming)
         var forwardedFor: String?
         var via: String?
-        var hasRequestID = false
         var hasHost = false
-        for field in incoming {
+        // The fields `Connection` names are gone already (`removeConnectionOptions`).
+        for field in head.headers {
             let name = field.name
-            if isHopByHop(name) || (!named.isEmpty && named.contains(name)) { continue }
+            if isHopByHop(name) { continue }
             switch SpecialField(name) {
-            case .expect, .forwardedProto:
+            case .expect, .forwardedProto, .gatewayFieldSpelledWithUnderscores:
                 continue
             case .forwardedFor:
                 if peerIsTrusted { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
                 continue
-            case .forwarded, .realIP:
+            case .forwarded, .realIP, .forwardedHost:
                 if !peerIsTrusted { continue }
             case .via:
                 via = via.map { $0 + ", " + field.value } ?? field.value
                 continue
             case .requestID:
-                hasRequestID = true
+                // `requestID` is the client's id when the pipeline accepted it, else the one it
+                // made: the backend logs what the client and the access log see, once.
+                continue
             case .host:
                 hasHost = true
             case .other:
@@ -114,7 +133,7 @@ enum HeaderRewriting {
         }
         emit("x-forwarded-for", forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
         emit("x-forwarded-proto", scheme)
-        if !hasRequestID { emit("x-request-id", requestID) }
+        emit("x-request-id", requestID)
         emit("via", viaValue(existing: via, version: head.version))
         switch framing {
         case .none: break

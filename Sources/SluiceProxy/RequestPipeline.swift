@@ -19,6 +19,7 @@ struct RequestPipeline {
         let started = Deadline.now
         let configuration = context.currentConfiguration()
         var head = downstream.head
+        HeaderRewriting.removeConnectionOptions(from: &head.headers)
         var requestID = head.headers["x-request-id"] ?? ""
         if !Self.isAcceptableRequestID(requestID) { requestID = context.requestIDs.next() }
 

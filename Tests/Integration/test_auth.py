@@ -130,6 +130,40 @@ def test_good_signature_passes_and_the_backend_learns_the_merchant(spawn, backen
     assert log[-1].get("merchant") == MERCHANT
 
 
+def test_a_signed_merchant_cannot_make_the_backend_read_another(spawn, backend, redis):
+    """What a correctly signed merchant could send to pose as another, or to change what its
+    signed query means: the backend still reads exactly the verified merchant and the signed query."""
+    s, _ = gateway(spawn, backend, redis)
+    target = "/echo/orders?mchid=1900000002&mchid=1900000001&desc=a+b&x=1;y=2"
+    headers = [("Authorization", sign("GET", target, b"")), ("Connection", "x-sluice-merchant, traceparent"),
+               ("X_Sluice_Merchant", "1900000002"), ("X-Api-Key", "not-for-the-backend")]
+    with Conn(s.port) as c:
+        r = c.request("GET", target, headers)
+    assert r.status == 200, r
+    echoed = json.loads(r.body, object_pairs_hook=list)
+    fields = dict(echoed)["headers"]
+    merchant = [(k, v) for k, v in fields if k.replace("_", "-") == "x-sluice-merchant"]
+    assert merchant == [("x-sluice-merchant", MERCHANT)], fields
+    assert not [k for k, _ in fields if k == "x-api-key"], fields
+    assert [k for k, _ in fields if k == "traceparent"], "the gateway's traceparent was named away"
+    assert dict(echoed)["target"] == canonical_target(target) == "/echo/orders?desc=a%2Bb&mchid=1900000001&mchid=1900000002&x=1%3By%3D2"
+    # Two Authorization fields (the first good): refused, the backend sees nothing.
+    before = backend.stats()["requests"]
+    with Conn(s.port) as c:
+        r = c.request("GET", "/echo/x", [("Authorization", sign("GET", "/echo/x", b"")),
+                                         ("Authorization", sign("GET", "/echo/x", b"", merchant="1900000002"))])
+    assert r.status == 401 and r.json()["error"] == "malformed_authorization", r
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+
+
+def test_without_an_auth_section_a_client_merchant_header_is_still_removed(spawn, backend):
+    port = free_port()
+    s = spawn.sluice(standard_policy(port, backend.port, free_port()), port)
+    with Conn(s.port) as c:
+        r = c.request("GET", "/echo/open", {"X-Sluice-Merchant": "1900000666", "X_Sluice_Merchant": "1900000666"})
+    assert r.status == 200 and "1900000666" not in r.body.decode(), r
+
+
 def test_sluice_sign_output_is_accepted(spawn, backend, redis, tmp_path):
     s, _ = gateway(spawn, backend, redis)
     body_file = tmp_path / "order.json"

@@ -33,6 +33,18 @@ def test_request_id_kept_when_sent(sluice):
     assert seen.get("x-request-id") == "client-chosen-42"
 
 
+def test_a_refused_request_id_is_not_forwarded_beside_ours(sluice):
+    """An id the gateway will not use (spaces, quotes) is replaced for the client, the log and the
+    backend alike; the backend gets exactly one id, the one the client was given."""
+    with Conn(sluice.port) as c:
+        c.send(b'GET /echo/headers HTTP/1.1\r\nHost: x\r\nX-Request-Id: a b "c"\r\nX-Request-Id: second\r\n\r\n')
+        r = c.read_response()
+    assert r.status == 200, r
+    pairs = json.loads(r.body, object_pairs_hook=list)
+    seen = [v for k, v in dict(pairs)["headers"] if k == "x-request-id"]
+    assert seen == [r.header("x-request-id")], (seen, r.header("x-request-id"))
+
+
 def test_forwarded_headers_set(sluice):
     _, seen = echo(sluice)
     assert seen.get("x-forwarded-for") == "127.0.0.1"
@@ -46,6 +58,20 @@ def test_forwarded_for_from_an_untrusted_client_is_replaced(sluice):
     _, seen = echo(sluice, {"X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6", "X-Real-IP": "6.6.6.6"})
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert "forwarded" not in seen and "x-real-ip" not in seen
+
+
+def test_no_client_field_stands_in_for_one_the_gateway_sets(sluice):
+    """X-Forwarded-Host, the underscore spellings CGI/WSGI/PHP backends read as the gateway's
+    fields (X_Forwarded_For is HTTP_X_FORWARDED_FOR to them), and fields a client names in
+    Connection to have the gateway's own removed on the way out."""
+    _, seen = echo(sluice, {"X-Forwarded-Host": "evil.example", "X_Forwarded_For": "6.6.6.6", "X_Real_IP": "6.6.6.6",
+                            "X_Request_Id": "6.6.6.6", "X-Forwarded_Proto": "https",
+                            "Connection": "keep-alive, x-forwarded-for, x-request-id, via"})
+    normalised = {k.replace("_", "-"): v for k, v in seen.items()}
+    assert "x-forwarded-host" not in normalised, seen
+    assert normalised["x-forwarded-for"] == "127.0.0.1" and seen["x-forwarded-for"] == "127.0.0.1", seen
+    assert normalised["x-forwarded-proto"] == "http" and normalised["x-request-id"] == seen["x-request-id"], seen
+    assert "6.6.6.6" not in json.dumps(seen) and "1.1 sluice" in seen.get("via", ""), seen
 
 
 def test_forwarded_for_from_a_trusted_proxy_is_extended_and_names_the_client(spawn, backend):

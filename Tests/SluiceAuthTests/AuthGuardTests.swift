@@ -121,6 +121,44 @@ final class AuthGuardTests: RedisLoopTestCase {
         XCTAssertNil(open.head.headers["x-sluice-merchant"], "routes without auth drop a client's claim")
     }
 
+    /// The window is whole seconds at both edges: 300 s away is in (spec §6 refuses only
+    /// `|now − ts| > 300`) however far into its second the clock is; 301 s is out.
+    func testTheWindowEdgesAreWholeSeconds() async throws {
+        let module = AuthModule(loops: [loop], wallClock: { Self.now + 0.6 })
+        let (_, guards) = try guards(try policy(), module: module)
+        try await waitForRedis(guards["pay"]!)
+        var got: [String] = []
+        for offset in [-301.0, -300, 300, 301] {
+            got.append(try await evaluate(guards["pay"]!, request(authorization: signed(timestamp: Self.now + offset))).0)
+        }
+        XCTAssertEqual(got, ["timestamp_out_of_window", "ok", "ok", "timestamp_out_of_window"])
+    }
+
+    /// What a correctly signed client could use to make the backend read something it did not
+    /// sign: a second credential, another merchant in an underscore spelling, a query spelled
+    /// or ordered otherwise than it was signed.
+    func testTheBackendGetsOnlyWhatWasSigned() async throws {
+        let (_, guards) = try guards(try policy())
+        try await waitForRedis(guards["pay"]!)
+        let pay = guards["pay"]!
+        let (twice, _) = try await evaluate(pay, request(authorization: signed(), extra: [("authorization", signed())]))
+        XCTAssertEqual(twice, "malformed_authorization", "two Authorization fields: which one counts is anyone's guess")
+        let (lowerScheme, _) = try await evaluate(pay, request(authorization: signed().replacingOccurrences(of: "MCH-HMAC-SHA256", with: "mch-hmac-sha256")))
+        XCTAssertEqual(lowerScheme, "ok", "the auth-scheme is case-insensitive (RFC 9110 §11.1)")
+
+        let target = "/v3/pay?mchid=1900000002&mchid=1900000001&desc=a+b&x=1;y=2"
+        let (got, after) = try await evaluate(pay, request(target: target, authorization: signed(target: target),
+                                                           extra: [("x_sluice_merchant", "1900000002"), ("x-api-key", "k")]))
+        XCTAssertEqual(got, "ok")
+        XCTAssertEqual(after.head.target, "/v3/pay?desc=a%2Bb&mchid=1900000001&mchid=1900000002&x=1%3By%3D2")
+        XCTAssertEqual(after.head.headers.map(\.name).filter { HTTPHeaders.sameIgnoringUnderscores($0, "x-sluice-merchant") },
+                       ["x-sluice-merchant"])
+        XCTAssertEqual(after.head.headers["x-sluice-merchant"], "1900000001")
+        XCTAssertNil(after.head.headers["x-api-key"], "an API key never goes upstream, whichever scheme decided")
+        let (_, open) = try await evaluate(guards["open"]!, request(authorization: nil, extra: [("x_sluice_merchant", "1900000666")]))
+        XCTAssertFalse(open.head.headers.contains { HTTPHeaders.sameIgnoringUnderscores($0.name, "x-sluice-merchant") })
+    }
+
     func testANonceIsAcceptedOnceAcrossGatewaysSharingRedis() async throws {
         let snapshot = try policy()
         let (_, first) = try guards(snapshot)

@@ -75,9 +75,11 @@ final class MerchantHMACTests: XCTestCase {
         XCTAssertEqual(credentials.timestamp, 1704067200)
         XCTAssertNotNil(MerchantHMAC.parse(#"MCH-HMAC-SHA256 signature="\#(Self.signature)", timestamp="1", nonce="b7e2f0c4a1d94e3f", mchid="M""#),
                         "any order, spaces after commas")
+        XCTAssertNotNil(MerchantHMAC.parse(#"mch-hmac-sha256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#),
+                        "the auth-scheme is case-insensitive (RFC 9110 §11.1)")
         let malformed = [
             "", "MCH-HMAC-SHA256", "Bearer abc",
-            #"mch-hmac-sha256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,
+            #"MCH-HMAC-SHA257 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,
             #"MCH-HMAC-SHA256 mchid="M",nonce="b7e2f0c4a1d94e3f",timestamp="1""#,                        // no signature
             #"MCH-HMAC-SHA256 mchid="M",mchid="N",nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,
             #"MCH-HMAC-SHA256 mchid=M,nonce="b7e2f0c4a1d94e3f",timestamp="1",signature="\#(Self.signature)""#,  // unquoted
