@@ -8,6 +8,10 @@ enum DurationSyntax {
         ("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000),
     ]
 
+    /// A year: longer than any timeout or TTL needs, and small enough that no sum or conversion
+    /// of durations overflows (9223372036854775807ms crashed the idempotency guard's setup).
+    static let maximumMilliseconds: Int64 = 366 * 24 * 3_600_000
+
     /// Zero is refused: every duration in the policy is a timeout, and a zero timeout would fail
     /// every request rather than disable the limit.
     static func parse(_ text: String) -> Result<Duration, SyntaxProblem> {
@@ -19,7 +23,9 @@ enum DurationSyntax {
         }
         guard let count = Int64(digits) else { return .failure(SyntaxProblem("duration '\(text)' is too large")) }
         let (milliseconds, overflow) = count.multipliedReportingOverflow(by: scale)
-        if overflow { return .failure(SyntaxProblem("duration '\(text)' is too large")) }
+        if overflow || milliseconds > maximumMilliseconds {
+            return .failure(SyntaxProblem("duration '\(text)' is too large (at most 8784h, a year)"))
+        }
         if milliseconds == 0 { return .failure(SyntaxProblem("duration must be greater than zero")) }
         return .success(.milliseconds(milliseconds))
     }

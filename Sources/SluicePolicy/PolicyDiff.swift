@@ -47,6 +47,9 @@ public enum PolicyDiff {
         var result = Canonical()
         for source in sources {
             let root: Node?
+            if let problem = YAMLNesting.problem(in: source.text) {
+                throw PolicyLoadError(errors: [PolicyError(file: source.path, line: problem.line, column: problem.column, message: problem.message)])
+            }
             do { root = try Yams.compose(yaml: source.text) } catch {
                 throw PolicyLoadError(errors: [PolicyError(file: source.path, line: 1, column: 1, message: "not valid YAML: \(error)")])
             }

@@ -61,6 +61,11 @@ public enum PolicyLoader {
         for source in sources {
             let reader = PolicyFileReader(path: source.path, diagnostics: diagnostics,
                                           ownedTopLevelKeys: sections.flatMap(\.topLevelKeys), ownedRouteKeys: sections.flatMap(\.routeKeys))
+            if let problem = YAMLNesting.problem(in: source.text) {
+                fragments.append(PolicyFragment(isUnderstood: false))
+                diagnostics.report(problem.message, at: SourcePosition(file: source.path, line: problem.line, column: problem.column))
+                continue
+            }
             do {
                 let root = try Yams.compose(yaml: source.text)
                 fragments.append(reader.readFragment(root))

@@ -17,14 +17,21 @@ extension PolicyFileReader {
     }
 
     /// A whole number, zero or more: decimal digits only, so `0x10` or `1_000` are not guesses.
+    /// At most 10^12: no limit, size or amount in fen needs more, and arithmetic on a value near
+    /// Int.max overflowed (a rate limit of 9223372036854775807 crashed its rule's setup).
     public func count(_ node: Node) -> Int? {
         parsed(node, expected: "a whole number") { text in
-            guard !text.isEmpty, text.allSatisfy(\.isASCIIDigit), let value = Int(text) else {
+            guard !text.isEmpty, text.allSatisfy(\.isASCIIDigit) else {
                 return .failure(SyntaxProblem("expected a whole number (0 or more)"))
+            }
+            guard let value = Int(text), value <= Self.maximumCount else {
+                return .failure(SyntaxProblem("'\(text)' is too large (at most 1000000000000)"))
             }
             return .success(value)
         }
     }
+
+    static let maximumCount = 1_000_000_000_000
 
     /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (`yes`, `on`, `1` are
     /// not guessed at).

@@ -20,7 +20,9 @@ final class DurationSyntaxTests: XCTestCase {
         XCTAssertEqual(DurationSyntax.parse("9999999999999999999h"),
                        .failure(SyntaxProblem("duration '9999999999999999999h' is too large")))
         XCTAssertEqual(DurationSyntax.parse("9999999999999999h"),
-                       .failure(SyntaxProblem("duration '9999999999999999h' is too large")))
+                       .failure(SyntaxProblem("duration '9999999999999999h' is too large (at most 8784h, a year)")))
+        XCTAssertEqual(DurationSyntax.parse("8785h"), .failure(SyntaxProblem("duration '8785h' is too large (at most 8784h, a year)")))
+        XCTAssertEqual(try DurationSyntax.parse("8784h").get(), .seconds(8784 * 3600))
     }
 
     func testFormatPicksTheLargestExactUnit() {

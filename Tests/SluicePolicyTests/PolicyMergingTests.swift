@@ -113,6 +113,38 @@ final class PolicyMergingTests: XCTestCase {
         }
     }
 
+    /// What a generator gone wrong writes: nesting thousands deep (Yams recursed until the stack
+    /// overflowed: `sluice check` and a reloading gateway crashed) and numbers near Int.max
+    /// (setup arithmetic trapped). Each is an error at its place; nesting within the bounds loads.
+    func testAbsurdNestingAndNumbersAreErrorsNotCrashes() {
+        let deep = "x: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "\n"
+        let indented = "listeners:\n" + (1...600).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
+        let items = "routes:\n  " + String(repeating: "- ", count: 300) + "x\n"
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [
+            listenerFile,
+            (path: "p/deep.yaml", text: "# [[[[ in a comment, '[[' in quotes: not nesting\nnote: 'a [[[ b'\n" + deep),
+            (path: "p/indented.yaml", text: indented),
+            (path: "p/items.yaml", text: items),
+            (path: "p/routes.yaml", text: """
+                clusters: [{name: c, endpoints: [127.0.0.1:9]}]
+                routes:
+                  - {name: r, class: core, match: {path: /x}, cluster: c, timeouts: {per_try: 5s, total: 9223372036854775807ms}}
+                """),
+        ])) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("p/deep.yaml:3:132: flow collections nested deeper than 128"), text)
+            XCTAssertTrue(text.contains("p/indented.yaml:513:513: nested deeper than 512 columns"), text)
+            XCTAssertTrue(text.contains("p/items.yaml:2:"), text)
+            XCTAssertTrue(text.contains("p/routes.yaml:3:"), text)
+            XCTAssertTrue(text.contains("'9223372036854775807ms' is too large (at most 8784h, a year)"), text)
+        }
+        let nested = "x: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [listenerFile, (path: "p/n.yaml", text: "# ok\n" + nested)])) { error in
+            XCTAssertEqual("\(error)", "p/n.yaml:2:1: unknown key 'x' in the policy file (allowed: server, listeners, clusters, routes)",
+                           "100 deep is read (and then refused for what it says)")
+        }
+    }
+
     func testEmptyFilesAndEmptySectionsContributeNothing() throws {
         let snapshot = try PolicyLoader.load(sources: [listenerFile, (path: "p/empty.yaml", text: "# nothing yet\n"),
                                                        (path: "p/routes.yaml", text: "routes:\n")])
