@@ -7,16 +7,20 @@ import Glibc
 /// to the policy directory through inotify. Signals are blocked before any thread exists, so no
 /// handler runs on a loop thread and no EINTR races exist (see the field notes, rule 6).
 final class ControlEvents {
-    enum Event {
+    enum Event: Equatable {
         case reload
         case drain
         case stop
         case policyChanged
+        /// SIGUSR1: reopen the log files (after logrotate moved them away).
+        case reopenLogs
+        /// A signal we take so that its default action (ending the process mid-request) does not.
+        case ignored(String)
     }
 
     private let signalFD: Int32
     private let inotifyFD: Int32
-    private static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+    private static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2]
 
     /// Call before any other thread is created.
     static func blockSignals() {
@@ -51,6 +55,8 @@ final class ControlEvents {
                 case SIGHUP: return .reload
                 case SIGTERM: return .drain
                 case SIGINT: return .stop
+                case SIGUSR1: return .reopenLogs
+                case SIGUSR2: return .ignored("SIGUSR2")
                 default: return nil
                 }
             }

@@ -194,9 +194,14 @@ public final class Server {
             case .policyChanged:
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
+            case .reopenLogs:
+                Self.reopen(policy.server.accessLog, fd: accessLogFD, what: "access log")
+                Self.reopen(policy.server.transactionLog, fd: transactionLogFD, what: "transaction log")
+            case .ignored(let signal):
+                printStatus("sluice: \(signal) ignored")
             case .drain:
                 status.draining.store(true, ordering: .relaxed)
-                drain(contexts: contexts, timeout: store.configuration.policy.server.drainTimeout)
+                drain(contexts: contexts, timeout: store.configuration.policy.server.drainTimeout, control: control)
                 group.stop()
                 group.join()
                 printStatus("sluice: drained, exiting")
@@ -275,6 +280,20 @@ public final class Server {
         _ = sluice_release_free_memory()
     }
 
+    /// A log file opened again at its path, on the same descriptor (`dup2` swaps it under every
+    /// loop's writer at once): logrotate moves the file away, SIGUSR1, and lines go to a new one.
+    private static func reopen(_ target: AccessLogTarget, fd: Int32?, what: String) {
+        guard case .file(let path) = target, let fd else { return }
+        let fresh = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fresh >= 0 else {
+            printError("sluice: cannot reopen \(what) \(path): \(String(cString: strerror(errno))) (still writing to the old file)")
+            return
+        }
+        _ = dup2(fresh, fd)
+        close(fresh)
+        printStatus("sluice: reopened \(what) \(path)")
+    }
+
     /// A log's file descriptor: stdout, none, or the file opened for appending.
     private static func open(_ target: AccessLogTarget, what: String) -> Result<Int32?, ValidationFailure> {
         switch target {
@@ -287,22 +306,20 @@ public final class Server {
         }
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to `timeout`), then flushes logs.
-    private func drain(contexts: [LoopContext], timeout: Duration) {
+    /// Stops accepting, lets in-flight requests finish (up to `timeout`, or until SIGINT says
+    /// to stop now), then flushes logs.
+    private func drain(contexts: [LoopContext], timeout: Duration, control: ControlEvents) {
         printStatus("sluice: draining")
         for context in contexts { context.loop.execute { context.startDrain() } }
         let deadline = Deadline.after(timeout)
         while Deadline.now < deadline {
             if contexts.allSatisfy({ $0.openSessionCount == 0 }) { break }
-            Self.pause(milliseconds: 20)
+            if control.next(timeoutMillis: 20) == .stop {
+                printStatus("sluice: SIGINT, not waiting for the drain")
+                break
+            }
         }
         // Access logs flushed and pooled connections closed before the loops stop.
         for context in contexts { context.loop.executeAndWait { context.shutdown() } }
-    }
-
-    private static func pause(milliseconds: Int) {
-        var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

@@ -109,3 +109,55 @@ def test_sigterm_serves_the_next_request_of_a_busy_keepalive_connection(spawn, b
     finally:
         busy.close()
         idle.close()
+
+
+def test_sigusr1_reopens_a_rotated_access_log_and_sigusr2_ends_nothing(spawn, backend, tmp_path):
+    """logrotate's way: the file is moved away, SIGUSR1, and new lines go to a new file at the
+    path. SIGUSR2 (whose default action ends a process) is ignored: a request in flight finishes."""
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    log = tmp_path / "access.log"
+    files["gateway.yaml"] = files["gateway.yaml"].replace("access_log: stdout", f"access_log: {log}")
+    s = spawn.sluice(files, port)
+
+    def lines(path, timeout=3.0):
+        deadline = time.monotonic() + timeout  # the access log is flushed every 200 ms
+        while time.monotonic() < deadline:
+            text = path.read_text() if path.exists() else ""
+            if text:
+                return text
+            time.sleep(0.05)
+        return ""
+
+    assert curl(s.url + "/echo/before-rotation").status == 200
+    assert "/echo/before-rotation" in lines(log)
+    log.rename(tmp_path / "access.log.1")
+    s.proc.signal(signal.SIGUSR1)
+    s.proc.wait_for_output(r"reopened access log", timeout=5)
+    assert curl(s.url + "/echo/after-rotation").status == 200
+    assert "/echo/after-rotation" in lines(log), "nothing reached the new file at the log's path"
+    assert "/echo/after-rotation" not in (tmp_path / "access.log.1").read_text()
+
+    result: list = []
+    slow = threading.Thread(target=lambda: result.append(curl(s.url + "/echo/slow", "-H", "x-demo-delay-ms: 500").status))
+    slow.start()
+    time.sleep(0.1)
+    s.proc.signal(signal.SIGUSR2)
+    slow.join(5)
+    assert result == [200] and s.proc.alive(), (result, s.proc.describe())
+
+
+def test_sigint_during_a_drain_stops_without_waiting(spawn, backend):
+    s, _ = own_sluice(spawn, backend)
+    conn = Conn(s.port, timeout=10)
+    try:
+        conn.send(b"GET /echo/long HTTP/1.1\r\nHost: x\r\nx-demo-delay-ms: 8000\r\n\r\n")
+        time.sleep(0.2)
+        s.proc.signal(signal.SIGTERM)
+        s.proc.wait_for_output(r"^sluice: draining", timeout=5)
+        t0 = time.monotonic()
+        s.proc.signal(signal.SIGINT)
+        assert s.proc.wait_exit(3) is not None, "SIGINT did not end the drain (drain_timeout is 5 s)"
+        assert time.monotonic() - t0 < 2
+    finally:
+        conn.close()
