@@ -12,6 +12,9 @@
 /// 2. A raw `\` is refused (some servers read it as `/`).
 /// 3. Empty segments (`//`) are merged, or refused, as `duplicateSlashes` says.
 /// 4. `.` and `..` segments are removed; a `..` that would climb above `/` is refused.
+/// 5. A `.` or `..` with parameters (`..;`, `.;x`) is refused: Java servers (Tomcat, Spring)
+///    drop a segment's `;parameters` first and then read it as a dot segment, so
+///    `/open/..;/v3/pay` would be a protected route to them and an open one to the router.
 ///
 /// The query is left as sent. A target that does not start with `/` (`OPTIONS *`) is left alone.
 public enum PathNormalization {
@@ -88,6 +91,7 @@ public enum PathNormalization {
                 kept.removeLast()
                 trailingSlash = isLast && !kept.isEmpty
             default:
+                if isDotSegmentWithParameters(decoded[segment]) { throw PathError(.dotSegmentWithParameters) }
                 kept.append(segment)
                 trailingSlash = false
             }
@@ -101,6 +105,12 @@ public enum PathNormalization {
         }
         if out.isEmpty || trailingSlash { out.append(UInt8(ascii: "/")) }
         return out
+    }
+
+    private static func isDotSegmentWithParameters(_ segment: ArraySlice<UInt8>) -> Bool {
+        guard let semicolon = segment.firstIndex(of: UInt8(ascii: ";")) else { return false }
+        let name = segment[..<semicolon]
+        return !name.isEmpty && name.count <= 2 && name.allSatisfy { $0 == UInt8(ascii: ".") }
     }
 
     /// Step 1 and 2: escapes checked and unreserved ones decoded; `\` refused.
@@ -138,7 +148,7 @@ public enum PathNormalization {
 /// Why a request path was refused (answered 400 with `reason`).
 public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        case invalidEscape, encodedSlash, encodedBackslash, encodedNUL, backslash, aboveRoot, duplicateSlashes
+        case invalidEscape, encodedSlash, encodedBackslash, encodedNUL, backslash, aboveRoot, duplicateSlashes, dotSegmentWithParameters
     }
 
     public let kind: Kind
@@ -155,6 +165,7 @@ public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
         case .backslash: return "backslash_in_path"
         case .aboveRoot: return "path_above_root"
         case .duplicateSlashes: return "duplicate_slashes_in_path"
+        case .dotSegmentWithParameters: return "dot_segment_with_parameters"
         }
     }
 
@@ -167,6 +178,7 @@ public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
         case .backslash: return "the path holds a '\\'"
         case .aboveRoot: return "a '..' segment climbs above the root"
         case .duplicateSlashes: return "the path holds an empty segment ('//')"
+        case .dotSegmentWithParameters: return "a '.' or '..' segment carries ';' parameters (Java servers read it as a dot segment)"
         }
     }
 }

@@ -86,6 +86,8 @@ REFUSED = [
     ("/echo/a\\b", "backslash_in_path"),
     ("/echo/../../etc/passwd", "path_above_root"),
     ("/%2e%2e/echo", "path_above_root"),
+    ("/echo-open/..;/v3/pay/transactions/jsapi", "dot_segment_with_parameters"),
+    ("/echo/%2e%2e;jsessionid=1/x", "dot_segment_with_parameters"),
     ("/echo/%zz", "invalid_path_escape"),
     ("/echo/%4", "invalid_path_escape"),
 ]

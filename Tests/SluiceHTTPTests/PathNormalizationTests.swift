@@ -29,6 +29,13 @@ final class PathNormalizationTests: XCTestCase {
         ("/a/b/../../c?q=1", .target("/c?q=1"), .target("/c?q=1")),
         ("/..", .refused(.aboveRoot), .refused(.aboveRoot)),
         ("/a/../../etc/passwd", .refused(.aboveRoot), .refused(.aboveRoot)),
+        // A dot segment with parameters: a dot segment to Java servers, a name to the router.
+        ("/open/..;/v3/pay", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
+        ("/open/%2e%2e;x=1/v3/pay", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
+        ("/open/.;/v3", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
+        ("/open/..;jsessionid=1", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
+        ("/a/b;v=1/c", .target("/a/b;v=1/c"), .target("/a/b;v=1/c")),
+        ("/a/...;x/c", .target("/a/...;x/c"), .target("/a/...;x/c")),
         // Escapes: unreserved decoded (then dot-segments apply), others upper-cased.
         ("/v3/pay/transactions/%6Asapi", .target("/v3/pay/transactions/jsapi"), .target("/v3/pay/transactions/jsapi")),
         ("/v3/%70ay/%2e/x", .target("/v3/pay/x"), .target("/v3/pay/x")),
