@@ -127,22 +127,77 @@ public final class DegradeEngine: Sendable {
         if link == nil { applyFleetPin(nil) }
     }
 
+    /// How a fleet pin went.
+    public enum FleetPinOutcome: Equatable, Sendable {
+        /// Written to Redis and applied here.
+        case applied
+        /// Redis did not answer in time: the write may still run when a stalled Redis catches
+        /// up, so it is not reported as failed; it is retried until Redis answers (at most
+        /// `fleetPinRetryFor`) and applied here then.
+        case pending(String)
+        /// Not written: Redis refused it (an error reply) or was not reached.
+        case refused(String)
+    }
+
+    /// Retries of a pin whose write got no answer: the newest pin wins (an older one's retries stop).
+    private let fleetPinGeneration = Atomic<Int>(0)
+    public static let fleetPinRetryFor = Duration.seconds(60)
+
     /// Pins `level` (nil: unpins) for every instance sharing the Redis: written there (with an
-    /// expiry when `ttl` is given), applied here at once; the others read it within their poll
-    /// interval. Nil on success, else why it could not be written (this instance is unchanged).
-    public func pinFleet(_ level: DegradeLevel?, ttl: Duration?) async -> String? {
-        guard let link = fleet.withLock({ $0 }) else { return "degrade has no fleet section" }
+    /// expiry when `ttl` is given), applied here once Redis confirms; the others read it within
+    /// their poll interval.
+    public func pinFleet(_ level: DegradeLevel?, ttl: Duration?) async -> FleetPinOutcome {
+        guard let link = fleet.withLock({ $0 }) else { return .refused("degrade has no fleet section") }
         var command = level.map { ["SET", link.key, $0.description] } ?? ["DEL", link.key]
         if level != nil, let ttl { command += ["PX", String(max(1, ttl.nanosecondsClamped / 1_000_000))] }
+        let generation = fleetPinGeneration.wrappingAdd(1, ordering: .relaxed).newValue
         let loop = loops[0]
         let arguments = command
         let reply = await withCheckedContinuation { (done: CheckedContinuation<Result<RedisReply, RedisError>, Never>) in
             loop.execute { loop.spawn { done.resume(returning: await link.redis[0].execute(arguments)) } }
         }
         switch reply {
-        case .success(.error(let message)): return "redis: \(message)"
-        case .success: applyFleetPin(level); return nil
-        case .failure(let error): return "redis: \(error)"
+        case .success(.error(let message)):
+            return .refused("redis: \(message)")
+        case .success:
+            applyFleetPin(level)
+            return .applied
+        case .failure(.timedOut):
+            // Sent, and no answer: a stalled Redis may still run it.
+            loop.execute { [self] in retryFleetPin(level, arguments, link: link, generation: generation) }
+            return .pending(RedisError.timedOut.description)
+        case .failure(let error):
+            return .refused(error.description)
+        }
+    }
+
+    /// Writes a pin again until Redis answers (backing off, at most `fleetPinRetryFor`), unless a
+    /// newer pin was asked for meanwhile. Loop 0.
+    private func retryFleetPin(_ level: DegradeLevel?, _ command: [String], link: FleetLink, generation: Int) {
+        let loop = loops[0]
+        loop.spawn { [self] in
+            let giveUp = loop.deadline(after: Self.fleetPinRetryFor)
+            var pause = Duration.milliseconds(100)
+            while Deadline.now < giveUp, fleetPinGeneration.load(ordering: .relaxed) == generation {
+                await loop.sleep(until: min(Deadline.now.adding(pause), giveUp))
+                pause = min(pause * 2, .seconds(5))
+                guard fleetPinGeneration.load(ordering: .relaxed) == generation else { return }
+                switch await link.redis[0].execute(command) {
+                case .success(.error(let message)):
+                    printError("sluice: fleet degrade pin \(level?.description ?? "lift") refused by Redis: \(message)")
+                    return
+                case .success:
+                    applyFleetPin(level)
+                    printStatus("sluice: fleet degrade pin \(level?.description ?? "lift") written (Redis answered late)")
+                    return
+                case .failure:
+                    continue
+                }
+            }
+            if fleetPinGeneration.load(ordering: .relaxed) == generation {
+                printError("sluice: fleet degrade pin \(level?.description ?? "lift") not confirmed: Redis did not answer for "
+                           + "\(Self.fleetPinRetryFor) (it applies if a stalled Redis runs the queued write)")
+            }
         }
     }
 

@@ -166,8 +166,15 @@ final class AdminServer: @unchecked Sendable {
                     }
                     ttl = parsed
                 }
-                if let problem = await engine.pinFleet(level, ttl: ttl) {
+                switch await engine.pinFleet(level, ttl: ttl) {
+                case .applied:
+                    break
+                case .refused(let problem):
                     return Response(status: 503, body: "{\"error\":\"fleet_pin_failed\",\"detail\":\"\(jsonEscaped(problem))\"}\n")
+                case .pending(let problem):
+                    return Response(status: 202, body: "{\"fleet_pin\":\"pending\",\"detail\":\"\(jsonEscaped(problem)): "
+                                    + "the write is retried for \(DegradeEngine.fleetPinRetryFor) and applies when Redis answers; "
+                                    + "GET /admin/state shows degrade_fleet_pin\"}\n")
                 }
             default:
                 return Response(status: 400, body: "{\"error\":\"bad_scope\",\"detail\":\"scope is instance or fleet\"}\n")

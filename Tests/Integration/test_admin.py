@@ -230,6 +230,20 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
         assert time.monotonic() < deadline, "instance b kept shedding after the fleet pin was lifted"
         time.sleep(0.05)
 
+    # Redis stalled while the pin is written: not "failed" (the stalled Redis runs the queued
+    # write when it wakes), but pending, retried, and applied here once Redis answers.
+    redis.pause()
+    try:
+        status, body, _ = call(a, "POST", "/admin/degrade?level=throttle&scope=fleet", token=TOKEN)
+    finally:
+        redis.resume()
+    assert status == 202 and json.loads(body)["fleet_pin"] == "pending", body
+    deadline = time.monotonic() + 5
+    while json.loads(call(a, "GET", "/admin/state")[1])["degrade_fleet_pin"] != "throttle":
+        assert time.monotonic() < deadline, "the pending fleet pin was never applied after Redis woke"
+        time.sleep(0.05)
+    assert "throttle" in redis.command("GET", "sluice:degrade:pin")
+
     call(a, "POST", "/admin/degrade?level=fallback&scope=fleet", token=TOKEN)
     deadline = time.monotonic() + 3
     while json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] != "fallback":
