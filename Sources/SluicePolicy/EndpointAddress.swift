@@ -9,6 +9,14 @@ public struct EndpointAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Whether binding both would take the same connections: one port (not 0, which picks a
+    /// free one) on the same host, or on a wildcard host (`0.0.0.0`, `::`) and any.
+    public func overlaps(_ other: EndpointAddress) -> Bool {
+        guard port == other.port, port != 0 else { return false }
+        let wildcards: Set<String> = ["0.0.0.0", "::", "*", ""]
+        return host == other.host || wildcards.contains(host) || wildcards.contains(other.host)
+    }
+
     /// IPv6 hosts get their brackets back, so the text parses again.
     public var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

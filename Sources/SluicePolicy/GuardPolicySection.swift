@@ -36,6 +36,7 @@ public struct GuardSectionInput {
     public let routeKeys: [(route: String, nodes: [OwnedPolicyNode])]
     public let routes: [RoutePolicy]
     public let clusters: [ClusterPolicy]
+    public let listeners: [ListenerPolicy]
     /// False when a file did not parse: checks for something missing would only add false alarms.
     public let isComplete: Bool
     /// Every top-level key written in any file (a module may depend on another's section).

@@ -9,6 +9,7 @@ struct PolicyAssembler {
     func assemble(_ fragments: [PolicyFragment], sourceFiles: [String]) -> PolicySnapshot {
         let server = single(fragments.compactMap(\.server), section: "server")
         let listeners = unique(fragments.flatMap(\.listeners), kind: "listener")
+        reportOverlappingAddresses(fragments.flatMap(\.listeners))
         let clusters = unique(fragments.flatMap(\.clusters), kind: "cluster")
         let routes = unique(fragments.flatMap(\.routes), kind: "route")
 
@@ -27,12 +28,22 @@ struct PolicyAssembler {
                 routeKeys: fragments.flatMap(\.routes).map { route in
                     (route.value.name, route.ownedNodes.filter { section.routeKeys.contains($0.key) })
                 },
-                routes: routes, clusters: clusters, isComplete: fragments.allSatisfy(\.isUnderstood),
+                routes: routes, clusters: clusters, listeners: listeners, isComplete: fragments.allSatisfy(\.isUnderstood),
                 presentTopLevelKeys: Set(fragments.flatMap(\.topLevelKeys)), diagnostics: diagnostics)
             if let policy = section.read(input) { guardPolicies[section.name] = policy }
         }
         return PolicySnapshot(server: server?.value ?? ServerSettings(), listeners: listeners, clusters: clusters,
                               routes: routes, guardPolicies: guardPolicies, sourceFiles: sourceFiles)
+    }
+
+    /// Two listeners on one address both bind (SO_REUSEPORT) and the kernel splits connections
+    /// between them, each with its own routes and limits: never what was meant.
+    private func reportOverlappingAddresses(_ listeners: [Declared<ListenerPolicy>]) {
+        for (index, listener) in listeners.enumerated() {
+            guard let first = listeners[..<index].first(where: { $0.value.address.overlaps(listener.value.address) }) else { continue }
+            diagnostics.report("listener '\(listener.value.name)' at \(listener.value.address) overlaps listener '\(first.value.name)' "
+                               + "at \(first.value.address) (first defined at \(first.position))", at: listener.position)
+        }
     }
 
     private func reportDanglingClusterReferences(_ routes: [Declared<RoutePolicy>], clusterNames: Set<String>) {

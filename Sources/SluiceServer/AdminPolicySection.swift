@@ -34,6 +34,11 @@ public struct AdminPolicySection: GuardPolicySection {
         guard let address = reader.required("address", in: fields, of: "admin").flatMap({ reader.address($0, allowPortZero: true) }) else {
             return nil
         }
+        if let listener = input.listeners.first(where: { $0.address.overlaps(address) }) {
+            reader.report("admin address \(address) overlaps listener '\(listener.name)' at \(listener.address): "
+                          + "the kernel would split connections between the admin port and the listener", at: fields["address"]!)
+            return nil
+        }
         var policy = AdminPolicy(address: address, token: nil)
         if let node = fields["token_file"], let name = reader.text(node, expected: "a file path") {
             let path = name.hasPrefix("/") ? name

@@ -145,6 +145,24 @@ final class PolicyMergingTests: XCTestCase {
         }
     }
 
+    /// Two listeners on one address both bind (SO_REUSEPORT) and split the connections.
+    func testListenersOnOneAddressAreRefused() {
+        XCTAssertThrowsError(try PolicyLoader.load(sources: [(path: "p/l.yaml", text: """
+            listeners:
+              - {name: a, address: 127.0.0.1:8080}
+              - {name: b, address: 127.0.0.1:8080}
+              - {name: c, address: 0.0.0.0:8080}
+              - {name: d, address: 127.0.0.1:8081}
+              - {name: e, address: 127.0.0.1:0}
+              - {name: f, address: 127.0.0.1:0}
+            """)])) { error in
+            XCTAssertEqual("\(error)", """
+                p/l.yaml:3:12: listener 'b' at 127.0.0.1:8080 overlaps listener 'a' at 127.0.0.1:8080 (first defined at p/l.yaml:2:12)
+                p/l.yaml:4:12: listener 'c' at 0.0.0.0:8080 overlaps listener 'a' at 127.0.0.1:8080 (first defined at p/l.yaml:2:12)
+                """)
+        }
+    }
+
     func testEmptyFilesAndEmptySectionsContributeNothing() throws {
         let snapshot = try PolicyLoader.load(sources: [listenerFile, (path: "p/empty.yaml", text: "# nothing yet\n"),
                                                        (path: "p/routes.yaml", text: "routes:\n")])
