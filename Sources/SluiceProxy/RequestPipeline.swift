@@ -122,7 +122,11 @@ struct RequestPipeline {
         // connection is taken, so a slow upload holds no backend connection and its timeout is
         // the client's (408), never the backend's. A body that has already arrived in full (the
         // common small payment call) is not copied: forwarding it cannot stall on the client.
-        if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived {
+        // An HTTP/2 upstream may refuse a stream it did not process, and the retry must carry the
+        // same body: a body that has arrived is kept (not relayed and gone) where retries may come.
+        let keepsArrivedBody = downstream.requestBodyArrived && !downstream.requestBodyFinished
+            && context.pool(for: route.cluster).map { $0.cluster.policy.protocol == .h2 && $0.cluster.policy.retries != nil } ?? false
+        if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived || keepsArrivedBody {
             switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
             case .success(let bytes):
                 bufferedBody = bytes

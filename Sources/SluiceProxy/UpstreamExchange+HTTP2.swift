@@ -67,10 +67,20 @@ extension UpstreamExchange {
                     ended = endStream
                     break waiting
                 case .streamClosed(_, let code):
-                    let refused = code == HTTP2ErrorCode.refusedStream
-                    return await fail(ExchangeFailure(status: 502, failure: .upstreamReset,
-                                                      message: "\(upstreamName) \(refused ? "refused" : "reset") the stream (HTTP/2 error \(code))"),
-                                      upstream: upstreamName, retryable: refused ? mayRetry : mayRetryAfterSend)
+                    guard code == HTTP2ErrorCode.refusedStream else {
+                        return await fail(ExchangeFailure(status: 502, failure: .upstreamReset,
+                                                          message: "\(upstreamName) reset the stream (HTTP/2 error \(code))"),
+                                          upstream: upstreamName, retryable: mayRetryAfterSend)
+                    }
+                    // Never processed (RFC 9113 §8.7): retried like a request that never left, when
+                    // its body can be sent again (held in full, or none; a body relayed as it came
+                    // is gone), and never counted as sent (an idempotency key is freed).
+                    let replayable = headOnly || bufferedBody != nil
+                    var result = await fail(ExchangeFailure(status: 502, reason: "upstream_refused_stream", failure: .upstreamReset,
+                                                            message: "\(upstreamName) refused the stream: it was not processed"),
+                                            upstream: upstreamName, retryable: mayRetry && replayable)
+                    result.sent = false
+                    return result
                 default:
                     continue
                 }

@@ -259,3 +259,113 @@ def test_backend_killed_or_client_gone_mid_response_leaves_sluice_serving(spawn,
             assert c.request("GET", "/echo/back", headers=[("Host", "x")]).status == 200
     finally:
         again.proc.stop()
+
+
+class RefusingH2Backend:
+    """An h2c (prior knowledge) backend that refuses (REFUSED_STREAM) the first stream of each
+    path holding `refuse-once` and every stream of a path holding `refuse-always`, and otherwise
+    answers with how many body bytes it read. It records every request it processed."""
+
+    def __init__(self):
+        import h2.config
+        import h2.connection
+        import h2.errors
+        import h2.events
+        import threading
+        self.h2 = (h2.config, h2.connection, h2.errors, h2.events)
+        self.processed: list[tuple[str, int]] = []
+        self.refused: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                sock, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        config, connection, errors, events = self.h2
+        conn = connection.H2Connection(config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        streams: dict[int, list] = {}
+        sock.settimeout(10)
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            for event in conn.receive_data(data):
+                if isinstance(event, events.RequestReceived):
+                    streams[event.stream_id] = [dict(event.headers)[b":path"].decode(), 0]
+                elif isinstance(event, events.DataReceived):
+                    streams[event.stream_id][1] += len(event.data)
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, events.StreamEnded):
+                    path, length = streams[event.stream_id]
+                    if "refuse-always" in path or ("refuse-once" in path and path not in self.refused):
+                        self.refused.append(path)
+                        conn.reset_stream(event.stream_id, errors.ErrorCodes.REFUSED_STREAM)
+                    else:
+                        self.processed.append((path, length))
+                        body = json.dumps({"bytes": length}).encode()
+                        conn.send_headers(event.stream_id, [(":status", "200"), ("content-length", str(len(body)))])
+                        conn.send_data(event.stream_id, body, end_stream=True)
+            sock.sendall(conn.data_to_send())
+
+    def close(self):
+        self.server.close()
+
+
+def test_a_refused_stream_is_retried_with_its_body_and_frees_its_idempotency_key(spawn, redis):
+    """REFUSED_STREAM means not processed (RFC 9113 §8.7): the retry carries the same body (it
+    went out without one: an empty POST ran upstream), and with no retry left the request counts
+    as never sent, so the client's retry with the same idempotency key goes through (it got 409
+    outcome_unknown: a payment that never ran, blocked)."""
+    backend = RefusingH2Backend()
+    try:
+        port = free_port()
+        files = h2_policy(port, backend.port, free_port(),
+                          extra_cluster=", retries: {attempts: 2, budget: 1.0, minimum_retries: 10}")
+        files["gateway.yaml"] += f"""\
+  - {{name: pay, class: core, match: {{prefix: /pay}}, cluster: once, idempotency: orders}}
+redis: {{address: 127.0.0.1:{redis.port}, deadline: 500ms}}
+idempotency:
+  - {{name: orders, key: [{{header: idempotency-key}}], required: true}}
+"""
+        files["gateway.yaml"] = files["gateway.yaml"].replace(
+            "clusters:\n", f"clusters:\n  - {{name: once, protocol: h2, endpoints: [127.0.0.1:{backend.port}]}}\n")
+        s = spawn.sluice(files, port)
+        body = b"x" * 20000
+        with Conn(port) as c:
+            r = c.request("POST", "/echo/refuse-once/h1", headers=[("Host", "x"), ("Content-Type", "application/octet-stream")], body=body)
+        assert r.status == 200 and r.json() == {"bytes": len(body)}, r
+        h2c = H2Wire(port)
+        r = h2c.response(h2c.request("POST", "/echo/refuse-once/h2", body=body))
+        h2c.close()
+        assert r.status == 200 and json.loads(bytes(r.body)) == {"bytes": len(body)}, r
+        assert sorted(backend.refused) == ["/echo/refuse-once/h1", "/echo/refuse-once/h2"]
+        assert all(length == len(body) for _, length in backend.processed), backend.processed
+
+        # No retries on this cluster: 502 upstream_refused_stream, and the key is free again.
+        key = [("Host", "x"), ("Idempotency-Key", '"order-refused-1"')]
+        with Conn(port) as c:
+            first = c.request("POST", "/pay/refuse-once", headers=key, body=b"{}")
+            again = c.request("POST", "/pay/refuse-once", headers=key, body=b"{}")
+            if again.status == 409 and again.json()["error"] == "request_in_flight":
+                # The release can reach a fresh Redis after the retry's claim (its script is
+                # loaded on first use); the client follows Retry-After, as clients should.
+                time.sleep(float(again.header("retry-after")))
+                again = c.request("POST", "/pay/refuse-once", headers=key, body=b"{}")
+        assert first.status == 502 and first.json()["error"] == "upstream_refused_stream", first
+        assert again.status == 200, again
+        assert backend.processed.count(("/pay/refuse-once", 2)) == 1
+    finally:
+        backend.close()
