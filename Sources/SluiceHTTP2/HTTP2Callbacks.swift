@@ -225,6 +225,11 @@ extension HTTP2ServerSession {
             if stream.method == "CONNECT" {
                 stream.rejection = .json(status: 501, reason: "connect_unsupported",
                                          message: "CONNECT is not supported")
+            } else if let path = stream.path, !path.utf8.allSatisfy({ $0 &- 0x21 < 0x5E }) {
+                // As on HTTP/1.1 (RFC 3986: a request target is visible ASCII, the rest
+                // percent-encoded): raw UTF-8 or controls in :path went upstream as sent.
+                stream.rejection = .json(status: 400, reason: "invalid_target",
+                                         message: "the request target holds bytes that are not visible ASCII (percent-encode them)")
             } else if let authority = stream.authority, let host = stream.headers["host"], host != authority {
                 // RFC 9113 8.3.1: Host and :authority naming different origins is malformed;
                 // routing on one and forwarding the other would be a smuggling vector.

@@ -45,8 +45,11 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     var tripped: HTTP2ConnectionError?
     /// The last GOAWAY nghttp2 sent (its error code), and nghttp2's last error message.
     var sentGoAwayCode: UInt32?
-    /// The error code of the GOAWAY this session sent, if it sent one (metrics).
-    public var lastGoAwayCode: UInt32? { sentGoAwayCode }
+    /// The code of the GOAWAY `fail` wrote itself (nghttp2 never sees that frame).
+    private var ownGoAwayCode: UInt32?
+    /// The error code of the GOAWAY this session sent last, if it sent one (metrics): its own
+    /// (a limit Sluice enforces: rapid reset, floods, stream checks) or nghttp2's.
+    public var lastGoAwayCode: UInt32? { ownGoAwayCode ?? sentGoAwayCode }
     var libraryMessage: String?
 
     /// Graceful shutdown: the opaque data of the PING whose ACK triggers the final GOAWAY.
@@ -174,6 +177,7 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     func fail(_ error: HTTP2ConnectionError) {
         guard failure == nil else { return }
         failure = error
+        ownGoAwayCode = error.code
         let lastStreamID = session.map { nghttp2_session_get_last_proc_stream_id($0) } ?? 0
         let debug = Array(error.reason.utf8.prefix(256))
         appendFrameHeader(length: 8 + debug.count, type: 0x7, flags: 0, streamID: 0)

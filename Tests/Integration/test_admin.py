@@ -102,10 +102,17 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     wire.send(wire.headers_frame(2, wire.request_headers("GET", "/echo/even")))  # even stream id: PROTOCOL_ERROR
     wire.wait_closed()
     wire.close()
+    # A GOAWAY from one of Sluice's own checks counts too (DATA after the stream ended).
+    wire = H2Wire(s.port)
+    sid = wire.request("GET", "/echo/ended")
+    wire.send(wire.data_frame(sid, b"late", end_stream=True))
+    wire.wait_closed()
+    wire.close()
     time.sleep(0.1)
     h2 = metrics(s)
+    assert value(h2, "sluice_http2_goaways_total", reason="STREAM_CLOSED") == 1
     assert value(h2, "sluice_http2_streams_total") >= 1
-    assert value(h2, "sluice_connections_accepted_total", protocol="h2", tls="no") == 1
+    assert value(h2, "sluice_connections_accepted_total", protocol="h2", tls="no") == 2
     assert value(h2, "sluice_http2_goaways_total", reason="PROTOCOL_ERROR") == 1
     state = json.loads(call(s, "GET", "/admin/state")[1])
     assert state["breakers"][0]["name"] == "demo" and state["degrade_level"] == "normal"

@@ -130,6 +130,10 @@ def test_local_replies_over_h2(h2s):
     fields = c.response(c.request("GET", "/echo/fields", [("x-big", "a" * 40000)]))
     assert fields.status == 431 and fields.ended, fields
     assert fields.header("x-request-id"), fields
+    # Raw UTF-8 in :path is refused as on HTTP/1.1 (it went upstream as sent).
+    raw = c.response(c.request("GET", "/echo/caf\u00e9?q=\u00e9"))
+    assert raw.status == 400 and raw.ended and raw.json()["error"] == "invalid_target", raw
+    assert c.response(c.request("GET", "/echo/caf%C3%A9")).status == 200
     assert c.response(c.request("GET", "/echo/still")).status == 200
     assert not c.goaways and not c.closed
     c.close()
