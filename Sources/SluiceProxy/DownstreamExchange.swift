@@ -57,4 +57,11 @@ enum ResponseBodyLength: Equatable {
     case known(Int)
     /// Chunked or close-delimited upstream: the downstream protocol picks its own framing.
     case unknown
+
+    /// No body, with the length a HEAD or 304 response describes; a 204 or 1xx carries no
+    /// Content-Length at all (RFC 9110 §8.6), whatever the upstream sent (a client trusting it
+    /// would take the next response's bytes for this one's body).
+    static func none(status: Int, contentLength: String?) -> ResponseBodyLength {
+        .none(describedLength: status == 204 || status < 200 ? nil : contentLength)
+    }
 }

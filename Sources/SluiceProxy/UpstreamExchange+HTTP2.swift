@@ -102,7 +102,7 @@ extension UpstreamExchange {
         for field in extraResponseHeaders { responseHead.headers.appendLowercased(name: field.name, value: field.value) }
         let declaredLength = head.headers["content-length"]
         let length: ResponseBodyLength = ended || downstream.head.method == "HEAD"
-            ? .none(describedLength: declaredLength)
+            ? .none(status: head.status, contentLength: declaredLength)
             : declaredLength.flatMap(Int.init).map { .known($0) } ?? .unknown
         var captured: [UInt8]? = responseBodyCapture > 0 ? [] : nil
         let stallNanoseconds = route.perTryTimeoutNanoseconds

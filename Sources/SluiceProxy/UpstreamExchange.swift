@@ -157,7 +157,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             switch parsed.framing {
             case .none:
                 try await toClient {
-                    try await downstream.sendResponseHead(responseHead, body: .none(describedLength: parsed.head.headers["content-length"]),
+                    try await downstream.sendResponseHead(responseHead, body: .none(status: parsed.head.status, contentLength: parsed.head.headers["content-length"]),
                                                           deadline: stall())
                 }
             case .contentLength(let length) where upstream.buffer.readableCount >= length:
