@@ -56,7 +56,9 @@ final class InFlightRelease: OutcomeObserver {
 /// its static answer, else 503 `degraded`. It runs after auth so that a cached answer only ever
 /// goes to the merchant it was made for.
 final class FallbackGuard: RequestGuard {
-    let name = "degrade"
+    /// Not "degrade": the gate holds that name on the same route, and two guards of one name
+    /// gave two metric series with one label set (Prometheus keeps one of them).
+    let name = "degrade_fallback"
     let counters = GuardCounters()
     private let engine: DegradeEngine
     private let settings: RouteDegrade

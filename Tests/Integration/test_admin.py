@@ -57,7 +57,10 @@ def metrics(s):
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            # Prometheus keeps one of two samples with one label set: each must be unique.
+            assert key not in samples, f"duplicate series {key}"
+            samples[key] = sample.value
     return samples
 
 

@@ -47,6 +47,6 @@ def test_no_route_and_a_refused_path():
 def test_json_output():
     answer = json.loads(explain("--method", "GET", "--path", "/v3/pay/transactions/out-trade-no/T1?mchid=1900000001", "--json"))
     assert answer["route"] == "wechat-v3-query-order"
-    assert [step["guard"] for step in answer["guards"]] == ["degrade", "auth", "degrade", "ratelimit", "bulkhead", "breaker"]
+    assert [step["guard"] for step in answer["guards"]] == ["degrade", "auth", "degrade_fallback", "ratelimit", "bulkhead", "breaker"]
     assert answer["upstream"].startswith("cluster payments")
 
