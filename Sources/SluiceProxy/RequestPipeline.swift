@@ -156,6 +156,7 @@ struct RequestPipeline {
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         exchange.responseBodyCapture = responseBodyCapture
         exchange.bufferedBody = bufferedBody
+        exchange.bodyInactivityNanoseconds = bodyTimeoutNanoseconds
         exchange.peerIsTrusted = identity.peerIsTrusted
         // Tries: one, or with the cluster's `retries` more while they cannot repeat a payment
         // (see RetryPolicy) and the loop's retry budget allows.

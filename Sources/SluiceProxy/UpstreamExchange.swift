@@ -27,6 +27,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     var responseBodyCapture = 0
     /// The request body when the body phase read it already: sent from here, with the head.
     var bufferedBody: [UInt8]?
+    /// The longest wait for the client's next body bytes while the body streams upstream.
+    var bodyInactivityNanoseconds: UInt64?
     /// Whether the peer is a trusted proxy (its X-Forwarded-For chain is extended, not replaced).
     var peerIsTrusted = false
     /// Endpoints this request already tried (a retry goes elsewhere when it can).
@@ -255,8 +257,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let limit = route.maxBodyBytes
         var forwarded = downstream.requestBodyBytes
         while !downstream.requestBodyFinished {
+            // The listener's body_timeout bounds each wait for the client's next bytes, as when
+            // the body is buffered: a stalled upload must not hold the backend until `total`.
+            let readDeadline = bodyInactivityNanoseconds.map { min(deadline, loop.deadline(afterNanoseconds: $0)) } ?? deadline
             do {
-                try await downstream.readRequestBody(deadline: deadline) { slice in
+                try await downstream.readRequestBody(deadline: readDeadline) { slice in
                     forwarded += slice.count
                     if forwarded > limit {
                         throw ExchangeFailure(status: 413, reason: "body_too_large", failure: .localReply,

@@ -4,6 +4,8 @@ its response is cut off, with the reason in the access log. Neither counts again
 import socket
 import time
 
+import pytest
+
 from conftest import free_port, standard_policy
 from rawhttp import Conn
 
@@ -19,19 +21,29 @@ def own_sluice(spawn, backend, listener_extra: str = ""):
     cluster: demo
     timeouts: {per_try: 500ms, total: 60s}
     max_body: 0
+  - name: streamed-upload
+    class: noncore
+    match: {methods: [POST], path: /echo/streamed}
+    cluster: demo
+    timeouts: {per_try: 5s, total: 20s}
+    max_body: 1MiB
+    request_buffering: false
 """
     return spawn.sluice(files, port)
 
 
-def test_a_pause_in_the_body_longer_than_body_timeout_is_408(spawn, backend):
+@pytest.mark.parametrize("path", ["/echo/pausing", "/echo/streamed"])
+def test_a_pause_in_the_body_longer_than_body_timeout_is_408(spawn, backend, path):
+    """Buffered (the default) or streamed to the backend as it comes (request_buffering: false,
+    where a pause was bounded only by the route's total, holding a backend connection)."""
     s = own_sluice(spawn, backend, ", body_timeout: 500ms")
     with Conn(s.port, timeout=10) as c:
-        c.send(b"POST /echo/pausing HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
+        c.send(f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789".encode())
         started = time.monotonic()
         r = c.read_response(method="POST")
         elapsed = time.monotonic() - started
     assert r.status == 408 and r.json()["error"] == "client_body_timeout", r
-    assert 0.4 < elapsed < 3.0, f"answered after {elapsed:.2f}s: the route's 10 s total, not the 500 ms body_timeout?"
+    assert 0.4 < elapsed < 3.0, f"answered after {elapsed:.2f}s: the route's total, not the 500 ms body_timeout?"
 
 
 def test_a_client_that_does_not_read_is_cut_off(spawn, backend):
