@@ -21,6 +21,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     /// Its pool let go of it (a reload changed the cluster) while streams were in flight: it
     /// closes once the last of them ends, instead of idling on with nobody to reap it.
     private var retired = false
+    /// When bytes last came from the upstream (loop clock).
+    private var lastReceivedAt: UInt64 = 0
     /// Written request bodies wait while more than this is queued for one stream.
     static let requestHighWater = 256 * 1024
 
@@ -39,7 +41,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     }
 
     /// A new stream may be opened on it now.
-    var canOpenStream: Bool { !closed && !stream.isClosed && session.availableStreams > 0 }
+    var canOpenStream: Bool { !closed && !retired && !stream.isClosed && session.availableStreams > 0 }
     var isIdle: Bool { streams.isEmpty }
 
     /// Opens a stream with the request head; nil when the connection has no room for it.
@@ -59,6 +61,15 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         guard streams.isEmpty else { return }
         idleSince = loop.now
         if retired { close() }
+    }
+
+    /// A stream opened at `openedAt` got no answer in its time. When nothing at all has come on
+    /// the connection since then, the connection is taken to be stuck (a backend that stopped
+    /// reading it, a dead peer behind a live socket): it takes no new streams, which go to a new
+    /// connection, and it closes once its streams have ended. Without this every later request
+    /// timed out on it for as long as traffic kept it from idling out.
+    func streamTimedOut(openedAt: UInt64) {
+        if lastReceivedAt < openedAt { retire() }
     }
 
     /// Closes now when idle, else once its streams in flight have ended.
@@ -84,6 +95,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
             } catch {
                 return
             }
+            lastReceivedAt = loop.now
             let events: [HTTP2ClientEvent]
             do {
                 events = try session.receive(buffer.readableBytes)
@@ -163,11 +175,19 @@ final class HTTP2UpstreamStream: @unchecked Sendable {
     private var ended = false
     private let arrival = LoopSignal()
     let room = LoopSignal()
+    private let openedAt: UInt64
 
     init(connection: HTTP2UpstreamConnection, id: Int32, loop: EventLoop) {
         self.connection = connection
         self.id = id
         self.loop = loop
+        openedAt = loop.now
+    }
+
+    /// No answer in time: abandons the stream, and tells the connection (it may be stuck).
+    func timedOut() {
+        connection.streamTimedOut(openedAt: openedAt)
+        cancel()
     }
 
     func deliver(_ event: HTTP2ClientEvent) {

@@ -86,7 +86,7 @@ extension UpstreamExchange {
                 }
             }
         } catch {
-            stream.cancel()
+            stream.timedOut()
             return await fail(ExchangeFailure(status: 504, failure: .upstreamTimeout,
                                               message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName,
                               retryable: mayRetryAfterSend)

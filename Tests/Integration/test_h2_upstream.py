@@ -261,10 +261,11 @@ def test_backend_killed_or_client_gone_mid_response_leaves_sluice_serving(spawn,
         again.proc.stop()
 
 
-class RefusingH2Backend:
+class ScriptedH2Backend:
     """An h2c (prior knowledge) backend that refuses (REFUSED_STREAM) the first stream of each
-    path holding `refuse-once` and every stream of a path holding `refuse-always`, and otherwise
-    answers with how many body bytes it read. It records every request it processed."""
+    path holding `refuse-once` and every stream of a path holding `refuse-always`, stops reading
+    and answering a connection that brings a path holding `wedge` (the socket stays open), and
+    otherwise answers with how many body bytes it read. It records every request it processed."""
 
     def __init__(self):
         import h2.config
@@ -310,6 +311,9 @@ class RefusingH2Backend:
                     conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 elif isinstance(event, events.StreamEnded):
                     path, length = streams[event.stream_id]
+                    if "wedge" in path:
+                        time.sleep(30)  # the connection is stuck: nothing read or answered
+                        return
                     if "refuse-always" in path or ("refuse-once" in path and path not in self.refused):
                         self.refused.append(path)
                         conn.reset_stream(event.stream_id, errors.ErrorCodes.REFUSED_STREAM)
@@ -329,7 +333,7 @@ def test_a_refused_stream_is_retried_with_its_body_and_frees_its_idempotency_key
     went out without one: an empty POST ran upstream), and with no retry left the request counts
     as never sent, so the client's retry with the same idempotency key goes through (it got 409
     outcome_unknown: a payment that never ran, blocked)."""
-    backend = RefusingH2Backend()
+    backend = ScriptedH2Backend()
     try:
         port = free_port()
         files = h2_policy(port, backend.port, free_port(),
@@ -367,5 +371,24 @@ idempotency:
         assert first.status == 502 and first.json()["error"] == "upstream_refused_stream", first
         assert again.status == 200, again
         assert backend.processed.count(("/pay/refuse-once", 2)) == 1
+    finally:
+        backend.close()
+
+
+def test_a_stuck_upstream_connection_is_replaced(spawn):
+    """A backend that stops reading and answering one connection but keeps it open: the request
+    on it times out (504), and later requests go to a new connection instead of timing out on the
+    stuck one for as long as traffic keeps it from idling out."""
+    backend = ScriptedH2Backend()
+    try:
+        port = free_port()
+        s = spawn.sluice(h2_policy(port, backend.port, free_port()), port)
+        with Conn(port) as c:
+            assert c.request("GET", "/echo/before", headers=[("Host", "x")]).status == 200
+            stuck = c.request("GET", "/echo/wedge", headers=[("Host", "x")])
+            assert stuck.status == 504, stuck
+            for i in range(3):
+                r = c.request("GET", f"/echo/after/{i}", headers=[("Host", "x")])
+                assert r.status == 200, r
     finally:
         backend.close()
