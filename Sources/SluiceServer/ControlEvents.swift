@@ -28,13 +28,70 @@ final class ControlEvents {
         handledSignals.withUnsafeBufferPointer { _ = sluice_block_signals($0.baseAddress, Int32($0.count)) }
     }
 
+    /// The policy directory as given (it may be a symlink), the watch on what it names now, and
+    /// the watch on the directory holding it.
+    private let directory: String
+    private var directoryWatch: Int32 = -1
+    private var parentWatch: Int32 = -1
+    private let entryName: String
+
     init(watching directory: String) {
         signalFD = Self.handledSignals.withUnsafeBufferPointer { sluice_signalfd($0.baseAddress, Int32($0.count)) }
         inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        self.directory = trimmed
+        let slash = trimmed.lastIndex(of: "/")
+        entryName = slash.map { String(trimmed[trimmed.index(after: $0)...]) } ?? trimmed
+        let parent = slash.map { $0 == trimmed.startIndex ? "/" : String(trimmed[..<$0]) } ?? "."
         if inotifyFD >= 0 {
-            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
-            _ = inotify_add_watch(inotifyFD, directory, mask)
+            watchDirectory()
+            // Deploys replace the directory (`mv new policies`) or swap a symlink to it
+            // (`ln -sfn r2 cur.tmp && mv -T cur.tmp current`): the watch on the old directory
+            // then hears nothing more. The parent's entry for it is watched too.
+            parentWatch = inotify_add_watch(inotifyFD, parent, UInt32(IN_CREATE | IN_MOVED_TO | IN_DONT_FOLLOW | IN_ONLYDIR))
         }
+    }
+
+    /// (Re)watches what the policy path names now (following a symlink).
+    private func watchDirectory() {
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
+        let watch = inotify_add_watch(inotifyFD, directory, mask)
+        if directoryWatch >= 0 && watch != directoryWatch { _ = inotify_rm_watch(inotifyFD, directoryWatch) }
+        directoryWatch = watch
+    }
+
+    /// Reads the pending inotify events: true when the policy may have changed. An event on the
+    /// parent counts only for the policy directory's own name; when that entry was replaced, or
+    /// the watched directory went away, what the path names now is watched instead.
+    private func readWatchEvents() -> Bool {
+        var changed = false
+        var rewatch = false
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(inotifyFD, &scratch, scratch.count)
+            guard count > 0 else { break }
+            var offset = 0
+            let header = MemoryLayout<inotify_event>.size
+            while offset + header <= count {
+                let (watch, mask, nameLength) = scratch.withUnsafeBytes { bytes in
+                    (bytes.load(fromByteOffset: offset, as: Int32.self),
+                     bytes.load(fromByteOffset: offset + 4, as: UInt32.self),
+                     Int(bytes.load(fromByteOffset: offset + 12, as: UInt32.self)))
+                }
+                let nameBytes = scratch[(offset + header)..<min(offset + header + nameLength, count)]
+                let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+                offset += header + nameLength
+                if watch == parentWatch {
+                    if name == entryName { changed = true; rewatch = true }
+                } else if watch == directoryWatch {
+                    changed = true
+                    if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 { rewatch = true }
+                }
+            }
+        }
+        if rewatch { watchDirectory() }
+        return changed
     }
 
     deinit {
@@ -62,9 +119,7 @@ final class ControlEvents {
             }
         }
         if inotifyFD >= 0 && fds[1].revents != 0 {
-            var scratch = [UInt8](repeating: 0, count: 4096)
-            while read(inotifyFD, &scratch, scratch.count) > 0 {}
-            return .policyChanged
+            return readWatchEvents() ? .policyChanged : nil
         }
         return nil
     }

@@ -3,7 +3,7 @@ import signal
 import threading
 import time
 
-from conftest import free_port, standard_policy
+from conftest import free_port, standard_policy, start_sluice, write_policy
 from curlclient import curl
 from rawhttp import Conn
 
@@ -161,3 +161,42 @@ def test_sigint_during_a_drain_stops_without_waiting(spawn, backend):
         assert time.monotonic() - t0 < 2
     finally:
         conn.close()
+
+
+def test_file_changes_are_seen_after_the_policy_directory_is_replaced(spawn, backend, tmp_path):
+    """Deploys replace the policy directory rather than edit it: a symlink swapped to a new
+    release (`ln -sfn r2 cur.tmp && mv -T cur.tmp current`), or `rm -rf p && mv p.new p`. The
+    watch on the old directory heard nothing after that, and no later edit was ever seen."""
+    import os
+    import shutil
+
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    with_added = dict(files, **{"routes.yaml": files["routes.yaml"] + EXTRA_ROUTE})
+    write_policy(tmp_path / "r1", files)
+    write_policy(tmp_path / "r2", with_added)
+    (tmp_path / "current").symlink_to(tmp_path / "r1")
+    s = start_sluice(tmp_path / "current", port, spawn.logdir)
+    try:
+        assert curl(s.url + "/added/x").status == 404
+        (tmp_path / "current.tmp").symlink_to(tmp_path / "r2")
+        os.replace(tmp_path / "current.tmp", tmp_path / "current")  # the symlink swap
+        assert wait_status(s.url + "/added/x", 200) == 200, "the swapped symlink was not seen"
+        (tmp_path / "r2" / "routes.yaml").write_text(files["routes.yaml"])  # an edit in the new target
+        assert wait_status(s.url + "/added/x", 404) == 404, "an edit after the swap was not seen"
+    finally:
+        s.proc.stop()
+
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    policy = write_policy(tmp_path / "p", files)
+    s = start_sluice(policy, port, spawn.logdir)
+    try:
+        write_policy(tmp_path / "p.new", dict(files, **{"routes.yaml": files["routes.yaml"] + EXTRA_ROUTE}))
+        shutil.rmtree(policy)
+        os.rename(tmp_path / "p.new", policy)
+        assert wait_status(s.url + "/added/x", 200) == 200, "the replaced directory was not seen"
+        (policy / "routes.yaml").write_text(files["routes.yaml"])
+        assert wait_status(s.url + "/added/x", 404) == 404, "an edit after the replacement was not seen"
+    finally:
+        s.proc.stop()
