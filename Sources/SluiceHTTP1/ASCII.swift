@@ -33,6 +33,24 @@ enum ASCII {
         (byte >= 0x20 && byte != 0x7F) || byte == htab
     }
 
+    /// What a Host value (`uri-host [":" port]`, RFC 9110 §7.2, RFC 3986 §3.2.2) may hold:
+    /// unreserved, sub-delims, `%` (pct-encoded), `:` and the brackets of an IP literal. No space,
+    /// `/`, `@`, `?`, `#` or `\\`: a Host holding them names no host, and backends that build
+    /// URLs from it (notify URLs, redirects) would take the rest as a path or a user.
+    @inline(__always)
+    static func isHostByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+             UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: ":"), UInt8(ascii: "["),
+             UInt8(ascii: "]"):
+            return true
+        default:
+            return false
+        }
+    }
+
     /// A visible ASCII character: what a request target may hold.
     @inline(__always)
     static func isVisible(_ byte: UInt8) -> Bool { byte > 0x20 && byte < 0x7F }

@@ -49,12 +49,13 @@ extension HTTP1Error {
     }
     static var invalidTarget: HTTP1Error { .badRequest("invalid_target", "request target is not in origin form") }
     static var absoluteForm: HTTP1Error {
-        .badRequest("absolute_form_not_supported", "absolute-form request target not supported")
+        .badRequest("absolute_form_not_supported", "absolute-form request target with a scheme other than http or https")
     }
     static var invalidVersion: HTTP1Error { .badRequest("invalid_version", "malformed HTTP version") }
     static var versionNotSupported: HTTP1Error {
         HTTP1Error(status: 505, reason: "version_not_supported", message: "only HTTP/1.1 and HTTP/1.0 are supported")
     }
+    static var invalidHost: HTTP1Error { .badRequest("invalid_host", "the Host value is not a host and optional port") }
     static var missingHost: HTTP1Error { .badRequest("missing_host", "HTTP/1.1 request without Host") }
     static var duplicateHost: HTTP1Error { .badRequest("duplicate_host", "more than one Host field") }
     static var obsFold: HTTP1Error { .badRequest("obs_fold", "obsolete line folding") }

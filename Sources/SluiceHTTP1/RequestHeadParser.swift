@@ -21,6 +21,15 @@ public struct RequestHeadParser {
         requestLine = nil
     }
 
+    /// The line's first token (after any leading CRLFs) runs past the longest method Sluice
+    /// forwards (`OPTIONS`, 7 bytes) without a space.
+    private static func methodOutlastsEveryKnownOne(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var start = 0
+        while start < bytes.count, bytes[start] == ASCII.cr || bytes[start] == ASCII.lf { start += 1 }
+        guard bytes.count - start > 8 else { return false }
+        return bytes[start..<start + 8].allSatisfy(ASCII.isToken)
+    }
+
     public mutating func parse(_ bytes: UnsafeRawBufferPointer) throws(HTTP1Error) -> HeadParseResult<ParsedRequestHead> {
         // "OPTIONS" SP target SP "HTTP/1.1": a longer line cannot hold a target within the limit
         // with a method we implement.
@@ -28,8 +37,14 @@ public struct RequestHeadParser {
         let view = HeadBytes(bytes: bytes)
         // The request line is parsed the moment it is complete: `GET /path` without a version
         // (HTTP/0.9) is answered 400 at once instead of waiting for a head that never comes.
-        var found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit,
+        var found: HeadScanner.Head?
+        do {
+            found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit,
                                      pauseAfterStartLine: requestLine == nil)
+        } catch where error == .uriTooLong && requestLine == nil && Self.methodOutlastsEveryKnownOne(bytes) {
+            // RFC 9112 §3: a method longer than any implemented one is 501, not a long target.
+            throw .methodNotImplemented
+        }
         if requestLine == nil, let range = scanner.startLine {
             requestLine = try RequestLine(view, range, maxURIBytes: limits.maxURIBytes)
             found = try scanner.scan(bytes, limits: limits, allowLeadingCRLF: true, startLineLimit: lineLimit)
@@ -62,8 +77,13 @@ public struct RequestHeadParser {
         let keepAlive = line.version == .http1_1
             ? !fields.connectionClose
             : fields.connectionKeepAlive && !fields.connectionClose
-        let head = HTTPRequestHead(method: line.method, target: line.target, version: line.version,
-                                   headers: fields.headers)
+        var headers = fields.headers
+        if let authority = line.authority {
+            // The absolute-form target names the host; the Host field is ignored (RFC 9112 §3.2.2).
+            headers.remove(name: "host")
+            headers.insertLowercased(name: "host", value: authority, at: 0)
+        }
+        let head = HTTPRequestHead(method: line.method, target: line.target, version: line.version, headers: headers)
         // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored.
         let parsed = ParsedRequestHead(head: head, framing: framing, keepAlive: keepAlive,
                                        expectsContinue: fields.expectation == .continue100 && line.version == .http1_1)

@@ -5,6 +5,10 @@ struct RequestLine {
     var method: String
     var target: String
     var version: HTTPVersion
+    /// The authority of an absolute-form target (`GET http://pay.example/x HTTP/1.1`): the
+    /// request's host, whatever its Host field says (RFC 9112 §3.2.2); `target` is then the
+    /// origin form (`/x`).
+    var authority: String?
 
     init(_ bytes: HeadBytes, _ line: Range<Int>, maxURIBytes: Int) throws(HTTP1Error) {
         var index = line.lowerBound
@@ -24,9 +28,14 @@ struct RequestLine {
         guard let method = Self.method(bytes, methodRange) else { throw .methodNotImplemented }
         version = try Self.version(bytes, versionRange)
         if targetRange.count > maxURIBytes { throw .uriTooLong }
-        try Self.checkTarget(bytes, targetRange, isOptions: method == "OPTIONS")
         self.method = method
-        target = bytes.string(targetRange)
+        if let (authorityRange, pathStart) = try Self.checkTarget(bytes, targetRange, isOptions: method == "OPTIONS") {
+            authority = bytes.string(authorityRange)
+            let rest = pathStart..<targetRange.upperBound
+            target = rest.isEmpty ? "/" : bytes[pathStart] == ASCII.slash ? bytes.string(rest) : "/" + bytes.string(rest)
+        } else {
+            target = bytes.string(targetRange)
+        }
     }
 
     /// The methods Sluice forwards, as static Strings (no allocation). Method names are
@@ -64,13 +73,26 @@ struct RequestLine {
     }
 
     /// Origin-form, or `*` for OPTIONS; visible ASCII only.
-    private static func checkTarget(_ bytes: HeadBytes, _ range: Range<Int>, isOptions: Bool) throws(HTTP1Error) {
+    /// Origin form (or `*` for OPTIONS): nil. Absolute form with `http` or `https`
+    /// (RFC 9112 §3.2.2: a server MUST accept it): the authority and where the path starts.
+    private static func checkTarget(_ bytes: HeadBytes, _ range: Range<Int>,
+                                    isOptions: Bool) throws(HTTP1Error) -> (authority: Range<Int>, pathStart: Int)? {
         for index in range where !ASCII.isVisible(bytes[index]) { throw .invalidTarget }
         let first = bytes[range.lowerBound]
-        if first == ASCII.slash { return }
-        if first == ASCII.asterisk, range.count == 1, isOptions { return }
-        if isAbsoluteForm(bytes, range) { throw .absoluteForm }
-        throw .invalidTarget
+        if first == ASCII.slash { return nil }
+        if first == ASCII.asterisk, range.count == 1, isOptions { return nil }
+        guard isAbsoluteForm(bytes, range) else { throw .invalidTarget }
+        for scheme: StaticString in ["http://", "https://"] {
+            let length = scheme.utf8CodeUnitCount
+            guard range.count >= length, bytes.equalsIgnoringCase(range.lowerBound..<range.lowerBound + length, scheme) else { continue }
+            var end = range.lowerBound + length
+            while end < range.upperBound, bytes[end] != ASCII.slash, bytes[end] != UInt8(ascii: "?") { end += 1 }
+            let authority = range.lowerBound + length..<end
+            // No userinfo (`user@host`: RFC 9110 §4.2.4), nothing but a host and port.
+            guard !authority.isEmpty, authority.allSatisfy({ ASCII.isHostByte(bytes[$0]) }) else { throw .invalidTarget }
+            return (authority, end)
+        }
+        throw .absoluteForm
     }
 
     /// `scheme ":" ...` with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).

@@ -178,3 +178,16 @@ def test_response_trailers_reach_http11_and_http2_clients(spawn, backend):
     assert json.loads(bytes(stream.body))["path"] == "/echo/trailers-h2"
     assert stream.trailers == [("grpc-status", "0"), ("grpc-message", "ok")], stream.trailers
     h2.close()
+
+
+def test_an_absolute_form_target_is_served_with_its_authority_as_host(sluice):
+    """RFC 9112 §3.2.2: a server MUST accept `GET http://host/path`; the backend gets the origin
+    form and the URI's host (the Host field is ignored). A Host value that names no host is 400."""
+    with Conn(sluice.port) as c:
+        c.send(b"GET http://pay.example/echo/abs?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200, r
+        assert r.json()["target"] == "/echo/abs?x=1" and r.json()["headers"]["host"] == "pay.example", r.json()
+        c.send(b"GET /echo/h HTTP/1.1\r\nHost: evil/../x@y\r\n\r\n")
+        bad = c.read_response()
+    assert bad.status == 400 and bad.json()["error"] == "invalid_host", bad

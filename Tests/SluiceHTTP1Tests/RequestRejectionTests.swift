@@ -118,9 +118,39 @@ final class RequestRejectionTests: XCTestCase {
         }
     }
 
-    func testAbsoluteFormIsNotSupported() {
-        assertRequestRejected("GET http://h/pay HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
-        assertRequestRejected("GET https://h:443/ HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
+    /// RFC 9112 §3.2.2: a server MUST accept the absolute form; its authority is the host, the
+    /// Host field is ignored, and the target goes on in origin form.
+    func testAbsoluteFormNamesTheHost() throws {
+        let cases = [("GET http://pay.example/v3/pay?x=1 HTTP/1.1", "/v3/pay?x=1", "pay.example"),
+                     ("GET HTTPS://pay.example:8443 HTTP/1.1", "/", "pay.example:8443"),
+                     ("GET http://[::1]:80?q HTTP/1.1", "/?q", "[::1]:80")]
+        for (line, target, authority) in cases {
+            let parsed = try XCTUnwrap(requestHead("\(line)\r\nHost: elsewhere\r\nX: 1\r\n\r\n"), line)
+            XCTAssertEqual(parsed.head.target, target, line)
+            XCTAssertEqual(parsed.head.headers.values(for: "host"), [authority], line)
+            XCTAssertEqual(parsed.head.headers.fields.first?.name, "host", line)
+        }
+        assertRequestRejected("GET ftp://h/pay HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
+        assertRequestRejected("GET http://user@h/pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET http:///pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET http://h/pay HTTP/1.1\r\n\r\n", 400, "missing_host")
+    }
+
+    /// A Host value that is not `host[:port]` (space, `/`, `@`, `?`, `#`, `\\`) names no host.
+    func testHostValuesThatNameNoHostAreRefused() {
+        for value in ["a b", "evil/../x", "a@b", "a?b", "a#b", "a\\b", "a, b"] {
+            assertRequestRejected("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n", 400, "invalid_host")
+        }
+        for value in ["pay.example", "pay.example:8443", "[::1]:80", "127.0.0.1", "xn--fsq.example", ""] {
+            XCTAssertNotNil(requestHead("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n"), value)
+        }
+    }
+
+    /// RFC 9112 §3: a method longer than any implemented one is 501, however long it runs.
+    func testAMethodLongerThanAnyKnownOneIs501() {
+        let limits = HTTP1Limits(maxHeaderBytes: 32 * 1024, maxURIBytes: 64)
+        assertRequestRejected(String(repeating: "M", count: 10_000) + " / HTTP/1.1\r\n\(host)\r\n", 501, "method_not_implemented", limits: limits)
+        assertRequestRejected("GET /" + String(repeating: "a", count: 200) + " HTTP/1.1\r\n\(host)\r\n", 414, "uri_too_long", limits: limits)
     }
 
     func testOtherTargetForms() {
