@@ -135,8 +135,11 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                 idleSince = headStarted.nanoseconds
                 idleDeadline = loop.deadline(afterNanoseconds: idleTimeoutNanoseconds)
             } catch let error as HTTP1Error {
-                // Malformed or smuggling-shaped request: answer and close (its framing can't be trusted).
+                // Malformed or smuggling-shaped request: answer and close (its framing can't be
+                // trusted). The client may still be sending: closing at once would answer its
+                // bytes with a reset, which can destroy the answer before it is read.
                 await sendErrorAndClose(.json(status: error.status, reason: error.reason, message: error.message))
+                await closeLingering()
                 return .closed
             } catch let error as IOError {
                 // An idle keep-alive connection timing out just closes; a head that does not

@@ -49,3 +49,35 @@ def test_bad_request_line_is_answered_before_the_head_ends(sluice, line, status)
         assert time.monotonic() - started < 0.5, "answered only after a timeout"
         assert r.header("x-request-id"), r
         assert c.closed_by_peer(timeout=3.0)
+
+
+def test_a_400_to_a_client_that_is_still_sending_ends_with_a_close_not_a_reset(sluice):
+    """The parser refuses the head while the client is still sending its body. Closed at once
+    with its bytes unread, the socket answers with a reset, which over a real network can destroy
+    the 400 before the client reads it (on loopback it arrives first, then ECONNRESET). The
+    connection is closed the lingering way: write side first, the rest of the body read and
+    dropped, so the client reads the 400 and then a clean end of stream."""
+    import socket
+    sock = socket.create_connection(("127.0.0.1", sluice.port), timeout=5)
+    try:
+        sock.sendall(HEAD + b"Content-Length: 300000\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            sock.sendall(b"x" * 300_000)
+        except OSError:
+            pass  # what matters is what comes back
+        time.sleep(0.5)
+        received, ending = b"", "timeout"
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                ending = "reset"
+                break
+            if not chunk:
+                ending = "eof"
+                break
+            received += chunk
+    finally:
+        sock.close()
+    assert received.startswith(b"HTTP/1.1 400 "), received[:200]
+    assert ending == "eof", f"the connection ended with a {ending} after the 400"
