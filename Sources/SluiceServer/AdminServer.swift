@@ -22,6 +22,8 @@ final class ServerStatus: Sendable {
     let reloadsApplied = Atomic<Int>(0)
     let reloadsRejected = Atomic<Int>(0)
     let draining = Atomic<Bool>(false)
+    /// Guard counts of replaced policy generations (metrics stay monotonic across reloads).
+    let guardCountHistory = GuardCountHistory()
     private let state = Mutex<(token: [UInt8]?, loadedAt: Double, files: [String], hash: String)>((nil, 0, [], ""))
 
     /// `files`: the policy files read; their SHA-256 (over each path and text, in order) tells
@@ -288,17 +290,19 @@ final class AdminServer: @unchecked Sendable {
                                ("timed_out", { $0.tlsHandshakesTimedOut.load(ordering: .relaxed) })] {
             out.sample("sluice_tls_handshakes_total", [("result", result)], contexts.reduce(0) { $0 + read($1) })
         }
+        let guardTotals = status.guardCountHistory.totals()
         out.family("sluice_guard_decisions_total", "counter", "Guard verdicts, by route, guard and decision.")
-        for (route, name, counters) in store.configuration.guardCounters {
-            let rejected = counters.rejected, shadow = counters.shadowRejected
+        for (key, counts) in guardTotals {
+            let (route, name) = (key.route, key.guardName)
+            let rejected = counts.rejected, shadow = counts.shadowRejected
             out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "pass")],
-                       max(counters.evaluated - rejected - shadow, 0))
+                       max(counts.evaluated - rejected - shadow, 0))
             out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "reject")], rejected)
             out.sample("sluice_guard_decisions_total", [("route", route), ("guard", name), ("decision", "shadow_reject")], shadow)
         }
         out.family("sluice_guard_errors_total", "counter", "Guard calls that could not decide as configured (Redis unreachable, ...).")
-        for (route, name, counters) in store.configuration.guardCounters {
-            out.sample("sluice_guard_errors_total", [("route", route), ("guard", name)], counters.errors)
+        for (key, counts) in guardTotals {
+            out.sample("sluice_guard_errors_total", [("route", key.route), ("guard", key.guardName)], counts.errors)
         }
         let limits = guards.module(RateLimitModule.self)?.ruleCounters ?? []
         out.family("sluice_ratelimit_decisions_total", "counter", "Rate-limit decisions, by rule and decision.")

@@ -108,6 +108,7 @@ public final class Server {
         // The admin listener (loop 0), bound first: when the listeners say they listen, it does too,
         // and a taken port fails start-up.
         let status = ServerStatus()
+        status.guardCountHistory.start(with: configuration.guardCounters)
         status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         var admin: AdminServer?
         let view = ServerView(contexts: contexts, store: store, guards: guards, status: status)
@@ -254,6 +255,7 @@ public final class Server {
         }
         generation += 1
         guards.activate(compiledGuards)
+        status.guardCountHistory.generationReplaced(by: configuration.guardCounters)
         store.replace(with: configuration)
         for context in contexts { context.loop.execute { context.adoptLatestConfiguration() } }
         // Reported only now: whoever sees the new generation in /metrics or /admin/policy gets

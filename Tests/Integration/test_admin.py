@@ -119,13 +119,17 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     assert value(h2, "sluice_http2_goaways_total", reason="PROTOCOL_ERROR") == 1
     state = json.loads(call(s, "GET", "/admin/state")[1])
     assert state["breakers"][0]["name"] == "demo" and state["degrade_level"] == "normal"
-    # A reload shows as a new generation.
+    # A reload shows as a new generation, and counters do not go back (the guards are new).
+    passed_before = value(metrics(s), "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass")
     s.proc.signal(signal.SIGHUP)
     deadline = time.monotonic() + 5
     while value(metrics(s), "sluice_reloads_total", result="applied") < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert value(metrics(s), "sluice_policy_generation") == 2
+    assert value(metrics(s), "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass") == passed_before
+    assert get(s.port, "/echo/after-reload").status == 200
+    assert value(metrics(s), "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass") == passed_before + 1
     policy = json.loads(call(s, "GET", "/admin/policy")[1])
     assert policy["generation"] == 2 and len(policy["source_sha256"]) == 64
     assert state["endpoints_out"] == [] and state["redis"] is None
