@@ -78,6 +78,7 @@ final class AdminServer: @unchecked Sendable {
         var status: Int
         var contentType = "application/json"
         var body: String
+        var extraHeaders: [(name: String, value: String)] = []
     }
 
     private func serve(_ connection: TCPConnection) async {
@@ -85,8 +86,24 @@ final class AdminServer: @unchecked Sendable {
         let buffer = ByteBuffer(capacity: 4096)
         var parser = RequestHeadParser(limits: HTTP1Limits())
         while true {
-            guard let request = try? await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
+            let request: ParsedRequestHead
+            do {
+                guard let read = try await HeadReader.readRequest(from: connection, buffer: buffer, parser: &parser,
                                                                   deadline: .after(.seconds(30))) else { return }
+                request = read
+            } catch let error as HTTP1Error {
+                // As on the public listeners: a head too large is 431, a malformed one 400 (the
+                // connection was just closed, which tells an operator's tool nothing).
+                let body = "{\"error\":\"\(error.reason)\",\"detail\":\"\(jsonEscaped(error.message))\"}\n"
+                var bytes: [UInt8] = []
+                HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: error.status, headers: HTTPHeaders([
+                    ("content-type", "application/json"), ("content-length", String(body.utf8.count)), ("connection", "close")])), to: &bytes)
+                bytes.append(contentsOf: body.utf8)
+                _ = try? await connection.write(bytes, deadline: .after(.seconds(5)))
+                return
+            } catch {
+                return
+            }
             var body = BodyReader(framing: request.framing)
             do {
                 while !body.isFinished {
@@ -99,6 +116,7 @@ final class AdminServer: @unchecked Sendable {
             var headers = HTTPHeaders()
             headers.appendLowercased(name: "content-type", value: response.contentType)
             headers.appendLowercased(name: "content-length", value: String(response.body.utf8.count))
+            for (name, value) in response.extraHeaders { headers.appendLowercased(name: name, value: value) }
             if !request.keepAlive { headers.appendLowercased(name: "connection", value: "close") }
             var bytes: [UInt8] = []
             HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: response.status, headers: headers), to: &bytes)
@@ -125,12 +143,22 @@ final class AdminServer: @unchecked Sendable {
                 + "\"files\":[\(files.map { "\"\(jsonEscaped($0))\"" }.joined(separator: ","))]}\n")
         case ("GET", "/admin/state"):
             return Response(status: 200, body: await state())
-        case ("POST", _):
+        case ("POST", _) where Self.isControlPath(path):
             if let refusal = authorize(head) { return refusal }
             return await control(path: path, query: Self.query(head))
+        case (_, _) where Self.readPaths.contains(path) || Self.isControlPath(path):
+            let allowed = Self.isControlPath(path) ? "POST" : "GET"
+            return Response(status: 405, body: "{\"error\":\"method_not_allowed\",\"detail\":\"\(path) takes \(allowed)\"}\n",
+                            extraHeaders: [("allow", allowed)])
         default:
             return Response(status: 404, body: "{\"error\":\"not_found\"}\n")
         }
+    }
+
+    private static let readPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/admin/policy", "/admin/state"]
+
+    private static func isControlPath(_ path: String) -> Bool {
+        path == "/admin/drain" || path == "/admin/degrade" || path.hasPrefix("/admin/breakers/")
     }
 
     /// Nil when the request carries the admin token.
@@ -138,12 +166,16 @@ final class AdminServer: @unchecked Sendable {
         guard let token = status.token else {
             return Response(status: 403, body: "{\"error\":\"admin_token_not_configured\",\"detail\":\"set admin.token_file to enable this endpoint\"}\n")
         }
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is compared in constant time.
         let presented = Array((head.headers["authorization"] ?? "").utf8)
-        let expected = Array("Bearer ".utf8) + token
-        let equal = presented.count == expected.count && presented.withUnsafeBytes { a in
-            expected.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, expected.count) == 0 }
+        let scheme = Array("bearer ".utf8)
+        let schemeMatches = presented.count >= scheme.count && zip(presented, scheme).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+        let credential = presented.dropFirst(scheme.count)
+        let equal = schemeMatches && credential.count == token.count && Array(credential).withUnsafeBytes { a in
+            token.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, token.count) == 0 }
         }
-        return equal ? nil : Response(status: 401, body: "{\"error\":\"unauthorized\"}\n")
+        return equal ? nil : Response(status: 401, body: "{\"error\":\"unauthorized\"}\n",
+                                      extraHeaders: [("www-authenticate", "Bearer realm=\"sluice-admin\"")])
     }
 
     private func control(path: String, query: [String: String]) async -> Response {
@@ -390,8 +422,25 @@ final class AdminServer: @unchecked Sendable {
         var values: [String: String] = [:]
         for pair in (head.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+            if parts.count == 2 { values[percentDecoded(parts[0])] = percentDecoded(parts[1]) }
         }
         return values
+    }
+
+    /// `%73hed` is `shed`; a bad escape stays as written (and is then refused as a bad value).
+    private static func percentDecoded(_ text: Substring) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), let value = PercentEncoding.escapedByte(in: bytes, at: index) {
+                out.append(value)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -161,6 +161,34 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert get(s.port, "/echo/back").status == 200
 
 
+def test_the_admin_port_answers_what_it_refuses(spawn):
+    """Like the public listeners: a head too large is 431 (the connection was reset), a method an
+    endpoint does not take is 405 with Allow (it was 404), a refused token says how to
+    authenticate, and the auth-scheme and query values are read as HTTP reads them."""
+    import urllib.request
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    admin_port = int(s.admin.rsplit(":", 1)[1])
+    with Conn(admin_port) as c:
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+        big = c.read_response()
+    assert big.status == 431, big
+    status, body, _ = call(s, "GET", "/admin/drain")
+    assert status == 405 and json.loads(body)["error"] == "method_not_allowed", body
+    assert call(s, "POST", "/metrics", token=TOKEN)[0] == 405
+    request = urllib.request.Request(s.admin + "/admin/degrade?level=shed", method="POST", data=b"")
+    try:
+        urllib.request.urlopen(request, timeout=5)
+        raise AssertionError("no token, yet accepted")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401 and refused.headers.get("www-authenticate", "").startswith("Bearer"), refused.headers
+    request = urllib.request.Request(s.admin + "/admin/degrade?level=%73hed", method="POST", data=b"",
+                                     headers={"Authorization": f"bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200 and json.loads(answer.read())["level"] == "shed"
+    assert call(s, "POST", "/admin/degrade?level=auto", token=TOKEN)[0] == 200
+
+
 def test_without_a_token_file_nothing_can_be_changed(spawn):
     backend = spawn.backend()
     s = gateway(spawn, backend, token=False)
