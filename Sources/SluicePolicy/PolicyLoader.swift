@@ -33,14 +33,35 @@ public enum PolicyLoader {
         var unreadable: [PolicyError] = []
         for name in policyNames {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                unreadable.append(PolicyError(file: path, line: 1, column: 1, message: "cannot read file"))
+                continue
+            }
+            let bytes = [UInt8](data)
+            if let text = String(validating: bytes, as: UTF8.self) {
                 sources.append((path, text))
             } else {
-                unreadable.append(PolicyError(file: path, line: 1, column: 1, message: "cannot read file as UTF-8 text"))
+                let (line, column) = Self.firstInvalidUTF8(in: bytes)
+                unreadable.append(PolicyError(file: path, line: line, column: column, message: "not UTF-8 text (a byte here is not valid UTF-8)"))
             }
         }
         guard unreadable.isEmpty else { throw PolicyLoadError(errors: unreadable) }
         return sources
+    }
+
+    /// Where the first byte that is not valid UTF-8 is (line and column, 1-based, columns in
+    /// characters of the valid text before it).
+    static func firstInvalidUTF8(in bytes: [UInt8]) -> (line: Int, column: Int) {
+        var line = 1, column = 1, index = 0
+        while index < bytes.count {
+            let lead = bytes[index]
+            let length = lead < 0x80 ? 1 : lead >= 0xC2 && lead < 0xE0 ? 2 : lead >= 0xE0 && lead < 0xF0 ? 3 : lead >= 0xF0 && lead < 0xF5 ? 4 : 0
+            guard length > 0, index + length <= bytes.count,
+                  String(validating: bytes[index..<index + length], as: UTF8.self) != nil else { return (line, column) }
+            if lead == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
+            index += length
+        }
+        return (line, column)
     }
 
     /// The same from texts in hand, in the order given (tests, reload from memory). Problems of
