@@ -39,17 +39,13 @@ enum ASCII {
     /// URLs from it (notify URLs, redirects) would take the rest as a path or a user.
     @inline(__always)
     static func isHostByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
-             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
-             UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: ":"), UInt8(ascii: "["),
-             UInt8(ascii: "]"):
-            return true
-        default:
-            return false
-        }
+        if byte < 64 { return (hostLow >> UInt64(byte)) & 1 == 1 }
+        if byte < 128 { return (hostHigh >> UInt64(byte &- 64)) & 1 == 1 }
+        return false
     }
+
+    private static let hostLow: UInt64 = 0x2FFF_7FF2_0000_0000
+    private static let hostHigh: UInt64 = 0x47FF_FFFE_AFFF_FFFE
 
     /// A visible ASCII character: what a request target may hold.
     @inline(__always)

@@ -27,9 +27,6 @@ enum HeaderRewriting {
     /// `isHopByHop`); every other name is `.other`.
     enum SpecialField {
         case expect, forwardedProto, forwardedFor, forwardedHost, forwarded, realIP, via, requestID, host, other
-        /// `x_forwarded_for` and the like: CGI, WSGI and PHP servers read `_` as `-`, so to them
-        /// this is the field the gateway sets (a client-chosen address or request id).
-        case gatewayFieldSpelledWithUnderscores
 
         init(_ name: String) {
             switch name.utf8.count {
@@ -42,10 +39,20 @@ enum HeaderRewriting {
             case 15 where name == "x-forwarded-for": self = .forwardedFor
             case 16 where name == "x-forwarded-host": self = .forwardedHost
             case 17 where name == "x-forwarded-proto": self = .forwardedProto
-            case 9, 12, 15, 16, 17:
-                self = Self.underscoreSpellings.contains { HTTPHeaders.sameIgnoringUnderscores(name, $0) }
-                    ? .gatewayFieldSpelledWithUnderscores : .other
             default: self = .other
+            }
+        }
+
+        /// Whether a request field `.other` is one the gateway sets, spelled with `_` (checked
+        /// only for request fields, and first for a `_` at all: every field passes here).
+        static func isGatewayFieldSpelledWithUnderscores(_ name: String) -> Bool {
+            switch name.utf8.count {
+            case 9, 12, 15, 16, 17:
+                var name = name
+                guard name.withUTF8({ $0.contains(UInt8(ascii: "_")) }) else { return false }
+                return underscoreSpellings.contains { HTTPHeaders.sameIgnoringUnderscores(name, $0) }
+            default:
+                return false
             }
         }
 
@@ -110,7 +117,7 @@ enum HeaderRewriting {
             let name = field.name
             if isHopByHop(name) { continue }
             switch SpecialField(name) {
-            case .expect, .forwardedProto, .gatewayFieldSpelledWithUnderscores:
+            case .expect, .forwardedProto:
                 continue
             case .forwardedFor:
                 if peerIsTrusted { forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value }
@@ -127,7 +134,9 @@ enum HeaderRewriting {
             case .host:
                 hasHost = true
             case .other:
-                break
+                // `x_forwarded_for` and the like: CGI, WSGI and PHP servers read `_` as `-`, so
+                // to them it is the field the gateway sets (a client-chosen address or id).
+                if SpecialField.isGatewayFieldSpelledWithUnderscores(name) { continue }
             }
             emit(name, field.value)
         }
