@@ -88,7 +88,7 @@ final class IdempotencyGuard: RequestGuard {
         // Every key the request carries is claimed together: a retry with a fresh
         // Idempotency-Key for the same order still finds the order's record.
         let scope = request.merchantID ?? "-"
-        let recordKeys = keys.map { $0.recordKey(scope: scope, route: request.routeName) }
+        let recordKeys = keys.map { $0.recordKey(scope: scope, rule: rule.name) }
         let fingerprint = IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
                                                      bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
         let owner = owners.next()

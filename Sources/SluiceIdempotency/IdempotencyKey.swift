@@ -80,18 +80,20 @@ struct IdempotencyKey: Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `idem:{<scope>}:<route>:<sha256 of kind and key>`: one record per (merchant, route, key),
+    /// `idem:{<scope>}:<rule>:<sha256 of kind and key>`: one record per (merchant, rule, key),
     /// hash-tagged by merchant (Redis Cluster keeps a merchant's records on one slot), of a
-    /// bounded size whatever the client sent.
-    func recordKey(scope: String, route: String) -> String {
-        "idem:{" + scope + "}:" + route + ":" + Digests.sha256Hex(Array((String(kind) + ":" + value).utf8))
+    /// bounded size whatever the client sent. Per rule, not per route: routes that share a rule
+    /// (an order created by JSAPI or, after a timeout, by Native with the same out_trade_no)
+    /// share its records, so the second finds the first (keyed per route, both executed).
+    func recordKey(scope: String, rule: String) -> String {
+        "idem:{" + scope + "}:" + rule + ":" + Digests.sha256Hex(Array((String(kind) + ":" + value).utf8))
     }
 
     /// `recordKey`'s shape, for the cluster check: the scope is a merchant id (auth allows
     /// letters, digits, `_` and `-` only) or `-` without auth, so the tag is fixed and never empty.
     static let recordKeyShape = RedisKeyShape([
         .text("idem:{"), .value("merchant", mayHoldBraces: false, mayBeEmpty: false), .text("}:"),
-        .value("route", mayHoldBraces: true, mayBeEmpty: false), .text(":"), .value("sha256", mayHoldBraces: false, mayBeEmpty: false),
+        .value("rule", mayHoldBraces: true, mayBeEmpty: false), .text(":"), .value("sha256", mayHoldBraces: false, mayBeEmpty: false),
     ])
 
     /// What must match for a replay: method, normalised target and body, hashed.

@@ -161,6 +161,26 @@ def test_same_key_other_amount_is_422_and_path_spellings_share_the_record(spawn,
     assert executions(backend) == (1, 0)
 
 
+def test_routes_sharing_a_rule_share_its_records(spawn, redis):
+    """A checkout that falls back from JSAPI to a Native QR code after a timeout, with the same
+    out_trade_no: both routes name the `orders` rule, so the second finds the first's record
+    (422: another request with the key) and the order is executed once (records kept per
+    route let both through: executions == 2, one a duplicate)."""
+    backend = spawn.backend()
+    native = """\
+  - name: native
+    class: core
+    match: {methods: [POST], path: /v3/pay/transactions/native}
+    cluster: demo
+    idempotency: orders
+"""
+    s = gateway(spawn, backend, redis, extra_routes=native)
+    assert pay(s.port, order("T-BOTH-ROUTES")).status == 200
+    again = pay(s.port, order("T-BOTH-ROUTES"), target="/v3/pay/transactions/native")
+    assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
+    assert executions(backend) == (1, 0)
+
+
 def test_a_notification_resent_ten_times_is_processed_once(spawn, redis):
     backend = spawn.backend()
     notify_route = """\

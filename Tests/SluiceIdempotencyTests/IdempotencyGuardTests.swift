@@ -219,7 +219,7 @@ final class IdempotencyGuardTests: RedisLoopTestCase {
         let (guardStep, set) = makeGuard(IdempotencyRulePolicy(name: "orders"), pending: pending)
         defer { set.close() }
         let request = Self.request(key: "k-pending")
-        let recordKey = IdempotencyKey(kind: "h", value: "k-pending").recordKey(scope: "1900000001", route: "pay")
+        let recordKey = IdempotencyKey(kind: "h", value: "k-pending").recordKey(scope: "1900000001", rule: "orders")
         let fingerprint = IdempotencyKey.fingerprint(method: "POST", target: "/v3/pay", bodySHA256Hex: request.body!.sha256Hex)
         let stored = StoredResponse(status: 200, headers: [.init(name: "content-type", value: "application/json")], body: Array("{}".utf8))
         let verdicts: [GuardVerdict] = try await onLoop { loop in

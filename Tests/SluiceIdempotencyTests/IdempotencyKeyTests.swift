@@ -56,15 +56,15 @@ final class IdempotencyKeyTests: XCTestCase {
         }
     }
 
-    func testRecordKeysSeparateMerchantsRoutesAndKindsAndStayShort() {
+    func testRecordKeysSeparateMerchantsRulesAndKindsAndStayShort() {
         let key = IdempotencyKey(kind: "h", value: String(repeating: "x", count: 255))
-        let a = key.recordKey(scope: "1900000001", route: "pay")
-        XCTAssertTrue(a.hasPrefix("idem:{1900000001}:pay:"))
-        XCTAssertEqual(a.utf8.count, "idem:{1900000001}:pay:".utf8.count + 64)
-        XCTAssertNotEqual(a, key.recordKey(scope: "1900000002", route: "pay"))
-        XCTAssertNotEqual(a, key.recordKey(scope: "1900000001", route: "refund"))
-        XCTAssertNotEqual(IdempotencyKey(kind: "h", value: "k").recordKey(scope: "m", route: "r"),
-                          IdempotencyKey(kind: "b", value: "k").recordKey(scope: "m", route: "r"))
+        let a = key.recordKey(scope: "1900000001", rule: "orders")
+        XCTAssertTrue(a.hasPrefix("idem:{1900000001}:orders:"))
+        XCTAssertEqual(a.utf8.count, "idem:{1900000001}:orders:".utf8.count + 64)
+        XCTAssertNotEqual(a, key.recordKey(scope: "1900000002", rule: "orders"))
+        XCTAssertNotEqual(a, key.recordKey(scope: "1900000001", rule: "refunds"))
+        XCTAssertNotEqual(IdempotencyKey(kind: "h", value: "k").recordKey(scope: "m", rule: "r"),
+                          IdempotencyKey(kind: "b", value: "k").recordKey(scope: "m", rule: "r"))
     }
 
     /// A claim names every key of the request in one script: on a Redis Cluster they must share
@@ -73,12 +73,12 @@ final class IdempotencyKeyTests: XCTestCase {
     func testRecordKeysOfOneRequestShareASlot() {
         for scope in ["1900000001", "-", "a_b-C9"] {
             let keys = [IdempotencyKey(kind: "h", value: "k-1"), IdempotencyKey(kind: "b", value: "mchid,out_trade_no\u{1F}1\u{1F}T-1"),
-                        IdempotencyKey(kind: "h", value: "{evil}")].map { $0.recordKey(scope: scope, route: "pay") }
+                        IdempotencyKey(kind: "h", value: "{evil}")].map { $0.recordKey(scope: scope, rule: "orders") }
             XCTAssertEqual(Set(keys.map { RedisHashSlot.of($0) }).count, 1, "\(keys)")
             XCTAssertEqual(RedisHashSlot.of(keys[0]), RedisHashSlot.of(scope))
         }
         XCTAssertNil(RedisKeyShape.spanProblem([IdempotencyKey.recordKeyShape, IdempotencyKey.recordKeyShape]))
-        XCTAssertEqual(IdempotencyKey.recordKeyShape.description, "idem:{<merchant>}:<route>:<sha256>")
+        XCTAssertEqual(IdempotencyKey.recordKeyShape.description, "idem:{<merchant>}:<rule>:<sha256>")
     }
 
     func testFingerprintsCoverMethodPathAndBody() {
