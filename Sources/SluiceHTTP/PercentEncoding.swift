@@ -36,4 +36,24 @@ public enum PercentEncoding {
     }
 
     private static let upperHex = Array("0123456789ABCDEF".utf8)
+
+    /// Every valid `%XX` replaced by its byte; a `%` not followed by two hex digits stays as
+    /// written (callers that must refuse bad escapes check for them themselves).
+    public static func decoded(_ text: Substring) -> String {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), let value = escapedByte(in: bytes, at: index) {
+                out.append(value)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

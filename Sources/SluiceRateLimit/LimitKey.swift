@@ -1,4 +1,5 @@
 import SluiceGuards
+import SluiceHTTP
 import SluicePolicy
 
 /// Builds a rule's counter key from the request: `rl:{<rule>|<part>|<part>...}`. The whole key
@@ -45,17 +46,20 @@ enum LimitKey {
         return value.text[...]
     }
 
-    /// The raw (undecoded) value of the first `name=` parameter.
+    /// The value of the `name` parameter, percent-decoded (RFC 3986 §6.2.2.2: `190000000%31` is
+    /// `1900000001`); nil (counted as absent, in the shared `-` counter) when there is none or
+    /// when it comes more than once: backends disagree on which of `mchid=&mchid=A` counts, and
+    /// keyed on either, a client could pass as a new merchant with every request.
     static func queryValue(_ name: String, in query: Substring?) -> Substring? {
         guard let query else { return nil }
+        var found: Substring?
         for pair in query.split(separator: "&") {
-            if let equals = pair.firstIndex(of: "=") {
-                if pair[..<equals] == name { return pair[pair.index(after: equals)...] }
-            } else if pair == name {
-                return ""
-            }
+            let equals = pair.firstIndex(of: "=")
+            guard PercentEncoding.decoded(equals.map { pair[..<$0] } ?? pair) == name else { continue }
+            if found != nil { return nil }
+            found = equals.map { PercentEncoding.decoded(pair[pair.index(after: $0)...])[...] } ?? ""
         }
-        return nil
+        return found
     }
 
     private static func escape(_ value: Substring, into key: inout String) {

@@ -422,25 +422,9 @@ final class AdminServer: @unchecked Sendable {
         var values: [String: String] = [:]
         for pair in (head.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
-            if parts.count == 2 { values[percentDecoded(parts[0])] = percentDecoded(parts[1]) }
+            // Percent-decoded: `level=%73hed` is `shed`.
+            if parts.count == 2 { values[PercentEncoding.decoded(parts[0])] = PercentEncoding.decoded(parts[1]) }
         }
         return values
-    }
-
-    /// `%73hed` is `shed`; a bad escape stays as written (and is then refused as a bad value).
-    private static func percentDecoded(_ text: Substring) -> String {
-        let bytes = Array(text.utf8)
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), let value = PercentEncoding.escapedByte(in: bytes, at: index) {
-                out.append(value)
-                index += 3
-            } else {
-                out.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -201,6 +201,24 @@ final class StateMachineTests: XCTestCase {
         XCTAssertTrue(LimitKey.make(rule: "r", parts: [.merchant], request: request).hasPrefix("rl:{r|#"))
     }
 
+    /// A query key part cannot be re-spelled into a new counter: values (and names) are
+    /// percent-decoded, and a parameter given twice counts as absent (the shared `-` counter).
+    func testQueryKeyPartsCannotBeRespelled() {
+        func key(_ query: String) -> String {
+            let request = GuardRequest(head: HTTPRequestHead(method: "GET", target: "/q?" + query, version: .http1_1, headers: HTTPHeaders()),
+                                       routeName: "query", routeIsCore: false, clientAddress: "10.0.0.1")
+            return LimitKey.make(rule: "r", parts: [.query("mchid")], request: request)
+        }
+        XCTAssertEqual(key("mchid=1900000001"), "rl:{r|1900000001}")
+        for respelled in ["mchid=190000000%31", "%6Dchid=1900000001", "x=1&mchid=%31%39%30%30%30%30%30%30%30%31"] {
+            XCTAssertEqual(key(respelled), "rl:{r|1900000001}", respelled)
+        }
+        for ambiguous in ["mchid=&mchid=1900000001", "mchid=1900000001&mchid=1900000002", "mchid=a&%6Dchid=b"] {
+            XCTAssertEqual(key(ambiguous), "rl:{r|-}", ambiguous)
+        }
+        XCTAssertEqual(key("mchid=a%2"), "rl:{r|a%252}", "a bad escape stays as written (then escaped for the key)")
+    }
+
     func testTooManyRequestsReplyFields() {
         let rule = LimitRule(LimitRulePolicy(name: "burst", algorithm: .tokenBucket(rate: LimitRate(count: 10, per: .seconds(1)), burst: 20),
                                              key: [.route], onRedisFailure: .allow))
