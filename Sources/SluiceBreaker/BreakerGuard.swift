@@ -70,7 +70,8 @@ final class BreakerOutcome: OutcomeObserver {
         }
         guard outcome.attempt > 0, let head = outcome.responseHead else { return .ignored }
         if policy.failures.contains(.status(head.status)) { return .failure }
-        return .success(slow: slowNanoseconds.map { outcome.latencyNanoseconds > $0 } ?? false)
+        // Slow is the backend's own answer time, not the client's upload or reading.
+        return .success(slow: slowNanoseconds.map { (outcome.upstreamAnswerNanoseconds ?? 0) > $0 } ?? false)
     }
 }
 

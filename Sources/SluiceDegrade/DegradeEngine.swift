@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import SluiceGuards
 import SluiceIO
 import SluiceRedis
@@ -19,7 +22,14 @@ public final class DegradeEngine: Sendable {
         let lagNanoseconds = Atomic<UInt64>(0)
         /// Bits of a Double: written by its loop only, read by the sampler.
         let coreLatencyBits = Atomic<UInt64>(0)
+        /// When the last core answer was recorded (monotonic nanoseconds).
+        let coreLatencyRecordedAt = Atomic<UInt64>(0)
     }
+
+    /// A core-latency average with no new answer for this long starts to fade, halving every
+    /// such period: it is only renewed when core requests end, and one slow payment in a quiet
+    /// hour held the level at shed for as long as no other payment came.
+    static let coreLatencyHalfLifeNanoseconds: UInt64 = 1_000_000_000
 
     private struct State {
         var policy = DegradePolicy()
@@ -235,9 +245,20 @@ public final class DegradeEngine: Sendable {
     func recordCoreLatency(_ nanoseconds: UInt64, loopIndex: Int) {
         guard loopIndex < signals.count else { return }
         let signals = signals[loopIndex]
-        let previous = Double(bitPattern: signals.coreLatencyBits.load(ordering: .relaxed))
-        let next = previous == 0 ? Double(nanoseconds) : previous * 0.8 + Double(nanoseconds) * 0.2
+        let now = Deadline.now.nanoseconds
+        // The average as it has faded since the last answer, then moved a fifth of the way to
+        // this one (from zero at first: one slow answer alone is not a trend).
+        let previous = Self.faded(Double(bitPattern: signals.coreLatencyBits.load(ordering: .relaxed)),
+                                  since: signals.coreLatencyRecordedAt.load(ordering: .relaxed), now: now)
+        let next = previous * 0.8 + Double(nanoseconds) * 0.2
         signals.coreLatencyBits.store(next.bitPattern, ordering: .relaxed)
+        signals.coreLatencyRecordedAt.store(now, ordering: .relaxed)
+    }
+
+    static func faded(_ value: Double, since recordedAt: UInt64, now: UInt64) -> Double {
+        guard now > recordedAt &+ coreLatencyHalfLifeNanoseconds else { return value }
+        let halfLives = Double(now - recordedAt - coreLatencyHalfLifeNanoseconds) / Double(coreLatencyHalfLifeNanoseconds)
+        return value * pow(0.5, halfLives)
     }
 
     private func read(_ policy: DegradePolicy) -> PressureReading {
@@ -250,7 +271,11 @@ public final class DegradeEngine: Sendable {
             reading.inFlight = Double(max(inFlight.load(ordering: .relaxed), 0)) / Double(max(limit, 1))
         }
         if let limit = policy.coreLatencyLimit {
-            let worst = signals.map { Double(bitPattern: $0.coreLatencyBits.load(ordering: .relaxed)) }.max() ?? 0
+            let now = Deadline.now.nanoseconds
+            let worst = signals.map {
+                Self.faded(Double(bitPattern: $0.coreLatencyBits.load(ordering: .relaxed)),
+                           since: $0.coreLatencyRecordedAt.load(ordering: .relaxed), now: now)
+            }.max() ?? 0
             reading.coreLatency = worst / Double(max(limit.nanosecondsClamped, 1))
         }
         if policy.bulkheadQueues > 0, let gauges {

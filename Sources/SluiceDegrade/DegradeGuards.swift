@@ -46,7 +46,8 @@ final class InFlightRelease: OutcomeObserver {
     func requestFinished(_ outcome: RequestOutcome) {
         engine.inFlight.wrappingAdd(-1, ordering: .relaxed)
         // Only answers that went upstream say how the backend path is doing.
-        if isCore && outcome.attempt > 0 { engine.recordCoreLatency(outcome.latencyNanoseconds, loopIndex: loopIndex) }
+        // The backend's answer time: a client's slow upload is not pressure on this instance.
+        if isCore, let answer = outcome.upstreamAnswerNanoseconds { engine.recordCoreLatency(answer, loopIndex: loopIndex) }
     }
 }
 

@@ -14,8 +14,13 @@ public struct RequestOutcome: Sendable {
     public var status: Int
     /// Nil when the upstream response was relayed completely.
     public var failure: RequestFailure?
-    /// From the request head's arrival to the end of the response.
+    /// From the request head's arrival to the end of the response: the client's experience,
+    /// its own upload and reading included.
     public var latencyNanoseconds: UInt64
+    /// The upstream's own time: from the request's last byte sent to the response head (nil
+    /// when none came). Breakers and the degrade signal judge a backend by this, never by
+    /// `latencyNanoseconds`: a client that uploads slowly must not count against a backend.
+    public var upstreamAnswerNanoseconds: UInt64?
     /// The upstream response head, when one arrived.
     public var responseHead: HTTPResponseHead?
     /// The first bytes of the upstream response body, up to the largest `responseBodyCapture`
@@ -23,8 +28,8 @@ public struct RequestOutcome: Sendable {
     public var responseBody: [UInt8]?
 
     public init(route: String, cluster: String? = nil, endpoint: String? = nil, attempt: Int = 0, status: Int = 0,
-                failure: RequestFailure? = nil, latencyNanoseconds: UInt64 = 0, responseHead: HTTPResponseHead? = nil,
-                responseBody: [UInt8]? = nil) {
+                failure: RequestFailure? = nil, latencyNanoseconds: UInt64 = 0, upstreamAnswerNanoseconds: UInt64? = nil,
+                responseHead: HTTPResponseHead? = nil, responseBody: [UInt8]? = nil) {
         self.route = route
         self.cluster = cluster
         self.endpoint = endpoint
@@ -32,6 +37,7 @@ public struct RequestOutcome: Sendable {
         self.status = status
         self.failure = failure
         self.latencyNanoseconds = latencyNanoseconds
+        self.upstreamAnswerNanoseconds = upstreamAnswerNanoseconds
         self.responseHead = responseHead
         self.responseBody = responseBody
     }

@@ -191,6 +191,7 @@ struct RequestPipeline {
         outcome.failure = result.failure
         outcome.attempt = anySent ? tried.count + 1 : 0
         outcome.responseHead = result.responseHead
+        outcome.answerNanoseconds = result.answerNanoseconds
         outcome.responseBody = result.responseBody
     }
 
@@ -204,6 +205,7 @@ struct RequestPipeline {
         var failure: RequestFailure?
         var attempt = 0
         var responseHead: HTTPResponseHead?
+        var answerNanoseconds: UInt64?
         var responseBody: [UInt8]?
     }
 
@@ -238,7 +240,8 @@ struct RequestPipeline {
     private func tell(_ observers: [any OutcomeObserver], _ outcome: Outcome, latencyNanoseconds: UInt64) {
         let told = RequestOutcome(route: outcome.route ?? "", cluster: outcome.cluster, endpoint: outcome.upstream,
                                   attempt: outcome.attempt, status: outcome.status, failure: outcome.failure,
-                                  latencyNanoseconds: latencyNanoseconds, responseHead: outcome.responseHead,
+                                  latencyNanoseconds: latencyNanoseconds, upstreamAnswerNanoseconds: outcome.answerNanoseconds,
+                                  responseHead: outcome.responseHead,
                                   responseBody: outcome.responseBody)
         for observer in observers { observer.requestFinished(told) }
     }

@@ -56,6 +56,7 @@ extension UpstreamExchange {
         }
 
         // 3. The response head.
+        let sentAt = Deadline.now.nanoseconds
         var head: HTTPResponseHead
         var ended: Bool
         do {
@@ -91,10 +92,11 @@ extension UpstreamExchange {
                                               message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName,
                               retryable: mayRetryAfterSend)
         }
+        let answered = Deadline.now.nanoseconds &- sentAt
         if mayRetryAfterSend && Self.isUnavailableStatus(head.status) {
             stream.cancel()
             return Result(status: head.status, upstream: upstreamName, reason: "upstream_unavailable", failure: nil, sent: true,
-                          responseHead: head, retryable: true)
+                          responseHead: head, answerNanoseconds: answered, retryable: true)
         }
 
         // 4. The response, streamed.
@@ -145,9 +147,9 @@ extension UpstreamExchange {
             }
             let reason = failure == .clientTimeout ? "client_send_timeout" : failure == .clientGone ? "client_gone" : "response_stream_failed"
             return Result(status: head.status, upstream: upstreamName, reason: reason, failure: failure,
-                          sent: true, responseHead: head, responseBody: captured)
+                          sent: true, responseHead: head, answerNanoseconds: answered, responseBody: captured)
         }
         return Result(status: head.status, upstream: upstreamName, reason: nil, failure: nil, sent: true,
-                      responseHead: head, responseBody: captured)
+                      responseHead: head, answerNanoseconds: answered, responseBody: captured)
     }
 }

@@ -49,6 +49,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         /// True once a connection was taken: the request (or part of it) went upstream.
         var sent = false
         var responseHead: HTTPResponseHead?
+        /// How long the upstream took to answer: from the request's last byte sent to its
+        /// response head (nil without one). What breakers and the degrade signal judge a backend
+        /// by: a client's slow upload or slow reading is not in it.
+        var answerNanoseconds: UInt64?
         var responseBody: [UInt8]?
         /// The endpoint tried.
         var endpoint = 0
@@ -104,8 +108,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                                              peerIsTrusted: peerIsTrusted,
                                              requestID: requestID, scheme: downstream.scheme, endpointName: upstreamName,
                                              into: &headBytes)
+        let sentAt: UInt64
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
+            sentAt = Deadline.now.nanoseconds
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
             return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend && failure.failure.isUpstreamFailure)
@@ -135,12 +141,13 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             return await fail(ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)"),
                               upstream: upstreamName, retryable: mayRetryAfterSend)
         }
+        let answered = Deadline.now.nanoseconds &- sentAt
         // An endpoint that says it cannot serve (502/503/504): another may, when the request
         // is safe to repeat. Its answer is not relayed; the connection is not reused.
         if mayRetryAfterSend && Self.isUnavailableStatus(parsed.head.status) {
             upstream.stream.close()
             return Result(status: parsed.head.status, upstream: upstreamName, reason: "upstream_unavailable", failure: nil, sent: true,
-                          responseHead: parsed.head, retryable: true)
+                          responseHead: parsed.head, answerNanoseconds: answered, retryable: true)
         }
 
         // 4. The response, streamed.
@@ -196,7 +203,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             // route's per-try timeout without progress), a client gone, or the upstream.
             let reason = failure == .clientTimeout ? "client_send_timeout" : failure == .clientGone ? "client_gone" : "response_stream_failed"
             return Result(status: parsed.head.status, upstream: upstreamName, reason: reason, failure: failure,
-                          sent: true, responseHead: parsed.head, responseBody: captured)
+                          sent: true, responseHead: parsed.head, answerNanoseconds: answered, responseBody: captured)
         }
 
         upstream.requestsServed += 1
@@ -206,7 +213,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             upstream.stream.close()
         }
         return Result(status: parsed.head.status, upstream: upstreamName, reason: nil, failure: nil, sent: true,
-                      responseHead: parsed.head, responseBody: captured)
+                      responseHead: parsed.head, answerNanoseconds: answered, responseBody: captured)
     }
 
     /// Runs a write towards the client, marking its failure as the client's (a slow or gone

@@ -94,3 +94,22 @@ def test_clients_that_give_up_never_count_against_the_backend(spawn):
     with Conn(s.port) as c:
         assert c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, ORDER).status == 200
     assert backend.stats()["duplicate_payments"] == 0
+
+
+def test_slow_uploads_and_slow_readers_are_not_slow_calls(spawn):
+    """The slow-call rule judges the backend's answer time (request sent to response head),
+    not the client's: uploads that trickle in over 0.4 s to a backend that answers at once
+    opened the breaker (latency was measured from the request head), and with it every
+    merchant's payments got 503 circuit_open, with no credentials needed."""
+    backend = spawn.backend()
+    s = gateway(spawn, backend, "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 3, "
+                                "slow_call: {duration: 150ms, rate: 0.6}, open_for: 5s}")
+    for i in range(4):
+        with Conn(s.port, timeout=10) as c:
+            c.send(f"POST /echo/slow-upload/{i} HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234".encode())
+            time.sleep(0.4)
+            c.send(b"56789")
+            assert c.read_response("POST").status == 200
+    r, _ = get(s.port, "/echo/after")
+    assert r.status == 200, r
+    assert transitions(s) == [], transitions(s)

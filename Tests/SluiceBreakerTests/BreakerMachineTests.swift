@@ -127,10 +127,12 @@ final class BreakerMachineTests: XCTestCase {
 
     func testOnlyTheBackendsOwnFailuresCount() {
         let p = policy { $0.slowCall = .milliseconds(500) }
-        func classify(_ failure: RequestFailure?, status: Int? = nil, attempt: Int = 1, latencyMs: UInt64 = 10) -> BreakerMachine.Result {
+        func classify(_ failure: RequestFailure?, status: Int? = nil, attempt: Int = 1, latencyMs: UInt64 = 10,
+                      answerMs: UInt64 = 5) -> BreakerMachine.Result {
             let head = status.map { HTTPResponseHead(status: $0) }
             return BreakerOutcome.classify(RequestOutcome(route: "r", attempt: attempt, status: status ?? 0, failure: failure,
-                                                          latencyNanoseconds: latencyMs * ms, responseHead: head),
+                                                          latencyNanoseconds: latencyMs * ms, upstreamAnswerNanoseconds: head.map { _ in answerMs * ms },
+                                                          responseHead: head),
                                            policy: p, slowNanoseconds: 500 * ms)
         }
         XCTAssertEqual(classify(.upstreamConnectFailed, attempt: 0), .failure)
@@ -139,7 +141,9 @@ final class BreakerMachineTests: XCTestCase {
         XCTAssertEqual(classify(.upstreamReset), .failure)
         XCTAssertEqual(classify(nil, status: 503), .failure)
         XCTAssertEqual(classify(nil, status: 500), .success(slow: false), "500 is not in the default list")
-        XCTAssertEqual(classify(nil, status: 200, latencyMs: 600), .success(slow: true))
+        XCTAssertEqual(classify(nil, status: 200, latencyMs: 600, answerMs: 600), .success(slow: true))
+        XCTAssertEqual(classify(nil, status: 200, latencyMs: 3_600, answerMs: 5), .success(slow: false),
+                       "a client's slow upload (or reading) is not a slow backend")
         XCTAssertEqual(classify(.clientGone), .ignored, "a client that left says nothing about the backend")
         XCTAssertEqual(classify(.clientTimeout, status: 200), .ignored, "a slow reader is not the backend's fault")
         XCTAssertEqual(classify(.clientGone, status: 502), .failure, "the backend's own answer still counts")
