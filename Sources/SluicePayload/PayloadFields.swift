@@ -21,6 +21,14 @@ public struct PayloadFields {
         path.utf8.withUnsafeBufferPointer { storage.find($0, hash: path.hash, entries, source, decoded) }
     }
 
+    /// Whether a field's path equals `path` but for letter case (`Amount.Currency` for
+    /// `amount.currency`): call it when `position(of:)` found none. Backends that match names
+    /// without case (Go's encoding/json, ASP.NET Core, case-insensitive Jackson) read such a
+    /// field as the one a rule checks.
+    public func hasCaseVariant(of path: PayloadPath) -> Bool {
+        storage.index.first(hash: path.hash) { _ in true } != nil
+    }
+
     public func kind(at position: Int) -> PayloadValue.Kind { entries[position].kind }
 
     /// The value's UTF-8 bytes (the decoded string, or the literal token as sent).

@@ -19,6 +19,11 @@ enum PayloadValidator {
             for check in rule.checks {
                 if check.rule.isExact {
                     guard let k = fields.position(of: check.key) else {
+                        // Spelled in another case, it would reach a case-blind backend unchecked.
+                        if fields.hasCaseVariant(of: check.key) {
+                            return Violation(code: "field_name_case", field: check.key.path,
+                                             detail: "\(check.key.path) is sent with its name in another letter case")
+                        }
                         if check.rule.required { return Violation(code: "missing_field", field: check.key.path, detail: "\(check.key.path) is required") }
                         continue
                     }
@@ -112,6 +117,9 @@ enum PayloadValidator {
     /// authority, no credentials, no spaces or control characters. Compared in place.
     static func urlProblem(_ bytes: UnsafeBufferPointer<UInt8>, _ rule: URLRule) -> String? {
         if bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) { return "must be a plain URL (no spaces or control characters)" }
+        // WHATWG parsers (browsers, Node, Deno) read `\\` as `/` in an https URL:
+        // `https://evil.example\\.merchant.example/` is evil.example to them.
+        if bytes.contains(UInt8(ascii: "\\")) { return "must be a plain URL (no backslashes)" }
         var separator: Int?
         var index = 0
         while index + 2 < bytes.count {
@@ -135,6 +143,12 @@ enum PayloadValidator {
             guard authority[(colon + 1)...].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return "has an invalid port" }
             authority = UnsafeBufferPointer(rebasing: authority[..<colon])
         }
+        // A host is a name (letters, digits, `-`, `.`) or a bracketed IP literal: no escapes or
+        // other characters that another URL parser could read as a different host.
+        let isIPLiteral = authority.first == UInt8(ascii: "[") && authority.last == UInt8(ascii: "]")
+        guard isIPLiteral || authority.allSatisfy({ byte in
+            (byte | 0x20) &- UInt8(ascii: "a") < 26 || byte &- UInt8(ascii: "0") < 10 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }) else { return "has an invalid host" }
         guard !rule.hosts.isEmpty else { return nil }
         let host = authority
         let allowed = rule.hosts.contains { pattern in

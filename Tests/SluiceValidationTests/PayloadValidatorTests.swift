@@ -73,6 +73,10 @@ final class PayloadValidatorTests: XCTestCase {
             ("https://shop.merchant.example/n", "https://merchant.example/n", "invalid_url", "notify_url"),
             ("https://shop.merchant.example/n", "https://user@shop.merchant.example/n", "invalid_url", "notify_url"),
             ("https://shop.merchant.example/n", "shop.merchant.example/n", "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", #"https://evil.example\\.merchant.example/n"#, "invalid_url", "notify_url"),
+            ("https://shop.merchant.example/n", "https://evil%2Eexample.merchant.example/n", "invalid_url", "notify_url"),
+            (#""currency":"CNY""#, #""Currency":"USD""#, "field_name_case", "amount.currency"),
+            (#""amount":{"total":100,"currency":"CNY"}"#, #""Amount":{"total":100,"currency":"CNY"}"#, "field_name_case", "amount"),
             (#""amount":{"total":100,"currency":"CNY"}"#, #""amount":[100]"#, "wrong_type", "amount"),
         ]
         for (from, to, code, field) in cases {
