@@ -78,12 +78,8 @@ final class BreakerOutcome: OutcomeObserver {
 enum BreakerReplies {
     static func open(_ name: String, retryAfterNanoseconds: UInt64) -> LocalReply {
         let seconds = max(1, Int((Double(retryAfterNanoseconds) / 1e9).rounded(.up)))
-        var headers = HTTPHeaders()
-        headers.appendLowercased(name: "content-type", value: "application/problem+json")
-        headers.appendLowercased(name: "retry-after", value: String(seconds))
-        let body = "{\"type\":\"https://iana.org/assignments/http-problem-types#temporary-reduced-capacity\","
-            + "\"title\":\"Service Unavailable\",\"status\":503,\"error\":\"circuit_open\",\"breaker\":\"\(jsonEscaped(name))\","
-            + "\"detail\":\"the backend is failing; requests are refused for now without reaching it\"}\n"
-        return LocalReply(status: 503, headers: headers, body: Array(body.utf8), reason: "circuit_open:" + name)
+        return LocalReply.problem(status: 503, type: LocalReply.reducedCapacityType, error: "circuit_open",
+                                  detail: "the backend is failing; requests are refused for now without reaching it",
+                                  members: ["\"breaker\":\"\(jsonEscaped(name))\""], retryAfter: seconds, reason: "circuit_open:" + name)
     }
 }

@@ -57,20 +57,16 @@ final class PermitRelease: OutcomeObserver {
 
 enum BulkheadReplies {
     static func full(_ name: String, _ detail: String) -> LocalReply {
-        problem(503, "bulkhead_full", "Service Unavailable", name, detail)
+        problem(503, "bulkhead_full", name, detail)
     }
 
     static func merchantShare(_ name: String) -> LocalReply {
-        problem(429, "bulkhead_merchant_share", "Too Many Requests", name,
+        problem(429, "bulkhead_merchant_share", name,
                 "this merchant holds its whole share of the permits; retry shortly")
     }
 
-    private static func problem(_ status: Int, _ code: String, _ title: String, _ bulkhead: String, _ detail: String) -> LocalReply {
-        var headers = HTTPHeaders()
-        headers.appendLowercased(name: "content-type", value: "application/problem+json")
-        headers.appendLowercased(name: "retry-after", value: "1")
-        let body = "{\"type\":\"about:blank\",\"title\":\"\(title)\",\"status\":\(status),\"error\":\"\(code)\","
-            + "\"bulkhead\":\"\(jsonEscaped(bulkhead))\",\"detail\":\"\(jsonEscaped(detail))\"}\n"
-        return LocalReply(status: status, headers: headers, body: Array(body.utf8), reason: code + ":" + bulkhead)
+    private static func problem(_ status: Int, _ code: String, _ bulkhead: String, _ detail: String) -> LocalReply {
+        LocalReply.problem(status: status, error: code, detail: detail, members: ["\"bulkhead\":\"\(jsonEscaped(bulkhead))\""],
+                           retryAfter: 1, reason: code + ":" + bulkhead)
     }
 }

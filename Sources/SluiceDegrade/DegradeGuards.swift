@@ -145,14 +145,11 @@ enum DegradeReplies {
     private static let shedReplies = DegradeLevel.allCases.map(makeShed)
 
     private static func makeShed(_ level: DegradeLevel) -> LocalReply {
-        var headers = HTTPHeaders()
-        headers.appendLowercased(name: "content-type", value: "application/problem+json")
-        headers.appendLowercased(name: "retry-after", value: "2")
-        headers.appendLowercased(name: "x-sluice-degraded", value: level.description)
-        let body = "{\"type\":\"https://iana.org/assignments/http-problem-types#temporary-reduced-capacity\","
-            + "\"title\":\"Service Unavailable\",\"status\":503,\"error\":\"degraded\",\"level\":\"\(level)\","
-            + "\"detail\":\"the gateway is under pressure and keeps its capacity for payments; retry shortly\"}\n"
-        return LocalReply(status: 503, headers: headers, body: Array(body.utf8), reason: "degraded:" + level.description)
+        var reply = LocalReply.problem(status: 503, type: LocalReply.reducedCapacityType, error: "degraded",
+                                       detail: "the gateway is under pressure and keeps its capacity for payments; retry shortly",
+                                       members: ["\"level\":\"\(level)\""], retryAfter: 2, reason: "degraded:" + level.description)
+        reply.headers.appendLowercased(name: "x-sluice-degraded", value: level.description)
+        return reply
     }
 
     static func cached(_ entry: FallbackCache.Entry, level: DegradeLevel) -> LocalReply {

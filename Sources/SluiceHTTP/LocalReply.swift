@@ -18,15 +18,28 @@ public struct LocalReply: Sendable, Equatable {
     /// (also the `detail`) that every Sluice error has carried, so clients reading `error` or
     /// `message` keep working.
     public static func json(status: Int, reason: String, message: String, requestID: String? = nil) -> LocalReply {
-        let detail = jsonEscaped(message)
-        var text = "{\"type\":\"about:blank\",\"title\":\"\(HTTPStatus.reasonPhrase(status))\",\"status\":\(status),"
-            + "\"error\":\"\(jsonEscaped(reason))\",\"detail\":\"\(detail)\",\"message\":\"\(detail)\""
-        if let requestID { text += ",\"request_id\":\"\(jsonEscaped(requestID))\"" }
+        problem(status: status, error: reason, detail: message, members: requestID.map { ["\"request_id\":\"\(jsonEscaped($0))\""] } ?? [])
+    }
+
+    /// An RFC 9457 problem: `type`, `title`, `status`, `detail`, and the stable `error` code with
+    /// `message` (the same text as `detail`) that every answer Sluice makes itself carries, then
+    /// `members` (each a `"name":value` JSON fragment), with `Retry-After` when given.
+    public static func problem(status: Int, type: String = "about:blank", error: String, detail: String,
+                               members: [String] = [], retryAfter: Int? = nil, reason: String? = nil) -> LocalReply {
+        let detail = jsonEscaped(detail)
+        var text = "{\"type\":\"\(type)\",\"title\":\"\(HTTPStatus.reasonPhrase(status))\",\"status\":\(status),"
+            + "\"error\":\"\(jsonEscaped(error))\",\"detail\":\"\(detail)\",\"message\":\"\(detail)\""
+        for member in members { text += "," + member }
         text += "}\n"
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "content-type", value: "application/problem+json")
-        return LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason)
+        if let retryAfter { headers.appendLowercased(name: "retry-after", value: String(retryAfter)) }
+        return LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason ?? error)
     }
+
+    /// RFC 9457 problem types registered with IANA that Sluice's answers use.
+    public static let quotaExceededType = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+    public static let reducedCapacityType = "https://iana.org/assignments/http-problem-types#temporary-reduced-capacity"
 }
 
 /// Escapes a string for the inside of a JSON string literal.

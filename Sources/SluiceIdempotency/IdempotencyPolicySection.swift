@@ -57,7 +57,8 @@ extension PolicyFileReader {
         if let node = fields["ttl"], let value = duration(node) {
             if value < .seconds(1) { report("ttl of \(what) must be at least 1s", at: node) } else { rule.ttl = value }
         }
-        if let node = fields["in_flight_wait"], let value = duration(node) {
+        // `0s` (the default) is allowed here, unlike the timeouts: it means "409 at once".
+        if let node = fields["in_flight_wait"], let value = node.string == "0s" ? .zero : duration(node) {
             if value > .seconds(60) { report("in_flight_wait of \(what) must be at most 60s", at: node) } else { rule.inFlightWait = value }
         }
         if let node = fields["on_unknown"], let value = choice(node, "unknown-outcome mode", as: IdempotencyRulePolicy.UnknownOutcome.self) {

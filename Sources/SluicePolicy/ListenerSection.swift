@@ -28,8 +28,10 @@ extension PolicyFileReader {
         if let node = fields["body_timeout"], let value = duration(node) { listener.bodyTimeout = value }
         if let node = fields["body_min_rate"],
            let value = parsed(node, expected: "a rate like 1KiB/s", { text in
-               text.hasSuffix("/s") ? ByteSizeSyntax.parse(String(text.dropLast(2)), allowZero: true)
-                                    : .failure(SyntaxProblem("'\(text)' is not a rate like 1KiB/s"))
+               // `0` (off, the default) reads as itself; any other rate needs its `/s`.
+               text == "0" ? .success(0)
+                   : text.hasSuffix("/s") ? ByteSizeSyntax.parse(String(text.dropLast(2)), allowZero: true)
+                   : .failure(SyntaxProblem("'\(text)' is not a rate like 1KiB/s (or 0: off)"))
            }) {
             listener.bodyMinimumRate = value
         }

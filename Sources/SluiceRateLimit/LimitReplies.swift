@@ -23,24 +23,19 @@ enum LimitReplies {
 
     static func tooManyRequests(_ rule: LimitRule, _ decision: LimitDecision) -> LocalReply {
         let retryAfter = max(1, seconds(decision.retryAfterMicros))
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/problem+json")
-        headers.add(name: "retry-after", value: String(retryAfter))
-        headers.add(name: "ratelimit-policy", value: rule.policyItem)
-        headers.add(name: "ratelimit", value: "\"\(rule.name)\";r=\(decision.remaining);t=\(retryAfter)")
-        let body = "{\"type\":\"https://iana.org/assignments/http-problem-types#quota-exceeded\",\"title\":\"Too Many Requests\","
-            + "\"status\":429,\"error\":\"rate_limited\",\"rule\":\"\(rule.name)\",\"violated-policies\":[\"\(rule.name)\"],"
-            + "\"retry_after\":\(retryAfter)}"
-        return LocalReply(status: 429, headers: headers, body: Array(body.utf8), reason: "rate_limited:\(rule.name)")
+        var reply = LocalReply.problem(status: 429, type: LocalReply.quotaExceededType, error: "rate_limited",
+                                       detail: "the rate limit '\(rule.name)' is used up; retry after \(retryAfter) s",
+                                       members: ["\"rule\":\"\(rule.name)\"", "\"violated-policies\":[\"\(rule.name)\"]", "\"retry_after\":\(retryAfter)"],
+                                       retryAfter: retryAfter, reason: "rate_limited:\(rule.name)")
+        reply.headers.add(name: "ratelimit-policy", value: rule.policyItem)
+        reply.headers.add(name: "ratelimit", value: "\"\(rule.name)\";r=\(decision.remaining);t=\(retryAfter)")
+        return reply
     }
 
     /// `on_redis_failure: deny` while Redis cannot decide: 503, the capacity is unknown.
     static func unavailable(_ rule: LimitRule) -> LocalReply {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/problem+json")
-        headers.add(name: "retry-after", value: "1")
-        let body = "{\"type\":\"https://iana.org/assignments/http-problem-types#temporary-reduced-capacity\","
-            + "\"title\":\"Service Unavailable\",\"status\":503,\"error\":\"rate_limit_unavailable\",\"rule\":\"\(rule.name)\"}"
-        return LocalReply(status: 503, headers: headers, body: Array(body.utf8), reason: "rate_limit_unavailable:\(rule.name)")
+        LocalReply.problem(status: 503, type: LocalReply.reducedCapacityType, error: "rate_limit_unavailable",
+                           detail: "the rate limit '\(rule.name)' cannot be checked now; retry shortly",
+                           members: ["\"rule\":\"\(rule.name)\""], retryAfter: 1, reason: "rate_limit_unavailable:\(rule.name)")
     }
 }

@@ -145,6 +145,7 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert status == 200 and json.loads(body) == {"level": "shed", "pinned": True, "scope": "instance", "fleet_pinned": None}
     shed = get(s.port, "/echo/pinned")
     assert shed.status == 503 and shed.json()["error"] == "degraded"
+    assert shed.json()["message"] == shed.json()["detail"] and shed.json()["title"] == "Service Unavailable"
     assert "degrade level shed (pinned by the operator at shed)" in s.proc.stderr()
     assert call(s, "POST", "/admin/degrade?level=auto", token=TOKEN)[0] == 200
     assert get(s.port, "/echo/unpinned").status == 200
@@ -154,6 +155,7 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert status == 200 and json.loads(body)["state"] == "forced_open"
     refused = get(s.port, "/echo/forced")
     assert refused.status == 503 and refused.json()["error"] == "circuit_open"
+    assert refused.json()["message"] == refused.json()["detail"], refused
     samples = metrics(s)
     assert value(samples, "sluice_breaker_state", breaker="demo", state="forced_open") == 1
     assert value(samples, "sluice_breaker_refused_total", breaker="demo") >= 1

@@ -85,6 +85,7 @@ def test_token_bucket_admits_burst_then_rate(spawn, backend, redis):
     assert rejected.header("retry-after") == "1"
     body = rejected.json()
     assert body["rule"] == "tb" and body["violated-policies"] == ["tb"]
+    assert body["error"] == "rate_limited" and body["status"] == 429 and body["detail"] and body["message"] == body["detail"], body
     # Then the rate: 10/s, so about 5 in half a second.
     time.sleep(0.5)
     later = statuses(s.port, "/echo/tb", 10)
