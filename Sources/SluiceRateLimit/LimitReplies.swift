@@ -32,6 +32,17 @@ enum LimitReplies {
         return reply
     }
 
+    /// A request that costs more than the rule can ever grant: no Retry-After (no retry passes).
+    static func costExceedsCapacity(_ rule: LimitRule, cost: Int) -> LocalReply {
+        var reply = LocalReply.problem(status: 429, type: LocalReply.quotaExceededType, error: "cost_exceeds_limit",
+                                       detail: "this request costs \(cost), more than the rate limit '\(rule.name)' ever grants (\(rule.capacity)); "
+                                           + "retrying it cannot succeed",
+                                       members: ["\"rule\":\"\(rule.name)\"", "\"violated-policies\":[\"\(rule.name)\"]"],
+                                       reason: "rate_limited:\(rule.name)")
+        reply.headers.add(name: "ratelimit-policy", value: rule.policyItem)
+        return reply
+    }
+
     /// `on_redis_failure: deny` while Redis cannot decide: 503, the capacity is unknown.
     static func unavailable(_ rule: LimitRule) -> LocalReply {
         LocalReply.problem(status: 503, type: LocalReply.reducedCapacityType, error: "rate_limit_unavailable",

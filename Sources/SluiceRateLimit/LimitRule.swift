@@ -77,6 +77,14 @@ public struct LimitRule: Sendable {
         leaseTokens = policy.leaseTokens
     }
 
+    /// The most one request may cost and ever pass: the bucket's burst, the window's limit.
+    var capacity: Int {
+        switch algorithm {
+        case .tokenBucket(_, let burst): return burst
+        case .slidingLog(let limit, _), .subWindow(let limit, _): return limit
+        }
+    }
+
     /// The same rule with its quota divided among `expectedInstances` gateways: what `local`
     /// enforces in-process while Redis cannot be asked.
     var localAlgorithm: Algorithm {

@@ -123,11 +123,19 @@ public final class RateLimitGuard: RequestGuard {
         var checks: [Check] = []
         checks.reserveCapacity(rules.count)
 
+        // A cost above what a rule can ever grant would be refused with a Retry-After that no
+        // retry can meet: refused at once, with none, before any rule takes anything.
+        for bound in rules where bound.rule.costHeader != nil || bound.rule.cost > bound.rule.capacity {
+            let cost = cost(of: bound.rule, request)
+            if cost > bound.rule.capacity { return .reject(LimitReplies.costExceedsCapacity(bound.rule, cost: cost)) }
+        }
+
         // 1. Serve from leases where possible; send every other check at once.
         for bound in rules {
             let rule = bound.rule
             var check = Check(bound: bound, key: LimitKey.make(rule: rule.name, parts: rule.key, request: request),
                               cost: cost(of: rule, request))
+
             if let leaseTokens = rule.leaseTokens, let left = loopState.leases[rule.name]?.take(check.key, cost: check.cost, now: now) {
                 check.decision = LimitDecision(granted: check.cost, remaining: left, retryAfterMicros: 0, resetMicros: 0)
                 check.source = .lease

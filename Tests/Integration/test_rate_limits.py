@@ -403,3 +403,24 @@ def test_limit_keyed_on_a_body_field_reads_the_body_first(spawn, backend, redis)
         assert r.json()["error"] == "invalid_body"
         assert "duplicate_key" in r.json()["message"]
     assert backend.stats()["requests"] - before == 1  # the stats request only
+
+
+def test_a_cost_above_what_a_rule_can_grant_gets_no_retry_after(spawn, backend, redis):
+    """A request costing more than a rule can ever grant was refused with a Retry-After no retry
+    could meet (Retry-After: 11 for a cost of 5000 against 2000 per 10 s). It is refused at once
+    with `cost_exceeds_limit` and no Retry-After; a cost within the limit passes."""
+    port = free_port()
+    s = spawn.sluice(policy(port, backend.port, redis.port, """\
+  - name: costly
+    algorithm: sliding_window
+    limit: 2000
+    window: 10s
+    key: [client_ip]
+    cost_from: {header: x-cost}
+    on_redis_failure: deny
+""", route("costly", "/echo/costly", ["costly"])), port)
+    with Conn(s.port) as c:
+        never = c.request("GET", "/echo/costly", {"x-cost": "5000"})
+        assert never.status == 429 and never.json()["error"] == "cost_exceeds_limit", never
+        assert never.header("retry-after") is None and never.header("ratelimit") is None, never
+        assert c.request("GET", "/echo/costly", {"x-cost": "1500"}).status == 200
