@@ -89,8 +89,14 @@ final class IdempotencyGuard: RequestGuard {
         // Idempotency-Key for the same order still finds the order's record.
         let scope = request.merchantID ?? "-"
         let recordKeys = keys.map { $0.recordKey(scope: scope, rule: rule.name) }
-        let fingerprint = IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
-                                                     bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
+        // A provider's notification is one event per id, whatever bytes a resend carries: WeChat
+        // re-signs every resend, and its encrypted `resource` may be encrypted afresh. The id is
+        // the provider's (the signature, checked before this guard, says so), so a resend with
+        // another body is acknowledged like the first, never 422.
+        let fingerprint = rule.replay == .stored
+            ? IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
+                                         bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
+            : "notification"
         let owner = owners.next()
         let connection = redis[request.loopIndex]
         let waitUntil = Deadline.now.adding(rule.inFlightWait)

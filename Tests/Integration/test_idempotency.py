@@ -181,22 +181,27 @@ def test_routes_sharing_a_rule_share_its_records(spawn, redis):
     assert executions(backend) == (1, 0)
 
 
-def test_a_notification_resent_ten_times_is_processed_once(spawn, redis):
-    backend = spawn.backend()
-    notify_route = """\
+def notify_gateway(spawn, backend, redis, path):
+    """A gateway whose notify route at `path` verifies WeChat Pay's platform signature (the SDK's
+    published test key) and keeps notifications' records under the `notify` rule."""
+    route = f"""\
   - name: notify
     class: core
-    match: {methods: [POST], path: /notify/wechat}
+    match: {{methods: [POST], path: {path}}}
     cluster: demo
-    timeouts: {per_try: 3s, total: 5s}
+    timeouts: {{per_try: 3s, total: 5s}}
     max_body: 64KiB
     auth: [wechatpay_callback]
     idempotency: notify
 """
-    # The notify route verifies WeChat Pay's platform signature (the SDK's published test key).
-    s = gateway(spawn, backend, redis, extra_routes=notify_route, extra_files={
+    return gateway(spawn, backend, redis, extra_routes=route, extra_files={
         "keys/platform.pem": PLATFORM_PUBLIC_KEY.read_text(),
         "auth.yaml": "auth: {wechatpay_platform_keys: [{serial: PUB_KEY_ID_DEMO, public_key: keys/platform.pem}]}\n"})
+
+
+def test_a_notification_resent_ten_times_is_processed_once(spawn, redis):
+    backend = spawn.backend()
+    s = notify_gateway(spawn, backend, redis, "/notify/wechat")
     control(backend, {"notify_url": f"http://127.0.0.1:{s.port}/notify/wechat", "notify_copies": 10,
                       "notify_signing_key": str(PLATFORM_PRIVATE_KEY), "notify_serial": "PUB_KEY_ID_DEMO"})
     # An order paid at the backend makes it notify through the gateway, ten times.
@@ -210,6 +215,24 @@ def test_a_notification_resent_ten_times_is_processed_once(spawn, redis):
     assert stats["notifications_processed"] == 1, stats
     assert stats["duplicate_notifications"] == 0, stats
     assert stats["notifications_received"] == 1, stats
+
+
+def test_a_notification_resent_with_other_bytes_is_still_acknowledged(spawn, redis):
+    """A resend is the same notification when its id is: WeChat re-signs every resend and may
+    encrypt its resource afresh. With the body in the fingerprint, such a resend got 422 and the
+    provider, never acknowledged, kept resending."""
+    from test_auth import sign_callback
+    backend = spawn.backend()
+    s = notify_gateway(spawn, backend, redis, "/echo/notify")
+    first = json.dumps({"id": "EV-RESENT-1", "resource": {"ciphertext": "first-encryption"}}).encode()
+    again = json.dumps({"id": "EV-RESENT-1", "resource": {"ciphertext": "second-encryption"}}).encode()
+    before = backend.stats()["requests"]
+    with Conn(s.port) as c:
+        r1 = c.request("POST", "/echo/notify", sign_callback(first, serial="PUB_KEY_ID_DEMO"), first)
+        r2 = c.request("POST", "/echo/notify", sign_callback(again, serial="PUB_KEY_ID_DEMO"), again)
+    assert r1.status == 200, r1
+    assert r2.status == 200 and r2.json() == {"code": "SUCCESS", "message": "OK"}, r2
+    assert backend.stats()["requests"] - before == 2  # the first notification and the stats call
 
 
 def test_redis_restarted_mid_run_causes_no_duplicate(spawn, tmp_path):
