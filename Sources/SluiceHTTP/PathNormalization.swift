@@ -12,9 +12,12 @@
 /// 2. A raw `\` is refused (some servers read it as `/`).
 /// 3. Empty segments (`//`) are merged, or refused, as `duplicateSlashes` says.
 /// 4. `.` and `..` segments are removed; a `..` that would climb above `/` is refused.
-/// 5. A `.` or `..` with parameters (`..;`, `.;x`) is refused: Java servers (Tomcat, Spring)
-///    drop a segment's `;parameters` first and then read it as a dot segment, so
-///    `/open/..;/v3/pay` would be a protected route to them and an open one to the router.
+/// 5. A `;` in the path is refused: Java servers (Tomcat, Spring) drop each segment's
+///    `;parameters` before routing, so `/open/..;/v3/pay` or `/open/v3/pay/jsapi;x` would be a
+///    protected route to them and an open one to the router. (`%3B` stays an escaped byte.)
+/// 6. A `#` anywhere in the target is refused: a request target has no fragment (RFC 9112
+///    §3.2), and URL parsers (Node's, WHATWG) cut the path there, so `/open/v3/pay#` would be
+///    the protected route to them.
 ///
 /// The query is left as sent. A target that does not start with `/` (`OPTIONS *`) is left alone.
 public enum PathNormalization {
@@ -31,15 +34,22 @@ public enum PathNormalization {
     /// `/.well-known`: a slow path, same result).
     public static func normalizedTarget(_ target: String, duplicateSlashes: DuplicateSlashes) throws(PathError) -> String {
         var target = target
-        // One pass over contiguous bytes up to the query: this runs for every request.
-        let (pathLength, needsWork) = target.withUTF8 { bytes -> (Int, Bool) in
-            guard bytes.first == UInt8(ascii: "/") else { return (0, false) }
+        // One pass over contiguous bytes: this runs for every request.
+        let (pathLength, needsWork, refusal) = target.withUTF8 { bytes -> (Int, Bool, PathError.Kind?) in
+            guard bytes.first == UInt8(ascii: "/") else { return (0, false, nil) }
             var previous: UInt8 = 0
             var needsWork = false
+            var pathLength: Int?
             for (index, byte) in bytes.enumerated() {
                 switch byte {
-                case UInt8(ascii: "?"):
-                    return (index, needsWork)
+                case UInt8(ascii: "#"):
+                    return (0, false, .fragment)
+                case UInt8(ascii: "?") where pathLength == nil:
+                    pathLength = index
+                case _ where pathLength != nil:
+                    break  // the query: only a fragment matters there
+                case UInt8(ascii: ";"):
+                    return (0, false, .parameters)
                 case UInt8(ascii: "%"), UInt8(ascii: "\\"):
                     needsWork = true
                 case UInt8(ascii: "/"), UInt8(ascii: "."):
@@ -49,8 +59,9 @@ public enum PathNormalization {
                 }
                 previous = byte
             }
-            return (bytes.count, needsWork)
+            return (pathLength ?? bytes.count, needsWork, nil)
         }
+        if let refusal { throw PathError(refusal) }
         guard needsWork else { return target }
         let utf8 = target.utf8
         let queryStart = utf8.index(utf8.startIndex, offsetBy: pathLength)
@@ -91,7 +102,6 @@ public enum PathNormalization {
                 kept.removeLast()
                 trailingSlash = isLast && !kept.isEmpty
             default:
-                if isDotSegmentWithParameters(decoded[segment]) { throw PathError(.dotSegmentWithParameters) }
                 kept.append(segment)
                 trailingSlash = false
             }
@@ -105,12 +115,6 @@ public enum PathNormalization {
         }
         if out.isEmpty || trailingSlash { out.append(UInt8(ascii: "/")) }
         return out
-    }
-
-    private static func isDotSegmentWithParameters(_ segment: ArraySlice<UInt8>) -> Bool {
-        guard let semicolon = segment.firstIndex(of: UInt8(ascii: ";")) else { return false }
-        let name = segment[..<semicolon]
-        return !name.isEmpty && name.count <= 2 && name.allSatisfy { $0 == UInt8(ascii: ".") }
     }
 
     /// Step 1 and 2: escapes checked and unreserved ones decoded; `\` refused.
@@ -148,7 +152,7 @@ public enum PathNormalization {
 /// Why a request path was refused (answered 400 with `reason`).
 public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        case invalidEscape, encodedSlash, encodedBackslash, encodedNUL, backslash, aboveRoot, duplicateSlashes, dotSegmentWithParameters
+        case invalidEscape, encodedSlash, encodedBackslash, encodedNUL, backslash, aboveRoot, duplicateSlashes, parameters, fragment
     }
 
     public let kind: Kind
@@ -165,7 +169,8 @@ public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
         case .backslash: return "backslash_in_path"
         case .aboveRoot: return "path_above_root"
         case .duplicateSlashes: return "duplicate_slashes_in_path"
-        case .dotSegmentWithParameters: return "dot_segment_with_parameters"
+        case .parameters: return "parameters_in_path"
+        case .fragment: return "fragment_in_target"
         }
     }
 
@@ -178,7 +183,8 @@ public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
         case .backslash: return "the path holds a '\\'"
         case .aboveRoot: return "a '..' segment climbs above the root"
         case .duplicateSlashes: return "the path holds an empty segment ('//')"
-        case .dotSegmentWithParameters: return "a '.' or '..' segment carries ';' parameters (Java servers read it as a dot segment)"
+        case .parameters: return "the path holds a ';' (Java servers drop ';' parameters and would read another path)"
+        case .fragment: return "the target holds a '#' (a request target has no fragment)"
         }
     }
 }

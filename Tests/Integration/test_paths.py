@@ -86,8 +86,10 @@ REFUSED = [
     ("/echo/a\\b", "backslash_in_path"),
     ("/echo/../../etc/passwd", "path_above_root"),
     ("/%2e%2e/echo", "path_above_root"),
-    ("/echo-open/..;/v3/pay/transactions/jsapi", "dot_segment_with_parameters"),
-    ("/echo/%2e%2e;jsessionid=1/x", "dot_segment_with_parameters"),
+    ("/echo-open/..;/v3/pay/transactions/jsapi", "parameters_in_path"),
+    ("/echo/%2e%2e;jsessionid=1/x", "parameters_in_path"),
+    ("/echo/v3/pay/transactions/jsapi;", "parameters_in_path"),
+    ("/echo/v3/pay/transactions/jsapi#", "fragment_in_target"),
     ("/echo/%zz", "invalid_path_escape"),
     ("/echo/%4", "invalid_path_escape"),
 ]

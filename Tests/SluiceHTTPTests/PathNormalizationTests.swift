@@ -29,13 +29,18 @@ final class PathNormalizationTests: XCTestCase {
         ("/a/b/../../c?q=1", .target("/c?q=1"), .target("/c?q=1")),
         ("/..", .refused(.aboveRoot), .refused(.aboveRoot)),
         ("/a/../../etc/passwd", .refused(.aboveRoot), .refused(.aboveRoot)),
-        // A dot segment with parameters: a dot segment to Java servers, a name to the router.
-        ("/open/..;/v3/pay", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
-        ("/open/%2e%2e;x=1/v3/pay", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
-        ("/open/.;/v3", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
-        ("/open/..;jsessionid=1", .refused(.dotSegmentWithParameters), .refused(.dotSegmentWithParameters)),
-        ("/a/b;v=1/c", .target("/a/b;v=1/c"), .target("/a/b;v=1/c")),
-        ("/a/...;x/c", .target("/a/...;x/c"), .target("/a/...;x/c")),
+        // `;` parameters: Java servers drop them before routing (`..;` is a dot segment to them,
+        // `jsapi;x` is `jsapi`), the router would not: refused in the path, kept in the query.
+        ("/open/..;/v3/pay", .refused(.parameters), .refused(.parameters)),
+        ("/open/%2e%2e;x=1/v3/pay", .refused(.parameters), .refused(.parameters)),
+        ("/open/.;/v3", .refused(.parameters), .refused(.parameters)),
+        ("/open/v3/pay/jsapi;jsessionid=1", .refused(.parameters), .refused(.parameters)),
+        ("/open/v3;/pay", .refused(.parameters), .refused(.parameters)),
+        ("/a/b%3Bv=1/c", .target("/a/b%3Bv=1/c"), .target("/a/b%3Bv=1/c")),
+        ("/a?x=1;y=2", .target("/a?x=1;y=2"), .target("/a?x=1;y=2")),
+        // A fragment: URL parsers cut the path there, the router would not.
+        ("/open/v3/pay#", .refused(.fragment), .refused(.fragment)),
+        ("/a?x=1#f", .refused(.fragment), .refused(.fragment)),
         // Escapes: unreserved decoded (then dot-segments apply), others upper-cased.
         ("/v3/pay/transactions/%6Asapi", .target("/v3/pay/transactions/jsapi"), .target("/v3/pay/transactions/jsapi")),
         ("/v3/%70ay/%2e/x", .target("/v3/pay/x"), .target("/v3/pay/x")),
