@@ -76,20 +76,33 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         a.utf8.count == b.utf8.count && a == b
     }
 
-    /// True when `name` is `field`, or `field` with some `-` spelled `_` (both lower-case). CGI,
-    /// WSGI and PHP servers turn both spellings into one variable (`HTTP_X_SLUICE_MERCHANT`), so
-    /// to them such a field is the other.
-    public static func sameIgnoringUnderscores(_ name: String, _ field: String) -> Bool {
-        name.utf8.count == field.utf8.count
-            && name.utf8.elementsEqual(field.utf8) { $0 == $1 || ($0 == UInt8(ascii: "_") && $1 == UInt8(ascii: "-")) }
+    /// True when `name` is `field` (lower-case letters, digits and `-`) as a CGI-style server
+    /// sees it: CGI, WSGI, PHP and lighttpd's FastCGI turn every byte of a field name that is not
+    /// a letter or digit into `_` (`HTTP_X_SLUICE_MERCHANT`), so `x_sluice_merchant`,
+    /// `x.sluice.merchant` or `x+sluice~merchant` are that field to them.
+    public static func sameAsVariable(_ name: String, _ field: String) -> Bool {
+        name.utf8.count == field.utf8.count && name.utf8.elementsEqual(field.utf8) { byte, expected in
+            expected == UInt8(ascii: "-") ? !isAlphanumeric(byte) : byte | (isLetter(byte) ? 0x20 : 0) == expected
+        }
     }
 
-    /// Removes every field named `name` in any spelling `sameIgnoringUnderscores` allows: for a
-    /// field the gateway sets, which a backend must never take from a client.
+    /// Whether `name` holds a byte other than a lower-case letter, a digit or `-`: only such a
+    /// name can be another spelling of a field (a cheap test before `sameAsVariable`).
+    public static func mayBeRespelled(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { $0.contains { !(($0 &- UInt8(ascii: "a") < 26) || isDigit($0) || $0 == UInt8(ascii: "-")) } }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool { (byte | 0x20) &- UInt8(ascii: "a") < 26 }
+    private static func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool { isLetter(byte) || isDigit(byte) }
+
+    /// Removes every field named `name` in any spelling `sameAsVariable` allows: for a field the
+    /// gateway sets, which a backend must never take from a client.
     public mutating func removeAllSpellings(of name: String) {
         let lower = Self.lowercase(name)
-        guard fields.contains(where: { Self.sameIgnoringUnderscores($0.name, lower) }) else { return }
-        fields.removeAll { Self.sameIgnoringUnderscores($0.name, lower) }
+        guard fields.contains(where: { Self.sameAsVariable($0.name, lower) }) else { return }
+        fields.removeAll { Self.sameAsVariable($0.name, lower) }
     }
 
     public mutating func removeAll(where shouldRemove: (Field) -> Bool) {

@@ -43,20 +43,20 @@ enum HeaderRewriting {
             }
         }
 
-        /// Whether a request field `.other` is one the gateway sets, spelled with `_` (checked
-        /// only for request fields, and first for a `_` at all: every field passes here).
-        static func isGatewayFieldSpelledWithUnderscores(_ name: String) -> Bool {
+        /// Whether a request field `.other` is one the gateway sets, spelled otherwise (`_`, `.`,
+        /// `+` for `-`: see `HTTPHeaders.sameAsVariable`). Checked only for request fields, and
+        /// only when the name holds such a byte at all: every field passes here.
+        static func isGatewayFieldRespelled(_ name: String) -> Bool {
             switch name.utf8.count {
             case 9, 12, 15, 16, 17:
-                var name = name
-                guard name.withUTF8({ $0.contains(UInt8(ascii: "_")) }) else { return false }
-                return underscoreSpellings.contains { HTTPHeaders.sameIgnoringUnderscores(name, $0) }
+                guard HTTPHeaders.mayBeRespelled(name) else { return false }
+                return gatewaySetFields.contains { HTTPHeaders.sameAsVariable(name, $0) }
             default:
                 return false
             }
         }
 
-        private static let underscoreSpellings = ["x-real-ip", "x-request-id", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]
+        private static let gatewaySetFields = ["x-real-ip", "x-request-id", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]
     }
 
     /// Removes the fields a client's `Connection` names (RFC 9110 §7.6.1) from its request head,
@@ -134,9 +134,9 @@ enum HeaderRewriting {
             case .host:
                 hasHost = true
             case .other:
-                // `x_forwarded_for` and the like: CGI, WSGI and PHP servers read `_` as `-`, so
-                // to them it is the field the gateway sets (a client-chosen address or id).
-                if SpecialField.isGatewayFieldSpelledWithUnderscores(name) { continue }
+                // `x_forwarded_for`, `x.forwarded.for` and the like: CGI-style servers read them
+                // as the field the gateway sets (a client-chosen address or id).
+                if SpecialField.isGatewayFieldRespelled(name) { continue }
             }
             emit(name, field.value)
         }

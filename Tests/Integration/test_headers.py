@@ -65,13 +65,15 @@ def test_no_client_field_stands_in_for_one_the_gateway_sets(sluice):
     fields (X_Forwarded_For is HTTP_X_FORWARDED_FOR to them), and fields a client names in
     Connection to have the gateway's own removed on the way out."""
     _, seen = echo(sluice, {"X-Forwarded-Host": "evil.example", "X_Forwarded_For": "6.6.6.6", "X_Real_IP": "6.6.6.6",
-                            "X_Request_Id": "6.6.6.6", "X-Forwarded_Proto": "https",
+                            "X_Request_Id": "6.6.6.6", "X-Forwarded_Proto": "https", "X.Forwarded.For": "6.6.6.6",
+                            "X+Sluice~Merchant": "1900000666",
                             "Connection": "keep-alive, x-forwarded-for, x-request-id, via"})
-    normalised = {k.replace("_", "-"): v for k, v in seen.items()}
+    normalised = {re.sub(r"[^a-z0-9]", "-", k.lower()): v for k, v in seen.items()}
     assert "x-forwarded-host" not in normalised, seen
     assert normalised["x-forwarded-for"] == "127.0.0.1" and seen["x-forwarded-for"] == "127.0.0.1", seen
     assert normalised["x-forwarded-proto"] == "http" and normalised["x-request-id"] == seen["x-request-id"], seen
     assert "6.6.6.6" not in json.dumps(seen) and "1.1 sluice" in seen.get("via", ""), seen
+    assert "x-sluice-merchant" not in normalised, seen
 
 
 def test_forwarded_for_from_a_trusted_proxy_is_extended_and_names_the_client(spawn, backend):

@@ -59,6 +59,7 @@ final class HeaderRewritingTests: XCTestCase {
         let text = upstreamText([
             ("host", "h"), ("x-forwarded-for", "6.6.6.6"), ("forwarded", "for=6.6.6.6"), ("x-real-ip", "6.6.6.6"),
             ("x-forwarded-host", "6.6.6.6"), ("x_forwarded_for", "6.6.6.6"), ("x_real_ip", "6.6.6.6"), ("x_request_id", "6.6.6.6"),
+            ("x.forwarded.for", "6.6.6.6"), ("x+real~ip", "6.6.6.6"),
             ("connection", "x-forwarded-for, traceparent"), ("traceparent", "00-6.6.6.6"),
         ])
         XCTAssertTrue(text.contains("x-forwarded-for: 10.0.0.9\r\n"), text)
