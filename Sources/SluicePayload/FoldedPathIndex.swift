@@ -74,7 +74,7 @@ struct FoldedPathHasher {
     init() {}
 
     /// Feeds bytes, folded as `String.duplicateFoldKey` folds them (ASCII letters lowered, U+212A
-    /// to `k`, U+017F to `s`).
+    /// to `k`, U+017F to `s`, U+0130 and U+0131 to `i`).
     @inline(__always)
     mutating func combine(folding bytes: UnsafeBufferPointer<UInt8>) {
         var k = 0
@@ -88,6 +88,9 @@ struct FoldedPathHasher {
                 k += 2
             } else if b == 0xC5, k + 1 < n, bytes[k + 1] == 0xBF {
                 b = UInt8(ascii: "s")
+                k += 1
+            } else if b == 0xC4, k + 1 < n, bytes[k + 1] == 0xB0 || bytes[k + 1] == 0xB1 {
+                b = UInt8(ascii: "i")
                 k += 1
             }
             combine(b)

@@ -120,12 +120,13 @@ enum UTF8Bytes {
 }
 
 extension String {
-    /// The key as used for duplicate detection: ASCII letters lowered, and the two non-ASCII
-    /// characters that Unicode simple case folding maps onto ASCII (U+212A KELVIN SIGN to `k`,
-    /// U+017F LONG S to `s`) replaced. Some decoders match keys case-insensitively (Go's
-    /// encoding/json, many binders), so `mchid` and `MCHID` are the same field to them.
+    /// The key as used for duplicate detection: ASCII letters lowered, and the non-ASCII
+    /// characters that case-insensitive decoders fold onto ASCII letters replaced: U+212A KELVIN
+    /// SIGN to `k`, U+017F LONG S to `s` (Unicode simple case folding), U+0130 and U+0131 (dotted
+    /// and dotless I) to `i` (Go's encoding/json folds with ToUpper(ToLower(r)), which maps both
+    /// to `I`). Such decoders (Go, many binders) read `mchid`, `MCHID` and `mchİd` as one field.
     var duplicateFoldKey: String {
-        guard utf8.contains(where: { $0 &- 0x41 < 26 || $0 == 0xE2 || $0 == 0xC5 }) else { return self }
+        guard utf8.contains(where: { $0 &- 0x41 < 26 || $0 == 0xE2 || $0 == 0xC5 || $0 == 0xC4 }) else { return self }
         let bytes = Array(utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -137,6 +138,9 @@ extension String {
                 k += 3
             } else if b == 0xC5, k + 1 < bytes.count, bytes[k + 1] == 0xBF {
                 out.append(UInt8(ascii: "s"))
+                k += 2
+            } else if b == 0xC4, k + 1 < bytes.count, bytes[k + 1] == 0xB0 || bytes[k + 1] == 0xB1 {
+                out.append(UInt8(ascii: "i"))
                 k += 2
             } else {
                 out.append(UTF8Bytes.lowerASCII(b))

@@ -70,6 +70,14 @@ final class FieldIndexTests: XCTestCase {
             keys.append("sum")
             keys.append("\u{017F}um")
             XCTAssertEqual(refusal(object(keys), .json)?.reason, .duplicateKey, "\(count) fields, long s")
+            keys.removeLast(2)
+            // U+0131 DOTLESS I and U+0130 DOTTED I fold to i in Go's encoding/json.
+            for dotted in ["not\u{131}fy_url", "NOT\u{130}FY_URL"] {
+                keys.append("notify_url")
+                keys.append(dotted)
+                XCTAssertEqual(refusal(object(keys), .json)?.reason, .duplicateKey, "\(count) fields, \(dotted)")
+                keys.removeLast(2)
+            }
         }
     }
 
