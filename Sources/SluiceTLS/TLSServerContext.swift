@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Glibc
 
 /// Whether and how a listener asks clients for a certificate (mTLS).
 public struct TLSClientVerification: Sendable, Equatable {
@@ -187,8 +188,32 @@ public final class TLSServerContext: @unchecked Sendable {
         }
     }
 
+    /// The session id context: the listener's, and where it verifies clients, a SHA-256 over it,
+    /// the client-CA file's bytes and whether a certificate is required. A session (ticket or
+    /// cache entry) resumes only under the context it was made in, so once a reload changes the
+    /// trusted CAs, the sessions of certificates verified under the old ones no longer resume
+    /// (they did, merchant and all, until the session expired).
+    static func sessionIDContext(_ configuration: TLSServerConfiguration) -> [UInt8] {
+        guard let verification = configuration.clientVerification else {
+            return Array(configuration.sessionContext.utf8.prefix(Int(SSL_MAX_SID_CTX_LENGTH)))
+        }
+        var material = Array(configuration.sessionContext.utf8) + [0, verification.required ? 1 : 0]
+        if let file = fopen(verification.certificateAuthorities, "rb") {
+            defer { fclose(file) }
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+            while true {
+                let count = fread(&chunk, 1, chunk.count, file)
+                if count <= 0 { break }
+                material += chunk[0..<count]
+            }
+        }
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        _ = SHA256(material, material.count, &digest)
+        return Array(digest.prefix(Int(SSL_MAX_SID_CTX_LENGTH)))
+    }
+
     private static func configureSessions(_ context: OpaquePointer, configuration: TLSServerConfiguration) throws(TLSError) {
-        let id = Array(configuration.sessionContext.utf8.prefix(Int(SSL_MAX_SID_CTX_LENGTH)))
+        let id = sessionIDContext(configuration)
         guard SSL_CTX_set_session_id_context(context, id, UInt32(id.count)) == 1 else {
             throw .fromQueue("cannot set the session id context")
         }

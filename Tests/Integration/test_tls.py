@@ -400,3 +400,22 @@ def test_idle_h2_tls_connection_parks_and_serves_new_streams(tls_sluice):
                 assert json.loads(r.body)["path"] == f"/echo/h2-idle-{i}-{k}", r
     finally:
         h2.close()
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_a_client_ca_replaced_on_reload_lets_no_old_session_resume(tls_sluice, tmp_path, certs, version):
+    """An operator cuts off a client CA (a compromised internal caller) by replacing client_ca and
+    reloading: a full handshake with its certificate is refused, and so must be resuming a session
+    that certificate opened before (it resumed, merchant and all, until the session expired)."""
+    s = tls_sluice("      client_ca: certs/client-ca.pem\n      client_certificate: required\n")
+    session = tmp_path / f"mtls{version}.pem"
+    client = ("-cert", str(certs / "client.pem"), "-key", str(certs / "client.key"))
+    first = s.s_client(version, *client, "-sess_out", str(session), "-ign_eof", stdin=REQUEST)
+    assert first.returncode == 0 and b"HTTP/1.1 200" in first.stdout, out(first)
+    before = s.s_client(version, "-sess_in", str(session), "-ign_eof", stdin=REQUEST)
+    assert "Reused, TLSv1." in out(before) and b"HTTP/1.1 200" in before.stdout, out(before)  # resumption works
+    (s.dir / "certs" / "client-ca.pem").write_bytes((certs / "ca.pem").read_bytes())
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded", stream="stderr", timeout=5)
+    after = s.s_client(version, "-sess_in", str(session), "-ign_eof", stdin=REQUEST)
+    assert "Reused, TLSv1." not in out(after) and b"HTTP/1.1 200" not in after.stdout, out(after)
