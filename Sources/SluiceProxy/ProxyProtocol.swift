@@ -44,10 +44,24 @@ enum ProxyProtocol {
         let parts = line.split(separator: " ", omittingEmptySubsequences: false)
         if parts.count >= 2 && parts[1] == "UNKNOWN" { return .complete(length: newline + 1, client: nil) }
         guard parts.count == 6, parts[1] == "TCP4" || parts[1] == "TCP6",
-              SocketAddress(host: String(parts[2]), port: 0) != nil, parts[2].contains(":") == (parts[1] == "TCP6"),
-              SocketAddress(host: String(parts[3]), port: 0) != nil,
+              let client = numericAddress(parts[2]), parts[2].contains(":") == (parts[1] == "TCP6"),
+              numericAddress(parts[3]) != nil,
               let sourcePort = UInt16(parts[4]), UInt16(parts[5]) != nil, String(sourcePort) == parts[4] else { return .invalid }
-        return .complete(length: newline + 1, client: String(parts[2]))
+        return .complete(length: newline + 1, client: client)
+    }
+
+    /// A numeric address in one normal form (what version 2 gives, through inet_ntop), so that
+    /// one client is one `client_ip` rate-limit key however the balancer spelled it
+    /// (`2001:DB8::77`, `2001:0db8:0:0::77`); an IPv4-mapped IPv6 address is its IPv4 address.
+    /// Nil for anything else (a name such as `localhost` included).
+    static func numericAddress(_ text: Substring) -> String? {
+        guard text != "localhost", let address = SocketAddress(host: String(text), port: 0) else { return nil }
+        return unmapped(address.host)
+    }
+
+    static func unmapped(_ host: String) -> String {
+        guard host.hasPrefix("::ffff:"), host.utf8.dropFirst(7).contains(UInt8(ascii: ".")) else { return host }
+        return String(host.dropFirst(7))
     }
 
     /// Signature, version/command, family/protocol, length (big-endian), addresses, TLVs.
@@ -66,7 +80,7 @@ enum ProxyProtocol {
                 let a = bytes[16..<20].map(String.init).joined(separator: ".")
                 return .complete(length: 16 + length, client: a)
             case 0x21 where length >= 36:  // TCP over IPv6
-                return .complete(length: 16 + length, client: ipv6Text(Array(bytes[16..<32])))
+                return .complete(length: 16 + length, client: unmapped(ipv6Text(Array(bytes[16..<32]))))
             case 0x00:  // UNSPEC
                 return .complete(length: 16 + length, client: nil)
             default:

@@ -11,11 +11,18 @@ final class ProxyProtocolTests: XCTestCase {
         XCTAssertEqual(parse(Array("PROXY TCP6 2001:db8::7 2001:db8::1 56324 443\r\n".utf8)),
                        .complete(length: 46, client: "2001:db8::7"))
         XCTAssertEqual(parse(Array("PROXY UNKNOWN\r\n".utf8)), .complete(length: 15, client: nil))
+        // One client, one spelling (one client_ip rate-limit key): as version 2 gives it.
+        for spelling in ["2001:DB8::77", "2001:0db8:0000::0077", "2001:db8:0:0:0:0:0:77", "2001:db8::0:77"] {
+            let line = "PROXY TCP6 \(spelling) 2001:db8::1 56324 443\r\n"
+            XCTAssertEqual(parse(Array(line.utf8)), .complete(length: line.utf8.count, client: "2001:db8::77"), spelling)
+        }
+        let mapped = "PROXY TCP6 ::ffff:203.0.113.9 2001:db8::1 56324 443\r\n"
+        XCTAssertEqual(parse(Array(mapped.utf8)), .complete(length: mapped.utf8.count, client: "203.0.113.9"))
         XCTAssertEqual(parse(Array("PROXY TCP4 203.0.113.7 10.0".utf8)), .incomplete)
         XCTAssertEqual(parse(Array("PRO".utf8)), .incomplete)
         for bad in ["GET / HTTP/1.1\r\n", "PROXY TCP4 203.0.113.7 10.0.0.1 56324\r\n", "PROXY TCP4 2001:db8::7 10.0.0.1 1 2\r\n",
                     "PROXY TCP4 203.0.113.7 10.0.0.1 70000 443\r\n", "PROXY TCP4 example.com 10.0.0.1 1 2\r\n",
-                    "PROXY TCP4 203.0.113.7 10.0.0.1 1 2\n"] {
+                    "PROXY TCP4 203.0.113.7 10.0.0.1 1 2\n", "PROXY TCP4 localhost 10.0.0.1 1 2\r\n"] {
             XCTAssertEqual(parse(Array(bad.utf8)), .invalid, bad)
         }
     }
