@@ -47,9 +47,11 @@ enum LimitKey {
     }
 
     /// The value of the `name` parameter, percent-decoded (RFC 3986 §6.2.2.2: `190000000%31` is
-    /// `1900000001`); nil (counted as absent, in the shared `-` counter) when there is none or
-    /// when it comes more than once: backends disagree on which of `mchid=&mchid=A` counts, and
-    /// keyed on either, a client could pass as a new merchant with every request.
+    /// `1900000001`); nil (counted as absent, in the shared `-` counter) when there is none, when
+    /// it comes more than once (backends disagree on which of `mchid=&mchid=A` counts), or when
+    /// its value could read as another one to a backend: a `+` (a space to form decoders, which
+    /// `int()` then trims), white space, or a `;` (older Python and Go split on it). Keyed on any
+    /// of those spellings, a client could pass as a new merchant with every request.
     static func queryValue(_ name: String, in query: Substring?) -> Substring? {
         guard let query else { return nil }
         var found: Substring?
@@ -59,6 +61,7 @@ enum LimitKey {
             if found != nil { return nil }
             found = equals.map { PercentEncoding.decoded(pair[pair.index(after: $0)...])[...] } ?? ""
         }
+        if let found, found.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: ";") || $0 <= 0x20 }) { return nil }
         return found
     }
 

@@ -213,7 +213,8 @@ final class StateMachineTests: XCTestCase {
         for respelled in ["mchid=190000000%31", "%6Dchid=1900000001", "x=1&mchid=%31%39%30%30%30%30%30%30%30%31"] {
             XCTAssertEqual(key(respelled), "rl:{r|1900000001}", respelled)
         }
-        for ambiguous in ["mchid=&mchid=1900000001", "mchid=1900000001&mchid=1900000002", "mchid=a&%6Dchid=b"] {
+        for ambiguous in ["mchid=&mchid=1900000001", "mchid=1900000001&mchid=1900000002", "mchid=a&%6Dchid=b",
+                          "mchid=+1900000001", "mchid=1900000001+", "mchid=1900000001;a", "mchid=%201900000001"] {
             XCTAssertEqual(key(ambiguous), "rl:{r|-}", ambiguous)
         }
         XCTAssertEqual(key("mchid=a%2"), "rl:{r|a%252}", "a bad escape stays as written (then escaped for the key)")
