@@ -52,7 +52,7 @@ struct FieldSection {
         switch name.count {
         case 4 where bytes.equalsIgnoringCase(name, "host"):
             hostCount += 1
-            for index in value where !ASCII.isHostByte(bytes[index]) { throw .invalidHost }
+            if !ASCII.isHostValue(bytes, value) { throw .invalidHost }
         case 6 where bytes.equalsIgnoringCase(name, "expect"):
             try bytes.forEachListElement(value) { element throws(HTTP1Error) in
                 if bytes.equalsIgnoringCase(element, "100-continue") {

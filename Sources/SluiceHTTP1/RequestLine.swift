@@ -89,7 +89,7 @@ struct RequestLine {
             while end < range.upperBound, bytes[end] != ASCII.slash, bytes[end] != UInt8(ascii: "?") { end += 1 }
             let authority = range.lowerBound + length..<end
             // No userinfo (`user@host`: RFC 9110 §4.2.4), nothing but a host and port.
-            guard !authority.isEmpty, authority.allSatisfy({ ASCII.isHostByte(bytes[$0]) }) else { throw .invalidTarget }
+            guard !authority.isEmpty, ASCII.isHostValue(bytes, authority) else { throw .invalidTarget }
             return (authority, end)
         }
         throw .absoluteForm

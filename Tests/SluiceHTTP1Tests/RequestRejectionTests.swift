@@ -133,12 +133,14 @@ final class RequestRejectionTests: XCTestCase {
         assertRequestRejected("GET ftp://h/pay HTTP/1.1\r\n\(host)\r\n", 400, "absolute_form_not_supported")
         assertRequestRejected("GET http://user@h/pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
         assertRequestRejected("GET http:///pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
+        assertRequestRejected("GET http://a%2fb/pay HTTP/1.1\r\n\(host)\r\n", 400, "invalid_target")
         assertRequestRejected("GET http://h/pay HTTP/1.1\r\n\r\n", 400, "missing_host")
     }
 
     /// A Host value that is not `host[:port]` (space, `/`, `@`, `?`, `#`, `\\`) names no host.
     func testHostValuesThatNameNoHostAreRefused() {
-        for value in ["a b", "evil/../x", "a@b", "a?b", "a#b", "a\\b", "a, b"] {
+        for value in ["a b", "evil/../x", "a@b", "a?b", "a#b", "a\\b", "a, b", "evil:80:80", "[::1]x", ":80", "evil:99999",
+                      "ev%41l", "evil:", "[]", "[::1"] {
             assertRequestRejected("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n", 400, "invalid_host")
         }
         for value in ["pay.example", "pay.example:8443", "[::1]:80", "127.0.0.1", "xn--fsq.example", ""] {
