@@ -49,9 +49,8 @@ enum LimitKey {
     /// The value of the `name` parameter, percent-decoded (RFC 3986 §6.2.2.2: `190000000%31` is
     /// `1900000001`); nil (counted as absent, in the shared `-` counter) when there is none, when
     /// it comes more than once (backends disagree on which of `mchid=&mchid=A` counts), or when
-    /// its value could read as another one to a backend: a `+` (a space to form decoders, which
-    /// `int()` then trims), white space, or a `;` (older Python and Go split on it). Keyed on any
-    /// of those spellings, a client could pass as a new merchant with every request.
+    /// it is not in one canonical spelling (`isCanonical`). Keyed on any other spelling, a client
+    /// could pass as a new merchant with every request.
     static func queryValue(_ name: String, in query: Substring?) -> Substring? {
         guard let query else { return nil }
         var found: Substring?
@@ -61,8 +60,20 @@ enum LimitKey {
             if found != nil { return nil }
             found = equals.map { PercentEncoding.decoded(pair[pair.index(after: $0)...])[...] } ?? ""
         }
-        if let found, found.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: ";") || $0 <= 0x20 }) { return nil }
+        guard let found, isCanonical(found) else { return nil }
         return found
+    }
+
+    /// A value a backend reads in one way only: unreserved ASCII (`A-Z a-z 0-9 - . _ ~`), and a
+    /// number without leading zeros. Anything else (`+` or spaces that form decoders and `int()`
+    /// trim, `;` that older parsers split on, `0M` that every integer parser reads as `M`, a
+    /// no-break space or full-width digits that Python and Java read as digits) could be another
+    /// spelling of a key already counted.
+    private static func isCanonical(_ value: Substring) -> Bool {
+        let bytes = value.utf8
+        guard bytes.allSatisfy(PercentEncoding.isUnreserved) else { return false }
+        let isNumber = !bytes.isEmpty && bytes.allSatisfy { $0 &- UInt8(ascii: "0") < 10 }
+        return !(isNumber && bytes.count > 1 && bytes.first == UInt8(ascii: "0"))
     }
 
     private static func escape(_ value: Substring, into key: inout String) {

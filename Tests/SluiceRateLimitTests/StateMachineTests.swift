@@ -214,10 +214,12 @@ final class StateMachineTests: XCTestCase {
             XCTAssertEqual(key(respelled), "rl:{r|1900000001}", respelled)
         }
         for ambiguous in ["mchid=&mchid=1900000001", "mchid=1900000001&mchid=1900000002", "mchid=a&%6Dchid=b",
-                          "mchid=+1900000001", "mchid=1900000001+", "mchid=1900000001;a", "mchid=%201900000001"] {
+                          "mchid=+1900000001", "mchid=1900000001+", "mchid=1900000001;a", "mchid=%201900000001",
+                          "mchid=01900000001", "mchid=1900000001%C2%A0", "mchid=%EF%BC%91900000001"] {
             XCTAssertEqual(key(ambiguous), "rl:{r|-}", ambiguous)
         }
-        XCTAssertEqual(key("mchid=a%2"), "rl:{r|a%252}", "a bad escape stays as written (then escaped for the key)")
+        XCTAssertEqual(key("mchid=a%2"), "rl:{r|-}", "a bad escape is no canonical value")
+        XCTAssertEqual(key("mchid=0"), "rl:{r|0}")
     }
 
     func testTooManyRequestsReplyFields() {
