@@ -12,9 +12,10 @@
 /// 2. A raw `\` is refused (some servers read it as `/`).
 /// 3. Empty segments (`//`) are merged, or refused, as `duplicateSlashes` says.
 /// 4. `.` and `..` segments are removed; a `..` that would climb above `/` is refused.
-/// 5. A `;` in the path is refused: Java servers (Tomcat, Spring) drop each segment's
-///    `;parameters` before routing, so `/open/..;/v3/pay` or `/open/v3/pay/jsapi;x` would be a
-///    protected route to them and an open one to the router. (`%3B` stays an escaped byte.)
+/// 5. A `;` in the path is refused, raw or as `%3B`: Java servers (Tomcat, Spring) drop each
+///    segment's `;parameters` before routing, so `/open/..;/v3/pay` or `/open/v3/pay/jsapi;x`
+///    would be a protected route to them and an open one to the router; and a proxy in between
+///    that decodes (nginx's `proxy_pass` with a URI) turns `%3B` into `;`.
 /// 6. A `#` anywhere in the target is refused: a request target has no fragment (RFC 9112
 ///    §3.2), and URL parsers (Node's, WHATWG) cut the path there, so `/open/v3/pay#` would be
 ///    the protected route to them.
@@ -133,6 +134,9 @@ public enum PathNormalization {
             guard let value = PercentEncoding.escapedByte(in: path, at: index) else { throw PathError(.invalidEscape) }
             switch value {
             case UInt8(ascii: "/"): throw PathError(.encodedSlash)
+            // A proxy that decodes before passing on (nginx's `proxy_pass` with a URI) hands a
+            // Java backend a raw `;`: the bypass `;` itself is refused for.
+            case UInt8(ascii: ";"): throw PathError(.parameters)
             case UInt8(ascii: "\\"): throw PathError(.encodedBackslash)
             case 0: throw PathError(.encodedNUL)
             default:
@@ -183,7 +187,7 @@ public struct PathError: Error, Sendable, Equatable, CustomStringConvertible {
         case .backslash: return "the path holds a '\\'"
         case .aboveRoot: return "a '..' segment climbs above the root"
         case .duplicateSlashes: return "the path holds an empty segment ('//')"
-        case .parameters: return "the path holds a ';' (Java servers drop ';' parameters and would read another path)"
+        case .parameters: return "the path holds a ';' or '%3B' (Java servers drop ';' parameters and would read another path)"
         case .fragment: return "the target holds a '#' (a request target has no fragment)"
         }
     }

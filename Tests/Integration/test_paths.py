@@ -89,6 +89,7 @@ REFUSED = [
     ("/echo-open/..;/v3/pay/transactions/jsapi", "parameters_in_path"),
     ("/echo/%2e%2e;jsessionid=1/x", "parameters_in_path"),
     ("/echo/v3/pay/transactions/jsapi;", "parameters_in_path"),
+    ("/echo-open/..%3B/v3/pay/transactions/jsapi", "parameters_in_path"),
     ("/echo/v3/pay/transactions/jsapi#", "fragment_in_target"),
     ("/echo/%zz", "invalid_path_escape"),
     ("/echo/%4", "invalid_path_escape"),
