@@ -230,6 +230,10 @@ extension HTTP2ServerSession {
                 // percent-encoded): raw UTF-8 or controls in :path went upstream as sent.
                 stream.rejection = .json(status: 400, reason: "invalid_target",
                                          message: "the request target holds bytes that are not visible ASCII (percent-encode them)")
+            } else if let host = stream.authority ?? stream.headers["host"], !HostSyntax.isValid(host) {
+                // As on HTTP/1.1: `ev%41l`, `good@evil`, `evil:80:80` name another host (or none)
+                // to the URL parsers backends build links with (nghttp2 lets `%` and `@` through).
+                stream.rejection = .json(status: 400, reason: "invalid_host", message: "the authority is not a host and optional port")
             } else if let authority = stream.authority, let host = stream.headers["host"], host != authority {
                 // RFC 9113 8.3.1: Host and :authority naming different origins is malformed;
                 // routing on one and forwarding the other would be a smuggling vector.

@@ -134,6 +134,12 @@ def test_local_replies_over_h2(h2s):
     raw = c.response(c.request("GET", "/echo/caf\u00e9?q=\u00e9"))
     assert raw.status == 400 and raw.ended and raw.json()["error"] == "invalid_target", raw
     assert c.response(c.request("GET", "/echo/caf%C3%A9")).status == 200
+    # An :authority that names another host to URL parsers (or none) is refused as on HTTP/1.1.
+    for authority in ["ev%41l.example", "good.example@evil.example", "evil:80:80"]:
+        sid = c.new_stream_id()
+        c.send(c.headers_frame(sid, [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", "/echo/a")]))
+        bad = c.response(sid)
+        assert bad.status == 400 and bad.json()["error"] == "invalid_host", (authority, bad)
     assert c.response(c.request("GET", "/echo/still")).status == 200
     assert not c.goaways and not c.closed
     c.close()
