@@ -74,7 +74,7 @@ struct FoldedPathHasher {
     init() {}
 
     /// Feeds bytes, folded as `String.duplicateFoldKey` folds them (ASCII letters lowered, U+212A
-    /// to `k`, U+017F to `s`, U+0130 and U+0131 to `i`).
+    /// to `k`, U+017F to `s`, U+0130 and U+0131 to `i`, `_` and `-` left out).
     @inline(__always)
     mutating func combine(folding bytes: UnsafeBufferPointer<UInt8>) {
         var k = 0
@@ -92,6 +92,9 @@ struct FoldedPathHasher {
             } else if b == 0xC4, k + 1 < n, bytes[k + 1] == 0xB0 || bytes[k + 1] == 0xB1 {
                 b = UInt8(ascii: "i")
                 k += 1
+            } else if b == 0x5F || b == 0x2D {
+                k += 1
+                continue
             }
             combine(b)
             k += 1

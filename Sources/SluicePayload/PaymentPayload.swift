@@ -11,7 +11,7 @@
 /// The top-level object itself has no path; `payload[""]` is nil.
 ///
 /// Duplicates: two keys in one object (or two XML children, two form names) that are equal, or
-/// equal after ASCII case folding (plus U+212A→k, U+017F→s, U+0130/U+0131→i), are refused as `duplicate_key`:
+/// equal after ASCII case folding (plus U+212A→k, U+017F→s, U+0130/U+0131→i, and `_`/`-` ignored as fastjson ignores them), are refused as `duplicate_key`:
 /// first-wins, last-wins and case-insensitive decoders (Go's encoding/json) would each pick a
 /// different one. Lookup itself is exact.
 public struct PaymentPayload: Sendable {

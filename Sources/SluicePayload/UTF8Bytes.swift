@@ -125,8 +125,12 @@ extension String {
     /// SIGN to `k`, U+017F LONG S to `s` (Unicode simple case folding), U+0130 and U+0131 (dotted
     /// and dotless I) to `i` (Go's encoding/json folds with ToUpper(ToLower(r)), which maps both
     /// to `I`). Such decoders (Go, many binders) read `mchid`, `MCHID` and `mchİd` as one field.
+    /// `_` and `-` are left out too: fastjson's fallback name matching ignores them (and case), so
+    /// `notifyUrl`, `notify-url` and `NOTIFYURL` all bind to `notify_url` there.
     var duplicateFoldKey: String {
-        guard utf8.contains(where: { $0 &- 0x41 < 26 || $0 == 0xE2 || $0 == 0xC5 || $0 == 0xC4 }) else { return self }
+        guard utf8.contains(where: { $0 &- 0x41 < 26 || $0 == 0xE2 || $0 == 0xC5 || $0 == 0xC4 || $0 == 0x5F || $0 == 0x2D }) else {
+            return self
+        }
         let bytes = Array(utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -142,6 +146,8 @@ extension String {
             } else if b == 0xC4, k + 1 < bytes.count, bytes[k + 1] == 0xB0 || bytes[k + 1] == 0xB1 {
                 out.append(UInt8(ascii: "i"))
                 k += 2
+            } else if b == 0x5F || b == 0x2D {
+                k += 1
             } else {
                 out.append(UTF8Bytes.lowerASCII(b))
                 k += 1
