@@ -61,7 +61,7 @@ let package = Package(
         // injected clock, counters, the state registry that carries state across reloads.
         .target(name: "SluiceGuards", dependencies: ["COpenSSL", "SluiceHTTP", "SluicePolicy", "SluicePayload"], swiftSettings: sluiceSwiftSettings),
         // OpenSSL contexts (certificates, SNI, ALPN, tickets, mTLS) and the TLS ByteStream.
-        .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO"], swiftSettings: hotPathSwiftSettings),
+        .target(name: "SluiceTLS", dependencies: ["COpenSSL", "SluiceIO", "SluiceHTTP"], swiftSettings: hotPathSwiftSettings),
         // nghttp2 server session as a pure adapter: bytes in, events out. No sockets.
         .target(name: "SluiceHTTP2", dependencies: ["CNghttp2", "SluiceHTTP"], swiftSettings: hotPathSwiftSettings),
         // The breaker state machine (pure: windows, rates, open time, probes, epochs), shared by the
@@ -76,7 +76,7 @@ let package = Package(
                 dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         .target(name: "SluiceSharedRedis",
-                dependencies: ["SluiceGuards", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceTLS", .product(name: "Yams", package: "Yams")],
+                dependencies: ["SluiceGuards", "SluiceHTTP", "SluiceIO", "SluicePolicy", "SluiceRedis", "SluiceTLS", .product(name: "Yams", package: "Yams")],
                 swiftSettings: sluiceSwiftSettings),
         // Merchant authentication: signature schemes, replay protection (nonces), the guard.
         .target(name: "SluiceAuth",

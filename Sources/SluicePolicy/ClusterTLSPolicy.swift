@@ -1,3 +1,4 @@
+import SluiceHTTP
 import Yams
 
 /// TLS to a cluster's endpoints (`tls:` in a cluster).
@@ -22,6 +23,12 @@ extension PolicyFileReader {
             tls.ca = path
             tls.caLocation = location(of: node)
         }
-        if let node = fields["sni"], let name = text(node, expected: "a host name") { tls.sni = name }
+        if let node = fields["sni"], let name = text(node, expected: "a host name") {
+            // The name the certificate is checked against: anything else (empty, `host:port`)
+            // would leave only the chain checked.
+            if HostSyntax.isCertificateName(name) { tls.sni = name } else {
+                report("sni '\(name)' is not a host name or IP address to check the certificate against", at: node)
+            }
+        }
         return tls
     }}

@@ -1,4 +1,5 @@
 import SluicePolicy
+import SluiceHTTP
 import SluiceRedis
 import SluiceTLS
 import Yams
@@ -94,7 +95,11 @@ extension PolicyFileReader {
         guard let fields = mapping(node, what: "tls of redis", allowed: ["ca", "server_name", "certificate", "key"]) else { return nil }
         var tls = RedisTLSSettings()
         if let node = fields["ca"], let path = filePath(node) { tls.certificateAuthorities = path }
-        if let node = fields["server_name"], let name = text(node, expected: "a host name") { tls.serverName = name }
+        if let node = fields["server_name"], let name = text(node, expected: "a host name") {
+            if HostSyntax.isCertificateName(name) { tls.serverName = name } else {
+                report("server_name '\(name)' is not a host name or IP address to check the certificate against", at: node)
+            }
+        }
         switch (fields["certificate"], fields["key"]) {
         case (nil, nil): break
         case (.some(let certificate), .some(let key)):

@@ -1,4 +1,6 @@
 internal import COpenSSL
+import Glibc
+import SluiceHTTP
 
 public struct TLSClientConfiguration: Sendable {
     /// Verify the server's certificate chain and name. Off only for tests and lab backends.
@@ -67,18 +69,23 @@ public final class TLSClientContext: @unchecked Sendable {
 
     /// A fresh SSL for a connection to `serverName` (SNI and, when verifying, the name or
     /// IP address the certificate must carry).
+    /// An SSL for one connection to `serverName` (sent as SNI when it is a name). With peer
+    /// verification on, the certificate must name `serverName`: nil when there is no name to
+    /// check or OpenSSL refuses to set it, never an SSL that checks the chain alone, which
+    /// accepted any certificate the CA had signed for any name (an empty name set none; `10.0.0`
+    /// was taken for an address, refused as one, and then nothing was checked). Addresses are
+    /// told by `inet_pton`; anything else is a name the certificate must match.
     func makeSSL(serverName: String?) -> OpaquePointer? {
         guard let ssl = SSL_new(context) else { return nil }
-        if let serverName, !serverName.isEmpty {
-            let isIPAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
-            if !isIPAddress { _ = sluice_SSL_set_tlsext_host_name(ssl, serverName) }
-            if configuration.verifyPeer {
-                if isIPAddress {
-                    _ = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
-                } else {
-                    _ = SSL_set1_host(ssl, serverName)
-                }
-            }
+        let name = serverName ?? ""
+        let address = HostSyntax.isIPAddress(name)
+        if !name.isEmpty && !address { _ = sluice_SSL_set_tlsext_host_name(ssl, name) }
+        guard configuration.verifyPeer else { return ssl }
+        let checked = !name.isEmpty && (address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
+                                                : SSL_set1_host(ssl, name) == 1)
+        guard checked else {
+            SSL_free(ssl)
+            return nil
         }
         return ssl
     }

@@ -62,7 +62,7 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         let tcp = try await TCPConnection.connect(to: address, on: loop, deadline: deadline)
         guard let ssl = context.makeSSL(serverName: serverName) else {
             tcp.close()
-            throw IOError(.system(EPROTO), operation: "TLS connect: \(OpenSSLErrors.drain() ?? "SSL_new failed")")
+            throw IOError(.system(EPROTO), operation: "TLS connect: \(OpenSSLErrors.drain() ?? "no host name or IP address to check the certificate against ('\(serverName ?? "")')")")
         }
         guard SSL_set_fd(ssl, tcp.fd) == 1 else {
             SSL_free(ssl)

@@ -96,6 +96,37 @@ final class LoopbackTLSTests: EventLoopTestCase {
         }
     }
 
+    /// With verification on, a connection needs a name the certificate can be checked against:
+    /// an empty name, `host:port` or `10.0.0` left only the chain checked, so any certificate the
+    /// CA signed, for any name, was accepted (a payment to an impostor backend).
+    func testNoCertificateNameToCheckIsAConnectFailureNotAChainOnlyCheck() async throws {
+        let client = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
+        for name in ["", nil] as [String?] {
+            do {
+                _ = try await echo(server: Self.serverContext(), client: client, serverName: name, message: "x")
+                XCTFail("connected without a name to check: \(name ?? "nil")")
+            } catch let error as IOError {
+                XCTAssertTrue(error.operation.contains("no host name or IP address to check"), "\(error)")
+            }
+        }
+        // Spellings that are neither a name nor an address are checked as names, and fail.
+        for name in ["gateway.test:8443", "10.0.0", "gateway test"] {
+            do {
+                _ = try await echo(server: Self.serverContext(), client: client, serverName: name, message: "x")
+                XCTFail("connected with a chain-only check: \(name)")
+            } catch let error as IOError {
+                XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(name): \(error)")
+            }
+        }
+        // A wrong but well-formed name is refused by the check itself.
+        do {
+            _ = try await echo(server: Self.serverContext(), client: client, serverName: "payments.internal", message: "x")
+            XCTFail("a certificate for gateway.test passed as payments.internal")
+        } catch let error as IOError {
+            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
+        }
+    }
+
     func testRequiredClientCertificate() async throws {
         let verification = TLSClientVerification(certificateAuthorities: TestCertificates.path("client-ca.pem"), required: true)
         let server = try Self.serverContext(verification: verification)
