@@ -118,6 +118,11 @@ struct RequestPipeline {
             shadowReason = verdicts.shadowRejections.first.map { "shadow:" + $0 } ?? guardRequest.logNotes.first
             responseBodyCapture = guardRequest.responseBodyCapture
         }
+        guard let pool = context.pool(for: route.cluster) else {
+            outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
+                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
+            return
+        }
         // Request buffering (the route's default): the whole body is read before an upstream
         // connection is taken, so a slow upload holds no backend connection and its timeout is
         // the client's (408), never the backend's. A body that has already arrived in full (the
@@ -125,7 +130,7 @@ struct RequestPipeline {
         // An HTTP/2 upstream may refuse a stream it did not process, and the retry must carry the
         // same body: a body that has arrived is kept (not relayed and gone) where retries may come.
         let keepsArrivedBody = downstream.requestBodyArrived && !downstream.requestBodyFinished
-            && context.pool(for: route.cluster).map { $0.cluster.policy.protocol == .h2 && $0.cluster.policy.retries != nil } ?? false
+            && pool.cluster.policy.protocol == .h2 && pool.cluster.policy.retries != nil
         if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived || keepsArrivedBody {
             switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
             case .success(let bytes):
@@ -138,11 +143,6 @@ struct RequestPipeline {
         // The transaction log reads the order's fields from the body when it was read anyway.
         if isPaymentCall, paymentBody == nil, context.transactionLog != nil, let bufferedBody {
             paymentBody = RequestBody(bytes: bufferedBody, contentType: head.headers["content-type"])
-        }
-        guard let pool = context.pool(for: route.cluster) else {
-            outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
-                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
-            return
         }
         do {
             try await downstream.willReadBody()

@@ -56,7 +56,7 @@ extension UpstreamExchange {
         }
 
         // 3. The response head.
-        let sentAt = Deadline.now.nanoseconds
+        let sentAt = loop.now
         var head: HTTPResponseHead
         var ended: Bool
         do {
@@ -92,7 +92,7 @@ extension UpstreamExchange {
                                               message: "\(upstreamName) did not answer within \(route.perTryTimeout)"), upstream: upstreamName,
                               retryable: mayRetryAfterSend)
         }
-        let answered = Deadline.now.nanoseconds &- sentAt
+        let answered = loop.now &- sentAt
         if mayRetryAfterSend && Self.isUnavailableStatus(head.status) {
             stream.cancel()
             return Result(status: head.status, upstream: upstreamName, reason: "upstream_unavailable", failure: nil, sent: true,

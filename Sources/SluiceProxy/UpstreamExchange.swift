@@ -50,7 +50,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var sent = false
         var responseHead: HTTPResponseHead?
         /// How long the upstream took to answer: from the request's last byte sent to its
-        /// response head (nil without one). What breakers and the degrade signal judge a backend
+        /// response head (nil without one), on the loop's clock (read once per pass, no call
+        /// per request; fine for thresholds in milliseconds). What breakers and the degrade signal judge a backend
         /// by: a client's slow upload or slow reading is not in it.
         var answerNanoseconds: UInt64?
         var responseBody: [UInt8]?
@@ -111,7 +112,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let sentAt: UInt64
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
-            sentAt = Deadline.now.nanoseconds
+            sentAt = loop.now
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
             return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend && failure.failure.isUpstreamFailure)
@@ -141,7 +142,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             return await fail(ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)"),
                               upstream: upstreamName, retryable: mayRetryAfterSend)
         }
-        let answered = Deadline.now.nanoseconds &- sentAt
+        let answered = loop.now &- sentAt
         // An endpoint that says it cannot serve (502/503/504): another may, when the request
         // is safe to repeat. Its answer is not relayed; the connection is not reused.
         if mayRetryAfterSend && Self.isUnavailableStatus(parsed.head.status) {

@@ -56,7 +56,9 @@ enum LimitKey {
         var found: Substring?
         for pair in query.split(separator: "&") {
             let equals = pair.firstIndex(of: "=")
-            guard PercentEncoding.decoded(equals.map { pair[..<$0] } ?? pair) == name else { continue }
+            let rawName = equals.map { pair[..<$0] } ?? pair
+            // Decoded (a String made) only when it holds an escape: this runs per parameter.
+            guard rawName.utf8.contains(UInt8(ascii: "%")) ? PercentEncoding.decoded(rawName) == name : rawName == name else { continue }
             if found != nil { return nil }
             found = equals.map { PercentEncoding.decoded(pair[pair.index(after: $0)...])[...] } ?? ""
         }
