@@ -10,15 +10,19 @@ public struct ClusterTLSPolicy: Sendable, Equatable {
     public var caLocation: PolicyLocation?
     /// The SNI name sent, and the name the certificate must carry; nil = the endpoint's host.
     public var sni: String?
+    /// `subject_cn_fallback: true`: accept a certificate named only in its subject's CN (no
+    /// subjectAltName), for old private CAs. Off by default, as in RFC 6125 and browsers.
+    public var subjectCommonNameFallback = false
 
     public init() {}
 }
 
 extension PolicyFileReader {
     func readClusterTLS(_ node: Node, of cluster: String) -> ClusterTLSPolicy? {
-        guard let fields = mapping(node, what: "tls of \(cluster)", allowed: ["verify", "ca", "sni"]) else { return nil }
+        guard let fields = mapping(node, what: "tls of \(cluster)", allowed: ["verify", "ca", "sni", "subject_cn_fallback"]) else { return nil }
         var tls = ClusterTLSPolicy()
         if let node = fields["verify"], let value = flag(node) { tls.verify = value }
+        if let node = fields["subject_cn_fallback"], let value = flag(node) { tls.subjectCommonNameFallback = value }
         if let node = fields["ca"], let path = filePath(node) {
             tls.ca = path
             tls.caLocation = location(of: node)
@@ -31,4 +35,5 @@ extension PolicyFileReader {
             }
         }
         return tls
-    }}
+    }
+}

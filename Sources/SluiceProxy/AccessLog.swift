@@ -15,6 +15,9 @@ struct AccessLogRecord {
     var status: Int
     var upstream: String?
     var reason: String?
+    /// A backend failure's full reason (address, errno, OpenSSL's words), which the client is
+    /// not told.
+    var detail: String? = nil
     /// The merchant the auth guard verified, when it did.
     var merchant: String? = nil
     /// The W3C trace the request belongs to.
@@ -47,6 +50,7 @@ final class AccessLogWriter {
         line += ",\"status\":\(record.status)"
         line += ",\"upstream\":" + (record.upstream.map { "\"\($0)\"" } ?? "null")
         if let reason = record.reason { line += ",\"reason\":\"\(reason)\"" }
+        if let detail = record.detail { line += ",\"detail\":\"\(jsonSafe(detail))\"" }
         if let merchant = record.merchant { line += ",\"merchant\":\"\(merchant)\"" }
         if let traceID = record.traceID { line += ",\"trace_id\":\"\(traceID)\"" }
         let micros = record.durationNanos / 1000

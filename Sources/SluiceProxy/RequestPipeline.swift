@@ -188,6 +188,7 @@ struct RequestPipeline {
         outcome.cluster = route.cluster
         outcome.upstream = result.upstream
         outcome.reason = result.reason ?? shadowReason
+        outcome.detail = result.detail
         outcome.failure = result.failure
         outcome.attempt = anySent ? tried.count + 1 : 0
         outcome.responseHead = result.responseHead
@@ -202,6 +203,8 @@ struct RequestPipeline {
         var cluster: String?
         var upstream: String?
         var reason: String?
+        /// A backend failure's full reason, for the access log.
+        var detail: String?
         var failure: RequestFailure?
         var attempt = 0
         var responseHead: HTTPResponseHead?
@@ -260,7 +263,7 @@ struct RequestPipeline {
         accessLog.append(AccessLogRecord(
             requestID: requestID, listener: listenerName, client: client, method: downstream.head.method,
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
-            reason: outcome.reason, merchant: merchant, traceID: traceID, durationNanos: durationNanos,
+            reason: outcome.reason, detail: outcome.detail, merchant: merchant, traceID: traceID, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
     }
 

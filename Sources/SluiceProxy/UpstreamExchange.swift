@@ -44,6 +44,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var status: Int
         var upstream: String?
         var reason: String?
+        /// Why the backend failed, in full (address, errno, OpenSSL's reason): for the access
+        /// log only, never the client.
+        var detail: String? = nil
         /// Nil when the response was relayed completely.
         var failure: RequestFailure?
         /// True once a connection was taken: the request (or part of it) went upstream.
@@ -310,17 +313,33 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     }
 
     /// Answers the client with the failure (unless the client is gone, or the caller retries
-    /// it) and reports it.
+    /// it) and reports it. A backend's failure is told to the client in general words: its
+    /// address, name and the system's or OpenSSL's reason stay inside (the access log's
+    /// `detail`), as they map the payment network for whoever asks.
     func fail(_ failure: ExchangeFailure, upstream: String, retryable: Bool = false) async -> Result {
+        let detail = failure.failure.isUpstreamFailure ? failure.message : nil
         if retryable {
-            return Result(status: failure.status, upstream: upstream, reason: failure.reason, failure: failure.failure, sent: true,
-                          retryable: true)
+            return Result(status: failure.status, upstream: upstream, reason: failure.reason, detail: detail, failure: failure.failure,
+                          sent: true, retryable: true)
         }
         if failure.failure != .clientGone {
-            await downstream.sendLocalReply(.json(status: failure.status, reason: failure.reason, message: failure.message,
+            let message = detail == nil ? failure.message : Self.clientMessage(reason: failure.reason)
+            await downstream.sendLocalReply(.json(status: failure.status, reason: failure.reason, message: message,
                                                   requestID: requestID), requestID: requestID)
         }
-        return Result(status: failure.status, upstream: upstream, reason: failure.reason, failure: failure.failure, sent: true)
+        return Result(status: failure.status, upstream: upstream, reason: failure.reason, detail: detail, failure: failure.failure, sent: true)
+    }
+
+    /// What a client is told when the backend failed, by the failure's reason code.
+    static func clientMessage(reason: String) -> String {
+        switch reason {
+        case RequestFailure.upstreamConnectFailed.rawValue: return "the backend could not be reached"
+        case RequestFailure.upstreamConnectTimeout.rawValue: return "the backend could not be reached in time"
+        case RequestFailure.upstreamTimeout.rawValue: return "the backend did not answer in time"
+        case RequestFailure.upstreamBadResponse.rawValue: return "the backend sent a response that could not be read"
+        case "upstream_refused_stream": return "the backend refused the request without processing it"
+        default: return "the backend closed the connection"
+        }
     }
 }
 

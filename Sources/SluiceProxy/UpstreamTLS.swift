@@ -14,7 +14,8 @@ enum UpstreamTLS {
         guard errors.isEmpty else { throw ConfigurationError(message: errors.map(\.description).joined(separator: "\n")) }
         do {
             return try TLSClientContext(configuration: TLSClientConfiguration(
-                verifyPeer: tls.verify, certificateAuthorities: tls.ca, alpn: [cluster.protocol == .h2 ? "h2" : "http/1.1"]))
+                verifyPeer: tls.verify, certificateAuthorities: tls.ca, alpn: [cluster.protocol == .h2 ? "h2" : "http/1.1"],
+                acceptsSubjectCommonName: tls.subjectCommonNameFallback))
         } catch {
             throw ConfigurationError(message: "cluster '\(cluster.name)': \(error.description)")
         }

@@ -9,16 +9,22 @@ public struct RedisTLSSettings: Sendable, Hashable {
     /// (an IP address is then checked against the certificate's IP entries).
     public var serverName: String?
     public var certificate: TLSCertificateFiles?
+    /// Accept a node certificate named only in its subject's CN (no subjectAltName): off, as in
+    /// RFC 6125; on for old private CAs (`subject_cn_fallback: true`).
+    public var acceptsSubjectCommonName = false
 
-    public init(certificateAuthorities: String? = nil, serverName: String? = nil, certificate: TLSCertificateFiles? = nil) {
+    public init(certificateAuthorities: String? = nil, serverName: String? = nil, certificate: TLSCertificateFiles? = nil,
+                acceptsSubjectCommonName: Bool = false) {
         self.certificateAuthorities = certificateAuthorities
         self.serverName = serverName
         self.certificate = certificate
+        self.acceptsSubjectCommonName = acceptsSubjectCommonName
     }
 
     /// The OpenSSL client context (peer verification always on); throws with OpenSSL's reason.
     public func makeContext() throws(TLSError) -> TLSClientContext {
         try TLSClientContext(configuration: TLSClientConfiguration(
-            verifyPeer: true, certificateAuthorities: certificateAuthorities, certificate: certificate))
+            verifyPeer: true, certificateAuthorities: certificateAuthorities, certificate: certificate,
+            acceptsSubjectCommonName: acceptsSubjectCommonName))
     }
 }

@@ -88,13 +88,14 @@ extension PolicyFileReader {
 }
 
 extension PolicyFileReader {
-    /// `tls: {ca, server_name, certificate, key}`: every node's certificate is verified (against
+    /// `tls: {ca, server_name, subject_cn_fallback, certificate, key}`: every node's certificate is verified (against
     /// `ca`, else the system's trust store) for `server_name`, else the address connected to.
     /// The files are loaded here, so `sluice check` reports a bad one.
     func readRedisTLS(_ node: Node) -> RedisTLSSettings? {
-        guard let fields = mapping(node, what: "tls of redis", allowed: ["ca", "server_name", "certificate", "key"]) else { return nil }
+        guard let fields = mapping(node, what: "tls of redis", allowed: ["ca", "server_name", "subject_cn_fallback", "certificate", "key"]) else { return nil }
         var tls = RedisTLSSettings()
         if let node = fields["ca"], let path = filePath(node) { tls.certificateAuthorities = path }
+        if let node = fields["subject_cn_fallback"], let value = flag(node) { tls.acceptsSubjectCommonName = value }
         if let node = fields["server_name"], let name = text(node, expected: "a host name") {
             if HostSyntax.isCertificateName(name) { tls.serverName = name } else {
                 report("server_name '\(name)' is not a host name or IP address to check the certificate against", at: node)

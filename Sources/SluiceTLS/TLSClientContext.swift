@@ -11,13 +11,18 @@ public struct TLSClientConfiguration: Sendable {
     public var alpn: [String] = []
     /// A client certificate, for upstreams that require mTLS.
     public var certificate: TLSCertificateFiles?
+    /// Accept a certificate whose only name is its subject's CN (no subjectAltName at all), as
+    /// OpenSSL does by default. Off: RFC 6125 §6.4.4 and every browser look at the SANs alone;
+    /// on only for old private CAs that issue CN-only certificates.
+    public var acceptsSubjectCommonName: Bool = false
 
     public init(verifyPeer: Bool = true, certificateAuthorities: String? = nil, alpn: [String] = [],
-                certificate: TLSCertificateFiles? = nil) {
+                certificate: TLSCertificateFiles? = nil, acceptsSubjectCommonName: Bool = false) {
         self.verifyPeer = verifyPeer
         self.certificateAuthorities = certificateAuthorities
         self.alpn = alpn
         self.certificate = certificate
+        self.acceptsSubjectCommonName = acceptsSubjectCommonName
     }
 }
 
@@ -67,20 +72,22 @@ public final class TLSClientContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 
-    /// A fresh SSL for a connection to `serverName` (SNI and, when verifying, the name or
-    /// IP address the certificate must carry).
     /// An SSL for one connection to `serverName` (sent as SNI when it is a name). With peer
     /// verification on, the certificate must name `serverName`: nil when there is no name to
     /// check or OpenSSL refuses to set it, never an SSL that checks the chain alone, which
     /// accepted any certificate the CA had signed for any name (an empty name set none; `10.0.0`
     /// was taken for an address, refused as one, and then nothing was checked). Addresses are
-    /// told by `inet_pton`; anything else is a name the certificate must match.
+    /// told by `inet_pton`; anything else is a name the certificate must match, in its
+    /// subjectAltName entries only (unless `acceptsSubjectCommonName`), with no partial-label
+    /// wildcards (`pay*.example.com`).
     func makeSSL(serverName: String?) -> OpaquePointer? {
         guard let ssl = SSL_new(context) else { return nil }
         let name = serverName ?? ""
         let address = HostSyntax.isIPAddress(name)
         if !name.isEmpty && !address { _ = sluice_SSL_set_tlsext_host_name(ssl, name) }
         guard configuration.verifyPeer else { return ssl }
+        let subjectRule = configuration.acceptsSubjectCommonName ? 0 : UInt32(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT)
+        X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl), subjectRule | UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
         let checked = !name.isEmpty && (address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
                                                 : SSL_set1_host(ssl, name) == 1)
         guard checked else {

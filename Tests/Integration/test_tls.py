@@ -330,7 +330,7 @@ def test_tls_to_upstream_clusters(tls_sluice, tmp_path, certs):
     max_body: 1MiB
 """ for name in ("good", "badca", "noverify", "wrongname"))
     policy = {"gateway.yaml": f"""\
-server: {{workers: 1, access_log: off}}
+server: {{workers: 1, access_log: stdout}}
 listeners:
   - {{name: edge, address: 127.0.0.1:{port}}}
 clusters:
@@ -355,7 +355,15 @@ routes:
         status, body = get("/echo/good/again")  # pooled TLS connection
         assert status == "200", body
         status, body = get("/echo/badca")
-        assert status == "502" and "certificate verify failed" in body, body
+        assert status == "502" and json.loads(body)["error"] == "upstream_connect_failed", body
+        # The client is not told the backend's address or OpenSSL's reason; the access log is.
+        assert "127.0.0.1" not in body and "certificate" not in body and "badca" not in body, body
+        assert "could not be reached" in json.loads(body)["message"], body
+        deadline = time.monotonic() + 5
+        while not (logged := [e for e in edge.access_log() if e.get("route") == "badca"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert logged and logged[0]["upstream"] == f"127.0.0.1:{front.port}", logged
+        assert "certificate verify failed" in logged[0]["detail"], logged
         status, body = get("/echo/wrongname")  # the certificate is for gateway.test, 127.0.0.1
         assert status == "502", body
         status, body = get("/echo/noverify")

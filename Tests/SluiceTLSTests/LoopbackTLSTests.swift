@@ -127,6 +127,32 @@ final class LoopbackTLSTests: EventLoopTestCase {
         }
     }
 
+    /// A certificate named only in its subject's CN (no subjectAltName) is refused, as RFC 6125
+    /// and browsers refuse it (OpenSSL's default falls back to the CN); `subject_cn_fallback`
+    /// accepts it, still only for that name.
+    func testSubjectCommonNameOnlyCertificateNeedsTheFallback() async throws {
+        var configuration = TLSServerConfiguration(certificate: Self.files("legacy"))
+        configuration.alpn = ["http/1.1"]
+        let server = try TLSServerContext(configuration: configuration)
+        let strict = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
+        do {
+            _ = try await echo(server: server, client: strict, serverName: "legacy.internal", message: "x")
+            XCTFail("a CN-only certificate passed the name check")
+        } catch let error as IOError {
+            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
+        }
+        let lenient = try TLSClientContext(configuration: TLSClientConfiguration(
+            certificateAuthorities: TestCertificates.path("ca.pem"), acceptsSubjectCommonName: true))
+        let outcome = try await echo(server: server, client: lenient, serverName: "legacy.internal", message: "pay")
+        XCTAssertEqual(outcome.reply, "pay")
+        do {
+            _ = try await echo(server: server, client: lenient, serverName: "other.internal", message: "x")
+            XCTFail("the CN fallback accepted another name")
+        } catch let error as IOError {
+            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
+        }
+    }
+
     func testRequiredClientCertificate() async throws {
         let verification = TLSClientVerification(certificateAuthorities: TestCertificates.path("client-ca.pem"), required: true)
         let server = try Self.serverContext(verification: verification)

@@ -6,6 +6,7 @@
 #   renewed.pem/.key         CN=renewed.test   SAN renewed.test, 127.0.0.1 (for reload tests)
 #   api.pem/.key             CN=api.example.com
 #   pay.pem/.key             CN=*.pay.example.com
+#   legacy.pem/.key          CN=legacy.internal, no subjectAltName (a name only in the subject)
 #   expired.pem/.key         CN=expired.test, valid 2020-01-01 .. 2020-01-02
 #   stray.key                a key that matches no certificate
 #   client-ca.pem/.key       CA for client certificates
@@ -33,6 +34,12 @@ leaf gateway "/CN=gateway.test" "DNS:gateway.test,IP:127.0.0.1" ca
 leaf renewed "/CN=renewed.test" "DNS:renewed.test,IP:127.0.0.1" ca
 leaf api "/CN=api.example.com" "DNS:api.example.com" ca
 leaf pay "/CN=*.pay.example.com" "DNS:*.pay.example.com" ca
+newkey legacy.key
+openssl req -new -key legacy.key -out legacy.csr -subj "/CN=legacy.internal" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\n' > legacy.ext
+openssl x509 -req -in legacy.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+    -extfile legacy.ext -out legacy.pem 2>/dev/null
+rm -f legacy.csr legacy.ext
 ca client-ca "/CN=Sluice Test Client CA"
 leaf client "/O=Acme Payments/CN=client-1" "DNS:client-1" client-ca
 newkey stray.key
