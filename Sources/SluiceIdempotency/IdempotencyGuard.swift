@@ -63,6 +63,7 @@ final class IdempotencyGuard: RequestGuard {
 
     func explain(_ request: GuardRequest) -> String {
         var line = "rule \(rule.name): keys \(IdempotencyReplies.describe(rule.keys))\(rule.required ? " (required)" : ""), "
+            + (rule.sharesRecordsWith.map { "records shared with rule \($0), " } ?? "")
             + "records kept \(rule.ttl), unknown outcomes: \(rule.onUnknown.rawValue), Redis failure: \(rule.onRedisFailure.rawValue)"
         do {
             let keys = try IdempotencyKey.findAll(rule.keys, in: request)
@@ -88,7 +89,7 @@ final class IdempotencyGuard: RequestGuard {
         // Every key the request carries is claimed together: a retry with a fresh
         // Idempotency-Key for the same order still finds the order's record.
         let scope = request.merchantID ?? "-"
-        let recordKeys = keys.map { $0.recordKey(scope: scope, rule: rule.name) }
+        let recordKeys = keys.map { $0.recordKey(scope: scope, rule: rule.recordsName) }
         // A provider's notification is one event per id, whatever bytes a resend carries: WeChat
         // re-signs every resend, and its encrypted `resource` may be encrypted afresh. The id is
         // the provider's (the signature, checked before this guard, says so), so a resend with

@@ -32,7 +32,7 @@ struct IdempotencyKey: Equatable {
                 guard values.count == 1 else { throw .repeatedHeader(name) }
                 guard let parsed = parseHeaderValue(raw) else { throw .invalidHeader(name) }
                 keys.append(IdempotencyKey(kind: "h", value: parsed))
-            case .body(let paths):
+            case .body(let paths, let names):
                 guard let body = request.body else { continue }
                 let payload: PaymentPayload
                 do { payload = try body.payload() } catch { throw .invalidBody(error) }
@@ -42,9 +42,10 @@ struct IdempotencyKey: Equatable {
                     parts.append(value.text)
                 }
                 guard parts.count == paths.count else { continue }
-                // The paths and a unit separator between fields: ("ab", "c") and ("a", "bc") are
-                // different keys, and so are two rules' business keys with equal values.
-                keys.append(IdempotencyKey(kind: "b", value: paths.joined(separator: ",") + "\u{1F}" + parts.joined(separator: "\u{1F}")))
+                // The fields' record names and a unit separator between values: ("ab", "c") and
+                // ("a", "bc") are different keys, and so are business keys of other fields with
+                // equal values.
+                keys.append(IdempotencyKey(kind: "b", value: (names ?? paths).joined(separator: ",") + "\u{1F}" + parts.joined(separator: "\u{1F}")))
             }
         }
         return keys

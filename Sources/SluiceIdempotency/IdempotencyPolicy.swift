@@ -5,8 +5,17 @@ public struct IdempotencyRulePolicy: Sendable, Equatable {
     public enum KeySource: Sendable, Equatable {
         /// A header holding an RFC 9651 sf-string (or, as Stripe-style clients send, a bare token).
         case header(String)
-        /// A business key: the values of these body fields together (`[mchid, out_trade_no]`).
-        case body([String])
+        /// A business key: the values of these body fields together (`[mchid, out_trade_no]`),
+        /// known in the records by `names` (`as:` in the policy; default: the fields' own paths),
+        /// so that a rule sharing another's records can read the same key from other fields
+        /// (v2's `mch_id` is v3's `mchid`).
+        case body([String], names: [String]? = nil)
+
+        /// How a business key is known in the records: its `as:` names, else its paths.
+        var recordNames: [String]? {
+            guard case .body(let paths, let names) = self else { return nil }
+            return names ?? paths
+        }
     }
 
     /// What a retry of a request whose outcome is unknown (timeout or reset after it was sent) gets.
@@ -54,6 +63,13 @@ public struct IdempotencyRulePolicy: Sendable, Equatable {
     public var replay = Replay.stored
     /// Answers that say for certain nothing was done (the claim is released, so a retry goes through).
     public var releaseStatuses: [Int] = [429, 503]
+    /// `records: <rule>`: this rule keeps its records with that rule's, so one order sent
+    /// through either API (v3 JSON to one rule, v2 XML to the other) is one order: the second
+    /// finds the first's record (422 or 409, never a second execution). Nil: its own.
+    public var sharesRecordsWith: String?
+
+    /// The name its records are kept under in Redis.
+    public var recordsName: String { sharesRecordsWith ?? name }
 
     public static let standardHeader = "idempotency-key"
 

@@ -20,6 +20,11 @@ import Yams
 ///     max_stored_body: 64KiB
 ///     replay: stored                         # stored | wechatpay_v3 | wechatpay_v2 | alipay
 ///     release_statuses: [429, 503]           # answers that mean "not done": a retry goes through
+///   - name: v2-orders
+///     records: orders                        # kept with orders' records: one order, either API
+///     key:
+///       - body: [mch_id, out_trade_no]
+///         as: [mchid, out_trade_no]          # the names orders' business key gives these fields
 /// routes:
 ///   - {name: pay, idempotency: orders, ...}
 /// ```
@@ -31,13 +36,43 @@ public struct IdempotencyPolicySection: GuardPolicySection {
     public init() {}
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
-        let (declared, rules) = input.namedItems("idempotency", kind: "idempotency rule") { reader, node in reader.readIdempotencyRule(node) }
+        var sharingAt: [String: (reader: PolicyFileReader, node: Node)] = [:]
+        let (declared, rules) = input.namedItems("idempotency", kind: "idempotency rule") { reader, node in
+            let rule = reader.readIdempotencyRule(node)
+            if let rule, rule.value.sharesRecordsWith != nil, let records = node["records"] { sharingAt[rule.value.name] = (reader, records) }
+            return rule
+        }
+        for rule in rules {
+            guard let at = sharingAt[rule.name], let problem = Self.sharingProblem(of: rule, among: rules) else { continue }
+            at.reader.report(problem, at: at.node)
+        }
         let routeRules = input.routeReferences("idempotency", kind: "idempotency rule", names: Set(rules.map(\.name)))
         if input.isComplete, !input.presentTopLevelKeys.contains(SharedRedis.sectionName), let first = declared.first {
             input.report("idempotency rules need a 'redis' section (the Redis that holds their records)", at: first.position)
         }
         guard !rules.isEmpty || !routeRules.isEmpty else { return nil }
         return IdempotencyPolicy(rules: rules, routeRules: routeRules)
+    }
+
+    /// Why `rule`'s `records:` cannot work: the other rule is missing, itself, or shares
+    /// another's records (one level only), or the two have no key in common (a header key each,
+    /// or business keys known by the same names), so no request of one would find the other's.
+    static func sharingProblem(of rule: IdempotencyRulePolicy, among rules: [IdempotencyRulePolicy]) -> String? {
+        guard let name = rule.sharesRecordsWith else { return nil }
+        guard name != rule.name else { return "an idempotency rule's records are its own: 'records' names another rule" }
+        guard let other = rules.first(where: { $0.name == name }) else { return "records: '\(name)' is not an idempotency rule" }
+        if let further = other.sharesRecordsWith {
+            return "records: '\(name)' keeps its records with '\(further)': name '\(further)' here"
+        }
+        let theirs = Set(other.keys.compactMap(\.recordNames))
+        let ours = rule.keys.compactMap(\.recordNames)
+        let bothHaveHeaderKeys = rule.keys.contains { $0.recordNames == nil } && other.keys.contains { $0.recordNames == nil }
+        guard bothHaveHeaderKeys || ours.contains(where: theirs.contains) else {
+            let described = other.keys.compactMap(\.recordNames).map { "[" + $0.joined(separator: ", ") + "]" }.joined(separator: " or ")
+            return "rule '\(rule.name)' shares the records of '\(name)' but none of its business keys is known as one of "
+                + "theirs (\(described.isEmpty ? "none" : described)): give its body key 'as:' with those names"
+        }
+        return nil
     }
 }
 
@@ -48,11 +83,14 @@ extension PolicyFileReader {
     func readIdempotencyRule(_ node: Node) -> Declared<IdempotencyRulePolicy>? {
         guard let item = namedItem(node, kind: "idempotency rule", allowed: [
             "key", "required", "ttl", "in_flight_wait", "on_unknown", "on_redis_failure", "store_headers", "max_stored_body",
-            "replay", "release_statuses",
+            "replay", "release_statuses", "records",
         ]) else { return nil }
         let (fields, what) = (item.fields, item.what)
         var rule = IdempotencyRulePolicy(name: item.name ?? "")
         if let node = fields["key"] { rule.keys = idempotencyKeySources(node, of: what) }
+        if let node = fields["records"], let other = text(node, expected: "the name of another idempotency rule") {
+            rule.sharesRecordsWith = other
+        }
         if let node = fields["required"], let value = flag(node) { rule.required = value }
         if let node = fields["ttl"], let value = duration(node) {
             if value < .seconds(1) { report("ttl of \(what) must be at least 1s", at: node) } else { rule.ttl = value }
@@ -108,16 +146,34 @@ extension PolicyFileReader {
         if items.isEmpty { report("key of \(what) is empty (omit it for the Idempotency-Key header)", at: node) }
         var sources: [IdempotencyRulePolicy.KeySource] = []
         for item in items {
-            guard let source = mapping(item, what: "key source of \(what)", allowed: ["header", "body"]) else { continue }
-            guard source.values.count == 1 else {
+            guard let source = mapping(item, what: "key source of \(what)", allowed: ["header", "body", "as"]) else { continue }
+            let kinds = (source["header"] == nil ? 0 : 1) + (source["body"] == nil ? 0 : 1)
+            guard kinds == 1 else {
                 report("a key source is either 'header' or 'body', one per list item", at: item)
+                continue
+            }
+            if let names = source["as"], source["body"] == nil {
+                report("'as' names the fields of a body key", at: names)
                 continue
             }
             if let header = source["header"], let name = headerName(header) {
                 sources.append(.header(name))
             } else if let body = source["body"], let fields = list(body, expected: "a list of body field paths") {
                 let paths = fields.compactMap { text($0, expected: "a body field path like out_trade_no or amount.total") }
-                if paths.isEmpty { report("a body key needs at least one field", at: body) } else { sources.append(.body(paths)) }
+                if paths.isEmpty {
+                    report("a body key needs at least one field", at: body)
+                    continue
+                }
+                var names: [String]?
+                if let node = source["as"], let items = list(node, expected: "a list of names, one per body field") {
+                    let given = items.compactMap { text($0, expected: "a field name") }
+                    if given.count != paths.count {
+                        report("'as' gives \(given.count) names for \(paths.count) body fields", at: node)
+                        continue
+                    }
+                    names = given
+                }
+                sources.append(.body(paths, names: names))
             }
         }
         return sources

@@ -59,7 +59,8 @@ enum IdempotencyReplies {
         sources.map { source in
             switch source {
             case .header(let name): return "the \(name) header"
-            case .body(let paths): return "body fields " + paths.joined(separator: " + ")
+            case .body(let paths, let names):
+                return "body fields " + paths.joined(separator: " + ") + (names.map { " (as " + $0.joined(separator: " + ") + ")" } ?? "")
             }
         }.joined(separator: ", or ")
     }

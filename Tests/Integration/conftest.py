@@ -231,6 +231,21 @@ routes:
 STANDARD_COUNTS = "ok: 1 listeners, 2 clusters, 7 routes"
 
 
+def bundled_policy(listen_port: int, backend_port: int, redis_port: int, admin_port: int) -> dict[str, str]:
+    """The policy `make run` serves (policies/: its YAML files and keys), on the given ports."""
+    source = REPO / "policies"
+    files = {p.name: p.read_text() for p in sorted(source.glob("*.yaml"))}
+    files.update({f"keys/{p.name}": p.read_text() for p in sorted((source / "keys").iterdir())})
+    moves = {"127.0.0.1:8080": listen_port, "127.0.0.1:9001": backend_port, "127.0.0.1:6379": redis_port,
+             "127.0.0.1:9901": admin_port}
+    for name, text in files.items():
+        for old, port in moves.items():
+            text = text.replace(old, f"127.0.0.1:{port}")
+        files[name] = text
+    assert all(old not in "".join(files.values()) for old in moves), "a bundled address was not moved"
+    return files
+
+
 def write_policy(directory: Path, files: dict[str, str]) -> Path:
     """Writes the policy files; names may include a folder (`keys/m.hmac`)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,14 @@ each notification once (its ledger counts every duplicate execution).
 - the backend's notify sender resending a notification 10 times (signed afresh each time, as
   WeChat Pay does): processed once, every copy acknowledged;
 - Redis restarted mid-run with `deny`: 503 while it is away, replays after, no duplicate."""
+import hashlib
 import json
+import subprocess
 import threading
 import time
 import urllib.request
 
-from conftest import REPO, Redis, free_port, standard_policy
+from conftest import REPO, SLUICE, Redis, bundled_policy, free_port, standard_policy
 from rawhttp import Conn
 
 PAY = "/v3/pay/transactions/jsapi"
@@ -179,6 +181,48 @@ def test_routes_sharing_a_rule_share_its_records(spawn, redis):
     again = pay(s.port, order("T-BOTH-ROUTES"), target="/v3/pay/transactions/native")
     assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
     assert executions(backend) == (1, 0)
+
+
+def test_one_order_through_the_v3_and_the_v2_api_executes_once(spawn, redis, tmp_path):
+    """The bundled policy: an order created through v3 (JSON, merchant HMAC) and sent again, after
+    a timeout, through v2's /pay/unifiedorder (XML, signed with the merchant's v2 key) with the
+    same out_trade_no, or the other way round, is one order: the v2 rule keeps its records with
+    the v3 rule's (`records: orders`, its `mch_id` known as `mchid`), so the second gets 422 and
+    the backend executes it once (records per rule executed both: (2, 1))."""
+    backend = spawn.backend()
+    port = free_port()
+    s = spawn.sluice(bundled_policy(port, backend.port, redis.port, free_port()), port)
+    v2_key = (REPO / "policies" / "keys" / "1900000001.v2key").read_text().strip()
+
+    def v3(no):
+        body = order(no)
+        (tmp_path / "order.json").write_bytes(body)
+        signature = subprocess.run(
+            [str(SLUICE), "sign", "--key-file", str(REPO / "policies" / "keys" / "1900000001.hmac"), "--merchant", "1900000001",
+             "--method", "POST", "--path", PAY, "--body-file", str(tmp_path / "order.json")], capture_output=True, check=True).stdout
+        name, _, value = signature.decode().strip().partition(": ")
+        return pay(s.port, body, extra={name: value})
+
+    def v2(no):
+        fields = {"appid": "wxd678efh567hg6787", "mch_id": "1900000001", "nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+                  "body": "tea", "out_trade_no": no, "total_fee": "100", "spbill_create_ip": "127.0.0.1",
+                  "notify_url": "https://merchant.example/notify", "trade_type": "NATIVE"}
+        string_a = "&".join(f"{k}={v}" for k, v in sorted(fields.items())) + "&key=" + v2_key
+        fields["sign"] = hashlib.md5(string_a.encode()).hexdigest().upper()
+        body = ("<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in fields.items()) + "</xml>").encode()
+        with Conn(s.port, timeout=15) as c:
+            return c.request("POST", "/pay/unifiedorder", {"Content-Type": "text/xml"}, body)
+
+    assert v3("T-V3-THEN-V2").status == 200
+    again = v2("T-V3-THEN-V2")
+    assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
+    assert v2("T-V2-THEN-V3").status == 200
+    again = v3("T-V2-THEN-V3")
+    assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
+    assert executions(backend) == (2, 0), "each order executed once"
+    # A new order number through v2 alone is a new order.
+    assert v2("T-V2-ONLY").status == 200
+    assert executions(backend) == (3, 0)
 
 
 def notify_gateway(spawn, backend, redis, path):

@@ -19,7 +19,7 @@ final class GoldenIdempotencyPolicyTests: XCTestCase {
     }
 
     func testInvalidCasesReportExactlyTheExpectedErrors() throws {
-        try golden().checkInvalidCasesReportExactlyTheExpectedErrors(atLeast: 2)
+        try golden().checkInvalidCasesReportExactlyTheExpectedErrors(atLeast: 3)
     }
 
     func testTheValidPolicyReadsAsWritten() throws {
@@ -37,5 +37,10 @@ final class GoldenIdempotencyPolicyTests: XCTestCase {
         notify.keys = [.body(["id"])]
         notify.replay = .wechatpayV3
         XCTAssertEqual(idempotency.rule(named: "notify"), notify)
+        var v2 = IdempotencyRulePolicy(name: "v2-orders")
+        v2.keys = [.body(["mch_id", "out_trade_no"], names: ["mchid", "out_trade_no"])]
+        v2.sharesRecordsWith = "orders"
+        XCTAssertEqual(idempotency.rule(named: "v2-orders"), v2)
+        XCTAssertEqual(idempotency.rule(named: "v2-orders")?.recordsName, "orders")
     }
 }

@@ -43,6 +43,21 @@ final class IdempotencyKeyTests: XCTestCase {
         XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request()), [])
     }
 
+    /// A rule sharing another's records reads the same business key from its own fields: a v2
+    /// XML order's `mch_id` + `out_trade_no`, named as v3's, is the v3 JSON order's key.
+    func testABusinessKeyNamedAsAnotherRulesIsTheSameKey() throws {
+        let json = try IdempotencyKey.findAll([.body(["mchid", "out_trade_no"])],
+                                              in: request(json: #"{"mchid":"1900000001","out_trade_no":"T-1"}"#))
+        var v2 = request()
+        v2.body = RequestBody(bytes: Array("<xml><mch_id>1900000001</mch_id><out_trade_no>T-1</out_trade_no></xml>".utf8),
+                              contentType: "text/xml")
+        let named = try IdempotencyKey.findAll([.body(["mch_id", "out_trade_no"], names: ["mchid", "out_trade_no"])], in: v2)
+        XCTAssertEqual(named, json)
+        XCTAssertEqual(json.count, 1)
+        // Unnamed, the same values under other fields are another key.
+        XCTAssertNotEqual(try IdempotencyKey.findAll([.body(["mch_id", "out_trade_no"])], in: v2), json)
+    }
+
     func testABadOrRepeatedHeaderIsAnErrorNotAFallback() {
         XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "a b")]))) {
             XCTAssertEqual($0 as? IdempotencyKey.Problem, .invalidHeader("idempotency-key"))

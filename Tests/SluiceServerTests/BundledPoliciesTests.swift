@@ -39,6 +39,8 @@ final class BundledPoliciesTests: XCTestCase {
                        ["wechat-v3-jsapi-pay", "wechat-v3-native-pay", "wechat-v3-refund", "wechat-v3-query-order",
                         "wechat-v3-query-refund"])
         XCTAssertEqual(auth.merchants["1900000001"]?.hmacSecrets.count, 1)
+        // The v2 route is signed in the body with the merchant's v2 key.
+        XCTAssertEqual(auth.routeSchemes["wechat-v2-unifiedorder"], [.wechatpayV2])
         // Payment notifications must carry WeChat Pay's platform signature.
         XCTAssertEqual(auth.routeSchemes["wechat-notify"], [.wechatpayCallback])
         XCTAssertEqual(auth.platformKeySerials, ["PUB_KEY_ID_DEMO"])
@@ -48,6 +50,8 @@ final class BundledPoliciesTests: XCTestCase {
                        ["wechat-v3-jsapi-pay:orders", "wechat-v3-native-pay:orders", "wechat-v2-unifiedorder:v2-orders",
                         "wechat-v3-refund:refunds", "wechat-notify:wechat-notify"])
         XCTAssertEqual(idempotency.rule(named: "wechat-notify")?.replay, .wechatpayV3)
+        // One order number is one order through v2 or v3: their rules share records.
+        XCTAssertEqual(idempotency.rule(named: "v2-orders")?.recordsName, "orders")
         // Core and non-core routes never share capacity.
         let bulkheads = try XCTUnwrap(snapshot.guardPolicy(BulkheadModule.moduleName, as: BulkheadsPolicy.self))
         for route in snapshot.routes where route.name != "health" {
