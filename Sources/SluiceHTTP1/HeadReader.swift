@@ -36,6 +36,13 @@ public enum HeadReader {
             let parsed = try await readOneResponse(from: connection, buffer: buffer, parser: &parser,
                                                    requestMethod: requestMethod, deadline: deadline)
             // 1xx informational heads (e.g. a 100 Continue the backend sends on its own) are dropped.
+            // Not a 101: the gateway never forwards Upgrade, so a switch is one nobody asked for
+            // (RFC 9110 §15.2.2), and the bytes after it are another protocol's, not this
+            // request's response (read as one, they were relayed and stored as its answer).
+            if parsed.head.status == 101 {
+                throw HTTP1Error(status: 502, reason: "upstream_unrequested_upgrade",
+                                 message: "upstream response: 101 Switching Protocols to a request that asked for no upgrade")
+            }
             if parsed.head.status >= 200 { return parsed }
         }
     }

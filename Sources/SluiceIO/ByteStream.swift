@@ -21,6 +21,12 @@ public protocol ByteStream: AnyObject, Sendable {
     func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
     /// Writes a head and a body together (one writev for TCP, one TLS record batch for TLS).
     func write(head: [UInt8], body: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError)
+    /// True when the stream holds input nobody has read: bytes (application data, for TLS) or
+    /// the end of the stream. An idle keep-alive connection to a backend must hold none: bytes a
+    /// backend sent after its framed response would be read as the next request's response.
+    /// Costs no syscall while the socket is known drained (its last read came back short and no
+    /// edge came since); otherwise one non-blocking peek.
+    func hasUnreadInput() -> Bool
     /// Gives back buffers kept for speed while the stream is busy (an idle connection's):
     /// they are made again when needed.
     func releaseIdleBuffers()

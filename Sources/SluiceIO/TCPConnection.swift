@@ -31,6 +31,24 @@ public final class TCPConnection: ByteStream, @unchecked Sendable {
     /// connection with this flag must not be reused.
     public var peerHasHungUp: Bool { registration.peerHungUp }
 
+    public func hasUnreadInput() -> Bool {
+        if isClosed || registration.peerHungUp { return true }
+        guard registration.readReady else { return false }
+        var byte: UInt8 = 0
+        let count = Glibc.recv(registration.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            registration.readReady = false
+            return false
+        }
+        return true
+    }
+
+    /// For a layer whose own read of the socket (OpenSSL's) just met EAGAIN: the socket is
+    /// drained until epoll's next edge.
+    public func noteDrained() {
+        registration.readReady = false
+    }
+
     /// A TCP connection keeps no buffers of its own.
     public func releaseIdleBuffers() {}
 

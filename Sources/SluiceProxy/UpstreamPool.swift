@@ -137,7 +137,10 @@ final class UpstreamPool {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
         let now = loop.now
         while let candidate = idle[endpoint].popLast() {
-            if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty {
+            // Bytes that came after its last exchange ended (a backend writing past its response,
+            // a body to a HEAD) would be read as the next request's response: never reused.
+            if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty
+                || candidate.stream.hasUnreadInput() {
                 candidate.stream.close()
                 continue
             }

@@ -182,6 +182,23 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         }
     }
 
+    /// Application data OpenSSL holds or the socket brings; records without any (a late session
+    /// ticket, a key update) are processed and do not count.
+    public func hasUnreadInput() -> Bool {
+        if isClosed || SSL_has_pending(ssl) == 1 { return true }
+        guard tcp.hasUnreadInput() else { return false }
+        var byte: UInt8 = 0
+        var count = 0
+        let result = SSL_peek_ex(ssl, &byte, 1, &count)
+        if result == 1 { return true }
+        guard SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ else {
+            OpenSSLErrors.clear()
+            return true
+        }
+        tcp.noteDrained()
+        return false
+    }
+
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws(IOError) {
         var offset = 0
         while offset < bytes.count {

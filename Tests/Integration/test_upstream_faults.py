@@ -72,3 +72,125 @@ def test_a_204_goes_out_without_the_content_length_its_backend_sent(spawn):
                 assert r.header("content-length") is None and r.header("transfer-encoding") is None, r
     finally:
         server.close()
+
+
+class ScriptedBackend:
+    """A keep-alive HTTP/1.1 backend on raw sockets that answers each request by its path with
+    `script(method, path)` (a list of byte strings, written with short pauses between them) and
+    logs (connection number, method, path) of every request it reads."""
+
+    def __init__(self, script):
+        import socket
+        import threading
+        self.script, self.log = script, []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        number = 0
+        while True:
+            try:
+                sock, _ = self.server.accept()
+            except OSError:
+                return
+            number += 1
+            threading.Thread(target=self._serve, args=(sock, number), daemon=True).start()
+
+    def _serve(self, sock, number):
+        try:
+            self._exchange(sock, number)
+        except OSError:
+            pass  # the gateway closed a connection it will not reuse
+
+    def _exchange(self, sock, number):
+        data = b""
+        with sock:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ")
+                length = sum(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
+                while len(data) < length:
+                    data += sock.recv(65536)
+                data = data[length:]
+                self.log.append((number, method, path))
+                for i, part in enumerate(self.script(method, path)):
+                    if i:
+                        time.sleep(0.1)
+                    sock.sendall(part)
+
+    def close(self):
+        self.server.close()
+
+
+def answer(text: str) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(text), text.encode())
+
+
+def test_bytes_a_backend_sends_after_its_response_never_answer_the_next_request(spawn):
+    """A backend that writes past its framed response a moment later (a stray second response,
+    a body to a HEAD, more bytes than its Content-Length): the bytes sat unread in the idle pooled
+    connection, and the next request on it (a payment) got them as its response, the queue shifted
+    by one from then on (another client's answer to the request after). An idle connection that
+    holds unread bytes is closed instead of reused: every request gets its own answer."""
+    def script(method, path):
+        if path == "/echo/late":
+            return [answer("late"), b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Smuggled: yes\r\n\r\nEVIL!"]
+        if path == "/echo/head-body":
+            return [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", b"HELLO"]
+        if path == "/echo/long-body":
+            return [answer("ok"), b"XYZ"]
+        return [answer(f"{method} {path}")]
+
+    backend = ScriptedBackend(script)
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        for first, method in (("/echo/late", "GET"), ("/echo/head-body", "HEAD"), ("/echo/long-body", "GET")):
+            with Conn(s.port) as c:
+                assert c.request(method, first).status == 200
+            time.sleep(0.4)  # the stray bytes arrive while the connection is idle in the pool
+            with Conn(s.port) as c:
+                r = c.request("POST", f"/echo/pay-after{first}", {"Content-Type": "application/json"}, b'{"amount":100}')
+                assert r.status == 200 and r.body == f"POST /echo/pay-after{first}".encode(), (first, r)
+                assert r.header("x-smuggled") is None, r
+            with Conn(s.port) as c:
+                r = c.request("GET", f"/echo/query-after{first}")
+                assert r.status == 200 and r.body == f"GET /echo/query-after{first}".encode(), (first, r)
+        payments = [entry for entry in backend.log if entry[2].startswith("/echo/pay-after")]
+        assert len(payments) == 3, backend.log
+    finally:
+        backend.close()
+
+
+def test_an_unrequested_101_is_a_bad_response_not_skipped(spawn):
+    """The gateway never forwards Upgrade, so a backend's 101 is a switch nobody asked for (RFC
+    9110 §15.2.2). It was skipped like a 100, and the other protocol's bytes after it were read
+    as the response (relayed, and stored as an idempotent answer); now 502 and the connection is
+    not reused."""
+    def script(method, path):
+        if path.startswith("/echo/switch"):
+            return [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" + answer("not-http")]
+        return [answer(f"{method} {path}")]
+
+    backend = ScriptedBackend(script)
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        with Conn(s.port) as c:
+            r = c.request("POST", "/echo/switch", {"Content-Type": "application/json"}, b"{}")
+            assert r.status == 502 and r.json()["error"] == "upstream_bad_response", r
+            assert b"not-http" not in r.body, r
+            r = c.request("GET", "/echo/next")
+            assert r.status == 200 and r.body == b"GET /echo/next", r
+        switched = next(number for number, _, path in backend.log if path == "/echo/switch")
+        assert [number for number, _, path in backend.log if path == "/echo/next"] != [switched], backend.log
+    finally:
+        backend.close()

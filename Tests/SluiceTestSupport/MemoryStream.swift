@@ -13,6 +13,7 @@ public final class MemoryStream: ByteStream, @unchecked Sendable {
     public private(set) var isClosed = false
     public var readPriority = ReadPriority.normal
     public func releaseIdleBuffers() {}
+    public func hasUnreadInput() -> Bool { isClosed || inboundEnded || !inbound.isEmpty }
     private var reader: UnsafeContinuation<Void, Never>?
 
     private init(loop: EventLoop) { self.loop = loop }
