@@ -31,8 +31,9 @@ def start(name: str, sluice_binary: Path, policy: Path, port: int, work: Path) -
     return process
 
 
-def measure(process: Proc, name: str, work: Path, load) -> tuple[int, int]:
-    """Zeroes the counters, runs `load()`, dumps: (instructions, malloc calls) in between."""
+def measure(process: Proc, name: str, work: Path, load, keep: Path | None = None) -> tuple[int, int]:
+    """Zeroes the counters, runs `load()`, dumps: (instructions, malloc calls) in between. With
+    `keep`, the dump is copied there too (for callgrind_annotate)."""
     subprocess.run(["callgrind_control", "--zero", str(process.pid)], check=True, capture_output=True)
     load()
     before = set(work.glob(f"callgrind.{name}.out.*"))
@@ -44,6 +45,9 @@ def measure(process: Proc, name: str, work: Path, load) -> tuple[int, int]:
     dumps = sorted(set(work.glob(f"callgrind.{name}.out.*")) - before)
     if not dumps:
         raise BenchError("bench: callgrind wrote no dump")
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(dumps[-1], keep)
     return totals(dumps[-1]), malloc_calls(dumps[-1])
 
 
