@@ -30,13 +30,15 @@ public final class RequestMetrics: @unchecked Sendable {
 
     public init() {}
 
+    /// The latency bucket `nanoseconds` falls in (bounds are inclusive); the last is above all.
+    static func bucket(of nanoseconds: UInt64) -> Int {
+        for (index, bound) in boundNanoseconds.enumerated() where nanoseconds <= bound { return index }
+        return boundNanoseconds.count
+    }
+
     func record(listener: String, route: String?, status: Int, nanoseconds: UInt64) {
         let classIndex = (100...599).contains(status) ? status / 100 - 1 : 5
-        var bucket = Self.boundNanoseconds.count
-        for (index, bound) in Self.boundNanoseconds.enumerated() where nanoseconds <= bound {
-            bucket = index
-            break
-        }
+        let bucket = Self.bucket(of: nanoseconds)
         let routeName = route ?? ""
         let box: Box
         // The last series used: requests come in runs of one route, and comparing strings that
@@ -92,12 +94,16 @@ public final class RequestMetrics: @unchecked Sendable {
         return Int(code) < names.count ? names[Int(code)] : "UNKNOWN"
     }
 
-    /// One (cluster, endpoint)'s tries: answered (any status), failed by kind, and the time to
-    /// the end of the exchange.
+    /// One (cluster, endpoint)'s tries: answered (any status), failed by kind, the time to the
+    /// end of the exchange, and a histogram of the time the backend took to answer (request sent
+    /// to response head: its own latency, without the client's upload or reading).
     public struct UpstreamSeries: Summable {
         public var answered = 0
         public var failures: [String: Int] = [:]
         public var sumNanoseconds: UInt64 = 0
+        /// Not cumulative, as `Series.buckets`: answers by the backend's answer time.
+        public var answerBuckets = [Int](repeating: 0, count: RequestMetrics.bucketBounds.count + 1)
+        public var answerSumNanoseconds: UInt64 = 0
 
         public init() {}
 
@@ -105,6 +111,8 @@ public final class RequestMetrics: @unchecked Sendable {
             answered += other.answered
             for (kind, count) in other.failures { failures[kind, default: 0] += count }
             sumNanoseconds &+= other.sumNanoseconds
+            for i in answerBuckets.indices { answerBuckets[i] += other.answerBuckets[i] }
+            answerSumNanoseconds &+= other.answerSumNanoseconds
         }
     }
 
@@ -114,7 +122,7 @@ public final class RequestMetrics: @unchecked Sendable {
 
     /// A request that went upstream: its cluster, the endpoint of its last try, and how it ended
     /// (nil failure: answered). The last series used is tried first, as in `record`.
-    func recordUpstream(cluster: String, endpoint: String, failure: String?, nanoseconds: UInt64) {
+    func recordUpstream(cluster: String, endpoint: String, failure: String?, nanoseconds: UInt64, answerNanoseconds: UInt64? = nil) {
         let box: UpstreamBox
         if let last = lastUpstreamBox, last.cluster == cluster, last.endpoint == endpoint {
             box = last.box
@@ -128,6 +136,10 @@ public final class RequestMetrics: @unchecked Sendable {
         }
         if let failure { box.value.failures[failure, default: 0] += 1 } else { box.value.answered += 1 }
         box.value.sumNanoseconds &+= nanoseconds
+        if let answerNanoseconds {
+            box.value.answerBuckets[Self.bucket(of: answerNanoseconds)] += 1
+            box.value.answerSumNanoseconds &+= answerNanoseconds
+        }
     }
 
     public func upstreamSnapshot() -> [String: [String: UpstreamSeries]] { upstreams.mapValues { $0.mapValues(\.value) } }

@@ -257,7 +257,8 @@ struct RequestPipeline {
         }
         if countsMetrics, let cluster = outcome.cluster, let endpoint = outcome.upstream {
             let failure = outcome.failure.flatMap { $0.isUpstreamFailure ? $0.rawValue : nil }
-            context.metrics.recordUpstream(cluster: cluster, endpoint: endpoint, failure: failure, nanoseconds: durationNanos)
+            context.metrics.recordUpstream(cluster: cluster, endpoint: endpoint, failure: failure, nanoseconds: durationNanos,
+                                           answerNanoseconds: outcome.answerNanoseconds)
         }
         guard let accessLog = context.accessLog else { return }
         accessLog.append(AccessLogRecord(

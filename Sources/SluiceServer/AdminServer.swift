@@ -265,16 +265,8 @@ final class AdminServer: @unchecked Sendable {
         out.family("sluice_request_duration_seconds", "histogram", "Time from a request's head to the end of its answer, by route.")
         for (listener, routes) in requests.sorted(by: { $0.key < $1.key }) {
             for (route, series) in routes.sorted(by: { $0.key < $1.key }) {
-                let labels = [("listener", listener), ("route", route)]
-                var cumulative = 0
-                for (index, bound) in RequestMetrics.bucketBounds.enumerated() {
-                    cumulative += series.buckets[index]
-                    out.sample("sluice_request_duration_seconds_bucket", labels + [("le", String(bound))], cumulative)
-                }
-                cumulative += series.buckets[RequestMetrics.bucketBounds.count]
-                out.sample("sluice_request_duration_seconds_bucket", labels + [("le", "+Inf")], cumulative)
-                out.sample("sluice_request_duration_seconds_sum", labels, Double(series.sumNanoseconds) / 1e9)
-                out.sample("sluice_request_duration_seconds_count", labels, cumulative)
+                out.histogram("sluice_request_duration_seconds", [("listener", listener), ("route", route)],
+                              buckets: series.buckets, sumNanoseconds: series.sumNanoseconds)
             }
         }
         let upstreams = await view.upstreamTotals()
@@ -291,6 +283,14 @@ final class AdminServer: @unchecked Sendable {
         for (cluster, endpoints) in upstreams.sorted(by: { $0.key < $1.key }) {
             for (endpoint, series) in endpoints.sorted(by: { $0.key < $1.key }) {
                 out.sample("sluice_upstream_request_seconds_total", [("cluster", cluster), ("endpoint", endpoint)], Double(series.sumNanoseconds) / 1e9)
+            }
+        }
+        out.family("sluice_upstream_response_seconds", "histogram",
+                   "Time a backend took to answer (request sent to response head), by cluster and endpoint.")
+        for (cluster, endpoints) in upstreams.sorted(by: { $0.key < $1.key }) {
+            for (endpoint, series) in endpoints.sorted(by: { $0.key < $1.key }) {
+                out.histogram("sluice_upstream_response_seconds", [("cluster", cluster), ("endpoint", endpoint)],
+                              buckets: series.answerBuckets, sumNanoseconds: series.answerSumNanoseconds)
             }
         }
         if let engine = view.degrade, let lag = engine.loopLagSeconds {

@@ -95,6 +95,14 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     assert value(after, "sluice_upstream_requests_total", cluster="demo", endpoint=endpoint, result="answered") - \
         value(before, "sluice_upstream_requests_total", cluster="demo", endpoint=endpoint, result="answered") == 7
     assert value(after, "sluice_upstream_request_seconds_total", cluster="demo", endpoint=endpoint) > 0
+    # The backend's own answer time, as a histogram per endpoint: every answered try is in it.
+    upstream = {"cluster": "demo", "endpoint": endpoint}
+    assert value(after, "sluice_upstream_response_seconds_count", **upstream) == \
+        value(after, "sluice_upstream_requests_total", **upstream, result="answered")
+    assert value(after, "sluice_upstream_response_seconds_bucket", **upstream, le="+Inf") == \
+        value(after, "sluice_upstream_response_seconds_count", **upstream)
+    assert 0 < value(after, "sluice_upstream_response_seconds_sum", **upstream) <= \
+        value(after, "sluice_upstream_request_seconds_total", **upstream)
     assert ("sluice_event_loop_lag_seconds", (("loop", "0"),)) in after
     assert value(after, "sluice_degrade_level") == 0
     assert value(after, "sluice_policy_generation") == 1

@@ -35,4 +35,22 @@ final class RequestMetricsTests: XCTestCase {
         XCTAssertEqual(snapshot["pay"]?["10.0.0.2:80"]?.answered, 1)
         XCTAssertEqual(snapshot["query"]?["10.0.0.1:80"]?.sumNanoseconds, 80, "same endpoint, other cluster: its own series")
     }
+
+    /// The backend's answer time (request sent to response head) fills its own histogram; a try
+    /// without an answer (a timeout, a reset) is in none of its buckets.
+    func testUpstreamAnswerTimesFillAHistogramPerEndpoint() {
+        let a = RequestMetrics(), b = RequestMetrics()
+        a.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 9_000_000, answerNanoseconds: 2_000_000)
+        a.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: "upstream_timeout", nanoseconds: 5_000_000_000)
+        b.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 700_000, answerNanoseconds: 600_000)
+        b.recordUpstream(cluster: "pay", endpoint: "10.0.0.1:80", failure: nil, nanoseconds: 30_000_000_000,
+                         answerNanoseconds: 20_000_000_000)
+        let series = RequestMetrics.sum([a.upstreamSnapshot(), b.upstreamSnapshot()])["pay"]?["10.0.0.1:80"]
+        XCTAssertEqual(series?.answerBuckets[0], 1, "600 µs")
+        XCTAssertEqual(series?.answerBuckets[1], 1, "2 ms")
+        XCTAssertEqual(series?.answerBuckets.last, 1, "20 s: above every bound")
+        XCTAssertEqual(series?.answerBuckets.reduce(0, +), 3, "the timeout has no answer time")
+        XCTAssertEqual(series?.answerSumNanoseconds, 20_002_600_000)
+        XCTAssertEqual(series?.answered, 3)
+    }
 }
