@@ -60,6 +60,16 @@ public enum MiniJSON {
 
         func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, message: message) }
 
+        /// The four hex digits of a `\u` escape.
+        mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+            guard index + 4 <= bytes.count, bytes[index..<index + 4].allSatisfy({ ($0 | 0x20) &- 0x61 < 6 || $0 &- 0x30 < 10 }),
+                  let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+                throw error("bad \\u escape")
+            }
+            index += 4
+            return code
+        }
+
         mutating func skipSpace() {
             while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
         }
@@ -160,12 +170,20 @@ public enum MiniJSON {
                     case UInt8(ascii: "b"): out.append(0x08)
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
-                        guard index + 4 <= bytes.count,
-                              let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
-                            throw error("bad \\u escape")
+                        var code = try hex4()
+                        // A surrogate pair is one character; a lone surrogate is an error (every
+                        // surrogate had become U+FFFD, so two different emoji read as one id).
+                        if (0xD800...0xDBFF).contains(code) {
+                            guard index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                                throw error("lone surrogate in \\u escape")
+                            }
+                            index += 2
+                            let low = try hex4()
+                            guard (0xDC00...0xDFFF).contains(low) else { throw error("lone surrogate in \\u escape") }
+                            code = 0x10000 + (code - 0xD800) << 10 + (low - 0xDC00)
                         }
-                        index += 4
-                        out.append(contentsOf: Array(String(Character(Unicode.Scalar(code) ?? "\u{FFFD}")).utf8))
+                        guard let scalar = Unicode.Scalar(code) else { throw error("lone surrogate in \\u escape") }
+                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
                     default: out.append(escaped)
                     }
                 case 0..<0x20:

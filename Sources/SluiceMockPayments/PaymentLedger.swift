@@ -38,13 +38,24 @@ public final class PaymentLedger: Sendable {
         case exceedsRemaining(remainingFen: Int)
     }
 
-    private struct Key: Hashable { let mchid: String; let outTradeNo: String }
+    /// Identifiers compared byte for byte, as a database's binary unique index compares them:
+    /// Swift's String equality is canonical equivalence (`é` and `e` + U+0301, `K` and the
+    /// Kelvin sign are equal), which made two ids the gateway keeps apart one id here, and the
+    /// ledger count a duplicate the gateway never let through.
+    private struct Key: Hashable {
+        let mchid: ExactText
+        let outTradeNo: ExactText
+        init(mchid: String, outTradeNo: String) {
+            self.mchid = ExactText(mchid)
+            self.outTradeNo = ExactText(outTradeNo)
+        }
+    }
 
     private struct State {
         var orders = ShardedDictionary<Key, Order>()
-        var merchantByTradeNo = ShardedDictionary<String, String>()
+        var merchantByTradeNo = ShardedDictionary<ExactText, String>()
         var refundIDs = ShardedDictionary<Key, String>()  // (mchid, out_refund_no)
-        var notificationIDs = Set<String>()
+        var notificationIDs = Set<ExactText>()
         var counts = Counts()
         var nextID = 1
     }
@@ -69,7 +80,7 @@ public final class PaymentLedger: Sendable {
                               transactionID: "4200\(String(s.nextID))", executions: 1, state: "SUCCESS", refundedFen: 0)
             s.nextID += 1
             s.orders[key] = order
-            s.merchantByTradeNo[outTradeNo] = mchid
+            s.merchantByTradeNo[ExactText(outTradeNo)] = mchid
             s.counts.orders += 1
             s.counts.amountExecutedFen += totalFen
             return (order, false)
@@ -79,7 +90,7 @@ public final class PaymentLedger: Sendable {
     public func query(mchid: String?, outTradeNo: String) -> Order? {
         state.withLock { s in
             s.counts.queries += 1
-            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo],
+            guard let merchant = mchid ?? s.merchantByTradeNo[ExactText(outTradeNo)],
                   let order = s.orders[Key(mchid: merchant, outTradeNo: outTradeNo)] else {
                 s.counts.queriesNotFound += 1
                 return nil
@@ -91,7 +102,7 @@ public final class PaymentLedger: Sendable {
     /// Closes an order; a paid (or refunded) order keeps its state. nil when it does not exist.
     public func close(mchid: String?, outTradeNo: String) -> Order? {
         state.withLock { s in
-            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo] else { return nil }
+            guard let merchant = mchid ?? s.merchantByTradeNo[ExactText(outTradeNo)] else { return nil }
             let key = Key(mchid: merchant, outTradeNo: outTradeNo)
             guard let order = s.orders[key] else { return nil }
             s.counts.closes += 1
@@ -103,7 +114,7 @@ public final class PaymentLedger: Sendable {
     /// counted duplicate and moves no money); more than what is left is rejected.
     public func refund(mchid: String?, outTradeNo: String, outRefundNo: String, amountFen: Int) -> RefundOutcome {
         state.withLock { s in
-            guard let merchant = mchid ?? s.merchantByTradeNo[outTradeNo],
+            guard let merchant = mchid ?? s.merchantByTradeNo[ExactText(outTradeNo)],
                   var order = s.orders[Key(mchid: merchant, outTradeNo: outTradeNo)] else {
                 s.counts.refundsRejected += 1
                 return .orderNotFound
@@ -135,7 +146,7 @@ public final class PaymentLedger: Sendable {
     @discardableResult
     public func receiveNotification(id: String?) -> (processed: Bool, duplicate: Bool) {
         state.withLock { s in
-            if let id, !s.notificationIDs.insert(id).inserted {
+            if let id, !s.notificationIDs.insert(ExactText(id)).inserted {
                 s.counts.duplicateNotifications += 1
                 return (false, true)
             }
@@ -153,5 +164,16 @@ public final class PaymentLedger: Sendable {
                 .sorted { ($0.executions, $0.mchid, $0.outTradeNo) > ($1.executions, $1.mchid, $1.outTradeNo) }
                 .prefix(limit))
         }
+    }
+}
+
+/// A string that is equal to another only when their UTF-8 bytes are.
+struct ExactText: Hashable, Sendable {
+    let text: String
+    init(_ text: String) { self.text = text }
+    static func == (lhs: ExactText, rhs: ExactText) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+    func hash(into hasher: inout Hasher) {
+        for byte in text.utf8 { hasher.combine(byte) }
+        hasher.combine(0xFF as UInt8)  // not a UTF-8 byte: ends the text
     }
 }

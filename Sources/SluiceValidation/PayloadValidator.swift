@@ -77,6 +77,10 @@ enum PayloadValidator {
                 if let maximum, number > maximum { return fail("out_of_range", "must be at most \(maximum)") }
             }
         }
+        if field.rule.isMerchant, kind == .string || kind == .text {
+            guard let merchant else { return fail("merchant_mismatch", "must be the verified merchant, and this request has none") }
+            guard merchant.utf8.elementsEqual(bytes) else { return fail("merchant_mismatch", "must be the merchant that signed the request") }
+        }
         guard field.checksText, kind == .string || kind == .text else { return nil }
         guard let (code, detail) = textProblem(bytes, field) else { return nil }
         return fail(code, detail)

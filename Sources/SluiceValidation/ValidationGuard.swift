@@ -23,11 +23,22 @@ final class ValidationGuard: RequestGuard {
     }
 
     func explain(_ request: GuardRequest) -> String {
-        let settings = "rule \(rule.name): \(rule.fields.count) fields\(rule.strict ? ", strict" : "")"
+        var settings = "rule \(rule.name): \(rule.fields.count) fields\(rule.strict ? ", strict" : "")"
         guard let body = request.body else { return settings + " (give --body-file to check a body)" }
+        // `explain` verifies no signature, so no merchant is known: the fields bound to the
+        // verified merchant are left out of this check, and said so.
+        var checked = rule
+        if request.merchantID == nil, rule.fields.contains(where: \.isMerchant) {
+            checked.fields = rule.fields.map { field in
+                var field = field
+                field.isMerchant = false
+                return field
+            }
+            settings += " (" + rule.fields.filter(\.isMerchant).map(\.path).joined(separator: ", ") + " must be the verified merchant: not checked here)"
+        }
         do {
             let payload = try body.payload()
-            guard let violation = PayloadValidator.validate(payload, rule, merchant: request.merchantID) else { return settings + "; the body passes" }
+            guard let violation = PayloadValidator.validate(payload, checked, merchant: request.merchantID) else { return settings + "; the body passes" }
             return settings + "; the body would be refused: 400 \(violation.code) (\(violation.detail))"
         } catch {
             return settings + "; the body would be refused: 400 invalid_body (\(error))"
@@ -81,7 +92,16 @@ enum ValidationReplies {
             headers.appendLowercased(name: "content-type", value: "application/json")
             body = "{\"code\":\"PARAM_ERROR\",\"message\":\"\(jsonEscaped(violation.detail))\","
                 + "\"detail\":{\"field\":\"\(jsonEscaped(violation.field))\",\"location\":\"body\",\"issue\":\"\(violation.code)\"}}\n"
+        case .wechatpayV2:
+            headers.appendLowercased(name: "content-type", value: "application/xml")
+            body = "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg>\(cdata(violation.detail))</return_msg>"
+                + "<err_code>\(cdata("PARAM_ERROR"))</err_code><err_code_des>\(cdata(violation.code))</err_code_des></xml>\n"
         }
         return LocalReply(status: 400, headers: headers, body: Array(body.utf8), reason: "invalid_param:" + violation.code)
+    }
+
+    /// A CDATA section holding `text` (a `]]>` inside is split across two sections).
+    static func cdata(_ text: String) -> String {
+        "<![CDATA[" + text.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>") + "]]>"
     }
 }

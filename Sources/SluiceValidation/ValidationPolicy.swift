@@ -9,6 +9,8 @@ public struct ValidationPolicy: Sendable, Equatable {
         case problem
         /// WeChat Pay's own error shape: `{"code":"PARAM_ERROR","message":…,"detail":{"field":…,"issue":…}}`.
         case wechatpay
+        /// WeChat Pay v2's XML answer: `<xml><return_code>FAIL</return_code><return_msg>…</return_msg></xml>`.
+        case wechatpayV2 = "wechatpay_v2"
     }
 
     public var name: String
@@ -68,6 +70,10 @@ public struct FieldRule: Sendable, Equatable {
     /// The only values allowed (compared as sent).
     public var oneOf: [String]?
     public var url: URLRule?
+    /// The value must be the merchant auth verified for this request (`merchant: true`): a body's
+    /// `mchid` that names another merchant than the signature's would book the order under that
+    /// merchant, and key its duplicate protection apart from the signer's own orders.
+    public var isMerchant = false
 
     public init(path: String) {
         self.path = path

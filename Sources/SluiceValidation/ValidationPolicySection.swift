@@ -7,7 +7,7 @@ import Yams
 /// ```yaml
 /// validations:
 ///   - name: wechat-v3-order
-///     style: wechatpay                 # problem (default) | wechatpay (PARAM_ERROR body)
+///     style: wechatpay                 # problem (default) | wechatpay (PARAM_ERROR body) | wechatpay_v2 (XML FAIL)
 ///     strict: false                    # true: fields not listed are refused
 ///     offload: {pool: large-bodies, over: 16KiB}   # optional: bigger bodies are checked on that thread pool
 ///     fields:
@@ -74,7 +74,7 @@ extension PolicyFileReader {
     private func readFieldRule(_ node: Node, path: String) -> FieldRule? {
         let what = "field '\(path)'"
         guard let fields = mapping(node, what: what, allowed: [
-            "required", "type", "min", "max", "max_per_merchant", "min_length", "max_length", "chars", "one_of", "url",
+            "required", "type", "min", "max", "max_per_merchant", "min_length", "max_length", "chars", "one_of", "url", "merchant",
         ]) else { return nil }
         var rule = FieldRule(path: path)
         if let node = fields["required"], let value = flag(node) { rule.required = value }
@@ -104,6 +104,10 @@ extension PolicyFileReader {
             if let allowed = AllowedCharacters(spec) { rule.allowedCharacters = allowed } else {
                 report("invalid character set '\(spec)' (printable ASCII, ranges like a-z)", at: node)
             }
+        }
+        if let node = fields["merchant"], let value = flag(node) {
+            if value && rule.type != .string { report("'merchant' of \(what) applies to type: string", at: node) }
+            rule.isMerchant = value
         }
         if let node = fields["one_of"], let items = list(node, expected: "a list of allowed values") {
             rule.oneOf = items.compactMap { text($0, expected: "a value") }

@@ -27,7 +27,7 @@ def test_a_payment_route_lists_its_guards_in_chain_order(tmp_path):
     assert "route: wechat-v3-jsapi-pay (exact path /v3/pay/transactions/jsapi, methods POST), class core" in text
     guards = [line.split(". ", 1)[1].split(":")[0] for line in text.splitlines() if line.startswith("  ") and ". " in line]
     assert guards == ["degrade", "auth", "validation", "idempotency", "ratelimit", "bulkhead", "breaker"], text
-    assert "rule wechat-v3-order: 9 fields; the body passes" in text
+    assert "rule wechat-v3-order: 9 fields (mchid must be the verified merchant: not checked here); the body passes" in text
     assert 'this request\'s keys: header "k-1", business mchid,out_trade_no 1900000001 T20260101-0001' in text
     assert "bulkhead: payments: 512 in flight" in text and "breaker: payments: opens when 50% of the last 50 calls fail" in text
     assert "upstream: cluster payments [127.0.0.1:9001]" in text

@@ -183,6 +183,38 @@ def test_routes_sharing_a_rule_share_its_records(spawn, redis):
     assert executions(backend) == (1, 0)
 
 
+V2_KEY_FILE = REPO / "policies" / "keys" / "1900000001.v2key"
+
+
+def v3_signed(port, body, tmp_path):
+    """A v3 order signed with `sluice sign` and the bundled demo merchant's HMAC key."""
+    (tmp_path / "order.json").write_bytes(body)
+    signature = subprocess.run(
+        [str(SLUICE), "sign", "--key-file", str(REPO / "policies" / "keys" / "1900000001.hmac"), "--merchant", "1900000001",
+         "--method", "POST", "--path", PAY, "--body-file", str(tmp_path / "order.json")], capture_output=True, check=True).stdout
+    name, _, value = signature.decode().strip().partition(": ")
+    return pay(port, body, extra={name: value})
+
+
+def v2_signed(port, no, raw_no=None):
+    """A v2 /pay/unifiedorder XML order signed (MD5, here in Python) with the bundled v2 key;
+    `raw_no` is the out_trade_no as written in the XML, when it is spelled otherwise."""
+    fields = {"appid": "wxd678efh567hg6787", "mch_id": "1900000001", "nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+              "body": "tea", "out_trade_no": no, "total_fee": "100", "spbill_create_ip": "127.0.0.1",
+              "notify_url": "https://merchant.example/notify", "trade_type": "NATIVE"}
+    string_a = "&".join(f"{k}={v}" for k, v in sorted(fields.items())) + "&key=" + V2_KEY_FILE.read_text().strip()
+    sign = hashlib.md5(string_a.encode()).hexdigest().upper()
+    written = dict(fields, out_trade_no=raw_no if raw_no is not None else no, sign=sign)
+    body = ("<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in written.items()) + "</xml>").encode()
+    with Conn(port, timeout=15) as c:
+        return c.request("POST", "/pay/unifiedorder", {"Content-Type": "text/xml"}, body)
+
+
+def bundled_gateway(spawn, backend, redis):
+    port = free_port()
+    return spawn.sluice(bundled_policy(port, backend.port, redis.port, free_port()), port)
+
+
 def test_one_order_through_the_v3_and_the_v2_api_executes_once(spawn, redis, tmp_path):
     """The bundled policy: an order created through v3 (JSON, merchant HMAC) and sent again, after
     a timeout, through v2's /pay/unifiedorder (XML, signed with the merchant's v2 key) with the
@@ -190,39 +222,40 @@ def test_one_order_through_the_v3_and_the_v2_api_executes_once(spawn, redis, tmp
     the v3 rule's (`records: orders`, its `mch_id` known as `mchid`), so the second gets 422 and
     the backend executes it once (records per rule executed both: (2, 1))."""
     backend = spawn.backend()
-    port = free_port()
-    s = spawn.sluice(bundled_policy(port, backend.port, redis.port, free_port()), port)
-    v2_key = (REPO / "policies" / "keys" / "1900000001.v2key").read_text().strip()
-
-    def v3(no):
-        body = order(no)
-        (tmp_path / "order.json").write_bytes(body)
-        signature = subprocess.run(
-            [str(SLUICE), "sign", "--key-file", str(REPO / "policies" / "keys" / "1900000001.hmac"), "--merchant", "1900000001",
-             "--method", "POST", "--path", PAY, "--body-file", str(tmp_path / "order.json")], capture_output=True, check=True).stdout
-        name, _, value = signature.decode().strip().partition(": ")
-        return pay(s.port, body, extra={name: value})
-
-    def v2(no):
-        fields = {"appid": "wxd678efh567hg6787", "mch_id": "1900000001", "nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
-                  "body": "tea", "out_trade_no": no, "total_fee": "100", "spbill_create_ip": "127.0.0.1",
-                  "notify_url": "https://merchant.example/notify", "trade_type": "NATIVE"}
-        string_a = "&".join(f"{k}={v}" for k, v in sorted(fields.items())) + "&key=" + v2_key
-        fields["sign"] = hashlib.md5(string_a.encode()).hexdigest().upper()
-        body = ("<xml>" + "".join(f"<{k}>{v}</{k}>" for k, v in fields.items()) + "</xml>").encode()
-        with Conn(s.port, timeout=15) as c:
-            return c.request("POST", "/pay/unifiedorder", {"Content-Type": "text/xml"}, body)
-
-    assert v3("T-V3-THEN-V2").status == 200
-    again = v2("T-V3-THEN-V2")
+    s = bundled_gateway(spawn, backend, redis)
+    assert v3_signed(s.port, order("T-V3-THEN-V2"), tmp_path).status == 200
+    again = v2_signed(s.port, "T-V3-THEN-V2")
     assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
-    assert v2("T-V2-THEN-V3").status == 200
-    again = v3("T-V2-THEN-V3")
+    assert v2_signed(s.port, "T-V2-THEN-V3").status == 200
+    again = v3_signed(s.port, order("T-V2-THEN-V3"), tmp_path)
     assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
     assert executions(backend) == (2, 0), "each order executed once"
     # A new order number through v2 alone is a new order.
-    assert v2("T-V2-ONLY").status == 200
+    assert v2_signed(s.port, "T-V2-ONLY").status == 200
     assert executions(backend) == (3, 0)
+
+
+def test_an_order_keyed_apart_by_its_spelling_is_refused_before_the_backend(spawn, redis, tmp_path):
+    """The bundled policy keys an order by the body's mchid and out_trade_no. A merchant signing
+    an order whose body names another merchant (or its own id as `01900000001`, which a numeric
+    field reads as the same) booked it under that merchant and keyed it apart from its own orders;
+    a v2 order number with a space or line break (which a trimming backend reads as the v3 order)
+    got a record of its own. All are refused now (mchid must be the signer, v2 order numbers have
+    v3's rules), and the backend executes nothing of them."""
+    backend = spawn.backend()
+    s = bundled_gateway(spawn, backend, redis)
+    for mchid in ["1900000002", "01900000001"]:
+        body = order("T-OTHER-MCHID").replace(b'"mchid": "1900000001"', f'"mchid": "{mchid}"'.encode())
+        assert f'"mchid": "{mchid}"'.encode() in body
+        r = v3_signed(s.port, body, tmp_path)
+        assert r.status == 400 and r.json()["code"] == "PARAM_ERROR", r
+        assert r.json()["detail"] == {"field": "mchid", "location": "body", "issue": "merchant_mismatch"}, r
+    assert v3_signed(s.port, order("T-SPELLED"), tmp_path).status == 200
+    for raw in [" T-SPELLED", "T-SPELLED\n", "<![CDATA[ T-SPELLED ]]>", "T-SPELLED\t"]:
+        r = v2_signed(s.port, raw.replace("<![CDATA[", "").replace("]]>", ""), raw_no=raw)
+        assert r.status == 400 and r.header("content-type") == "application/xml", (raw, r)
+        assert b"<return_code><![CDATA[FAIL]]></return_code>" in r.body and b"invalid_characters" in r.body, (raw, r)
+    assert executions(backend) == (1, 0)
 
 
 def notify_gateway(spawn, backend, redis, path):

@@ -46,6 +46,13 @@ final class PaymentRequestsTests: XCTestCase {
         for bad in ["{", "{\"a\":}", "[1,]", "01x", "\"\u{01}\"", "{} x"] {
             XCTAssertThrowsError(try MiniJSON.parse(bad), bad)
         }
+        // A surrogate pair is one character; two different emoji stay two (each surrogate had
+        // become U+FFFD); a lone surrogate or a bad hex digit is an error.
+        XCTAssertEqual(try MiniJSON.parse(#""\ud83d\ude00""#).string, "\u{1F600}")
+        XCTAssertNotEqual(try MiniJSON.parse(#""\ud83d\ude00""#).string, try MiniJSON.parse(#""\ud83d\ude01""#).string)
+        for bad in [#""\ud83d""#, #""\ud83dx""#, #""\ud83d\u0041""#, #""\ude00""#, #""\u+041""#] {
+            XCTAssertThrowsError(try MiniJSON.parse(bad), bad)
+        }
     }
 }
 
@@ -64,6 +71,22 @@ final class PaymentLedgerTests: XCTestCase {
         XCTAssertEqual(c.duplicatePayments, 1)
         XCTAssertEqual(c.amountExecutedFen, 200)
         XCTAssertEqual(ledger.duplicates().map { "\($0.mchid)/\($0.outTradeNo)x\($0.executions)" }, ["m1/Ax2"])
+    }
+
+    /// Ids are compared byte for byte, as a binary unique index does: canonically equivalent
+    /// spellings, which Swift's String equality makes equal, are different ids (and orders).
+    func testIdsAreComparedByTheirBytes() {
+        let ledger = PaymentLedger()
+        for (a, b) in [("N-\u{E9}", "N-e\u{301}"), ("N-K", "N-\u{212A}")] {
+            XCTAssertEqual(a, b, "Swift's String equality, which the ledger must not use")
+            XCTAssertTrue(ledger.receiveNotification(id: a).processed)
+            XCTAssertTrue(ledger.receiveNotification(id: b).processed, b)
+            XCTAssertFalse(ledger.execute(mchid: "m1", outTradeNo: a, totalFen: 1).duplicate)
+            XCTAssertFalse(ledger.execute(mchid: "m1", outTradeNo: b, totalFen: 1).duplicate, b)
+        }
+        XCTAssertEqual(ledger.counts.duplicateNotifications, 0)
+        XCTAssertEqual(ledger.counts.duplicatePayments, 0)
+        XCTAssertTrue(ledger.receiveNotification(id: "N-\u{E9}").duplicate, "the same bytes again")
     }
 
     func testNotificationsAreProcessedOncePerID() {

@@ -59,6 +59,43 @@ final class PayloadValidatorTests: XCTestCase {
         XCTAssertNil(try check(large, merchant: "big"))
     }
 
+    /// `merchant: true`: the body's merchant id is the one auth verified, byte for byte. A signer
+    /// naming another merchant, or its own id spelled otherwise (`01900000001`, which a numeric
+    /// field reads as the same), is refused; so is any value when no merchant was verified.
+    func testAMerchantFieldMustBeTheVerifiedMerchant() throws {
+        var rule = order()
+        rule.fields[0].isMerchant = true
+        XCTAssertNil(try check(good, rule, merchant: "1900000001"))
+        for (mchid, merchant) in [("1900000002", "1900000001"), ("01900000001", "1900000001"), ("1900000001 ", "1900000001"),
+                                  ("1900000001", nil)] as [(String, String?)] {
+            let body = good.replacingOccurrences(of: #""mchid":"1900000001""#, with: "\"mchid\":\"\(mchid)\"")
+            let violation = try check(body, rule, merchant: merchant)
+            XCTAssertEqual(violation?.code, "merchant_mismatch", "\(mchid) signed by \(merchant ?? "nobody")")
+            XCTAssertEqual(violation?.field, "mchid")
+        }
+        // The same order from XML (v2's mch_id), as text.
+        var v2 = ValidationPolicy(name: "v2")
+        var mchID = FieldRule(path: "mch_id")
+        mchID.type = .string
+        mchID.isMerchant = true
+        v2.fields = [mchID]
+        let xml = try PaymentPayload.parse(Array("<xml><mch_id>1900000002</mch_id></xml>".utf8), format: .xml)
+        XCTAssertNil(PayloadValidator.validate(xml, v2, merchant: "1900000002"))
+        XCTAssertEqual(PayloadValidator.validate(xml, v2, merchant: "1900000001")?.code, "merchant_mismatch")
+    }
+
+    func testWechatPayV2RefusalsAreXML() {
+        var rule = ValidationPolicy(name: "v2")
+        rule.style = .wechatpayV2
+        let reply = ValidationReplies.refusal(Violation(code: "invalid_characters", field: "out_trade_no",
+                                                        detail: "out_trade_no may only contain [A-Za-z]]>"), rule: rule)
+        XCTAssertEqual(reply.status, 400)
+        XCTAssertEqual(reply.headers["content-type"], "application/xml")
+        XCTAssertEqual(String(decoding: reply.body, as: UTF8.self),
+                       "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[out_trade_no may only contain [A-Za-z]]]]><![CDATA[>]]>"
+                       + "</return_msg><err_code><![CDATA[PARAM_ERROR]]></err_code><err_code_des><![CDATA[invalid_characters]]></err_code_des></xml>\n")
+    }
+
     func testStringsLengthsCharactersValuesAndURLs() throws {
         let cases: [(String, String, String, String)] = [
             (#""out_trade_no":"T-0001""#, #""out_trade_no":"T-1""#, "too_short", "out_trade_no"),

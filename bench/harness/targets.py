@@ -165,6 +165,16 @@ def sluice_check(sluice: Path, policy: Path) -> str | None:
     return "; ".join(lines[:3]) or f"sluice check exited {r.returncode}"
 
 
+def bundled_validations_without_auth() -> str:
+    """policies/validations.yaml for a bench route without auth: the bundled rules bind `mchid`
+    to the merchant auth verified (`merchant: true`), which such a route has none of, so every
+    body would be refused; the binding is the one check taken out (a comparison of a few bytes)."""
+    text = (Path(__file__).resolve().parents[2] / "policies" / "validations.yaml").read_text()
+    if ", merchant: true}" not in text:
+        raise BenchError("bench: policies/validations.yaml no longer binds mchid with ', merchant: true}'")
+    return text.replace(", merchant: true}", "}")
+
+
 GUARD_KEYS = ("bulkheads", "degrade", "limits", "idempotency", "auth", "breakers")
 ROUTE_GUARD_KEYS = ("bulkhead", "degrade", "limits", "idempotency", "auth", "breaker")
 
