@@ -18,6 +18,8 @@ final class RedisCall {
     /// call forever), and whether the call now goes to a node that needs `ASKING` first.
     var redirects = 0
     var asking = false
+    /// Its bytes wait in the connection's outgoing buffer for the writer to take them.
+    var awaitsWriter = false
 
     /// Sets the result (once) and wakes whoever awaits it.
     func complete(_ outcome: Result<RedisReply, RedisError>) {

@@ -30,6 +30,12 @@ public final class RedisConnection: @unchecked Sendable {
     private var pending: [RedisCall] = []
     private var pendingHead = 0
     private var outgoing: [UInt8] = []
+    /// The calls whose bytes are in `outgoing`: their deadlines start again when it is written.
+    private var unflushed: [RedisCall] = []
+    /// Set when the deadline timer found replies waiting unread and gave the reader a pass.
+    private var expiryDeferred = false
+    /// The writer is in a write (a Redis that does not read can hold it there).
+    private var writing = false
     private var writerWaiter: UnsafeContinuation<Void, Never>?
     private var backoff: Duration
     private var reconnectTimer: TimerNode?
@@ -110,8 +116,8 @@ public final class RedisConnection: @unchecked Sendable {
             return
         }
         if call.deadline == 0 {
-            // The loop's clock (read once per iteration): the deadline counts from the start of
-            // this loop tick, so it is never later than before.
+            // Counted again from the moment its bytes are written (`writeLoop`); this one holds
+            // while the write cannot go out.
             call.deadline = loop.deadline(after: configuration.deadline).nanoseconds
             call.sentAt = loop.now
         }
@@ -135,6 +141,8 @@ public final class RedisConnection: @unchecked Sendable {
         }
         pending.append(call)
         outgoing.append(contentsOf: call.command)
+        call.awaitsWriter = true
+        unflushed.append(call)
     }
 
     private static let askingCommand = RESPWriter.command(["ASKING"])
@@ -159,9 +167,27 @@ public final class RedisConnection: @unchecked Sendable {
     /// to the back with its old deadline), so all of them are looked at; there are at most
     /// `maxInFlight`, and this runs about once per deadline.
     private func expireCalls() {
+        // Timers fire after the pass's I/O events, before the jobs they woke: after a long pass
+        // the reader may not yet have taken replies that are here. It gets one pass first (the
+        // timer fires again after it), so calls that Redis answered in time are not failed for
+        // the loop's own delay.
+        if !expiryDeferred, case .connected(let transport) = state, transport.hasUnreadInput() {
+            expiryDeferred = true
+            loop.schedule(deadlineTimer, at: Deadline(nanoseconds: Deadline.now.nanoseconds &+ 1))
+            return
+        }
+        expiryDeferred = false
         let now = Deadline.now.nanoseconds
         var next = UInt64.max
+        // While connected, a writer that is not stuck in a write takes the outgoing bytes among
+        // this pass's jobs; the time of the calls still waiting for it starts then. (While
+        // connecting there is no writer yet, and their deadlines hold.)
+        let writerWillTake = isConnected && !writing
         for call in pending[pendingHead...] where call.result == nil {
+            if call.awaitsWriter && writerWillTake {
+                next = min(next, max(call.deadline, now &+ configuration.deadline.nanosecondsClamped))
+                continue
+            }
             if call.deadline <= now {
                 _ = breaker.record(.failure, epoch: call.breakerEpoch, now: now)
                 resolve(call, .failure(.timedOut))
@@ -190,6 +216,7 @@ public final class RedisConnection: @unchecked Sendable {
         pending.removeAll()
         pendingHead = 0
         outgoing.removeAll()
+        unflushed.removeAll()
         for call in calls { resolve(call, .failure(error)) }
     }
 
@@ -260,9 +287,23 @@ public final class RedisConnection: @unchecked Sendable {
                 continue
             }
             swap(&outgoing, &spare)
+            // A call's deadline is the time Redis has to answer it: it starts when its bytes
+            // go out, not when it was queued. A pass that served a burst (HMAC, JSON, guards
+            // for a hundred requests) took longer than the deadline itself, and every call it
+            // queued timed out before Redis was asked: nonces fell back to each gateway's own
+            // cache (a replay through two gateways passed both), orders got 503.
+            let answerBy = Deadline.after(configuration.deadline).nanoseconds
+            for call in unflushed {
+                call.awaitsWriter = false
+                if call.result == nil && call.redirects == 0 && call.deadline < answerBy { call.deadline = answerBy }
+            }
+            unflushed.removeAll(keepingCapacity: true)
+            writing = true
             do throws(IOError) {
                 try await connection.write(spare, deadline: .after(.seconds(1)))
+                writing = false
             } catch {
+                writing = false
                 connectionLost(epoch: myEpoch, "write: \(error)")
                 return
             }

@@ -21,6 +21,9 @@ enum RedisTransport {
         }
     }
 
+    /// Reply bytes (or an end) the socket holds that no read has taken yet.
+    func hasUnreadInput() -> Bool { stream.hasUnreadInput() }
+
     func close() {
         switch self {
         case .tcp(let connection): connection.close()

@@ -82,6 +82,43 @@ final class RedisConnectionTests: RedisLoopTestCase {
         XCTAssertEqual(outcome, ["redis: timed out fast", "redis: timed out fast", "redis: timed out fast", "redis: breaker open fast", "redis: breaker open fast"])
     }
 
+    /// A loop pass that takes longer than the deadline (a burst of requests, each verifying a
+    /// signature and reading JSON before its call) must not time its calls out before Redis is
+    /// even asked: the deadline starts when the bytes go out. Then the replies are read before
+    /// the deadline timer judges them, however long the pass that read them took.
+    func testALongLoopPassDoesNotTimeOutCallsRedisAnswersInTime() async throws {
+        let configuration = configuration(deadline: .milliseconds(30), failures: 1000)
+        let outcome = try await onLoop { loop -> [String] in
+            let connection = RedisClient(loop: loop, configuration: configuration)
+            connection.start()
+            guard await Self.waitConnected(connection, loop) else { return ["not connected"] }
+            // The burst: 100 calls queued in one pass, which then goes on for 100 ms.
+            let calls = (1...100).map { connection.send(["SET", "burst-\($0)", "1", "NX", "PX", "60000"]) }
+            usleep(100_000)
+            var results: [String] = []
+            for call in calls {
+                switch await call.reply() {
+                case .success: results.append("ok")
+                case .failure(let error): results.append("\(error)")
+                }
+            }
+            // Replies that arrive while the loop is busy with other jobs after the writer sent
+            // the calls: the timer that fires after that pass must let the reader take them.
+            let late = (1...50).map { connection.send(["SET", "late-\($0)", "1", "NX", "PX", "60000"]) }
+            loop.spawn { usleep(100_000) }  // queued behind the writer the calls woke
+            for call in late {
+                switch await call.reply() {
+                case .success: results.append("ok")
+                case .failure(let error): results.append("\(error)")
+                }
+            }
+            connection.close()
+            return results
+        }
+        XCTAssertEqual(outcome.filter { $0 != "ok" }, [], "\(outcome.count) calls")
+        XCTAssertEqual(outcome.count, 150)
+    }
+
     func testReconnectsAfterRestart() async throws {
         let configuration = configuration()
         let redis = self.redis!
