@@ -18,6 +18,10 @@ enum LimitScripts {
         """
 
     /// GCRA. ARGV: emission interval µs, burst, cost, want (a lease takes up to `want` ≥ cost).
+    /// A stored time beyond this burst's reach (the rule's rate or burst changed since: a 20 s
+    /// backlog of 1/s read with a 2 s burst of 50/s blocked the merchant 18 s after a raise) is
+    /// an empty bucket now, filling at the new rate. A key of another type (the rule was a
+    /// window before) starts afresh.
     static let tokenBucket = RedisScript("""
         local T = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
@@ -25,9 +29,15 @@ enum LimitScripts {
         local want = tonumber(ARGV[4])
         local t = redis.call('TIME')
         local now = t[1] * 1000000 + t[2]
-        local tat = tonumber(redis.call('GET', KEYS[1])) or now
+        local stored = redis.pcall('GET', KEYS[1])
+        if type(stored) == 'table' then
+          redis.call('DEL', KEYS[1])
+          stored = false
+        end
+        local tat = tonumber(stored) or now
         if tat < now then tat = now end
         local tau = burst * T
+        if tat > now + tau then tat = now + tau end
         local available = math.floor((now + tau - tat) / T)
         if available < cost then
           return {0, available, math.ceil(tat + cost * T - tau - now), math.ceil(tat - now)}
@@ -48,9 +58,14 @@ enum LimitScripts {
         """)
 
     /// Exact log in a sorted set: members are admissions scored by time; the window is
-    /// (now − window, now]. ARGV: window µs, limit, cost, unique member id.
+    /// (now − window, now]. ARGV: window µs, limit, cost, unique member id. A key of another
+    /// type (the rule's limit crossed the log's maximum, so it was sub-window buckets) starts
+    /// afresh: every call failed with WRONGTYPE until it expired, a whole window unlimited or
+    /// refused by the failure mode.
     static let slidingLog = RedisScript(windowPrologue + """
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+        if type(redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))) == 'table' then
+          redis.call('DEL', KEYS[1])
+        end
         local count = redis.call('ZCARD', KEYS[1])
         if count + cost > limit then
           local index = count + cost - limit - 1
@@ -78,12 +93,17 @@ enum LimitScripts {
     /// buckets filled, summing them all per call cost 2x the weighted script); buckets that left
     /// the span are subtracted and deleted once, when the span moves on. Only a denial reads the
     /// buckets, for its retry time. ARGV: window µs, limit, cost. A grant's reply carries a fifth
-    /// element, the bucket index charged, for the refund.
+    /// element, the bucket index charged, for the refund. A key of another type (a log before)
+    /// starts afresh.
     static let subWindow = RedisScript(windowPrologue + """
         local n = \(LimitRule.subWindowBuckets)
         local width = math.ceil(window / n)
         local k = math.floor(now / width)
-        local v = redis.call('HMGET', KEYS[1], 't', 'o')
+        local v = redis.pcall('HMGET', KEYS[1], 't', 'o')
+        if v.err then
+          redis.call('DEL', KEYS[1])
+          v = {false, false}
+        end
         local used = tonumber(v[1]) or 0
         local oldest = tonumber(v[2]) or k - n
         if oldest < k - n then

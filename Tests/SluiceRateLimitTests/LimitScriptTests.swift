@@ -126,6 +126,29 @@ final class LimitScriptTests: RedisLoopTestCase {
         XCTAssertEqual(decisions.map(\.granted), [1, 1, 0, -1, 1, 0], "the refund (no decision) frees one")
     }
 
+    /// A bucket spent at one rate, then the rule raised (1 per 1000 s, burst 3 → 1 per 10 s,
+    /// burst 2): the stored backlog (3000 s) is beyond the new burst's reach (20 s), so the
+    /// bucket is empty, not blocked for the old backlog: the next token is 10 s away, not ~3000.
+    func testTokenBucketRaisedAfterItWasSpentWaitsOnlyForTheNewRate() async throws {
+        let old = (LimitScripts.tokenBucket, "rl:{tb|raise}", [Self.window, "3", "1", "1"])
+        let raised = (LimitScripts.tokenBucket, "rl:{tb|raise}", ["10000000", "2", "1", "1"])
+        let decisions = try await run([old, old, old, old, raised])
+        XCTAssertEqual(decisions.map(\.granted), [1, 1, 1, 0, 0])
+        XCTAssertGreaterThan(decisions[3].retryAfterMicros, 900_000_000, "spent at the old rate: ~1000 s")
+        XCTAssertLessThanOrEqual(decisions[4].retryAfterMicros, 10_000_000, "empty at the new rate: one interval")
+    }
+
+    /// A window rule whose limit crossed the log's maximum changes representation (a sorted set
+    /// ↔ sub-window buckets in a hash) under the same key: both scripts start the key afresh
+    /// instead of failing every call with WRONGTYPE until it expires. So does a token bucket.
+    func testAWindowKeyOfTheOtherRepresentationStartsAfresh() async throws {
+        let log = (LimitScripts.slidingLog, "rl:{sw|switch}", [Self.window, "2", "1", "m"])
+        let buckets = (LimitScripts.subWindow, "rl:{sw|switch}", [Self.window, "2", "1"])
+        let bucket = (LimitScripts.tokenBucket, "rl:{sw|switch}", [Self.window, "2", "1", "1"])
+        let decisions = try await run([log, buckets, buckets, buckets, log, bucket])
+        XCTAssertEqual(decisions.map(\.granted), [1, 1, 1, 0, 1, 1], "each switch starts the count again, never an error")
+    }
+
     func testSlidingLogRefundRemovesThatAdmission() async throws {
         func take(_ member: String) -> (RedisScript, String, [String]) {
             (LimitScripts.slidingLog, "rl:{sl|a}", [Self.window, "2", "1", member])
