@@ -109,17 +109,18 @@ final class IdempotencyGuard: RequestGuard {
             switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
             case .success(let reply):
                 guard let parsed = IdempotencyScripts.claimResult(reply) else {
-                    return redisFailed(&request, keys: recordKeys, owner: owner, connection: connection)
+                    return redisFailed(&request, keys: recordKeys, owner: owner)
                 }
                 result = parsed
             case .failure:
-                return redisFailed(&request, keys: recordKeys, owner: owner, connection: connection)
+                return redisFailed(&request, keys: recordKeys, owner: owner)
             }
             switch result {
             case .claimed:
                 decisions.claimedCount.wrappingAdd(1, ordering: .relaxed)
                 request.observeOutcome(RecordCompletion(keys: recordKeys, owner: owner, ttlMs: ttlMs, classifier: classifier,
-                                                        connection: connection, decisions: decisions, pending: pending))
+                                                        connections: redis, loopIndex: request.loopIndex, decisions: decisions,
+                                                        pending: pending))
                 return .proceed
             case .mismatch:
                 decisions.mismatchCount.wrappingAdd(1, ordering: .relaxed)
@@ -163,17 +164,17 @@ final class IdempotencyGuard: RequestGuard {
     /// request's claim is released (`UncertainClaims`); a forwarded one's is completed with its
     /// outcome like any claim (both only while the claim is this request's, so nothing changes
     /// where it never ran).
-    private func redisFailed(_ request: inout GuardRequest, keys: [String], owner: String, connection: RedisClient) -> GuardVerdict {
+    private func redisFailed(_ request: inout GuardRequest, keys: [String], owner: String) -> GuardVerdict {
         counters.recordError()
         switch rule.onRedisFailure {
         case .deny:
-            uncertainClaims.release(keys: keys, owner: owner, ttlMs: ttlMs, connection: connection, pending: pending)
+            uncertainClaims.release(keys: keys, owner: owner, ttlMs: ttlMs, connections: redis, loopIndex: request.loopIndex, pending: pending)
             return .reject(IdempotencyReplies.unavailable)
         case .allow:
             decisions.withoutGuaranteeCount.wrappingAdd(1, ordering: .relaxed)
             request.logNotes.append("idempotency_unavailable:" + rule.name)
             request.observeOutcome(RecordCompletion(keys: keys, owner: owner, ttlMs: ttlMs, classifier: classifier,
-                                                    connection: connection, decisions: decisions, pending: pending))
+                                                    connections: redis, loopIndex: request.loopIndex, decisions: decisions, pending: pending))
             return .proceed
         }
     }
@@ -186,18 +187,24 @@ final class RecordCompletion: OutcomeObserver {
     let owner: String
     let ttlMs: Int64
     let classifier: OutcomeClassifier
-    let connection: RedisClient
+    /// The set the claim went through, held until the completion is answered: a reload that
+    /// changes the `redis` settings retires the set, and its clients close once nothing holds
+    /// it. Holding the client alone, a request in flight across such a reload found it closed,
+    /// and its record stayed in flight, then unknown, for the record's TTL (every retry 409).
+    let connections: RedisConnectionSet
+    let loopIndex: Int
     let decisions: IdempotencyCounters
     let pending: PendingCompletions
 
-    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connection: RedisClient,
+    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connections: RedisConnectionSet, loopIndex: Int,
          decisions: IdempotencyCounters, pending: PendingCompletions) {
         self.pending = pending
         self.keys = keys
         self.owner = owner
         self.ttlMs = ttlMs
         self.classifier = classifier
-        self.connection = connection
+        self.connections = connections
+        self.loopIndex = loopIndex
         self.decisions = decisions
     }
 
@@ -206,12 +213,14 @@ final class RecordCompletion: OutcomeObserver {
 
     func requestFinished(_ outcome: RequestOutcome) {
         let completion = classifier.completion(for: outcome)
+        let connection = connections[loopIndex]
         let pending = connection.evaluate(IdempotencyScripts.complete,
                                           evalsha: IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs))
-        let (decisions, completions, owner) = (self.decisions, self.pending, self.owner)
+        let (decisions, completions, owner, connections) = (self.decisions, self.pending, self.owner, self.connections)
         completions.add(completion, owner: owner)
         _ = connection.loop.spawn {
             let reply = await pending.reply()
+            withExtendedLifetime(connections) {}
             completions.remove(owner: owner)
             if case .success(.integer(let updated)) = reply, updated > 0 { return }
             decisions.completionFailureCount.wrappingAdd(1, ordering: .relaxed)

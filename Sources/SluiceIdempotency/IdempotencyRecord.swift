@@ -48,8 +48,9 @@ struct IdempotencyRecord: Equatable {
 /// - an `in_flight` record past its lease turns `unknown`;
 /// then the first existing record decides: `done` → its response, `in_flight` → in flight,
 /// `unknown` → unknown, unless the rule re-forwards unknown outcomes; when none decides, every
-/// key is claimed (`in_flight`, this owner; new records expire after the record TTL).
-/// Completion by the owner: `done` (TTL restarts), `unknown`, or deleted (release), on every key
+/// key is claimed (`in_flight`, this owner; it expires after the record TTL or the lease,
+/// whichever is longer). Completion by the owner: `done` (TTL restarts), `unknown` (kept at
+/// least the TTL from then), or deleted (release), on every key
 /// the owner still holds; keys another request took over are left alone.
 struct RecordBook {
     private(set) var records: [String: IdempotencyRecord] = [:]
@@ -74,15 +75,19 @@ struct RecordBook {
             case .unknown: continue
             }
         }
+        // A claimed record outlives its lease, whatever the TTL: one shorter than the request's
+        // own time let the record vanish in flight, and a retry then executed the order again.
+        let keep = now + max(leaseMs, ttlMs)
         for key in keys {
             if var record = records[key] {
                 record.state = .inFlight
                 record.owner = owner
                 record.inFlightUntil = now + leaseMs
+                record.expiresAt = max(record.expiresAt, keep)
                 records[key] = record
             } else {
                 records[key] = IdempotencyRecord(state: .inFlight, fingerprint: fingerprint, owner: owner,
-                                                 inFlightUntil: now + leaseMs, response: nil, expiresAt: now + ttlMs)
+                                                 inFlightUntil: now + leaseMs, response: nil, expiresAt: keep)
             }
         }
         return .claimed
@@ -100,6 +105,7 @@ struct RecordBook {
                 records[key] = nil
             case .unknown:
                 record.state = .unknown
+                record.expiresAt = max(record.expiresAt, now + ttlMs)
                 records[key] = record
             case .done(let response):
                 record.state = .done

@@ -9,6 +9,8 @@ import SluiceRedis
 enum IdempotencyScripts {
     /// KEYS: the request's record keys (one merchant's: one hash tag, one Cluster slot).
     /// ARGV: fingerprint, owner, lease ms, record TTL ms, 1 to re-claim unknown records.
+    /// A claimed record lives at least as long as its lease and the TTL, whichever is longer: a
+    /// TTL shorter than the request's own time let the record vanish while it was in flight.
     /// Replies `{'claimed'}`, `{'mismatch'}`, `{'in_flight', owner}`, `{'unknown'}` or
     /// `{'done', status, fields, body, replayable}`.
     static let claim = RedisScript("""
@@ -37,12 +39,14 @@ enum IdempotencyScripts {
           if state == 'unknown' and ARGV[5] ~= '1' then return {'unknown'} end
         end
         local lease = string.format('%.0f', now + tonumber(ARGV[3]))
+        local keep = math.max(tonumber(ARGV[3]), tonumber(ARGV[4]))
         for i, key in ipairs(KEYS) do
           if states[i] then
             redis.call('HSET', key, 's', 'in_flight', 'o', ARGV[2], 'd', lease)
+            if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, keep) end
           else
             redis.call('HSET', key, 's', 'in_flight', 'f', ARGV[1], 'o', ARGV[2], 'd', lease)
-            redis.call('PEXPIRE', key, ARGV[4])
+            redis.call('PEXPIRE', key, keep)
           end
         end
         return {'claimed'}
@@ -60,6 +64,7 @@ enum IdempotencyScripts {
               redis.call('DEL', key)
             elseif ARGV[2] == 'unknown' then
               redis.call('HSET', key, 's', 'unknown')
+              if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, ARGV[3]) end
             else
               redis.call('HSET', key, 's', 'done', 'c', ARGV[4], 'h', ARGV[5], 'b', ARGV[6], 'r', ARGV[7])
               redis.call('PEXPIRE', key, ARGV[3])

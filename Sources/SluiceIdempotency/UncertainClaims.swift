@@ -27,8 +27,10 @@ final class UncertainClaims: Sendable {
     var released: Int { releasedCount.load(ordering: .relaxed) }
     var abandoned: Int { abandonedCount.load(ordering: .relaxed) }
 
-    /// Releases the claim of `owner` on `keys` (loop thread of `connection`).
-    func release(keys: [String], owner: String, ttlMs: Int64, connection: RedisClient, pending: PendingCompletions) {
+    /// Releases the claim of `owner` on `keys` (on the loop `loopIndex`, whose client in
+    /// `connections` made the claim; the set is held until the release is done, across reloads).
+    func release(keys: [String], owner: String, ttlMs: Int64, connections: RedisConnectionSet, loopIndex: Int, pending: PendingCompletions) {
+        let connection = connections[loopIndex]
         guard outstanding.wrappingAdd(1, ordering: .relaxed).newValue <= Self.limit else {
             outstanding.wrappingSubtract(1, ordering: .relaxed)
             abandonedCount.wrappingAdd(1, ordering: .relaxed)
@@ -56,6 +58,7 @@ final class UncertainClaims: Sendable {
             } else {
                 abandonedCount.wrappingAdd(1, ordering: .relaxed)
             }
+            withExtendedLifetime(connections) {}
             pending.remove(owner: owner)
             outstanding.wrappingSubtract(1, ordering: .relaxed)
         }

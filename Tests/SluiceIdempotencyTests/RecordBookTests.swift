@@ -46,6 +46,21 @@ final class RecordBookTests: XCTestCase {
         XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "c", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 1600), .done(ok))
     }
 
+    /// A TTL shorter than the request's time (ttl 2 s, lease 15 s): the record must not expire
+    /// while its request is in flight (a retry at 3 s executed the order again), and an unknown
+    /// outcome is kept for the TTL from the moment it is known.
+    func testARecordOutlivesItsLeaseWhateverTheTTL() {
+        var book = RecordBook()
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "a", leaseMs: 15_000, ttlMs: 2_000, reclaimUnknown: false, now: 0), .claimed)
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 15_000, ttlMs: 2_000, reclaimUnknown: false, now: 3_000),
+                       .inFlight(owner: "a"))
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 15_000, ttlMs: 2_000, reclaimUnknown: false, now: 14_999),
+                       .inFlight(owner: "a"))
+        XCTAssertEqual(book.complete(["k"], owner: "a", with: .unknown, ttlMs: 2_000, now: 14_999), 1)
+        XCTAssertEqual(book.claim(["k"], fingerprint: "f", owner: "b", leaseMs: 15_000, ttlMs: 2_000, reclaimUnknown: false, now: 16_000),
+                       .unknown, "still there: kept the TTL from when it turned unknown")
+    }
+
     func testUnknownIsReclaimedOnlyWhenTheRuleForwardsIt() {
         var book = RecordBook()
         _ = book.claim(["k"], fingerprint: "f", owner: "a", leaseMs: 1000, ttlMs: 60_000, reclaimUnknown: false, now: 0)

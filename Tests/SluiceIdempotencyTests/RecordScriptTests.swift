@@ -99,23 +99,37 @@ final class RecordScriptTests: RedisLoopTestCase {
         }
     }
 
-    func testAnAbandonedClaimTurnsUnknownOnRedisTime() async throws {
-        let results: [ClaimResult?] = try await onLoop { [configuration] loop in
+    /// Claims `key` as each owner in turn on one connection, pausing `pause` before the last.
+    private func claims(_ key: String, leaseMs: Int64, ttlMs: Int64, owners: [String], pause: Duration) async throws -> [ClaimResult?] {
+        try await onLoop { [configuration] loop in
             let connection = await Self.connect(on: loop, configuration)
             defer { connection.close() }
-            func claim(_ owner: String) async -> ClaimResult? {
-                let command = IdempotencyScripts.claimCommand(keys: ["idem:{m}:r:lease"], fingerprint: "f", owner: owner, leaseMs: 50,
-                                                              ttlMs: 60_000, reclaimUnknown: false)
-                return (try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get()).flatMap(IdempotencyScripts.claimResult)
+            var results: [ClaimResult?] = []
+            for (index, owner) in owners.enumerated() {
+                if index == owners.count - 1 { await loop.sleep(until: .after(pause)) }
+                let command = IdempotencyScripts.claimCommand(keys: [key], fingerprint: "f", owner: owner, leaseMs: leaseMs, ttlMs: ttlMs,
+                                                              reclaimUnknown: false)
+                results.append((try? await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply().get())
+                    .flatMap(IdempotencyScripts.claimResult))
             }
-            let first = await claim("a")
-            let during = await claim("b")
-            await loop.sleep(until: .after(.milliseconds(120)))
-            return [first, during, await claim("c")]
+            return results
         }
+    }
+
+    func testAnAbandonedClaimTurnsUnknownOnRedisTime() async throws {
+        let results = try await claims("idem:{m}:r:lease", leaseMs: 50, ttlMs: 60_000, owners: ["a", "b", "c"], pause: .milliseconds(120))
         XCTAssertEqual(results, [.claimed, .inFlight(owner: "a"), .unknown])
         XCTAssertEqual(redis.command(["HGET", "idem:{m}:r:lease", "s"]), "$7\r\nunknown\r\n")
         let ttl = Int(redis.command(["PTTL", "idem:{m}:r:lease"]).dropFirst().prefix { $0.isNumber }) ?? -1
         XCTAssertGreaterThan(ttl, 50_000, "the record keeps its TTL")
+    }
+
+    /// The scripts keep a claimed record at least for its lease when the TTL is shorter (as the
+    /// book does: `testARecordOutlivesItsLeaseWhateverTheTTL`).
+    func testAClaimOutlivesItsLeaseInRedisWhateverTheTTL() async throws {
+        let results = try await claims("idem:{m}:r:short", leaseMs: 60_000, ttlMs: 100, owners: ["a", "b"], pause: .milliseconds(250))
+        XCTAssertEqual(results, [.claimed, .inFlight(owner: "a")], "the 100 ms TTL must not end a claim with a 60 s lease")
+        let ttl = Int(redis.command(["PTTL", "idem:{m}:r:short"]).dropFirst().prefix { $0.isNumber }) ?? -1
+        XCTAssertGreaterThan(ttl, 50_000)
     }
 }
