@@ -11,6 +11,7 @@ each notification once (its ledger counts every duplicate execution).
 - Redis restarted mid-run with `deny`: 503 while it is away, replays after, no duplicate."""
 import hashlib
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -186,14 +187,14 @@ def test_routes_sharing_a_rule_share_its_records(spawn, redis):
 V2_KEY_FILE = REPO / "policies" / "keys" / "1900000001.v2key"
 
 
-def v3_signed(port, body, tmp_path):
+def v3_signed(port, body, tmp_path, extra=None):
     """A v3 order signed with `sluice sign` and the bundled demo merchant's HMAC key."""
     (tmp_path / "order.json").write_bytes(body)
     signature = subprocess.run(
         [str(SLUICE), "sign", "--key-file", str(REPO / "policies" / "keys" / "1900000001.hmac"), "--merchant", "1900000001",
          "--method", "POST", "--path", PAY, "--body-file", str(tmp_path / "order.json")], capture_output=True, check=True).stdout
     name, _, value = signature.decode().strip().partition(": ")
-    return pay(port, body, extra={name: value})
+    return pay(port, body, extra={name: value, **(extra or {})})
 
 
 def v2_signed(port, no, raw_no=None):
@@ -255,6 +256,34 @@ def test_an_order_keyed_apart_by_its_spelling_is_refused_before_the_backend(spaw
         r = v2_signed(s.port, raw.replace("<![CDATA[", "").replace("]]>", ""), raw_no=raw)
         assert r.status == 400 and r.header("content-type") == "application/xml", (raw, r)
         assert b"<return_code><![CDATA[FAIL]]></return_code>" in r.body and b"invalid_characters" in r.body, (raw, r)
+    assert executions(backend) == (1, 0)
+
+
+def test_an_order_in_flight_across_a_reload_of_the_redis_settings_is_completed(spawn, redis, tmp_path):
+    """The bundled policy; a reload that changes the `redis` section (its deadline) while an order
+    is in flight: the order executes and its answer must be stored, so a retry gets it replayed.
+    The record was never completed (the old connections closed under it): every retry got 409
+    request_in_flight, then outcome_unknown for the record's TTL, for an order that succeeded."""
+    backend = spawn.backend()
+    s = bundled_gateway(spawn, backend, redis)
+    body = order("T-RELOAD-1")
+    first = []
+    thread = threading.Thread(target=lambda: first.append(v3_signed(s.port, body, tmp_path, extra={"X-Demo-Delay-Ms": "1500"})))
+    thread.start()
+    time.sleep(0.5)
+    limits = s.policy_dir / "limits.yaml"
+    text = limits.read_text()
+    assert "deadline: 5ms" in text
+    limits.write_text(text.replace("deadline: 5ms", "deadline: 10ms"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\): generation 2", stream="stderr", timeout=5)
+    thread.join(15)
+    assert first and first[0].status == 200, first
+    deadline = time.monotonic() + 5
+    while (again := v3_signed(s.port, body, tmp_path)).status == 409 and again.json()["error"] == "request_in_flight":
+        assert time.monotonic() < deadline, "the record was never completed"
+        time.sleep(0.2)
+    assert again.status == 200 and again.header("idempotent-replayed") == "true" and again.body == first[0].body, again
     assert executions(backend) == (1, 0)
 
 

@@ -81,6 +81,38 @@ final class IdempotencyGuardTests: RedisLoopTestCase {
         XCTAssertEqual(guardStep.decisions.replayed, 1)
     }
 
+    /// Holds a guard and its connection set until the test lets go of them (a reload retiring
+    /// the policy generation that had them).
+    final class Generation: @unchecked Sendable {
+        var guardStep: IdempotencyGuard?
+        var set: RedisConnectionSet?
+    }
+
+    /// A request in flight when its generation is retired (a reload that changed the `redis`
+    /// settings): nothing else holds the connection set now, and its clients close when the set
+    /// goes. The completion must still reach Redis: it held only its client, found it closed,
+    /// and the record stayed in flight, then unknown (every retry 409 for an order that ran).
+    func testACompletionReachesRedisAfterItsGenerationWasRetired() async throws {
+        let generation = Generation()
+        (generation.guardStep, generation.set) = makeGuard(IdempotencyRulePolicy(name: "orders"))
+        let (next, nextSet) = makeGuard(IdempotencyRulePolicy(name: "orders"))
+        defer { nextSet.close() }
+        let retry: GuardVerdict = try await onLoop { loop in
+            await Self.waitForRedis(generation.set![0], loop)
+            let (verdict, observers, _) = await Self.evaluate(generation.guardStep!, Self.request(key: "\"retired-1\""))
+            guard verdict == .proceed else { return verdict }
+            generation.guardStep = nil
+            generation.set = nil  // the last holder but the request's own observer
+            observers.forEach { $0.requestFinished(Self.answered) }
+            await loop.sleep(until: .after(.milliseconds(100)))
+            await Self.waitForRedis(nextSet[0], loop)
+            return await Self.evaluate(next, Self.request(key: "\"retired-1\"")).0
+        }
+        guard case .reject(let replay) = retry else { return XCTFail("the retry was not replayed: \(retry)") }
+        XCTAssertEqual(replay.status, 200, "\(replay.reason ?? "")")
+        XCTAssertEqual(replay.headers["idempotent-replayed"], "true")
+    }
+
     func testARetryThatWaitsGetsTheOriginalsAnswer() async throws {
         var rule = IdempotencyRulePolicy(name: "orders")
         rule.inFlightWait = .seconds(2)
