@@ -14,14 +14,14 @@ struct AbuseBudget {
         last = now
     }
 
-    /// Takes one token; false when the budget is spent.
-    mutating func spend(now: Duration) -> Bool {
+    /// Takes `count` tokens (one by default); false when the budget has fewer.
+    mutating func spend(_ count: Int = 1, now: Duration) -> Bool {
         if now > last {
             tokens = min(capacity, tokens + (now - last).seconds * refillPerSecond)
             last = now
         }
-        guard tokens >= 1 else { return false }
-        tokens -= 1
+        guard tokens >= Double(count) else { return false }
+        tokens -= Double(count)
         return true
     }
 }

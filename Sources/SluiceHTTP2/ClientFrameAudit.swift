@@ -37,6 +37,18 @@ struct ClientFrameAudit {
     private var clientEnded = RecentStreamIDs(capacity: ClientFrameAudit.recentCapacity)
     /// Streams the server reset while the client had them open: late frames on them are fine.
     private var serverReset = RecentStreamIDs(capacity: ClientFrameAudit.recentCapacity)
+    /// Off (`stream_checks: false`): the frame headers are still read, for the inert count, and
+    /// no stream rule is applied.
+    var enforcesStreamRules = true
+    /// Frames seen that move no request forward (WINDOW_UPDATE, PRIORITY_UPDATE, unknown types),
+    /// since the session last took the count for its budget.
+    private(set) var inertFrames = 0
+
+    /// The inert frames counted since the last call.
+    mutating func takeInertFrames() -> Int {
+        defer { inertFrames = 0 }
+        return inertFrames
+    }
 
     /// Reads `bytes` (the next bytes from the client, in order). A violation anywhere in them is
     /// returned; nothing of them should then reach nghttp2, so that the GOAWAY's last stream id
@@ -70,6 +82,7 @@ struct ClientFrameAudit {
                 partialHeader.removeAll(keepingCapacity: true)
             }
             payloadRemaining = header.length
+            if header.type == FrameHeader.windowUpdate || header.type > FrameHeader.continuation { inertFrames += 1 }
             if let violation = check(header) { return violation }
         }
         return nil
@@ -83,6 +96,7 @@ struct ClientFrameAudit {
     }
 
     private mutating func check(_ frame: FrameHeader) -> HTTP2ConnectionError? {
+        guard enforcesStreamRules else { return nil }
         let id = frame.streamID
         switch frame.type {
         case FrameHeader.data:
@@ -152,6 +166,9 @@ private struct FrameHeader {
     static let headers: UInt8 = 0x1
     static let priority: UInt8 = 0x2
     static let rstStream: UInt8 = 0x3
+    static let windowUpdate: UInt8 = 0x8
+    /// The last type RFC 9113 defines; above it: extensions (PRIORITY_UPDATE 0x10) and unknown.
+    static let continuation: UInt8 = 0x9
     static let endStreamFlag: UInt8 = 0x1
 
     let length: Int

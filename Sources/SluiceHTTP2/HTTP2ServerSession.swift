@@ -37,6 +37,7 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     private var resetBudget: AbuseBudget
     private var controlBudget: AbuseBudget
     private var emptyDataBudget: AbuseBudget
+    private var inertBudget: AbuseBudget
 
     /// Set when the connection must end; once set nghttp2 is no longer driven and `output`
     /// ends with Sluice's own GOAWAY.
@@ -70,6 +71,8 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
         resetBudget = AbuseBudget(capacity: settings.maxResetsPerWindow, window: settings.abuseWindow, now: now)
         controlBudget = AbuseBudget(capacity: settings.maxControlFramesPerWindow, window: settings.abuseWindow, now: now)
         emptyDataBudget = AbuseBudget(capacity: settings.maxEmptyDataFramesPerWindow, window: settings.abuseWindow, now: now)
+        inertBudget = AbuseBudget(capacity: settings.maxInertFramesPerWindow, window: settings.abuseWindow, now: now)
+        audit.enforcesStreamRules = settings.streamChecks
 
         let user = Unmanaged.passUnretained(self).toOpaque()
         let created = try makeNGHTTP2Session(install: Self.install, configure: { option in
@@ -120,9 +123,17 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
         if let failure { throw failure }
         guard let session else { return takeEvents() }
         if bytes.count > 0 {
-            if settings.streamChecks, let violation = audit.inspect(bytes) {
+            // The audit reads every frame header; its stream rules apply with `streamChecks`,
+            // its count of inert frames always.
+            if let violation = audit.inspect(bytes) {
                 fail(violation)
                 throw violation
+            }
+            let inert = audit.takeInertFrames()
+            if inert > 0 && !inertBudget.spend(inert, now: clock()) {
+                let flood = HTTP2ConnectionError(code: HTTP2ErrorCode.enhanceYourCalm, reason: "inert_frame_flood")
+                fail(flood)
+                throw flood
             }
             let rv = frameHeaders.pass(bytes) { piece in
                 nghttp2_session_mem_recv(session, piece.baseAddress!.assumingMemoryBound(to: UInt8.self), piece.count)

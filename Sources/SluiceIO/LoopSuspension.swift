@@ -13,3 +13,15 @@
 public func suspendOnLoop<T>(_ register: (UnsafeContinuation<T, Never>) -> Void) async -> T {
     await _unsafeInheritExecutor_withUnsafeContinuation(register)
 }
+
+extension EventLoop {
+    /// Lets the loop's other work go first: the task goes on in the loop's next pass, after
+    /// epoll was polled and the jobs queued meanwhile ran. For a task that could otherwise go on
+    /// without ever suspending, such as one reading a connection that is always readable. (A
+    /// continuation resumed inside its own registration would not suspend at all.)
+    public func yieldToOtherWork() async {
+        await suspendOnLoop { (continuation: UnsafeContinuation<Void, Never>) in
+            execute { continuation.resume() }
+        }
+    }
+}

@@ -99,8 +99,17 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
             buffer.append(initialBytes)
             prefaceMissing = max(0, prefaceMissing - initialBytes.count)
         }
+        // Bytes taken since this task last let other connections go first: a client that keeps
+        // its socket full (frames nghttp2 reads and drops make no events, and the read never
+        // waits) held the loop, and every other connection on it, for seconds.
+        var bytesSinceYield = 0
         while !closed {
+            if bytesSinceYield >= Self.bytesPerTurn {
+                bytesSinceYield = 0
+                await loop.yieldToOtherWork()
+            }
             if !buffer.isEmpty {
+                bytesSinceYield += buffer.readableCount
                 let events: [HTTP2Event]
                 do {
                     events = try session.receive(buffer.readableBytes)
@@ -140,6 +149,10 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         }
         return .closed
     }
+
+    /// How much of a connection's input is processed before the loop's other connections get a
+    /// turn (a request of a few KiB never reaches it; a large upload yields every 128 KiB).
+    static let bytesPerTurn = 128 * 1024
 
     /// Parking: the read buffer, both output buffers (ours and the session's), TLS's buffers and
     /// the stream tasks kept for the next streams are given back (made again with the next

@@ -156,6 +156,31 @@ final class FloodTests: XCTestCase {
         XCTAssertEqual(wire.read().last?.kind, .goAway)
     }
 
+    // MARK: Frames that move nothing forward
+
+    /// Unknown frame types (which RFC 9113 says to ignore), PRIORITY_UPDATE and WINDOW_UPDATE
+    /// were counted by no budget: one connection sent millions a second, each read and dropped,
+    /// and held its loop. They share one budget now; within it they are ignored as before.
+    func testInertFrameFloodsEndTheConnection() throws {
+        var settings = HTTP2Settings()
+        settings.maxInertFramesPerWindow = 300
+        for (name, make) in [("unknown", { (_: Int) in Build.frame(type: 0xfa, [UInt8](repeating: 120, count: 64)) }),
+                             ("priority_update", { (_: Int) in Build.frame(type: 0x10, Build.uint32(1) + Array("u=3".utf8)) }),
+                             ("window_update", { (_: Int) in Build.windowUpdate(stream: 0, 1) })] as [(String, (Int) -> [UInt8])] {
+            let wire = try Wire(settings)
+            let (error, sent) = flood(wire, count: 1000, make)
+            XCTAssertEqual(sent, 300, name)
+            assertCalmedDown(wire, error, reason: "inert_frame_flood")
+        }
+    }
+
+    func testInertFramesWithinTheBudgetAreIgnored() throws {
+        let wire = try Wire()
+        XCTAssertEqual(wire.events(Build.frame(type: 0xfa, [1, 2, 3])), [])
+        XCTAssertEqual(wire.events(Build.windowUpdate(stream: 0, 1000)), [])
+        XCTAssertEqual(wire.events(Build.headers(stream: 1, Build.get())).count, 1, "the connection goes on")
+    }
+
     // MARK: Empty DATA (CVE-2019-9518)
 
     func testEmptyDataFloodEndsTheConnection() throws {

@@ -52,8 +52,13 @@ enum Build {
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     static func frame(_ type: FrameType, flags: UInt8 = 0, stream: Int32 = 0, _ payload: [UInt8] = []) -> [UInt8] {
+        frame(type: type.rawValue, flags: flags, stream: stream, payload)
+    }
+
+    /// A frame of any type, extensions and unknown ones included.
+    static func frame(type: UInt8, flags: UInt8 = 0, stream: Int32 = 0, _ payload: [UInt8] = []) -> [UInt8] {
         var out: [UInt8] = [UInt8(truncatingIfNeeded: payload.count >> 16), UInt8(truncatingIfNeeded: payload.count >> 8),
-                            UInt8(truncatingIfNeeded: payload.count), type.rawValue, flags]
+                            UInt8(truncatingIfNeeded: payload.count), type, flags]
         out += uint32(UInt32(bitPattern: stream))
         return out + payload
     }
