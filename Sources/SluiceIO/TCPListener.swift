@@ -64,6 +64,21 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
+    /// The next connection, or nil once the listener is closed. A failure that is not the
+    /// close (EMFILE when the process is out of descriptors, ENFILE, ENOBUFS) is waited out,
+    /// 50 ms at a time, so it neither spins nor ends an accept loop: the admin listener's loop
+    /// ended at the first one, and health checks and metrics stayed dead until a restart.
+    public func acceptRetrying() async -> TCPConnection? {
+        while true {
+            do throws(IOError) {
+                return try await accept()
+            } catch {
+                if error.kind == .closed || isClosed { return nil }
+                await loop.sleep(until: .after(.milliseconds(50)))
+            }
+        }
+    }
+
     /// Stops listening; a task blocked in accept() wakes with `.closed`. Loop thread only.
     public func close() {
         guard !isClosed else { return }

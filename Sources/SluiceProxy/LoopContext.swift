@@ -123,16 +123,7 @@ public final class LoopContext: @unchecked Sendable {
         listeners.append(listener)
         let budget = ConnectionBudget(limit: connectionLimit)
         loop.spawn { [self] in
-            while true {
-                let connection: TCPConnection
-                do throws(IOError) {
-                    connection = try await listener.accept()
-                } catch {
-                    if error.kind == .closed { return }
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    await loop.sleep(until: .after(.milliseconds(50)))
-                    continue
-                }
+            while let connection = await listener.acceptRetrying() {
                 if draining || !budget.take() {
                     if !draining { connectionsRefused.wrappingAdd(1, ordering: .relaxed) }
                     connection.abort()

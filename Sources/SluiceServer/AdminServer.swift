@@ -67,7 +67,7 @@ final class AdminServer: @unchecked Sendable {
         let loop = listener.loop
         loop.execute { [self] in
             loop.spawn { [self] in
-                while let connection = try? await listener.accept() {
+                while let connection = await listener.acceptRetrying() {
                     loop.spawn { [self] in await serve(connection) }
                 }
             }

@@ -62,6 +62,9 @@ public final class Server {
     /// Runs until SIGTERM (drain) or SIGINT; returns the process exit code.
     public func run() -> Int32 {
         ControlEvents.blockSignals()
+        if let raised = OpenFileLimit.raiseToHardLimit() {
+            printError("sluice: open file limit raised from \(raised.from) to \(raised.to)")
+        }
 
         let policy: PolicySnapshot
         // The sections are the format: they need no loops (the workers count is in the policy).

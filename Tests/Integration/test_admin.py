@@ -306,3 +306,50 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
     assert status == 503 and json.loads(body)["error"] == "fleet_pin_failed", body
     time.sleep(0.5)
     assert json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] == "fallback", "the last pin read holds while Redis is away"
+
+
+def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_path):
+    """The admin listener's accept loop ended at its first error: a connection flood that used up
+    the process's descriptors (EMFILE) left /healthz, /metrics and the controls dead until a
+    restart, while the public listeners recovered. It waits the shortage out now. Also: a soft
+    limit below the hard one is raised at start (here 128 of 512 hard: the flood needs 300)."""
+    import socket
+    from conftest import Proc, SLUICE, write_policy
+    port, admin = free_port(), free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
+    policy = write_policy(tmp_path / "policy", files)
+    proc = Proc(f"sluice-{port}", ["sh", "-c", f"ulimit -S -n 100 && ulimit -H -n 200 && exec {SLUICE} run --policy {policy}"],
+                tmp_path / "logs")
+    try:
+        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(")
+        assert "open file limit raised from 100 to 200" in proc.stderr()
+        health = lambda: call(type("S", (), {"admin": f"http://127.0.0.1:{admin}"}), "GET", "/healthz")[0]
+        assert health() == 200
+        flood = []
+        try:
+            for _ in range(300):  # more than the 200 descriptors the process may hold
+                flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        except OSError:
+            pass
+        time.sleep(1)  # the public listener meets EMFILE
+        try:
+            health()  # and so does the admin listener, accepting this probe: no answer expected
+        except OSError:
+            pass
+    finally:
+        for sock in flood:
+            sock.close()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if health() == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the admin port stayed dead after the flood ended"
+            time.sleep(0.2)
+        assert get(port, "/echo/after-the-flood").status == 200
+    finally:
+        proc.stop()
