@@ -117,6 +117,7 @@ extension HTTP2ServerSession {
         let padding = frame.pointee.data.padlen
         if padding > 0 { output.append(UInt8(truncatingIfNeeded: padding - 1)) }
         stream.takeOutbound(length, into: &output)
+        pendingDataTotal -= length
         if padding > 1 { output.append(contentsOf: repeatElement(0, count: padding - 1)) }
         return 0
     }
@@ -269,6 +270,7 @@ extension HTTP2ServerSession {
     func streamClosed(_ streamID: Int32, errorCode: UInt32, session: OpaquePointer) {
         audit.serverClosed(streamID)
         guard let stream = streams.removeValue(forKey: streamID) else { return }
+        pendingDataTotal -= stream.pendingOutbound
         // An application reset still queued when the stream closed otherwise is never sent.
         // (A sent one was already taken out: nghttp2 reports the RST before the close.)
         applicationResets.remove(streamID)

@@ -61,7 +61,10 @@ extension HTTP2ServerSession {
     public func sendData(streamID: Int32, bytes: UnsafeRawBufferPointer, endStream: Bool) {
         guard failure == nil, let session, let stream = streams[streamID],
               stream.responseStarted, !stream.outboundEnded else { return }
-        if bytes.count > 0 { stream.appendOutbound(bytes) }
+        if bytes.count > 0 {
+            stream.appendOutbound(bytes)
+            pendingDataTotal += bytes.count
+        }
         stream.outboundEnded = endStream
         if stream.deferred {
             stream.deferred = false
@@ -77,6 +80,9 @@ extension HTTP2ServerSession {
     public func pendingDataBytes(streamID: Int32) -> Int {
         streams[streamID]?.pendingOutbound ?? 0
     }
+
+    /// The same for every stream of the connection together.
+    public var pendingDataBytesOnConnection: Int { pendingDataTotal }
 
     /// The application has forwarded `bytes` of the stream's request body: reopen that much
     /// of the stream and connection windows.

@@ -38,6 +38,8 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     private var controlBudget: AbuseBudget
     private var emptyDataBudget: AbuseBudget
     private var inertBudget: AbuseBudget
+    /// Response body bytes queued on all streams, not yet handed to the output.
+    var pendingDataTotal = 0
 
     /// Set when the connection must end; once set nghttp2 is no longer driven and `output`
     /// ends with Sluice's own GOAWAY.

@@ -52,6 +52,20 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     /// A stream waits (backpressure) while more than this much of its response is queued
     /// unsent, so a slow client cannot make Sluice buffer an unbounded response.
     static let responseHighWater = 256 * 1024
+    /// The same for all of a connection's streams together: a client that opens 128 streams and
+    /// no window (SETTINGS_INITIAL_WINDOW_SIZE 0) had 256 KiB queued on each, ~50 MB of memory
+    /// per connection for large responses; now a connection holds about 1 MiB however many
+    /// streams it opens.
+    static let connectionResponseHighWater = 1024 * 1024
+
+    /// Whether a stream may queue more of its response: its own queue and the connection's are
+    /// under their marks (`resuming`: under half of them, so that a waiting sender does not
+    /// wake for every frame that goes out).
+    func hasRoomToSend(_ streamID: Int32, resuming: Bool = false) -> Bool {
+        let divisor = resuming ? 2 : 1
+        return session.pendingDataBytes(streamID: streamID) <= Self.responseHighWater / divisor
+            && session.pendingDataBytesOnConnection <= Self.connectionResponseHighWater / divisor
+    }
 
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String,
          clientCertificateSubject: String?, settings: HTTP2Settings, clientAddress: String? = nil) throws {
@@ -273,7 +287,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
 
     private func wakeWritableStreams() {
         for stream in streams.values where stream.isWaitingToSend {
-            if session.pendingDataBytes(streamID: stream.streamID) < Self.responseHighWater / 2 || closed {
+            if hasRoomToSend(stream.streamID, resuming: true) || closed {
                 stream.resumeSender()
             }
         }

@@ -171,10 +171,11 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         if cancelled || connection.isClosed { throw IOError(.closed, operation: "h2 stream") }
     }
 
-    /// Backpressure: waits while more than the high-water mark of this stream's response is
-    /// queued unsent (the client's window is closed, or the client reads slowly).
+    /// Backpressure: waits while more than the high-water mark of this stream's response, or of
+    /// the connection's responses together, is queued unsent (the client's window is closed, or
+    /// the client reads slowly).
     private func waitForRoom(deadline: Deadline) async throws {
-        while session.pendingDataBytes(streamID: streamID) > HTTP2Session.responseHighWater {
+        while !connection.hasRoomToSend(streamID) {
             try checkOpen()
             let timedOut = await wait(for: \.sendWaiter, deadline: deadline)
             if timedOut { throw IOError(.timedOut, operation: "h2 response flow control") }

@@ -250,6 +250,34 @@ def test_slow_h2_client_is_bounded_and_does_not_stall_others(spawn, backend):
     slow.close()
 
 
+def test_many_stalled_streams_on_one_connection_hold_a_bounded_response_queue(spawn, backend):
+    """A client that opens 64 streams for large responses and no window (SETTINGS_INITIAL_WINDOW_
+    SIZE 0) had 256 KiB queued on each stream: ~50 MB of gateway memory per connection (several
+    GB for a hundred such). The connection's streams together now queue about 1 MiB; when the
+    client reads, every stream still gets its whole body."""
+    s = own_h2_sluice(spawn, backend, workers=1)
+    assert get(s.port).status == 200
+    startup = s.rss_kib("VmRSS")
+    size = 2 * MiB
+    stalled = H2Wire(s.port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}, auto_window=False, keep_body=False)
+    ids = [stalled.request("GET", f"/download?bytes={size}") for _ in range(64)]
+    assert stalled.pump(lambda: all(stalled.streams[i].status is not None for i in ids), 10)
+    peak_rss = 0
+    for _ in range(10):
+        stalled.pump(timeout=0.1)
+        peak_rss = max(peak_rss, s.rss_kib("VmRSS"))
+    grown = peak_rss - startup
+    # Measured: 4.3 MiB now, 23.8 MiB with a queue per stream only.
+    assert grown < 12 * 1024, f"sluice RSS grew {grown // 1024} MiB behind 64 stalled streams of one connection"
+    stalled.auto_window = True
+    stalled.window_update(0, 64 * size)
+    for i in ids:
+        stalled.window_update(i, size)
+    assert stalled.pump(lambda: all(stalled.streams[i].ended or stalled.streams[i].reset is not None for i in ids), 60)
+    assert [stalled.streams[i].body_bytes for i in ids] == [size] * 64
+    stalled.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Malformed requests: a stream error for that stream, the connection keeps serving
 
