@@ -183,7 +183,7 @@ public struct LeaseBook: Sendable {
     }
 
     private var leases: [String: Lease] = [:]
-    /// Keys whose top-up is in flight: only one at a time per key.
+    /// Keys whose lease fetch or top-up is in flight: only one at a time per key.
     public private(set) var refilling: Set<String> = []
     public let maximumKeys: Int
 
@@ -216,6 +216,12 @@ public struct LeaseBook: Sendable {
         }
         refilling.insert(key)
         return true
+    }
+
+    /// Whether a miss on `key` may ask Redis for a whole lease: none is being fetched or topped
+    /// up for it. Marks the fetch as started (`endRefill` when its answer is in).
+    public mutating func startFetch(_ key: String) -> Bool {
+        refilling.insert(key).inserted
     }
 
     public mutating func endRefill(_ key: String) { refilling.remove(key) }

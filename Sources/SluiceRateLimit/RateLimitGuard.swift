@@ -103,6 +103,8 @@ public final class RateLimitGuard: RequestGuard {
         var pending: RedisPendingReply?
         var decision = LimitDecision(granted: 0, remaining: 0, retryAfterMicros: 0, resetMicros: 0)
         var source = Source.redis
+        /// This check asked Redis for a whole lease (the key's one lease fetch in flight).
+        var fetchesLease = false
     }
 
     public func explain(_ request: GuardRequest) -> String {
@@ -148,10 +150,13 @@ public final class RateLimitGuard: RequestGuard {
                 RESPWriter.appendBulk(check.cost, to: &command)
                 switch rule.algorithm {
                 case .tokenBucket:
-                    // Lease-sized only when no top-up is on its way (else it would over-lease).
+                    // Lease-sized only for the first miss while no fetch or top-up is on its way:
+                    // a burst of misses on one key each asked for a whole lease, 20 leases of 5
+                    // drained a bucket of 100, and 80 of the burst's 100 requests were refused.
                     var want = check.cost
-                    if let leaseTokens = rule.leaseTokens, loopState.leases[rule.name]?.refilling.contains(check.key) != true {
+                    if let leaseTokens = rule.leaseTokens, loopState.leases[rule.name, default: LeaseBook()].startFetch(check.key) {
                         want = max(check.cost, leaseTokens)
+                        check.fetchesLease = true
                     }
                     RESPWriter.appendBulk(want, to: &command)
                 case .slidingLog:
@@ -172,6 +177,7 @@ public final class RateLimitGuard: RequestGuard {
             guard let pending = checks[index].pending else { continue }
             let bound = checks[index].bound
             let result = await pending.reply()
+            if checks[index].fetchesLease { loopState.leases[bound.rule.name]?.endRefill(checks[index].key) }
             if case .success(let reply) = result, let decision = LimitScripts.decision(reply) {
                 var decision = decision
                 if let leaseTokens = bound.rule.leaseTokens, decision.granted > checks[index].cost,

@@ -312,7 +312,7 @@ def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_pa
     """The admin listener's accept loop ended at its first error: a connection flood that used up
     the process's descriptors (EMFILE) left /healthz, /metrics and the controls dead until a
     restart, while the public listeners recovered. It waits the shortage out now. Also: a soft
-    limit below the hard one is raised at start (here 128 of 512 hard: the flood needs 300)."""
+    limit below the hard one is raised at start (here 100 to the hard 200; the flood opens 300)."""
     import socket
     from conftest import Proc, SLUICE, write_policy
     port, admin = free_port(), free_port()
