@@ -158,17 +158,20 @@ public final class DegradeEngine: Sendable {
     /// their poll interval.
     public func pinFleet(_ level: DegradeLevel?, ttl: Duration?) async -> FleetPinOutcome {
         guard let link = fleet.withLock({ $0 }) else { return .refused("degrade has no fleet section") }
-        var command = level.map { ["SET", link.key, $0.description] } ?? ["DEL", link.key]
-        if level != nil, let ttl { command += ["PX", String(max(1, ttl.nanosecondsClamped / 1_000_000))] }
+        // Stamped now: a retry of this write never lands over a pin asked for later.
+        let arguments = FleetPinScripts.writeArguments(level, ttl: ttl, tombstone: Self.fleetPinRetryFor * 2)
         let generation = fleetPinGeneration.wrappingAdd(1, ordering: .relaxed).newValue
         let loop = loops[0]
-        let arguments = command
         let reply = await withCheckedContinuation { (done: CheckedContinuation<Result<RedisReply, RedisError>, Never>) in
-            loop.execute { loop.spawn { done.resume(returning: await link.redis[0].execute(arguments)) } }
+            loop.execute {
+                loop.spawn { done.resume(returning: await link.redis[0].evaluate(FleetPinScripts.write, keys: [link.key], arguments: arguments).reply()) }
+            }
         }
         switch reply {
         case .success(.error(let message)):
             return .refused("redis: \(message)")
+        case .success(.integer(0)):
+            return .refused("a newer fleet pin is in Redis")
         case .success:
             applyFleetPin(level)
             return .applied
@@ -182,8 +185,9 @@ public final class DegradeEngine: Sendable {
     }
 
     /// Writes a pin again until Redis answers (backing off, at most `fleetPinRetryFor`), unless a
-    /// newer pin was asked for meanwhile. Loop 0.
-    private func retryFleetPin(_ level: DegradeLevel?, _ command: [String], link: FleetLink, generation: Int) {
+    /// newer pin was asked for meanwhile, here or (by its stamp, in Redis) on another instance.
+    /// Loop 0.
+    private func retryFleetPin(_ level: DegradeLevel?, _ arguments: [String], link: FleetLink, generation: Int) {
         let loop = loops[0]
         loop.spawn { [self] in
             let giveUp = loop.deadline(after: Self.fleetPinRetryFor)
@@ -192,9 +196,12 @@ public final class DegradeEngine: Sendable {
                 await loop.sleep(until: min(Deadline.now.adding(pause), giveUp))
                 pause = min(pause * 2, .seconds(5))
                 guard fleetPinGeneration.load(ordering: .relaxed) == generation else { return }
-                switch await link.redis[0].execute(command) {
+                switch await link.redis[0].evaluate(FleetPinScripts.write, keys: [link.key], arguments: arguments).reply() {
                 case .success(.error(let message)):
                     printError("sluice: fleet degrade pin \(level?.description ?? "lift") refused by Redis: \(message)")
+                    return
+                case .success(.integer(0)):
+                    printStatus("sluice: fleet degrade pin \(level?.description ?? "lift") not written: a newer pin is in Redis")
                     return
                 case .success:
                     applyFleetPin(level)
@@ -219,9 +226,10 @@ public final class DegradeEngine: Sendable {
         nextFleetPoll.store(now + link.pollNanoseconds, ordering: .relaxed)
         loops[0].spawn { [self] in
             defer { fleetPollInFlight.store(false, ordering: .releasing) }
-            switch await link.redis[0].execute(["GET", link.key]) {
+            switch await link.redis[0].evaluate(FleetPinScripts.read, keys: [link.key], arguments: []).reply() {
             case .success(.null): applyFleetPin(nil)
             case .success(let reply):
+                if reply.string == "" { applyFleetPin(nil) }
                 if let text = reply.string, let level = DegradeLevel.allCases.first(where: { $0.description == text }) { applyFleetPin(level) }
             case .failure: break
             }

@@ -268,7 +268,7 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
 
     status, body, _ = call(a, "POST", "/admin/degrade?level=shed&scope=fleet&ttl=10m", token=TOKEN)
     assert status == 200 and json.loads(body)["fleet_pinned"] == "shed", body
-    assert "shed" in redis.command("GET", "sluice:degrade:pin")
+    assert "shed" in redis.command("HGET", "sluice:degrade:pin", "l")
     deadline = time.monotonic() + 3
     while get(b.port, "/echo/during").status != 503:
         assert time.monotonic() < deadline, "instance b never picked up the fleet pin"
@@ -294,7 +294,7 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
     while json.loads(call(a, "GET", "/admin/state")[1])["degrade_fleet_pin"] != "throttle":
         assert time.monotonic() < deadline, "the pending fleet pin was never applied after Redis woke"
         time.sleep(0.05)
-    assert "throttle" in redis.command("GET", "sluice:degrade:pin")
+    assert "throttle" in redis.command("HGET", "sluice:degrade:pin", "l")
 
     call(a, "POST", "/admin/degrade?level=fallback&scope=fleet", token=TOKEN)
     deadline = time.monotonic() + 3
@@ -306,6 +306,36 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
     assert status == 503 and json.loads(body)["error"] == "fleet_pin_failed", body
     time.sleep(0.5)
     assert json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] == "fallback", "the last pin read holds while Redis is away"
+
+
+def test_a_retried_fleet_pin_does_not_undo_a_later_lift_made_elsewhere(spawn, redis):
+    """A `shed` pinned on one instance while Redis stalls is retried with backoff after Redis
+    wakes; an operator lifts the pin through another instance meanwhile. The retry used to land
+    after the lift and the whole fleet shed again, with no expiry. Pins carry the time they were
+    asked for, and Redis keeps only the newest."""
+    backend = spawn.backend()
+    # A breaker that does not open: b's polls fail while Redis is paused, and its lift must be
+    # written at once after.
+    fleet = f"redis: {{address: 127.0.0.1:{redis.port}, breaker: {{failures: 100000, open_for: 100ms}}}}\n"
+    a = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    b = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    redis.pause()
+    try:
+        status, body, _ = call(a, "POST", "/admin/degrade?level=shed&scope=fleet", token=TOKEN)
+        assert status == 202, body
+        time.sleep(2.5)  # a's retries at ~0.1, 0.3, 0.7, 1.5 s time out; the next is at ~3.1 s
+    finally:
+        redis.resume()
+    status, body, _ = call(b, "POST", "/admin/degrade?level=auto&scope=fleet", token=TOKEN)
+    assert status == 200, body
+    time.sleep(2.5)  # past a's next retry
+    assert redis.command("HGET", "sluice:degrade:pin", "l") in ("$0\r\n\r\n", "$-1\r\n"), "the lift was undone"
+    for s in (a, b):
+        deadline = time.monotonic() + 3
+        while json.loads(call(s, "GET", "/admin/state")[1])["degrade_fleet_pin"] is not None:
+            assert time.monotonic() < deadline, "an instance kept a fleet pin after the lift"
+            time.sleep(0.05)
+        assert get(s.port, "/echo/after-the-lift").status == 200
 
 
 def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_path):

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceIO
+import SluiceRedis
+
+/// The fleet pin in the shared Redis: a hash of the level (`l`, empty when lifted) and the time
+/// the operator asked for it (`t`, wall-clock ms of the instance that was asked). A write only
+/// lands when it is not older than the one there, so a pin whose write is retried after Redis
+/// stalled cannot undo a later one made through another instance (a `shed` retried on one
+/// instance overwrote the lift an operator had made on another, and the fleet shed again). A
+/// lift is kept as a tombstone for as long as such retries go on, for the same reason.
+enum FleetPinScripts {
+    /// KEYS: the pin's key. ARGV: level ("" lifts), stamp ms, ttl ms (0: none), tombstone ms.
+    /// Replies 1 when written, 0 when a newer pin is there. A key of the old form (a plain
+    /// string) is replaced.
+    static let write = RedisScript("""
+        if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+          local t = tonumber(redis.call('HGET', KEYS[1], 't'))
+          if t and t > tonumber(ARGV[2]) then return 0 end
+        end
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], 'l', ARGV[1], 't', ARGV[2])
+        if ARGV[1] == '' then
+          redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        elseif tonumber(ARGV[3]) > 0 then
+          redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        end
+        return 1
+        """)
+
+    /// KEYS: the pin's key. Replies the level, or nil (or "") when there is no pin; reads the
+    /// old form (a plain string) too.
+    static let read = RedisScript("""
+        local kind = redis.call('TYPE', KEYS[1]).ok
+        if kind == 'hash' then return redis.call('HGET', KEYS[1], 'l') end
+        if kind == 'string' then return redis.call('GET', KEYS[1]) end
+        return false
+        """)
+
+    /// The write's arguments for `level` (nil lifts), asked for now.
+    static func writeArguments(_ level: DegradeLevel?, ttl: Duration?, tombstone: Duration) -> [String] {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let stamp = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let ttlMs = level == nil ? 0 : ttl.map { max(1, $0.nanosecondsClamped / 1_000_000) } ?? 0
+        return [level?.description ?? "", String(stamp), String(ttlMs), String(tombstone.nanosecondsClamped / 1_000_000)]
+    }
+}
