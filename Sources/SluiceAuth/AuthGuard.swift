@@ -25,6 +25,8 @@ final class AuthGuard: RequestGuard {
     private let schemes: [AuthPolicy.Scheme]
     private let keys: [String: [HMACKey]]
     private let nonces: NonceCache
+    /// Per loop: nonces accepted while Redis could not be asked, to write there later.
+    private let backlogs: [NonceBacklog]
     private let redis: RedisConnectionSet?
     /// Where RSA verification runs (nil when no route verifies RSA signatures).
     private let cryptoPool: WorkerPool?
@@ -32,12 +34,13 @@ final class AuthGuard: RequestGuard {
     /// Unix seconds (wall clock: timestamps are compared with the client's).
     private let wallClock: @Sendable () -> Double
 
-    init(policy: AuthPolicy, schemes: [AuthPolicy.Scheme], keys: [String: [HMACKey]], nonces: NonceCache,
+    init(policy: AuthPolicy, schemes: [AuthPolicy.Scheme], keys: [String: [HMACKey]], nonces: NonceCache, backlogs: [NonceBacklog] = [],
          redis: RedisConnectionSet?, cryptoPool: WorkerPool?, loops: [EventLoop], wallClock: @escaping @Sendable () -> Double) {
         self.policy = policy
         self.schemes = schemes
         self.keys = keys
         self.nonces = nonces
+        self.backlogs = backlogs
         self.redis = redis
         self.cryptoPool = cryptoPool
         self.loops = loops
@@ -327,7 +330,14 @@ final class AuthGuard: RequestGuard {
             return refusal(.replayedNonce)
         case .success, .failure:
             counters.recordError()
-            guard policy.onRedisFailure == .deny else { return nil }
+            guard policy.onRedisFailure == .deny else {
+                // Accepted without Redis: written there once it answers, so that this request
+                // cannot be replayed through another gateway then.
+                if loopIndex < backlogs.count {
+                    backlogs[loopIndex].record(command, acceptedAt: now, ttl: nonceTTLSeconds, redis: redis[loopIndex], clock: wallClock)
+                }
+                return nil
+            }
             nonces.release(claim.localKey)
             var reply = LocalReply.json(status: 503, reason: "auth_unavailable", message: "replay protection is unavailable; retry shortly")
             reply.headers.appendLowercased(name: "retry-after", value: "1")

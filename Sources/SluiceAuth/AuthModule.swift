@@ -18,11 +18,14 @@ public final class AuthModule: GuardModule {
     public var policySection: (any GuardPolicySection)? { AuthPolicySection() }
     private let loops: [EventLoop]
     private let nonces = NonceCache()
+    /// Per loop, kept across reloads like the nonce cache.
+    private let backlogs: [NonceBacklog]
     private let wallClock: @Sendable () -> Double
 
     public init(loops: [EventLoop], wallClock: @escaping @Sendable () -> Double = AuthModule.unixSeconds) {
         self.loops = loops
         self.wallClock = wallClock
+        backlogs = loops.map { _ in NonceBacklog() }
     }
 
     public static let unixSeconds: @Sendable () -> Double = {
@@ -59,7 +62,7 @@ public final class AuthModule: GuardModule {
         var guards: [String: any RequestGuard] = [:]
         for route in policy.routes {
             if let schemes = auth.routeSchemes[route.name], !schemes.isEmpty {
-                guards[route.name] = AuthGuard(policy: auth, schemes: schemes, keys: keys, nonces: nonces, redis: redis?.set,
+                guards[route.name] = AuthGuard(policy: auth, schemes: schemes, keys: keys, nonces: nonces, backlogs: backlogs, redis: redis?.set,
                                                cryptoPool: pool, loops: loops, wallClock: wallClock)
             } else {
                 guards[route.name] = MerchantHeaderStripper(merchantHeader: auth.merchantHeader)

@@ -228,6 +228,25 @@ def test_redis_down_follows_the_failure_mode(spawn, backend, redis):
     assert pay(local.port, authorization).json()["error"] == "replayed_nonce"
 
 
+def test_a_nonce_accepted_while_redis_refused_writes_is_written_there_once_it_answers(spawn, backend, redis):
+    """`local`: while Redis refuses writes (a replica: -READONLY) one gateway accepts a signed
+    request on its own cache. Once Redis takes writes again, that nonce is written there, so the
+    same request through a second gateway is a replay (it was accepted there once: the nonce had
+    only ever been in the first gateway's memory)."""
+    first, _ = gateway(spawn, backend, redis, failure="local")
+    second, _ = gateway(spawn, backend, redis, failure="local")
+    target = "/v3/pay/transactions/jsapi"
+    redis.command("REPLICAOF", "127.0.0.1", str(free_port()))  # read-only: SET answers -READONLY
+    try:
+        authorization = sign("POST", target, ORDER)
+        assert pay(first.port, authorization).status == 200, "local: accepted on this gateway's cache"
+    finally:
+        redis.command("REPLICAOF", "NO", "ONE")
+    time.sleep(2.5)  # the backlog is written a second after, and again a second later on failure
+    r = pay(second.port, authorization)
+    assert r.status == 401 and r.json()["error"] == "replayed_nonce", r
+
+
 # --- WeChat Pay v3 callbacks: RSA signatures by the platform key (the SDK's published test key) ---
 
 VECTORS = REPO / "Tests" / "SluiceAuthTests" / "Vectors"
