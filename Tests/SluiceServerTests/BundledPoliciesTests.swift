@@ -74,8 +74,11 @@ final class BundledPoliciesTests: XCTestCase {
         // Orders, refunds and notifications are validated at the edge.
         let validations = try XCTUnwrap(snapshot.guardPolicy(ValidationModule.moduleName, as: ValidationsPolicy.self))
         XCTAssertEqual(snapshot.routes.compactMap { route in validations.routeRules[route.name].map { "\(route.name):\($0)" } },
-                       ["wechat-v3-jsapi-pay:wechat-v3-order", "wechat-v3-native-pay:wechat-v3-order", "wechat-v3-refund:wechat-v3-refund",
-                        "wechat-notify:wechat-notify"])
+                       ["wechat-v3-jsapi-pay:wechat-v3-order", "wechat-v3-native-pay:wechat-v3-order", "wechat-v2-unifiedorder:wechat-v2-order",
+                        "wechat-v3-refund:wechat-v3-refund", "wechat-notify:wechat-notify"])
+        // The order's merchant id is the signer's own.
+        XCTAssertEqual(validations.rule(named: "wechat-v3-order")?.fields.first { $0.path == "mchid" }?.isMerchant, true)
+        XCTAssertEqual(validations.rule(named: "wechat-v2-order")?.fields.first { $0.path == "mch_id" }?.isMerchant, true)
         // The admin listener: loopback, with a token for the controls.
         let admin = try XCTUnwrap(snapshot.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self))
         XCTAssertEqual(admin.address.description, "127.0.0.1:9901")
