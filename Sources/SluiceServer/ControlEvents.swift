@@ -34,6 +34,12 @@ final class ControlEvents {
     private var directoryWatch: Int32 = -1
     private var parentWatch: Int32 = -1
     private let entryName: String
+    /// Watches on the directories inside the policy directory (`certs/`, `keys/`): a renewed
+    /// certificate or a rotated secret written there is a change like a policy file's.
+    private var subdirectoryWatches: [Int32: String] = [:]
+    /// How deep, and how many, directories under the policy directory are watched.
+    static let subdirectoryDepth = 3
+    static let subdirectoryLimit = 64
 
     init(watching directory: String) {
         signalFD = Self.handledSignals.withUnsafeBufferPointer { sluice_signalfd($0.baseAddress, Int32($0.count)) }
@@ -53,12 +59,45 @@ final class ControlEvents {
         }
     }
 
-    /// (Re)watches what the policy path names now (following a symlink).
+    private static let watchMask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
+
+    /// (Re)watches what the policy path names now (following a symlink), and the directories
+    /// inside it (following symlinks too: Kubernetes mounts secrets as a symlinked `..data`).
     private func watchDirectory() {
-        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
-        let watch = inotify_add_watch(inotifyFD, directory, mask)
+        let watch = inotify_add_watch(inotifyFD, directory, Self.watchMask)
         if directoryWatch >= 0 && watch != directoryWatch { _ = inotify_rm_watch(inotifyFD, directoryWatch) }
         directoryWatch = watch
+        var found: [String] = []
+        Self.collectSubdirectories(of: directory, depth: Self.subdirectoryDepth, into: &found)
+        var watches: [Int32: String] = [:]
+        for path in found {
+            let watch = inotify_add_watch(inotifyFD, path, Self.watchMask)
+            if watch >= 0 && watch != directoryWatch { watches[watch] = path }
+        }
+        for (old, _) in subdirectoryWatches where watches[old] == nil && old != directoryWatch { _ = inotify_rm_watch(inotifyFD, old) }
+        subdirectoryWatches = watches
+    }
+
+    /// The directories under `path`, `depth` levels down, at most `subdirectoryLimit` in all.
+    private static func collectSubdirectories(of path: String, depth: Int, into found: inout [String]) {
+        guard depth > 0, let stream = opendir(path) else { return }
+        defer { closedir(stream) }
+        var children: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            var info = stat()
+            guard stat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
+            children.append(child)
+        }
+        for child in children.sorted() {
+            guard found.count < subdirectoryLimit else { return }
+            found.append(child)
+            collectSubdirectories(of: child, depth: depth - 1, into: &found)
+        }
     }
 
     /// Reads the pending inotify events: true when the policy may have changed. An event on the
@@ -87,6 +126,13 @@ final class ControlEvents {
                 } else if watch == directoryWatch {
                     changed = true
                     if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 { rewatch = true }
+                    // A directory made or moved in (a new `certs/`, a swapped `..data`).
+                    if mask & UInt32(IN_ISDIR) != 0 || mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 { rewatch = true }
+                } else if subdirectoryWatches[watch] != nil {
+                    changed = true
+                    if mask & UInt32(IN_ISDIR | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 || mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
+                        rewatch = true
+                    }
                 }
             }
         }

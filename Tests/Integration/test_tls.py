@@ -301,6 +301,20 @@ def test_sighup_with_new_certificate_retires_connections_made_with_the_old_one(t
     fresh.close()
 
 
+def test_a_certificate_renewed_in_a_subdirectory_is_picked_up_without_a_signal(tls_sluice, certs):
+    """Certificate renewal tools write into the policy directory's `certs/` (or a mounted
+    secret's directory): only files at the policy directory's top level were watched, so the
+    old certificate was served until someone sent SIGHUP. The directories inside are watched too."""
+    s = tls_sluice()
+    assert "subject=CN = gateway.test" in out(s.s_client())
+    shutil.copy(certs / "renewed.pem", s.dir / "certs" / "gateway.pem")
+    shutil.copy(certs / "renewed.key", s.dir / "certs" / "gateway.key")
+    deadline = time.monotonic() + 10
+    while "subject=CN = renewed.test" not in out(s.s_client()):
+        assert time.monotonic() < deadline, "the renewed certificate was not picked up:\n" + s.proc.stderr()
+        time.sleep(0.2)
+
+
 def test_check_reports_expired_certificate_and_key_mismatch(tmp_path, certs, binaries):
     d = tmp_path / "policy"
     text = tls_policy(8443, 9001)["gateway.yaml"].replace(
