@@ -40,14 +40,15 @@ struct ClientFrameAudit {
     /// Off (`stream_checks: false`): the frame headers are still read, for the inert count, and
     /// no stream rule is applied.
     var enforcesStreamRules = true
-    /// Frames seen that move no request forward (WINDOW_UPDATE, PRIORITY_UPDATE, unknown types),
-    /// since the session last took the count for its budget.
+    /// Frames seen that move no request forward (PING ACKs, PRIORITY_UPDATE, unknown types), and
+    /// WINDOW_UPDATE frames, since the session last took the counts for its budget.
     private(set) var inertFrames = 0
+    private(set) var windowUpdates = 0
 
-    /// The inert frames counted since the last call.
-    mutating func takeInertFrames() -> Int {
-        defer { inertFrames = 0 }
-        return inertFrames
+    /// The inert frames and the WINDOW_UPDATE frames counted since the last call.
+    mutating func takeInertFrames() -> (inert: Int, windowUpdates: Int) {
+        defer { (inertFrames, windowUpdates) = (0, 0) }
+        return (inertFrames, windowUpdates)
     }
 
     /// Reads `bytes` (the next bytes from the client, in order). A violation anywhere in them is
@@ -82,7 +83,13 @@ struct ClientFrameAudit {
                 partialHeader.removeAll(keepingCapacity: true)
             }
             payloadRemaining = header.length
-            if header.type == FrameHeader.windowUpdate || header.type > FrameHeader.continuation { inertFrames += 1 }
+            if header.type == FrameHeader.windowUpdate {
+                windowUpdates += 1
+            } else if header.type > FrameHeader.continuation || (header.type == FrameHeader.ping && header.flags & FrameHeader.ackFlag != 0) {
+                // A PING ACK answers a PING of ours (we send few): nghttp2 drops the others
+                // without a word, and nothing else counted them.
+                inertFrames += 1
+            }
             if let violation = check(header) { return violation }
         }
         return nil
@@ -166,6 +173,8 @@ private struct FrameHeader {
     static let headers: UInt8 = 0x1
     static let priority: UInt8 = 0x2
     static let rstStream: UInt8 = 0x3
+    static let ping: UInt8 = 0x6
+    static let ackFlag: UInt8 = 0x1
     static let windowUpdate: UInt8 = 0x8
     /// The last type RFC 9113 defines; above it: extensions (PRIORITY_UPDATE 0x10) and unknown.
     static let continuation: UInt8 = 0x9

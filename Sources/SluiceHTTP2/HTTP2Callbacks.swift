@@ -118,6 +118,7 @@ extension HTTP2ServerSession {
         if padding > 0 { output.append(UInt8(truncatingIfNeeded: padding - 1)) }
         stream.takeOutbound(length, into: &output)
         pendingDataTotal -= length
+        dataFramesSent += 1
         if padding > 1 { output.append(contentsOf: repeatElement(0, count: padding - 1)) }
         return 0
     }

@@ -40,6 +40,23 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
     private var inertBudget: AbuseBudget
     /// Response body bytes queued on all streams, not yet handed to the output.
     var pendingDataTotal = 0
+    /// DATA frames sent, and WINDOW_UPDATE frames received and charged to the inert budget: a
+    /// client reading a download sends about one per DATA frame (two with the connection's), so
+    /// those are free; only the ones beyond are charged. A client with a 1 KiB window sends
+    /// 60,000 of them for a 60 MB download, and was cut off as a flood.
+    var dataFramesSent = 0
+    private var windowUpdatesSeen = 0
+    private var windowUpdatesCharged = 0
+
+    /// How many of `count` new WINDOW_UPDATE frames exceed two per DATA frame sent (plus 1,000).
+    private func chargedWindowUpdates(_ count: Int) -> Int {
+        guard count > 0 else { return 0 }
+        windowUpdatesSeen += count
+        let excess = max(0, windowUpdatesSeen - 2 * dataFramesSent - 1_000) - windowUpdatesCharged
+        guard excess > 0 else { return 0 }
+        windowUpdatesCharged += excess
+        return excess
+    }
 
     /// Set when the connection must end; once set nghttp2 is no longer driven and `output`
     /// ends with Sluice's own GOAWAY.
@@ -131,8 +148,9 @@ public final class HTTP2ServerSession: NGHTTP2Endpoint {
                 fail(violation)
                 throw violation
             }
-            let inert = audit.takeInertFrames()
-            if inert > 0 && !inertBudget.spend(inert, now: clock()) {
+            let (inert, windowUpdates) = audit.takeInertFrames()
+            let charged = inert + chargedWindowUpdates(windowUpdates)
+            if charged > 0 && !inertBudget.spend(charged, now: clock()) {
                 let flood = HTTP2ConnectionError(code: HTTP2ErrorCode.enhanceYourCalm, reason: "inert_frame_flood")
                 fail(flood)
                 throw flood

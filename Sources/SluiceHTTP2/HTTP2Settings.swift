@@ -31,11 +31,11 @@ public struct HTTP2Settings: Sendable {
     /// DATA frames with no payload and no END_STREAM: they carry nothing and cost a frame's
     /// processing each (CVE-2019-9518). 100 per 10 s.
     public var maxEmptyDataFramesPerWindow: Int = 100
-    /// WINDOW_UPDATE, PRIORITY_UPDATE and frames of types this server does not know (which
-    /// RFC 9113 §5.5 says to ignore): frames that move no request forward. A client downloading
-    /// sends about one WINDOW_UPDATE per DATA frame it reads; 50,000 per 10 s is 5,000 a second
-    /// sustained (80 MB/s of 16 KiB frames), where a flood of them ran at millions a second and,
-    /// counted by nothing, kept a loop busy with one connection's input.
+    /// PING ACKs, PRIORITY_UPDATE, frames of types this server does not know (which RFC 9113
+    /// §5.5 says to ignore), and WINDOW_UPDATE frames beyond two per DATA frame sent (a client
+    /// reading a download sends one per frame it reads, and those are free): frames that move no
+    /// request forward. A flood of them ran at millions a second and, counted by nothing, kept a
+    /// loop busy with one connection's input.
     public var maxInertFramesPerWindow: Int = 50_000
     /// nghttp2's outbound ACK queue (SETTINGS ACK + PING ACK) before it calls the peer a flooder:
     /// catches a client that sends PINGs but does not read its socket.

@@ -250,6 +250,19 @@ def test_slow_h2_client_is_bounded_and_does_not_stall_others(spawn, backend):
     slow.close()
 
 
+def test_a_download_through_a_tiny_window_is_not_taken_for_a_flood(spawn, backend):
+    """nghttp with 1 KiB stream and connection windows sends a WINDOW_UPDATE for about every KiB
+    it reads: 60,000+ for a 60 MB download, which the inert-frame budget cut off as a flood
+    (GOAWAY inert_frame_flood). WINDOW_UPDATEs that answer DATA frames are free."""
+    s = own_h2_sluice(spawn, backend, workers=1)
+    size = 60_000_000
+    r = subprocess.run(["nghttp", "-n", "-s", "-w", "10", "-W", "10", f"http://127.0.0.1:{s.port}/download?bytes={size}"],
+                       capture_output=True, text=True, timeout=120)
+    assert "GOAWAY" not in r.stdout + r.stderr and r.returncode == 0, (r.returncode, r.stdout[-1500:], r.stderr[-500:])
+    assert re.search(r"\s200\s", r.stdout), r.stdout[-1500:]
+    assert_still_serving(s)
+
+
 def test_many_stalled_streams_on_one_connection_hold_a_bounded_response_queue(spawn, backend):
     """A client that opens 64 streams for large responses and no window (SETTINGS_INITIAL_WINDOW_
     SIZE 0) had 256 KiB queued on each stream: ~50 MB of gateway memory per connection (several

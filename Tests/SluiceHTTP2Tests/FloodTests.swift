@@ -164,14 +164,36 @@ final class FloodTests: XCTestCase {
     func testInertFrameFloodsEndTheConnection() throws {
         var settings = HTTP2Settings()
         settings.maxInertFramesPerWindow = 300
-        for (name, make) in [("unknown", { (_: Int) in Build.frame(type: 0xfa, [UInt8](repeating: 120, count: 64)) }),
-                             ("priority_update", { (_: Int) in Build.frame(type: 0x10, Build.uint32(1) + Array("u=3".utf8)) }),
-                             ("window_update", { (_: Int) in Build.windowUpdate(stream: 0, 1) })] as [(String, (Int) -> [UInt8])] {
+        for (name, make, free) in [("unknown", { (_: Int) in Build.frame(type: 0xfa, [UInt8](repeating: 120, count: 64)) }, 0),
+                                   ("priority_update", { (_: Int) in Build.frame(type: 0x10, Build.uint32(1) + Array("u=3".utf8)) }, 0),
+                                   ("ping_ack", { (_: Int) in Build.frame(.ping, flags: Flag.ack, [UInt8](repeating: 1, count: 8)) }, 0),
+                                   // 1,000 free before any DATA was sent (see the next test).
+                                   ("window_update", { (_: Int) in Build.windowUpdate(stream: 0, 1) }, 1000)]
+            as [(String, (Int) -> [UInt8], Int)] {
             let wire = try Wire(settings)
-            let (error, sent) = flood(wire, count: 1000, make)
-            XCTAssertEqual(sent, 300, name)
+            let (error, sent) = flood(wire, count: 3000, make)
+            XCTAssertEqual(sent, 300 + free, name)
             assertCalmedDown(wire, error, reason: "inert_frame_flood")
         }
+    }
+
+    /// A client reading a download opens the windows as it reads: two WINDOW_UPDATEs (stream and
+    /// connection) per DATA frame are free, however small its window. Only the ones beyond are
+    /// charged (a 60 MB download through a 1 KiB window was cut off as a flood).
+    func testWindowUpdatesThatAnswerDataAreFree() throws {
+        var settings = HTTP2Settings()
+        settings.maxInertFramesPerWindow = 300
+        let wire = try Wire(settings)
+        _ = wire.events(Build.headers(stream: 1, Build.get()))
+        wire.server.sendResponse(streamID: 1, head: HTTPResponseHead(status: 200), endStream: false)
+        for _ in 0..<2000 {
+            wire.server.sendData(streamID: 1, bytes: [7], endStream: false)
+            _ = wire.read()
+            XCTAssertEqual(wire.events(Build.windowUpdate(stream: 1, 1) + Build.windowUpdate(stream: 0, 1)), [])
+        }
+        let (error, sent) = flood(wire, count: 3000) { _ in Build.windowUpdate(stream: 0, 1) }
+        XCTAssertEqual(sent, 1000 + 300, "beyond the answered ones: 1,000 free, then the budget")
+        assertCalmedDown(wire, error, reason: "inert_frame_flood")
     }
 
     func testInertFramesWithinTheBudgetAreIgnored() throws {
