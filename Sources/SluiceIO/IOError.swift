@@ -29,6 +29,13 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var isTimeout: Bool { kind == .timedOut }
 
+    /// This process is out of descriptors or buffer memory (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+    /// its own shortage, not the peer's fault.
+    public var isLocalResourceShortage: Bool {
+        guard let code = errnoValue else { return false }
+        return code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
+    }
+
     /// Connection refused, reset or unreachable: the peer is not there (as opposed to slow).
     public var isPeerGone: Bool {
         guard let code = errnoValue else { return false }

@@ -303,7 +303,16 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     }
 
     /// No connection (or stream) to the endpoint: 504 on a timeout, 502 otherwise; nothing was sent.
+    /// The gateway out of descriptors or memory (EMFILE and friends, from its own socket()) is
+    /// 503 and not the backend's failure: counted as one, a connection flood that used up the
+    /// descriptors opened the payments breaker, which stayed open after the flood.
     func connectFailed(_ error: IOError, upstream upstreamName: String) async -> Result {
+        if error.isLocalResourceShortage {
+            var result = await fail(ExchangeFailure(status: 503, reason: "gateway_out_of_resources", failure: .localReply,
+                                                    message: "the gateway is out of connections; retry shortly"), upstream: upstreamName)
+            result.sent = false
+            return result
+        }
         let timedOut = error.isTimeout
         var result = await fail(ExchangeFailure(status: timedOut ? 504 : 502, failure: timedOut ? .upstreamConnectTimeout : .upstreamConnectFailed,
                                                 message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName,

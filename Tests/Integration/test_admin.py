@@ -383,3 +383,55 @@ def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_pa
         assert get(port, "/echo/after-the-flood").status == 200
     finally:
         proc.stop()
+
+
+def test_running_out_of_descriptors_is_not_counted_against_the_backend(backend, tmp_path):
+    """Upstream connections the gateway cannot open because it is out of descriptors (its own
+    socket() failing with EMFILE) were 502 upstream_connect_failed and counted by the cluster's
+    breaker: a connection flood opened the payments breaker, and payments got 503 circuit_open
+    for seconds after the flood ended. Now 503 gateway_out_of_resources, not the backend's."""
+    import socket
+    from conftest import Proc, SLUICE, write_policy
+    port, admin = free_port(), free_port()
+    files = standard_policy(port, backend.port, free_port(), workers=1)
+    files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
+    files["guards.yaml"] = "breakers:\n  - {name: demo, cluster: demo, window: {calls: 20}, minimum_calls: 5}\n"
+    policy = write_policy(tmp_path / "policy", files)
+    proc = Proc(f"sluice-{port}", ["sh", "-c", f"ulimit -S -n 100 && ulimit -H -n 100 && exec {SLUICE} run --policy {policy}"],
+                tmp_path / "logs")
+    clients, flood = [], []
+    try:
+        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(")
+        clients = [Conn(port, timeout=10) for _ in range(20)]
+        for c in clients:
+            assert c.request("GET", "/echo/warm").status == 200
+        try:
+            for _ in range(200):  # past the 100 descriptors the process may hold
+                flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        except OSError:
+            pass
+        time.sleep(0.5)
+        answers = []
+        threads = [threading.Thread(target=lambda c=c: answers.append(c.request("GET", "/echo/during", {"X-Demo-Delay-Ms": "300"})))
+                   for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        refused = [r for r in answers if r.status != 200]
+        assert refused, "the flood did not use up the descriptors: nothing was tested"
+        assert all(r.status == 503 and r.json()["error"] == "gateway_out_of_resources" for r in refused), \
+            [(r.status, r.body[:80]) for r in refused]
+    finally:
+        for sock in flood:
+            sock.close()
+    try:
+        time.sleep(0.5)
+        with Conn(port, timeout=10) as c:
+            r = c.request("GET", "/echo/after-the-flood")
+        assert r.status == 200, f"{r.status} {r.body[:120]!r}: the breaker counted the gateway's own shortage"
+    finally:
+        for c in clients:
+            c.close()
+        proc.stop()
+
