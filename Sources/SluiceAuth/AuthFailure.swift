@@ -10,6 +10,8 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
     case badSignature = "bad_signature"
     case timestampOutOfWindow = "timestamp_out_of_window"
     case replayedNonce = "replayed_nonce"
+    /// Signed by one merchant, naming another (a `mchid` query parameter): 403.
+    case merchantMismatch = "merchant_mismatch"
 
     var message: String {
         switch self {
@@ -20,11 +22,14 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
         case .badSignature: return "the signature does not match the request"
         case .timestampOutOfWindow: return "the timestamp is outside the accepted window"
         case .replayedNonce: return "this nonce was already used"
+        case .merchantMismatch: return "the request names another merchant than the one that signed it"
         }
     }
 
-    /// 401 with a problem body and, in `WWW-Authenticate`, the schemes the route accepts.
+    /// 401 with a problem body and, in `WWW-Authenticate`, the schemes the route accepts; 403
+    /// for a merchant that is who it says, asking for another's.
     func reply(challenge: String?) -> LocalReply {
+        guard self != .merchantMismatch else { return LocalReply.json(status: 403, reason: rawValue, message: message) }
         var reply = LocalReply.json(status: 401, reason: rawValue, message: message)
         if let challenge { reply.headers.appendLowercased(name: "www-authenticate", value: challenge) }
         return reply

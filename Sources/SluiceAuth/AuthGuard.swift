@@ -82,6 +82,32 @@ final class AuthGuard: RequestGuard {
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        let verdict = await authenticate(&request)
+        // Who signed must be who the request is for: a `mchid` in the query (WeChat Pay's query
+        // and close APIs name the merchant there) naming another merchant let one merchant read
+        // another's orders through a backend that looks orders up by it.
+        if verdict == .proceed, let merchant = request.merchantID, Self.queryNamesAnotherMerchant(request.head.target, merchant) {
+            return .reject(refusal(.merchantMismatch))
+        }
+        return verdict
+    }
+
+    /// True when a query parameter named `mchid` (in any case, with `_` or `-`, escaped or not)
+    /// holds anything but `merchant`.
+    static func queryNamesAnotherMerchant(_ target: String, _ merchant: String) -> Bool {
+        guard let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
+        let query = target[target.utf8.index(after: question)...]
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = PercentEncoding.decoded(parts[0]).utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") }
+            guard name.count == 5, name.map({ $0 | 0x20 }).elementsEqual("mchid".utf8) else { continue }
+            let value = parts.count > 1 ? PercentEncoding.decoded(parts[1]) : ""
+            if value != merchant { return true }
+        }
+        return false
+    }
+
+    private func authenticate(_ request: inout GuardRequest) async -> GuardVerdict {
         // The merchant header is ours to set, in any spelling a backend may read as it; the API
         // key is never forwarded, whichever scheme decides.
         request.head.headers.removeAllSpellings(of: policy.merchantHeader)

@@ -42,7 +42,8 @@ enum PaymentRoutes {
             case .failure(let error):
                 return (badRequest(error, backend), nil)
             case .success(let refund):
-                switch backend.ledger.refund(mchid: refund.mchid, outTradeNo: refund.outTradeNo, outRefundNo: refund.outRefundNo,
+                guard let merchant = merchant(head, named: refund.mchid) else { return (otherMerchant(), nil) }
+                switch backend.ledger.refund(mchid: merchant, outTradeNo: refund.outTradeNo, outRefundNo: refund.outRefundNo,
                                              amountFen: refund.refundFen) {
                 case .orderNotFound:
                     return (DemoResponse(status: 404, json: PaymentRequestError("order not found", code: "RESOURCE_NOT_EXISTS").json), nil)
@@ -60,7 +61,7 @@ enum PaymentRoutes {
         default:
             guard path.hasPrefix(queryPrefix) else { return nil }
             let rest = path.dropFirst(queryPrefix.count)
-            let mchid = DemoRoutes.queryValue(head, "mchid")
+            guard let mchid = merchant(head, named: DemoRoutes.queryValue(head, "mchid")) else { return (otherMerchant(), nil) }
             if head.method == "POST" && rest.hasSuffix("/close") {
                 let no = String(rest.dropLast("/close".count))
                 guard backend.ledger.close(mchid: mchid, outTradeNo: no) != nil else { return (notFound(), nil) }
@@ -73,6 +74,20 @@ enum PaymentRoutes {
                 "\"amount\":{\"total\":\(order.totalFen),\"refunded\":\(order.refundedFen),\"currency\":\"CNY\"}}\n"
             return (DemoResponse(status: 200, json: json), nil)
         }
+    }
+
+    /// The merchant a refund, query or close is for: the one the gateway verified
+    /// (`X-Sluice-Merchant`) when there is one, as a backend behind an authenticating gateway
+    /// must (the request's own `mchid` may name another merchant); else the request's `mchid`
+    /// (no `mchid`: the order's owner). Nil when the two disagree.
+    private static func merchant(_ head: HTTPRequestHead, named mchid: String?) -> String?? {
+        guard let verified = head.headers["x-sluice-merchant"] else { return .some(mchid) }
+        if let mchid, mchid != verified { return nil }
+        return .some(verified)
+    }
+
+    private static func otherMerchant() -> DemoResponse {
+        DemoResponse(status: 403, json: PaymentRequestError("mchid is not the verified merchant", code: "NO_AUTH").json)
     }
 
     private static func badRequest(_ error: PaymentRequestError, _ backend: MockBackend) -> DemoResponse {

@@ -134,7 +134,7 @@ def test_a_signed_merchant_cannot_make_the_backend_read_another(spawn, backend, 
     """What a correctly signed merchant could send to pose as another, or to change what its
     signed query means: the backend still reads exactly the verified merchant and the signed query."""
     s, _ = gateway(spawn, backend, redis)
-    target = "/echo/orders?mchid=1900000002&mchid=1900000001&desc=a+b&x=1;y=2"
+    target = "/echo/orders?id=2&id=1&desc=a+b&x=1;y=2"
     headers = [("Authorization", sign("GET", target, b"")), ("Connection", "x-sluice-merchant, traceparent"),
                ("X_Sluice_Merchant", "1900000002"), ("X-Api-Key", "not-for-the-backend")]
     with Conn(s.port) as c:
@@ -146,7 +146,7 @@ def test_a_signed_merchant_cannot_make_the_backend_read_another(spawn, backend, 
     assert merchant == [("x-sluice-merchant", MERCHANT)], fields
     assert not [k for k, _ in fields if k == "x-api-key"], fields
     assert [k for k, _ in fields if k == "traceparent"], "the gateway's traceparent was named away"
-    assert dict(echoed)["target"] == canonical_target(target) == "/echo/orders?desc=a%2Bb&mchid=1900000001&mchid=1900000002&x=1%3By%3D2"
+    assert dict(echoed)["target"] == canonical_target(target) == "/echo/orders?desc=a%2Bb&id=1&id=2&x=1%3By%3D2"
     # Two Authorization fields (the first good): refused, the backend sees nothing.
     before = backend.stats()["requests"]
     with Conn(s.port) as c:
@@ -226,6 +226,21 @@ def test_redis_down_follows_the_failure_mode(spawn, backend, redis):
     authorization = sign("POST", target, ORDER)
     assert pay(local.port, authorization).status == 200, "local: this gateway's nonce cache decides"
     assert pay(local.port, authorization).json()["error"] == "replayed_nonce"
+
+
+def test_a_merchant_cannot_name_another_merchant_in_the_query(spawn, backend, redis):
+    """WeChat Pay's query and close APIs name the merchant in `?mchid=`: a merchant signing a query
+    for another merchant's order read it through a backend that looks orders up by it. A `mchid`
+    query parameter, however spelled, must be the signer's own: 403 merchant_mismatch."""
+    s, _ = gateway(spawn, backend, redis)
+    def query(target):
+        with Conn(s.port) as c:
+            return c.request("GET", target, {"Authorization": sign("GET", target, b"")})
+    assert query(f"/echo/order/T1?mchid={MERCHANT}").status == 200
+    for spelling in ["mchid=1900000002", "MCHID=1900000002", "mch_id=1900000002", "%6Dchid=1900000002",
+                     f"mchid={MERCHANT}&mchid=1900000002", "mchid=1900000002%00"]:
+        r = query(f"/echo/order/T1?{spelling}")
+        assert r.status == 403 and r.json()["error"] == "merchant_mismatch", (spelling, r)
 
 
 def test_a_nonce_accepted_while_redis_refused_writes_is_written_there_once_it_answers(spawn, backend, redis):

@@ -11,10 +11,10 @@ import pytest
 from conftest import BACKEND, Proc, free_port
 
 
-def call(port: int, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+def call(port: int, method: str, path: str, body: str | None = None, headers: dict | None = None) -> tuple[int, str]:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        c.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        c.request(method, path, body=body, headers={**({"Content-Type": "application/json"} if body else {}), **(headers or {})})
         r = c.getresponse()
         return r.status, r.read().decode()
     finally:
@@ -112,3 +112,24 @@ def test_notify_sender_retries_until_delivered(mock):
     s = stats(port)
     assert s["notifications_sent"] == 1 and s["notification_attempts"] >= 2 and s["notifications_failed"] == 0
     assert stats(receiver)["notifications_received"] == 1
+
+
+def test_refunds_and_queries_are_for_the_merchant_the_gateway_verified(mock):
+    """Behind a gateway the backend takes the merchant from X-Sluice-Merchant: a refund or query
+    whose own mchid names another merchant is refused (403), and one without a mchid is looked up
+    among the verified merchant's orders only (it found the order's owner, whoever that was)."""
+    port = mock()
+    assert call(port, "POST", "/v3/pay/transactions/jsapi", order("1900000002", "T-OWNED", 1000))[0] == 200
+    m1 = {"X-Sluice-Merchant": "1900000001"}
+    refund = lambda mchid: json.dumps({**({"mchid": mchid} if mchid else {}), "out_trade_no": "T-OWNED",
+                                       "out_refund_no": "R-OWNED", "amount": {"refund": 1000, "total": 1000, "currency": "CNY"}})
+    assert call(port, "POST", "/v3/refund/domestic/refunds", refund("1900000002"), m1)[0] == 403
+    assert call(port, "POST", "/v3/refund/domestic/refunds", refund(None), m1)[0] == 404
+    assert call(port, "GET", "/v3/pay/transactions/out-trade-no/T-OWNED?mchid=1900000002", headers=m1)[0] == 403
+    assert call(port, "GET", "/v3/pay/transactions/out-trade-no/T-OWNED", headers=m1)[0] == 404
+    assert stats(port)["refunds"] == 0
+    # The owner itself, verified, may.
+    m2 = {"X-Sluice-Merchant": "1900000002"}
+    assert call(port, "GET", "/v3/pay/transactions/out-trade-no/T-OWNED", headers=m2)[0] == 200
+    assert call(port, "POST", "/v3/refund/domestic/refunds", refund(None), m2)[0] == 200
+

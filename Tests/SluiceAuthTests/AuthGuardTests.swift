@@ -146,11 +146,19 @@ final class AuthGuardTests: RedisLoopTestCase {
         let (lowerScheme, _) = try await evaluate(pay, request(authorization: signed().replacingOccurrences(of: "MCH-HMAC-SHA256", with: "mch-hmac-sha256")))
         XCTAssertEqual(lowerScheme, "ok", "the auth-scheme is case-insensitive (RFC 9110 §11.1)")
 
-        let target = "/v3/pay?mchid=1900000002&mchid=1900000001&desc=a+b&x=1;y=2"
+        let target = "/v3/pay?id=2&id=1&desc=a+b&x=1;y=2"
         let (got, after) = try await evaluate(pay, request(target: target, authorization: signed(target: target),
                                                            extra: [("x_sluice_merchant", "1900000002"), ("x-api-key", "k")]))
         XCTAssertEqual(got, "ok")
-        XCTAssertEqual(after.head.target, "/v3/pay?desc=a%2Bb&mchid=1900000001&mchid=1900000002&x=1%3By%3D2")
+        XCTAssertEqual(after.head.target, "/v3/pay?desc=a%2Bb&id=1&id=2&x=1%3By%3D2")
+        // The query may name the merchant (WeChat Pay's query APIs do), as the signer only.
+        for (query, expected) in [("mchid=1900000001", "ok"), ("mchid=1900000002", "merchant_mismatch"),
+                                  ("mchid=1900000001&mchid=1900000002", "merchant_mismatch"), ("Mch_Id=1900000002", "merchant_mismatch"),
+                                  ("%6Dchid=1900000002", "merchant_mismatch"), ("mchids=1900000002", "ok")] {
+            let named = "/v3/pay?" + query
+            let (verdict, _) = try await evaluate(pay, request(target: named, authorization: signed(target: named)))
+            XCTAssertEqual(verdict, expected, query)
+        }
         XCTAssertEqual(after.head.headers.map(\.name).filter { HTTPHeaders.sameAsVariable($0, "x-sluice-merchant") },
                        ["x-sluice-merchant"])
         XCTAssertEqual(after.head.headers["x-sluice-merchant"], "1900000001")
