@@ -5,6 +5,10 @@ public struct LocalReply: Sendable, Equatable {
     public var headers: HTTPHeaders
     public var body: [UInt8]
     public var reason: String
+    /// The problem's `error` code and `detail`, when the body is one (`problem`): what another
+    /// shape of the same answer says (`inWeChatPayV2Shape`).
+    public var problemError: String?
+    public var problemDetail: String?
 
     public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [], reason: String) {
         self.status = status
@@ -26,6 +30,7 @@ public struct LocalReply: Sendable, Equatable {
     /// `members` (each a `"name":value` JSON fragment), with `Retry-After` when given.
     public static func problem(status: Int, type: String = "about:blank", error: String, detail: String,
                                members: [String] = [], retryAfter: Int? = nil, reason: String? = nil) -> LocalReply {
+        let originalDetail = detail
         let detail = jsonEscaped(detail)
         var text = "{\"type\":\"\(type)\",\"title\":\"\(HTTPStatus.reasonPhrase(status))\",\"status\":\(status),"
             + "\"error\":\"\(jsonEscaped(error))\",\"detail\":\"\(detail)\",\"message\":\"\(detail)\""
@@ -34,7 +39,32 @@ public struct LocalReply: Sendable, Equatable {
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "content-type", value: "application/problem+json")
         if let retryAfter { headers.appendLowercased(name: "retry-after", value: String(retryAfter)) }
-        return LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason ?? error)
+        var reply = LocalReply(status: status, headers: headers, body: Array(text.utf8), reason: reason ?? error)
+        reply.problemError = error
+        reply.problemDetail = originalDetail
+        return reply
+    }
+
+    /// The same answer as WeChat Pay v2 clients read errors (their SDKs parse `return_code`, not
+    /// JSON): `<xml><return_code>FAIL</return_code><return_msg>…</return_msg><err_code>…</err_code></xml>`,
+    /// with the same status and other header fields. Replies that are no problem (a stored
+    /// response replayed, an answer already in XML) stay as they are.
+    public func inWeChatPayV2Shape() -> LocalReply {
+        guard let error = problemError, let detail = problemDetail else { return self }
+        var reshaped = self
+        reshaped.headers.remove(name: "content-type")
+        reshaped.headers.appendLowercased(name: "content-type", value: "application/xml")
+        let xml = "<xml><return_code>\(Self.cdata("FAIL"))</return_code><return_msg>\(Self.cdata(detail))</return_msg>"
+            + "<err_code>\(Self.cdata(error))</err_code></xml>\n"
+        reshaped.body = Array(xml.utf8)
+        reshaped.problemError = nil
+        reshaped.problemDetail = nil
+        return reshaped
+    }
+
+    /// A CDATA section holding `text` (a `]]>` inside is split across two sections).
+    public static func cdata(_ text: String) -> String {
+        "<![CDATA[" + text.replacing("]]>", with: "]]]]><![CDATA[>") + "]]>"
     }
 
     /// RFC 9457 problem types registered with IANA that Sluice's answers use.

@@ -3,13 +3,10 @@ import SluiceHTTP
 /// The idempotency guard's own answers: problem+json with a stable `error` code, as the
 /// Idempotency-Key draft recommends (400 missing, 409 in flight, 422 reused).
 enum IdempotencyReplies {
+    /// `title` is the status's reason phrase (as `LocalReply.problem` writes it), given here for
+    /// the reader of each reply below.
     static func problem(_ status: Int, _ code: String, _ title: String, _ detail: String, retryAfter: Int? = nil) -> LocalReply {
-        var headers = HTTPHeaders()
-        headers.appendLowercased(name: "content-type", value: "application/problem+json")
-        if let retryAfter { headers.appendLowercased(name: "retry-after", value: String(retryAfter)) }
-        let body = "{\"type\":\"about:blank\",\"title\":\"\(jsonEscaped(title))\",\"status\":\(status),"
-            + "\"error\":\"\(code)\",\"detail\":\"\(jsonEscaped(detail))\"}\n"
-        return LocalReply(status: status, headers: headers, body: Array(body.utf8), reason: code)
+        LocalReply.problem(status: status, error: code, detail: detail, retryAfter: retryAfter)
     }
 
     static func missingKey(_ rule: IdempotencyRulePolicy) -> LocalReply {

@@ -14,6 +14,14 @@ public struct RoutePolicy: Sendable {
     /// as nginx does: a slow or stalled upload then holds no backend connection and cannot be
     /// blamed on the backend. Off for routes meant for large uploads, which stream.
     public var requestBuffering = true
+    /// How the gateway's own answers on this route look (`replies:`): problem+json, or WeChat
+    /// Pay v2's XML for v2 clients, whose SDKs read `return_code` and not JSON.
+    public var replies = ReplyShape.problem
+
+    public enum ReplyShape: String, Sendable, CaseIterable {
+        case problem
+        case wechatpayV2 = "wechatpay_v2"
+    }
 
     public static let defaultPerTryTimeout = Duration.seconds(15)
     public static let defaultTotalTimeout = Duration.seconds(30)

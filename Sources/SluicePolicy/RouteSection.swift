@@ -3,7 +3,7 @@ import Yams
 extension PolicyFileReader {
     /// One item of `routes`; nil without a usable name (see `NamedItem.declared`).
     func readRoute(_ node: Node) -> Declared<RoutePolicy>? {
-        guard let item = namedItem(node, kind: "route", allowed: ["class", "match", "cluster", "timeouts", "max_body", "request_buffering"] + ownedRouteKeys) else {
+        guard let item = namedItem(node, kind: "route", allowed: ["class", "match", "cluster", "timeouts", "max_body", "request_buffering", "replies"] + ownedRouteKeys) else {
             return nil
         }
         let (fields, what) = (item.fields, item.what)
@@ -22,6 +22,7 @@ extension PolicyFileReader {
         // Zero is a real limit here: a query route may accept no body at all.
         if let node = fields["max_body"], let value = size(node, allowZero: true) { route.maxBodyBytes = value }
         if let node = fields["request_buffering"], let value = flag(node) { route.requestBuffering = value }
+        if let node = fields["replies"], let value = choice(node, "reply shape", as: RoutePolicy.ReplyShape.self) { route.replies = value }
 
         var declared = item.declared(route, clusterReference: route.cluster.isEmpty ? nil : clusterNode.map(position))
         for key in ownedRouteKeys {

@@ -69,7 +69,8 @@ struct RequestPipeline {
         if let length = downstream.declaredBodyLength, length > route.maxBodyBytes {
             outcome = await reply(.json(status: 413, reason: "body_too_large",
                                         message: "request body of \(length) bytes exceeds the route limit of \(route.maxBodyBytes)",
-                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
+                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name,
+                                  shape: route.replies)
             return
         }
         var extraResponseHeaders = HTTPHeaders()
@@ -104,11 +105,11 @@ struct RequestPipeline {
             merchant = guardRequest.merchantID
             paymentBody = guardRequest.body
             if let bodyRefusal {
-                outcome = await refuse(bodyRefusal, downstream: downstream, requestID: requestID, route: route.name)
+                outcome = await refuse(bodyRefusal, downstream: downstream, requestID: requestID, route: route.name, shape: route.replies)
                 return
             }
             if let rejection = verdicts.reply {
-                outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name)
+                outcome = await reply(rejection, to: downstream, requestID: requestID, route: route.name, shape: route.replies)
                 return
             }
             extraResponseHeaders = verdicts.responseHeaders
@@ -120,7 +121,8 @@ struct RequestPipeline {
         }
         guard let pool = context.pool(for: route.cluster) else {
             outcome = await reply(.json(status: 502, reason: "no_cluster", message: "cluster \(route.cluster) is not configured",
-                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name)
+                                        requestID: requestID), to: downstream, requestID: requestID, route: route.name,
+                                  shape: route.replies)
             return
         }
         // Request buffering (the route's default): the whole body is read before an upstream
@@ -136,7 +138,7 @@ struct RequestPipeline {
             case .success(let bytes):
                 bufferedBody = bytes
             case .failure(let refusal):
-                outcome = await refuse(refusal, downstream: downstream, requestID: requestID, route: route.name)
+                outcome = await refuse(refusal, downstream: downstream, requestID: requestID, route: route.name, shape: route.replies)
                 return
             }
         }
@@ -225,18 +227,19 @@ struct RequestPipeline {
     }
 
     /// A body that could not be read: its reply, unless the client is gone (then nothing is sent).
-    private func refuse(_ refusal: BodyRefusal, downstream: some DownstreamExchange, requestID: String, route: String) async -> Outcome {
+    private func refuse(_ refusal: BodyRefusal, downstream: some DownstreamExchange, requestID: String, route: String,
+                        shape: RoutePolicy.ReplyShape) async -> Outcome {
         guard refusal.failure != .clientGone else {
             return Outcome(status: 499, route: route, reason: "client_gone", failure: .clientGone)
         }
-        var outcome = await reply(refusal.reply, to: downstream, requestID: requestID, route: route)
+        var outcome = await reply(refusal.reply, to: downstream, requestID: requestID, route: route, shape: shape)
         outcome.failure = refusal.failure
         return outcome
     }
 
     private func reply(_ reply: LocalReply, to downstream: some DownstreamExchange, requestID: String,
-                       route: String? = nil) async -> Outcome {
-        await downstream.sendLocalReply(reply, requestID: requestID)
+                       route: String? = nil, shape: RoutePolicy.ReplyShape = .problem) async -> Outcome {
+        await downstream.sendLocalReply(shape == .wechatpayV2 ? reply.inWeChatPayV2Shape() : reply, requestID: requestID)
         return Outcome(status: reply.status, route: route, upstream: nil, reason: reply.reason, failure: .localReply)
     }
 

@@ -8,11 +8,14 @@ struct RouteLimits {
     let perTryTimeout: Duration
     let perTryTimeoutNanoseconds: UInt64
     let totalTimeoutNanoseconds: UInt64
+    /// The shape of the gateway's own answers on the route (`replies:`).
+    let replies: RoutePolicy.ReplyShape
 
     init(_ route: RoutePolicy) {
         maxBodyBytes = route.maxBodyBytes
         perTryTimeout = route.perTryTimeout
         perTryTimeoutNanoseconds = route.perTryTimeout.nanosecondsClamped
         totalTimeoutNanoseconds = route.totalTimeout.nanosecondsClamped
+        replies = route.replies
     }
 }

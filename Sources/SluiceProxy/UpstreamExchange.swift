@@ -333,8 +333,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
         if failure.failure != .clientGone {
             let message = detail == nil ? failure.message : Self.clientMessage(reason: failure.reason)
-            await downstream.sendLocalReply(.json(status: failure.status, reason: failure.reason, message: message,
-                                                  requestID: requestID), requestID: requestID)
+            let reply = LocalReply.json(status: failure.status, reason: failure.reason, message: message, requestID: requestID)
+            await downstream.sendLocalReply(route.replies == .wechatpayV2 ? reply.inWeChatPayV2Shape() : reply, requestID: requestID)
         }
         return Result(status: failure.status, upstream: upstream, reason: failure.reason, detail: detail, failure: failure.failure, sent: true)
     }

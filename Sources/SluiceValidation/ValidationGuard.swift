@@ -94,14 +94,9 @@ enum ValidationReplies {
                 + "\"detail\":{\"field\":\"\(jsonEscaped(violation.field))\",\"location\":\"body\",\"issue\":\"\(violation.code)\"}}\n"
         case .wechatpayV2:
             headers.appendLowercased(name: "content-type", value: "application/xml")
-            body = "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg>\(cdata(violation.detail))</return_msg>"
-                + "<err_code>\(cdata("PARAM_ERROR"))</err_code><err_code_des>\(cdata(violation.code))</err_code_des></xml>\n"
+            body = "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg>\(LocalReply.cdata(violation.detail))</return_msg>"
+                + "<err_code>\(LocalReply.cdata("PARAM_ERROR"))</err_code><err_code_des>\(LocalReply.cdata(violation.code))</err_code_des></xml>\n"
         }
         return LocalReply(status: 400, headers: headers, body: Array(body.utf8), reason: "invalid_param:" + violation.code)
-    }
-
-    /// A CDATA section holding `text` (a `]]>` inside is split across two sections).
-    static func cdata(_ text: String) -> String {
-        "<![CDATA[" + text.replacingOccurrences(of: "]]>", with: "]]]]><![CDATA[>") + "]]>"
     }
 }

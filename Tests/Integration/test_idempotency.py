@@ -226,11 +226,19 @@ def test_one_order_through_the_v3_and_the_v2_api_executes_once(spawn, redis, tmp
     s = bundled_gateway(spawn, backend, redis)
     assert v3_signed(s.port, order("T-V3-THEN-V2"), tmp_path).status == 200
     again = v2_signed(s.port, "T-V3-THEN-V2")
-    assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
+    # In v2's own XML (the route's `replies: wechatpay_v2`): v2 SDKs read return_code, not JSON.
+    assert again.status == 422 and again.header("content-type") == "application/xml", again
+    assert b"<return_code><![CDATA[FAIL]]></return_code>" in again.body and b"<err_code><![CDATA[idempotency_key_reused]]>" in again.body, again
     assert v2_signed(s.port, "T-V2-THEN-V3").status == 200
     again = v3_signed(s.port, order("T-V2-THEN-V3"), tmp_path)
     assert again.status == 422 and again.json()["error"] == "idempotency_key_reused", again
     assert executions(backend) == (2, 0), "each order executed once"
+    # Other refusals on the v2 route are in its XML too: a bad sign (401).
+    with Conn(s.port, timeout=15) as c:
+        bad = c.request("POST", "/pay/unifiedorder", {"Content-Type": "text/xml"},
+                        b"<xml><mch_id>1900000001</mch_id><out_trade_no>T-BAD-SIGN</out_trade_no><sign>" + b"0" * 32 + b"</sign></xml>")
+    assert bad.status == 401 and bad.header("content-type") == "application/xml", bad
+    assert b"<err_code><![CDATA[bad_signature]]>" in bad.body, bad
     # A new order number through v2 alone is a new order.
     assert v2_signed(s.port, "T-V2-ONLY").status == 200
     assert executions(backend) == (3, 0)
