@@ -96,7 +96,7 @@ final class IdempotencyGuard: RequestGuard {
         // another body is acknowledged like the first, never 422.
         let fingerprint = rule.replay == .stored
             ? IdempotencyKey.fingerprint(method: request.head.method, target: request.head.target,
-                                         bodySHA256Hex: request.body?.sha256Hex ?? Digests.emptySHA256Hex)
+                                         bodySHA256Hex: IdempotencyKey.bodyDigest(request.body, ignoring: rule.fingerprintIgnores))
             : "notification"
         let owner = owners.next()
         let connection = redis[request.loopIndex]

@@ -101,4 +101,18 @@ struct IdempotencyKey: Equatable {
     static func fingerprint(method: String, target: String, bodySHA256Hex: String) -> String {
         Digests.sha256Hex(Array((method + "\n" + target + "\n" + bodySHA256Hex).utf8))
     }
+
+    /// The body's part of the fingerprint: its SHA-256, or, when the rule ignores some fields
+    /// and the body can be read, the SHA-256 of its other top-level fields sorted by name
+    /// (name, kind and value, separated so that no two bodies run together).
+    static func bodyDigest(_ body: RequestBody?, ignoring ignored: [String]) -> String {
+        guard let body else { return Digests.emptySHA256Hex }
+        guard !ignored.isEmpty, let payload = try? body.payload() else { return body.sha256Hex }
+        var bytes: [UInt8] = []
+        for field in payload.fields.filter({ !ignored.contains($0.name) }).sorted(by: { $0.name < $1.name }) {
+            bytes += Array(field.name.utf8) + [0x1F] + Array(String(describing: field.value.kind).utf8) + [0x1F]
+                + Array(field.value.text.utf8) + [0x1E]
+        }
+        return Digests.sha256Hex(bytes)
+    }
 }

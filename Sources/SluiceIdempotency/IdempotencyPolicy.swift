@@ -67,6 +67,11 @@ public struct IdempotencyRulePolicy: Sendable, Equatable {
     /// through either API (v3 JSON to one rule, v2 XML to the other) is one order: the second
     /// finds the first's record (422 or 409, never a second execution). Nil: its own.
     public var sharesRecordsWith: String?
+    /// Body fields left out of the fingerprint (`fingerprint_ignores: [nonce_str, sign]`): a
+    /// WeChat Pay v2 SDK retries with a fresh `nonce_str` and so a fresh `sign`, and the retry of
+    /// an order got 422 (another request with the key) instead of its stored answer. The other
+    /// fields, sorted by name, are the fingerprint's body part then.
+    public var fingerprintIgnores: [String] = []
 
     /// The name its records are kept under in Redis.
     public var recordsName: String { sharesRecordsWith ?? name }

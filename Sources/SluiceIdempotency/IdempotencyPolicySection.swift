@@ -20,6 +20,7 @@ import Yams
 ///     max_stored_body: 64KiB
 ///     replay: stored                         # stored | wechatpay_v3 | wechatpay_v2 | alipay
 ///     release_statuses: [429, 503]           # answers that mean "not done": a retry goes through
+///     fingerprint_ignores: []                # body fields a retry may change (v2: [nonce_str, sign])
 ///   - name: v2-orders
 ///     records: orders                        # kept with orders' records: one order, either API
 ///     key:
@@ -83,13 +84,16 @@ extension PolicyFileReader {
     func readIdempotencyRule(_ node: Node) -> Declared<IdempotencyRulePolicy>? {
         guard let item = namedItem(node, kind: "idempotency rule", allowed: [
             "key", "required", "ttl", "in_flight_wait", "on_unknown", "on_redis_failure", "store_headers", "max_stored_body",
-            "replay", "release_statuses", "records",
+            "replay", "release_statuses", "records", "fingerprint_ignores",
         ]) else { return nil }
         let (fields, what) = (item.fields, item.what)
         var rule = IdempotencyRulePolicy(name: item.name ?? "")
         if let node = fields["key"] { rule.keys = idempotencyKeySources(node, of: what) }
         if let node = fields["records"], let other = text(node, expected: "the name of another idempotency rule") {
             rule.sharesRecordsWith = other
+        }
+        if let node = fields["fingerprint_ignores"], let items = list(node, expected: "a list of body field names") {
+            rule.fingerprintIgnores = items.compactMap { text($0, expected: "a body field name") }
         }
         if let node = fields["required"], let value = flag(node) { rule.required = value }
         if let node = fields["ttl"], let value = duration(node) {

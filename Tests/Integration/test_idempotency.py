@@ -197,11 +197,11 @@ def v3_signed(port, body, tmp_path, extra=None):
     return pay(port, body, extra={name: value, **(extra or {})})
 
 
-def v2_signed(port, no, raw_no=None):
+def v2_signed(port, no, raw_no=None, nonce="5K8264ILTKCH16CQ2502SI8ZNMTM67VS", fee="100"):
     """A v2 /pay/unifiedorder XML order signed (MD5, here in Python) with the bundled v2 key;
     `raw_no` is the out_trade_no as written in the XML, when it is spelled otherwise."""
-    fields = {"appid": "wxd678efh567hg6787", "mch_id": "1900000001", "nonce_str": "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
-              "body": "tea", "out_trade_no": no, "total_fee": "100", "spbill_create_ip": "127.0.0.1",
+    fields = {"appid": "wxd678efh567hg6787", "mch_id": "1900000001", "nonce_str": nonce,
+              "body": "tea", "out_trade_no": no, "total_fee": fee, "spbill_create_ip": "127.0.0.1",
               "notify_url": "https://merchant.example/notify", "trade_type": "NATIVE"}
     string_a = "&".join(f"{k}={v}" for k, v in sorted(fields.items())) + "&key=" + V2_KEY_FILE.read_text().strip()
     sign = hashlib.md5(string_a.encode()).hexdigest().upper()
@@ -239,8 +239,15 @@ def test_one_order_through_the_v3_and_the_v2_api_executes_once(spawn, redis, tmp
                         b"<xml><mch_id>1900000001</mch_id><out_trade_no>T-BAD-SIGN</out_trade_no><sign>" + b"0" * 32 + b"</sign></xml>")
     assert bad.status == 401 and bad.header("content-type") == "application/xml", bad
     assert b"<err_code><![CDATA[bad_signature]]>" in bad.body, bad
-    # A new order number through v2 alone is a new order.
-    assert v2_signed(s.port, "T-V2-ONLY").status == 200
+    # A new order number through v2 alone is a new order. An SDK's retry of it, signed afresh
+    # with a new nonce_str, gets the stored answer (`fingerprint_ignores: [nonce_str, sign]`);
+    # the same order number with another amount is still another request (422).
+    first = v2_signed(s.port, "T-V2-ONLY")
+    assert first.status == 200
+    retry = v2_signed(s.port, "T-V2-ONLY", nonce="RETRY0NONCE0FRESH0SIGNATURE00001")
+    assert retry.status == 200 and retry.header("idempotent-replayed") == "true" and retry.body == first.body, retry
+    other = v2_signed(s.port, "T-V2-ONLY", nonce="RETRY0NONCE0FRESH0SIGNATURE00002", fee="200")
+    assert other.status == 422 and b"idempotency_key_reused" in other.body, other
     assert executions(backend) == (3, 0)
 
 

@@ -58,6 +58,20 @@ final class IdempotencyKeyTests: XCTestCase {
         XCTAssertNotEqual(try IdempotencyKey.findAll([.body(["mch_id", "out_trade_no"])], in: v2), json)
     }
 
+    /// A v2 SDK's retry carries a fresh nonce_str and sign: with those ignored, its fingerprint is
+    /// the first's; any other field changed is another request; nothing ignored, the body's hash.
+    func testFingerprintIgnoresTheFieldsARetryMayChange() {
+        func xml(_ nonce: String, _ fee: String) -> RequestBody {
+            RequestBody(bytes: Array("<xml><mch_id>1</mch_id><nonce_str>\(nonce)</nonce_str><total_fee>\(fee)</total_fee><sign>\(nonce)S</sign></xml>".utf8),
+                        contentType: "text/xml")
+        }
+        let ignored = ["nonce_str", "sign"]
+        XCTAssertEqual(IdempotencyKey.bodyDigest(xml("a", "100"), ignoring: ignored), IdempotencyKey.bodyDigest(xml("b", "100"), ignoring: ignored))
+        XCTAssertNotEqual(IdempotencyKey.bodyDigest(xml("a", "100"), ignoring: ignored), IdempotencyKey.bodyDigest(xml("b", "200"), ignoring: ignored))
+        XCTAssertNotEqual(IdempotencyKey.bodyDigest(xml("a", "100"), ignoring: []), IdempotencyKey.bodyDigest(xml("b", "100"), ignoring: []))
+        XCTAssertEqual(IdempotencyKey.bodyDigest(xml("a", "100"), ignoring: []), xml("a", "100").sha256Hex)
+    }
+
     func testABadOrRepeatedHeaderIsAnErrorNotAFallback() {
         XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "a b")]))) {
             XCTAssertEqual($0 as? IdempotencyKey.Problem, .invalidHeader("idempotency-key"))
