@@ -243,10 +243,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                     }
                     return false
                 }
-                if !willSleep {
-                    continue
-                }
-                timeout = millisecondsUntilNextTimer()
+                // Work came in from another thread or a yielding task (`yieldToOtherWork`): poll
+                // without waiting rather than go round at once, so that a task that yields
+                // every pass cannot keep the sockets' events from being read.
+                timeout = willSleep ? millisecondsUntilNextTimer() : 0
             }
             let count = epoll_wait(epollFD, events, maxEvents, timeout)
             inbox.withLock { $0.sleeping = false }

@@ -177,6 +177,30 @@ final class FloodTests: XCTestCase {
         }
     }
 
+    /// DATA that nghttp2 reads and drops: on a stream the server answered and reset while the
+    /// client was uploading (legal for the few frames in flight, a flood after), and padded DATA
+    /// carrying no data (the empty-DATA budget counted length 0 only). Both ran at tens of
+    /// millions of frames uncounted.
+    func testDataFramesThatCarryNothingForwardCount() throws {
+        var settings = HTTP2Settings()
+        settings.maxInertFramesPerWindow = 300
+        let wire = try Wire(settings)
+        _ = wire.events(Build.headers(stream: 1, Build.post("/p"), endStream: false))
+        // Answered early, then reset (NO_ERROR), as the proxy does with a refusal before the body.
+        wire.server.sendLocalReply(streamID: 1, reply: LocalReply.json(status: 401, reason: "no", message: "no"))
+        wire.server.resetStream(1, errorCode: 0)
+        XCTAssertTrue(wire.read().contains { $0.kind == .rstStream })
+        let (error, sent) = flood(wire, count: 3000) { _ in Build.data(stream: 1, [7]) }
+        XCTAssertEqual(sent, 300)
+        assertCalmedDown(wire, error, reason: "inert_frame_flood")
+
+        let padded = try Wire(settings)
+        _ = padded.events(Build.headers(stream: 1, Build.post("/p"), endStream: false))
+        let (paddedError, paddedSent) = flood(padded, count: 3000) { _ in Build.frame(.data, flags: Flag.padded, stream: 1, [0]) }
+        XCTAssertEqual(paddedSent, 300)
+        assertCalmedDown(padded, paddedError, reason: "inert_frame_flood")
+    }
+
     /// A client reading a download opens the windows as it reads: two WINDOW_UPDATEs (stream and
     /// connection) per DATA frame are free, however small its window. Only the ones beyond are
     /// charged (a 60 MB download through a 1 KiB window was cut off as a flood).
