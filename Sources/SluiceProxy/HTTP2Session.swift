@@ -58,13 +58,17 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     /// streams it opens.
     static let connectionResponseHighWater = 1024 * 1024
 
-    /// Whether a stream may queue more of its response: its own queue and the connection's are
-    /// under their marks (`resuming`: under half of them, so that a waiting sender does not
-    /// wake for every frame that goes out).
+    /// Whether a stream may queue more of its response: its own queue is under its mark, and
+    /// the connection's is too or the stream's own is empty (`resuming`: under half of the
+    /// marks, so that a waiting sender does not wake for every frame that goes out). A stream
+    /// whose queue is empty is one the client reads: it may always add, else the streams the
+    /// client leaves unread (holding the connection's queue over its mark) starved the one it
+    /// reads, until every stream timed out.
     func hasRoomToSend(_ streamID: Int32, resuming: Bool = false) -> Bool {
         let divisor = resuming ? 2 : 1
-        return session.pendingDataBytes(streamID: streamID) <= Self.responseHighWater / divisor
-            && session.pendingDataBytesOnConnection <= Self.connectionResponseHighWater / divisor
+        let own = session.pendingDataBytes(streamID: streamID)
+        guard own <= Self.responseHighWater / divisor else { return false }
+        return own == 0 || session.pendingDataBytesOnConnection <= Self.connectionResponseHighWater / divisor
     }
 
     init(context: LoopContext, connection: any ByteStream, listener: ListenerPolicy, scheme: String,

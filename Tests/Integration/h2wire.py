@@ -61,6 +61,7 @@ def frame_bytes(frame: Frame) -> bytes:
 
 class H2Wire:
     """One client connection. `auto_window`: give back flow-control credit for every DATA frame
+    (or, when it is a function of the stream id, for those of the streams it accepts)
     received (a normal client); off, the server can send only what the initial windows allow."""
 
     def __init__(self, port: int, *, timeout: float = 5.0, settings: dict[int, int] | None = None,
@@ -237,7 +238,8 @@ class H2Wire:
             s.body_bytes += len(f.data)
             if "END_STREAM" in f.flags:
                 s.ended = True
-            if self.auto_window and f.flow_controlled_length:
+            credited = self.auto_window(f.stream_id) if callable(self.auto_window) else self.auto_window
+            if credited and f.flow_controlled_length:
                 out = WindowUpdateFrame(0, window_increment=f.flow_controlled_length).serialize()
                 if not s.ended:
                     out += WindowUpdateFrame(f.stream_id, window_increment=f.flow_controlled_length).serialize()

@@ -250,6 +250,27 @@ def test_slow_h2_client_is_bounded_and_does_not_stall_others(spawn, backend):
     slow.close()
 
 
+def test_streams_read_one_at_a_time_each_complete_while_the_others_wait(spawn, backend):
+    """Four large downloads on one connection, the client reading one stream at a time (its
+    window open, the others' shut): the streams not read hold more than half the connection's
+    queue mark, and the one being read was never let add more (it starved until the 30 s
+    timeout cut all three). A stream whose own queue is empty may always add to it."""
+    s = own_h2_sluice(spawn, backend, workers=1)
+    size = 2_000_000
+    reading = {"sid": None}
+    wire = H2Wire(s.port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 65535}, keep_body=False,
+                  auto_window=lambda sid: sid == reading["sid"])
+    wire.window_update(0, 1 << 30)
+    ids = [wire.request("GET", f"/download?bytes={size}") for _ in range(4)]
+    for sid in ids:
+        reading["sid"] = sid
+        wire.window_update(sid, 1 << 20)  # what it got while others were read, and more
+        assert wire.pump(lambda: wire.streams[sid].ended or wire.streams[sid].reset is not None, 15), \
+            f"stream {sid} starved at {wire.streams[sid].body_bytes} of {size} bytes"
+        assert wire.streams[sid].body_bytes == size and wire.streams[sid].reset is None, wire.streams[sid]
+    wire.close()
+
+
 def test_a_download_through_a_tiny_window_is_not_taken_for_a_flood(spawn, backend):
     """nghttp with 1 KiB stream and connection windows sends a WINDOW_UPDATE for about every KiB
     it reads: 60,000+ for a 60 MB download, which the inert-frame budget cut off as a flood
