@@ -39,7 +39,7 @@ final class ControlEvents {
     private var subdirectoryWatches: [Int32: String] = [:]
     /// How deep, and how many, directories under the policy directory are watched.
     static let subdirectoryDepth = 3
-    static let subdirectoryLimit = 64
+    static let subdirectoryLimit = 128
 
     init(watching directory: String) {
         signalFD = Self.handledSignals.withUnsafeBufferPointer { sluice_signalfd($0.baseAddress, Int32($0.count)) }
@@ -87,7 +87,10 @@ final class ControlEvents {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name == "." || name == ".." { continue }
+            // Hidden directories (`.git` above all: a checkout's objects filled the budget
+            // before `certs/` and `keys/` were reached) are not policy. Kubernetes' `..data`
+            // swap shows as an event on the directory holding it, which is watched.
+            if name.hasPrefix(".") { continue }
             let child = path + "/" + name
             var info = stat()
             guard stat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
