@@ -31,7 +31,9 @@ public final class HealthChecker: Sendable {
                     for endpoint in cluster.addresses.indices {
                         loop.spawn { [self] in
                             let (passed, detail) = await check(cluster, endpoint: endpoint, policy: policy)
-                            guard !stopped.load(ordering: .relaxed) else { return }
+                            // No verdict when the gateway could not even open a socket (EMFILE):
+                            // its own shortage says nothing of the endpoint.
+                            guard !stopped.load(ordering: .relaxed), let passed else { return }
                             cluster.health.recordCheck(endpoint, passed: passed, detail: detail)
                         }
                     }
@@ -45,15 +47,18 @@ public final class HealthChecker: Sendable {
         stopped.store(true, ordering: .relaxed)
     }
 
-    private func check(_ cluster: UpstreamCluster, endpoint: Int, policy: HealthCheckPolicy) async -> (Bool, String) {
+    private func check(_ cluster: UpstreamCluster, endpoint: Int, policy: HealthCheckPolicy) async -> (Bool?, String) {
         let deadline = Deadline.after(policy.timeout)
         let connection: UpstreamConnection
         do {
             connection = try await SocketConnector().connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline)
         } catch {
-            return (false, "\(policy.path): cannot connect: \(error)")
+            return (error.isLocalResourceShortage ? nil : false, "\(policy.path): cannot connect: \(error)")
         }
-        if cluster.policy.protocol == .h2 { return await checkHTTP2(connection, cluster, endpoint: endpoint, policy: policy, deadline: deadline) }
+        if cluster.policy.protocol == .h2 {
+            let (passed, detail) = await checkHTTP2(connection, cluster, endpoint: endpoint, policy: policy, deadline: deadline)
+            return (passed, detail)
+        }
         defer { connection.stream.close() }
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "host", value: cluster.names[endpoint])

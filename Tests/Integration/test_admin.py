@@ -338,6 +338,24 @@ def test_a_retried_fleet_pin_does_not_undo_a_later_lift_made_elsewhere(spawn, re
         assert get(s.port, "/echo/after-the-lift").status == 200
 
 
+def test_a_fleet_pin_stamped_in_the_future_does_not_block_a_lift(spawn, redis):
+    """An instance whose clock ran ahead stamped its `shed` pin in the future: a lift from an
+    instance with a correct clock was refused ("a newer fleet pin is in Redis") until real time
+    caught up, and the fleet stayed shed. A stamp ahead of Redis's own clock counts as its now."""
+    backend = spawn.backend()
+    fleet = f"redis: {{address: 127.0.0.1:{redis.port}}}\n"
+    a = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    future = int(time.time() * 1000) + 600_000
+    assert redis.command("HSET", "sluice:degrade:pin", "l", "shed", "t", str(future)) == 2
+    deadline = time.monotonic() + 3
+    while json.loads(call(a, "GET", "/admin/state")[1])["degrade_fleet_pin"] != "shed":
+        assert time.monotonic() < deadline, "the pin was not read"
+        time.sleep(0.05)
+    status, body, _ = call(a, "POST", "/admin/degrade?level=auto&scope=fleet", token=TOKEN)
+    assert status == 200, body
+    assert redis.command("HGET", "sluice:degrade:pin", "l") == "$0\r\n\r\n"
+
+
 def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_path):
     """The admin listener's accept loop ended at its first error: a connection flood that used up
     the process's descriptors (EMFILE) left /healthz, /metrics and the controls dead until a
@@ -396,6 +414,11 @@ def test_running_out_of_descriptors_is_not_counted_against_the_backend(backend, 
     files = standard_policy(port, backend.port, free_port(), workers=1)
     files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
     files["guards.yaml"] = "breakers:\n  - {name: demo, cluster: demo, window: {calls: 20}, minimum_calls: 5}\n"
+    # Health checks too: the gateway's own EMFILE is no verdict on the endpoint.
+    files["clusters.yaml"] = files["clusters.yaml"].replace(
+        "max_idle_per_endpoint: 64, idle_timeout: 60s}",
+        "max_idle_per_endpoint: 64, idle_timeout: 60s, health_check: {path: /health, interval: 300ms, timeout: 200ms, healthy: 1, unhealthy: 1}}", 1)
+    assert "health_check" in files["clusters.yaml"]
     policy = write_policy(tmp_path / "policy", files)
     proc = Proc(f"sluice-{port}", ["sh", "-c", f"ulimit -S -n 100 && ulimit -H -n 100 && exec {SLUICE} run --policy {policy}"],
                 tmp_path / "logs")
@@ -430,6 +453,7 @@ def test_running_out_of_descriptors_is_not_counted_against_the_backend(backend, 
         with Conn(port, timeout=10) as c:
             r = c.request("GET", "/echo/after-the-flood")
         assert r.status == 200, f"{r.status} {r.body[:120]!r}: the breaker counted the gateway's own shortage"
+        assert "is unhealthy" not in proc.stderr(), "a health check counted the gateway's own shortage:\n" + proc.stderr()
     finally:
         for c in clients:
             c.close()
