@@ -133,6 +133,18 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def finish(work: Path) -> None:
+    """For a bench script's `finally`: stops every process it started, then removes its work dir,
+    unless the run is failing (an exception is on its way out): then the dir, with every config
+    and process output, is kept and named."""
+    stop_all()
+    if sys.exc_info()[0] is None:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        log(f"kept {work} (configs and process output)")
+
+
 def stop_all() -> None:
     """SIGTERM to each started process group (newest first), SIGKILL after 5 s; leftovers of
     groups whose leader already exited are killed too."""
