@@ -140,6 +140,8 @@ def markdown(results: dict) -> str:
               (f"- backend: nginx `return 200` (about 100 bytes of JSON), {sc['backend']['workers']} worker(s), "
                "no access log, keep-alive; measured alone in every round too"
                if sc["backend"].get("kind") == "static" else
+               f"- backend: `{sc['backend'].get('command')}` (BENCH_BACKEND_CMD; not measured alone)"
+               if sc["backend"].get("kind") == "command" else
                f"- backend: sluice-demo-backend, {sc['backend']['workers']} worker(s), settings "
                f"{json.dumps(sc['backend']['settings']) if sc['backend']['settings'] else 'default (no latency)'}"
                + (f", timeline {json.dumps(sc['backend']['timeline'])}" if sc["backend"]["timeline"] else "")),
