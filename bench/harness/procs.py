@@ -133,6 +133,14 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+def results_dir(here: Path, name: str) -> Path:
+    """Where a bench script writes its results: BENCH_OUT when set (a read-only checkout, a CI
+    artefact directory), else bench/results/<time>-<name> beside the script."""
+    if os.environ.get("BENCH_OUT"):
+        return Path(os.environ["BENCH_OUT"])
+    return here / "results" / (time.strftime("%Y%m%d-%H%M%S") + "-" + name)
+
+
 def finish(work: Path) -> None:
     """For a bench script's `finally`: stops every process it started, then removes its work dir,
     unless the run is failing (an exception is on its way out): then the dir, with every config
