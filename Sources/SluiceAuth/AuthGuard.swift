@@ -86,25 +86,37 @@ final class AuthGuard: RequestGuard {
         // Who signed must be who the request is for: a `mchid` in the query (WeChat Pay's query
         // and close APIs name the merchant there) naming another merchant let one merchant read
         // another's orders through a backend that looks orders up by it.
-        if verdict == .proceed, let merchant = request.merchantID, Self.queryNamesAnotherMerchant(request.head.target, merchant) {
+        if case .proceed = verdict, let merchant = request.merchantID, Self.queryNamesAnotherMerchant(request.head.target, merchant) {
             return .reject(refusal(.merchantMismatch))
         }
         return verdict
     }
 
     /// True when a query parameter named `mchid` (in any case, with `_` or `-`, escaped or not)
-    /// holds anything but `merchant`.
+    /// holds anything but `merchant`. Read in place: a String is made only for an escaped name
+    /// or value, which clients rarely send.
     static func queryNamesAnotherMerchant(_ target: String, _ merchant: String) -> Bool {
-        guard let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
-        let query = target[target.utf8.index(after: question)...]
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = PercentEncoding.decoded(parts[0]).utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") }
-            guard name.count == 5, name.map({ $0 | 0x20 }).elementsEqual("mchid".utf8) else { continue }
-            let value = parts.count > 1 ? PercentEncoding.decoded(parts[1]) : ""
-            if value != merchant { return true }
+        let utf8 = target.utf8
+        guard let question = utf8.firstIndex(of: UInt8(ascii: "?")) else { return false }
+        for pair in utf8[utf8.index(after: question)...].split(separator: UInt8(ascii: "&")) {
+            let equals = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex
+            guard isMerchantName(pair[..<equals]) else { continue }
+            let value = equals == pair.endIndex ? pair[equals...] : pair[pair.index(after: equals)...]
+            let same = value.contains(UInt8(ascii: "%")) ? PercentEncoding.decoded(Substring(value)) == merchant
+                                                          : value.elementsEqual(merchant.utf8)
+            if !same { return true }
         }
         return false
+    }
+
+    /// `mchid` in any letter case, with `_` and `-` anywhere in it, escaped or not.
+    private static func isMerchantName(_ raw: Substring.UTF8View) -> Bool {
+        if raw.contains(UInt8(ascii: "%")) { return isMerchantName(PercentEncoding.decoded(Substring(raw)).utf8[...]) }
+        var expected = "mchid".utf8.makeIterator()
+        for byte in raw where byte != UInt8(ascii: "_") && byte != UInt8(ascii: "-") {
+            guard let wanted = expected.next(), byte | 0x20 == wanted else { return false }
+        }
+        return expected.next() == nil
     }
 
     private func authenticate(_ request: inout GuardRequest) async -> GuardVerdict {

@@ -62,6 +62,18 @@ final class LoopbackTLSTests: EventLoopTestCase {
         }
     }
 
+    /// A handshake that must fail: it did not connect, and the error names `reason`.
+    func assertRefused(server: TLSServerContext, client: TLSClientContext, serverName: String?,
+                       because reason: String = "certificate verify failed", _ message: String,
+                       file: StaticString = #filePath, line: UInt = #line) async throws {
+        do {
+            _ = try await echo(server: server, client: client, serverName: serverName, message: "x")
+            XCTFail(message, file: file, line: line)
+        } catch let error as IOError {
+            XCTAssertTrue(error.operation.contains(reason), "\(serverName ?? "nil"): \(error)", file: file, line: line)
+        }
+    }
+
     func testHandshakeEchoALPNAndSNI() async throws {
         let client = try TLSClientContext(configuration: TLSClientConfiguration(
             certificateAuthorities: TestCertificates.path("ca.pem"), alpn: ["h2", "http/1.1"]))
@@ -88,12 +100,7 @@ final class LoopbackTLSTests: EventLoopTestCase {
     func testClientRefusesAnUntrustedServer() async throws {
         let client = try TLSClientContext(configuration: TLSClientConfiguration(
             certificateAuthorities: TestCertificates.path("client-ca.pem")))
-        do {
-            _ = try await echo(server: Self.serverContext(), client: client, serverName: "gateway.test", message: "x")
-            XCTFail("handshake should fail")
-        } catch let error as IOError {
-            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
-        }
+        try await assertRefused(server: Self.serverContext(), client: client, serverName: "gateway.test", "handshake should fail")
     }
 
     /// With verification on, a connection needs a name the certificate can be checked against:
@@ -102,29 +109,16 @@ final class LoopbackTLSTests: EventLoopTestCase {
     func testNoCertificateNameToCheckIsAConnectFailureNotAChainOnlyCheck() async throws {
         let client = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
         for name in ["", nil] as [String?] {
-            do {
-                _ = try await echo(server: Self.serverContext(), client: client, serverName: name, message: "x")
-                XCTFail("connected without a name to check: \(name ?? "nil")")
-            } catch let error as IOError {
-                XCTAssertTrue(error.operation.contains("no host name or IP address to check"), "\(error)")
-            }
+            try await assertRefused(server: Self.serverContext(), client: client, serverName: name,
+                                    because: "no host name or IP address to check", "connected without a name to check: \(name ?? "nil")")
         }
         // Spellings that are neither a name nor an address are checked as names, and fail.
         for name in ["gateway.test:8443", "10.0.0", "gateway test"] {
-            do {
-                _ = try await echo(server: Self.serverContext(), client: client, serverName: name, message: "x")
-                XCTFail("connected with a chain-only check: \(name)")
-            } catch let error as IOError {
-                XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(name): \(error)")
-            }
+            try await assertRefused(server: Self.serverContext(), client: client, serverName: name, "connected with a chain-only check: \(name)")
         }
         // A wrong but well-formed name is refused by the check itself.
-        do {
-            _ = try await echo(server: Self.serverContext(), client: client, serverName: "payments.internal", message: "x")
-            XCTFail("a certificate for gateway.test passed as payments.internal")
-        } catch let error as IOError {
-            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
-        }
+        try await assertRefused(server: Self.serverContext(), client: client, serverName: "payments.internal",
+                                "a certificate for gateway.test passed as payments.internal")
     }
 
     /// A certificate named only in its subject's CN (no subjectAltName) is refused, as RFC 6125
@@ -135,22 +129,12 @@ final class LoopbackTLSTests: EventLoopTestCase {
         configuration.alpn = ["http/1.1"]
         let server = try TLSServerContext(configuration: configuration)
         let strict = try TLSClientContext(configuration: TLSClientConfiguration(certificateAuthorities: TestCertificates.path("ca.pem")))
-        do {
-            _ = try await echo(server: server, client: strict, serverName: "legacy.internal", message: "x")
-            XCTFail("a CN-only certificate passed the name check")
-        } catch let error as IOError {
-            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
-        }
+        try await assertRefused(server: server, client: strict, serverName: "legacy.internal", "a CN-only certificate passed the name check")
         let lenient = try TLSClientContext(configuration: TLSClientConfiguration(
             certificateAuthorities: TestCertificates.path("ca.pem"), acceptsSubjectCommonName: true))
         let outcome = try await echo(server: server, client: lenient, serverName: "legacy.internal", message: "pay")
         XCTAssertEqual(outcome.reply, "pay")
-        do {
-            _ = try await echo(server: server, client: lenient, serverName: "other.internal", message: "x")
-            XCTFail("the CN fallback accepted another name")
-        } catch let error as IOError {
-            XCTAssertTrue(error.operation.contains("certificate verify failed"), "\(error)")
-        }
+        try await assertRefused(server: server, client: lenient, serverName: "other.internal", "the CN fallback accepted another name")
     }
 
     func testRequiredClientCertificate() async throws {
