@@ -13,8 +13,8 @@ import SluiceRedis
 enum FleetPinScripts {
     /// KEYS: the pin's key. ARGV: level ("" lifts), stamp ms, ttl ms (0: none), tombstone ms.
     /// Replies 1 when written, 0 when a newer pin is there. A key of the old form (a plain
-    /// string) is replaced. A stamp ahead of Redis's own clock (written or stored) counts as
-    /// Redis's now: an
+    /// string) is replaced. A stamp ahead of Redis's own clock is written as Redis's now, and a
+    /// stored one ahead of it (not written by this script) blocks nothing: an
     /// instance whose clock ran ahead stamped its `shed` in the future, and no lift from a
     /// correct clock could replace it until real time caught up.
     static let write = RedisScript("""
@@ -23,7 +23,7 @@ enum FleetPinScripts {
         local stamp = math.min(tonumber(ARGV[2]), now)
         if redis.call('TYPE', KEYS[1]).ok == 'hash' then
           local t = tonumber(redis.call('HGET', KEYS[1], 't'))
-          if t and math.min(t, now) > stamp then return 0 end
+          if t and t <= now and t > stamp then return 0 end
         end
         redis.call('DEL', KEYS[1])
         redis.call('HSET', KEYS[1], 'l', ARGV[1], 't', string.format('%.0f', stamp))
