@@ -5,6 +5,7 @@ a test failure, never a skip. Every node is a conftest `Proc`: killed at teardow
 happens, and with pytest if pytest dies."""
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Proc, free_port
+from conftest import Proc, _handed_out
 
 
 def _port_is_free(port: int) -> bool:
@@ -23,6 +24,21 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _cluster_node_port() -> int:
+    """A port for a node whose cluster bus (port + 10000) is free too. Both are taken below the
+    kernel's ephemeral range (32768 and up here), so no outgoing connection of this or another
+    test can take the bus port between this check and redis-server's bind: a CI run failed on
+    exactly that when the node ports came from free_port()."""
+    for _ in range(1000):
+        port = random.randrange(10000, 22768)
+        if port in _handed_out or port + 10000 in _handed_out:
+            continue
+        if _port_is_free(port) and _port_is_free(port + 10000):
+            _handed_out.update((port, port + 10000))
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def make_test_certificates(directory: Path) -> Path:
@@ -41,12 +57,7 @@ class RedisCluster:
             if shutil.which(tool) is None:
                 pytest.fail(f"{tool} not found: the cluster tests need it (`make deps` installs it)", pytrace=False)
         self.logdir = logdir
-        self.ports: list[int] = []
-        while len(self.ports) < 6:
-            port = free_port()
-            # The cluster bus listens on port + 10000: it must exist and be free too.
-            if port + 10000 <= 65535 and _port_is_free(port + 10000):
-                self.ports.append(port)
+        self.ports = [_cluster_node_port() for _ in range(6)]
         self.procs: dict[int, Proc] = {}
         for port in self.ports:
             self._start(port)
