@@ -38,6 +38,21 @@ public final class TCPListener: @unchecked Sendable {
         }
     }
 
+    /// Throws (bind: EADDRINUSE) when a socket already listens on `address`, in this process or
+    /// another. Loops' listeners share their address through SO_REUSEPORT, and so would a second
+    /// `sluice run` started by mistake (or an old one left running): the kernel would split new
+    /// connections between two processes that may run different policies. A probe bound without
+    /// SO_REUSEPORT cannot join a listening group, so it finds one. Port 0 needs no probe.
+    public static func refuseIfListenedOn(_ address: SocketAddress) throws(IOError) {
+        guard address.port != 0 else { return }
+        let fd = try checkedSyscall("socket") { socket(address.family, sluice_SOCK_STREAM_NONBLOCK_CLOEXEC, 0) }
+        defer { Glibc.close(fd) }
+        var one: Int32 = 1
+        // SO_REUSEADDR: connections in TIME_WAIT from an earlier run are not a listener.
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = try checkedSyscall("bind") { address.withSockAddr { bind(fd, $0, $1) } }
+    }
+
     /// Waits for the next connection. Throws `.closed` once the listener is closed.
     public func accept() async throws(IOError) -> TCPConnection {
         while true {

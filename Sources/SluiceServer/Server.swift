@@ -121,7 +121,8 @@ public final class Server {
                 return 1
             }
             do {
-                let listener = try TCPListener(address: address, on: contexts[0].loop)
+                // One socket, no SO_REUSEPORT: a second process cannot share it either way.
+                let listener = try TCPListener(address: address, on: contexts[0].loop, reusePort: false)
                 admin = AdminServer(listener: listener, view: view)
                 printStatus("sluice: admin on \(listener.localAddress)")
             } catch {
@@ -135,6 +136,12 @@ public final class Server {
         for listenerPolicy in policy.listeners {
             guard var address = SocketAddress(host: listenerPolicy.address.host, port: listenerPolicy.address.port) else {
                 printError("listener \(listenerPolicy.name): \(listenerPolicy.address) is not a numeric address")
+                return 1
+            }
+            do {
+                try TCPListener.refuseIfListenedOn(address)
+            } catch {
+                printError("listener \(listenerPolicy.name): cannot listen on \(address): \(error) (is another sluice running?)")
                 return 1
             }
             for context in contexts {

@@ -1,10 +1,11 @@
-"""`sluice check` and `sluice version`."""
+"""`sluice check`, `sluice version`, and what `sluice run` refuses at start-up."""
 import re
 import subprocess
 
 import pytest
 
 from conftest import SLUICE, STANDARD_COUNTS, free_port, standard_policy, write_policy
+from curlclient import curl
 
 
 def check(directory):
@@ -83,3 +84,20 @@ def test_version_names_the_libraries(binaries):
     out = r.stdout.lower()
     for lib in ("sluice", "openssl", "nghttp2", "hiredis"):
         assert lib in out, r.stdout
+
+
+def test_a_second_sluice_cannot_share_the_listening_port(spawn, backend, tmp_path):
+    """Loops share a listener's port through SO_REUSEPORT; a second `sluice run` on the same
+    address (a mistake, or an old one left running) must not join them and silently take part of
+    the traffic with its own policy: it exits with the address in its error, and the first one
+    keeps serving."""
+    port = free_port()
+    first = spawn.sluice(standard_policy(port, backend.port, free_port()), port)
+    second_policy = write_policy(tmp_path / "second", standard_policy(port, backend.port, free_port()))
+    second = subprocess.run([str(SLUICE), "run", "--policy", str(second_policy)], capture_output=True, text=True,
+                            timeout=20)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    assert "Address already in use" in second.stderr
+    assert first.proc.alive()
+    assert curl(first.url + "/echo/x").status == 200
