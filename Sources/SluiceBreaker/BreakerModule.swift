@@ -7,7 +7,8 @@ import Synchronization
 /// refused by an earlier guard never reaches, or counts against, a backend).
 ///
 /// A breaker is kept across reloads while its settings are unchanged (its window and state
-/// stay); `breaker(named:)` finds one for the operator's manual control.
+/// stay); one whose settings changed continues from where the old one stood (open stays open,
+/// forced stays forced); `breaker(named:)` finds one for the operator's manual control.
 public final class BreakerModule: GuardModule {
     public static let moduleName = "breaker"
     public let name = BreakerModule.moduleName
@@ -49,8 +50,15 @@ public final class BreakerModule: GuardModule {
 final class CurrentBreakers: Sendable {
     private let byName = Mutex<[String: CircuitBreaker]>([:])
 
+    /// The new generation's breakers become the running ones. A breaker made anew for changed
+    /// settings continues from the one it replaces (an open breaker stays open).
     func replace(with breakers: [CircuitBreaker]) {
-        byName.withLock { $0 = Dictionary(breakers.map { ($0.policy.name, $0) }, uniquingKeysWith: { first, _ in first }) }
+        byName.withLock { running in
+            for breaker in breakers {
+                if let previous = running[breaker.policy.name], previous !== breaker { breaker.continueFrom(previous) }
+            }
+            running = Dictionary(breakers.map { ($0.policy.name, $0) }, uniquingKeysWith: { first, _ in first })
+        }
     }
 
     func breaker(named name: String) -> CircuitBreaker? { byName.withLock { $0[name] } }

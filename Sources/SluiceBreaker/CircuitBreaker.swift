@@ -18,6 +18,15 @@ public final class CircuitBreaker: Sendable {
         self.clock = clock
     }
 
+    /// Takes over `previous`'s state and counters, under this breaker's settings (see
+    /// `BreakerMachine.continued`): called when a reload with changed settings activates.
+    func continueFrom(_ previous: CircuitBreaker) {
+        let carried = previous.machine.withLock { $0.continued(under: policy.settings) }
+        machine.withLock { $0 = carried }
+        transitions.store(previous.transitionCount, ordering: .relaxed)
+        refusals.store(previous.refusedCount, ordering: .relaxed)
+    }
+
     /// The epoch a call is admitted in (`.admitted`), or the nanoseconds until calls may go
     /// upstream again (`.refused`).
     enum Admission { case admitted(epoch: UInt64), refused(retryAfterNanoseconds: UInt64) }

@@ -204,6 +204,31 @@ public struct BreakerMachine: Sendable {
         return before == stateName ? nil : Transition(from: before, to: stateName, reason: "operator")
     }
 
+    /// This breaker under new settings (a reload that changed them), from where it stands: an
+    /// open breaker stays open until its time (closing it would send traffic back onto the
+    /// failing backend the moment an operator tuned a threshold), a forced one stays forced, and
+    /// the trip count (the next open time) is kept. The window is kept when its shape is the
+    /// same. A half-open breaker probes again from the start: its probes in flight report to the
+    /// breaker that admitted them.
+    public func continued(under settings: BreakerSettings) -> BreakerMachine {
+        var next = BreakerMachine(policy: settings)
+        next.forced = forced
+        next.trips = trips
+        next.epoch = epoch &+ 1
+        switch state {
+        case .closed:
+            if settings.window == policy.window {
+                next.window = window
+                next.failingSince = failingSince
+            }
+        case .open:
+            next.state = state
+        case .halfOpen:
+            next.state = .open(until: 0)
+        }
+        return next
+    }
+
     /// Back to closed with an empty window (a fresh Redis connection proved the server answers).
     @discardableResult
     public mutating func reset() -> Transition? {

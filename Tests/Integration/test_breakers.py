@@ -1,8 +1,10 @@
 """Circuit breakers against the real binary and the mock backend: a dead backend opens the
 breaker within its window and later requests fail fast without reaching it; once it is back,
 half-open probes close the breaker; a slow backend trips the slow-call rule; clients that give
-up never count against the backend. One log line per transition."""
+up never count against the backend. One log line per transition. A reload that changes a
+breaker's settings keeps it open."""
 import json
+import signal
 import time
 
 from conftest import free_port, start_backend, standard_policy
@@ -66,6 +68,24 @@ def test_a_dead_backend_opens_the_breaker_and_probes_close_it_when_it_is_back(sp
         assert transitions(s) == ["closed -> open", "open -> half_open", "half_open -> closed"], transitions(s)
     finally:
         revived.proc.stop()
+
+
+def test_tuning_an_open_breaker_by_reload_keeps_it_open(spawn):
+    """An operator who changes a threshold during an incident must not send the traffic back
+    onto the failing backend: the reloaded breaker stays open for the time it had."""
+    backend = spawn.backend()
+    breaker = "{name: demo, cluster: demo, window: {calls: 10}, minimum_calls: 3, failure_rate: 0.5, open_for: 3s}"
+    s = gateway(spawn, backend, breaker)
+    backend.proc.stop()
+    assert [get(s.port, "/echo/dead")[0].status for _ in range(3)] == [502] * 3
+    wait_for_transition(s, "closed -> open")
+    (s.policy_dir / "breakers.yaml").write_text(f"breakers:\n  - {breaker.replace('failure_rate: 0.5', 'failure_rate: 0.8')}\n")
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\): generation 2", stream="stderr", timeout=5)
+    r, took = get(s.port, "/echo/dead")
+    assert r.status == 503 and r.json()["error"] == "circuit_open", r
+    assert took < 0.1, took
+    assert transitions(s) == ["closed -> open"], transitions(s)
 
 
 def test_a_slow_backend_trips_the_slow_call_rule(spawn):

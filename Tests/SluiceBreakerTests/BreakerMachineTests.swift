@@ -149,4 +149,55 @@ final class BreakerMachineTests: XCTestCase {
         XCTAssertEqual(classify(.clientGone, status: 502), .failure, "the backend's own answer still counts")
         XCTAssertEqual(classify(.localReply, attempt: 0), .ignored)
     }
+
+    func testChangedSettingsKeepAnOpenBreakerOpenUntilItsTime() {
+        var m = BreakerMachine(policy: policy().settings)
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
+        var next = m.continued(under: policy { $0.failureRate = 0.9; $0.openFor = .seconds(10); $0.maxOpenFor = .seconds(60) }.settings)
+        XCTAssertEqual(next.stateName(at: 50 * ms), "open", "an operator tuning a threshold must not close it")
+        XCTAssertFalse(next.allow(now: 99 * ms).allowed)
+        XCTAssertEqual(next.allow(now: 100 * ms).transition?.to, "half_open", "the open time it had")
+        XCTAssertEqual(next.record(.failure, epoch: next.epoch, now: 100 * ms)?.reason, "a probe failed, open for 20000 ms",
+                       "second trip, under the new open time: 10 s x 2")
+    }
+
+    func testChangedSettingsKeepTheWindowOfTheSameShapeAndTheForcedState() {
+        var m = BreakerMachine(policy: policy().settings)
+        for _ in 0..<3 { XCTAssertNil(m.record(.failure, epoch: m.epoch, now: 0)) }
+        var same = m.continued(under: policy { $0.failureRate = 0.6 }.settings)
+        XCTAssertEqual(same.record(.success(slow: false), epoch: same.epoch, now: 0)?.to, "open", "3 failures carried: 3 of 4 >= 60%")
+        var reshaped = m.continued(under: policy { $0.window = .count(20) }.settings)
+        XCTAssertNil(reshaped.record(.failure, epoch: reshaped.epoch, now: 0), "a new window shape starts empty: 1 call")
+
+        _ = m.force(.open)
+        XCTAssertEqual(m.continued(under: policy { $0.halfOpenCalls = 5 }.settings).stateName, "forced_open")
+    }
+
+    func testChangedSettingsProbeAHalfOpenBreakerAgain() {
+        var m = BreakerMachine(policy: policy().settings)
+        for _ in 0..<4 { _ = m.record(.failure, epoch: m.epoch, now: 0) }
+        _ = m.allow(now: 100 * ms)
+        _ = m.allow(now: 100 * ms)
+        XCTAssertFalse(m.allow(now: 100 * ms).allowed, "both probes out, reporting to this breaker")
+        var next = m.continued(under: policy { $0.failureRate = 0.9 }.settings)
+        XCTAssertTrue(next.allow(now: 101 * ms).allowed, "the new breaker's own probes: never stuck waiting for the old ones")
+        XCTAssertEqual(next.stateName, "half_open")
+    }
+
+    func testAReloadWithChangedSettingsContinuesTheRunningBreaker() {
+        let running = CurrentBreakers()
+        let old = CircuitBreaker(policy: policy(), clock: { 0 })
+        running.replace(with: [old])
+        for _ in 0..<4 {
+            guard case .admitted(let epoch) = old.admit() else { return XCTFail("closed: admitted") }
+            old.record(.failure, epoch: epoch)
+        }
+        XCTAssertEqual(old.state, "open")
+        let tuned = CircuitBreaker(policy: policy { $0.minimumCalls = 10 }, clock: { 0 })
+        running.replace(with: [tuned])
+        XCTAssertEqual(tuned.state, "open")
+        XCTAssertEqual(tuned.transitionCount, 1, "the counters go on")
+        guard case .refused = tuned.admit() else { return XCTFail("still open") }
+        XCTAssertTrue(running.breaker(named: "b") === tuned)
+    }
 }
