@@ -40,12 +40,14 @@ public struct Deadline: Sendable, Hashable, Comparable {
 extension Duration {
     /// Whole nanoseconds, clamped to 0...UInt64.max.
     public var nanosecondsClamped: UInt64 {
-        let (seconds, attoseconds) = components
-        if seconds < 0 { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .max }
-        let (sum, overflow2) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
-        return overflow2 ? .max : sum
+        // Every timeout a request sets goes through here (three per proxied request).
+        // `components` split the 128-bit count of attoseconds into seconds and a rest (two
+        // 128-bit divisions, ~200 instructions); one division does: in 64 bits up to 18 s.
+        let total = attoseconds
+        if total <= 0 { return 0 }
+        if total <= Int128(UInt64.max) { return UInt64(total) / 1_000_000_000 }
+        let nanoseconds = total / 1_000_000_000
+        return nanoseconds > Int128(UInt64.max) ? .max : UInt64(nanoseconds)
     }
 
     /// Milliseconds as a Double, for logs.
