@@ -109,14 +109,21 @@ final class AuthGuard: RequestGuard {
         return false
     }
 
-    /// `mchid` in any letter case, with `_` and `-` anywhere in it, escaped or not.
+    /// `mchid` in any letter case, escaped or not, with anything that is not a letter or a digit
+    /// anywhere in it: `mch_id`, `mch-id`, and what frameworks rewrite to one of those or to
+    /// `mchid` (PHP reads `mch.id`, `mch id` and `mch[id` as `mch_id`, ` mchid` and `mchid[]`
+    /// as `mchid`; a NUL ends a C string).
     private static func isMerchantName(_ raw: Substring.UTF8View) -> Bool {
         if raw.contains(UInt8(ascii: "%")) { return isMerchantName(PercentEncoding.decoded(Substring(raw)).utf8[...]) }
         var expected = "mchid".utf8.makeIterator()
-        for byte in raw where byte != UInt8(ascii: "_") && byte != UInt8(ascii: "-") {
+        for byte in raw where isLetterOrDigit(byte) {
             guard let wanted = expected.next(), byte | 0x20 == wanted else { return false }
         }
         return expected.next() == nil
+    }
+
+    private static func isLetterOrDigit(_ byte: UInt8) -> Bool {
+        (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 
     private func authenticate(_ request: inout GuardRequest) async -> GuardVerdict {

@@ -238,7 +238,10 @@ def test_a_merchant_cannot_name_another_merchant_in_the_query(spawn, backend, re
             return c.request("GET", target, {"Authorization": sign("GET", target, b"")})
     assert query(f"/echo/order/T1?mchid={MERCHANT}").status == 200
     for spelling in ["mchid=1900000002", "MCHID=1900000002", "mch_id=1900000002", "%6Dchid=1900000002",
-                     f"mchid={MERCHANT}&mchid=1900000002", "mchid=1900000002%00"]:
+                     f"mchid={MERCHANT}&mchid=1900000002", "mchid=1900000002%00",
+                     # names PHP's parse_str reads as mch_id or mchid
+                     "mch.id=1900000002", "mch%20id=1900000002", "%20mchid=1900000002", "mchid%5B%5D=1900000002",
+                     "mch%5Bid=1900000002", "mchid%00=1900000002"]:
         r = query(f"/echo/order/T1?{spelling}")
         assert r.status == 403 and r.json()["error"] == "merchant_mismatch", (spelling, r)
 

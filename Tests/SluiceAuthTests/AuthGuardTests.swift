@@ -154,7 +154,12 @@ final class AuthGuardTests: RedisLoopTestCase {
         // The query may name the merchant (WeChat Pay's query APIs do), as the signer only.
         for (query, expected) in [("mchid=1900000001", "ok"), ("mchid=1900000002", "merchant_mismatch"),
                                   ("mchid=1900000001&mchid=1900000002", "merchant_mismatch"), ("Mch_Id=1900000002", "merchant_mismatch"),
-                                  ("%6Dchid=1900000002", "merchant_mismatch"), ("mchids=1900000002", "ok")] {
+                                  ("%6Dchid=1900000002", "merchant_mismatch"), ("mchids=1900000002", "ok"),
+                                  // What PHP's parse_str reads as mch_id or mchid.
+                                  ("mch.id=1900000002", "merchant_mismatch"), ("mch%20id=1900000002", "merchant_mismatch"),
+                                  ("%20mchid=1900000002", "merchant_mismatch"), ("mchid%5B%5D=1900000002", "merchant_mismatch"),
+                                  ("mch%5Bid=1900000002", "merchant_mismatch"), ("mchid%00=1900000002", "merchant_mismatch"),
+                                  ("x_mchid=1900000002", "ok"), ("mchid2=1900000002", "ok")] {
             let named = "/v3/pay?" + query
             let (verdict, _) = try await evaluate(pay, request(target: named, authorization: signed(target: named)))
             XCTAssertEqual(verdict, expected, query)
