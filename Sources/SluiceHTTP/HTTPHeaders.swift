@@ -123,6 +123,14 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     public func contains(name: String) -> Bool { self[name] != nil }
 
+    /// How many fields have that name (no value copied).
+    public func count(of name: String) -> Int {
+        let lower = Self.lowercase(name)
+        var count = 0
+        for field in fields where Self.same(field.name, lower) { count += 1 }
+        return count
+    }
+
     /// The comma-separated tokens of every field of that name, lower-cased and trimmed
     /// (for `Connection`, `Transfer-Encoding`, `Expect`).
     public func tokens(for name: String) -> [String] {

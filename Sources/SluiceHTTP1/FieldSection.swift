@@ -13,6 +13,7 @@ struct FieldSection {
     var connectionClose = false
     var connectionKeepAlive = false
     var hostCount = 0
+    var contentTypeCount = 0
     var expectation = Expectation.none
 
     /// Parses the field lines in `range`: each ends with CRLF (the scanner checked the line
@@ -66,6 +67,8 @@ struct FieldSection {
                 if bytes.equalsIgnoringCase(element, "close") { connectionClose = true }
                 if bytes.equalsIgnoringCase(element, "keep-alive") { connectionKeepAlive = true }
             }
+        case 12 where bytes.equalsIgnoringCase(name, "content-type"):
+            contentTypeCount += 1
         case 14 where bytes.equalsIgnoringCase(name, "content-length"):
             let length = try Self.contentLength(bytes, value)
             if let contentLength, contentLength != length { throw .conflictingContentLength }

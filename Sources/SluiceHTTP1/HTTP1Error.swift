@@ -58,6 +58,7 @@ extension HTTP1Error {
     static var invalidHost: HTTP1Error { .badRequest("invalid_host", "the Host value is not a host and optional port") }
     static var missingHost: HTTP1Error { .badRequest("missing_host", "HTTP/1.1 request without Host") }
     static var duplicateHost: HTTP1Error { .badRequest("duplicate_host", "more than one Host field") }
+    static var duplicateContentType: HTTP1Error { .badRequest("duplicate_content_type", "more than one Content-Type field") }
     static var obsFold: HTTP1Error { .badRequest("obs_fold", "obsolete line folding") }
     static var emptyFieldName: HTTP1Error { .badRequest("empty_field_name", "field line with an empty name") }
     static var whitespaceBeforeColon: HTTP1Error {

@@ -60,6 +60,9 @@ public struct RequestHeadParser {
         case 0, 1: break
         default: throw .duplicateHost
         }
+        // The gateway reads a body by one Content-Type; a backend given two may read it by the
+        // other (a JSON order that is also a form naming another merchant and amount).
+        if fields.contentTypeCount > 1 { throw .duplicateContentType }
         if fields.chunked {
             if line.version == .http1_0 { throw .transferEncodingInHTTP10 }
             if fields.contentLength != nil { throw .contentLengthWithTransferEncoding }

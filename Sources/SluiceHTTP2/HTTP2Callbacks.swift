@@ -241,6 +241,9 @@ extension HTTP2ServerSession {
                 // routing on one and forwarding the other would be a smuggling vector.
                 stream.rejection = .json(status: 400, reason: "host_authority_mismatch",
                                          message: "Host and :authority differ")
+            } else if stream.headers.count(of: "content-type") > 1 {
+                // As on HTTP/1.1: the body is read by one, a backend may read it by the other.
+                stream.rejection = .json(status: 400, reason: "duplicate_content_type", message: "more than one Content-Type field")
             }
         }
         if let reply = stream.rejection {

@@ -193,3 +193,17 @@ def test_an_absolute_form_target_is_served_with_its_authority_as_host(sluice):
         c.send(b"GET /echo/h HTTP/1.1\r\nHost: evil/../x@y\r\n\r\n")
         bad = c.read_response()
     assert bad.status == 400 and bad.json()["error"] == "invalid_host", bad
+
+
+def test_a_repeated_content_type_is_refused(sluice):
+    """The gateway reads a body by one Content-Type (validation, signatures); a backend given two
+    may read it by the other: a signed JSON order whose description is also a form naming another
+    merchant and amount. Like a repeated Host: 400, nothing forwarded."""
+    order = b'{"mchid":"1900000001","description":"x&mchid=1900000002&amount_total=99999999&z="}'
+    with Conn(sluice.port) as c:
+        r = c.request("POST", "/echo/order", [("Content-Type", "application/json"),
+                                              ("Content-Type", "application/x-www-form-urlencoded")], body=order)
+    assert r.status == 400 and r.json()["error"] == "duplicate_content_type", r
+    with Conn(sluice.port) as c:
+        r = c.request("POST", "/echo/order", [("Content-Type", "application/json")], body=order)
+    assert r.status == 200 and r.json()["headers"]["content-type"] == "application/json", r

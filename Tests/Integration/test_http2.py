@@ -140,6 +140,10 @@ def test_local_replies_over_h2(h2s):
         c.send(c.headers_frame(sid, [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", "/echo/a")]))
         bad = c.response(sid)
         assert bad.status == 400 and bad.json()["error"] == "invalid_host", (authority, bad)
+    # Two Content-Types, as on HTTP/1.1: a backend may read the body by the other one.
+    twice = c.response(c.request("POST", "/echo/ct", [("content-type", "application/json"),
+                                                     ("content-type", "application/x-www-form-urlencoded")], body=b"{}"))
+    assert twice.status == 400 and twice.json()["error"] == "duplicate_content_type", twice
     assert c.response(c.request("GET", "/echo/still")).status == 200
     assert not c.goaways and not c.closed
     c.close()

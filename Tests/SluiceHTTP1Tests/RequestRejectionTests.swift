@@ -181,6 +181,13 @@ final class RequestRejectionTests: XCTestCase {
         assertRequestRejected("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "duplicate_host")
     }
 
+    func testRepeatedContentType() {
+        assertRequestRejected("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\ncontent-type: text/plain\r\n"
+                              + "Content-Length: 0\r\n\r\n", 400, "duplicate_content_type")
+        assertRequestRejected("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Type: a/b\r\nContent-Length: 0\r\n\r\n",
+                              400, "duplicate_content_type")
+    }
+
     // MARK: field lines
 
     func testEmptyFieldName() {
