@@ -8,7 +8,8 @@
 /// refused with its own reason: DOCTYPE and ENTITY declarations (XXE, billion laughs), processing
 /// instructions, comments (`<total_fee>1<!---->00</total_fee>` is 100 to one reader and 1 to
 /// another), attributes, nesting below the root's children, mismatched tags, duplicate names,
-/// entities other than the five predefined ones, character references to non-characters,
+/// entities other than the five predefined ones, character references to non-characters or to
+/// ASCII characters (a reader that does not decode `&#49;` reads another value),
 /// text mixed with CDATA, carriage returns in values (conforming parsers turn CR LF into LF,
 /// hand-written ones do not), declared encodings other than UTF-8, invalid UTF-8, and anything
 /// but whitespace outside the root.
@@ -341,6 +342,16 @@ struct XMLParser {
         let isChar = v == 0x9 || v == 0xA || v == 0xD || (0x20...0xD7FF).contains(v)
             || (0xE000...0xFFFD).contains(v) || (0x10000...0x10FFFF).contains(v)
         guard isChar else { throw invalidRef() }
+        // An ASCII character never needs a reference (the five entities cover markup), and a
+        // backend that does not decode them reads another value than the one checked and signed:
+        // `<mch_id>190000000&#49;</mch_id>` was bound to the signer here and booked as
+        // `190000000&#49;` there. References to other characters (PHP's DOM writes Chinese text
+        // as `&#x4e2d;`) cannot spell the ASCII-only fields that are bound or checked.
+        guard v >= 0x80 else {
+            throw PayloadError(.xmlInvalidCharacterReference,
+                               "character reference &" + String(decoding: body, as: UTF8.self) + "; to an ASCII character in <" + element
+                               + "> (refused: parsers that do not decode it read another value; write the character itself)", offset: at)
+        }
         UTF8Bytes.append(scalar: v, to: &scratch)
     }
 

@@ -271,6 +271,12 @@ def test_an_order_keyed_apart_by_its_spelling_is_refused_before_the_backend(spaw
         r = v2_signed(s.port, raw.replace("<![CDATA[", "").replace("]]>", ""), raw_no=raw)
         assert r.status == 400 and r.header("content-type") == "application/xml", (raw, r)
         assert b"<return_code><![CDATA[FAIL]]></return_code>" in r.body and b"invalid_characters" in r.body, (raw, r)
+    # A character reference to an ASCII character: checked and signed as `T-SPELLED`, read as
+    # `T-SPELLE&#68;` by a backend that does not decode references (the demo backend).
+    for raw in ["T-SPELLE&#68;", "T-SPELLE&#x44;"]:
+        r = v2_signed(s.port, "T-SPELLED", raw_no=raw)
+        assert r.status == 400 and r.header("content-type") == "application/xml", (raw, r)
+        assert b"xml_invalid_char_ref" in r.body, (raw, r)
     assert executions(backend) == (1, 0)
 
 
