@@ -14,7 +14,7 @@ import Yams
 ///     required: true                         # 400 when the request carries no key
 ///     ttl: 24h                               # completed records are replayed this long
 ///     in_flight_wait: 0s                     # 0: a retry of an in-flight request gets 409 at once
-///     on_unknown: conflict                   # conflict (409 outcome_unknown) | forward
+///     on_unknown: conflict                   # conflict (409 outcome_unknown) | forward (the default with replay:)
 ///     on_redis_failure: deny                 # deny (503) | allow (forward without the guarantee)
 ///     store_headers: [content-type]
 ///     max_stored_body: 64KiB
@@ -125,6 +125,11 @@ extension PolicyFileReader {
             if value > 1024 * 1024 { report("max_stored_body of \(what) must be at most 1MiB", at: node) } else { rule.maxStoredBody = value }
         }
         if let node = fields["replay"], let value = choice(node, "replay", as: IdempotencyRulePolicy.Replay.self) { rule.replay = value }
+        // A notification's provider resends until it reads its acknowledgement, and a 409 is
+        // none: with `conflict`, a notification whose connection to the backend died was refused
+        // on every resend for the record's TTL and never delivered. Backends must take duplicate
+        // notifications anyway (the providers say so): an unknown outcome is forwarded again.
+        if rule.replay != .stored && fields["on_unknown"] == nil { rule.onUnknown = .forward }
         if let node = fields["release_statuses"], let items = list(node, expected: "a list of HTTP statuses") {
             rule.releaseStatuses = items.compactMap { item in
                 guard let status = count(item) else { return nil }

@@ -362,6 +362,29 @@ def test_a_notification_resent_with_other_bytes_is_still_acknowledged(spawn, red
     assert backend.stats()["requests"] - before == 2  # the first notification and the stats call
 
 
+def test_a_notification_whose_outcome_is_unknown_reaches_the_backend_on_the_resend(spawn, redis):
+    """The backend's connection dies with a notification (here: it outlasts the route's per-try
+    timeout). A 409 outcome_unknown is no acknowledgement: the provider resends into it until it
+    gives up, and the merchant never learns the payment succeeded. Notification rules forward an
+    unknown outcome again by default; the answer then completes the record."""
+    from test_auth import sign_callback
+    backend = spawn.backend()
+    s = notify_gateway(spawn, backend, redis, "/echo/notify")
+    body = json.dumps({"id": "EV-UNKNOWN-1", "resource": {"ciphertext": "c"}}).encode()
+    before = backend.stats()["requests"]
+    with Conn(s.port, timeout=15) as c:
+        lost = c.request("POST", "/echo/notify", {**sign_callback(body, serial="PUB_KEY_ID_DEMO"), "X-Demo-Delay-Ms": "3500"}, body)
+    assert lost.status == 504, lost
+    with Conn(s.port) as c:
+        resent = c.request("POST", "/echo/notify", sign_callback(body, serial="PUB_KEY_ID_DEMO"), body)
+    assert resent.status == 200 and resent.header("idempotent-replayed") is None, resent
+    with Conn(s.port) as c:
+        again = c.request("POST", "/echo/notify", sign_callback(body, serial="PUB_KEY_ID_DEMO"), body)
+    assert again.status == 200 and again.json() == {"code": "SUCCESS", "message": "OK"}, again
+    # The first (timed out), the resend, and the stats call; the last resend was acknowledged.
+    assert backend.stats()["requests"] - before == 3
+
+
 def test_redis_restarted_mid_run_causes_no_duplicate(spawn, tmp_path):
     redis = Redis(tmp_path / "redis-persistent", persistent=True)
     try:
