@@ -214,12 +214,13 @@ final class RecordCompletion: OutcomeObserver {
     func requestFinished(_ outcome: RequestOutcome) {
         let completion = classifier.completion(for: outcome)
         let connection = connections[loopIndex]
-        let pending = connection.evaluate(IdempotencyScripts.complete,
-                                          evalsha: IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs))
+        let command = IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs)
+        let first = connection.evaluate(IdempotencyScripts.complete, evalsha: command)
         let (decisions, completions, owner, connections) = (self.decisions, self.pending, self.owner, self.connections)
+        // Until Redis has it, a retry of this request reaching this process is answered from here.
         completions.add(completion, owner: owner)
         _ = connection.loop.spawn {
-            let reply = await pending.reply()
+            let reply = await CompletionRetry.reply(first, resending: command, on: connection)
             withExtendedLifetime(connections) {}
             completions.remove(owner: owner)
             if case .success(.integer(let updated)) = reply, updated > 0 { return }

@@ -12,16 +12,16 @@ import SluiceRedis
 /// this request owns it, so a release that finds no claim, or another request's, changes
 /// nothing). The release goes on the same Redis connection after the claim, so Redis runs it
 /// after the claim whenever it runs the claim at all; it is retried with backoff until Redis
-/// answers, for at most `retryFor`. At most `limit` are outstanding (a long outage under load):
+/// answers (`CompletionRetry`). At most `limit` are outstanding (a long outage under load):
 /// past that a claim is left to turn `unknown` (safe: never a duplicate), and counted.
 final class UncertainClaims: Sendable {
     static let limit = 10_000
-    static let retryFor = Duration.seconds(60)
 
     private let outstanding = Atomic<Int>(0)
     /// Releases that Redis took (whether or not the claim had run).
     let releasedCount = Atomic<Int>(0)
-    /// Claims left to turn `unknown`: over the limit, or Redis did not answer within `retryFor`.
+    /// Claims left to turn `unknown`: over the limit, or Redis did not answer within
+    /// `CompletionRetry.retryFor`.
     let abandonedCount = Atomic<Int>(0)
 
     var released: Int { releasedCount.load(ordering: .relaxed) }
@@ -42,18 +42,8 @@ final class UncertainClaims: Sendable {
         let command = IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: .release, ttlMs: ttlMs)
         // Queued now, behind the claim on the same connection.
         let first = connection.evaluate(IdempotencyScripts.complete, evalsha: command)
-        let loop = connection.loop
-        loop.spawn { [self] in
-            let giveUp = loop.deadline(after: Self.retryFor)
-            var pause = Duration.milliseconds(100)
-            var reply = await first.reply()
-            while !Self.taken(reply) {
-                guard Deadline.now < giveUp else { break }
-                await loop.sleep(until: min(Deadline.now.adding(pause), giveUp))
-                pause = min(pause * 2, .seconds(5))
-                reply = await connection.evaluate(IdempotencyScripts.complete, evalsha: command).reply()
-            }
-            if Self.taken(reply) {
+        connection.loop.spawn { [self] in
+            if CompletionRetry.ran(await CompletionRetry.reply(first, resending: command, on: connection)) {
                 releasedCount.wrappingAdd(1, ordering: .relaxed)
             } else {
                 abandonedCount.wrappingAdd(1, ordering: .relaxed)
@@ -62,11 +52,5 @@ final class UncertainClaims: Sendable {
             pending.remove(owner: owner)
             outstanding.wrappingSubtract(1, ordering: .relaxed)
         }
-    }
-
-    /// The completion script ran (it replies how many keys the owner held: 0 is fine too).
-    private static func taken(_ reply: Result<RedisReply, RedisError>) -> Bool {
-        if case .success(.integer) = reply { return true }
-        return false
     }
 }

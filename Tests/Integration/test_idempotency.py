@@ -416,6 +416,36 @@ def test_redis_restarted_mid_run_causes_no_duplicate(spawn, tmp_path):
         redis.stop()
 
 
+def test_an_answer_completed_while_redis_restarts_is_stored_once_it_is_back(spawn, tmp_path):
+    """Redis (persistent) is killed while an order is at the backend and started again after its
+    answer went out: the order executed, but its completion found no Redis. It is sent again
+    until Redis takes it, so a retry, here through a second gateway sharing Redis, gets the stored
+    200. It was sent once: the record stayed in flight, then unknown for 24 h, and no retry ever
+    got the answer."""
+    redis = Redis(tmp_path / "redis-persistent", persistent=True)
+    try:
+        backend = spawn.backend()
+        first_gateway, second_gateway = gateway(spawn, backend, redis), gateway(spawn, backend, redis)
+        body = order("T-REDIS-KILLED")
+        first = []
+        thread = threading.Thread(target=lambda: first.append(pay(first_gateway.port, body, "k-killed",
+                                                                 extra={"X-Demo-Delay-Ms": "1500"})))
+        thread.start()
+        time.sleep(0.5)
+        redis.kill()
+        thread.join(15)
+        assert first and first[0].status == 200, first
+        redis.start()  # with the data: the claim is there, in flight
+        deadline = time.monotonic() + 12
+        while (again := pay(second_gateway.port, body, "k-killed")).status in (409, 503):
+            assert time.monotonic() < deadline, ("the answer never reached Redis", again)
+            time.sleep(0.3)
+        assert again.status == 200 and again.header("idempotent-replayed") == "true" and again.body == first[0].body, again
+        assert executions(backend) == (1, 0)
+    finally:
+        redis.stop()
+
+
 def test_an_order_refused_while_redis_stalled_can_be_retried(spawn, redis):
     """Redis stalls past the claim's deadline: the order is refused (503, deny) and never reaches
     the backend, and Redis runs the claim once it wakes. That claim is released, so the client's
