@@ -38,11 +38,20 @@ public final class Server {
     }
 
     static func loadPolicy(directory: String, sections: [any GuardPolicySection]) -> Result<PolicySnapshot, ValidationFailure> {
+        let policy: PolicySnapshot
         do {
-            return .success(try PolicyLoader.load(directory: directory, sections: sections))
+            policy = try PolicyLoader.load(directory: directory, sections: sections)
         } catch {
             return .failure(ValidationFailure(description: error.description))
         }
+        // A gateway without routes answers every request 404, and a reload that took such a
+        // policy (a routes file emptied mid-write, or removed before its replacement was copied
+        // in) took every payment route down while /readyz still said ready.
+        guard !policy.routes.isEmpty else {
+            return .failure(ValidationFailure(description: "\(directory):1:1: no routes defined (every request would be answered 404: "
+                                                          + "is a routes file empty or missing?)"))
+        }
+        return .success(policy)
     }
 
     /// The proxy's view of a policy: resolved endpoints, TLS contexts, each route's guards.
@@ -258,10 +267,10 @@ public final class Server {
                        + "turning TLS on or off for listener(s) \(switched.sorted().joined(separator: ", ")) needs a restart")
             return
         }
-        let before = initial.listeners.map { "\($0.name)=\($0.address)" }
-        let after = policy.listeners.map { "\($0.name)=\($0.address)" }
-        if before != after {
-            printError("sluice: listener changes take effect on restart; routes, clusters and timeouts reload now")
+        let restartOnly = Self.changesThatNeedARestart(from: initial, to: policy)
+        if !restartOnly.isEmpty {
+            printError("sluice: reload: \(restartOnly.joined(separator: ", ")) take effect on restart (not applied now); "
+                       + "routes, clusters, timeouts and guards reload now")
         }
         generation += 1
         guards.activate(compiledGuards)
@@ -282,6 +291,22 @@ public final class Server {
             runningPolicyText = after
         }
         Self.returnFreedMemory()
+    }
+
+    /// What the policy changed that the running process keeps as it started: its sockets,
+    /// threads and log files. Said on reload, so an operator who turns the transaction log on (an
+    /// audit trail) or moves the admin port knows it is not in effect yet.
+    static func changesThatNeedARestart(from running: PolicySnapshot, to next: PolicySnapshot) -> [String] {
+        var changed: [String] = []
+        if running.listeners.map({ "\($0.name)=\($0.address)" }) != next.listeners.map({ "\($0.name)=\($0.address)" }) {
+            changed.append("listener addresses")
+        }
+        if running.server.workers != next.server.workers { changed.append("server.workers") }
+        if running.server.accessLog != next.server.accessLog { changed.append("server.access_log") }
+        if running.server.transactionLog != next.server.transactionLog { changed.append("server.transaction_log") }
+        let admin = { (policy: PolicySnapshot) in policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self).map { "\($0.address)" } }
+        if admin(running) != admin(next) { changed.append("admin.address") }
+        return changed
     }
 
     /// Loading a policy parses its YAML more than once (the snapshot, the canonical form reloads

@@ -1,9 +1,10 @@
 """Reload (SIGHUP) and drain (SIGTERM) with real processes."""
 import signal
+import subprocess
 import threading
 import time
 
-from conftest import free_port, standard_policy, start_sluice, write_policy
+from conftest import SLUICE, free_port, standard_policy, start_sluice, write_policy
 from curlclient import curl
 from rawhttp import Conn
 
@@ -41,6 +42,34 @@ def test_sighup_with_bad_file_keeps_old_policy(spawn, backend):
     assert s.proc.alive()
     assert curl(s.url + "/echo/after").status == 200
     assert curl(s.url + "/nowhere").status == 404
+
+
+def test_a_routes_file_emptied_or_removed_is_refused_and_the_routes_stay(spawn, backend):
+    """A routes file truncated mid-write, or removed before its replacement is copied in (more
+    than the watcher's 300 ms apart): such a reload took every route down (404 for every request,
+    /readyz still ready). `sluice check` says the same."""
+    s, files = own_sluice(spawn, backend)
+    routes = s.policy_dir / "routes.yaml"
+    for times, damage in enumerate((lambda: routes.write_text(""), routes.unlink), start=1):
+        damage()
+        s.proc.signal(signal.SIGHUP)
+        s.proc.wait_for_output(r"reload \(SIGHUP\) rejected.*\n.*no routes defined", stream="stderr", timeout=5, count=times)
+        assert curl(s.url + "/echo/still").status == 200
+        check = subprocess.run([str(SLUICE), "check", str(s.policy_dir)], capture_output=True, text=True, timeout=20)
+        assert check.returncode == 1 and "no routes defined" in check.stderr, check
+    routes.write_text(files["routes.yaml"])
+
+
+def test_settings_fixed_at_start_are_said_to_need_a_restart(spawn, backend, tmp_path):
+    """Log targets, worker count and the admin address are kept as the process started: a reload
+    that changes them says so (an operator turning the transaction log on, an audit trail, saw it
+    reported as changed and nothing written)."""
+    s, files = own_sluice(spawn, backend)
+    gateway = s.policy_dir / "gateway.yaml"
+    gateway.write_text(gateway.read_text().replace("access_log: stdout", f"access_log: {tmp_path / 'access.log'}"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"reload: server\.access_log take effect on restart \(not applied now\)", stream="stderr", timeout=5)
+    assert curl(s.url + "/echo/after").status == 200
 
 
 def test_sighup_with_good_file_switches_routes(spawn, backend):
