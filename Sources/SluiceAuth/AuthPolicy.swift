@@ -69,6 +69,11 @@ public struct AuthPolicy: Sendable {
     public var merchants: [String: MerchantCredentials] = [:]
     /// Route name → the schemes it requires (one of them must verify).
     public var routeSchemes: [String: [Scheme]] = [:]
+
+    /// Every merchant id a request can be verified as, by any scheme.
+    public var knownMerchants: Set<String> {
+        Set(merchants.keys).union(merchantsByAPIKeyHash.values).union(merchantsBySubject.values)
+    }
 }
 
 /// One merchant's secrets: one, or two while a secret is being rotated (either verifies).

@@ -51,6 +51,8 @@ public final class Server {
             return .failure(ValidationFailure(description: "\(directory):1:1: no routes defined (every request would be answered 404: "
                                                           + "is a routes file empty or missing?)"))
         }
+        let unknownMerchants = MerchantReferences.problems(in: policy)
+        guard unknownMerchants.isEmpty else { return .failure(ValidationFailure(description: unknownMerchants.joined(separator: "\n"))) }
         return .success(policy)
     }
 

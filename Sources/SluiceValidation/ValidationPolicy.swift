@@ -62,6 +62,8 @@ public struct FieldRule: Sendable, Equatable {
     public var minimum: Int64?
     public var maximum: Int64?
     public var maxPerMerchant: [String: Int64] = [:]
+    /// Where each merchant of `maxPerMerchant` is named (`sluice check` finds ids no auth scheme knows).
+    public var maxPerMerchantPositions: [String: SourcePosition] = [:]
     /// Strings: length in characters (Unicode scalars), inclusive.
     public var minLength: Int?
     public var maxLength: Int?
@@ -157,4 +159,12 @@ public struct ValidationsPolicy: Sendable {
     public var routeRules: [String: String]
 
     public func rule(named name: String) -> ValidationPolicy? { rules.first { $0.name == name } }
+
+    /// Every merchant id a per-merchant cap names, with where: a cap for an id that no merchant
+    /// authenticates as never applies.
+    public var merchantsNamed: [(merchant: String, position: SourcePosition)] {
+        rules.flatMap(\.fields).flatMap { field in
+            field.maxPerMerchantPositions.sorted { $0.key < $1.key }.map { (merchant: $0.key, position: $0.value) }
+        }
+    }
 }

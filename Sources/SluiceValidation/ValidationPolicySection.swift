@@ -93,6 +93,7 @@ extension PolicyFileReader {
             for (key, value) in limits {
                 guard let merchant = text(key, expected: "a merchant id"), let limit = parsed(value, expected: "an integer", Self.integer) else { continue }
                 rule.maxPerMerchant[merchant] = limit
+                rule.maxPerMerchantPositions[merchant] = position(of: key)
             }
         }
         for key in ["min_length", "max_length"] {

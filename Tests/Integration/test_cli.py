@@ -101,3 +101,24 @@ def test_a_second_sluice_cannot_share_the_listening_port(spawn, backend, tmp_pat
     assert "Address already in use" in second.stderr
     assert first.proc.alive()
     assert curl(first.url + "/echo/x").status == 200
+
+
+def test_check_refuses_a_merchant_cap_for_a_merchant_no_auth_scheme_knows(binaries, tmp_path):
+    """A per-merchant amount cap naming an id with a typo (`19000000001`) never applied: the
+    merchant's orders went through up to the global maximum. The bundled policy, with such a cap:
+    refused at the id's line; with the demo merchant's id: ok."""
+    import shutil
+    from conftest import REPO
+    policy = tmp_path / "p"
+    shutil.copytree(REPO / "policies", policy)
+    validations = policy / "validations.yaml"
+    text = validations.read_text()
+    line = "      amount.total: {required: true, type: integer, min: 1, max: 100000000}"
+    assert line in text
+    validations.write_text(text.replace(line, line[:-1] + ', max_per_merchant: {"19000000001": 500}}'))
+    r = check(policy)
+    assert r.returncode == 1, r.stdout
+    assert re.search(r"validations\.yaml:15:\d+: max_per_merchant names merchant '19000000001', which no auth scheme verifies",
+                     r.stderr), r.stderr
+    validations.write_text(text.replace(line, line[:-1] + ', max_per_merchant: {"1900000001": 500}}'))
+    assert check(policy).returncode == 0
