@@ -191,6 +191,12 @@ final class AdminServer: @unchecked Sendable {
             let level = DegradeLevel.allCases.first { $0.description == wanted }
             switch query["scope"] ?? "instance" {
             case "instance":
+                // An instance pin lasts until lifted; a ttl given with it was ignored (shed kept
+                // on long after the operator meant it to end).
+                guard query["ttl"] == nil else {
+                    return Response(status: 400, body: "{\"error\":\"bad_ttl\",\"detail\":\"ttl applies to scope=fleet; "
+                                    + "an instance pin lasts until level=auto\"}\n")
+                }
                 engine.pin(level)
             case "fleet":
                 var ttl: Duration?

@@ -149,6 +149,10 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert call(s, "POST", "/admin/degrade?level=shed")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=shed", token="wrong-token-0123456789abcdef00")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=loud", token=TOKEN)[0] == 400
+    # A ttl is for fleet pins: an instance pin lasts until lifted, so one given a ttl is refused
+    # (it was taken and the ttl ignored: shed stayed on).
+    status, body, _ = call(s, "POST", "/admin/degrade?level=shed&ttl=1s", token=TOKEN)
+    assert status == 400 and json.loads(body)["error"] == "bad_ttl", body
     status, body, _ = call(s, "POST", "/admin/degrade?level=shed", token=TOKEN)
     assert status == 200 and json.loads(body) == {"level": "shed", "pinned": True, "scope": "instance", "fleet_pinned": None}
     shed = get(s.port, "/echo/pinned")
