@@ -171,7 +171,10 @@ final class AdminServer: @unchecked Sendable {
         let scheme = Array("bearer ".utf8)
         let schemeMatches = presented.count >= scheme.count && zip(presented, scheme).allSatisfy { $0 | 0x20 == $1 | 0x20 }
         let credential = presented.dropFirst(scheme.count)
-        let equal = schemeMatches && credential.count == token.count && Array(credential).withUnsafeBytes { a in
+        // Exactly one Authorization field, as on the public listener: with two, which one a
+        // proxy in front of the admin port checked is anyone's guess.
+        let single = head.headers.count(of: "authorization") == 1
+        let equal = single && schemeMatches && credential.count == token.count && Array(credential).withUnsafeBytes { a in
             token.withUnsafeBytes { b in CRYPTO_memcmp(a.baseAddress, b.baseAddress, token.count) == 0 }
         }
         return equal ? nil : Response(status: 401, body: "{\"error\":\"unauthorized\"}\n",

@@ -149,6 +149,11 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert call(s, "POST", "/admin/degrade?level=shed")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=shed", token="wrong-token-0123456789abcdef00")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=loud", token=TOKEN)[0] == 400
+    # Two Authorization fields are refused whichever holds the token (the first one decided).
+    for pair in ([f"Bearer {TOKEN}", "Bearer wrong"], ["Bearer wrong", f"Bearer {TOKEN}"]):
+        with Conn(int(s.admin.rsplit(":", 1)[1])) as c:
+            r = c.request("POST", "/admin/degrade?level=shed", [("Authorization", value) for value in pair])
+        assert r.status == 401, (pair, r)
     # A ttl is for fleet pins: an instance pin lasts until lifted, so one given a ttl is refused
     # (it was taken and the ttl ignored: shed stayed on).
     status, body, _ = call(s, "POST", "/admin/degrade?level=shed&ttl=1s", token=TOKEN)
