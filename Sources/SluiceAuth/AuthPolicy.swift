@@ -70,6 +70,14 @@ public struct AuthPolicy: Sendable {
     /// Route name → the schemes it requires (one of them must verify).
     public var routeSchemes: [String: [Scheme]] = [:]
 
+    /// Whether every request the route lets through carries a verified merchant: it has auth,
+    /// and none of its schemes verifies a sender that is not a merchant (WeChat's callbacks are
+    /// signed by WeChat itself).
+    public func identifiesMerchant(onRoute route: String) -> Bool {
+        guard let schemes = routeSchemes[route], !schemes.isEmpty else { return false }
+        return !schemes.contains(.wechatpayCallback)
+    }
+
     /// Every merchant id a request can be verified as, by any scheme.
     public var knownMerchants: Set<String> {
         Set(merchants.keys).union(merchantsByAPIKeyHash.values).union(merchantsBySubject.values)

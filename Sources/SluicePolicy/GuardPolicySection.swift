@@ -75,13 +75,19 @@ public struct GuardSectionInput {
     /// For each route that names one item under `key` (`bulkhead: queries`), that name; a name
     /// not among `names` is reported at the route (when every file parsed).
     public func routeReferences(_ key: String, kind: String, names: Set<String>) -> [String: String] {
-        var references: [String: String] = [:]
+        positionedRouteReferences(key, kind: kind, names: names).mapValues(\.name)
+    }
+
+    /// `routeReferences`, with where each name is written (for checks that need other sections).
+    public func positionedRouteReferences(_ key: String, kind: String,
+                                          names: Set<String>) -> [String: (name: String, position: SourcePosition)] {
+        var references: [String: (name: String, position: SourcePosition)] = [:]
         for (route, nodes) in routeKeys {
             guard let node = nodes.first(where: { $0.key == key }), let name = node.reader.name(node.value) else { continue }
             if isComplete && !names.contains(name) {
                 node.reader.report("route '\(route)' refers to unknown \(kind) '\(name)'", at: node.value)
             } else if references[route] == nil {
-                references[route] = name
+                references[route] = (name, node.reader.position(of: node.value))
             }
         }
         return references

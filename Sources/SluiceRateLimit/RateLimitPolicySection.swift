@@ -9,6 +9,9 @@ public struct RateLimitPolicy: Sendable {
     public var rules: [LimitRulePolicy]
     /// Route name → the rules it names in its `limits`, in order (all must pass).
     public var routeRules: [String: [String]]
+    /// Each route's rules keyed by `merchant`, where the route names them: they need the route's
+    /// auth to verify a merchant (SluiceServer checks that, knowing the auth section).
+    public var merchantDependences: [MerchantDependence] = []
 
     public func rule(named name: String) -> LimitRulePolicy? {
         rules.first { $0.name == name }
@@ -30,6 +33,7 @@ public struct RateLimitPolicySection: GuardPolicySection {
         let ruleNames = Set(rules.map(\.name))
 
         var routeRules: [String: [String]] = [:]
+        var dependences: [MerchantDependence] = []
         for (route, nodes) in input.routeKeys {
             guard let node = nodes.first(where: { $0.key == "limits" }) else { continue }
             let reader = node.reader
@@ -43,6 +47,11 @@ public struct RateLimitPolicySection: GuardPolicySection {
                     reader.report("route '\(route)' refers to unknown limit rule '\(name)'", at: item)
                 } else {
                     names.append(name)
+                    if let rule = rules.first(where: { $0.name == name }), rule.key.contains(.merchant) {
+                        dependences.append(MerchantDependence(
+                            route: route, position: reader.position(of: item),
+                            what: "limit rule '\(name)' is keyed by merchant (without one, all its clients share one counter)"))
+                    }
                 }
             }
             if routeRules[route] == nil { routeRules[route] = names }
@@ -51,7 +60,7 @@ public struct RateLimitPolicySection: GuardPolicySection {
             input.report("limit rules need a 'redis' section (the Redis that holds their counters)", at: first.position)
         }
         guard !rules.isEmpty || !routeRules.isEmpty else { return nil }
-        return RateLimitPolicy(rules: rules, routeRules: routeRules)
+        return RateLimitPolicy(rules: rules, routeRules: routeRules, merchantDependences: dependences)
     }
 }
 

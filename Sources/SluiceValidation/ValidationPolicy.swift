@@ -42,6 +42,12 @@ public struct ValidationPolicy: Sendable, Equatable {
 
     public init(name: String) { self.name = name }
 
+    /// The checks that mean something only for a verified merchant, said for `sluice check`.
+    var merchantDependentChecks: [String] {
+        fields.filter(\.isMerchant).map { "requires \($0.path) to be the verified merchant (without one, every request is refused)" }
+            + fields.filter { !$0.maxPerMerchant.isEmpty }.map { "caps \($0.path) per merchant (without one, the caps never apply)" }
+    }
+
     /// Whether a field path is one the rule lists.
     func lists(_ fieldPath: String) -> Bool {
         exactPaths.contains(fieldPath) || wildcardFields.contains { $0.matches(fieldPath) }
@@ -157,6 +163,14 @@ public struct URLRule: Sendable, Equatable {
 public struct ValidationsPolicy: Sendable {
     public var rules: [ValidationPolicy]
     public var routeRules: [String: String]
+    /// Each route's rule set that needs the merchant its auth verifies (SluiceServer checks the
+    /// route's auth identifies one).
+    public var merchantDependences: [MerchantDependence] = []
+
+    public init(rules: [ValidationPolicy], routeRules: [String: String]) {
+        self.rules = rules
+        self.routeRules = routeRules
+    }
 
     public func rule(named name: String) -> ValidationPolicy? { rules.first { $0.name == name } }
 

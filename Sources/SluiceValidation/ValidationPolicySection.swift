@@ -28,9 +28,15 @@ public struct ValidationPolicySection: GuardPolicySection {
 
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
         let rules = input.namedItems("validations", kind: "validation") { reader, node in reader.readValidation(node) }.items
-        let routeRules = input.routeReferences("validation", kind: "validation", names: Set(rules.map(\.name)))
-        guard !rules.isEmpty || !routeRules.isEmpty else { return nil }
-        return ValidationsPolicy(rules: rules, routeRules: routeRules)
+        let references = input.positionedRouteReferences("validation", kind: "validation", names: Set(rules.map(\.name)))
+        guard !rules.isEmpty || !references.isEmpty else { return nil }
+        var policy = ValidationsPolicy(rules: rules, routeRules: references.mapValues(\.name))
+        policy.merchantDependences = references.sorted { $0.key < $1.key }.flatMap { route, reference in
+            (policy.rule(named: reference.name)?.merchantDependentChecks ?? []).map { check in
+                MerchantDependence(route: route, position: reference.position, what: "validation '\(reference.name)' \(check)")
+            }
+        }
+        return policy
     }
 }
 

@@ -122,3 +122,47 @@ def test_check_refuses_a_merchant_cap_for_a_merchant_no_auth_scheme_knows(binari
                      r.stderr), r.stderr
     validations.write_text(text.replace(line, line[:-1] + ', max_per_merchant: {"1900000001": 500}}'))
     assert check(policy).returncode == 0
+
+
+def _bundled_copy(tmp_path):
+    import shutil
+    from conftest import REPO
+    policy = tmp_path / "p"
+    shutil.copytree(REPO / "policies", policy)
+    return policy
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+HEALTH_ROUTE = "    timeouts: {per_try: 1s, total: 1s}\n    max_body: 0"
+
+
+@pytest.mark.parametrize("added, what", [
+    # every client would share the one `-` counter of a merchant-keyed limit
+    ("    limits: [query-per-merchant]", r"limit rule 'query-per-merchant' is keyed by merchant"),
+    # every body would be refused (no merchant to compare mchid with)
+    ("    validation: wechat-v3-refund", r"validation 'wechat-v3-refund' requires mchid to be the verified merchant"),
+])
+def test_check_refuses_merchant_checks_on_a_route_that_verifies_no_merchant(binaries, tmp_path, added, what):
+    """An operator put a per-merchant limit (or a merchant-bound validation) on a route without
+    auth: `check` said ok, and then every client shared one bucket (or every order was refused).
+    Now it is an error at the route's reference; on a route with merchant auth it stays ok."""
+    policy = _bundled_copy(tmp_path)
+    routes = policy / "routes.yaml"
+    _edit(routes, HEALTH_ROUTE, HEALTH_ROUTE + "\n" + added)
+    r = check(policy)
+    assert r.returncode == 1, r.stdout
+    lines = routes.read_text().splitlines()
+    line = len(lines) - lines[::-1].index(added)   # the health route is the last
+    assert re.search(rf"routes\.yaml:{line}:\d+: route 'health' verifies no merchant .*{what}", r.stderr), r.stderr
+    # The callback scheme verifies WeChat, not a merchant: the same there.
+    _edit(routes, HEALTH_ROUTE + "\n" + added, HEALTH_ROUTE + "\n    auth: [wechatpay_callback]\n" + added)
+    r = check(policy)
+    assert r.returncode == 1 and "route 'health' verifies no merchant" in r.stderr, r.stderr
+    _edit(routes, "auth: [wechatpay_callback]", "auth: [merchant_hmac]")
+    r = check(policy)
+    assert r.returncode == 0, r.stderr
