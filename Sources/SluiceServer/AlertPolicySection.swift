@@ -25,12 +25,25 @@ public struct AlertRule: Sendable, Equatable, NamedPolicy {
 
     public var name: String
     public var condition: Condition
+    /// Where `breaker_open` names its breaker (`sluice check` finds names no breaker has).
+    public var breakerReference: SourcePosition?
     public var webhook: Webhook?
 }
 
 public struct AlertsPolicy: Sendable {
     public var rules: [AlertRule]
     public static let sectionName = "alerts"
+
+    /// `file:line:column: …` for each `breaker_open` naming no breaker of `breakers`: such an
+    /// alert was taken and could never fire (the condition read "absent"), while the breaker
+    /// it was meant for opened in silence.
+    public func unknownBreakers(_ breakers: Set<String>) -> [String] {
+        rules.compactMap { rule in
+            guard case .breakerOpen(let name) = rule.condition, !breakers.contains(name), let position = rule.breakerReference else { return nil }
+            let known = breakers.isEmpty ? "no breakers are defined" : "breakers: " + breakers.sorted().joined(separator: ", ")
+            return "\(position): alert '\(rule.name)' watches unknown breaker '\(name)' (it could never fire; \(known))"
+        }
+    }
 }
 
 /// Reads `alerts` (one list, any file):
@@ -64,6 +77,7 @@ extension PolicyFileReader {
             if when.values.count != 1 { report("an alert has exactly one condition", at: whenNode) }
             if let node = when["breaker_open"], let breaker = name(node) {
                 rule.condition = .breakerOpen(breaker)
+                rule.breakerReference = position(of: node)
             } else if let node = when["degrade_level"], let level = text(node, expected: "throttle, fallback or shed") {
                 if ["throttle", "fallback", "shed"].contains(level) { rule.condition = .degradeLevel(level) } else {
                     report("unknown degrade level '\(level)' (allowed: throttle, fallback, shed)", at: node)

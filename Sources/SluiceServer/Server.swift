@@ -3,6 +3,7 @@ import SluiceIO
 import SluicePolicy
 import SluiceProxy
 import SluiceGuards
+import SluiceBreaker
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,8 +52,11 @@ public final class Server {
             return .failure(ValidationFailure(description: "\(directory):1:1: no routes defined (every request would be answered 404: "
                                                           + "is a routes file empty or missing?)"))
         }
-        let unknownMerchants = MerchantReferences.problems(in: policy)
-        guard unknownMerchants.isEmpty else { return .failure(ValidationFailure(description: unknownMerchants.joined(separator: "\n"))) }
+        // Checks that need two sections of different modules, so neither module could do them.
+        let breakers = Set(policy.guardPolicy(BreakerModule.moduleName, as: BreakersPolicy.self)?.breakers.map(\.name) ?? [])
+        let problems = MerchantReferences.problems(in: policy)
+            + (policy.guardPolicy(AlertsPolicy.sectionName, as: AlertsPolicy.self)?.unknownBreakers(breakers) ?? [])
+        guard problems.isEmpty else { return .failure(ValidationFailure(description: problems.joined(separator: "\n"))) }
         return .success(policy)
     }
 

@@ -166,3 +166,18 @@ def test_check_refuses_merchant_checks_on_a_route_that_verifies_no_merchant(bina
     _edit(routes, "auth: [wechatpay_callback]", "auth: [merchant_hmac]")
     r = check(policy)
     assert r.returncode == 0, r.stderr
+
+
+def test_check_refuses_an_alert_on_a_breaker_that_does_not_exist(binaries, tmp_path):
+    """An alert watching a misspelt breaker was taken and could never fire: the payments
+    breaker opened and nobody was told. Now an error at the name; the right name is ok."""
+    policy = _bundled_copy(tmp_path)
+    admin = policy / "admin.yaml"
+    _edit(admin, "breaker_open: payments}", "breaker_open: payment}")
+    r = check(policy)
+    assert r.returncode == 1, r.stdout
+    line = next(i for i, text in enumerate(admin.read_text().splitlines(), 1) if "breaker_open: payment}" in text)
+    assert re.search(rf"admin\.yaml:{line}:\d+: alert 'payments-breaker-open' watches unknown breaker 'payment' "
+                     r"\(it could never fire; breakers: payments\)", r.stderr), r.stderr
+    _edit(admin, "breaker_open: payment}", "breaker_open: payments}")
+    assert check(policy).returncode == 0
