@@ -16,6 +16,8 @@ struct PolicyAssembler {
         // A file that did not parse may hold the clusters or listeners that seem missing.
         if fragments.allSatisfy(\.isUnderstood) {
             reportDanglingClusterReferences(fragments.flatMap(\.routes), clusterNames: Set(clusters.map(\.name)))
+            // A route whose match did not read holds a stand-in path: judge only clean matches.
+            if diagnostics.errors.isEmpty { reportUnreachableRoutes(fragments.flatMap(\.routes)) }
             if !fragments.contains(where: \.listsListeners) {
                 diagnostics.report("no listeners defined", at: SourcePosition(file: origin, line: 1, column: 1))
             }
@@ -50,6 +52,21 @@ struct PolicyAssembler {
         for route in routes {
             guard let reference = route.clusterReference, !clusterNames.contains(route.value.cluster) else { continue }
             diagnostics.report("route '\(route.value.name)' refers to unknown cluster '\(route.value.cluster)'", at: reference)
+        }
+    }
+
+    /// A route that an earlier one matches every request of is never chosen (among equal paths
+    /// the first declared wins): a copied route, or a narrower one added below a wider one,
+    /// would silently never apply its guards.
+    private func reportUnreachableRoutes(_ routes: [Declared<RoutePolicy>]) {
+        var earlierByPath: [PathMatch: [Declared<RoutePolicy>]] = [:]
+        for route in routes {
+            let match = route.value.match
+            if let winner = earlierByPath[match.path]?.first(where: { match.isShadowed(by: $0.value.match) }) {
+                diagnostics.report("route '\(route.value.name)' is never chosen: route '\(winner.value.name)' (\(winner.position)) "
+                                   + "comes first and matches every request it does", at: route.position)
+            }
+            earlierByPath[match.path, default: []].append(route)
         }
     }
 

@@ -16,3 +16,16 @@ public struct RouteMatch: Sendable {
         self.headers = headers
     }
 }
+
+extension RouteMatch {
+    /// Whether every request this match accepts, `other` (the same path) accepts too: then a
+    /// route with `other`, declared first, always wins, and this one is never chosen. Judged
+    /// from the conditions as written (a host or header `other` does not constrain is one it
+    /// accepts), so it never calls a reachable route unreachable.
+    public func isShadowed(by other: RouteMatch) -> Bool {
+        guard path == other.path else { return false }
+        if let wider = other.methods, !(methods.map { Set($0).isSubset(of: wider) } ?? false) { return false }
+        if let host = other.host, host != self.host { return false }
+        return other.headers.allSatisfy { required in headers.contains { $0 == required } }
+    }
+}
