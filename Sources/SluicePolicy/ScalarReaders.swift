@@ -36,7 +36,13 @@ extension PolicyFileReader {
     /// `true` or `false`, nothing YAML 1.1 might also read as a boolean (`yes`, `on`, `1` are
     /// not guessed at).
     public func flag(_ node: Node) -> Bool? {
-        parsed(node, expected: "true or false") { text in
+        // A quoted "true" is a string to YAML and to every other tool reading the file (a
+        // linter, a templating step, a diff of the parsed policy): not taken as a boolean here.
+        if let scalar = node.scalar, scalar.style == .singleQuoted || scalar.style == .doubleQuoted {
+            report("expected true or false, not the string \"\(scalar.string)\" (remove the quotes)", at: node)
+            return nil
+        }
+        return parsed(node, expected: "true or false") { text in
             switch text {
             case "true": return .success(true)
             case "false": return .success(false)
