@@ -1,5 +1,11 @@
-"""Processes the runner starts (each in its own session, dying with the runner), how to wait
-for them, stop them, and read their CPU time and peak memory from /proc."""
+"""Processes the runner starts (each in its own session, so its own process group, stopped as
+a group), how to wait for them, stop them, and read their CPU time and peak memory from /proc.
+
+A runner that dies without its `finally` (SIGKILL) cannot stop them itself. The direct child
+gets SIGKILL from the kernel (PR_SET_PDEATHSIG), but its own children (nginx's workers, h2o's
+and nghttpx's helpers) do not, so a guard process (`_Guard`) holds the process group of every
+live child and kills those groups when the runner's end of a pipe closes, which the kernel
+does however the runner dies."""
 from __future__ import annotations
 
 import ctypes
@@ -16,6 +22,7 @@ from pathlib import Path
 
 _libc = ctypes.CDLL(None)
 _started: list["Proc"] = []
+PR_SET_PDEATHSIG = 1
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -24,7 +31,10 @@ class BenchError(SystemExit):
 
 
 def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+    try:
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+    except OSError:  # a hung-up terminal (EIO) must not cut a cleanup short
+        pass
 
 
 def free_port() -> int:
@@ -40,9 +50,10 @@ class Proc:
         self.err = workdir / f"{name}.stderr"
         self.popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=open(self.out, "wb"), stderr=open(self.err, "wb"),
-            start_new_session=True, env=env, preexec_fn=lambda: _libc.prctl(1, signal.SIGKILL))
-        self.pid = self.popen.pid
+            start_new_session=True, env=env, preexec_fn=lambda: _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+        self.pid = self.popen.pid  # also its process group's id (its own session)
         _started.append(self)
+        _guard.watch(self.pid)
 
     def tail(self) -> str:
         parts = []
@@ -133,6 +144,53 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+# The guard: a small Python process in a session of its own (so a signal to the runner's
+# process group, a terminal hang-up or `kill -- -PGID`, does not reach it). It reads "+PGID"
+# and "-PGID" lines from the runner; at end of file (the runner exited, however) it SIGKILLs
+# every group still listed.
+_GUARD_CODE = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line[:1] == "+":
+        groups.add(int(line[1:]))
+    elif line[:1] == "-":
+        groups.discard(int(line[1:]))
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Guard:
+    def __init__(self) -> None:
+        self._popen: subprocess.Popen | None = None
+
+    def _send(self, line: str) -> None:
+        try:
+            self._popen.stdin.write(line + "\n")
+            self._popen.stdin.flush()
+        except (OSError, ValueError):  # the guard is gone: nothing more it can do
+            pass
+
+    def watch(self, pgid: int) -> None:
+        if self._popen is None:  # started with the first child, so scripts that start none have none
+            self._popen = subprocess.Popen([sys.executable, "-c", _GUARD_CODE], stdin=subprocess.PIPE,
+                                           stdout=subprocess.DEVNULL, start_new_session=True, text=True)
+        self._send(f"+{pgid}")
+
+    def forget(self, pgid: int) -> None:
+        """The group was stopped: the guard must not kill its id later (it may be reused)."""
+        if self._popen is not None:
+            self._send(f"-{pgid}")
+
+
+_guard = _Guard()
+
+
 def results_dir(here: Path, name: str) -> Path:
     """Where a bench script writes its results: BENCH_OUT when set (a read-only checkout, a CI
     artefact directory), else bench/results/<time>-<name> beside the script."""
@@ -154,17 +212,19 @@ def finish(work: Path) -> None:
 
 
 def stop_all() -> None:
-    """SIGTERM to each started process group (newest first), SIGKILL after 5 s; leftovers of
-    groups whose leader already exited are killed too."""
+    """SIGTERM to each started process group (newest first), SIGKILL to the group after 5 s;
+    then SIGKILL to what is left of each group (children its leader did not stop, or of a
+    leader that had already exited)."""
     for p in reversed(_started):
-        alive = p.popen.poll() is None
-        _signal_group(p.pid, signal.SIGTERM if alive else signal.SIGKILL)
-        if alive:
+        if p.popen.poll() is None:
+            _signal_group(p.pid, signal.SIGTERM)
             try:
                 p.popen.wait(5)
             except subprocess.TimeoutExpired:
                 _signal_group(p.pid, signal.SIGKILL)
                 p.popen.wait(5)
+        _signal_group(p.pid, signal.SIGKILL)
+        _guard.forget(p.pid)
     _started.clear()
 
 
