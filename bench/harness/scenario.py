@@ -61,6 +61,32 @@ PEER_BREAKER_DEFAULTS = {
 PEER_LIMIT_DEFAULTS = {"name": "", "prefix": "", "methods": [], "max_concurrent": 0, "queue": 0, "queue_timeout": "100ms"}
 
 
+# What wrk (-d, --timeout) and h2load (-D, -T) both accept: a whole number of seconds, minutes or
+# hours; wrk refuses fractions and milliseconds (its usage text, after everything has started).
+LOAD_TOOL_DURATION = re.compile(r"(\d+)(s|m|h)?")
+TARGETS = ("sluice", *PEERS)
+
+
+def load_tool_duration(value, what: str, least: int = 1) -> str:
+    """`value` (a scenario's or an option's duration for the load tool) as "<seconds>s", or a
+    BenchError naming `what` and the forms both tools take."""
+    m = LOAD_TOOL_DURATION.fullmatch(str(value).strip())
+    secs = int(m.group(1)) * {None: 1, "s": 1, "m": 60, "h": 3600}[m.group(2)] if m else None
+    if secs is None or secs < least:
+        raise BenchError(f"bench: {what} must be whole seconds or minutes as wrk and h2load take them "
+                         f"(5, 5s, 1m{', at least ' + str(least) + ' s' if least > 1 else ''}"
+                         f"{'; 0 for none' if least == 0 else ''}), not {value!r}")
+    return f"{secs}s"
+
+
+def check_targets(names: list[str]) -> list[str]:
+    unknown = [t for t in names if t not in TARGETS]
+    if unknown:
+        raise BenchError(f"bench: unknown target{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                         f"(known: {', '.join(TARGETS)})")
+    return names
+
+
 def seconds(text) -> float:
     if isinstance(text, (int, float)):
         return float(text)
@@ -105,12 +131,11 @@ def load(path: Path) -> dict:
     if any(r["class"] for r in mix) and not all(r["class"] for r in mix):
         raise BenchError(f"bench: {path.name}: give every route of the mix a class, or none")
     s["traffic"]["mix"] = mix
+    check_load_durations(s, path.name)
     seconds(s["load"]["think_time"])
     check_fixed_rates(s, path.name)
     if s["load"]["new_connection"] and s["protocol"] == "h2-tls":
         raise BenchError(f"bench: {path.name}: new_connection needs wrk (protocol h1 or h1-tls)")
-    if s["unloaded"]["connections"]:
-        seconds(s["unloaded"]["duration"])
     limits = []
     for i, entry in enumerate(s["peer_limits"]):
         e = _merge(PEER_LIMIT_DEFAULTS, entry, f"{path.name}.peer_limits[{i}]")
@@ -173,6 +198,18 @@ def load(path: Path) -> dict:
             raise BenchError(f"bench: {path.name}: peer_breaker.nginx: servers >= 1, max_fails >= 0")
         s["peer_breaker"] = pb
     return s
+
+
+def check_load_durations(s: dict, where: str = "") -> None:
+    """The durations handed to wrk and h2load, checked and written "<seconds>s": before anything
+    starts, not when the load tool refuses one after redis, the backend and every proxy ran."""
+    where = where or s["name"]
+    load = s["load"]
+    load["duration"] = load_tool_duration(load["duration"], f"{where}: load.duration")
+    load["warmup"] = load_tool_duration(load["warmup"], f"{where}: load.warmup", least=0)
+    load["timeout"] = load_tool_duration(load["timeout"], f"{where}: load.timeout")
+    if s["unloaded"]["connections"]:
+        s["unloaded"]["duration"] = load_tool_duration(s["unloaded"]["duration"], f"{where}: unloaded.duration")
 
 
 def check_fixed_rates(s: dict, where: str = "") -> None:
