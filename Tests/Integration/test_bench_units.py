@@ -54,3 +54,20 @@ def test_bench_run_refuses_before_starting_anything(tmp_path, args, message):
     assert r.returncode == 1 and message in r.stderr, r.stderr
     assert "[bench] scenario" not in r.stderr  # the line that says things start
     assert glob.glob(str(tmp_path / "sluice-bench-*")) == []
+
+
+def test_idle_fd_limit_counts_haproxy_only_when_it_runs():
+    from harness import idle
+    assert idle.fds_needed(10_000, haproxy=False) == 10_000 + idle.SPARE_FDS
+    assert idle.fds_needed(10_000, haproxy=True) == 2 * idle.haproxy_maxconn(10_000) + 256
+
+
+def test_idle_fd_limit_failure_leaves_no_temp_dir(tmp_path):
+    """More idle connections than the kernel's nr_open allows: refused before the temp dir."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "SLUICE_BIN_DIR": str(REPO / ".build" / "release")}
+    env.pop("BENCH_TARGETS", None)
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "run"), "idle-h1", "--idle-connections", "2000000",
+                        "--targets", "sluice,nginx"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "need an open-file limit of 2004096;" in r.stderr, r.stderr
+    assert "HAProxy" not in r.stderr  # not among the targets: its two fds per connection are not counted
+    assert glob.glob(str(tmp_path / "sluice-bench-*")) == []

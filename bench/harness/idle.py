@@ -23,27 +23,28 @@ def haproxy_maxconn(connections: int) -> int:
     return connections + HAPROXY_SPARE
 
 
-def fds_needed(connections: int) -> int:
+def fds_needed(connections: int, haproxy: bool) -> int:
     """The open-file limit the idle mode needs: the connections and spare for every process,
-    and HAProxy's two per maxconn (plus its own few)."""
-    return max(connections + SPARE_FDS, 2 * haproxy_maxconn(connections) + 256)
+    and, when HAProxy is among the targets, its two per maxconn (plus its own few)."""
+    return max(connections + SPARE_FDS, 2 * haproxy_maxconn(connections) + 256 if haproxy else 0)
 
 
-def raise_fd_limit(connections: int) -> dict:
+def raise_fd_limit(connections: int, haproxy: bool) -> dict:
     """Raises this process's open-file limit (RLIMIT_NOFILE) to fds_needed, soft and, when
     needed and allowed (CAP_SYS_RESOURCE), hard; the processes the runner starts afterwards
     inherit it. Returns what it was and what it is, for the report."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = fds_needed(connections)
+    need = fds_needed(connections, haproxy)
     if soft >= need:
         return {"before": [soft, hard], "after": [soft, hard], "how": "already enough"}
     new_hard = max(hard, need)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (need, new_hard))
     except (ValueError, OSError) as e:
-        most = (hard - 256) // 2 - HAPROXY_SPARE
-        raise BenchError(f"bench: {connections} idle connections need an open-file limit of {need} (HAProxy wants two "
-                         f"per connection); it is {soft}, hard {hard}, and the hard limit could not be raised ({e}). "
+        most = (hard - 256) // 2 - HAPROXY_SPARE if haproxy else hard - SPARE_FDS
+        why = " (HAProxy wants two per connection)" if haproxy else ""
+        raise BenchError(f"bench: {connections} idle connections need an open-file limit of {need}{why}; "
+                         f"it is {soft}, hard {hard}, and the hard limit could not be raised ({e}). "
                          f"Raise it (`ulimit -Hn {need}` as root with CAP_SYS_RESOURCE, or in "
                          f"/etc/security/limits.conf), or run --idle-connections {most} (the most this limit allows)")
     how = "setrlimit(RLIMIT_NOFILE) in bench/run, inherited by every process it starts" + (
