@@ -71,3 +71,40 @@ def test_idle_fd_limit_failure_leaves_no_temp_dir(tmp_path):
     assert r.returncode == 1 and "need an open-file limit of 2004096;" in r.stderr, r.stderr
     assert "HAProxy" not in r.stderr  # not among the targets: its two fds per connection are not counted
     assert glob.glob(str(tmp_path / "sluice-bench-*")) == []
+
+
+def phases_of(*percents: int) -> list[dict]:
+    out, at = [], 0
+    for p in percents:
+        out.append({"name": f"p{len(out)}", "at": at / 100, "until": (at + p) / 100})
+        at += p
+    return out
+
+
+@pytest.mark.parametrize("percents,total,expected", [
+    ((40, 30, 30), 5, [2, 2, 1]),    # was 2, 1, 2 (healthy 2 s, slow 1 s) and 2+2+2 = 6 s for a 5 s run
+    ((40, 30, 30), 6, [2, 2, 2]),
+    ((40, 30, 30), 10, [4, 3, 3]),
+    ((40, 30, 30), 3, [1, 1, 1]),
+    ((30, 40, 30), 10, [3, 4, 3]),   # backend-fail
+    ((30, 40, 30), 5, [2, 2, 1]),
+    ((50, 50), 3, [2, 1]),           # a tie: the earlier phase
+    ((90, 5, 5), 3, [1, 1, 1]),      # at least 1 s each, taken from the longest
+    ((25, 25, 25, 25), 8, [2, 2, 2, 2]),
+])
+def test_phase_seconds_add_up_and_split_equal_shares_equally(percents, total, expected):
+    got = scenarios.phase_seconds(phases_of(*percents), total)
+    assert got == expected and sum(got) == total
+
+
+def test_phase_seconds_need_a_second_each():
+    with pytest.raises(BenchError, match="3 phases need a duration of at least 3 s"):
+        scenarios.phase_seconds(phases_of(40, 30, 30), 2)
+
+
+def test_phase_seconds_of_the_bundled_scenarios_add_up():
+    for name in ("backend-slow", "backend-fail"):
+        sc = scenarios.load(REPO / "bench" / "scenarios" / f"{name}.yaml")
+        for total in range(3, 31):
+            got = scenarios.phase_seconds(scenarios.phases(sc), total)
+            assert sum(got) == total and min(got) >= 1, (name, total, got)

@@ -227,6 +227,28 @@ def phases(scenario: dict) -> list[dict]:
             for st, nxt in zip(steps, steps[1:] + [None])]
 
 
+def phase_seconds(phase_list: list[dict], total: int) -> list[int]:
+    """Whole seconds of each phase (wrk's -d takes no fractions) that add up to `total`: each
+    phase its share's whole seconds, then the seconds left one each to the largest remainders,
+    ties to the earlier phase, so equal shares get equal lengths where the total allows it
+    (40/30/30 % of 5 s: 2, 2, 1; of 6 s: 2, 2, 2; of 10 s: 4, 3, 3). Every phase gets at least
+    1 s (a second taken from the longest), so `total` must be at least the number of phases."""
+    if total < len(phase_list):
+        raise BenchError(f"bench: {len(phase_list)} phases need a duration of at least {len(phase_list)} s "
+                         f"(one whole second each), not {total} s")
+    # Shares rounded to 9 places: 10 × 0.3 is 3.0000000000000004, and must tie with 10 × 0.3.
+    exact = [round(total * (ph["until"] - ph["at"]), 9) for ph in phase_list]
+    out = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in by_remainder[:total - sum(out)]:
+        out[i] += 1
+    for i, secs in enumerate(out):
+        if secs == 0:
+            out[out.index(max(out))] -= 1
+            out[i] = 1
+    return out
+
+
 def find(name_or_path: str, scenarios_dir: Path) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") and p.exists():
