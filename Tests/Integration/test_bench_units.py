@@ -108,3 +108,18 @@ def test_phase_seconds_of_the_bundled_scenarios_add_up():
         for total in range(3, 31):
             got = scenarios.phase_seconds(scenarios.phases(sc), total)
             assert sum(got) == total and min(got) >= 1, (name, total, got)
+
+
+def test_throughput_chart_draws_and_scales_by_the_compared_rounds_only(tmp_path):
+    """The backend alone (not drawn) and the overload scenario's unloaded runs (a baseline) are
+    neither dots nor the y-axis maximum."""
+    from harness import report
+    runs = [{"round": 1, "target": "backend alone", "rps": 100_000.0},
+            {"round": 1, "target": "sluice", "phase": "unloaded", "rps": 500.0},
+            {"round": 1, "target": "sluice", "phase": "overload", "rps": 9_000.0},
+            {"round": 1, "target": "nginx", "phase": "unloaded", "rps": 400.0},
+            {"round": 1, "target": "nginx", "phase": "overload", "rps": 10_000.0},
+            {"round": 2, "target": "nginx", "phase": "overload", "rps": 11_000.0}]
+    results = {"runs": runs, "summary": {"sluice": {"rps": 9_000.0}, "nginx": {"rps": 10_500.0}}}
+    assert report.throughput_rounds(results) == {"sluice": [9_000.0], "nginx": [10_000.0, 11_000.0]}
+    assert [r["rps"] for r in report.measured_runs(runs)] == [100_000.0, 9_000.0, 10_000.0, 11_000.0]

@@ -31,6 +31,18 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else None
 
 
+def measured_runs(runs: list[dict]) -> list[dict]:
+    """The runs that are compared: not the unloaded baseline runs before each overload round."""
+    return [r for r in runs if r.get("phase") != "unloaded"]
+
+
+def throughput_rounds(results: dict) -> dict[str, list[float]]:
+    """What the throughput chart draws as dots: each summarized target's measured rounds (not
+    the backend alone, which has its own line, nor the unloaded baseline runs)."""
+    measured = measured_runs(results["runs"])
+    return {t: [r["rps"] for r in measured if r["target"] == t] for t in results["summary"]}
+
+
 def summarize(runs: list[dict], targets: list[str]) -> dict:
     summary = {}
     for t in targets:
@@ -223,12 +235,15 @@ def charts(results: dict, outdir: Path) -> list[str]:
     targets = list(summary)
     colors = [COLORS.get(t, "#7f7f7f") for t in targets]
 
-    # Throughput: mean bars, each round a dot, the ratio to sluice on the bar.
+    # Throughput: mean bars, each measured round a dot, the ratio to sluice on the bar. Only the
+    # targets of the summary (not the backend alone, a line of its own) and their measured rounds
+    # are drawn, and the y-axis is scaled by what is drawn.
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     means = [summary[t]["rps"] for t in targets]
     bars = ax.bar(targets, means, color=colors, width=0.6, alpha=0.9)
-    for i, t in enumerate(targets):
-        rounds = [r["rps"] for r in results["runs"] if r["target"] == t]
+    drawn = list(means)
+    for i, (t, rounds) in enumerate(throughput_rounds(results).items()):
+        drawn += rounds
         ax.scatter([i] * len(rounds), rounds, color="black", s=14, zorder=3, label="one round" if i == 0 else None)
     base = summary.get("sluice", {}).get("rps")
     for b, t, v in zip(bars, targets, means):
@@ -236,7 +251,7 @@ def charts(results: dict, outdir: Path) -> list[str]:
         ax.annotate(label, (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=9,
                     xytext=(0, 3), textcoords="offset points")
     ax.set_ylabel("requests per second (higher is better)")
-    ax.set_ylim(0, max(max(means), max(r["rps"] for r in results["runs"])) * 1.25)
+    ax.set_ylim(0, max(drawn + [1e-9]) * 1.25)
     ax.set_title(f"{name}: throughput ({results['scenario']['protocol']}, "
                  f"{results['scenario']['workers']} worker each)")
     ax.legend(loc="upper right", fontsize=8)
