@@ -45,7 +45,9 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout, latency.mean))
   local pcts = { %(pcts)s }
   for i, p in ipairs(pcts) do
-    io.write(string.format('%%s"%%s":%%d', i > 1 and "," or "", tostring(p), latency:percentile(p)))
+    -- wrk's percentile(100) reads 0 (it looks past the last bucket): p100 is the maximum.
+    local v = p == 100 and latency.max or latency:percentile(p)
+    io.write(string.format('%%s"%%s":%%d', i > 1 and "," or "", tostring(p), v))
   end
   io.write("}}\n")
 end
@@ -277,7 +279,7 @@ def mixture_percentiles(parts: list[tuple[int, dict]]) -> dict:
     def monotone(pct: dict) -> list[tuple[float, float]]:
         pts, top = [], 0.0
         for p, v in sorted((float(p), v) for p, v in pct.items()):
-            top = max(top, v)  # wrk's percentile(100) reads 0: never below the points before it
+            top = max(top, v)  # a distribution function never falls (results.json from before p100 was wrk's max read 0)
             pts.append((p, top))
         return pts
 
