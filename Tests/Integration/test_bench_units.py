@@ -123,3 +123,18 @@ def test_throughput_chart_draws_and_scales_by_the_compared_rounds_only(tmp_path)
     results = {"runs": runs, "summary": {"sluice": {"rps": 9_000.0}, "nginx": {"rps": 10_500.0}}}
     assert report.throughput_rounds(results) == {"sluice": [9_000.0], "nginx": [10_000.0, 11_000.0]}
     assert [r["rps"] for r in report.measured_runs(runs)] == [100_000.0, 9_000.0, 10_000.0, 11_000.0]
+
+
+def test_h2load_fixed_rate_staggers_the_clients():
+    """A fixed rate: -n = rate x seconds with clients started one per ms per thread (-r excludes
+    -D), and -T (a connection's whole life) past the run; at full speed: -D."""
+    from pathlib import Path
+    from harness import load
+    base = {"threads": 2, "connections": 64, "streams": 1, "timeout": "10s"}
+    cmd = load.h2load_cmd("http://x", {**base, "rps": 151.5, "h1": True}, "3s", Path("u"), Path("l"))
+    opts = dict(zip(cmd, cmd[1:]))
+    assert opts["--rps"] == "151.500" and opts["-n"] == str(round(151.5 * 64 * 3))
+    assert opts["-r"] == "2" and opts["--rate-period"] == "1ms" and opts["-T"] == "13s" and "-D" not in cmd
+    cmd = load.h2load_cmd("http://x", base, "3s", Path("u"), Path("l"))
+    opts = dict(zip(cmd, cmd[1:]))
+    assert opts["-D"] == "3s" and opts["-T"] == "10s" and "-r" not in cmd and "--rps" not in cmd

@@ -5,9 +5,27 @@ rate divided by the connections), for every protocol: h2load over HTTP/2 for h2-
 where the peak is the saturation rounds' mean req/s; `h2load --h1` (no pipelining) for h1 and
 h1-tls, whose rounds ran wrk's mix, so the peak is measured again first with h2load on the
 traffic it can send (one method: the mix's GET routes, or its POSTs when all are) and the
-fractions are of that peak. h2load times each request from when it is sent, not from when it
-was due: if a target falls behind the rate, its latency is understated (the achieved rate shows
-it)."""
+fractions are of that peak.
+
+How even the offered load is. h2load's --rps timers would all start at once, so every client
+sent in the same millisecond: at 50% of a ~19k req/s peak (64 connections at 151.5 req/s each)
+the requests arrived as 64 in one ms and none in the next ~10 (per-ms counts of send times from
+h2load's log: p50 0, p90 64, max 128; 80% of milliseconds empty), and p50/p99 there were no lower
+than at saturation. The clients' starts are now staggered, one connection per ms per thread
+(`-r THREADS --rate-period 1ms`, load.h2load_cmd), so their timers are spread over `connections`
+ms. What remains: h2load sends a client's due requests when its event loop next runs, and
+clients due in the same loop iteration still go together, so the load is close to uniform at
+1 ms resolution but burstier than random arrivals: the same 9.7k req/s now gives per-ms counts
+of p50 10, p90 16, p99 21-25, max 45-66 (bursts of at most ~2-7x the mean in a millisecond),
+with 5-8% of milliseconds empty; at 15k req/s (was p50 0, p90 64, max 128, 71% empty) p50 15,
+p90 27, p99 43, max 70, 9% empty: the higher the rate, the burstier.
+
+The achieved rate stays honest: with -r, h2load sends a fixed number of requests (rate x
+duration) and its req/s is those over the time they took, the ramp of `connections` ms
+included (so it reads ~2% low on a 3 s run of 64 connections, and a target that falls behind
+reads lower still: `behind` under 95% of the offered rate). h2load times each request from
+when it is sent, not from when it was due: if a target falls behind the rate, its latency is
+understated (the achieved rate shows it)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -59,7 +77,7 @@ def lines(results: dict, markdown: bool) -> list[str]:
     if not fr:
         return []
     head = ("Fixed rate: latency at " + ", ".join(f"{f:.0%}" for f in fr["fractions"])
-            + " of each target's own peak (h2load --rps)")
+            + " of each target's own peak (h2load --rps, clients started 1 ms apart)")
     out = [f"## {head}", ""] if markdown else [f"\n{head}"]
     if markdown:
         out += ["| target | peak req/s (from) | at | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | "

@@ -371,15 +371,35 @@ def h2load_uris(scenario: dict, base: str, path: Path) -> Path:
     return path
 
 
-def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path, body: Path | None = None) -> dict:
-    cmd = ["h2load", "-t", str(load["threads"]), "-c", str(load["connections"]), "-m", str(load["streams"]),
-           "-D", duration, "-T", str(load["timeout"]), "-i", str(uris), "--log-file", str(logfile)]
-    if load.get("rps"):  # a fixed rate per connection (fixedrate)
-        cmd += ["--rps", f"{load['rps']:.3f}"]
+def h2load_cmd(base: str, load: dict, duration: str, uris: Path, logfile: Path, body: Path | None = None) -> list[str]:
+    """h2load's command line: for `duration` at full speed; or, with load["rps"] (a fixed rate
+    per connection, fixedrate), that rate with the clients' starts staggered.
+
+    Why staggered: --rps is per client and every client's timer starts at once, so with -D all
+    clients send in lockstep (64 connections at 151.5 req/s each: 64 requests in one ms, then
+    none for ~10 ms). `-r THREADS --rate-period 1ms` opens one connection per ms per thread, so
+    the clients' timers are spread over `connections` ms. -r excludes -D, so the run is the
+    rate's number of requests (-n = rate x seconds), and -T (a connection's whole life) is
+    lengthened by the load timeout so that it cannot cut off a target that falls behind."""
+    secs = int(_seconds(duration))
+    threads, connections = int(load["threads"]), int(load["connections"])
+    cmd = ["h2load", "-t", str(threads), "-c", str(connections), "-m", str(load["streams"]),
+           "-i", str(uris), "--log-file", str(logfile)]
+    if load.get("rps"):
+        requests = max(connections, int(round(load["rps"] * connections * secs)))
+        cmd += ["--rps", f"{load['rps']:.3f}", "-n", str(requests), "-r", str(threads), "--rate-period", "1ms",
+                "-T", f"{secs + int(_seconds(load['timeout']))}s"]
+    else:
+        cmd += ["-D", duration, "-T", str(load["timeout"])]
     if body:  # every request a POST of this body
         cmd += ["-d", str(body), "-H", "content-type: application/json"]
     if load.get("h1"):
         cmd.append("--h1")  # HTTP/1.1 (to measure an HTTP/1.1 backend alone)
+    return cmd
+
+
+def run_h2load(base: str, load: dict, duration: str, uris: Path, logfile: Path, body: Path | None = None) -> dict:
+    cmd = h2load_cmd(base, load, duration, uris, logfile, body)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     out = r.stdout
     fin = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
