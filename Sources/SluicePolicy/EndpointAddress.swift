@@ -13,9 +13,11 @@ public struct EndpointAddress: Sendable, Hashable, CustomStringConvertible {
     /// free one) on the same host, or on a wildcard host (`0.0.0.0`, `::`) and any.
     public func overlaps(_ other: EndpointAddress) -> Bool {
         guard port == other.port, port != 0 else { return false }
-        let wildcards: Set<String> = ["0.0.0.0", "::", "*", ""]
-        return host == other.host || wildcards.contains(host) || wildcards.contains(other.host)
+        return host == other.host || isWildcard || other.isWildcard
     }
+
+    /// Every interface of the machine (`0.0.0.0`, `::`).
+    public var isWildcard: Bool { ["0.0.0.0", "::", "*", ""].contains(host) }
 
     /// IPv6 hosts get their brackets back, so the text parses again.
     public var description: String {

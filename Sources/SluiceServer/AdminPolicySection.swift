@@ -18,6 +18,7 @@ public struct AdminPolicy: Sendable, Equatable {
 /// admin:
 ///   address: 127.0.0.1:9901
 ///   token_file: keys/admin.token     # relative to this file; at least 16 bytes
+///   all_interfaces: false            # true: a wildcard address (0.0.0.0, ::) is meant
 /// ```
 public struct AdminPolicySection: GuardPolicySection {
     public let name = AdminPolicy.sectionName
@@ -30,8 +31,16 @@ public struct AdminPolicySection: GuardPolicySection {
     public func read(_ input: GuardSectionInput) -> (any Sendable)? {
         guard let section = input.single("admin") else { return nil }
         let reader = section.reader
-        guard let fields = reader.mapping(section.value, what: "admin", allowed: ["address", "token_file"]) else { return nil }
+        guard let fields = reader.mapping(section.value, what: "admin", allowed: ["address", "token_file", "all_interfaces"]) else { return nil }
         guard let address = reader.required("address", in: fields, of: "admin").flatMap({ reader.address($0, allowPortZero: true) }) else {
+            return nil
+        }
+        // The reading endpoints need no token, and they name backends, routes and the policy's
+        // files: on every interface that includes the one clients reach.
+        if address.isWildcard, fields["all_interfaces"].flatMap(reader.flag) != true {
+            reader.report("admin address \(address) is every interface: /metrics, /admin/state and /admin/policy answer "
+                          + "without a token (backend addresses, routes, policy files); use a loopback or management address, "
+                          + "or set all_interfaces: true", at: fields["address"]!)
             return nil
         }
         if let listener = input.listeners.first(where: { $0.address.overlaps(address) }) {

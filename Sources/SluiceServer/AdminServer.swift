@@ -112,7 +112,11 @@ final class AdminServer: @unchecked Sendable {
             } catch {
                 return
             }
-            let response = await respond(to: request.head)
+            // HEAD is GET without the body (load balancers and uptime probes check /healthz so).
+            let isHead = request.head.method == "HEAD"
+            var asked = request.head
+            if isHead { asked.method = "GET" }
+            let response = await respond(to: asked)
             var headers = HTTPHeaders()
             headers.appendLowercased(name: "content-type", value: response.contentType)
             headers.appendLowercased(name: "content-length", value: String(response.body.utf8.count))
@@ -120,7 +124,7 @@ final class AdminServer: @unchecked Sendable {
             if !request.keepAlive { headers.appendLowercased(name: "connection", value: "close") }
             var bytes: [UInt8] = []
             HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: response.status, headers: headers), to: &bytes)
-            bytes.append(contentsOf: response.body.utf8)
+            if !isHead { bytes.append(contentsOf: response.body.utf8) }
             guard (try? await connection.write(bytes, deadline: .after(.seconds(10)))) != nil, request.keepAlive else { return }
         }
     }
@@ -147,7 +151,7 @@ final class AdminServer: @unchecked Sendable {
             if let refusal = authorize(head) { return refusal }
             return await control(path: path, query: Self.query(head))
         case (_, _) where Self.readPaths.contains(path) || Self.isControlPath(path):
-            let allowed = Self.isControlPath(path) ? "POST" : "GET"
+            let allowed = Self.isControlPath(path) ? "POST" : "GET, HEAD"
             return Response(status: 405, body: "{\"error\":\"method_not_allowed\",\"detail\":\"\(path) takes \(allowed)\"}\n",
                             extraHeaders: [("allow", allowed)])
         default:

@@ -85,6 +85,15 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     time.sleep(0.2)  # the loops' lag timers have run (sample_every 100 ms)
     after = metrics(s)
     labels = {"listener": "public", "route": "echo"}
+    # Requests refused before routing (unparseable: they were not counted at all) count under
+    # route "", as the 404 does.
+    unrouted = {"listener": "public", "route": "", "class": "4xx"}
+    for _ in range(3):
+        with Conn(s.port, timeout=10) as c:
+            c.send(b"GET /echo/x HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n")
+            assert c.read_response().status == 400
+    time.sleep(0.1)
+    assert value(metrics(s), "sluice_requests_total", **unrouted) - value(after, "sluice_requests_total", **unrouted) == 3
     assert value(after, "sluice_requests_total", **labels, **{"class": "2xx"}) - value(before, "sluice_requests_total", **labels, **{"class": "2xx"}) == 7
     assert value(after, "sluice_requests_total", listener="public", route="", **{"class": "4xx"}) >= 1
     assert value(after, "sluice_request_duration_seconds_count", **labels) == value(after, "sluice_requests_total", **labels, **{"class": "2xx"})
@@ -192,6 +201,15 @@ def test_the_admin_port_answers_what_it_refuses(spawn):
         c.send(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n")
         big = c.read_response()
     assert big.status == 431, big
+    # HEAD is GET without a body (uptime probes and load balancers check /healthz so; it was
+    # 405), and the connection goes on with the next request.
+    with Conn(admin_port) as c:
+        for path in ("/healthz", "/readyz", "/metrics"):
+            head = c.request("HEAD", path, {"Host": "a"})
+            assert head.status == 200 and head.body == b"" and int(head.header("content-length")) > 0, (path, head)
+        assert c.request("GET", "/healthz", {"Host": "a"}).body == b"ok\n"
+    status, body, _ = call(s, "POST", "/healthz", token=TOKEN)
+    assert status == 405 and json.loads(body)["detail"] == "/healthz takes GET, HEAD", body
     status, body, _ = call(s, "GET", "/admin/drain")
     assert status == 405 and json.loads(body)["error"] == "method_not_allowed", body
     assert call(s, "POST", "/metrics", token=TOKEN)[0] == 405

@@ -25,6 +25,11 @@ def test_check_bundled_policies(binaries):
     r = check(REPO / "policies")
     assert r.returncode == 0, r.stderr
     assert re.fullmatch(r"ok: \d+ listeners, \d+ clusters, \d+ routes", r.stdout.strip()), r.stdout
+    # `--policy DIR`, as `sluice run` takes it (it was "Unknown option '--policy'").
+    flagged = subprocess.run([str(SLUICE), "check", "--policy", str(REPO / "policies")], capture_output=True, text=True, timeout=20)
+    assert flagged.returncode == 0 and flagged.stdout == r.stdout, flagged.stderr
+    both = subprocess.run([str(SLUICE), "check", "--policy", "a", "b"], capture_output=True, text=True, timeout=20)
+    assert both.returncode != 0 and "give the directory once" in both.stderr, both.stderr
 
 
 # Each case breaks routes.yaml of the standard policy: (text, replacement, the text on the line
@@ -181,3 +186,19 @@ def test_check_refuses_an_alert_on_a_breaker_that_does_not_exist(binaries, tmp_p
                      r"\(it could never fire; breakers: payments\)", r.stderr), r.stderr
     _edit(admin, "breaker_open: payment}", "breaker_open: payments}")
     assert check(policy).returncode == 0
+
+
+def test_check_refuses_an_admin_listener_on_every_interface_unless_said(binaries, tmp_path):
+    """`admin.address: 0.0.0.0:9901` passed check: metrics, state and policy, which need no
+    token, were open on the interface clients reach. Now an error unless all_interfaces: true."""
+    policy = _bundled_copy(tmp_path)
+    admin = policy / "admin.yaml"
+    _edit(admin, "address: 127.0.0.1:9901", "address: 0.0.0.0:9901")
+    r = check(policy)
+    assert r.returncode == 1, r.stdout
+    assert re.search(r"admin\.yaml:7:\d+: admin address 0\.0\.0\.0:9901 is every interface: .*set all_interfaces: true",
+                     r.stderr), r.stderr
+    _edit(admin, "address: 0.0.0.0:9901", "address: 0.0.0.0:9901\n  all_interfaces: true")
+    assert check(policy).returncode == 0
+    _edit(admin, "address: 0.0.0.0:9901", "address: 10.0.0.5:9901")   # a management address: as written
+    assert check(policy).returncode == 0, check(policy).stderr
