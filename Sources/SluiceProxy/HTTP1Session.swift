@@ -184,8 +184,7 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
         HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: reply.status, headers: headers), to: &bytes)
         bytes.append(contentsOf: reply.body)
         try? await connection.write(bytes, deadline: loop.deadline(after: .seconds(5)))
-        context.accessLog?.append(AccessLogRecord(
-            requestID: requestID, listener: listener.name, client: clientAddress, method: "-", path: "-", route: nil,
-            status: reply.status, upstream: nil, reason: reply.reason, durationNanos: 0, bytesIn: 0, bytesOut: bytes.count))
+        context.recordRefusedBeforeRouting(listener: listener.name, client: clientAddress, requestID: requestID,
+                                           status: reply.status, reason: reply.reason, bytesOut: bytes.count)
     }
 }

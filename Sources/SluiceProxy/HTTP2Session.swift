@@ -247,9 +247,8 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         answer.headers.set(name: "x-request-id", value: requestID)
         session.sendLocalReply(streamID: streamID, reply: answer)
         scheduleFlush()
-        context.accessLog?.append(AccessLogRecord(
-            requestID: requestID, listener: listener.name, client: clientAddress, method: "-", path: "-", route: nil,
-            status: reply.status, upstream: nil, reason: reply.reason, durationNanos: 0, bytesIn: 0, bytesOut: reply.body.count))
+        context.recordRefusedBeforeRouting(listener: listener.name, client: clientAddress, requestID: requestID,
+                                           status: reply.status, reason: reply.reason, bytesOut: reply.body.count)
     }
 
     /// Writes everything the session has queued. One writer at a time: a caller that finds a

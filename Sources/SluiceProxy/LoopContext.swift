@@ -57,6 +57,18 @@ public final class LoopContext: @unchecked Sendable {
 
     public var openSessionCount: Int { openSessions.load(ordering: .relaxed) }
 
+    /// A request refused before it became one (unparseable, a head too large, a slow head, an
+    /// HTTP/2 stream the session refused): counted under route "" and access-logged like any
+    /// answer, so a flood of malformed requests shows in `sluice_requests_total` too.
+    func recordRefusedBeforeRouting(listener: String, client: String, requestID: String, status: Int, reason: String?, bytesOut: Int) {
+        if currentConfiguration().policy.server.metrics {
+            metrics.record(listener: listener, route: nil, status: status, nanoseconds: 0)
+        }
+        accessLog?.append(AccessLogRecord(
+            requestID: requestID, listener: listener, client: client, method: "-", path: "-", route: nil,
+            status: status, upstream: nil, reason: reason, durationNanos: 0, bytesIn: 0, bytesOut: bytesOut))
+    }
+
     /// The configuration for a new request: the newest one, picked up with one atomic load.
     /// Takes up the store's configuration now (loop thread), instead of at the next request:
     /// a quiet loop must not keep a replaced generation (and what it alone holds) alive.

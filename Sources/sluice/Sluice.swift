@@ -34,10 +34,19 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Validate a policy directory without serving it.")
 
     @Argument(help: "Directory of policy YAML files.")
-    var directory: String = "policies"
+    var directory: String?
+
+    // `run` and `explain` take `--policy DIR`; an operator checking what they are about to run
+    // types the same.
+    @Option(name: .long, help: "Directory of policy YAML files (the same as the argument).")
+    var policy: String?
+
+    func validate() throws {
+        if directory != nil && policy != nil { throw ValidationError("give the directory once: as an argument or as --policy") }
+    }
 
     func run() throws {
-        switch Server.validate(directory: directory) {
+        switch Server.validate(directory: directory ?? policy ?? "policies") {
         case .success(let policy):
             print("ok: \(policy.listeners.count) listeners, \(policy.clusters.count) clusters, \(policy.routes.count) routes")
         case .failure(let failure):
