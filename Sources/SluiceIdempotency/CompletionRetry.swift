@@ -17,8 +17,8 @@ enum CompletionRetry {
 
     /// `first`'s reply, or, while it is not the script's, the reply of `command` sent again on
     /// `connection` with backoff (100 ms doubling to 5 s) for up to `retryFor`.
-    static func reply(_ first: RedisPendingReply, resending command: [UInt8], on connection: RedisClient) async
-        -> Result<RedisReply, RedisError> {
+    static func reply(_ first: RedisPendingReply, resending command: [UInt8], on connection: RedisClient,
+                      timeout: Duration? = nil) async -> Result<RedisReply, RedisError> {
         let loop = connection.loop
         let giveUp = loop.deadline(after: retryFor)
         var pause = Duration.milliseconds(100)
@@ -33,7 +33,7 @@ enum CompletionRetry {
             guard Deadline.now < giveUp else { break }
             await loop.sleep(until: min(Deadline.now.adding(pause), giveUp))
             pause = min(pause * 2, .seconds(5))
-            reply = await connection.evaluate(IdempotencyScripts.complete, evalsha: command).reply()
+            reply = await connection.evaluate(IdempotencyScripts.complete, evalsha: command, timeout: timeout).reply()
         }
         return reply
     }

@@ -106,7 +106,7 @@ final class IdempotencyGuard: RequestGuard {
             let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
                                                           ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
             let result: ClaimResult
-            switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command).reply() {
+            switch await connection.evaluate(IdempotencyScripts.claim, evalsha: command, timeout: rule.redisDeadline).reply() {
             case .success(let reply):
                 guard let parsed = IdempotencyScripts.claimResult(reply) else {
                     return redisFailed(&request, keys: recordKeys, owner: owner)
@@ -118,7 +118,8 @@ final class IdempotencyGuard: RequestGuard {
             switch result {
             case .claimed:
                 decisions.claimedCount.wrappingAdd(1, ordering: .relaxed)
-                request.observeOutcome(RecordCompletion(keys: recordKeys, owner: owner, ttlMs: ttlMs, classifier: classifier,
+                request.observeOutcome(RecordCompletion(keys: recordKeys, owner: owner, ttlMs: ttlMs, redisDeadline: rule.redisDeadline,
+                                                        classifier: classifier,
                                                         connections: redis, loopIndex: request.loopIndex, decisions: decisions,
                                                         pending: pending))
                 return .proceed
@@ -173,8 +174,8 @@ final class IdempotencyGuard: RequestGuard {
         case .allow:
             decisions.withoutGuaranteeCount.wrappingAdd(1, ordering: .relaxed)
             request.logNotes.append("idempotency_unavailable:" + rule.name)
-            request.observeOutcome(RecordCompletion(keys: keys, owner: owner, ttlMs: ttlMs, classifier: classifier,
-                                                    connections: redis, loopIndex: request.loopIndex, decisions: decisions, pending: pending))
+            request.observeOutcome(RecordCompletion(keys: keys, owner: owner, ttlMs: ttlMs, redisDeadline: rule.redisDeadline,
+                                                    classifier: classifier, connections: redis, loopIndex: request.loopIndex, decisions: decisions, pending: pending))
             return .proceed
         }
     }
@@ -195,10 +196,12 @@ final class RecordCompletion: OutcomeObserver {
     let loopIndex: Int
     let decisions: IdempotencyCounters
     let pending: PendingCompletions
+    let redisDeadline: Duration?
 
-    init(keys: [String], owner: String, ttlMs: Int64, classifier: OutcomeClassifier, connections: RedisConnectionSet, loopIndex: Int,
-         decisions: IdempotencyCounters, pending: PendingCompletions) {
+    init(keys: [String], owner: String, ttlMs: Int64, redisDeadline: Duration?, classifier: OutcomeClassifier, connections: RedisConnectionSet,
+         loopIndex: Int, decisions: IdempotencyCounters, pending: PendingCompletions) {
         self.pending = pending
+        self.redisDeadline = redisDeadline
         self.keys = keys
         self.owner = owner
         self.ttlMs = ttlMs
@@ -215,12 +218,12 @@ final class RecordCompletion: OutcomeObserver {
         let completion = classifier.completion(for: outcome)
         let connection = connections[loopIndex]
         let command = IdempotencyScripts.completeCommand(keys: keys, owner: owner, completion: completion, ttlMs: ttlMs)
-        let first = connection.evaluate(IdempotencyScripts.complete, evalsha: command)
-        let (decisions, completions, owner, connections) = (self.decisions, self.pending, self.owner, self.connections)
+        let first = connection.evaluate(IdempotencyScripts.complete, evalsha: command, timeout: redisDeadline)
+        let (decisions, completions, owner, connections, redisDeadline) = (self.decisions, self.pending, self.owner, self.connections, self.redisDeadline)
         // Until Redis has it, a retry of this request reaching this process is answered from here.
         completions.add(completion, owner: owner)
         _ = connection.loop.spawn {
-            let reply = await CompletionRetry.reply(first, resending: command, on: connection)
+            let reply = await CompletionRetry.reply(first, resending: command, on: connection, timeout: redisDeadline)
             withExtendedLifetime(connections) {}
             completions.remove(owner: owner)
             if case .success(.integer(let updated)) = reply, updated > 0 { return }

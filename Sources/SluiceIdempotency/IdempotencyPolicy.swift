@@ -54,6 +54,10 @@ public struct IdempotencyRulePolicy: Sendable, Equatable {
     public var ttl: Duration = .seconds(24 * 3600)
     /// How long a retry may wait for its original to complete before it gets 409 (0: at once).
     public var inFlightWait: Duration = .zero
+    /// How long Redis has to answer this rule's calls; nil: the `redis` section's deadline. A
+    /// payment call costs far more than a few ms of waiting for its record, and a busy host
+    /// that made Redis miss a rate limit's 5 ms deadline refused orders 503.
+    public var redisDeadline: Duration?
     public var onUnknown = UnknownOutcome.conflict
     public var onRedisFailure = FailureMode.deny
     /// The response fields stored and replayed (never Set-Cookie or hop-by-hop fields).

@@ -83,7 +83,7 @@ extension PolicyFileReader {
     /// One item of `idempotency`; nil without a usable name.
     func readIdempotencyRule(_ node: Node) -> Declared<IdempotencyRulePolicy>? {
         guard let item = namedItem(node, kind: "idempotency rule", allowed: [
-            "key", "required", "ttl", "in_flight_wait", "on_unknown", "on_redis_failure", "store_headers", "max_stored_body",
+            "key", "required", "ttl", "in_flight_wait", "redis_deadline", "on_unknown", "on_redis_failure", "store_headers", "max_stored_body",
             "replay", "release_statuses", "records", "fingerprint_ignores",
         ]) else { return nil }
         let (fields, what) = (item.fields, item.what)
@@ -102,6 +102,13 @@ extension PolicyFileReader {
         // `0s` (the default) is allowed here, unlike the timeouts: it means "409 at once".
         if let node = fields["in_flight_wait"], let value = node.string == "0s" ? .zero : duration(node) {
             if value > .seconds(60) { report("in_flight_wait of \(what) must be at most 60s", at: node) } else { rule.inFlightWait = value }
+        }
+        if let node = fields["redis_deadline"], let value = duration(node) {
+            if value < .milliseconds(1) || value > .seconds(5) {
+                report("redis_deadline of \(what) must be 1ms to 5s", at: node)
+            } else {
+                rule.redisDeadline = value
+            }
         }
         if let node = fields["on_unknown"], let value = choice(node, "unknown-outcome mode", as: IdempotencyRulePolicy.UnknownOutcome.self) {
             rule.onUnknown = value

@@ -6,6 +6,9 @@ final class RedisCall {
     var waiter: UnsafeContinuation<Result<RedisReply, RedisError>, Never>?
     /// When the call times out (monotonic ns); the connection's one deadline timer enforces it.
     var deadline: UInt64 = 0
+    /// How long Redis has to answer it, in ns, once its bytes are out; 0: the client's
+    /// configured deadline (a caller with more at stake than a rate limit may wait longer).
+    var timeout: UInt64 = 0
     /// When it was queued (the loop's clock), for the reply-time counters.
     var sentAt: UInt64 = 0
     /// The breaker epoch the call was admitted in (its result counts only there).

@@ -56,11 +56,13 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     /// EVALSHA formatted by the caller (`script.evalshaHead(...)`, then keys and arguments as
-    /// bulk strings). Falls back to EVAL once if the node has lost the script.
-    public func evaluate(_ script: RedisScript, evalsha: [UInt8]) -> RedisPendingReply {
+    /// bulk strings). Falls back to EVAL once if the node has lost the script. `timeout`: the
+    /// time Redis has to answer, when not the configured deadline.
+    public func evaluate(_ script: RedisScript, evalsha: [UInt8], timeout: Duration? = nil) -> RedisPendingReply {
         let call = RedisCall()
         call.script = script
         call.command = evalsha
+        if let timeout { call.timeout = max(1, timeout.nanosecondsClamped) }
         dispatch(call)
         return RedisPendingReply(call: call)
     }

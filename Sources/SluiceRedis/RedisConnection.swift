@@ -20,6 +20,8 @@ import SluiceResilience
 public final class RedisConnection: @unchecked Sendable {
     public let loop: EventLoop
     public let configuration: RedisClientConfiguration
+    /// `configuration.deadline` in nanoseconds: the time a call has unless it says otherwise.
+    private let configuredTimeout: UInt64
     private let connector: RedisConnector
     private let address: SocketAddress?
 
@@ -62,6 +64,7 @@ public final class RedisConnection: @unchecked Sendable {
         self.connector = connector
         let configuration = connector.configuration
         self.configuration = configuration
+        configuredTimeout = configuration.deadline.nanosecondsClamped
         address = SocketAddress(host: configuration.host, port: configuration.port)
         backoff = configuration.reconnectMinimum
         breaker = BreakerMachine(policy: .consecutiveFailures(configuration.breakerFailures, failingFor: configuration.breakerFailingFor,
@@ -118,7 +121,7 @@ public final class RedisConnection: @unchecked Sendable {
         if call.deadline == 0 {
             // Counted again from the moment its bytes are written (`writeLoop`); this one holds
             // while the write cannot go out.
-            call.deadline = loop.deadline(after: configuration.deadline).nanoseconds
+            call.deadline = loop.now &+ timeout(of: call)
             call.sentAt = loop.now
         }
         // A call redirected from another node may be due before the calls queued here.
@@ -162,6 +165,11 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
+    /// The time Redis has to answer `call` once it is sent.
+    private func timeout(of call: RedisCall) -> UInt64 {
+        call.timeout != 0 ? call.timeout : configuredTimeout
+    }
+
     /// The deadline timer: times out every call in flight whose deadline has passed, and re-arms
     /// for the earliest one left. Calls are queued in deadline order (but a NOSCRIPT retry goes
     /// to the back with its old deadline), so all of them are looked at; there are at most
@@ -185,7 +193,7 @@ public final class RedisConnection: @unchecked Sendable {
         let writerWillTake = isConnected && !writing
         for call in pending[pendingHead...] where call.result == nil {
             if call.awaitsWriter && writerWillTake {
-                next = min(next, max(call.deadline, now &+ configuration.deadline.nanosecondsClamped))
+                next = min(next, max(call.deadline, now &+ timeout(of: call)))
                 continue
             }
             if call.deadline <= now {
@@ -292,9 +300,10 @@ public final class RedisConnection: @unchecked Sendable {
             // for a hundred requests) took longer than the deadline itself, and every call it
             // queued timed out before Redis was asked: nonces fell back to each gateway's own
             // cache (a replay through two gateways passed both), orders got 503.
-            let answerBy = Deadline.after(configuration.deadline).nanoseconds
+            let writtenAt = Deadline.now.nanoseconds
             for call in unflushed {
                 call.awaitsWriter = false
+                let answerBy = writtenAt &+ timeout(of: call)
                 if call.result == nil && call.redirects == 0 && call.deadline < answerBy { call.deadline = answerBy }
             }
             unflushed.removeAll(keepingCapacity: true)

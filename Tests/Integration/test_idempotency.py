@@ -187,13 +187,20 @@ def test_routes_sharing_a_rule_share_its_records(spawn, redis):
 V2_KEY_FILE = REPO / "policies" / "keys" / "1900000001.v2key"
 
 
-def v3_signed(port, body, tmp_path, extra=None):
-    """A v3 order signed with `sluice sign` and the bundled demo merchant's HMAC key."""
+def v3_signature(body, tmp_path):
+    """The Authorization field `sluice sign` makes for a v3 order with the bundled demo
+    merchant's HMAC key, as (name, value)."""
     (tmp_path / "order.json").write_bytes(body)
     signature = subprocess.run(
         [str(SLUICE), "sign", "--key-file", str(REPO / "policies" / "keys" / "1900000001.hmac"), "--merchant", "1900000001",
          "--method", "POST", "--path", PAY, "--body-file", str(tmp_path / "order.json")], capture_output=True, check=True).stdout
     name, _, value = signature.decode().strip().partition(": ")
+    return name, value
+
+
+def v3_signed(port, body, tmp_path, extra=None):
+    """A v3 order signed with `sluice sign` and the bundled demo merchant's HMAC key."""
+    name, value = v3_signature(body, tmp_path)
     return pay(port, body, extra={name: value, **(extra or {})})
 
 
@@ -469,6 +476,29 @@ def test_an_order_refused_while_redis_stalled_can_be_retried(spawn, redis):
         # is told after the response is relayed): a client waits the Retry-After.
         time.sleep(int(again.header("retry-after")))
         again = pay(s.port, order("T-STALL"), "k-stall")
+    assert again.status == 200 and again.header("idempotent-replayed") == "true", again
+    assert executions(backend) == (2, 0)
+
+
+def test_an_order_outlives_a_redis_pause_longer_than_the_rate_limits_deadline(spawn, redis, tmp_path):
+    """The bundled policy: Redis answers nothing for 25 ms (a busy host, a fork for a snapshot).
+    Nonces and limits fall back to each gateway's own (their 5 ms deadline, `local`); the order's
+    record gets its rule's `redis_deadline: 50ms`, so the order goes through once instead of
+    503 idempotency_unavailable (what a 5 ms claim deadline gave under host load)."""
+    backend = spawn.backend()
+    s = bundled_gateway(spawn, backend, redis)
+    assert v3_signed(s.port, order("T-PAUSE-WARM"), tmp_path).status == 200  # scripts loaded, connections up
+    name, value = v3_signature(order("T-PAUSE"), tmp_path)   # signed first: `sluice sign` takes longer than the pause
+    redis.pause()
+    resumer = threading.Timer(0.025, redis.resume)
+    resumer.start()
+    try:
+        r = pay(s.port, order("T-PAUSE"), extra={name: value})
+    finally:
+        resumer.join()
+        redis.resume()
+    assert r.status == 200, r
+    again = v3_signed(s.port, order("T-PAUSE"), tmp_path)
     assert again.status == 200 and again.header("idempotent-replayed") == "true", again
     assert executions(backend) == (2, 0)
 

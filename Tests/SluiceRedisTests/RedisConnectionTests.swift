@@ -57,6 +57,39 @@ final class RedisConnectionTests: RedisLoopTestCase {
         XCTAssertEqual(reloads, 2, "the first EVALSHA finds no script either")
     }
 
+    /// A call given a longer time (an idempotency record, worth more than a rate limit's few
+    /// ms) outlives a stall that times out the calls around it on the same pipelined
+    /// connection, and still gets its own reply, not a neighbour's.
+    func testACallWithItsOwnTimeoutOutlivesAStallThatTimesOutItsNeighbours() async throws {
+        let configuration = configuration(deadline: .milliseconds(20), failures: 1000)
+        let redis = self.redis!
+        let outcome = try await onLoop { loop -> [String] in
+            let connection = RedisClient(loop: loop, configuration: configuration)
+            connection.start()
+            _ = await Self.waitConnected(connection, loop)
+            let script = RedisScript("return tonumber(ARGV[1]) + 1")
+            _ = await connection.evaluate(script, keys: ["x"], arguments: ["0"]).reply()   // loaded: EVALSHA answers
+            redis.pause()
+            let before = connection.send(["INCRBY", "n", "5"])
+            let patient = connection.evaluate(script, evalsha: script.command(keys: ["x"], arguments: ["41"]), timeout: .milliseconds(2000))
+            let after = connection.send(["INCRBY", "n", "7"])
+            _ = loop.spawn {
+                await loop.sleep(until: .after(.milliseconds(150)))
+                redis.resume()
+            }
+            func describe(_ result: Result<RedisReply, RedisError>) -> String {
+                switch result {
+                case .success(let reply): return "\(reply.integer.map(String.init) ?? "?")"
+                case .failure(let error): return "\(error)"
+                }
+            }
+            let results = [describe(await before.reply()), describe(await patient.reply()), describe(await after.reply())]
+            connection.close()
+            return results
+        }
+        XCTAssertEqual(outcome, ["redis: timed out", "42", "redis: timed out"])
+    }
+
     func testDeadlineAndBreakerWhenRedisIsPaused() async throws {
         let configuration = configuration(deadline: .milliseconds(20), failures: 3)
         let redis = self.redis!
