@@ -55,6 +55,11 @@ PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # A test run started in the background (`pytest &`) inherits SIGINT and SIGQUIT ignored,
+    # and so would every process it starts: `stop()`'s SIGINT then left a demo backend running
+    # (a "killed" backend went on answering 200). Each starts with the default dispositions.
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 class Proc:
