@@ -6,6 +6,9 @@ public final class ByteBuffer {
     public private(set) var capacity: Int
     public private(set) var readerIndex = 0
     public private(set) var writerIndex = 0
+    /// Every byte ever written into the buffer, consumed or not: whether anything arrived
+    /// between two moments (an upstream that closed before sending one byte of its answer).
+    public private(set) var totalWritten = 0
 
     public init(capacity: Int = 16 * 1024) {
         self.capacity = max(capacity, 64)
@@ -72,6 +75,7 @@ public final class ByteBuffer {
     public func commitWritten(_ count: Int) {
         precondition(count >= 0 && writerIndex + count <= capacity)
         writerIndex += count
+        totalWritten &+= count
     }
 
     public func append(_ bytes: UnsafeRawBufferPointer) {
@@ -79,6 +83,7 @@ public final class ByteBuffer {
         let space = writableSpace(minimum: bytes.count)
         space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         writerIndex += bytes.count
+        totalWritten &+= bytes.count
     }
 
     public func append(_ bytes: [UInt8]) {

@@ -11,6 +11,12 @@ public struct ClusterPolicy: Sendable {
     public var maxIdlePerEndpoint: Int
     /// How long an idle upstream connection is kept before it is closed.
     public var idleTimeout: Duration
+    /// A request that is never sent twice (POST, PATCH, ...) takes a pooled connection only if it
+    /// has been idle less than this, else a new one: a backend whose keep-alive timeout fires
+    /// just as the connection is reused closes it unread, and such a request cannot be retried
+    /// (it got 502, and its idempotency record `unknown`). Backends' keep-alive timeouts are
+    /// seconds (gunicorn 2 s, Node and Apache 5 s); under load connections idle far less.
+    public var unsafeReuseIdle = ClusterPolicy.defaultUnsafeReuseIdle
     /// TLS to the endpoints; nil = cleartext.
     public var tls: ClusterTLSPolicy?
     /// Passive outlier ejection; nil = endpoints are never ejected.
@@ -24,6 +30,7 @@ public struct ClusterPolicy: Sendable {
     public static let defaultConnectTimeout = Duration.seconds(1)
     public static let defaultMaxIdlePerEndpoint = 64
     public static let defaultIdleTimeout = Duration.seconds(60)
+    public static let defaultUnsafeReuseIdle = Duration.seconds(1)
 
     public init(name: String, endpoints: [EndpointAddress],
                 balance: LoadBalancing = ClusterPolicy.defaultBalance,

@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "protocol", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "tls", "outlier_detection", "retries",
+            "endpoints", "protocol", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "unsafe_reuse_idle", "tls", "outlier_detection", "retries",
             "health_check",
         ]) else { return nil }
         let fields = item.fields
@@ -20,6 +20,10 @@ extension PolicyFileReader {
         if let node = fields["connect_timeout"], let value = duration(node) { cluster.connectTimeout = value }
         if let node = fields["max_idle_per_endpoint"], let value = count(node) { cluster.maxIdlePerEndpoint = value }
         if let node = fields["idle_timeout"], let value = duration(node) { cluster.idleTimeout = value }
+        // `0s`: a POST never takes a pooled connection.
+        if let node = fields["unsafe_reuse_idle"], let value = node.string == "0s" ? .zero : duration(node) {
+            cluster.unsafeReuseIdle = value
+        }
         if let node = fields["tls"] { cluster.tls = readClusterTLS(node, of: item.what) }
         if let node = fields["outlier_detection"] { cluster.outlierDetection = readOutlierDetection(node, of: item.what) }
         if let node = fields["retries"] { cluster.retries = readRetries(node, of: item.what) }

@@ -131,8 +131,11 @@ struct RequestPipeline {
         // common small payment call) is not copied: forwarding it cannot stall on the client.
         // An HTTP/2 upstream may refuse a stream it did not process, and the retry must carry the
         // same body: a body that has arrived is kept (not relayed and gone) where retries may come.
+        // So is one that goes again on a new connection when a reused one closes unanswered
+        // (`mayRetryOnStaleConnection`, safe methods only).
+        let safe = Self.isSafeToRepeat(method: head.method)
         let keepsArrivedBody = downstream.requestBodyArrived && !downstream.requestBodyFinished
-            && pool.cluster.policy.protocol == .h2 && pool.cluster.policy.retries != nil
+            && (pool.cluster.policy.protocol == .h2 ? pool.cluster.policy.retries != nil : safe)
         if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived || keepsArrivedBody {
             switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
             case .success(let bytes):
@@ -164,19 +167,31 @@ struct RequestPipeline {
         // (see RetryPolicy) and the loop's retry budget allows.
         let retries = pool.cluster.policy.retries
         pool.noteRequest()
-        let repeatable = Self.isSafeToRepeat(method: head.method)
-            && (bufferedBody != nil || (downstream.declaredBodyLength == nil && downstream.requestBodyFinished))
+        let bodyCanBeSentAgain = bufferedBody != nil || (downstream.declaredBodyLength == nil && downstream.requestBodyFinished)
+        let repeatable = safe && bodyCanBeSentAgain
+        // Once, on a new connection, whatever the cluster's retries: see `mayRetryOnStaleConnection`.
+        var mayRetryOnStaleConnection = repeatable
+        exchange.avoidsLongIdleConnections = !safe
         var tried: [Int] = []
         func prepare(_ exchange: inout UpstreamExchange<some DownstreamExchange>) {
             let canRetry = (retries.map { tried.count + 1 < $0.attempts } ?? false) && pool.canRetry
             exchange.excluding = tried
             exchange.mayRetry = canRetry
             exchange.mayRetryAfterSend = canRetry && repeatable
+            exchange.mayRetryOnStaleConnection = mayRetryOnStaleConnection
         }
         prepare(&exchange)
         var result = await exchange.run()
         var anySent = result.sent
         while result.retryable {
+            if result.staleConnection {
+                mayRetryOnStaleConnection = false
+                prepare(&exchange)
+                exchange.takesNewConnection = true
+                result = await exchange.run()
+                exchange.takesNewConnection = false
+                continue
+            }
             pool.spendRetry()
             tried.append(result.endpoint)
             // Full jitter: a random pause up to 10 ms × 2^(tries − 1), within the total timeout.

@@ -39,6 +39,17 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// The caller will also retry a try that was sent and got no answer, or 502/503/504: only
     /// for requests that are safe to repeat (see `RetryPolicy`).
     var mayRetryAfterSend = false
+    /// The caller will send the request again, on a new connection, when a reused keep-alive
+    /// connection closed before one byte of the answer came: the backend closing an idle
+    /// connection just as it was reused (a keep-alive timeout shorter than the pool's). Only
+    /// for safe methods with a body that can be sent again; the others avoid the race instead
+    /// (`avoidsLongIdleConnections`): a backend that crashed after executing a POST looks the
+    /// same, and a POST is never sent twice.
+    var mayRetryOnStaleConnection = false
+    /// Takes a pooled connection only if it was idle less than the cluster's `unsafe_reuse_idle`.
+    var avoidsLongIdleConnections = false
+    /// This try takes a new connection (the retry after a stale one).
+    var takesNewConnection = false
 
     struct Result {
         var status: Int
@@ -62,6 +73,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var endpoint = 0
         /// Failed in a way the caller asked to retry; nothing was sent to the client.
         var retryable = false
+        /// The failure was a reused connection closing before any answer (`mayRetryOnStaleConnection`).
+        var staleConnection = false
     }
 
     /// Statuses that say the endpoint could not serve the request (retried when safe, and
@@ -76,6 +89,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         result.endpoint = endpoint
         // Outlier detection counts every 5xx answer as the endpoint's failure (retries are only
         // for 502/503/504, which say the request was not served).
+        // A stale keep-alive connection says nothing about the endpoint.
+        guard !result.staleConnection else { return result }
         pool.cluster.health.record(endpoint, failed: result.failure?.isUpstreamFailure == true
                                        || (result.responseHead.map { $0.status >= 500 } ?? false),
                                    now: loop.now)
@@ -90,9 +105,12 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 
         // 1. A connection.
         let upstream: UpstreamConnection
+        let reused: Bool
         do {
             let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
-            (upstream, _) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline)
+            let maxIdle = avoidsLongIdleConnections ? pool.cluster.policy.unsafeReuseIdle.nanosecondsClamped : .max
+            (upstream, reused) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline, fresh: takesNewConnection,
+                                                        maxIdle: maxIdle)
         } catch {
             return await connectFailed(error, upstream: upstreamName)
         }
@@ -113,16 +131,21 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                                              requestID: requestID, scheme: downstream.scheme, endpointName: upstreamName,
                                              into: &headBytes)
         let sentAt: UInt64
+        let receivedBefore = upstream.buffer.totalWritten
+        /// A reused connection that closed before one byte of the answer: the backend had closed it.
+        func closedUnanswered() -> Bool { reused && mayRetryOnStaleConnection && upstream.buffer.totalWritten == receivedBefore }
         do {
             try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
             sentAt = loop.now
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
+            if failure.failure == .upstreamReset && closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
             return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend && failure.failure.isUpstreamFailure)
         } catch {
             upstream.stream.close()
-            return await fail(ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)"),
-                              upstream: upstreamName, retryable: mayRetryAfterSend)
+            let failure = ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)")
+            if closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
+            return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend)
         }
 
         // 3. The response head.
@@ -142,8 +165,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                               upstream: upstreamName, retryable: mayRetryAfterSend)
         } catch {
             upstream.stream.close()
-            return await fail(ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)"),
-                              upstream: upstreamName, retryable: mayRetryAfterSend)
+            let failure = ExchangeFailure(status: 502, failure: .upstreamReset, message: "\(upstreamName) closed the connection: \(error)")
+            if closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
+            return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend)
         }
         let answered = loop.now &- sentAt
         // An endpoint that says it cannot serve (502/503/504): another may, when the request
@@ -318,6 +342,15 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                                                 message: "could not connect to \(upstreamName): \(error)"), upstream: upstreamName,
                                 retryable: mayRetry)
         result.sent = false
+        return result
+    }
+
+    /// A reused connection closed under the request before any answer: nothing is said to the
+    /// client, and the caller sends the request again on a new connection.
+    private func staleConnection(_ failure: ExchangeFailure, upstream: String) -> Result {
+        var result = Result(status: failure.status, upstream: upstream, reason: failure.reason, detail: failure.message,
+                            failure: failure.failure, sent: true, retryable: true)
+        result.staleConnection = true
         return result
     }
 

@@ -79,10 +79,13 @@ class ScriptedBackend:
     `script(method, path)` (a list of byte strings, written with short pauses between them) and
     logs (connection number, method, path) of every request it reads."""
 
-    def __init__(self, script):
+    def __init__(self, script, drop_on_reuse=()):
         import socket
         import threading
         self.script, self.log = script, []
+        # Paths whose first request on a connection that already served one is read and then
+        # the connection closed unanswered (a keep-alive timeout firing as the gateway reuses it).
+        self.drop_on_reuse, self.dropped = set(drop_on_reuse), []
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -105,7 +108,7 @@ class ScriptedBackend:
             pass  # the gateway closed a connection it will not reuse
 
     def _exchange(self, sock, number):
-        data = b""
+        data, served = b"", 0
         with sock:
             while True:
                 while b"\r\n\r\n" not in data:
@@ -120,6 +123,11 @@ class ScriptedBackend:
                 while len(data) < length:
                     data += sock.recv(65536)
                 data = data[length:]
+                if served and path in self.drop_on_reuse:
+                    self.drop_on_reuse.discard(path)
+                    self.dropped.append((number, method, path))
+                    return
+                served += 1
                 self.log.append((number, method, path))
                 for i, part in enumerate(self.script(method, path)):
                     if i:
@@ -192,5 +200,43 @@ def test_an_unrequested_101_is_a_bad_response_not_skipped(spawn):
             assert r.status == 200 and r.body == b"GET /echo/next", r
         switched = next(number for number, _, path in backend.log if path == "/echo/switch")
         assert [number for number, _, path in backend.log if path == "/echo/next"] != [switched], backend.log
+    finally:
+        backend.close()
+
+
+def test_a_keep_alive_connection_closed_as_it_is_reused(spawn):
+    """A backend whose keep-alive timeout fires just as the gateway reuses the connection closes
+    it without reading the request (here: reads it and closes, unanswered). That was a 502, and
+    for an order its idempotency record turned `unknown`: 409 for a day, for an order the backend
+    never took. Now a GET goes once more on a new connection; a POST is never sent twice (a
+    backend that crashed after executing it looks the same), so it avoids the race instead: it
+    takes a pooled connection only if it idled less than the cluster's `unsafe_reuse_idle` (1s),
+    within which backends' keep-alive timeouts do not fire."""
+    def script(method, path):
+        return [answer(f"{method} {path}")]
+
+    races = ("/echo/race-get", "/echo/race-post", "/echo/race-post-late")
+    backend = ScriptedBackend(script, drop_on_reuse=races)
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        order = {"Content-Type": "application/json", "Idempotency-Key": "k-race"}
+        for path, method, idle, expected in (
+                ("/echo/race-get", "GET", 0, 200),        # reused, closed unread: sent again
+                ("/echo/race-post", "POST", 0, 502),      # reused (idle < 1 s), closed unread: not sent again
+                ("/echo/race-post-late", "POST", 1.3, 200)):  # idle > 1 s: a new connection, no race
+            with Conn(s.port) as c:
+                assert c.request("GET", "/echo/warm").status == 200   # leaves a pooled connection
+            time.sleep(idle)
+            with Conn(s.port) as c:
+                r = c.request(method, path, order if method == "POST" else {}, b'{"amount":100}' if method == "POST" else b"")
+                assert r.status == expected, (path, r)
+                if expected == 200:
+                    assert r.body == f"{method} {path}".encode(), r
+        assert sorted(path for _, _, path in backend.dropped) == ["/echo/race-get", "/echo/race-post"], backend.dropped
+        answered = [(number, path) for number, _, path in backend.log if path in races]
+        assert [path for _, path in answered] == ["/echo/race-get", "/echo/race-post-late"], backend.log
+        dropped_on = {path: number for number, _, path in backend.dropped}
+        assert [number for number, path in answered if path == "/echo/race-get"] != [dropped_on["/echo/race-get"]]
     finally:
         backend.close()
