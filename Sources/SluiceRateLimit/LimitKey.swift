@@ -2,9 +2,12 @@ import SluiceGuards
 import SluiceHTTP
 import SluicePolicy
 
-/// Builds a rule's counter key from the request: `rl:{<rule>|<part>|<part>...}`. The whole key
-/// sits in one hash tag, so a Redis Cluster keeps each counter on one slot (every script uses
-/// one key). Values are percent-escaped where they could break the tag (`{`, `}`, `|`, `%`,
+/// Builds a rule's counter key from the request: `rl:<algorithm>:{<rule>|<part>|<part>...}`.
+/// The braced part is one hash tag, so a Redis Cluster keeps each counter on one slot (every
+/// script uses one key). The algorithm (`tb`, `sl`, `sw`: each keeps another Redis type) is in
+/// the key: gateways of one fleet that disagree on a rule's algorithm during a rolling reload
+/// each keep their own counter, where one shared key of two types failed every call (WRONGTYPE)
+/// and each script's reset of it let every request through on every gateway. Values are percent-escaped where they could break the tag (`{`, `}`, `|`, `%`,
 /// controls, non-ASCII); a key longer than 200 bytes is replaced by its 64-bit FNV-1a hash.
 ///
 /// A part the request lacks (no merchant yet, header or query parameter absent) counts as `-`:
@@ -12,10 +15,11 @@ import SluicePolicy
 /// `GuardRequest.merchantID`, set by the auth guard that runs before rate limiting; nothing
 /// here changes when auth arrives.
 enum LimitKey {
-    static func make(rule: String, parts: [LimitRulePolicy.KeyPart], request: GuardRequest) -> String {
+    static func make(rule: String, algorithm: LimitRule.Algorithm, parts: [LimitRulePolicy.KeyPart], request: GuardRequest) -> String {
         var key = ""
-        key.reserveCapacity(rule.utf8.count + 8 + parts.count * 24)
-        key += "rl:{"
+        key.reserveCapacity(rule.utf8.count + 11 + parts.count * 24)
+        let prefix = algorithm.keyPrefix
+        key += prefix
         key += rule
         for part in parts {
             key += "|"
@@ -34,7 +38,7 @@ enum LimitKey {
         if key.utf8.count > 200 {
             var hash: UInt64 = 0xcbf29ce484222325
             for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
-            return "rl:{" + rule + "|#" + String(hash, radix: 16) + "}"
+            return prefix + rule + "|#" + String(hash, radix: 16) + "}"
         }
         return key
     }

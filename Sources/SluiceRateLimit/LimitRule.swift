@@ -12,6 +12,16 @@ public struct LimitRule: Sendable {
         /// them counted: never more than `limit` in any window position, at the price of
         /// counting up to one bucket more than the window (see `subWindowBuckets`).
         case subWindow(limit: Int, windowMicros: Double)
+
+        /// The start of its counters' keys, up to their hash tag: each algorithm keeps another
+        /// Redis type (see `LimitKey`).
+        var keyPrefix: String {
+            switch self {
+            case .tokenBucket: return "rl:tb:{"
+            case .slidingLog: return "rl:sl:{"
+            case .subWindow: return "rl:sw:{"
+            }
+        }
     }
 
     /// Up to this limit a sliding window keeps the exact log; above it, the sub-window buckets.

@@ -109,7 +109,7 @@ public final class RateLimitGuard: RequestGuard {
 
     public func explain(_ request: GuardRequest) -> String {
         rules.map { bound in
-            "\(bound.rule.name) (key \(LimitKey.make(rule: bound.rule.name, parts: bound.rule.key, request: request)))"
+            "\(bound.rule.name) (key \(LimitKey.make(rule: bound.rule.name, algorithm: bound.rule.algorithm, parts: bound.rule.key, request: request)))"
         }.joined(separator: ", ")
     }
 
@@ -135,7 +135,7 @@ public final class RateLimitGuard: RequestGuard {
         // 1. Serve from leases where possible; send every other check at once.
         for bound in rules {
             let rule = bound.rule
-            var check = Check(bound: bound, key: LimitKey.make(rule: rule.name, parts: rule.key, request: request),
+            var check = Check(bound: bound, key: LimitKey.make(rule: rule.name, algorithm: rule.algorithm, parts: rule.key, request: request),
                               cost: cost(of: rule, request))
 
             if let leaseTokens = rule.leaseTokens, let left = loopState.leases[rule.name]?.take(check.key, cost: check.cost, now: now) {

@@ -153,6 +153,41 @@ def test_two_gateways_share_one_limit(spawn, backend, redis):
     assert counts[200] + counts[429] == 1600
 
 
+def test_gateways_that_disagree_on_a_rules_algorithm_still_limit(spawn, backend, redis):
+    """A rolling reload that changes a rule's algorithm leaves the fleet split for a while: one
+    gateway with a token bucket, another with a sliding window, one rule name. Both kept one
+    Redis key of two types and kept resetting it: every request went through, on both. Now each
+    algorithm keeps its own counter: together they admit at most the two limits."""
+    bucket = """\
+  - name: shared
+    algorithm: token_bucket
+    rate: 1/h
+    burst: 10
+    key: [route]
+    on_redis_failure: deny
+"""
+    window = """\
+  - name: shared
+    algorithm: sliding_window
+    limit: 10
+    window: 1h
+    key: [route]
+    on_redis_failure: deny
+"""
+    gateways = []
+    for limit in (bucket, window):
+        port = free_port()
+        gateways.append(spawn.sluice(policy(port, backend.port, redis.port, limit, route("shared", "/echo/shared", ["shared"])), port))
+    connections = [Conn(g.port) for g in gateways]
+    try:
+        results = [connections[i % 2].request("GET", "/echo/shared").status for i in range(60)]
+    finally:
+        for c in connections:
+            c.close()
+    assert set(results) <= {200, 429}, results
+    assert results[0::2].count(200) == 10 and results[1::2].count(200) == 10, results
+
+
 def test_redis_killed_each_failure_mode_and_no_long_waits(spawn, backend, redis):
     port = free_port()
     limits = ""

@@ -111,7 +111,7 @@ def tenant_limit(name: str, rate: int, burst: int, failure: str) -> str:
 
 
 def tenants_on_each_primary(cluster: RedisCluster, rule: str) -> list[str]:
-    """One tenant name per primary: the rule's counter key `rl:{<rule>|<tenant>}` lands there."""
+    """One tenant name per primary: the rule's counter key `rl:tb:{<rule>|<tenant>}` lands there."""
     chosen: dict[int, str] = {}
     for i in range(200):
         tenant = f"t{i}"
@@ -361,6 +361,6 @@ def test_a_tls_only_cluster(spawn, backend, tmp_path):
         with Conn(gateway.port) as c:
             statuses = [c.request("GET", "/echo/tenant", {"x-tenant": "tls"}).status for _ in range(25)]
         assert statuses[:20] == [200] * 20 and statuses[20:].count(429) >= 4, statuses
-        assert int(cluster.cli(cluster.primary_of(crc16_slot("tenant|tls"))["port"], "EXISTS", "rl:{tenant|tls}")) == 1
+        assert int(cluster.cli(cluster.primary_of(crc16_slot("tenant|tls"))["port"], "EXISTS", "rl:tb:{tenant|tls}")) == 1
     finally:
         cluster.stop()

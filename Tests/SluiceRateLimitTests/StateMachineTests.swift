@@ -187,18 +187,31 @@ final class StateMachineTests: XCTestCase {
         XCTAssertEqual(small.algorithm, .slidingLog(limit: 1000, windowMicros: 1_000_000))
     }
 
+    static let bucket = LimitRule.Algorithm.tokenBucket(emissionMicros: 10_000, burst: 10)
+
+    /// Each algorithm keeps another Redis type, so its counters have keys of their own: two
+    /// gateways disagreeing on a rule's algorithm (a rolling reload) must not share one key.
+    func testEachAlgorithmHasItsOwnKeys() {
+        let request = GuardRequest(head: HTTPRequestHead(method: "GET", target: "/q", version: .http1_1, headers: HTTPHeaders()),
+                                   routeName: "query", routeIsCore: false, clientAddress: "10.0.0.1")
+        let keys = [Self.bucket, .slidingLog(limit: 10, windowMicros: 1e6), .subWindow(limit: 5000, windowMicros: 1e6)].map {
+            LimitKey.make(rule: "r", algorithm: $0, parts: [.clientIP], request: request)
+        }
+        XCTAssertEqual(keys, ["rl:tb:{r|10.0.0.1}", "rl:sl:{r|10.0.0.1}", "rl:sw:{r|10.0.0.1}"])
+    }
+
     func testKeysCarryOneHashTagAndEscapeValues() {
         var headers = HTTPHeaders()
         headers.add(name: "x-tenant", value: "a}b|c")
         var request = GuardRequest(head: HTTPRequestHead(method: "GET", target: "/q?x=1&appid=wx42&y", version: .http1_1, headers: headers),
                                    routeName: "query", routeIsCore: false, clientAddress: "10.0.0.1")
-        XCTAssertEqual(LimitKey.make(rule: "r", parts: [.clientIP, .route, .merchant, .header("x-tenant"), .query("appid"), .query("y")],
+        XCTAssertEqual(LimitKey.make(rule: "r", algorithm: Self.bucket, parts: [.clientIP, .route, .merchant, .header("x-tenant"), .query("appid"), .query("y")],
                                      request: request),
-                       "rl:{r|10.0.0.1|query|-|a%7Db%7Cc|wx42|}")
+                       "rl:tb:{r|10.0.0.1|query|-|a%7Db%7Cc|wx42|}")
         request.merchantID = "1900000001"
-        XCTAssertEqual(LimitKey.make(rule: "r", parts: [.merchant], request: request), "rl:{r|1900000001}")
+        XCTAssertEqual(LimitKey.make(rule: "r", algorithm: Self.bucket, parts: [.merchant], request: request), "rl:tb:{r|1900000001}")
         request.merchantID = String(repeating: "m", count: 300)
-        XCTAssertTrue(LimitKey.make(rule: "r", parts: [.merchant], request: request).hasPrefix("rl:{r|#"))
+        XCTAssertTrue(LimitKey.make(rule: "r", algorithm: Self.bucket, parts: [.merchant], request: request).hasPrefix("rl:tb:{r|#"))
     }
 
     /// A query key part cannot be re-spelled into a new counter: values (and names) are
@@ -207,19 +220,19 @@ final class StateMachineTests: XCTestCase {
         func key(_ query: String) -> String {
             let request = GuardRequest(head: HTTPRequestHead(method: "GET", target: "/q?" + query, version: .http1_1, headers: HTTPHeaders()),
                                        routeName: "query", routeIsCore: false, clientAddress: "10.0.0.1")
-            return LimitKey.make(rule: "r", parts: [.query("mchid")], request: request)
+            return LimitKey.make(rule: "r", algorithm: Self.bucket, parts: [.query("mchid")], request: request)
         }
-        XCTAssertEqual(key("mchid=1900000001"), "rl:{r|1900000001}")
+        XCTAssertEqual(key("mchid=1900000001"), "rl:tb:{r|1900000001}")
         for respelled in ["mchid=190000000%31", "%6Dchid=1900000001", "x=1&mchid=%31%39%30%30%30%30%30%30%30%31"] {
-            XCTAssertEqual(key(respelled), "rl:{r|1900000001}", respelled)
+            XCTAssertEqual(key(respelled), "rl:tb:{r|1900000001}", respelled)
         }
         for ambiguous in ["mchid=&mchid=1900000001", "mchid=1900000001&mchid=1900000002", "mchid=a&%6Dchid=b",
                           "mchid=+1900000001", "mchid=1900000001+", "mchid=1900000001;a", "mchid=%201900000001",
                           "mchid=01900000001", "mchid=1900000001%C2%A0", "mchid=%EF%BC%91900000001"] {
-            XCTAssertEqual(key(ambiguous), "rl:{r|-}", ambiguous)
+            XCTAssertEqual(key(ambiguous), "rl:tb:{r|-}", ambiguous)
         }
-        XCTAssertEqual(key("mchid=a%2"), "rl:{r|-}", "a bad escape is no canonical value")
-        XCTAssertEqual(key("mchid=0"), "rl:{r|0}")
+        XCTAssertEqual(key("mchid=a%2"), "rl:tb:{r|-}", "a bad escape is no canonical value")
+        XCTAssertEqual(key("mchid=0"), "rl:tb:{r|0}")
     }
 
     func testTooManyRequestsReplyFields() {
