@@ -33,4 +33,11 @@ public protocol ByteStream: AnyObject, Sendable {
     /// Sends end-of-stream (FIN, or close_notify for TLS) while still reading.
     func shutdownWrite()
     func close()
+    /// Closes so that the peer sees an error, never a clean end (an RST, no close_notify): for
+    /// a response cut off mid-body, which a client reading until close would take as whole.
+    func abort()
+}
+
+extension ByteStream {
+    public func abort() { close() }
 }

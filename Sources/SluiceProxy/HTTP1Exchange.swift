@@ -12,6 +12,10 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     private var body: BodyReader
     /// False once anything makes the connection's state untrustworthy or the client asked to close.
     private(set) var keepAlive: Bool
+    /// The response was cut off after its head went out: the connection ends with a reset, or a
+    /// client reading until close (HTTP/1.0, a response without a length) took the part it got
+    /// for the whole answer, a payment's `{"prepay_id":` for a success.
+    private(set) var responseAborted = false
     private var chunkedResponse = false
     private var continueSent = false
     private(set) var responseBytesSent = 0
@@ -125,6 +129,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
 
     func abortResponse() {
         keepAlive = false
+        responseAborted = true
     }
 
     /// Local replies: an unread request body is drained when small; otherwise (a body over the

@@ -126,6 +126,10 @@ final class HTTP1Session: ParkableSession, @unchecked Sendable {
                 onFreshTask = false
                 let exchange = HTTP1Exchange(session: self, request: request)
                 await pipeline.serve(exchange)
+                if exchange.responseAborted {
+                    connection.abort()
+                    return .closed
+                }
                 if !exchange.keepAlive && !exchange.requestBodyFinished {
                     await closeLingering()
                     return .closed

@@ -77,6 +77,11 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         var staleConnection = false
     }
 
+    /// Chunk data smaller than this is gathered with the rest of its read (copied), up to the
+    /// flush size; larger pieces go out as they are.
+    static var coalescedPieceBytes: Int { 4096 }
+    static var coalescedFlushBytes: Int { 64 * 1024 }
+
     /// Statuses that say the endpoint could not serve the request (retried when safe, and
     /// counted by outlier detection).
     static func isUnavailableStatus(_ status: Int) -> Bool { status == 502 || status == 503 || status == 504 }
@@ -134,8 +139,12 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let receivedBefore = upstream.buffer.totalWritten
         /// A reused connection that closed before one byte of the answer: the backend had closed it.
         func closedUnanswered() -> Bool { reused && mayRetryOnStaleConnection && upstream.buffer.totalWritten == receivedBefore }
+        // The backend began answering before the whole body was sent (it read the head only):
+        // the rest of the body is then on the connection unread, and a reused connection would
+        // give it to the next request as its start (another client's request, with its headers).
+        let answeredEarly: Bool
         do {
-            try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
+            answeredEarly = try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
             sentAt = loop.now
         } catch let failure as ExchangeFailure {
             upstream.stream.close()
@@ -208,11 +217,29 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             case .chunked, .untilClose:
                 try await toClient { try await downstream.sendResponseHead(responseHead, body: .unknown, deadline: stall()) }
             }
+            // The pieces of a chunked body that one read brought go out together: a backend
+            // writing one-byte chunks made a write per byte, and 200,000 of them held the loop
+            // (every other connection on it) for over a second.
+            let coalesces = parsed.framing == .chunked
+            var coalesced: ByteBuffer?
+            func flushCoalesced() async throws {
+                guard let pending = coalesced, !pending.isEmpty else { return }
+                try await toClient { try await downstream.sendResponseBody(pending.readableBytes, deadline: stall()) }
+                pending.clear()
+            }
             while !responseBody.isFinished {
                 try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { slice in
                     capture(slice)
-                    try await toClient { try await downstream.sendResponseBody(slice, deadline: stall()) }
+                    if coalesces && slice.count < Self.coalescedPieceBytes {
+                        if coalesced == nil { coalesced = ByteBuffer(capacity: Self.coalescedPieceBytes) }
+                        coalesced!.append(slice)
+                        if coalesced!.readableCount >= Self.coalescedFlushBytes { try await flushCoalesced() }
+                    } else {
+                        try await flushCoalesced()
+                        try await toClient { try await downstream.sendResponseBody(slice, deadline: stall()) }
+                    }
                 }
+                try await flushCoalesced()
             }
             let trailers = HeaderRewriting.downstreamTrailers(from: responseBody.trailers)
             try await toClient { try await downstream.finishResponse(trailers: trailers, deadline: stall()) }
@@ -235,7 +262,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
 
         upstream.requestsServed += 1
-        if parsed.keepAlive && downstream.requestBodyFinished && responseBody.isFinished {
+        if parsed.keepAlive && downstream.requestBodyFinished && responseBody.isFinished && !answeredEarly {
             pool.release(upstream)
         } else {
             upstream.stream.close()
@@ -256,21 +283,24 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 
     /// Sends head and body. A Content-Length body that is already buffered whole goes out with
     /// the head in one write; anything else is streamed as it arrives, within the route's limit.
+    /// Returns whether the upstream's answer began arriving while the body was still streaming.
     private func sendRequest(head: [UInt8], framing: UpstreamFraming, to upstream: UpstreamConnection,
-                             deadline: Deadline) async throws {
+                             deadline: Deadline) async throws -> Bool {
         if let bufferedBody {
             try await bufferedBody.withStableBytes { body in try await upstream.stream.write(head: head, body: body, deadline: deadline) }
-            return
+            return false
         }
         if case .length(let length) = framing {
             let sentWhole = try await downstream.withBufferedBody(length: length) { body in
                 try await upstream.stream.write(head: head, body: body, deadline: deadline)
             }
-            if sentWhole { return }
+            if sentWhole { return false }
         }
         try await upstream.stream.write(head, deadline: deadline)
         var chunkHead: [UInt8] = []
+        var answeredEarly = false
         try await relayRequestBody(deadline: deadline) { slice in
+            if !answeredEarly && upstream.stream.hasUnreadInput() { answeredEarly = true }
             if framing == .chunked {
                 chunkHead.removeAll(keepingCapacity: true)
                 HTTP1Serializer.appendChunkHeader(size: slice.count, to: &chunkHead)
@@ -283,6 +313,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         if framing == .chunked {
             try await upstream.stream.write(HTTP1Serializer.lastChunk, deadline: deadline)
         }
+        return answeredEarly
     }
 
     /// Streams the rest of the client's request body through `write`, within the route's limit.

@@ -265,6 +265,13 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
         tcp.shutdownWrite()
     }
 
+    /// Without close_notify, and with an RST: the peer cannot take what it got for all of it.
+    public func abort() {
+        guard !isClosed else { return }
+        isClosed = true
+        tcp.abort()
+    }
+
     /// Sends close_notify best-effort, then closes the socket. The SSL itself is freed with the
     /// object, so a task still suspended on this connection never touches freed memory.
     public func close() {

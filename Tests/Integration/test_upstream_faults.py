@@ -107,16 +107,22 @@ class ScriptedBackend:
         except OSError:
             pass  # the gateway closed a connection it will not reuse
 
+    @staticmethod
+    def read_head(sock, data):
+        """(head, the bytes after it), reading as needed; None when the connection ends first."""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        return head, rest
+
     def _exchange(self, sock, number):
         data, served = b"", 0
         with sock:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
+            while (read := self.read_head(sock, data)) is not None:
+                head, data = read
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 length = sum(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
@@ -238,5 +244,113 @@ def test_a_keep_alive_connection_closed_as_it_is_reused(spawn):
         assert [path for _, path in answered] == ["/echo/race-get", "/echo/race-post-late"], backend.log
         dropped_on = {path: number for number, _, path in backend.dropped}
         assert [number for number, path in answered if path == "/echo/race-get"] != [dropped_on["/echo/race-get"]]
+    finally:
+        backend.close()
+
+
+class EarlyAnsweringBackend(ScriptedBackend):
+    """A buggy backend: it answers each request as soon as its head is read, keeps the connection,
+    and never reads the body, so the body's bytes are parsed as the start of the next request.
+    Logs (connection number, request line) of every request it parses."""
+
+    def __init__(self):
+        super().__init__(script=None)
+
+    def _exchange(self, sock, number):
+        data = b""
+        with sock:
+            while (read := self.read_head(sock, data)) is not None:
+                head, data = read
+                line = head.split(b"\r\n")[0].decode("latin-1")
+                self.log.append((number, line))
+                sock.sendall(answer(line))
+
+
+def test_a_backend_answering_before_the_body_is_sent_does_not_get_its_connection_reused(spawn):
+    """A backend that answers a streamed upload after reading only its head, and goes on reading
+    the body as the next request: the connection was pooled, and the next client's request was
+    glued to the end of the first client's body (the backend served the first client's
+    `GET /echo/SMUGGLED` with the second client's headers, and the second client got that answer).
+    An answer that began before the whole body was sent now keeps the connection out of the pool."""
+    import socket
+    backend = EarlyAnsweringBackend()
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        smuggled = b"GET /echo/SMUGGLED HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"P" * 1900
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as a:
+            a.sendall(b"POST /upload HTTP/1.1\r\nHost: g\r\nContent-Length: %d\r\n\r\n" % len(smuggled) + smuggled[:1000])
+            time.sleep(0.3)   # the backend's answer arrives while the body streams
+            a.sendall(smuggled[1000:])
+            assert a.recv(65536).startswith(b"HTTP/1.1 200"), "the upload's answer"
+        with Conn(s.port) as c:
+            victim = c.request("GET", "/echo/victim", {"Cookie": "victim-secret"})
+        assert victim.status == 200 and victim.body == b"GET /echo/victim HTTP/1.1", victim
+        assert not any("SMUGGLED" in line for _, line in backend.log), backend.log
+    finally:
+        backend.close()
+
+
+def test_a_response_cut_off_mid_body_is_never_a_clean_end_for_an_http10_client(spawn):
+    """An HTTP/1.0 client reads an answer without a length until the connection ends. When the
+    backend's chunked answer broke off mid-body, the gateway closed cleanly: the client took
+    `{"prepay_id":` for a whole 200 (curl exited 0). The connection now ends with a reset."""
+    import socket
+
+    def script(method, path):
+        if path == "/echo/cut":
+            return [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nd\r\n{\"prepay_id\":\r\n",
+                    b"zz\r\n"]   # a broken chunk size: the backend's answer ends here
+        return [answer(f"{method} {path}")]
+
+    backend = ScriptedBackend(script)
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+                c.sendall(b"GET /echo/cut HTTP/1.0\r\nHost: g\r\n\r\n")
+                received, reset = b"", False
+                try:
+                    while chunk := c.recv(65536):
+                        received += chunk
+                except ConnectionResetError:
+                    reset = True
+            assert received.startswith(b"HTTP/1.1 200"), received
+            assert reset, f"a clean end after {received!r}"
+        with Conn(s.port) as c:   # the gateway serves on
+            assert c.request("GET", "/echo/after").status == 200
+    finally:
+        backend.close()
+
+
+def test_a_body_of_one_byte_chunks_arrives_whole_in_few_writes(spawn):
+    """200,000 one-byte chunks: each went out as its own write (a writev and a send per byte),
+    holding the loop for over a second. The pieces one read brings now go out together; the
+    body arrives whole and in order, over HTTP/1.1 and HTTP/1.0."""
+    import socket
+    pieces = 200_000
+    body = bytes(ord("a") + i % 26 for i in range(pieces))
+
+    def script(method, path):
+        if path == "/echo/tiny":
+            return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(pieces)) + b"0\r\n\r\n"]
+        return [answer(f"{method} {path}")]
+
+    backend = ScriptedBackend(script)
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        with Conn(s.port, timeout=30) as c:
+            r = c.request("GET", "/echo/tiny")
+            assert r.status == 200 and r.body == body, (r.status, len(r.body))
+            assert c.request("GET", "/echo/next").body == b"GET /echo/next"
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as c:
+            c.sendall(b"GET /echo/tiny HTTP/1.0\r\nHost: g\r\n\r\n")
+            received = b""
+            while chunk := c.recv(1 << 20):
+                received += chunk
+        assert received.split(b"\r\n\r\n", 1)[1] == body
     finally:
         backend.close()
