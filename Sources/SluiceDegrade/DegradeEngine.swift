@@ -51,6 +51,8 @@ public final class DegradeEngine: Sendable {
     /// Loop 0's clock when the fleet pin is next read; a read in flight is not doubled.
     private let nextFleetPoll = Atomic<UInt64>(0)
     private let fleetPollInFlight = Atomic<Bool>(false)
+    /// When the fleet pin this instance holds ends by its ttl (monotonic ns; 0: it has none).
+    private let fleetPinExpiresAt = Atomic<UInt64>(0)
 
     struct FleetLink: Sendable {
         let redis: RedisConnectionSet
@@ -173,7 +175,7 @@ public final class DegradeEngine: Sendable {
         case .success(.integer(0)):
             return .refused("a newer fleet pin is in Redis")
         case .success:
-            applyFleetPin(level)
+            applyFleetPin(level, expiresIn: ttl)
             return .applied
         case .failure(.timedOut):
             // Sent, and no answer: a stalled Redis may still run it.
@@ -227,16 +229,23 @@ public final class DegradeEngine: Sendable {
         loops[0].spawn { [self] in
             defer { fleetPollInFlight.store(false, ordering: .releasing) }
             switch await link.redis[0].evaluate(FleetPinScripts.read, keys: [link.key], arguments: []).reply() {
-            case .success(.null): applyFleetPin(nil)
             case .success(let reply):
-                if reply.string == "" { applyFleetPin(nil) }
-                if let text = reply.string, let level = DegradeLevel.allCases.first(where: { $0.description == text }) { applyFleetPin(level) }
-            case .failure: break
+                guard let read = FleetPinScripts.readResult(reply) else { break }
+                applyFleetPin(read.level, expiresIn: read.leftMs.map { Duration.milliseconds($0) })
+            case .failure:
+                // Redis away: the pin last read holds (an operator's order does not lapse because
+                // Redis blinked), but not past its own ttl: a `shed` for 10 minutes went on
+                // shedding for as long as the outage lasted.
+                let expiresAt = fleetPinExpiresAt.load(ordering: .relaxed)
+                if expiresAt != 0 && Deadline.now.nanoseconds >= expiresAt { applyFleetPin(nil) }
             }
         }
     }
 
-    private func applyFleetPin(_ level: DegradeLevel?) {
+    /// `expiresIn`: what is left of the pin's ttl (nil: none), after which this instance lifts it
+    /// even if Redis cannot be read.
+    private func applyFleetPin(_ level: DegradeLevel?, expiresIn: Duration? = nil) {
+        fleetPinExpiresAt.store(level == nil ? 0 : expiresIn.map { Deadline.now.adding($0).nanoseconds } ?? 0, ordering: .relaxed)
         let changed = state.withLock { $0.ladder.pinFleet(level) }
         if let changed { publish(changed, because: level.map { "pinned fleet-wide at \($0)" } ?? "fleet-wide pin lifted") }
     }

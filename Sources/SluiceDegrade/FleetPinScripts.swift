@@ -35,14 +35,24 @@ enum FleetPinScripts {
         return 1
         """)
 
-    /// KEYS: the pin's key. Replies the level, or nil (or "") when there is no pin; reads the
-    /// old form (a plain string) too.
+    /// KEYS: the pin's key. Replies [level, ms it has left (-1: no expiry)], or nil when there is
+    /// no pin (a level of "" is a lift); reads the old form (a plain string) too. The time left
+    /// lets an instance end a pin with a ttl on its own while Redis is away.
     static let read = RedisScript("""
         local kind = redis.call('TYPE', KEYS[1]).ok
-        if kind == 'hash' then return redis.call('HGET', KEYS[1], 'l') end
-        if kind == 'string' then return redis.call('GET', KEYS[1]) end
+        if kind == 'hash' then return {redis.call('HGET', KEYS[1], 'l') or '', redis.call('PTTL', KEYS[1])} end
+        if kind == 'string' then return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])} end
         return false
         """)
+
+    /// The read's reply: nil when it is not one.
+    static func readResult(_ reply: RedisReply) -> (level: DegradeLevel?, leftMs: Int?)? {
+        if case .null = reply { return (nil, nil) }
+        guard let items = reply.elements, items.count == 2, let text = items[0].string, let left = items[1].integer else { return nil }
+        if text.isEmpty { return (nil, nil) }
+        guard let level = DegradeLevel.allCases.first(where: { $0.description == text }) else { return nil }
+        return (level, left > 0 ? left : nil)
+    }
 
     /// The write's arguments for `level` (nil lifts), asked for now.
     static func writeArguments(_ level: DegradeLevel?, ttl: Duration?, tombstone: Duration) -> [String] {

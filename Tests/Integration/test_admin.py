@@ -335,6 +335,32 @@ def test_a_fleet_wide_degrade_pin_reaches_every_instance_sharing_redis(spawn, re
     assert json.loads(call(b, "GET", "/admin/state")[1])["degrade_fleet_pin"] == "fallback", "the last pin read holds while Redis is away"
 
 
+def test_a_fleet_pin_with_a_ttl_ends_on_time_while_redis_is_away(spawn, redis):
+    """`level=shed&scope=fleet&ttl=2s`, then Redis stops answering: every instance kept shedding
+    until Redis came back (a 10-minute outage, 10 minutes of shedding past the ttl). The pin
+    last read still holds while Redis is away, but only up to its ttl, on every instance."""
+    backend = spawn.backend()
+    fleet = f"redis: {{address: 127.0.0.1:{redis.port}}}\n"
+    a = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    b = gateway(spawn, backend, degrade_extra="  fleet: {poll: 200ms}\n", extra=fleet)
+    status, body, _ = call(a, "POST", "/admin/degrade?level=shed&scope=fleet&ttl=2s", token=TOKEN)
+    assert status == 200, body
+    deadline = time.monotonic() + 3
+    while get(b.port, "/echo/during").status != 503:
+        assert time.monotonic() < deadline, "instance b never picked up the fleet pin"
+        time.sleep(0.05)
+    pinned_at = time.monotonic()
+    redis.pause()
+    try:
+        for s in (a, b):
+            while get(s.port, "/echo/after-ttl").status != 200:
+                assert time.monotonic() - pinned_at < 4, "a fleet pin outlived its ttl while Redis was away"
+                time.sleep(0.1)
+        assert all(json.loads(call(s, "GET", "/admin/state")[1])["degrade_fleet_pin"] is None for s in (a, b))
+    finally:
+        redis.resume()
+
+
 def test_a_retried_fleet_pin_does_not_undo_a_later_lift_made_elsewhere(spawn, redis):
     """A `shed` pinned on one instance while Redis stalls is retried with backoff after Redis
     wakes; an operator lifts the pin through another instance meanwhile. The retry used to land
