@@ -4,6 +4,7 @@ import SluiceHTTP
 import SluiceIO
 import SluicePayload
 import SluiceRedis
+import SluiceSharedRedis
 
 /// The auth guard of one route: verifies the request's signature against the merchant's
 /// secrets, then makes sure its nonce was never used (this process's cache, then Redis, shared
@@ -55,9 +56,9 @@ final class AuthGuard: RequestGuard {
             }
         }
         challenge = challenges.isEmpty ? nil : challenges.joined(separator: ", ")
-        var tail: [UInt8] = []
-        for argument in ["1", "NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &tail) }
-        nonceCommandTail = tail
+        var options: [UInt8] = []
+        for argument in ["NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &options) }
+        nonceCommandOptions = options
     }
 
     private let nonceTTLSeconds: Double
@@ -67,8 +68,18 @@ final class AuthGuard: RequestGuard {
     private let challenge: String?
 
     private func refusal(_ failure: AuthFailure) -> LocalReply { failure.reply(challenge: challenge) }
-    /// `1 NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
-    private let nonceCommandTail: [UInt8]
+    /// `NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
+    private let nonceCommandOptions: [UInt8]
+    private static let unownedNonceValue: [UInt8] = { var value: [UInt8] = []; RESPWriter.appendBulk("1".utf8, to: &value); return value }()
+    /// With `on_redis_failure: deny`, each nonce's value is its claim's owner, so that the claim
+    /// of a request refused because Redis did not answer in time can be released (a stalled
+    /// Redis runs the SET when it wakes, and the client's retry, the one Retry-After invites,
+    /// was then refused as a replay for the nonce's whole TTL).
+    private let owners = OwnerTokens()
+    private static let releaseNonce = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """)
     private static let nonceCommandHead: [UInt8] = {
         var head: [UInt8] = []
         RESPWriter.appendArrayHeader(6, to: &head)
@@ -384,36 +395,67 @@ final class AuthGuard: RequestGuard {
                 return nil
             }
             nonces.release(claim.localKey)
+            if let owner = claim.owner { release(claim, owner: owner, loopIndex: loopIndex, redis: redis) }
             var reply = LocalReply.json(status: 503, reason: "auth_unavailable", message: "replay protection is unavailable; retry shortly")
             reply.headers.appendLowercased(name: "retry-after", value: "1")
             return reply
         }
     }
 
+    /// Releases a claim whose SET may still run (queued behind it on the same connection, so
+    /// Redis runs it after the SET whenever it runs the SET at all), retried until Redis answers;
+    /// it deletes the nonce only while its value is this claim's owner.
+    private func release(_ claim: NonceClaim, owner: String, loopIndex: Int, redis: RedisConnectionSet) {
+        let connection = redis[loopIndex]
+        let command = Self.releaseNonce.command(keys: [claim.redisKey], arguments: [owner])
+        let first = connection.evaluate(Self.releaseNonce, evalsha: command)
+        _ = connection.loop.spawn {
+            _ = await RedisScriptRetry.reply(first, resending: command, script: Self.releaseNonce, on: connection)
+            withExtendedLifetime(redis) {}
+        }
+    }
+
     /// A nonce to claim: its key in this process's cache and, when Redis is configured,
-    /// `SET auth:nonce:{<scope>}:<nonce> 1 NX PX <ttl>`: one key per nonce, hash-tagged by scope
-    /// (the merchant: Redis Cluster keeps a merchant's nonces on one slot), expiring by itself.
+    /// `SET auth:nonce:{<scope>}:<nonce> <value> NX PX <ttl>`: one key per nonce, hash-tagged by
+    /// scope (the merchant: Redis Cluster keeps a merchant's nonces on one slot), expiring by
+    /// itself. The value is `1`, or with `deny` the claim's owner.
     private struct NonceClaim {
         var localKey: UInt64
         var redisCommand: [UInt8]?
+        var owner: String?
+        var redisKeyBytes: [UInt8] = []
+        var redisKey: String { String(decoding: redisKeyBytes, as: UTF8.self) }
     }
 
     private func nonceClaim(scope: UnsafeBufferPointer<UInt8>, nonce: UnsafeBufferPointer<UInt8>) -> NonceClaim {
         let localKey = NonceCache.key(scope: scope, nonce: nonce)
-        guard redis != nil else { return .init(localKey: localKey, redisCommand: nil) }
+        guard redis != nil else { return NonceClaim(localKey: localKey) }
         let keyLength = Self.nonceKeyPrefix.count + scope.count + 2 + nonce.count
         var command = Self.nonceCommandHead
-        command.reserveCapacity(command.count + 24 + keyLength + nonceCommandTail.count)
+        command.reserveCapacity(command.count + 48 + keyLength + nonceCommandOptions.count)
         RESPWriter.appendBulkHeader(length: keyLength, to: &command)
+        let keyStart = command.count
         command.append(contentsOf: Self.nonceKeyPrefix)
         command.append(contentsOf: scope)
         command.append(UInt8(ascii: "}"))
         command.append(UInt8(ascii: ":"))
         command.append(contentsOf: nonce)
-        command.append(UInt8(ascii: "\r"))
-        command.append(UInt8(ascii: "\n"))
-        command.append(contentsOf: nonceCommandTail)
-        return .init(localKey: localKey, redisCommand: command)
+        var claim = NonceClaim(localKey: localKey)
+        if policy.onRedisFailure == .deny {
+            claim.redisKeyBytes = Array(command[keyStart...])
+            let owner = owners.next()
+            claim.owner = owner
+            command.append(UInt8(ascii: "\r"))
+            command.append(UInt8(ascii: "\n"))
+            RESPWriter.appendBulk(owner.utf8, to: &command)
+        } else {
+            command.append(UInt8(ascii: "\r"))
+            command.append(UInt8(ascii: "\n"))
+            command.append(contentsOf: Self.unownedNonceValue)
+        }
+        command.append(contentsOf: nonceCommandOptions)
+        claim.redisCommand = command
+        return claim
     }
 
     private static let nonceKeyPrefix = Array("auth:nonce:{".utf8)

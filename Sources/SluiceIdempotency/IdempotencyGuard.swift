@@ -3,6 +3,7 @@ import SluiceGuards
 import SluiceHTTP
 import SluiceIO
 import SluiceRedis
+import SluiceSharedRedis
 
 /// Per rule, shared by its routes and the loops: what the guard decided, for metrics and tests.
 public final class IdempotencyCounters: Sendable {
@@ -223,22 +224,12 @@ final class RecordCompletion: OutcomeObserver {
         // Until Redis has it, a retry of this request reaching this process is answered from here.
         completions.add(completion, owner: owner)
         _ = connection.loop.spawn {
-            let reply = await CompletionRetry.reply(first, resending: command, on: connection, timeout: redisDeadline)
+            let reply = await RedisScriptRetry.reply(first, resending: command, script: IdempotencyScripts.complete, on: connection, timeout: redisDeadline)
             withExtendedLifetime(connections) {}
             completions.remove(owner: owner)
             if case .success(.integer(let updated)) = reply, updated > 0 { return }
             decisions.completionFailureCount.wrappingAdd(1, ordering: .relaxed)
         }
-    }
-}
-
-/// Unique claim owners: this process's random prefix and a counter.
-final class OwnerTokens: Sendable {
-    private let prefix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-    private let counter = Atomic<UInt64>(0)
-
-    func next() -> String {
-        prefix + ":" + String(counter.wrappingAdd(1, ordering: .relaxed).oldValue, radix: 36)
     }
 }
 

@@ -1,6 +1,7 @@
 import Synchronization
 import SluiceIO
 import SluiceRedis
+import SluiceSharedRedis
 
 /// Claims whose Redis call failed (deadline passed, connection lost, breaker open) while Redis
 /// may still run them: a Redis that stalls for a moment runs the claim after the gateway has
@@ -12,7 +13,7 @@ import SluiceRedis
 /// this request owns it, so a release that finds no claim, or another request's, changes
 /// nothing). The release goes on the same Redis connection after the claim, so Redis runs it
 /// after the claim whenever it runs the claim at all; it is retried with backoff until Redis
-/// answers (`CompletionRetry`). At most `limit` are outstanding (a long outage under load):
+/// answers (`RedisScriptRetry`). At most `limit` are outstanding (a long outage under load):
 /// past that a claim is left to turn `unknown` (safe: never a duplicate), and counted.
 final class UncertainClaims: Sendable {
     static let limit = 10_000
@@ -21,7 +22,7 @@ final class UncertainClaims: Sendable {
     /// Releases that Redis took (whether or not the claim had run).
     let releasedCount = Atomic<Int>(0)
     /// Claims left to turn `unknown`: over the limit, or Redis did not answer within
-    /// `CompletionRetry.retryFor`.
+    /// `RedisScriptRetry.retryFor`.
     let abandonedCount = Atomic<Int>(0)
 
     var released: Int { releasedCount.load(ordering: .relaxed) }
@@ -43,7 +44,7 @@ final class UncertainClaims: Sendable {
         // Queued now, behind the claim on the same connection.
         let first = connection.evaluate(IdempotencyScripts.complete, evalsha: command)
         connection.loop.spawn { [self] in
-            if CompletionRetry.ran(await CompletionRetry.reply(first, resending: command, on: connection)) {
+            if RedisScriptRetry.ran(await RedisScriptRetry.reply(first, resending: command, script: IdempotencyScripts.complete, on: connection)) {
                 releasedCount.wrappingAdd(1, ordering: .relaxed)
             } else {
                 abandonedCount.wrappingAdd(1, ordering: .relaxed)

@@ -48,7 +48,7 @@ public struct RedisScript: Sendable {
     }
 
     /// `EVALSHA sha numkeys keys... args...`.
-    func command(keys: [String], arguments: [String]) -> [UInt8] {
+    public func command(keys: [String], arguments: [String]) -> [UInt8] {
         var bytes = evalshaHead(keys: keys.count, arguments: arguments.count)
         bytes.reserveCapacity(bytes.count + (keys + arguments).reduce(0) { $0 + $1.utf8.count + 16 })
         for key in keys { RESPWriter.appendBulk(key.utf8, to: &bytes) }

@@ -228,6 +228,29 @@ def test_redis_down_follows_the_failure_mode(spawn, backend, redis):
     assert pay(local.port, authorization).json()["error"] == "replayed_nonce"
 
 
+def test_a_request_refused_while_redis_stalled_can_be_retried(spawn, backend, redis):
+    """`on_redis_failure: deny`: Redis stalls past the deadline, the signed order is refused 503
+    with Retry-After, and the stalled Redis runs the nonce's SET when it wakes. The client's
+    retry of the same signed bytes (what Retry-After invites, and what HTTP libraries and load
+    balancers do) was then 401 replayed_nonce for the nonce's TTL. The refused request's claim is
+    now released, and a replay after the retry is still refused."""
+    s, _ = gateway(spawn, backend, redis, failure="deny")
+    target = "/v3/pay/transactions/jsapi"
+    assert pay(s.port, sign("POST", target, ORDER)).status == 200   # connections up, scripts loaded
+    authorization = sign("POST", target, ORDER)
+    redis.pause()
+    try:
+        r = pay(s.port, authorization)
+    finally:
+        redis.resume()
+    assert r.status == 503 and r.json()["error"] == "auth_unavailable", r
+    time.sleep(int(r.header("retry-after")))
+    retried = pay(s.port, authorization)
+    assert retried.status == 200, retried
+    replayed = pay(s.port, authorization)
+    assert replayed.status == 401 and replayed.json()["error"] == "replayed_nonce", replayed
+
+
 def test_a_merchant_cannot_name_another_merchant_in_the_query(spawn, backend, redis):
     """WeChat Pay's query and close APIs name the merchant in `?mchid=`: a merchant signing a query
     for another merchant's order read it through a backend that looks orders up by it. A `mchid`

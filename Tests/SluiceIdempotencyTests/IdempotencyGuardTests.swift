@@ -3,6 +3,7 @@ import SluiceHTTP
 import SluiceIO
 @testable import SluiceIdempotency
 import SluiceRedis
+import SluiceSharedRedis
 import SluiceTestSupport
 import XCTest
 
