@@ -73,8 +73,11 @@ public struct BodyReader {
             buffer.consume(consumed)
             if finished {
                 state = .finished
-            } else if consumed == 0 || buffer.isEmpty || pieces.isEmpty {
+            } else if pieces.isEmpty {
                 // The decoder needs more bytes than the buffer holds (a split size line or CRLF).
+                // Not after delivering pieces: the caller may be holding them to send together,
+                // and waiting here for the backend's next bytes held them back (a chunk before a
+                // pause reached the client only when the next one came).
                 try await fill(connection, buffer, deadline)
             }
         }

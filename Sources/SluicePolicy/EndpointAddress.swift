@@ -16,8 +16,11 @@ public struct EndpointAddress: Sendable, Hashable, CustomStringConvertible {
         return host == other.host || isWildcard || other.isWildcard
     }
 
-    /// Every interface of the machine (`0.0.0.0`, `::`).
-    public var isWildcard: Bool { ["0.0.0.0", "::", "*", ""].contains(host) }
+    /// Every interface of the machine, however spelt (`0.0.0.0`, `::`, `0::`, `0:0:0:0:0:0:0:0`).
+    public var isWildcard: Bool {
+        if ["*", ""].contains(host) { return true }
+        return IPRange.addressBytes(host)?.allSatisfy { $0 == 0 } ?? false
+    }
 
     /// IPv6 hosts get their brackets back, so the text parses again.
     public var description: String {

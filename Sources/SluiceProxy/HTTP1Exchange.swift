@@ -12,10 +12,13 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     private var body: BodyReader
     /// False once anything makes the connection's state untrustworthy or the client asked to close.
     private(set) var keepAlive: Bool
-    /// The response was cut off after its head went out: the connection ends with a reset, or a
-    /// client reading until close (HTTP/1.0, a response without a length) took the part it got
-    /// for the whole answer, a payment's `{"prepay_id":` for a success.
+    /// A close-delimited response (to HTTP/1.0, without a length) was cut off: the connection
+    /// ends with a reset, or the client took the part it got for the whole answer, a payment's
+    /// `{"prepay_id":` for a success. Only then: a response with a length or chunks of its own
+    /// shows a cut-off anyway, and a reset would throw away what the socket still holds of an
+    /// earlier, complete response on the connection (pipelined, read slowly).
     private(set) var responseAborted = false
+    private var closeDelimited = false
     private var chunkedResponse = false
     private var continueSent = false
     private(set) var responseBytesSent = 0
@@ -129,7 +132,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
 
     func abortResponse() {
         keepAlive = false
-        responseAborted = true
+        responseAborted = closeDelimited
     }
 
     /// Local replies: an unread request body is drained when small; otherwise (a body over the
@@ -174,6 +177,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         case .unknown:
             if request.head.version == .http1_0 {
                 keepAlive = false  // close-delimited: the end of the body is the end of the connection
+                closeDelimited = true
             } else {
                 chunkedResponse = true
                 HTTP1Serializer.appendField(name: "transfer-encoding", value: "chunked", to: &bytes)

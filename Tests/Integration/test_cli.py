@@ -198,6 +198,11 @@ def test_check_refuses_an_admin_listener_on_every_interface_unless_said(binaries
     assert r.returncode == 1, r.stdout
     assert re.search(r"admin\.yaml:7:\d+: admin address 0\.0\.0\.0:9901 is every interface: .*set all_interfaces: true",
                      r.stderr), r.stderr
+    for spelling in ("[::]", "[0::]", "[::0]", "[0:0:0:0:0:0:0:0]"):   # every interface, however spelt
+        _edit(admin, "address: 0.0.0.0:9901", f"address: '{spelling}:9901'")
+        r = check(policy)
+        assert r.returncode == 1 and "is every interface" in r.stderr, (spelling, r.stderr)
+        _edit(admin, f"address: '{spelling}:9901'", "address: 0.0.0.0:9901")
     _edit(admin, "address: 0.0.0.0:9901", "address: 0.0.0.0:9901\n  all_interfaces: true")
     assert check(policy).returncode == 0
     _edit(admin, "address: 0.0.0.0:9901", "address: 10.0.0.5:9901")   # a management address: as written

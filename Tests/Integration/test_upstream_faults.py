@@ -318,6 +318,14 @@ def test_a_response_cut_off_mid_body_is_never_a_clean_end_for_an_http10_client(s
                     reset = True
             assert received.startswith(b"HTTP/1.1 200"), received
             assert reset, f"a clean end after {received!r}"
+        # HTTP/1.1: the missing last chunk shows the cut-off; a plain close, no reset (a reset
+        # would throw away what the socket still holds of an earlier answer, pipelined).
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.sendall(b"GET /echo/cut HTTP/1.1\r\nHost: g\r\n\r\n")
+            received = b""
+            while chunk := c.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200") and not received.endswith(b"0\r\n\r\n"), received
         with Conn(s.port) as c:   # the gateway serves on
             assert c.request("GET", "/echo/after").status == 200
     finally:
@@ -354,3 +362,46 @@ def test_a_body_of_one_byte_chunks_arrives_whole_in_few_writes(spawn):
         assert received.split(b"\r\n\r\n", 1)[1] == body
     finally:
         backend.close()
+
+
+class PausingBackend(ScriptedBackend):
+    """Answers with a chunk, then waits for the test's go-ahead before the rest."""
+
+    def __init__(self):
+        import threading
+        self.proceed = threading.Event()
+        super().__init__(script=None)
+
+    def _exchange(self, sock, number):
+        with sock:
+            if self.read_head(sock, b"") is None:
+                return
+            sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            self.proceed.wait(10)
+            sock.sendall(b"5\r\nworld\r\n0\r\n\r\n")
+
+
+def test_a_chunk_is_relayed_before_the_backend_sends_more(spawn):
+    """A backend that sends a chunk and then pauses (a stream, a heartbeat, a late last chunk):
+    its chunk sat in the gateway until the backend's next bytes came. The client now gets it while
+    the backend waits (the backend here sends the rest only once the client has the first)."""
+    import socket
+    backend = PausingBackend()
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1), port)
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"GET /echo/stream HTTP/1.1\r\nHost: g\r\n\r\n")
+            received = b""
+            while b"hello" not in received:
+                chunk = c.recv(65536)
+                assert chunk, received
+                received += chunk
+            backend.proceed.set()
+            while not received.endswith(b"0\r\n\r\n"):
+                received += c.recv(65536)
+        assert b"world" in received
+    finally:
+        backend.proceed.set()
+        backend.close()
+
