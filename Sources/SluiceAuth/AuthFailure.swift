@@ -15,10 +15,10 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
 
     var message: String {
         switch self {
-        case .missingSignature: return "the request carries no Authorization header for this route's schemes"
+        case .missingSignature: return "the request carries no signature for this route's schemes"
         case .malformedAuthorization: return "the signature headers are not well-formed"
         case .unknownMerchant: return "no credentials for this merchant"
-        case .unknownSerial: return "no platform key with this serial"
+        case .unknownSerial: return "no key with this serial"
         case .badSignature: return "the signature does not match the request"
         case .timestampOutOfWindow: return "the timestamp is outside the accepted window"
         case .replayedNonce: return "this nonce was already used"
@@ -27,8 +27,10 @@ public enum AuthFailure: String, Error, Sendable, CaseIterable {
     }
 
     /// 401 with a problem body and, in `WWW-Authenticate`, the schemes the route accepts; 403
-    /// for a merchant that is who it says, asking for another's.
-    func reply(challenge: String?) -> LocalReply {
+    /// for a merchant that is who it says, asking for another's. `message`: said instead of the
+    /// code's general words where the scheme knows better where the signature was looked for.
+    func reply(challenge: String?, message: String? = nil) -> LocalReply {
+        let message = message ?? self.message
         guard self != .merchantMismatch else { return LocalReply.json(status: 403, reason: rawValue, message: message) }
         var reply = LocalReply.json(status: 401, reason: rawValue, message: message)
         if let challenge { reply.headers.appendLowercased(name: "www-authenticate", value: challenge) }

@@ -67,7 +67,25 @@ final class AuthGuard: RequestGuard {
     /// routes signed in headers of their own or in the body: no HTTP auth-scheme to name).
     private let challenge: String?
 
-    private func refusal(_ failure: AuthFailure) -> LocalReply { failure.reply(challenge: challenge) }
+    private func refusal(_ failure: AuthFailure, _ message: String? = nil) -> LocalReply { failure.reply(challenge: challenge, message: message) }
+    /// Where this route's signatures are carried, for a request that has none of them: a v2
+    /// integrator told about an Authorization header looked for the wrong thing.
+    private var missingSignatureMessage: String {
+        var carriers: [String] = []
+        for scheme in schemes {
+            let carrier: String
+            switch scheme {
+            case .merchantHMAC, .wechatpayV3: carrier = "an Authorization header"
+            case .wechatpayCallback: carrier = "Wechatpay-Signature headers"
+            case .wechatpayV2, .alipayRSA2: carrier = "a sign field in the body"
+            case .apiKey: carrier = "an API key in \(policy.apiKeyHeader)"
+            case .mtls: carrier = "a client certificate"
+            }
+            if !carriers.contains(carrier) { carriers.append(carrier) }
+        }
+        return "the request carries no signature for this route's schemes (" + carriers.joined(separator: " or ") + ")"
+    }
+    private static let malformedBodySign = "the body's sign or sign_type field is not well-formed"
     /// `NX PX <ttl ms>` as RESP bulk strings: the fixed end of every nonce's SET.
     private let nonceCommandOptions: [UInt8]
     private static let unownedNonceValue: [UInt8] = { var value: [UInt8] = []; RESPWriter.appendBulk("1".utf8, to: &value); return value }()
@@ -186,7 +204,8 @@ final class AuthGuard: RequestGuard {
         if let unreadable, authorization == nil { return .reject(LocalReply.invalidBody(unreadable)) }
         // An Authorization header in none of the route's schemes is malformed, not missing.
         let expectsAuthorization = schemes.contains(.merchantHMAC) || schemes.contains(.wechatpayV3)
-        return .reject(refusal(authorization != nil && expectsAuthorization ? .malformedAuthorization : .missingSignature))
+        return .reject(authorization != nil && expectsAuthorization ? refusal(.malformedAuthorization)
+                                                                    : refusal(.missingSignature, missingSignatureMessage))
     }
 
     private func verifyWeChatPayRequest(_ request: inout GuardRequest) async -> GuardVerdict {
@@ -194,7 +213,9 @@ final class AuthGuard: RequestGuard {
             return .reject(refusal(.malformedAuthorization))
         }
         guard let merchant = policy.merchants[credentials.merchant] else { return .reject(refusal(.unknownMerchant)) }
-        guard let key = merchant.rsaKeys[credentials.serial] else { return .reject(refusal(.unknownSerial)) }
+        guard let key = merchant.rsaKeys[credentials.serial] else {
+            return .reject(refusal(.unknownSerial, "no API public key of this merchant with this serial"))
+        }
         let now = wallClock()
         guard Self.secondsApart(credentials.timestamp, now) <= window else { return .reject(refusal(.timestampOutOfWindow)) }
         let message = WeChatPayRequest.message(method: request.head.method, target: request.head.target,
@@ -230,7 +251,7 @@ final class AuthGuard: RequestGuard {
 
     /// WeChat Pay v2: the body's own `sign` over its sorted fields and the merchant's v2 key.
     private func verifyWeChatPayV2(_ payload: PaymentPayload, _ request: inout GuardRequest) -> GuardVerdict {
-        guard let sign = payload["sign"]?.text, !sign.isEmpty else { return .reject(refusal(.missingSignature)) }
+        guard let sign = payload["sign"]?.text, !sign.isEmpty else { return .reject(refusal(.missingSignature, "the body has no sign field")) }
         guard let merchant = payload["mch_id"]?.text, let key = policy.merchants[merchant]?.wechatpayV2Key else {
             return .reject(refusal(.unknownMerchant))
         }
@@ -238,7 +259,7 @@ final class AuthGuard: RequestGuard {
         let signType = payload["sign_type"]?.text
         guard let algorithm = SortedFieldSignatures.weChatV2Algorithm(signType: signType?.isEmpty == false ? signType : nil,
                                                                       signature: sign) else {
-            return .reject(refusal(.malformedAuthorization))
+            return .reject(refusal(.malformedAuthorization, Self.malformedBodySign))
         }
         let expected = SortedFieldSignatures.weChatV2Signature(payload, key: key, algorithm: algorithm)
         guard Crypto.constantTimeEquals(Array(expected.utf8), Array(sign.uppercased().utf8)) else {
@@ -252,10 +273,12 @@ final class AuthGuard: RequestGuard {
     /// Alipay RSA2 notify: the body's `sign` over its sorted fields (without `sign`, `sign_type`),
     /// with the Alipay public key of its `app_id`, on the crypto pool.
     private func verifyAlipay(_ payload: PaymentPayload, _ request: inout GuardRequest) async -> GuardVerdict {
-        guard let signText = payload["sign"]?.text, !signText.isEmpty else { return .reject(refusal(.missingSignature)) }
+        guard let signText = payload["sign"]?.text, !signText.isEmpty else {
+            return .reject(refusal(.missingSignature, "the body has no sign field"))
+        }
         guard let app = payload["app_id"]?.text, let key = policy.alipayKeys[app] else { return .reject(refusal(.unknownMerchant)) }
         guard payload["sign_type"]?.text == "RSA2", (payload["charset"]?.text.lowercased() ?? "utf-8") == "utf-8" else {
-            return .reject(refusal(.malformedAuthorization))
+            return .reject(refusal(.malformedAuthorization, "the body's sign_type must be RSA2 and its charset utf-8"))
         }
         guard let signature = Base64.decode(Substring(signText)) else { return .reject(refusal(.badSignature)) }
         let content = SortedFieldSignatures.content(payload, excluding: ["sign", "sign_type"])
@@ -352,7 +375,9 @@ final class AuthGuard: RequestGuard {
         case .success(let parsed): credentials = parsed
         case .failure(let failure): return .reject(refusal(failure))
         }
-        guard let key = policy.platformKeys[credentials.serial] else { return .reject(refusal(.unknownSerial)) }
+        guard let key = policy.platformKeys[credentials.serial] else {
+            return .reject(refusal(.unknownSerial, "no WeChat Pay platform key with this serial"))
+        }
         let now = wallClock()
         guard Self.secondsApart(credentials.timestamp, now) < window else { return .reject(refusal(.timestampOutOfWindow)) }
         let message = WeChatPayCallback.message(credentials, body: request.body?.bytes ?? [])

@@ -69,7 +69,16 @@ struct RecordBook {
         for key in keys {
             guard let record = records[key] else { continue }
             switch record.state {
-            case .done: return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
+            case .done:
+                // The request's other keys, new, become this record too: an Idempotency-Key first
+                // sent on a retry that was answered from the order's record was never recorded,
+                // and the same key on another order created it (no 422).
+                for other in keys where records[other] == nil && record.response != nil {
+                    var copy = record
+                    copy.owner = ""   // nobody's claim: no completion changes it
+                    records[other] = copy
+                }
+                return .done(record.response ?? StoredResponse(status: 0, headers: [], body: [], isReplayable: false))
             case .inFlight: return .inFlight(owner: record.owner)
             case .unknown where !reclaimUnknown: return .unknown
             case .unknown: continue

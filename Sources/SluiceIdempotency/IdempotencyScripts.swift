@@ -32,7 +32,17 @@ enum IdempotencyScripts {
         for i, key in ipairs(KEYS) do
           local state = states[i]
           if state == 'done' then
+            -- The request's other keys, new, become this record too (see RecordBook.claim).
             local v = redis.call('HMGET', key, 'c', 'h', 'b', 'r')
+            local left = redis.call('PTTL', key)
+            if left > 0 and v[1] and v[2] and v[3] and v[4] then
+              for j, other in ipairs(KEYS) do
+                if not states[j] then
+                  redis.call('HSET', other, 's', 'done', 'f', ARGV[1], 'c', v[1], 'h', v[2], 'b', v[3], 'r', v[4])
+                  redis.call('PEXPIRE', other, left)
+                end
+              end
+            end
             return {'done', v[1], v[2], v[3], v[4]}
           end
           if state == 'in_flight' then return {'in_flight', redis.call('HGET', key, 'o')} end

@@ -109,7 +109,10 @@ public final class RateLimitGuard: RequestGuard {
 
     public func explain(_ request: GuardRequest) -> String {
         rules.map { bound in
-            "\(bound.rule.name) (key \(LimitKey.make(rule: bound.rule.name, algorithm: bound.rule.algorithm, parts: bound.rule.key, request: request)))"
+            // explain verifies no signature, so a merchant part reads as no merchant yet.
+            let merchantNote = bound.rule.key.contains(.merchant) && request.merchantID == nil
+                ? "; merchant is `-` here: the signature's merchant when served" : ""
+            return "\(bound.rule.name) (key \(LimitKey.make(rule: bound.rule.name, algorithm: bound.rule.algorithm, parts: bound.rule.key, request: request))\(merchantNote))"
         }.joined(separator: ", ")
     }
 

@@ -424,6 +424,13 @@ def test_wechatpay_v2_and_alipay_notify_signatures_in_the_body(spawn, backend, r
         assert r.json()["headers"]["x-sluice-merchant"] == "10000100"
         r = c.request("POST", "/echo-v2", {"Content-Type": "text/xml"}, xml(dict(fields, total_fee="100", sign=sign)))
         assert r.status == 401 and r.json()["error"] == "bad_signature", r
+        # Refusals say where this scheme's signature is (the body), not an Authorization header.
+        r = c.request("POST", "/echo-v2", {"Content-Type": "text/xml"}, xml(fields))
+        assert r.status == 401 and r.json()["error"] == "missing_signature" and "sign field" in r.json()["detail"], r
+        r = c.request("POST", "/echo-v2", {"Content-Type": "text/xml"}, xml(dict(fields, sign=sign + "0")))
+        assert r.status == 401 and r.json()["error"] == "malformed_authorization" and "body's sign" in r.json()["detail"], r
+        r = c.request("POST", "/echo-v2", {"Content-Type": "text/plain"}, b"")
+        assert r.status == 401 and "a sign field in the body" in r.json()["detail"] and "Authorization" not in r.json()["detail"], r
 
     from authvectors import ALIPAY_NOTIFY
     with Conn(s.port) as c:

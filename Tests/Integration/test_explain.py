@@ -30,6 +30,9 @@ def test_a_payment_route_lists_its_guards_in_chain_order(tmp_path):
     assert "rule wechat-v3-order: 9 fields (mchid must be the verified merchant: not checked here); the body passes" in text
     assert 'this request\'s keys: header "k-1", business mchid,out_trade_no 1900000001 T20260101-0001' in text
     assert "bulkhead: payments: 512 in flight" in text and "breaker: payments: opens when 50% of the last 50 calls fail" in text
+    # explain verifies no signature: a merchant-keyed limit says its `-` is not the served key.
+    assert "pay-per-merchant (key rl:tb:{pay-per-merchant|-|wechat-v3-jsapi-pay}; merchant is `-` here: " \
+           "the signature's merchant when served)" in text, text
     assert "upstream: cluster payments [127.0.0.1:9001]" in text
 
 

@@ -164,6 +164,22 @@ def test_same_key_other_amount_is_422_and_path_spellings_share_the_record(spawn,
     assert executions(backend) == (1, 0)
 
 
+def test_a_key_first_sent_on_a_replayed_order_is_recorded(spawn, redis):
+    """An order sent without an Idempotency-Key, then again with one (answered from the order's
+    record): the key was not recorded, and the same key on another order created that order
+    (200) instead of 422 idempotency_key_reused. The README's own walkthrough did this."""
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis)
+    assert pay(s.port, order("T-KEY-LATER")).status == 200
+    replayed = pay(s.port, order("T-KEY-LATER"), "k-later")
+    assert replayed.status == 200 and replayed.header("idempotent-replayed") == "true", replayed
+    other = pay(s.port, order("T-KEY-OTHER"), "k-later")
+    assert other.status == 422 and other.json()["error"] == "idempotency_key_reused", other
+    again = pay(s.port, order("T-KEY-LATER"), "k-later")
+    assert again.status == 200 and again.header("idempotent-replayed") == "true", again
+    assert executions(backend) == (1, 0)
+
+
 def test_routes_sharing_a_rule_share_its_records(spawn, redis):
     """A checkout that falls back from JSAPI to a Native QR code after a timeout, with the same
     out_trade_no: both routes name the `orders` rule, so the second finds the first's record

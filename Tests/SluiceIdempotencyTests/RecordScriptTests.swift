@@ -39,10 +39,12 @@ final class RecordScriptTests: RedisLoopTestCase {
             StoredResponse(status: 200, headers: [], body: [], isReplayable: false),
         ]
         var steps: [Step] = []
-        for _ in 0..<1000 {
-            // One or two keys of four, as a request with a header key, a business key, or both.
-            let first = "idem:{m}:r:" + String(random.next() % 4)
-            let second = "idem:{m}:r:" + String(random.next() % 4)
+        for _ in 0..<3000 {
+            // One or two keys of sixteen, as a request with a header key, a business key, or
+            // both (enough keys that done records, which spread to a request's new keys, do not
+            // take them all early in the sequence).
+            let first = "idem:{m}:r:" + String(random.next() % 16)
+            let second = "idem:{m}:r:" + String(random.next() % 16)
             let keys = random.next() % 2 == 0 || first == second ? [first] : [first, second]
             let owner = "o" + String(random.next() % 6)
             switch random.next() % 3 {
