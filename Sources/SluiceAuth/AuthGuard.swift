@@ -447,9 +447,11 @@ final class AuthGuard: RequestGuard {
     private struct NonceClaim {
         var localKey: UInt64
         var redisCommand: [UInt8]?
-        var owner: String?
-        var redisKeyBytes: [UInt8] = []
-        var redisKey: String { String(decoding: redisKeyBytes, as: UTF8.self) }
+        /// With `deny`: where the key and the owner are in `redisCommand` (read only to release).
+        var keyRange: Range<Int>?
+        var ownerRange: Range<Int>?
+        var owner: String? { ownerRange.flatMap { range in redisCommand.map { String(decoding: $0[range], as: UTF8.self) } } }
+        var redisKey: String { keyRange.flatMap { range in redisCommand.map { String(decoding: $0[range], as: UTF8.self) } } ?? "" }
     }
 
     private func nonceClaim(scope: UnsafeBufferPointer<UInt8>, nonce: UnsafeBufferPointer<UInt8>) -> NonceClaim {
@@ -467,12 +469,10 @@ final class AuthGuard: RequestGuard {
         command.append(contentsOf: nonce)
         var claim = NonceClaim(localKey: localKey)
         if policy.onRedisFailure == .deny {
-            claim.redisKeyBytes = Array(command[keyStart...])
-            let owner = owners.next()
-            claim.owner = owner
+            claim.keyRange = keyStart..<command.count
             command.append(UInt8(ascii: "\r"))
             command.append(UInt8(ascii: "\n"))
-            RESPWriter.appendBulk(owner.utf8, to: &command)
+            claim.ownerRange = owners.appendNextBulk(to: &command)
         } else {
             command.append(UInt8(ascii: "\r"))
             command.append(UInt8(ascii: "\n"))

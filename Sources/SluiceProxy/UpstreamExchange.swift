@@ -220,20 +220,20 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             // The pieces of a chunked body that one read brought go out together: a backend
             // writing one-byte chunks made a write per byte, and 200,000 of them held the loop
             // (every other connection on it) for over a second.
-            let coalesces = parsed.framing == .chunked
-            var coalesced: ByteBuffer?
+            // (Made only for chunked answers, and held in a constant: a captured `var` is boxed
+            // on the heap for every response.)
+            let coalesced = parsed.framing == .chunked ? ByteBuffer(capacity: Self.coalescedPieceBytes) : nil
             func flushCoalesced() async throws {
-                guard let pending = coalesced, !pending.isEmpty else { return }
-                try await toClient { try await downstream.sendResponseBody(pending.readableBytes, deadline: stall()) }
-                pending.clear()
+                guard let coalesced, !coalesced.isEmpty else { return }
+                try await toClient { try await downstream.sendResponseBody(coalesced.readableBytes, deadline: stall()) }
+                coalesced.clear()
             }
             while !responseBody.isFinished {
                 try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { slice in
                     capture(slice)
-                    if coalesces && slice.count < Self.coalescedPieceBytes {
-                        if coalesced == nil { coalesced = ByteBuffer(capacity: Self.coalescedPieceBytes) }
-                        coalesced!.append(slice)
-                        if coalesced!.readableCount >= Self.coalescedFlushBytes { try await flushCoalesced() }
+                    if let coalesced, slice.count < Self.coalescedPieceBytes {
+                        coalesced.append(slice)
+                        if coalesced.readableCount >= Self.coalescedFlushBytes { try await flushCoalesced() }
                     } else {
                         try await flushCoalesced()
                         try await toClient { try await downstream.sendResponseBody(slice, deadline: stall()) }
