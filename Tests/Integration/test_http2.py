@@ -482,6 +482,12 @@ def test_reload_changing_http2_settings_sends_goaway_and_lets_the_stream_finish(
     s = own_h2_sluice(spawn, backend, http2="{max_concurrent_streams: 50}")
     c = H2Wire(s.port)
     slow = c.request("GET", "/echo/slow", [("x-demo-delay-ms", "800")])
+    # In flight means taken by the server: a PING sent after the request is answered only once
+    # the request's frames were handled. (Without this wait, a reload that came first found the
+    # connection with no stream and ended it with last stream 0, refusing the request, which a
+    # client may retry: a race of the test, seen in CI.)
+    c.send(PingFrame(0, opaque_data=b"inflight").serialize())
+    assert c.pump(lambda: c.pings_acked >= 1, 3), "the PING after the request is answered"
     gateway = s.policy_dir / "gateway.yaml"
     gateway.write_text(gateway.read_text().replace("max_concurrent_streams: 50", "max_concurrent_streams: 20"))
     s.proc.signal(signal.SIGHUP)
