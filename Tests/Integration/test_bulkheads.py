@@ -140,7 +140,9 @@ def test_permits_come_back_on_every_exit_path(spawn, tmp_path):
     backend.proc.stop()
     for t in threads:
         t.join(10)
-    assert sorted(r.status for r in results) == [502, 502], results
+    # 502 (reset), or 504 when the GET's resend on a new connection (a reused connection that
+    # closed before any answer goes once more) could not connect in time to the dying backend.
+    assert len(results) == 2 and all(r.status in (502, 504) for r in results), results
     revived = start_backend(tmp_path / "logs", port=backend.port)
     try:
         assert_whole_again(s.port)
