@@ -113,9 +113,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         let reused: Bool
         do {
             let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
-            let maxIdle = avoidsLongIdleConnections ? pool.cluster.policy.unsafeReuseIdle.nanosecondsClamped : .max
-            (upstream, reused) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline, fresh: takesNewConnection,
-                                                        maxIdle: maxIdle)
+            let maxIdle = takesNewConnection ? 0 : avoidsLongIdleConnections ? pool.cluster.policy.unsafeReuseIdle.nanosecondsClamped : .max
+            (upstream, reused) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline, maxIdle: maxIdle)
         } catch {
             return await connectFailed(error, upstream: upstreamName)
         }

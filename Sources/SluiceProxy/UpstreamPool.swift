@@ -132,14 +132,13 @@ final class UpstreamPool {
     func markStarted(_ endpoint: Int) { outstanding[endpoint] += 1 }
     func markFinished(_ endpoint: Int) { outstanding[endpoint] -= 1 }
 
-    /// An idle connection to `endpoint` that is still alive, or a new one: always, when `fresh`;
-    /// when the newest idle one has been idle `maxIdle` or longer (the others longer still: they
-    /// stay for requests that may take them).
-    func acquire(endpoint: Int, deadline: Deadline, fresh: Bool = false,
-                 maxIdle: UInt64 = .max) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
+    /// An idle connection to `endpoint` that is still alive, or a new one when the newest idle
+    /// one has been idle `maxIdle` or longer (0: always; the others are older still and stay for
+    /// requests that may take them).
+    func acquire(endpoint: Int, deadline: Deadline, maxIdle: UInt64 = .max) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
         let now = loop.now
-        while !fresh, let newest = idle[endpoint].last, now &- newest.idleSince < maxIdle, let candidate = idle[endpoint].popLast() {
+        while let newest = idle[endpoint].last, now &- newest.idleSince < maxIdle, let candidate = idle[endpoint].popLast() {
             // Bytes that came after its last exchange ended (a backend writing past its response,
             // a body to a HEAD) would be read as the next request's response: never reused.
             if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty
