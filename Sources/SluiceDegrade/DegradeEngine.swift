@@ -14,7 +14,8 @@ import SluiceRedis
 ///   fired (the worst loop counts);
 /// - in-flight requests of this instance (counted by the gate at the chain's start);
 /// - core routes' latency: an exponentially weighted mean (weight 0.2 per request) per loop,
-///   the worst loop counting;
+///   the worst loop counting; core requests still waiting for their answer count as if they
+///   answered now (see `LoopSignals.coreLatency`), so a hung backend raises it at once;
 /// - bulkhead queue occupancy, from the bulkhead module's gauges.
 /// Loop 0's timer turns them into one reading (`PressureReading`) and steps the ladder.
 public final class DegradeEngine: Sendable {
@@ -24,6 +25,43 @@ public final class DegradeEngine: Sendable {
         let coreLatencyBits = Atomic<UInt64>(0)
         /// When the last core answer was recorded (monotonic nanoseconds).
         let coreLatencyRecordedAt = Atomic<UInt64>(0)
+        /// Core requests on this loop whose answer is awaited, and the sum of when they were sent
+        /// (microseconds after `epoch`, so that a sum of many cannot overflow): their mean wait.
+        let awaitingAnswers = Atomic<Int>(0)
+        let awaitingSinceSum = Atomic<UInt64>(0)
+        let epoch: UInt64
+
+        init(epoch: UInt64) { self.epoch = epoch }
+
+        func answerAwaited(since: UInt64) {
+            awaitingAnswers.wrappingAdd(1, ordering: .relaxed)
+            awaitingSinceSum.wrappingAdd(microsecondsAfterEpoch(since), ordering: .relaxed)
+        }
+
+        func answerWaitEnded(since: UInt64) {
+            awaitingAnswers.wrappingAdd(-1, ordering: .relaxed)
+            awaitingSinceSum.wrappingSubtract(microsecondsAfterEpoch(since), ordering: .relaxed)
+        }
+
+        private func microsecondsAfterEpoch(_ time: UInt64) -> UInt64 { (max(time, epoch) - epoch) / 1000 }
+
+        /// The loop's core latency now, in nanoseconds: the moving mean of answers (faded when
+        /// none came for a while), or, when higher, what the requests still waiting would add to
+        /// it if they all answered now: their mean wait, weighted as that many answers would be
+        /// (1 − 0.8ⁿ). Without them a hung backend looked healthy: no answer came, and the mean of
+        /// the last ones faded while every payment waited. One straggler in a quiet hour counts
+        /// a fifth, as one slow answer does.
+        func coreLatency(now: UInt64) -> Double {
+            let answered = DegradeEngine.faded(Double(bitPattern: coreLatencyBits.load(ordering: .relaxed)),
+                                               since: coreLatencyRecordedAt.load(ordering: .relaxed), now: now)
+            // Two loads, not one snapshot: a request starting or ending in between skews one
+            // reading slightly, and the next reading is right again.
+            let waiting = awaitingAnswers.load(ordering: .relaxed)
+            guard waiting > 0 else { return answered }
+            let meanSince = epoch + awaitingSinceSum.load(ordering: .relaxed) / UInt64(waiting) * 1000
+            let meanWait = Double(now > meanSince ? now - meanSince : 0)
+            return max(answered, meanWait * (1 - pow(0.8, Double(waiting))))
+        }
     }
 
     /// A core-latency average with no new answer for this long starts to fade, halving every
@@ -63,7 +101,8 @@ public final class DegradeEngine: Sendable {
     public init(loops: [EventLoop], gauges: PressureGauges?) {
         self.loops = loops
         self.gauges = gauges
-        signals = loops.map { _ in LoopSignals() }
+        let epoch = Deadline.now.nanoseconds
+        signals = loops.map { _ in LoopSignals(epoch: epoch) }
     }
 
     /// The effective level (pinned, or from the readings).
@@ -289,10 +328,7 @@ public final class DegradeEngine: Sendable {
         }
         if let limit = policy.coreLatencyLimit {
             let now = Deadline.now.nanoseconds
-            let worst = signals.map {
-                Self.faded(Double(bitPattern: $0.coreLatencyBits.load(ordering: .relaxed)),
-                           since: $0.coreLatencyRecordedAt.load(ordering: .relaxed), now: now)
-            }.max() ?? 0
+            let worst = signals.map { $0.coreLatency(now: now) }.max() ?? 0
             reading.coreLatency = worst / Double(max(limit.nanosecondsClamped, 1))
         }
         if policy.bulkheadQueues > 0, let gauges {

@@ -49,6 +49,14 @@ final class InFlightRelease: OutcomeObserver {
         // The backend's answer time: a client's slow upload is not pressure on this instance.
         if isCore, let answer = outcome.upstreamAnswerNanoseconds { engine.recordCoreLatency(answer, loopIndex: loopIndex) }
     }
+
+    func answerAwaited(since: UInt64) {
+        if isCore, loopIndex < engine.signals.count { engine.signals[loopIndex].answerAwaited(since: since) }
+    }
+
+    func answerWaitEnded(since: UInt64) {
+        if isCore, loopIndex < engine.signals.count { engine.signals[loopIndex].answerWaitEnded(since: since) }
+    }
 }
 
 /// After auth, on non-core routes: at `throttle` forwards the route's share and answers the rest

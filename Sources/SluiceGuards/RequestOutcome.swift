@@ -79,8 +79,16 @@ public protocol OutcomeObserver: Sendable {
     /// Bytes of the upstream response body this observer wants to see (0: none).
     var responseBodyCapture: Int { get }
     func requestFinished(_ outcome: RequestOutcome)
+    /// A try's request has gone upstream in full and its answer is awaited, since `since` (the
+    /// loop's monotonic clock). Followed by `answerWaitEnded(since:)` with the same value when the
+    /// response head arrives or the try ends without one. A request still waiting is how a hung
+    /// backend shows before any answer or timeout does.
+    func answerAwaited(since: UInt64)
+    func answerWaitEnded(since: UInt64)
 }
 
 extension OutcomeObserver {
     public var responseBodyCapture: Int { 0 }
+    public func answerAwaited(since: UInt64) {}
+    public func answerWaitEnded(since: UInt64) {}
 }

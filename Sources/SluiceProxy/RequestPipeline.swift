@@ -160,6 +160,7 @@ struct RequestPipeline {
         var exchange = UpstreamExchange(downstream: downstream, requestHead: head, pool: pool, route: limits, requestID: requestID,
                                         started: started, extraResponseHeaders: extraResponseHeaders)
         exchange.responseBodyCapture = responseBodyCapture
+        exchange.answerWatchers = observers
         exchange.bufferedBody = bufferedBody
         exchange.bodyInactivityNanoseconds = bodyTimeoutNanoseconds
         exchange.peerIsTrusted = identity.peerIsTrusted

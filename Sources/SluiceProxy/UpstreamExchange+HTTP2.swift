@@ -59,7 +59,9 @@ extension UpstreamExchange {
         let sentAt = loop.now
         var head: HTTPResponseHead
         var ended: Bool
+        answerAwaited(since: sentAt)
         do {
+            defer { answerWaitEnded(since: sentAt) }
             let headDeadline = min(loop.deadline(afterNanoseconds: route.perTryTimeoutNanoseconds), totalDeadline)
             waiting: while true {
                 switch try await stream.next(deadline: headDeadline) {

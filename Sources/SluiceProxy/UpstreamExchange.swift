@@ -25,6 +25,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     let extraResponseHeaders: HTTPHeaders
     /// How much of the response body to copy for the outcome observers (0: none).
     var responseBodyCapture = 0
+    /// Told when each try's answer is awaited and when that wait ends (the guards' outcome
+    /// observers: the degrade signal counts payments waiting on a hung backend).
+    var answerWatchers: [any OutcomeObserver] = []
     /// The request body when the body phase read it already: sent from here, with the head.
     var bufferedBody: [UInt8]?
     /// The longest wait for the client's next body bytes while the body streams upstream.
@@ -87,6 +90,14 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     static func isUnavailableStatus(_ status: Int) -> Bool { status == 502 || status == 503 || status == 504 }
 
     var loop: EventLoop { pool.loop }
+
+    func answerAwaited(since sentAt: UInt64) {
+        for watcher in answerWatchers { watcher.answerAwaited(since: sentAt) }
+    }
+
+    func answerWaitEnded(since sentAt: UInt64) {
+        for watcher in answerWatchers { watcher.answerWaitEnded(since: sentAt) }
+    }
 
     func run() async -> Result {
         let endpoint = pool.pickEndpoint(excluding: excluding)
@@ -158,7 +169,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
 
         // 3. The response head.
         let parsed: ParsedResponseHead
+        answerAwaited(since: sentAt)
         do {
+            defer { answerWaitEnded(since: sentAt) }
             let headDeadline = min(loop.deadline(afterNanoseconds: route.perTryTimeoutNanoseconds), totalDeadline)
             parsed = try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
                                                        requestMethod: downstream.head.method, deadline: headDeadline)

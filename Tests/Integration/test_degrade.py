@@ -84,3 +84,42 @@ def test_the_ladder_climbs_at_once_and_comes_down_level_by_level(spawn):
     wait_level(s, "normal")
     assert get(s.port, "/echo/never-seen").status == 200
     assert levels(s) == ["shed", "fallback", "throttle", "normal"], levels(s)
+
+
+def test_payments_waiting_on_a_hung_backend_raise_the_core_latency_signal_before_any_answer(spawn):
+    """core_latency used to move only when core answers came back: while the backend hung, no
+    answer came and the level stayed normal (or faded back to it) as every payment waited."""
+    backend = spawn.backend()
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["degrade.yaml"] = """\
+degrade:
+  signals: {core_latency: 200ms}
+  levels: {throttle: 0.5, fallback: 0.8, shed: 1.0}
+  cooldown: 1s
+  sample_every: 20ms
+"""
+    s = spawn.sluice(files, port)
+    for _ in range(5):
+        assert pay(s.port).status == 200
+    assert get(s.port, "/echo/quick").status == 200
+    assert levels(s) == [], "fast payments are no pressure"
+
+    results = []
+    hung = [threading.Thread(target=lambda: results.append(pay(s.port, 4000))) for _ in range(4)]
+    started = time.monotonic()
+    for t in hung:
+        t.start()
+    wait_level(s, "shed", timeout=3.0)
+    assert results == [], "shed while the payments were still waiting, not after they answered"
+    refused = get(s.port, "/echo/quick")
+    assert refused.status == 503 and refused.json()["error"] == "degraded", refused
+    # It climbed as the wait grew, and holds while they wait (the answers' mean alone faded
+    # within seconds).
+    climbed = levels(s)
+    assert climbed in (["shed"], ["fallback", "shed"], ["throttle", "shed"], ["throttle", "fallback", "shed"]), climbed
+    time.sleep(max(0.0, started + 3.5 - time.monotonic()))
+    assert results == [] and levels(s) == climbed, (results, levels(s))
+    for t in hung:
+        t.join(10)
+    assert [r.status for r in results] == [200] * 4, "core routes are never shed"
