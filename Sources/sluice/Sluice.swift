@@ -113,7 +113,9 @@ struct Explain: ParsableCommand {
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print what changes from one policy directory to another (listeners, clusters, routes, rules, settings).")
+        abstract: "Print what changes from one policy directory to another (listeners, clusters, routes, rules, settings).",
+        discussion: "Both directories are validated as `sluice check` would: a side that would not load is reported "
+            + "(file:line: what is wrong) and nothing is compared, so a diff that prints is a change a reload would take.")
 
     @Argument(help: "The policy directory before.")
     var old: String
@@ -122,6 +124,16 @@ struct Diff: ParsableCommand {
     var new: String
 
     func run() throws {
+        // A diff of a candidate that would not load read as a change about to happen, and the
+        // reload then refused it: say so instead.
+        let problems = [("before", old), ("after", new)].compactMap { side, directory -> String? in
+            guard case .failure(let failure) = Server.validate(directory: directory) else { return nil }
+            return "sluice diff: the policy \(side) (\(directory)) would not load:\n\(failure.description)"
+        }
+        guard problems.isEmpty else {
+            printError(problems.joined(separator: "\n"))
+            throw ExitCode(1)
+        }
         do {
             let lines = PolicyDiff.changes(from: try PolicyDiff.canonical(directory: old), to: try PolicyDiff.canonical(directory: new))
             print(lines.isEmpty ? "no changes" : lines.joined(separator: "\n"))

@@ -74,6 +74,20 @@ def test_a_golden_pair(tmp_path):
     assert missing.returncode == 1 and "cannot read policy directory" in missing.stderr
 
 
+def test_a_side_that_would_not_load_is_reported_and_nothing_is_compared(tmp_path):
+    """A diff of a candidate a reload would refuse read as a change about to happen."""
+    old = write(tmp_path / "old", OLD)
+    broken = dict(OLD)
+    broken["routes.yaml"] = OLD["routes.yaml"].replace("cluster: payments, max_body", "cluster: paymnets, max_body")
+    new = write(tmp_path / "new", broken)
+    out = diff(old, new)
+    assert out.returncode == 1 and out.stdout == "", out
+    assert f"the policy after ({new}) would not load" in out.stderr, out.stderr
+    assert "routes.yaml:2:" in out.stderr and "paymnets" in out.stderr, out.stderr
+    reverse = diff(new, old)
+    assert reverse.returncode == 1 and f"the policy before ({new}) would not load" in reverse.stderr, reverse.stderr
+
+
 def test_a_reload_logs_what_changed(spawn, backend):
     port = free_port()
     files = standard_policy(port, backend.port, free_port())
