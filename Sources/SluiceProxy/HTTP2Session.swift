@@ -86,18 +86,27 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
     var loop: EventLoop { context.loop }
     var listenerName: String { listener.name }
 
-    /// A graceful GOAWAY: streams in flight finish, no new ones start; an idle connection closes.
+    /// A graceful GOAWAY in two steps (RFC 9113 §6.8), busy or idle: a notice that no new stream
+    /// should start, with a PING; the final GOAWAY, naming the last stream served, when the
+    /// PING's ACK comes back (or after `finalGoAwayAfter` without one). A request the client sent
+    /// before it saw the notice is served, not refused; streams in flight finish; the connection
+    /// closes when none is left. An idle connection used to get the final GOAWAY at once and be
+    /// closed: a POST crossing it on the wire was refused, or lost to the reset that closing
+    /// with its bytes unread sends.
     func drain() {
-        if streams.isEmpty {
-            // Tell the client why the connection goes away (it may retry elsewhere at once).
-            session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: false)
-            loop.spawn { [self] in
-                await flush()
-                finish()
-            }
-            return
-        }
         session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: true)
+        scheduleFlush()
+        guard !finalGoAwayTimer.isScheduled else { return }
+        loop.schedule(finalGoAwayTimer, at: loop.deadline(after: Self.finalGoAwayAfter))
+    }
+
+    /// How long a drain waits for the ACK of its PING before the final GOAWAY (Envoy's
+    /// `drain_timeout` default for the same step).
+    static let finalGoAwayAfter = Duration.seconds(5)
+
+    private lazy var finalGoAwayTimer = TimerNode { [unowned self] in
+        guard !closed else { return }
+        session.goAway(errorCode: HTTP2ErrorCode.noError, graceful: false)
         scheduleFlush()
     }
 
@@ -303,6 +312,7 @@ final class HTTP2Session: ParkableSession, @unchecked Sendable {
         for stream in streams.values { stream.cancel() }
         endIdleStreamTasks()
         if idleStreamTasksTimer.isScheduled { loop.cancel(idleStreamTasksTimer) }
+        if finalGoAwayTimer.isScheduled { loop.cancel(finalGoAwayTimer) }
         connection.close()
     }
 

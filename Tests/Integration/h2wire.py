@@ -83,6 +83,8 @@ class H2Wire:
         self.streams: dict[int, Stream] = {}
         self.goaways: list[tuple[int, int, bytes]] = []   # (last_stream_id, error_code, debug data)
         self.pings_acked = 0
+        self.hold_ping_acks = False    # on: the server's PINGs wait in held_pings for ack_held_pings()
+        self.held_pings: list[bytes] = []
         self.server_settings: dict[int, int] = {}
         self.closed = False            # the server closed (EOF or reset), seen by reading
         self.reset_by_peer = False
@@ -104,6 +106,17 @@ class H2Wire:
         except (BrokenPipeError, ConnectionResetError):
             self.send_failed = True
             return False
+
+    def ack_ping(self, opaque_data: bytes) -> None:
+        ack = PingFrame(0, opaque_data=opaque_data)
+        ack.flags.add("ACK")
+        self.send(ack.serialize())
+
+    def ack_held_pings(self) -> None:
+        """Answers the PINGs held while `hold_ping_acks` was on (a slow network, seen by the server)."""
+        for opaque_data in self.held_pings:
+            self.ack_ping(opaque_data)
+        self.held_pings.clear()
 
     def new_stream_id(self) -> int:
         sid = self.next_stream_id
@@ -251,10 +264,10 @@ class H2Wire:
         elif isinstance(f, PingFrame):
             if "ACK" in f.flags:
                 self.pings_acked += 1
+            elif self.hold_ping_acks:
+                self.held_pings.append(bytes(f.opaque_data))
             else:
-                ack = PingFrame(0, opaque_data=f.opaque_data)
-                ack.flags.add("ACK")
-                self.send(ack.serialize())
+                self.ack_ping(bytes(f.opaque_data))
         elif isinstance(f, SettingsFrame):
             if "ACK" not in f.flags:
                 self.server_settings.update(f.settings)

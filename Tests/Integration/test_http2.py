@@ -501,6 +501,39 @@ def test_reload_changing_http2_settings_sends_goaway_and_lets_the_stream_finish(
     assert fresh.server_settings.get(3) == 20, fresh.server_settings
 
 
+def test_a_drained_idle_connection_gets_the_notice_first_and_serves_a_request_that_crossed_it(spawn, backend):
+    """An idle connection that a reload retired got the final GOAWAY at once (last stream 1) and
+    was closed: a request the client had just sent was refused, or lost with the reset. Now the
+    notice comes first (last stream 2^31-1) with a PING, a request that crossed it is served, and
+    the final GOAWAY, naming that request, waits for the PING's ACK; a client that never answers
+    the PING gets the final GOAWAY after 5 s."""
+    s = own_h2_sluice(spawn, backend, http2="{max_concurrent_streams: 50}")
+    c = H2Wire(s.port)
+    silent = H2Wire(s.port)
+    for client in (c, silent):
+        assert client.response(client.request("GET", "/echo/first")).status == 200
+        client.hold_ping_acks = True
+    gateway = s.policy_dir / "gateway.yaml"
+    gateway.write_text(gateway.read_text().replace("max_concurrent_streams: 50", "max_concurrent_streams: 20"))
+    s.proc.signal(signal.SIGHUP)
+    reloaded = time.monotonic()
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    assert c.pump(lambda: bool(c.goaways) and bool(c.held_pings), timeout=3), (c.goaways, c.closed)
+    assert c.goaways[0][:2] == (2**31 - 1, NO_ERROR), c.goaways
+
+    crossing = c.request("POST", "/echo/crossing", [("content-type", "application/json")], b'{"amount": 1}')
+    r = c.response(crossing)
+    assert r.status == 200 and r.ended and r.reset is None, (r, c.goaways)
+    assert len(c.goaways) == 1 and not c.closed, "no final GOAWAY before the PING's ACK"
+    c.ack_held_pings()
+    assert c.wait_closed(3), c.goaways
+    assert c.goaways[-1][:2] == (crossing, NO_ERROR), c.goaways
+
+    assert silent.wait_closed(8), silent.goaways
+    assert time.monotonic() - reloaded >= 4.5, "the final GOAWAY came before the ACK's 5 s"
+    assert silent.goaways[0][0] == 2**31 - 1 and silent.goaways[-1][:2] == (1, NO_ERROR), silent.goaways
+
+
 def test_an_idle_h2_connection_parks_then_serves_pings_and_streams_and_times_out(spawn, backend):
     """An HTTP/2 connection with no stream open for 100 ms parks: its task ends and it waits
     with none (read and output buffers given back). The client sees nothing of it: a PING is
