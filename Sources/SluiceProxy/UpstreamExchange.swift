@@ -153,6 +153,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         // the rest of the body is then on the connection unread, and a reused connection would
         // give it to the next request as its start (another client's request, with its headers).
         let answeredEarly: Bool
+        var earlyAnswer: ParsedResponseHead?
         do {
             answeredEarly = try await sendRequest(head: headBytes, framing: framing, to: upstream, deadline: totalDeadline)
             sentAt = loop.now
@@ -161,10 +162,19 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
             if failure.failure == .upstreamReset && closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
             return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend && failure.failure.isUpstreamFailure)
         } catch {
-            upstream.stream.close()
-            let failure = ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)")
-            if closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
-            return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend)
+            // A backend may refuse a request after its head (a 413 for a body too large, a 401)
+            // and close without reading the body: the write fails, but the answer is in the
+            // receive queue. It is the client's answer (nginx and HAProxy relay it too), not a 502.
+            if let answer = await answerSentBeforeTheBodyWasTaken(on: upstream) {
+                earlyAnswer = answer
+                answeredEarly = true
+                sentAt = loop.now
+            } else {
+                upstream.stream.close()
+                let failure = ExchangeFailure(status: 502, reason: "upstream_write_failed", failure: .upstreamReset, message: "\(error)")
+                if closedUnanswered() { return staleConnection(failure, upstream: upstreamName) }
+                return await fail(failure, upstream: upstreamName, retryable: mayRetryAfterSend)
+            }
         }
 
         // 3. The response head.
@@ -173,8 +183,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         do {
             defer { answerWaitEnded(since: sentAt) }
             let headDeadline = min(loop.deadline(afterNanoseconds: route.perTryTimeoutNanoseconds), totalDeadline)
-            parsed = try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
-                                                       requestMethod: downstream.head.method, deadline: headDeadline)
+            parsed = if let earlyAnswer { earlyAnswer } else {
+                try await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
+                                                  requestMethod: downstream.head.method, deadline: headDeadline)
+            }
         } catch let error as IOError where error.isTimeout {
             upstream.stream.close()
             return await fail(ExchangeFailure(status: 504, failure: .upstreamTimeout,
@@ -282,6 +294,18 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         return Result(status: parsed.head.status, upstream: upstreamName, reason: nil, failure: nil, sent: true,
                       responseHead: parsed.head, answerNanoseconds: answered, responseBody: captured)
     }
+
+    /// The response head a backend sent before it stopped taking the request body, when one is
+    /// there. Looked for only after a write to the backend failed: a backend that closed has its
+    /// answer in the receive queue already, so the wait is short.
+    private func answerSentBeforeTheBodyWasTaken(on upstream: UpstreamConnection) async -> ParsedResponseHead? {
+        guard !upstream.stream.isClosed else { return nil }
+        return try? await HeadReader.readResponse(from: upstream.stream, buffer: upstream.buffer, parser: &upstream.parser,
+                                                  requestMethod: downstream.head.method,
+                                                  deadline: loop.deadline(afterNanoseconds: Self.earlyAnswerWaitNanoseconds))
+    }
+
+    static var earlyAnswerWaitNanoseconds: UInt64 { 50_000_000 }
 
     /// Runs a write towards the client, marking its failure as the client's (a slow or gone
     /// client must never be blamed on the backend).

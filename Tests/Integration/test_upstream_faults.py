@@ -1,4 +1,6 @@
 """Dead and slow upstreams: 502 and 504 with a JSON reason, in bounded time."""
+import re
+import subprocess
 import time
 
 from conftest import free_port, standard_policy
@@ -287,6 +289,81 @@ def test_a_backend_answering_before_the_body_is_sent_does_not_get_its_connection
             victim = c.request("GET", "/echo/victim", {"Cookie": "victim-secret"})
         assert victim.status == 200 and victim.body == b"GET /echo/victim HTTP/1.1", victim
         assert not any("SMUGGLED" in line for _, line in backend.log), backend.log
+    finally:
+        backend.close()
+
+
+class RefusingBackend(ScriptedBackend):
+    """A backend that refuses every upload after reading its head: 413 with a body of its own,
+    then closes without reading the body (the kernel answers the unread bytes with a reset)."""
+
+    REFUSAL = b'{"code":"FILE_TOO_LARGE","message":"at most 1 MB"}'
+
+    def __init__(self):
+        super().__init__(script=None)
+
+    def _exchange(self, sock, number):
+        with sock:
+            if self.read_head(sock, b"") is None:
+                return
+            self.log.append((number, "refused"))
+            sock.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(self.REFUSAL), self.REFUSAL))
+
+
+def test_a_backend_refusing_an_upload_before_reading_it_is_relayed_not_502(spawn):
+    """The write of the body fails when the backend closes, but its answer is in the receive
+    queue: the client gets the backend's 413 and its body (was 502 upstream_write_failed), then
+    the connection closes (the rest of its body was never read)."""
+    import socket
+    import threading
+    backend = RefusingBackend()
+    try:
+        port = free_port()
+        s = spawn.sluice(standard_policy(port, backend.port, free_port(), workers=1, protocol="auto"), port)
+        for framing in ("content-length", "chunked"):
+            body = b"F" * (8 << 20)
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+                if framing == "chunked":
+                    c.sendall(b"POST /upload HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    wire = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
+                                    for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
+                else:
+                    c.sendall(b"POST /upload HTTP/1.1\r\nHost: g\r\nContent-Length: %d\r\n\r\n" % len(body))
+                    wire = body
+
+                def upload():
+                    try:
+                        c.sendall(wire)
+                    except OSError:
+                        pass  # the gateway closed after answering
+                sender = threading.Thread(target=upload, daemon=True)
+                sender.start()
+                received = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+                sender.join(10)
+            head, _, answer_body = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413"), (framing, received[:300])
+            assert answer_body == RefusingBackend.REFUSAL, (framing, received[:300])
+            assert b"connection: close" in head.lower(), head
+        # HTTP/2 (h2c): the whole answer on the stream, then RST_STREAM NO_ERROR so the client
+        # stops sending (RFC 9113 §8.1). nghttp, as curl 7.88 reports that reset as an error.
+        upload_file = s.policy_dir / "upload.bin"
+        upload_file.write_bytes(b"F" * (8 << 20))
+        out = subprocess.run(["nghttp", "-v", "-d", str(upload_file), f"{s.url}/upload"], capture_output=True, timeout=30)
+        text = out.stdout.decode("latin-1")
+        assert out.returncode == 0 and re.search(r"recv \(stream_id=\d+\) :status: 413", text), text[-2000:]
+        assert RefusingBackend.REFUSAL.decode() in text, text[-2000:]
+        resets = re.findall(r"recv RST_STREAM frame.*\n\s*\(error_code=(\w+)", text)
+        assert resets and set(resets) == {"NO_ERROR"}, text[-2000:]
+        deadline = time.monotonic() + 5
+        while len(uploads := [r for r in s.access_log() if r["path"] == "/upload"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [(r["status"], r["upstream"] is not None) for r in uploads] == [(413, True)] * 3, uploads
     finally:
         backend.close()
 
