@@ -16,10 +16,9 @@ public func printError(_ message: String) {
     }
 }
 
-/// Status lines for operators and test harnesses go to stdout, unbuffered.
+/// Status lines for operators and test harnesses (listening, draining): to stderr with the
+/// diagnostics, so that stdout carries the JSON access log alone (a log shipper reading it took
+/// `sluice: listening on ...` for a malformed record).
 public func printStatus(_ message: String) {
-    var line = message + "\n"
-    line.withUTF8 { bytes in
-        _ = write(1, bytes.baseAddress!, bytes.count)
-    }
+    printError(message)
 }

@@ -314,8 +314,8 @@ def start_sluice(policy_dir: Path, port: int, logdir: Path, listeners: tuple[str
     proc = Proc(f"sluice-{port}", [str(SLUICE), "run", "--policy", str(policy_dir), *(extra_args or [])],
                 logdir)
     for name in listeners:
-        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:\d+ \({re.escape(name)}\)")
-    proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(")
+        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:\d+ \({re.escape(name)}\)", stream="stderr")
+    proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(", stream="stderr")
     return Sluice(proc, port, policy_dir)
 
 

@@ -423,7 +423,7 @@ def test_the_admin_port_outlives_running_out_of_file_descriptors(backend, tmp_pa
     proc = Proc(f"sluice-{port}", ["sh", "-c", f"ulimit -S -n 100 && ulimit -H -n 200 && exec {SLUICE} run --policy {policy}"],
                 tmp_path / "logs")
     try:
-        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(")
+        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(", stream="stderr")
         assert "open file limit raised from 100 to 200" in proc.stderr()
         health = lambda: call(type("S", (), {"admin": f"http://127.0.0.1:{admin}"}), "GET", "/healthz")[0]
         assert health() == 200
@@ -477,7 +477,7 @@ def test_running_out_of_descriptors_is_not_counted_against_the_backend(backend, 
                 tmp_path / "logs")
     clients, flood = [], []
     try:
-        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(")
+        proc.wait_for_output(rf"^sluice: listening on 127\.0\.0\.1:{port} \(", stream="stderr")
         clients = [Conn(port, timeout=10) for _ in range(20)]
         for c in clients:
             assert c.request("GET", "/echo/warm").status == 200

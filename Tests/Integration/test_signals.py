@@ -126,7 +126,7 @@ def test_sigterm_serves_the_next_request_of_a_busy_keepalive_connection(spawn, b
         assert busy.request("GET", "/echo/busy/2").status == 200
         t0 = time.monotonic()
         s.proc.signal(signal.SIGTERM)
-        s.proc.wait_for_output(r"^sluice: draining", timeout=5)
+        s.proc.wait_for_output(r"^sluice: draining", timeout=5, stream="stderr")
         last = busy.request("GET", "/echo/busy/3")
         assert (last.status, last.header("connection")) == (200, "close"), last
         assert busy.closed_by_peer(2.0), "the connection stayed open after its Connection: close response"
@@ -162,7 +162,7 @@ def test_sigusr1_reopens_a_rotated_access_log_and_sigusr2_ends_nothing(spawn, ba
     assert "/echo/before-rotation" in lines(log)
     log.rename(tmp_path / "access.log.1")
     s.proc.signal(signal.SIGUSR1)
-    s.proc.wait_for_output(r"reopened access log", timeout=5)
+    s.proc.wait_for_output(r"reopened access log", timeout=5, stream="stderr")
     assert curl(s.url + "/echo/after-rotation").status == 200
     assert "/echo/after-rotation" in lines(log), "nothing reached the new file at the log's path"
     assert "/echo/after-rotation" not in (tmp_path / "access.log.1").read_text()
@@ -183,7 +183,7 @@ def test_sigint_during_a_drain_stops_without_waiting(spawn, backend):
         conn.send(b"GET /echo/long HTTP/1.1\r\nHost: x\r\nx-demo-delay-ms: 8000\r\n\r\n")
         time.sleep(0.2)
         s.proc.signal(signal.SIGTERM)
-        s.proc.wait_for_output(r"^sluice: draining", timeout=5)
+        s.proc.wait_for_output(r"^sluice: draining", timeout=5, stream="stderr")
         t0 = time.monotonic()
         s.proc.signal(signal.SIGINT)
         assert s.proc.wait_exit(3) is not None, "SIGINT did not end the drain (drain_timeout is 5 s)"

@@ -80,7 +80,8 @@ class Proc:
     def wait_line(self, pattern: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if re.search(pattern, self.out.read_text(errors="replace"), re.M):
+            # Status lines: stderr for sluice (stdout is its access log), stdout for the others.
+            if any(re.search(pattern, f.read_text(errors="replace"), re.M) for f in (self.out, self.err)):
                 return
             if self.popen.poll() is not None:
                 raise self.fail(f"exited with {self.popen.returncode}")
