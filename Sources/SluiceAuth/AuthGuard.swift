@@ -172,6 +172,8 @@ final class AuthGuard: RequestGuard {
             case .wechatpayV3 where authorization.map(WeChatPayRequest.applies(toAuthorization:)) ?? false:
                 return await verifyWeChatPayRequest(&request)
             case .wechatpayCallback where WeChatPayCallback.applies(to: request.head.headers):
+                // Only the spelling verified goes upstream (`wechatpay_nonce` is the same field to a CGI-style backend).
+                for name in WeChatPayCallback.fieldNames { request.head.headers.removeRespellings(of: name) }
                 return await verifyWeChatPayCallback(request)
             case .apiKey:
                 guard let apiKey else { continue }

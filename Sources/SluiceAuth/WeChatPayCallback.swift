@@ -27,8 +27,15 @@ enum WeChatPayCallback {
     /// Whether the request carries this scheme's signature at all.
     static func applies(to headers: HTTPHeaders) -> Bool { headers["wechatpay-signature"] != nil }
 
-    /// The credentials, or why they are unusable.
+    /// The fields the scheme reads.
+    static let fieldNames = ["wechatpay-timestamp", "wechatpay-nonce", "wechatpay-serial", "wechatpay-signature",
+                             "wechatpay-signature-type"]
+
+    /// The credentials, or why they are unusable. A field sent twice is malformed, as a repeated
+    /// Authorization is: the first copy was verified and both went upstream, so a backend reading
+    /// the last (PHP and CGI do; Node joins them) read values the gateway never checked.
     static func parse(_ headers: HTTPHeaders) -> Result<Credentials, AuthFailure> {
+        guard fieldNames.allSatisfy({ headers.count(of: $0) <= 1 }) else { return .failure(.malformedAuthorization) }
         guard let timestampText = headers["wechatpay-timestamp"], let nonce = headers["wechatpay-nonce"],
               let serial = headers["wechatpay-serial"], let signatureText = headers["wechatpay-signature"] else {
             return .failure(.malformedAuthorization)

@@ -105,6 +105,16 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         fields.removeAll { Self.sameAsVariable($0.name, lower) }
     }
 
+    /// Removes the fields that are `name` to a CGI-style backend (`sameAsVariable`) but not
+    /// spelled `name` (`idempotency_key` for `idempotency-key`): a guard reads the one spelling,
+    /// and a backend must not read another copy it did not check.
+    public mutating func removeRespellings(of name: String) {
+        let lower = Self.lowercase(name)
+        guard fields.contains(where: { Self.mayBeRespelled($0.name) && !Self.same($0.name, lower) && Self.sameAsVariable($0.name, lower) })
+        else { return }
+        fields.removeAll { !Self.same($0.name, lower) && Self.sameAsVariable($0.name, lower) }
+    }
+
     public mutating func removeAll(where shouldRemove: (Field) -> Bool) {
         fields.removeAll(where: shouldRemove)
     }

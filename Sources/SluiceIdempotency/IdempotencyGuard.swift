@@ -80,13 +80,21 @@ final class IdempotencyGuard: RequestGuard {
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
+        // `Idempotency_Key` is `Idempotency-Key` to a CGI, WSGI or PHP backend: a copy the guard
+        // does not read must not reach one that runs its own duplicate check on the header.
+        for case .header(let name) in rule.keys { request.head.headers.removeRespellings(of: name) }
         let keys: [IdempotencyKey]
         do {
             keys = try IdempotencyKey.findAll(rule.keys, in: request)
         } catch {
             return .reject(IdempotencyReplies.invalidKey(error))
         }
-        guard !keys.isEmpty else { return rule.required ? .reject(IdempotencyReplies.missingKey(rule)) : .proceed }
+        guard !keys.isEmpty else {
+            if rule.required { return .reject(IdempotencyReplies.missingKey(rule)) }
+            // Forwarded without duplicate protection: the access log says so.
+            request.logNotes.append("idempotency_key_missing")
+            return .proceed
+        }
         // Every key the request carries is claimed together: a retry with a fresh
         // Idempotency-Key for the same order still finds the order's record.
         let scope = request.merchantID ?? "-"

@@ -14,6 +14,8 @@ struct IdempotencyKey: Equatable {
     enum Problem: Error, Equatable {
         case invalidHeader(String)
         case repeatedHeader(String)
+        /// A key field the body has, with no usable value (empty, null, an object or an array).
+        case emptyBodyField(String)
         /// The rule reads a business key from a body that cannot be read strictly.
         case invalidBody(PayloadError)
     }
@@ -21,7 +23,9 @@ struct IdempotencyKey: Equatable {
     static let maximumLength = 255
 
     /// Every key the request carries, in the rule's order (empty: none). A business key needs
-    /// every named field as a non-empty scalar.
+    /// every named field; one that is there without a usable value (`"id": ""`, null, an object)
+    /// is refused, not taken for a request without the key: that one went to the backend
+    /// with no duplicate protection and nothing said so.
     static func findAll(_ sources: [IdempotencyRulePolicy.KeySource], in request: GuardRequest) throws(Problem) -> [IdempotencyKey] {
         var keys: [IdempotencyKey] = []
         for source in sources {
@@ -38,7 +42,8 @@ struct IdempotencyKey: Equatable {
                 do { payload = try body.payload() } catch { throw .invalidBody(error) }
                 var parts: [String] = []
                 for path in paths {
-                    guard let value = payload[path], !value.isContainer, !value.isNull, !value.isEmpty else { break }
+                    guard let value = payload[path] else { break }
+                    guard !value.isContainer, !value.isNull, !value.isEmpty else { throw .emptyBodyField(path) }
                     parts.append(value.text)
                 }
                 guard parts.count == paths.count else { continue }

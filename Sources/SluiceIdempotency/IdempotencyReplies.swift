@@ -18,6 +18,8 @@ enum IdempotencyReplies {
                                 "\(name) must be a string of 1 to 255 printable ASCII characters (quoted as an RFC 9651 sf-string, or bare)")
         case .repeatedHeader(let name):
             return self.problem(400, "invalid_idempotency_key", "the request carries more than one \(name)")
+        case .emptyBodyField(let path):
+            return self.problem(400, "invalid_idempotency_key", "\(path) must be a non-empty string or number: it is the request's idempotency key")
         case .invalidBody(let error):
             return .invalidBody(error)
         }

@@ -347,9 +347,23 @@ def test_wechatpay_callbacks_are_verified_on_the_crypto_pool(spawn, backend, red
         assert {k: r.json()[k] for k in ("type", "title", "status")} == {"type": "about:blank", "title": "Unauthorized", "status": 401}, r
     assert backend.stats()["requests"] - before == 1  # the stats request only
 
-    r = notify(good)
+    # A signature field sent twice (the first copy good) is malformed, as two Authorization
+    # fields are: both copies went upstream, and a backend reading the last read unchecked values.
+    before = backend.stats()["requests"]
+    for name, other in [("Wechatpay-Nonce", "zzzzzzzzzzzzzzzz"), ("Wechatpay-Signature", "AAAA"),
+                        ("Wechatpay-Serial", "OTHER"), ("Wechatpay-Timestamp", "1")]:
+        fresh = sign_callback(body)
+        r = notify(list(fresh.items()) + [(name, other)])
+        assert r.status == 401 and r.json()["error"] == "malformed_authorization", (name, r)
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+
+    # A respelled copy (what a CGI-style backend reads as the same field) is not forwarded.
+    r = notify(list(good.items()) + [("Wechatpay_Nonce", "zzzzzzzzzzzzzzzz"), ("wechatpay.serial", "OTHER")])
     assert r.status == 200, r
     assert r.json()["path"] == "/echo-notify"
+    forwarded = json.loads(r.body, object_pairs_hook=list)
+    names = [k for k, _ in dict(forwarded)["headers"] if k.replace("_", "-").replace(".", "-").startswith("wechatpay-")]
+    assert sorted(names) == sorted(k.lower() for k in good if k.startswith("Wechatpay")), names
     r = notify(good)
     assert r.status == 401 and r.json()["error"] == "replayed_nonce", r
 

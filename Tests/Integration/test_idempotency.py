@@ -548,3 +548,51 @@ def control(backend, settings: dict) -> None:
     with urllib.request.urlopen(request, timeout=5) as r:
         assert r.status == 200
 
+
+
+def test_a_key_field_without_a_value_is_refused_and_a_request_without_a_key_is_logged(spawn, redis):
+    """A key field the body has but empty (`"id": ""`, null, an object) was taken for no key: the
+    request went to the backend without duplicate protection and nothing said so. It is 400 now;
+    a request with no key on a rule that does not require one is forwarded with the reason
+    `idempotency_key_missing` in the access log; and a respelled `Idempotency_Key` (the same field
+    to a CGI, WSGI or PHP backend) is not forwarded, as the guard never read it."""
+    backend = spawn.backend()
+    port = free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["routes.yaml"] = files["routes.yaml"].replace(
+        "    match: {prefix: /echo}\n    cluster: demo\n", "    match: {prefix: /echo}\n    cluster: demo\n    idempotency: events\n")
+    files["idempotency.yaml"] = f"""\
+redis: {{address: 127.0.0.1:{redis.port}, deadline: 200ms}}
+idempotency:
+  - name: events
+    key: [{{header: idempotency-key}}, {{body: [id]}}]
+"""
+    s = spawn.sluice(files, port)
+
+    def post(body, headers=()):
+        with Conn(s.port) as c:
+            return c.request("POST", "/echo/events", [("Content-Type", "application/json"), *headers], json.dumps(body).encode())
+
+    before = backend.stats()["requests"]
+    for value in ["", None, {}, []]:
+        r = post({"id": value, "event_type": "TRANSACTION.SUCCESS"})
+        assert r.status == 400 and r.json()["error"] == "invalid_idempotency_key", (value, r)
+        assert "id must be a non-empty" in r.json()["message"], r
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+
+    r = post({"event_type": "TRANSACTION.SUCCESS"}, [("Idempotency_Key", "k-unread"), ("idempotency.key", "k-unread-2")])
+    assert r.status == 200, r
+    forwarded = [k for k, _ in dict(json.loads(r.body, object_pairs_hook=list))["headers"]]
+    assert not [k for k in forwarded if k.replace("_", "-").replace(".", "-") == "idempotency-key"], forwarded
+    r = post({"id": "EV-1"}, [("Idempotency-Key", "k-1"), ("IDEMPOTENCY_KEY", "k-unread")])
+    assert r.status == 200, r
+    forwarded = [(k, v) for k, v in dict(json.loads(r.body, object_pairs_hook=list))["headers"]
+                 if k.replace("_", "-").replace(".", "-") == "idempotency-key"]
+    assert forwarded == [("idempotency-key", "k-1")], forwarded
+
+    deadline = time.monotonic() + 5
+    while len(lines := [r for r in s.access_log() if r["path"] == "/echo/events"]) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Two loops, each with its own log buffer: compared without their order.
+    assert sorted((r["status"], r.get("reason") or "") for r in lines) == sorted(
+        [(400, "invalid_idempotency_key")] * 4 + [(200, "idempotency_key_missing"), (200, "")]), lines

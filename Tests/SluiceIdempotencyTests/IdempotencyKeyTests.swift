@@ -36,10 +36,14 @@ final class IdempotencyKeyTests: XCTestCase {
         XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(headers: [("idempotency-key", "\"k1\"")], json: order)),
                        [IdempotencyKey(kind: "h", value: "k1"), business])
         XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: order)), [business])
-        // A business key needs every field, as a non-empty scalar.
+        // A business key needs every field; one the body has without a usable value (empty, null,
+        // an object) is refused, not taken for a request without the key.
         XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1900000001"}"#)), [])
-        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","out_trade_no":""}"#)), [])
-        XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","out_trade_no":{"a":1}}"#)), [])
+        for value in [#""""#, "null", #"{"a":1}"#, "[]"] {
+            XCTAssertThrowsError(try IdempotencyKey.findAll(sources, in: request(json: #"{"mchid":"1","out_trade_no":"# + value + "}"))) {
+                XCTAssertEqual($0 as? IdempotencyKey.Problem, .emptyBodyField("out_trade_no"), value)
+            }
+        }
         XCTAssertEqual(try IdempotencyKey.findAll(sources, in: request()), [])
     }
 
