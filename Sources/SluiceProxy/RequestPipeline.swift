@@ -89,6 +89,10 @@ struct RequestPipeline {
                                             clientCertificateSubject: downstream.clientCertificateSubject)
             var bodyRefusal: BodyRefusal?
             let verdicts = await chain.evaluate(&guardRequest) { request in
+                if let refusal = Self.encodedBodyRefusal(head.headers, requestID: requestID) {
+                    bodyRefusal = refusal
+                    return refusal.reply
+                }
                 switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
                 case .success(let bytes):
                     bufferedBody = bytes
@@ -285,6 +289,22 @@ struct RequestPipeline {
             path: downstream.head.path, route: outcome.route, status: outcome.status, upstream: outcome.upstream,
             reason: outcome.reason, detail: outcome.detail, merchant: merchant, traceID: traceID, durationNanos: durationNanos,
             bytesIn: downstream.requestBodyBytes, bytesOut: downstream.responseBytesSent))
+    }
+
+    /// A body a guard reads (a signature over its bytes, its payment fields, its idempotency
+    /// key) is checked as sent: one with a Content-Encoding other than identity is refused (415,
+    /// RFC 9110 §15.5.16), since a backend that decodes it acts on other bytes than the ones
+    /// checked. A signed order sent with `Content-Encoding: gzip` and a plain body was validated
+    /// as plain and forwarded with the header.
+    static func encodedBodyRefusal(_ headers: HTTPHeaders, requestID: String) -> BodyRefusal? {
+        guard headers.contains(name: "content-encoding") else { return nil }
+        let encodings = headers.tokens(for: "content-encoding")
+        guard encodings.contains(where: { $0 != "identity" }) else { return nil }
+        var reply = LocalReply.json(status: 415, reason: "content_encoding_not_accepted",
+                                    message: "this route checks the request body as sent: send it without a Content-Encoding ("
+                                        + encodings.joined(separator: ", ") + ")", requestID: requestID)
+        reply.headers.appendLowercased(name: "accept-encoding", value: "identity")
+        return BodyRefusal(reply: reply, failure: .clientBodyInvalid)
     }
 
     /// Methods whose repetition changes nothing (RFC 9110 §9.2.2) that payment APIs use for

@@ -126,3 +126,27 @@ thread_pools:
     assert flood_statuses.count(503) > 0, "a pool of one thread and a queue of one never filled up"
     r = post(port, "/echo/big", big)
     assert r.status in (200, 503)
+
+
+def test_a_body_with_a_content_encoding_is_refused_where_a_guard_reads_it(spawn):
+    """A guard checks the body's bytes as sent; a backend that decodes a Content-Encoding acts on
+    others. A valid order with `Content-Encoding: gzip` and a plain body was validated as plain
+    and forwarded with the header. Now 415 (RFC 9110 §15.5.16) with Accept-Encoding: identity;
+    `identity` is no encoding; a route whose guards do not read the body forwards it as it was."""
+    import gzip
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    good = json.dumps({"id": "x", "count": 1}).encode()
+    before = backend.stats()["requests"]
+    for coding, body in [("gzip", good), ("gzip", gzip.compress(good)), ("identity, br", good), ("GZIP", good)]:
+        with Conn(s.port, timeout=10) as c:
+            r = c.request("POST", "/echo/coded", {"Content-Type": "application/json", "Content-Encoding": coding}, body)
+        assert r.status == 415 and r.json()["error"] == "content_encoding_not_accepted", (coding, r)
+        assert r.header("accept-encoding") == "identity", r
+    assert backend.stats()["requests"] - before == 1  # the stats request only
+    with Conn(s.port, timeout=10) as c:
+        r = c.request("POST", "/echo/coded", {"Content-Type": "application/json", "Content-Encoding": "identity"}, good)
+    assert r.status == 200, r
+    with Conn(s.port, timeout=10) as c:   # the `small` route has no guard reading bodies
+        r = c.request("POST", "/small/coded", {"Content-Type": "application/json", "Content-Encoding": "gzip"}, gzip.compress(good))
+    assert r.status == 200, r
