@@ -105,7 +105,8 @@ public enum PolicyLoader {
         return snapshot
     }
 
-    private static func isPolicyFileName(_ name: String) -> Bool {
+    /// Whether the loader reads a file of this name in the policy directory.
+    public static func isPolicyFileName(_ name: String) -> Bool {
         !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
     }
 

@@ -91,8 +91,8 @@ public final class LoopContext: @unchecked Sendable {
         if !changedListeners.isEmpty {
             for session in sessions.values where changedListeners.contains(session.listenerName) { session.drain() }
         }
-        // Pools of clusters whose endpoints or settings changed start afresh; the others keep
-        // their warm connections.
+        // Pools of clusters whose endpoints or connection settings changed start afresh; the
+        // others keep their warm connections and take the reloaded cluster.
         for (name, pool) in pools {
             guard let cluster = newConfiguration.clusters[name],
                   cluster.addresses == pool.cluster.addresses,
@@ -105,6 +105,7 @@ public final class LoopContext: @unchecked Sendable {
                 pools[name] = nil
                 continue
             }
+            pool.adopt(cluster)
         }
     }
 

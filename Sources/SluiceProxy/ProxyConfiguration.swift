@@ -22,8 +22,11 @@ public final class ProxyConfiguration: Sendable {
     let prioritisesCoreRoutes: Bool
 
     /// Fails when an endpoint cannot be resolved (host names are resolved here, once per load),
-    /// or a TLS listener's certificates cannot be loaded.
-    public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:]) throws(ConfigurationError) {
+    /// or a TLS listener's certificates cannot be loaded. `previous`: the configuration a reload
+    /// replaces; a cluster whose endpoints and outlier and health-check settings are unchanged
+    /// keeps what it learnt of its endpoints (ejections, failed checks).
+    public init(policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]] = [:],
+                previous: ProxyConfiguration? = nil) throws(ConfigurationError) {
         self.policy = policy
         self.generation = generation
         router = Router(routes: policy.routes)
@@ -40,7 +43,8 @@ public final class ProxyConfiguration: Sendable {
             clusters[cluster.name] = UpstreamCluster(policy: cluster, addresses: addresses,
                                                      tls: try cluster.tls.map { tls throws(ConfigurationError) in
                                                          try UpstreamTLS.makeContext(for: cluster, tls: tls)
-                                                     })
+                                                     },
+                                                     health: previous?.clusters[cluster.name]?.healthToKeep(for: cluster, addresses: addresses))
         }
         self.clusters = clusters
         var chains: [String: GuardChain] = [:]
@@ -91,11 +95,22 @@ struct UpstreamCluster: Sendable {
     /// Outlier ejection, shared by the loops.
     let health: EndpointHealth
 
-    init(policy: ClusterPolicy, addresses: [SocketAddress], tls: TLSClientContext?) {
+    /// `health`: a previous configuration's, when it still applies (`healthToKeep`).
+    init(policy: ClusterPolicy, addresses: [SocketAddress], tls: TLSClientContext?, health: EndpointHealth? = nil) {
         self.policy = policy
         self.addresses = addresses
         self.tls = tls
         names = addresses.map(\.description)
-        health = EndpointHealth(cluster: policy, names: names)
+        self.health = health ?? EndpointHealth(cluster: policy, names: names)
+    }
+
+    /// This cluster's endpoint health, for the same cluster in a reloaded policy, when it means
+    /// the same there: the same endpoints in the same order, judged by the same outlier and
+    /// health-check settings. A reload used to start every cluster afresh, so any reload (an
+    /// editor's swap file was one) put an ejected or failing endpoint back into rotation.
+    func healthToKeep(for next: ClusterPolicy, addresses nextAddresses: [SocketAddress]) -> EndpointHealth? {
+        guard nextAddresses.map(\.description) == names, next.outlierDetection == policy.outlierDetection,
+              next.healthCheck == policy.healthCheck else { return nil }
+        return health
     }
 }

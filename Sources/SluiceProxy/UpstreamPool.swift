@@ -55,7 +55,8 @@ struct SocketConnector: UpstreamConnector {
 /// One loop's connections to one cluster: idle keep-alive connections per endpoint and the
 /// requests outstanding per endpoint (for least-request balancing). Loop-confined: no locks.
 final class UpstreamPool {
-    let cluster: UpstreamCluster
+    /// The cluster as the latest policy has it (`adopt`): its settings and endpoint health.
+    private(set) var cluster: UpstreamCluster
     let loop: EventLoop
     private let connector: any UpstreamConnector
     private var idle: [[UpstreamConnection]]
@@ -69,6 +70,16 @@ final class UpstreamPool {
     /// request comes to take one (`acquire` checks only the ones it looks at): a quiet gateway
     /// must not hold the backend's sockets for ever. Armed while any connection is idle.
     private lazy var idleSweep = TimerNode { [weak self] in self?.closeExpiredIdle() }
+
+    /// A reload's cluster, when its connections stay (same endpoints, protocol and TLS; see
+    /// `LoopContext.adopt`): timeouts, retries, outlier and health-check settings, and the
+    /// endpoint health the reloaded health checker feeds, apply from the next request on. The
+    /// pool used to keep the cluster it was made with: a reload's new `retries` never applied,
+    /// and the reloaded health checker marked endpoints in a cluster no pool read.
+    func adopt(_ reloaded: UpstreamCluster) {
+        precondition(reloaded.names == cluster.names, "a pool adopts only a cluster with its endpoints")
+        cluster = reloaded
+    }
 
     init(cluster: UpstreamCluster, loop: EventLoop, connector: any UpstreamConnector) {
         self.cluster = cluster

@@ -1,4 +1,5 @@
 internal import CSys
+import SluicePolicy
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -127,12 +128,17 @@ final class ControlEvents {
                 if watch == parentWatch {
                     if name == entryName { changed = true; rewatch = true }
                 } else if watch == directoryWatch {
-                    changed = true
+                    // In the policy directory, only the files the loader reads are the policy:
+                    // an editor's swap file, backup or lock (`.routes.yaml.swp`, `routes.yaml~`)
+                    // reloaded it every few seconds while someone edited.
+                    if name.isEmpty || mask & UInt32(IN_ISDIR) != 0 || PolicyLoader.isPolicyFileName(name) { changed = true }
                     if mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 { rewatch = true }
                     // A directory made or moved in (a new `certs/`, a swapped `..data`).
                     if mask & UInt32(IN_ISDIR) != 0 || mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 { rewatch = true }
                 } else if subdirectoryWatches[watch] != nil {
-                    changed = true
+                    // Keys and certificates are named by the policy, in any file name; editor
+                    // debris is not one of them.
+                    if name.isEmpty || mask & UInt32(IN_ISDIR) != 0 || !Self.isEditorDebris(name) { changed = true }
                     if mask & UInt32(IN_ISDIR | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 || mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 {
                         rewatch = true
                     }
@@ -141,6 +147,13 @@ final class ControlEvents {
         }
         if rewatch { watchDirectory() }
         return changed
+    }
+
+    /// Files editors and tools leave beside the ones they edit: hidden swap and lock files
+    /// (vim's `.x.swp`, emacs's `.#x`), backups (`x~`, `#x#`, `.orig`, `.bak`) and temporaries.
+    static func isEditorDebris(_ name: String) -> Bool {
+        name.hasPrefix(".") || name.hasSuffix("~") || (name.hasPrefix("#") && name.hasSuffix("#"))
+            || [".swp", ".swx", ".swo", ".orig", ".bak", ".tmp", ".rej"].contains { name.hasSuffix($0) }
     }
 
     deinit {

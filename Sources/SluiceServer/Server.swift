@@ -61,10 +61,10 @@ public final class Server {
     }
 
     /// The proxy's view of a policy: resolved endpoints, TLS contexts, each route's guards.
-    static func configure(_ policy: PolicySnapshot, generation: Int,
-                          guards: [String: [any RequestGuard]]) -> Result<ProxyConfiguration, ValidationFailure> {
+    static func configure(_ policy: PolicySnapshot, generation: Int, guards: [String: [any RequestGuard]],
+                          previous: ProxyConfiguration? = nil) -> Result<ProxyConfiguration, ValidationFailure> {
         do {
-            return .success(try ProxyConfiguration(policy: policy, generation: generation, guards: guards))
+            return .success(try ProxyConfiguration(policy: policy, generation: generation, guards: guards, previous: previous))
         } catch {
             return .failure(ValidationFailure(description: error.description))
         }
@@ -209,7 +209,7 @@ public final class Server {
             if event == nil, let due = reloadDueAt, due <= .now {
                 reloadDueAt = nil
                 reload(store: store, guards: guards, contexts: contexts, generation: &generation, running: policy, status: status,
-                       trigger: "policy files changed")
+                       trigger: "policy files changed", holdsRemovedCoreRoutes: true)
                 continue
             }
             switch event {
@@ -248,12 +248,12 @@ public final class Server {
     /// guards activated and the configuration swapped in; the old generation is retired when
     /// its last request ends (each loop lets go of it at once).
     private func reload(store: ConfigurationStore, guards: GuardRegistry, contexts: [LoopContext], generation: inout Int,
-                        running initial: PolicySnapshot, status: ServerStatus, trigger: String) {
+                        running initial: PolicySnapshot, status: ServerStatus, trigger: String, holdsRemovedCoreRoutes: Bool = false) {
         let configuration: ProxyConfiguration
         let compiledGuards: CompiledGuards
         switch Self.loadPolicy(directory: policyDirectory, sections: guards.policySections).flatMap({ policy in
             guards.compile(policy).flatMap { compiled in
-                Self.configure(policy, generation: generation + 1, guards: compiled.byRoute).map { ($0, compiled) }
+                Self.configure(policy, generation: generation + 1, guards: compiled.byRoute, previous: store.configuration).map { ($0, compiled) }
             }
         }) {
         case .success(let (configured, compiled)): (configuration, compiledGuards) = (configured, compiled)
@@ -263,6 +263,19 @@ public final class Server {
             return
         }
         let policy = configuration.policy
+        // A file written in two steps (`cat a > f; cat b >> f`, a script appending a route) is
+        // valid YAML after the first when it breaks between routes, and the file watch applied
+        // it: refunds and notifications answered 404 until the second step. Removing a payment
+        // route is rare and deliberate, so the watch holds it; SIGHUP applies it.
+        if holdsRemovedCoreRoutes {
+            let removed = Self.coreRoutesRemoved(from: store.configuration.policy, to: policy)
+            if !removed.isEmpty {
+                status.reloadsRejected.wrappingAdd(1, ordering: .relaxed)
+                printError("sluice: reload (\(trigger)) held, keeping policy generation \(generation): it removes core route(s) "
+                           + removed.joined(separator: ", ") + " (a file still being written?); send SIGHUP to apply it")
+                return
+            }
+        }
         // Whether a listener speaks TLS is fixed by its sockets' start; its certificates reload.
         let tlsBefore = Set(initial.listeners.filter { $0.tls != nil }.map(\.name))
         let tlsAfter = Set(policy.listeners.filter { $0.tls != nil }.map(\.name))
@@ -297,6 +310,12 @@ public final class Server {
             runningPolicyText = after
         }
         Self.returnFreedMemory()
+    }
+
+    /// The names of the running policy's core routes that `next` does not have.
+    static func coreRoutesRemoved(from running: PolicySnapshot, to next: PolicySnapshot) -> [String] {
+        let kept = Set(next.routes.map(\.name))
+        return running.routes.filter { $0.routeClass == .core && !kept.contains($0.name) }.map(\.name).sorted()
     }
 
     /// What the policy changed that the running process keeps as it started: its sockets,

@@ -229,3 +229,49 @@ def test_file_changes_are_seen_after_the_policy_directory_is_replaced(spawn, bac
         assert wait_status(s.url + "/added/x", 404) == 404, "an edit after the replacement was not seen"
     finally:
         s.proc.stop()
+
+
+def reloads(s) -> int:
+    return s.proc.stderr().count("policy reloaded (policy files changed)")
+
+
+def test_the_file_watch_ignores_editor_debris_and_holds_a_reload_that_removes_a_payment_route(spawn, backend):
+    """An editor's swap, backup and lock files reloaded the policy every few seconds while
+    someone edited (each reload also reset what the gateway knew of its endpoints). And a routes
+    file written in two steps was applied after the first when it broke between routes: the
+    payment route answered 404 until the second. The watch now ignores files the policy is not
+    made of, and holds a reload that removes a core route (SIGHUP applies it)."""
+    s, files = own_sluice(spawn, backend)
+    policy = s.policy_dir
+    for name in [".routes.yaml.swp", "routes.yaml~", "#routes.yaml#", "routes.yaml.orig", "notes.txt"]:
+        (policy / name).write_text("routes: []\n")
+    (policy / "keys").mkdir()
+    time.sleep(0.6)  # the directory made: a change (a new keys/ may hold what the policy names)
+    settled = reloads(s)
+    (policy / "keys" / ".secret.swp").write_text("x")
+    (policy / "keys" / "secret~").write_text("x")
+    time.sleep(1.0)
+    assert reloads(s) == settled, s.proc.stderr()
+
+    routes = policy / "routes.yaml"
+    text = routes.read_text()
+    cut = text.index("  - name: echo")
+    routes.write_text(text[cut:].replace("routes:\n", ""))  # the first step: everything but pay
+    routes.write_text("routes:\n" + text[cut:])
+    s.proc.wait_for_output(r"reload \(policy files changed\) held, keeping policy generation \d+: it removes core route\(s\) pay",
+                           stream="stderr", timeout=5)
+    order = b'{"mchid":"1900000001","out_trade_no":"T-HELD-1","amount":{"total":1}}'
+    with Conn(s.port) as c:
+        assert c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, order).status == 200
+    routes.write_text(text)  # the second step: the whole file
+    deadline = time.monotonic() + 5
+    while reloads(s) == settled:
+        assert time.monotonic() < deadline, s.proc.stderr()
+        time.sleep(0.05)
+
+    routes.write_text("routes:\n" + text[cut:])  # meant: SIGHUP applies it
+    time.sleep(0.6)
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    with Conn(s.port) as c:
+        assert c.request("POST", "/v3/pay/transactions/jsapi", {"Content-Type": "application/json"}, order).status == 404
