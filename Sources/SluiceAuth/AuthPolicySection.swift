@@ -230,11 +230,12 @@ public struct AuthPolicySection: GuardPolicySection {
         } else {
             let path = Self.resolve(name, relativeTo: reader)
             source = path
-            guard let read = SecretFile.read(path) else {
-                reader.report("cannot read secret file \(path)", at: node)
+            switch SecretFile.readWithReason(path) {
+            case .success(let read): secret = read
+            case .failure(let failure):
+                reader.report("cannot read secret file \(path): \(failure.reason)", at: node)
                 return nil
             }
-            secret = read
         }
         guard secret.count >= Self.minimumSecretBytes else {
             reader.report("the secret in \(source) is shorter than \(Self.minimumSecretBytes) bytes", at: node)

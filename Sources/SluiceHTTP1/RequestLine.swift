@@ -108,3 +108,21 @@ struct RequestLine {
         return false
     }
 }
+
+/// The request target as the HTTP/1.1 parser takes it, for tools that must say what the proxy
+/// would do with a target (`sluice explain`): the origin form (an absolute-form target turned
+/// into its path and query, as RFC 9112 §3.2.2 has servers accept it), or the error the parser
+/// answers with.
+public enum RequestTarget {
+    public static func originForm(method: String, target: String) throws(HTTP1Error) -> String {
+        let line = Array("\(method) \(target) HTTP/1.1".utf8)
+        let parsed = line.withUnsafeBytes { raw -> Result<String, HTTP1Error> in
+            do throws(HTTP1Error) {
+                return .success(try RequestLine(HeadBytes(bytes: raw), 0..<raw.count, maxURIBytes: .max).target)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try parsed.get()
+    }
+}

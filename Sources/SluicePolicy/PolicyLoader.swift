@@ -33,11 +33,13 @@ public enum PolicyLoader {
         var unreadable: [PolicyError] = []
         for name in policyNames {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-            guard let data = FileManager.default.contents(atPath: path) else {
-                unreadable.append(PolicyError(file: path, line: 1, column: 1, message: "cannot read file"))
+            let bytes: [UInt8]
+            switch FileBytes.read(path) {
+            case .success(let read): bytes = read
+            case .failure(let failure):
+                unreadable.append(PolicyError(file: path, line: 1, column: 1, message: "cannot read file: \(failure.reason)"))
                 continue
             }
-            let bytes = [UInt8](data)
             if let text = String(validating: bytes, as: UTF8.self) {
                 sources.append((path, text))
             } else {

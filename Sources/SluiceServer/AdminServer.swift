@@ -38,6 +38,11 @@ final class ServerStatus: Sendable {
         state.withLock { $0 = (admin?.token, Date().timeIntervalSince1970, files, hash) }
     }
 
+    /// What the running policy says that the process keeps as it started until a restart
+    /// (listener addresses, workers, log files): two gateways with one `source_sha256` may
+    /// differ in these, and /admin/policy says so.
+    let restartPending = Mutex<[String]>([])
+
     var token: [UInt8]? { state.withLock { $0.token } }
     var loaded: (at: Double, files: [String], hash: String) { state.withLock { ($0.loadedAt, $0.files, $0.hash) } }
 }
@@ -144,12 +149,18 @@ final class AdminServer: @unchecked Sendable {
             let (loadedAt, files, hash) = status.loaded
             return Response(status: 200, body: "{\"generation\":\(status.generation.load(ordering: .relaxed)),\"loaded_at\":\(Int(loadedAt)),"
                 + "\"source_sha256\":\"\(hash)\","
+                + "\"restart_pending\":[\(status.restartPending.withLock { $0 }.map { "\"\(jsonEscaped($0))\"" }.joined(separator: ","))],"
                 + "\"files\":[\(files.map { "\"\(jsonEscaped($0))\"" }.joined(separator: ","))]}\n")
         case ("GET", "/admin/state"):
             return Response(status: 200, body: await state())
         case ("POST", _) where Self.isControlPath(path):
             if let refusal = authorize(head) { return refusal }
-            return await control(path: path, query: Self.query(head))
+            guard let query = Self.query(head) else {
+                // `level=shed&level=auto` took the last and lifted a pin: a script that appends
+                // parameters must not change an order by accident.
+                return Response(status: 400, body: "{\"error\":\"repeated_parameter\",\"detail\":\"each parameter may be given once\"}\n")
+            }
+            return await control(path: path, query: query)
         case (_, _) where Self.readPaths.contains(path) || Self.isControlPath(path):
             let allowed = Self.isControlPath(path) ? "POST" : "GET, HEAD"
             return Response(status: 405, body: "{\"error\":\"method_not_allowed\",\"detail\":\"\(path) takes \(allowed)\"}\n",
@@ -431,12 +442,16 @@ final class AdminServer: @unchecked Sendable {
         return out.text
     }
 
-    static func query(_ head: HTTPRequestHead) -> [String: String] {
+    /// The query's parameters; nil when one is given twice.
+    static func query(_ head: HTTPRequestHead) -> [String: String]? {
         var values: [String: String] = [:]
         for pair in (head.query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             // Percent-decoded: `level=%73hed` is `shed`.
-            if parts.count == 2 { values[PercentEncoding.decoded(parts[0])] = PercentEncoding.decoded(parts[1]) }
+            guard parts.count == 2 else { continue }
+            let name = PercentEncoding.decoded(parts[0])
+            guard values[name] == nil else { return nil }
+            values[name] = PercentEncoding.decoded(parts[1])
         }
         return values
     }

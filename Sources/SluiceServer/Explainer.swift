@@ -1,5 +1,6 @@
 import SluiceGuards
 import SluiceHTTP
+import SluiceHTTP1
 import SluicePolicy
 import SluiceProxy
 
@@ -57,8 +58,17 @@ public enum Explainer {
                          headers: [(String, String)], body: [UInt8]?) -> Explanation {
         var explanation = Explanation(request: "\(method) \(target)")
         let normalised: String
+        // First as the HTTP/1.1 parser takes it (an absolute-form target is served by its path;
+        // `health` or `*` is 400 before any routing), then as the router sees it.
+        let originForm: String
+        do throws(HTTP1Error) {
+            originForm = try RequestTarget.originForm(method: method, target: target)
+        } catch {
+            explanation.refusal = "refused before routing: \(error.status) \(error.reason) (\(error.message))"
+            return explanation
+        }
         do {
-            normalised = try PathNormalization.normalizedTarget(target, duplicateSlashes: policy.server.duplicateSlashes)
+            normalised = try PathNormalization.normalizedTarget(originForm, duplicateSlashes: policy.server.duplicateSlashes)
         } catch {
             explanation.refusal = "refused before routing: 400 \(error.reason) (\(error))"
             return explanation

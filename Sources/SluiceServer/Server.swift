@@ -288,9 +288,10 @@ public final class Server {
         }
         let restartOnly = Self.changesThatNeedARestart(from: initial, to: policy)
         if !restartOnly.isEmpty {
-            printError("sluice: reload: \(restartOnly.joined(separator: ", ")) take effect on restart (not applied now); "
+            printError("sluice: reload: \(restartOnly.joined(separator: ", ")): applied on restart only (not now); "
                        + "routes, clusters, timeouts and guards reload now")
         }
+        status.restartPending.withLock { $0 = restartOnly }
         generation += 1
         guards.activate(compiledGuards)
         status.guardCountHistory.generationReplaced(by: configuration.guardCounters)

@@ -3,6 +3,7 @@ import Foundation
 import SluiceAuth
 import SluicePolicy
 import SluiceHTTP
+import SluiceIO
 
 /// `sluice sign`: the headers that sign one request, for curl and load scripts. Each call uses a
 /// fresh nonce and the current time, so its output is good for one request within the
@@ -54,8 +55,7 @@ struct Sign: ParsableCommand {
     func run() throws {
         var body: [UInt8] = []
         if let bodyFile {
-            guard let data = FileManager.default.contents(atPath: bodyFile) else { throw ValidationError("cannot read body file \(bodyFile)") }
-            body = [UInt8](data)
+            body = try readFile(bodyFile, what: "body file")
         }
         // Signed as the gateway will check it: on the path's normal form.
         let target: String
@@ -70,7 +70,13 @@ struct Sign: ParsableCommand {
         switch scheme {
         case .merchantHMAC:
             guard let keyFile else { throw ValidationError("merchant-hmac needs --key-file") }
-            guard let secret = SecretFile.read(keyFile) else { throw ValidationError("cannot read key file \(keyFile)") }
+            let secret: [UInt8]
+            switch SecretFile.readWithReason(keyFile) {
+            case .success(let read): secret = read
+            case .failure(let failure):
+                printError("sluice sign: cannot read key file \(keyFile): \(failure.reason)")
+                throw ExitCode(1)
+            }
             value = MerchantHMAC.authorization(secret: secret, merchant: merchant, method: method, target: target, body: body,
                                                timestamp: time, nonce: nonce)
         case .wechatpayV3:
@@ -80,5 +86,16 @@ struct Sign: ParsableCommand {
         }
         guard let value else { throw ValidationError("cannot sign: unreadable key, invalid % escape in the query, or OpenSSL failed") }
         print("Authorization: \(value)")
+    }
+}
+
+/// A file a subcommand reads whole (pipes and `/dev/stdin` too); a file that cannot be read is
+/// said with the system's reason and exit status 1, not as a usage error.
+func readFile(_ path: String, what: String) throws -> [UInt8] {
+    switch FileBytes.read(path) {
+    case .success(let bytes): return bytes
+    case .failure(let failure):
+        printError("sluice: cannot read \(what) \(path): \(failure.reason)")
+        throw ExitCode(1)
     }
 }

@@ -98,8 +98,7 @@ struct Explain: ParsableCommand {
         }
         var body: [UInt8]?
         if let bodyFile {
-            guard let data = FileManager.default.contents(atPath: bodyFile) else { throw ValidationError("cannot read \(bodyFile)") }
-            body = [UInt8](data)
+            body = try readFile(bodyFile, what: "body file")
             if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("content-type", "application/json")) }
         }
         switch Explainer.explain(directory: policy, method: method, target: path, headers: headers, body: body, json: json) {

@@ -149,6 +149,7 @@ def test_health_readiness_and_metrics_that_move_with_traffic(spawn):
     assert value(metrics(s), "sluice_guard_decisions_total", route="echo", guard="degrade", decision="pass") == passed_before + 1
     policy = json.loads(call(s, "GET", "/admin/policy")[1])
     assert policy["generation"] == 2 and len(policy["source_sha256"]) == 64
+    assert policy["restart_pending"] == [], policy
     assert state["endpoints_out"] == [] and state["redis"] is None
 
 
@@ -158,6 +159,9 @@ def test_state_changes_need_the_token_and_take_effect(spawn):
     assert call(s, "POST", "/admin/degrade?level=shed")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=shed", token="wrong-token-0123456789abcdef00")[0] == 401
     assert call(s, "POST", "/admin/degrade?level=loud", token=TOKEN)[0] == 400
+    # A parameter given twice (the last used to win: `level=shed&level=auto` lifted a pin).
+    status, body, _ = call(s, "POST", "/admin/degrade?level=shed&level=auto", token=TOKEN)
+    assert status == 400 and json.loads(body)["error"] == "repeated_parameter", body
     # Two Authorization fields are refused whichever holds the token (the first one decided).
     for pair in ([f"Bearer {TOKEN}", "Bearer wrong"], ["Bearer wrong", f"Bearer {TOKEN}"]):
         with Conn(int(s.admin.rsplit(":", 1)[1])) as c:
@@ -512,3 +516,17 @@ def test_running_out_of_descriptors_is_not_counted_against_the_backend(backend, 
             c.close()
         proc.stop()
 
+
+
+def test_admin_policy_names_what_waits_for_a_restart(spawn):
+    """A reload that changes the worker count is applied for the rest but keeps the workers the
+    process started with: /admin/policy said nothing of it, and two gateways with one
+    source_sha256 could run differently."""
+    backend = spawn.backend()
+    s = gateway(spawn, backend)
+    gateway_file = s.policy_dir / "gateway.yaml"
+    gateway_file.write_text(gateway_file.read_text().replace("workers: 2", "workers: 1"))
+    s.proc.signal(signal.SIGHUP)
+    s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+    policy = json.loads(call(s, "GET", "/admin/policy")[1])
+    assert policy["generation"] == 2 and policy["restart_pending"] == ["server.workers"], policy

@@ -207,3 +207,28 @@ def test_check_refuses_an_admin_listener_on_every_interface_unless_said(binaries
     assert check(policy).returncode == 0
     _edit(admin, "address: 0.0.0.0:9901", "address: 10.0.0.5:9901")   # a management address: as written
     assert check(policy).returncode == 0, check(policy).stderr
+
+
+def test_sign_reads_a_body_and_a_key_from_a_pipe_and_names_why_a_file_cannot_be_read(binaries, tmp_path):
+    """`--body-file /dev/stdin` and `--key-file <(...)` said "cannot read" (with a usage text and
+    exit 64, as if the arguments were wrong); a file that is missing did not say why."""
+    from conftest import REPO
+    key = REPO / "policies" / "keys" / "1900000001.hmac"
+    body = b'{"mchid":"1900000001","out_trade_no":"T-PIPE-1","amount":{"total":1}}'
+    (tmp_path / "body.json").write_bytes(body)
+    common = ["--merchant", "1900000001", "--method", "POST", "--path", "/v3/pay/transactions/jsapi",
+              "--timestamp", "1700000000", "--nonce", "abcdefghijklmnop"]
+    from_file = subprocess.run([str(SLUICE), "sign", "--key-file", str(key), *common, "--body-file", str(tmp_path / "body.json")],
+                               capture_output=True, timeout=20)
+    assert from_file.returncode == 0, from_file.stderr
+    from_pipe = subprocess.run(f"cat {key} | {SLUICE} sign --key-file /dev/stdin {' '.join(common)} --body-file {tmp_path / 'body.json'}",
+                               shell=True, capture_output=True, timeout=20)
+    assert from_pipe.returncode == 0 and from_pipe.stdout == from_file.stdout, from_pipe.stderr
+    body_pipe = subprocess.run([str(SLUICE), "sign", "--key-file", str(key), *common, "--body-file", "/dev/stdin"],
+                               input=body, capture_output=True, timeout=20)
+    assert body_pipe.returncode == 0 and body_pipe.stdout == from_file.stdout, body_pipe.stderr
+    missing = subprocess.run([str(SLUICE), "sign", "--key-file", str(tmp_path / "nope.hmac"), *common],
+                             capture_output=True, text=True, timeout=20)
+    assert missing.returncode == 1, missing
+    assert "cannot read key file" in missing.stderr and "No such file or directory" in missing.stderr, missing.stderr
+    assert "Usage" not in missing.stderr, missing.stderr

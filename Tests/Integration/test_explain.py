@@ -47,6 +47,17 @@ def test_no_route_and_a_refused_path():
     assert "refused before routing: 400" in explain("--path", "/v3/%2e%2e/%2e%2e/etc")
 
 
+def test_targets_are_taken_as_the_proxy_takes_them():
+    """An absolute-form target is served by its path (RFC 9112 §3.2.2) and `health` or `*` is
+    400 before routing, but explain said 404 no_route for all of them."""
+    for target in ["http://pay.example/health", "HTTP://127.0.0.1:8080/health"]:
+        text = explain("--path", target)
+        assert "(normalised: /health)" in text and "route: health " in text, text
+    assert "refused before routing: 400 invalid_target" in explain("--path", "health")
+    assert "refused before routing: 400 invalid_target" in explain("--path", "*")
+    assert "refused before routing: 400 absolute_form_not_supported" in explain("--path", "ftp://x/health")
+
+
 def test_json_output():
     answer = json.loads(explain("--method", "GET", "--path", "/v3/pay/transactions/out-trade-no/T1?mchid=1900000001", "--json"))
     assert answer["route"] == "wechat-v3-query-order"

@@ -68,7 +68,7 @@ def test_settings_fixed_at_start_are_said_to_need_a_restart(spawn, backend, tmp_
     gateway = s.policy_dir / "gateway.yaml"
     gateway.write_text(gateway.read_text().replace("access_log: stdout", f"access_log: {tmp_path / 'access.log'}"))
     s.proc.signal(signal.SIGHUP)
-    s.proc.wait_for_output(r"reload: server\.access_log take effect on restart \(not applied now\)", stream="stderr", timeout=5)
+    s.proc.wait_for_output(r"reload: server\.access_log: applied on restart only \(not now\)", stream="stderr", timeout=5)
     assert curl(s.url + "/echo/after").status == 200
 
 

@@ -230,6 +230,7 @@ final class AuthGuardTests: RedisLoopTestCase {
         XCTAssertThrowsError(try policy(secrets: "[keys/missing.hmac]")) { error in
             XCTAssertTrue("\(error)".contains("policy.yaml:6:"), "\(error)")
             XCTAssertTrue("\(error)".contains("cannot read secret file"), "\(error)")
+            XCTAssertTrue("\(error)".contains("No such file or directory"), "the system's reason: \(error)")
         }
         try "short".write(to: directory.appendingPathComponent("keys/short.hmac"), atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try policy(secrets: "[keys/short.hmac]")) { error in
