@@ -52,15 +52,16 @@ public struct AdminPolicySection: GuardPolicySection {
         if let node = fields["token_file"], let name = reader.text(node, expected: "a file path") {
             let path = name.hasPrefix("/") ? name
                 : ((reader.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: path) else {
-                reader.report("cannot read admin token file '\(name)'", at: node)
+            // Read as every secret file is: trailing line breaks are the editor's, not the token's.
+            let token: [UInt8]
+            switch SecretFile.readWithReason(path) {
+            case .success(let read): token = read
+            case .failure(let failure):
+                reader.report("cannot read admin token file \(path): \(failure.reason)", at: node)
                 return nil
             }
-            // Trailing line breaks are the editor's, not the token's.
-            var token = [UInt8](data)
-            while let last = token.last, last == 10 || last == 13 { token.removeLast() }
             guard token.count >= Self.minimumTokenBytes else {
-                reader.report("admin token in '\(name)' is shorter than \(Self.minimumTokenBytes) bytes", at: node)
+                reader.report("admin token in \(path) is shorter than \(Self.minimumTokenBytes) bytes", at: node)
                 return nil
             }
             policy.token = token

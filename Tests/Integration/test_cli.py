@@ -232,3 +232,14 @@ def test_sign_reads_a_body_and_a_key_from_a_pipe_and_names_why_a_file_cannot_be_
     assert missing.returncode == 1, missing
     assert "cannot read key file" in missing.stderr and "No such file or directory" in missing.stderr, missing.stderr
     assert "Usage" not in missing.stderr, missing.stderr
+
+
+def test_check_names_the_file_and_the_reason_of_an_unreadable_admin_token(binaries, tmp_path):
+    """Said as `cannot read admin token file 'keys/nope.token'` (the name as written, no reason)
+    where every other file error gives the full path and the system's reason."""
+    files = standard_policy(free_port(), free_port(), free_port())
+    files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{free_port()}, token_file: keys/nope.token}}\n"
+    d = write_policy(tmp_path / "p", files)
+    r = check(d)
+    assert r.returncode == 1, r
+    assert re.search(r"admin\.yaml:1:\d+: cannot read admin token file /\S+/keys/nope\.token: No such file or directory", r.stderr), r.stderr
