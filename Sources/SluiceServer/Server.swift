@@ -49,7 +49,12 @@ public final class Server {
         // policy (a routes file emptied mid-write, or removed before its replacement was copied
         // in) took every payment route down while /readyz still said ready.
         guard !policy.routes.isEmpty else {
-            return .failure(ValidationFailure(description: "\(directory):1:1: no routes defined (every request would be answered 404: "
+            // Point at an empty file when there is one (the routes file emptied mid-write).
+            let empty = policy.sourceFiles.first { file in
+                (try? FileBytes.read(file).get())?.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ?? false
+            }
+            let place = empty.map { "\($0):1:1: the file is empty and" } ?? "\(directory):1:1:"
+            return .failure(ValidationFailure(description: "\(place) no routes defined (every request would be answered 404: "
                                                           + "is a routes file empty or missing?)"))
         }
         // Checks that need two sections of different modules, so neither module could do them.

@@ -57,6 +57,8 @@ def test_a_routes_file_emptied_or_removed_is_refused_and_the_routes_stay(spawn, 
         assert curl(s.url + "/echo/still").status == 200
         check = subprocess.run([str(SLUICE), "check", str(s.policy_dir)], capture_output=True, text=True, timeout=20)
         assert check.returncode == 1 and "no routes defined" in check.stderr, check
+        # The emptied file is named (it said the directory); a removed one cannot be.
+        assert ("routes.yaml:1:1: the file is empty and no routes defined" in check.stderr) == (times == 1), check.stderr
     routes.write_text(files["routes.yaml"])
 
 
