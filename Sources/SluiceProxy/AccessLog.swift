@@ -31,14 +31,17 @@ struct AccessLogRecord {
 /// write(2) when it passes a few KiB (kept under PIPE_BUF-ish sizes so loops sharing stdout do
 /// not interleave mid-line) and on a short timer, so the hot path does no syscall per request.
 final class AccessLogWriter {
-    private let fd: Int32
+    private let file: LogFile
     private var buffer: [UInt8] = []
     private let flushThreshold = 3584
     private let loop: EventLoop
     private var flushTimer: TimerNode?
+    /// Lines kept while the file cannot be written (a full disk), per loop; beyond it the
+    /// oldest are given up (and counted).
+    static let maximumBacklog = 1 << 20
 
-    init(fd: Int32, loop: EventLoop) {
-        self.fd = fd
+    init(file: LogFile, loop: EventLoop) {
+        self.file = file
         self.loop = loop
         buffer.reserveCapacity(8192)
     }
@@ -78,18 +81,21 @@ final class AccessLogWriter {
 
     func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 {
-                    if written < 0 && errno == EINTR { continue }
-                    break  // a log that cannot be written must not stop the proxy
-                }
-                offset += written
-            }
+        if buffer.withUnsafeBytes({ file.append($0) }) {
+            buffer.removeAll(keepingCapacity: true)
+            return
         }
-        buffer.removeAll(keepingCapacity: true)
+        // Not written (a full disk): the lines stay for the next try, a second from now; a log
+        // that cannot be written never stops the proxy, so past the bound the oldest go.
+        if buffer.count > Self.maximumBacklog {
+            var cut = buffer.count - Self.maximumBacklog
+            while cut < buffer.count && buffer[cut - 1] != UInt8(ascii: "\n") { cut += 1 }
+            file.noteDropped(buffer[..<cut].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
+            buffer.removeFirst(cut)
+        }
+        let timer = flushTimer ?? TimerNode { [unowned self] in self.flush() }
+        flushTimer = timer
+        if !timer.isScheduled { loop.schedule(timer, at: Deadline.now.adding(.seconds(1))) }
     }
 
     private func wallClockMillis() -> UInt64 {

@@ -40,19 +40,25 @@ public final class LoopContext: @unchecked Sendable {
     /// `snapshot()` on the loop).
     public let metrics = RequestMetrics()
 
+    /// `accessLog` nil = no access log.
+    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil) {
+        self.init(loop: loop, store: store, accessLog: accessLog, transactionLog: transactionLog, connector: SocketConnector())
+    }
+
     /// `accessLogFD` nil = no access log.
     public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, transactionLogFD: Int32? = nil) {
-        self.init(loop: loop, store: store, accessLogFD: accessLogFD, transactionLogFD: transactionLogFD, connector: SocketConnector())
+        self.init(loop: loop, store: store, accessLog: accessLogFD.map { LogFile(fd: $0, name: "access log") },
+                  transactionLog: transactionLogFD.map { LogFile(fd: $0, name: "transaction log") }, connector: SocketConnector())
     }
 
     /// With another way to reach upstreams (the in-process pipeline tests' in-memory one).
-    init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, transactionLogFD: Int32? = nil, connector: any UpstreamConnector) {
+    init(loop: EventLoop, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil, connector: any UpstreamConnector) {
         self.loop = loop
         self.store = store
         self.connector = connector
         configuration = store.configuration
-        accessLog = accessLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
-        transactionLog = transactionLogFD.map { AccessLogWriter(fd: $0, loop: loop) }
+        self.accessLog = accessLog.map { AccessLogWriter(file: $0, loop: loop) }
+        self.transactionLog = transactionLog.map { AccessLogWriter(file: $0, loop: loop) }
     }
 
     public var openSessionCount: Int { openSessions.load(ordering: .relaxed) }

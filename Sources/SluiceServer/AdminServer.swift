@@ -42,6 +42,8 @@ final class ServerStatus: Sendable {
     /// (listener addresses, workers, log files): two gateways with one `source_sha256` may
     /// differ in these, and /admin/policy says so.
     let restartPending = Mutex<[String]>([])
+    /// The access and transaction logs (set once at start), for their write-failure counters.
+    let logFiles = Mutex<[LogFile]>([])
 
     var token: [UInt8]? { state.withLock { $0.token } }
     var loaded: (at: Double, files: [String], hash: String) { state.withLock { ($0.loadedAt, $0.files, $0.hash) } }
@@ -436,6 +438,11 @@ final class AdminServer: @unchecked Sendable {
         }
         out.family("sluice_policy_generation", "gauge", "The running policy's generation (1 at start, +1 per applied reload).")
         out.sample("sluice_policy_generation", [], status.generation.load(ordering: .relaxed))
+        out.family("sluice_log_write_failures_total", "counter", "Batches of log lines the access or transaction log could not take (a full disk); kept and tried again.")
+        let logFiles = status.logFiles.withLock { $0 }
+        for file in logFiles { out.sample("sluice_log_write_failures_total", [("log", file.label)], file.failures) }
+        out.family("sluice_log_records_dropped_total", "counter", "Log lines given up: a loop's backlog passed 1 MiB while its log could not be written.")
+        for file in logFiles { out.sample("sluice_log_records_dropped_total", [("log", file.label)], file.dropped) }
         out.family("sluice_reloads_total", "counter", "Policy reloads, by result.")
         out.sample("sluice_reloads_total", [("result", "applied")], status.reloadsApplied.load(ordering: .relaxed))
         out.sample("sluice_reloads_total", [("result", "rejected")], status.reloadsRejected.load(ordering: .relaxed))

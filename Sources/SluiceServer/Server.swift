@@ -126,11 +126,14 @@ public final class Server {
         runningPolicyText = try? PolicyDiff.canonical(directory: policyDirectory)
         Self.returnFreedMemory()
         let store = ConfigurationStore(configuration)
-        let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLogFD: accessLogFD, transactionLogFD: transactionLogFD) }
+        let accessLog = accessLogFD.map { LogFile(fd: $0, name: "access log") }
+        let transactionLog = transactionLogFD.map { LogFile(fd: $0, name: "transaction log") }
+        let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLog: accessLog, transactionLog: transactionLog) }
 
         // The admin listener (loop 0), bound first: when the listeners say they listen, it does too,
         // and a taken port fails start-up.
         let status = ServerStatus()
+        status.logFiles.withLock { $0 = [accessLog, transactionLog].compactMap { $0 } }
         status.guardCountHistory.start(with: configuration.guardCounters)
         status.policyLoaded(policy.guardPolicy(AdminPolicy.sectionName, as: AdminPolicy.self), files: policy.sourceFiles)
         var admin: AdminServer?
@@ -226,8 +229,8 @@ public final class Server {
                 // Editors write files in several steps: wait for the directory to settle.
                 reloadDueAt = .after(.milliseconds(300))
             case .reopenLogs:
-                Self.reopen(policy.server.accessLog, fd: accessLogFD, what: "access log")
-                Self.reopen(policy.server.transactionLog, fd: transactionLogFD, what: "transaction log")
+                Self.reopen(policy.server.accessLog, file: accessLog)
+                Self.reopen(policy.server.transactionLog, file: transactionLog)
             case .ignored(let signal):
                 printStatus("sluice: \(signal) ignored")
             case .drain:
@@ -350,16 +353,13 @@ public final class Server {
 
     /// A log file opened again at its path, on the same descriptor (`dup2` swaps it under every
     /// loop's writer at once): logrotate moves the file away, SIGUSR1, and lines go to a new one.
-    private static func reopen(_ target: AccessLogTarget, fd: Int32?, what: String) {
-        guard case .file(let path) = target, let fd else { return }
-        let fresh = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fresh >= 0 else {
-            printError("sluice: cannot reopen \(what) \(path): \(String(cString: strerror(errno))) (still writing to the old file)")
+    private static func reopen(_ target: AccessLogTarget, file: LogFile?) {
+        guard case .file(let path) = target, let file else { return }
+        if let failure = file.reopen(path) {
+            printError("sluice: cannot reopen \(file.name) \(path): \(failure) (still writing to the old file)")
             return
         }
-        _ = dup2(fresh, fd)
-        close(fresh)
-        printStatus("sluice: reopened \(what) \(path)")
+        printStatus("sluice: reopened \(file.name) \(path)")
     }
 
     /// A log's file descriptor: stdout, none, or the file opened for appending.

@@ -50,7 +50,7 @@ class PipelineTestCase: EventLoopTestCase {
         let configuration = try ProxyConfiguration(policy: snapshot, generation: 1, guards: guards)
         lastContext = try await onLoop { loop in
             downstream.loop = loop
-            let context = LoopContext(loop: loop, store: ConfigurationStore(configuration), accessLogFD: nil, connector: upstream)
+            let context = LoopContext(loop: loop, store: ConfigurationStore(configuration), accessLog: nil, connector: upstream)
             await RequestPipeline(context: context, listenerName: "test").serve(downstream)
             return context
         }
