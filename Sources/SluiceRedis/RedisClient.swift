@@ -89,14 +89,15 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
-    /// Connected, and no breaker refusing calls: a Redis that stopped answering (a stalled or
-    /// frozen server keeps its TCP connections up) reads as not answering once its breaker opens.
+    /// Connected, and its breakers closed: a Redis that stopped answering (a stalled or frozen
+    /// server keeps its TCP connections up) reads as not answering once its breaker opens, and
+    /// until a probe closes it again. (A breaker half-open to probe read as answering: the
+    /// `redis_unreachable` alert resolved every few seconds while Redis was still frozen.)
     public var isAnswering: Bool {
         guard isConnected else { return false }
-        let now = loop.now
         switch backend {
-        case .single(let connection): return !connection.breaker.isRefusing(now: now)
-        case .cluster(let cluster): return cluster.primaryConnections.allSatisfy { !$0.breaker.isRefusing(now: now) }
+        case .single(let connection): return connection.breaker.isClosed
+        case .cluster(let cluster): return cluster.primaryConnections.allSatisfy { $0.breaker.isClosed }
         }
     }
 

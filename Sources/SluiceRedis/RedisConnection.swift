@@ -237,6 +237,18 @@ public final class RedisConnection: @unchecked Sendable {
 
     // MARK: - Connection lifecycle
 
+    /// The trouble last said on stderr, nil once connected again: one line when a connection
+    /// goes bad and one when it is back, not one per reconnect attempt. Nothing said it at all:
+    /// a mistyped password (WRONGPASS) or a wrong CA read only as "0 of 2 Redis connections
+    /// answering", the same as a network outage.
+    private var troubleSaid: String?
+
+    private func say(trouble: String) {
+        guard troubleSaid == nil else { return }
+        troubleSaid = trouble
+        printError("sluice: redis \(address.map { "\($0)" } ?? "-") (loop \(loop.index)): \(trouble); its calls fail until it is back")
+    }
+
     private func connect() {
         guard let address else {
             state = .closed
@@ -255,11 +267,16 @@ public final class RedisConnection: @unchecked Sendable {
             case .success(let (connection, reader)):
                 state = .connected(connection)
                 connects += 1
+                if troubleSaid != nil {
+                    troubleSaid = nil
+                    printError("sluice: redis \(address) (loop \(loop.index)): connected again")
+                }
                 backoff = configuration.reconnectMinimum
                 breaker.reset()
                 loop.spawn { [self] in await readLoop(connection, reader: reader, epoch: myEpoch) }
                 loop.spawn { [self] in await writeLoop(connection, epoch: myEpoch) }
             case .failure(let error):
+                say(trouble: "cannot connect: \(error)")
                 failAll(.unavailable("\(error)"))
                 scheduleReconnect()
                 cluster?.nodeTrouble(self)
@@ -279,6 +296,7 @@ public final class RedisConnection: @unchecked Sendable {
 
     private func connectionLost(epoch lostEpoch: Int, _ why: String) {
         guard lostEpoch == epoch, case .connected(let connection) = state else { return }
+        say(trouble: "connection lost: \(why)")
         connection.close()
         epoch += 1
         failAll(.unavailable(why))

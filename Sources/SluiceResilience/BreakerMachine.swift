@@ -242,10 +242,11 @@ public struct BreakerMachine: Sendable {
         return Transition(from: before, to: "closed", reason: "a new connection answered")
     }
 
-    /// Whether calls are refused now (open, not yet due for a probe, or forced open).
-    public func isRefusing(now: UInt64) -> Bool {
-        if let forced { return forced == .open }
-        if case .open(let until) = state { return now < until }
+    /// Closed (or forced closed): calls go through and the last ones did not fail it. Open and
+    /// half-open are not: a probe let through is not the thing it probes being back.
+    public var isClosed: Bool {
+        if let forced { return forced == .closed }
+        if case .closed = state { return true }
         return false
     }
 

@@ -4,6 +4,7 @@ frozen / restarted, shadow rules, leases (fewer Redis calls, admitted within the
 Each test is bounded to a few seconds."""
 import json
 import re
+import subprocess
 import threading
 import time
 
@@ -481,3 +482,26 @@ def test_a_cost_above_what_a_rule_can_grant_gets_no_retry_after(spawn, backend, 
         assert never.status == 429 and never.json()["error"] == "cost_exceeds_limit", never
         assert never.header("retry-after") is None and never.header("ratelimit") is None, never
         assert c.request("GET", "/echo/costly", {"x-cost": "1500"}).status == 200
+
+
+def test_a_redis_that_refuses_the_password_is_said_on_stderr_once_per_connection(spawn, backend, redis):
+    """A mistyped password (WRONGPASS) read only as `0 of 2 Redis connections answering` in an
+    alert, the same as a network outage; nothing said why. Each connection now says its trouble
+    once (not at every reconnect attempt), with Redis's own words."""
+    subprocess.run(["redis-cli", "-p", str(redis.port), "CONFIG", "SET", "requirepass", "the-right-password-0123"],
+                   check=True, capture_output=True, timeout=10)
+    try:
+        port = free_port()
+        limits = "  - {name: per-client, algorithm: token_bucket, rate: 100/s, burst: 100, key: [client_ip], on_redis_failure: allow}\n"
+        files = policy(port, backend.port, redis.port, limits, route("r", "/r", ["per-client"]))
+        files["limits.yaml"] = files["limits.yaml"].replace("  deadline:", "  password_file: redis.password\n  deadline:")
+        files["redis.password"] = "a-mistyped-password-0123\n"
+        s = spawn.sluice(files, port)
+        s.proc.wait_for_output(r"sluice: redis 127\.0\.0\.1:%d \(loop \d\): cannot connect: .*WRONGPASS" % redis.port,
+                               stream="stderr", timeout=5, count=2)
+        time.sleep(1.5)  # reconnect attempts go on meanwhile
+        assert s.proc.stderr().count("cannot connect") == 2, s.proc.stderr()
+        assert statuses(s.port, "/r/x", 3) == [200] * 3, "on_redis_failure: allow"
+    finally:
+        subprocess.run(["redis-cli", "-p", str(redis.port), "-a", "the-right-password-0123", "--no-auth-warning",
+                        "CONFIG", "SET", "requirepass", ""], capture_output=True, timeout=10)

@@ -48,9 +48,9 @@ final class RedisBreakerTests: XCTestCase {
         let before = breaker.epoch
         _ = breaker.record(.failure, epoch: before, now: 0)
         _ = breaker.record(.failure, epoch: before, now: 0)
-        XCTAssertTrue(breaker.isRefusing(now: 1))
+        XCTAssertFalse(breaker.isClosed)
         XCTAssertEqual(breaker.reset()?.to, "closed", "the reconnect's handshake answered")
-        XCTAssertFalse(breaker.isRefusing(now: 1))
+        XCTAssertTrue(breaker.isClosed)
         XCTAssertNil(breaker.record(.failure, epoch: before, now: 2), "a call sent before the trip")
         XCTAssertNil(breaker.record(.failure, epoch: before, now: 2))
         XCTAssertEqual(breaker.state, .closed)
@@ -60,5 +60,20 @@ final class RedisBreakerTests: XCTestCase {
         XCTAssertEqual(String(decoding: RESPWriter.command(["SET", "k", "10"]), as: UTF8.self),
                        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n10\r\n")
         XCTAssertEqual(RedisScript("return 1").sha1, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+    }
+
+    /// What the `redis_unreachable` alert reads: an open breaker whose open time is over (a
+    /// probe may go) and a half-open one are not "answering"; only a closed one is.
+    func testOnlyAClosedBreakerCountsAsAnswering() {
+        var breaker = BreakerMachine(policy: .consecutiveFailures(1, openFor: .seconds(1)))
+        XCTAssertTrue(breaker.isClosed)
+        _ = breaker.record(.failure, epoch: breaker.epoch, now: 0)
+        XCTAssertFalse(breaker.isClosed, "open")
+        let probe = breaker.allow(now: 2_000_000_000)
+        XCTAssertTrue(probe.allowed)
+        XCTAssertEqual(breaker.stateName, "half_open")
+        XCTAssertFalse(breaker.isClosed, "half-open: a probe is not Redis back")
+        _ = breaker.record(.success(slow: false), epoch: probe.epoch, now: 2_000_000_001)
+        XCTAssertTrue(breaker.isClosed)
     }
 }
