@@ -9,9 +9,12 @@ import SluicePolicy
 /// what the guards saw, and a retry can send them again.
 ///
 /// Memory is bounded twice: by the route's `max_body` (413) and by the loop's
-/// `body_buffer_per_loop` (503 with Retry-After: the gateway is busy, not the client wrong).
-/// A declared length is reserved before any byte is read, so a request that cannot fit is
-/// refused at once; a body of unknown length reserves as it arrives. HTTP/1.1 clients waiting
+/// `body_buffer_per_loop` (503 with Retry-After: the gateway is busy, not the client wrong), of
+/// which one client holds at most a quarter. A declared length that would not fit now is refused
+/// at once, but the budget is taken only as bytes arrive: reserving the declared length up front
+/// let a client that sent headers alone (no credentials, no body: 40 connections of `POST` with
+/// `Content-Length: 65536` and nothing after) hold the whole budget, and every other client's
+/// payment got 503 `body_buffer_full`. HTTP/1.1 clients waiting
 /// for `100 Continue` get it here; HTTP/2 streams open their flow-control window as the body
 /// is buffered.
 struct BodyPhase<Downstream: DownstreamExchange> {
@@ -26,23 +29,24 @@ struct BodyPhase<Downstream: DownstreamExchange> {
     var minimumRate = 0
     /// Bytes of the loop's budget this request holds; the pipeline gives them back when it ends.
     private(set) var reserved = 0
+    /// Whose share of the budget they come from (`ClientIdentity.client`).
+    let client: String
 
-    init(downstream: Downstream, context: LoopContext, route: RouteLimits, deadline: Deadline) {
+    init(downstream: Downstream, context: LoopContext, route: RouteLimits, deadline: Deadline, client: String) {
         self.downstream = downstream
         self.context = context
         self.route = route
         self.deadline = deadline
+        self.client = client
     }
 
     mutating func read() async -> Result<[UInt8], BodyRefusal> {
         let limit = route.maxBodyBytes
         if let declared = downstream.declaredBodyLength {
             guard declared <= limit else { return .failure(tooLarge(declared)) }
-            guard reserve(declared) else { return .failure(buffersFull()) }
+            guard context.bodyBufferHasRoom(for: declared, client: client) else { return .failure(buffersFull()) }
         }
         var bytes: [UInt8] = []
-        // Not for an empty body: even reserving 0 gives an empty array storage of its own.
-        if reserved > 0 { bytes.reserveCapacity(reserved) }
         let started = context.loop.now
         do {
             try await downstream.willReadBody()
@@ -55,6 +59,8 @@ struct BodyPhase<Downstream: DownstreamExchange> {
                     } else if bytes.count + slice.count > reserved && !reserve(bytes.count + slice.count - reserved) {
                         refusal = buffersFull()
                     } else {
+                        // Storage grows with what came (never the declared length up front: a
+                        // client sending one byte of each body would make it allocate the rest).
                         bytes.append(contentsOf: slice)
                     }
                 }
@@ -86,7 +92,7 @@ struct BodyPhase<Downstream: DownstreamExchange> {
     }
 
     private mutating func reserve(_ bytes: Int) -> Bool {
-        guard context.reserveBodyBuffer(bytes) else { return false }
+        guard context.reserveBodyBuffer(bytes, client: client) else { return false }
         reserved += bytes
         return true
     }

@@ -20,6 +20,9 @@ public final class LoopContext: @unchecked Sendable {
     /// Request bodies held in memory on this loop right now (the body phase), against the
     /// policy's `body_buffer_per_loop`.
     private(set) var bufferedBodyBytes = 0
+    /// The same, per client (its address as `ClientIdentity` has it): one client may hold at
+    /// most a quarter of the budget, so that no client alone can make the others' payments 503.
+    private var bufferedBodyBytesByClient: [String: Int] = [:]
     private var sessions: [ObjectIdentifier: any DownstreamConnection] = [:]
     /// Sessions parked since the heap was last trimmed (see `continueParked`).
     private var parkedSinceTrim = 0
@@ -116,14 +119,27 @@ public final class LoopContext: @unchecked Sendable {
     }
 
     /// Takes `bytes` of the loop's body buffer budget; false (nothing taken) when it would go over.
-    func reserveBodyBuffer(_ bytes: Int) -> Bool {
-        guard bufferedBodyBytes + bytes <= configuration.policy.server.bodyBufferPerLoop else { return false }
+    /// Whether `bytes` more fit the loop's budget and the client's share of it (taken if so).
+    func reserveBodyBuffer(_ bytes: Int, client: String) -> Bool {
+        let budget = configuration.policy.server.bodyBufferPerLoop
+        let clientHolds = bufferedBodyBytesByClient[client, default: 0]
+        guard bufferedBodyBytes + bytes <= budget, clientHolds + bytes <= max(budget / 4, 1) else { return false }
         bufferedBodyBytes += bytes
+        bufferedBodyBytesByClient[client] = clientHolds + bytes
         return true
     }
 
-    func releaseBodyBuffer(_ bytes: Int) {
+    /// Whether `bytes` would fit now (nothing taken): a declared length that cannot is refused
+    /// before the body is read.
+    func bodyBufferHasRoom(for bytes: Int, client: String) -> Bool {
+        let budget = configuration.policy.server.bodyBufferPerLoop
+        return bufferedBodyBytes + bytes <= budget && bufferedBodyBytesByClient[client, default: 0] + bytes <= max(budget / 4, 1)
+    }
+
+    func releaseBodyBuffer(_ bytes: Int, client: String) {
         bufferedBodyBytes -= bytes
+        let left = bufferedBodyBytesByClient[client, default: 0] - bytes
+        bufferedBodyBytesByClient[client] = left > 0 ? left : nil
     }
 
     func pool(for clusterName: String) -> UpstreamPool? {

@@ -79,7 +79,7 @@ struct RequestPipeline {
         var bufferedBody: [UInt8]?
         // The loop's body-buffer bytes this request holds, given back whatever the exit path.
         var bodyBufferReserved = 0
-        defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved) } }
+        defer { if bodyBufferReserved > 0 { context.releaseBodyBuffer(bodyBufferReserved, client: identity.client) } }
         let chain = configuration.guardChains[route.name]
         if let chain, chain.headRewriters != nil {
             chain.rewriteHead(&head)
@@ -93,7 +93,7 @@ struct RequestPipeline {
                     bodyRefusal = refusal
                     return refusal.reply
                 }
-                switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
+                switch await readBody(downstream, route: limits, started: started, client: identity.client, reserved: &bodyBufferReserved) {
                 case .success(let bytes):
                     bufferedBody = bytes
                     request.body = RequestBody(bytes: bytes, contentType: head.headers["content-type"])
@@ -141,7 +141,7 @@ struct RequestPipeline {
         let keepsArrivedBody = downstream.requestBodyArrived && !downstream.requestBodyFinished
             && (pool.cluster.policy.protocol == .h2 ? pool.cluster.policy.retries != nil : safe)
         if bufferedBody == nil, route.requestBuffering, !downstream.requestBodyArrived || keepsArrivedBody {
-            switch await readBody(downstream, route: limits, started: started, reserved: &bodyBufferReserved) {
+            switch await readBody(downstream, route: limits, started: started, client: identity.client, reserved: &bodyBufferReserved) {
             case .success(let bytes):
                 bufferedBody = bytes
             case .failure(let refusal):
@@ -237,8 +237,9 @@ struct RequestPipeline {
     /// The body phase with the listener's body timeouts; the budget it takes is added to `reserved`
     /// (the caller gives it back when the request ends, whatever the exit).
     private func readBody<Downstream: DownstreamExchange>(_ downstream: Downstream, route: RouteLimits, started: Deadline,
-                                                          reserved: inout Int) async -> Result<[UInt8], BodyRefusal> {
-        var phase = BodyPhase(downstream: downstream, context: context, route: route, deadline: started.adding(nanoseconds: route.totalTimeoutNanoseconds))
+                                                          client: String, reserved: inout Int) async -> Result<[UInt8], BodyRefusal> {
+        var phase = BodyPhase(downstream: downstream, context: context, route: route,
+                              deadline: started.adding(nanoseconds: route.totalTimeoutNanoseconds), client: client)
         phase.inactivityNanoseconds = bodyTimeoutNanoseconds
         phase.minimumRate = bodyMinimumRate
         let result = await phase.read()
