@@ -155,6 +155,22 @@ final class AuthGuard: RequestGuard {
         (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 
+    /// A request that carries no credential of any of the route's schemes, when every one of
+    /// them is read from the head (not signed inside the body, as WeChat Pay v2 and Alipay are),
+    /// or a credential field sent twice: refused before the body is read. A client with no
+    /// credentials made the gateway buffer (and, over HTTP/1.1, ask for with `100 Continue`)
+    /// the bodies it then refused.
+    func refusalBeforeBody(_ request: GuardRequest) -> LocalReply? {
+        guard !schemes.contains(where: { $0 == .wechatpayV2 || $0 == .alipayRSA2 }) else { return nil }
+        let headers = request.head.headers
+        if headers.count(of: "authorization") > 1 || headers.count(of: policy.apiKeyHeader) > 1 {
+            return refusal(.malformedAuthorization)
+        }
+        let hasCredential = headers.contains(name: "authorization") || headers.contains(name: policy.apiKeyHeader)
+            || WeChatPayCallback.applies(to: headers) || (schemes.contains(.mtls) && request.clientCertificateSubject != nil)
+        return hasCredential ? nil : refusal(.missingSignature, missingSignatureMessage)
+    }
+
     private func authenticate(_ request: inout GuardRequest) async -> GuardVerdict {
         // The merchant header is ours to set, in any spelling a backend may read as it; the API
         // key is never forwarded, whichever scheme decides.

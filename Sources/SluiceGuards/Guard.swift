@@ -70,6 +70,10 @@ public protocol RequestGuard: Sendable {
     /// True when the guard reads the request body (`GuardRequest.body`): the proxy then reads
     /// the whole body (up to the route's `max_body`) before this guard runs.
     var needsBody: Bool { get }
+    /// For a guard that `needsBody`: the refusal it can give from the head alone, before the
+    /// body is read (nil: it needs the body to decide). A request refused here never makes the
+    /// gateway read, buffer or ask for (`100 Continue`) its body.
+    func refusalBeforeBody(_ request: GuardRequest) -> LocalReply?
     /// Runs on the request's event loop. May record what it learned in `request` for later guards.
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict
     /// What this guard would check for `request`, in a line for `sluice explain`: its settings,
@@ -80,6 +84,7 @@ public protocol RequestGuard: Sendable {
 
 extension RequestGuard {
     public var needsBody: Bool { false }
+    public func refusalBeforeBody(_ request: GuardRequest) -> LocalReply? { nil }
     public func explain(_ request: GuardRequest) -> String { "" }
 }
 

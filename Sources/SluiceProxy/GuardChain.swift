@@ -44,10 +44,21 @@ struct GuardChain: Sendable {
     func evaluate(_ request: inout GuardRequest, readBody: (inout GuardRequest) async -> LocalReply?) async -> Outcome {
         var outcome = Outcome()
         for (index, guardStep) in guards.enumerated() {
-            if index == firstBodyGuard, let refusal = await readBody(&request) {
-                outcome.reply = refusal
-                outcome.rejectedBy = "body"
-                return outcome
+            if index == firstBodyGuard {
+                // Refused on its head (no credentials at all): the body is never read.
+                if let early = guardStep.refusalBeforeBody(request) {
+                    guardStep.counters.record(.reject(early))
+                    var reply = early
+                    for field in outcome.responseHeaders { reply.headers.appendLowercased(name: field.name, value: field.value) }
+                    outcome.reply = reply
+                    outcome.rejectedBy = guardStep.name
+                    return outcome
+                }
+                if let refusal = await readBody(&request) {
+                    outcome.reply = refusal
+                    outcome.rejectedBy = "body"
+                    return outcome
+                }
             }
             let verdict = await guardStep.evaluate(&request)
             guardStep.counters.record(verdict)

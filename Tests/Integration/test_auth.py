@@ -496,3 +496,23 @@ limits:
     forged = sign("POST", "/v3/pay/transactions/jsapi", ORDER, secret=b"not-the-merchant-secret-0123")
     got = [pay(s.port, forged) for _ in range(3)]
     assert [(r.status, r.json()["error"]) for r in got] == [(401, "bad_signature"), (401, "bad_signature"), (429, "rate_limited")], got
+
+
+def test_a_request_with_no_credentials_is_refused_before_its_body(spawn, backend, redis):
+    """A POST with no Authorization on a route signed in headers: 401 from its head. The gateway
+    answered `100 Continue` and read (and held buffer for) the body of every such request first,
+    a cheap way for a client with no credentials to take the body buffer from paying ones."""
+    import socket
+    s, _ = gateway(spawn, backend, redis)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+        sock.sendall(b"POST /v3/pay/transactions/jsapi HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: 65536\r\n\r\n")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"missing_signature" in answer and b"100 Continue" not in answer, answer[:400]
+    # Two Authorization fields are refused from the head as well; a signed order still works.
+    with Conn(s.port) as c:
+        r = c.request("POST", "/v3/pay/transactions/jsapi", [("Content-Type", "application/json"),
+                      ("Authorization", sign("POST", "/v3/pay/transactions/jsapi", ORDER)), ("Authorization", "x")], ORDER)
+    assert r.status == 401 and r.json()["error"] == "malformed_authorization", r
+    assert pay(s.port, sign("POST", "/v3/pay/transactions/jsapi", ORDER)).status == 200
