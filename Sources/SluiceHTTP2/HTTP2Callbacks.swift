@@ -236,7 +236,8 @@ extension HTTP2ServerSession {
                 // As on HTTP/1.1: `ev%41l`, `good@evil`, `evil:80:80` name another host (or none)
                 // to the URL parsers backends build links with (nghttp2 lets `%` and `@` through).
                 stream.rejection = .json(status: 400, reason: "invalid_host", message: "the authority is not a host and optional port")
-            } else if let authority = stream.authority, let host = stream.headers["host"], host != authority {
+            } else if let authority = stream.authority, let host = stream.headers["host"],
+                      host.lowercased() != authority.lowercased() {  // host names compare without case (RFC 3986 §6.2.2.1)
                 // RFC 9113 8.3.1: Host and :authority naming different origins is malformed;
                 // routing on one and forwarding the other would be a smuggling vector.
                 stream.rejection = .json(status: 400, reason: "host_authority_mismatch",

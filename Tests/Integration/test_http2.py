@@ -140,6 +140,14 @@ def test_local_replies_over_h2(h2s):
         c.send(c.headers_frame(sid, [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", "/echo/a")]))
         bad = c.response(sid)
         assert bad.status == 400 and bad.json()["error"] == "invalid_host", (authority, bad)
+    # Host and :authority: another host is malformed; the same host in other case is not
+    # (host names compare without case: it was 400 host_authority_mismatch).
+    for host, status in [("Pay.Example", 200), ("other.example", 400)]:
+        sid = c.new_stream_id()
+        c.send(c.headers_frame(sid, [(":method", "GET"), (":scheme", "http"), (":authority", "pay.example"),
+                                     (":path", "/echo/host"), ("host", host)]))
+        answered = c.response(sid)
+        assert answered.status == status, (host, answered)
     # Two Content-Types, as on HTTP/1.1: a backend may read the body by the other one.
     twice = c.response(c.request("POST", "/echo/ct", [("content-type", "application/json"),
                                                      ("content-type", "application/x-www-form-urlencoded")], body=b"{}"))
