@@ -418,7 +418,7 @@ final class AdminServer: @unchecked Sendable {
             out.family("sluice_redis_connections_up", "gauge", "Connections to the shared Redis that are up (one per loop).")
             out.sample("sluice_redis_connections_up", [], redis.up)
             out.family("sluice_redis_connections_answering", "gauge",
-                       "Connections to the shared Redis that are up and not refused by their breaker (a frozen Redis keeps its connections up).")
+                       "Connections to the shared Redis that are up and whose breaker is closed (a frozen Redis keeps its connections up; a breaker probing it is not closed yet).")
             out.sample("sluice_redis_connections_answering", [], redis.answering)
             out.family("sluice_redis_connections", "gauge", "Connections to the shared Redis (one per loop).")
             out.sample("sluice_redis_connections", [], redis.total)

@@ -18,6 +18,14 @@ final class AlertEngine: @unchecked Sendable {
     private let loop: EventLoop
     /// Loop 0's state only.
     private var firing: [String: Bool] = [:]
+    /// Per alert: how many state changes it had (the payload's `sequence`), whether a webhook
+    /// delivery of it is running, and the newest message waiting for that one to end. One
+    /// delivery at a time per alert, and a newer state ends an older one's retries: retries of
+    /// a `firing` message arrived after the `resolved` one, and a receiver acting on the last
+    /// message showed the breaker open for good.
+    private var sequences: [String: Int] = [:]
+    private var delivering: Set<String> = []
+    private var waiting: [String: (AlertRule.Webhook, [UInt8], String)] = [:]
     private var samples: [(time: UInt64, total: Int, errors: Int)] = []
 
     init(view: ServerView, loop: EventLoop) {
@@ -90,7 +98,10 @@ final class AlertEngine: @unchecked Sendable {
     }
 
     private func send(_ webhook: AlertRule.Webhook, alert: String, state: String, detail: String) {
-        let body = Array("{\"alert\":\"\(jsonEscaped(alert))\",\"state\":\"\(state)\",\"detail\":\"\(jsonEscaped(detail))\",\"time\":\(time(nil))}\n".utf8)
+        let sequence = sequences[alert, default: 0] + 1
+        sequences[alert] = sequence
+        let body = Array(("{\"alert\":\"\(jsonEscaped(alert))\",\"state\":\"\(state)\",\"detail\":\"\(jsonEscaped(detail))\","
+                          + "\"time\":\(time(nil)),\"sequence\":\(sequence)}\n").utf8)
         var headers = HTTPHeaders()
         headers.appendLowercased(name: "host", value: "\(webhook.host):\(webhook.port)")
         headers.appendLowercased(name: "content-type", value: "application/json")
@@ -99,13 +110,31 @@ final class AlertEngine: @unchecked Sendable {
         var request: [UInt8] = []
         HTTP1Serializer.appendRequestHead(HTTPRequestHead(method: "POST", target: webhook.path, version: .http1_1, headers: headers), to: &request)
         request.append(contentsOf: body)
-        let message = request
-        loop.spawn { [loop] in
+        if delivering.contains(alert) {
+            waiting[alert] = (webhook, request, state)
+            return
+        }
+        deliver(webhook, request, alert: alert, state: state, sequence: sequence)
+    }
+
+    /// Sends one message (with its retries, while no newer state of the alert came), then the
+    /// newest one that waited meanwhile. Loop 0, like the checks.
+    private func deliver(_ webhook: AlertRule.Webhook, _ message: [UInt8], alert: String, state: String, sequence: Int) {
+        delivering.insert(alert)
+        loop.spawn { [self, loop] in
+            defer {
+                delivering.remove(alert)
+                if let (webhook, next, nextState) = waiting.removeValue(forKey: alert) {
+                    deliver(webhook, next, alert: alert, state: nextState, sequence: sequences[alert, default: 0])
+                }
+            }
             var pause = Duration.milliseconds(500)
             for attempt in 0...webhook.retries {
                 if attempt > 0 {
                     await loop.sleep(until: .after(pause))
                     pause = pause * 2
+                    // Superseded: the newer state goes instead of this one's retries.
+                    guard waiting[alert] == nil else { return }
                 }
                 guard let address = SocketAddress(host: webhook.host, port: webhook.port) else { return }
                 do {
@@ -121,7 +150,8 @@ final class AlertEngine: @unchecked Sendable {
                     continue
                 }
             }
-            printError("sluice: alert \(alert) \(state): webhook http://\(webhook.host):\(webhook.port)\(webhook.path) did not take it")
+            printError("sluice: alert \(alert): webhook http://\(webhook.host):\(webhook.port)\(webhook.path) did not take "
+                       + "the \(state) message (\(webhook.retries + 1) tries)")
         }
     }
 }

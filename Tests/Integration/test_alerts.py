@@ -42,28 +42,34 @@ def wait_for(predicate, what, timeout=6.0):
         time.sleep(0.05)
 
 
+def alerting_gateway(spawn, backend, sections: str):
+    """The standard policy with an admin listener (token), a breaker `demo` on cluster `demo`,
+    and `sections` (alerts, ...); the sluice and its admin URL."""
+    port, admin_port = free_port(), free_port()
+    files = standard_policy(port, backend.port, free_port())
+    files["keys/admin.token"] = TOKEN + "\n"
+    files["ops.yaml"] = f"""\
+admin: {{address: 127.0.0.1:{admin_port}, token_file: keys/admin.token}}
+breakers:
+  - {{name: demo, cluster: demo}}
+""" + sections
+    return spawn.sluice(files, port), f"http://127.0.0.1:{admin_port}"
+
+
 def test_alerts_fire_and_resolve_with_a_log_line_and_a_webhook(spawn, backend):
     hook_port = free_port()
     server = HTTPServer(("127.0.0.1", hook_port), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Hook.received = []
     try:
-        port, admin_port = free_port(), free_port()
-        files = standard_policy(port, backend.port, free_port())
-        files["keys/admin.token"] = TOKEN + "\n"
-        files["ops.yaml"] = f"""\
-admin: {{address: 127.0.0.1:{admin_port}, token_file: keys/admin.token}}
-breakers:
-  - {{name: demo, cluster: demo}}
+        s, admin = alerting_gateway(spawn, backend, f"""\
 degrade:
   signals: {{in_flight: 1000}}
 alerts:
   - {{name: demo-breaker, when: {{breaker_open: demo}}, webhook: {{url: "http://127.0.0.1:{hook_port}/sluice", timeout: 1s, retries: 2}}}}
   - {{name: degraded, when: {{degrade_level: fallback}}}}
   - {{name: errors, when: {{error_rate: {{above: 0.5, window: 30s, min_requests: 5}}}}}}
-"""
-        s = spawn.sluice(files, port)
-        admin = f"http://127.0.0.1:{admin_port}"
+""")
         admin_post(admin, "/admin/breakers/demo?state=open")
         wait_for(lambda: any(body["state"] == "firing" for _, body in Hook.received), "no firing webhook")
         path, body = next((p, b) for p, b in Hook.received if b["state"] == "firing")
@@ -133,3 +139,49 @@ alerts:
     while "sluice: alert redis resolved" not in s.proc.stderr():
         assert time.monotonic() < deadline, "the alert did not resolve after Redis came back"
         traffic(0.2)
+
+
+class FlakyHook(BaseHTTPRequestHandler):
+    """Answers 500 while `failing`, 200 after; records every message it took (2xx)."""
+    failing = True
+    taken: list = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        status = 500 if FlakyHook.failing else 200
+        if status == 200:
+            FlakyHook.taken.append(body)
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_gets_an_alerts_messages_in_order_and_never_a_stale_retry_last(spawn, backend):
+    """Retries of a `firing` message the webhook refused arrived after the `resolved` one, and a
+    receiver acting on the last message showed the breaker open for good. Now one delivery at a
+    time per alert, a newer state ends an older one's retries, and each message has a sequence."""
+    hook_port = free_port()
+    server = HTTPServer(("127.0.0.1", hook_port), FlakyHook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    FlakyHook.failing, FlakyHook.taken = True, []
+    try:
+        s, admin = alerting_gateway(spawn, backend, f"""\
+alerts:
+  - {{name: demo-breaker, when: {{breaker_open: demo}}, webhook: {{url: "http://127.0.0.1:{hook_port}/sluice", timeout: 1s, retries: 3}}}}
+""")
+        admin_post(admin, "/admin/breakers/demo?state=open")
+        wait_for(lambda: "alert demo-breaker firing" in s.proc.stderr(), "firing")
+        admin_post(admin, "/admin/breakers/demo?state=auto")
+        wait_for(lambda: "alert demo-breaker resolved" in s.proc.stderr(), "resolved")
+        time.sleep(0.3)
+        FlakyHook.failing = False  # the firing message's retries (0.5 s, 1 s, 2 s apart) are still due
+        wait_for(lambda: any(m["state"] == "resolved" for m in FlakyHook.taken), "no resolved message", timeout=8)
+        time.sleep(3.5)  # any stale retry would have come by now
+        assert FlakyHook.taken[-1]["state"] == "resolved", FlakyHook.taken
+        sequences = [m["sequence"] for m in FlakyHook.taken]
+        assert sequences == sorted(sequences) and sequences[-1] == 2, FlakyHook.taken
+    finally:
+        server.shutdown()
