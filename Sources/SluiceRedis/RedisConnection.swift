@@ -243,6 +243,27 @@ public final class RedisConnection: @unchecked Sendable {
     /// answering", the same as a network outage.
     private var troubleSaid: String?
 
+    /// A key every gateway sets (NX, no expiry) when it connects: found missing on a reconnect,
+    /// Redis lost its data meanwhile (restarted without persistence, or flushed), and with it
+    /// the idempotency records, nonces and rate-limit counts. That was said nowhere, and an
+    /// order completed before the restart was executed again when retried.
+    static let dataCanaryKey = "sluice:data-canary"
+
+    private func checkDataKept(onReconnect: Bool, address: SocketAddress) {
+        // A cluster spreads keys over nodes: one key cannot vouch for every node's data.
+        guard cluster == nil else { return }
+        let call = RedisCall()
+        call.command = RESPWriter.command(["SET", Self.dataCanaryKey, "1", "NX"])
+        enqueue(call)
+        let reply = RedisPendingReply(call: call)
+        loop.spawn { [self] in
+            guard onReconnect, case .success(.status("OK")) = await reply.reply() else { return }
+            printError("sluice: redis \(address) (loop \(loop.index)): its data is gone (restarted empty or flushed: "
+                       + "\(Self.dataCanaryKey), set before, is missing): idempotency records, nonces and rate-limit counts "
+                       + "started over, so a payment completed before may be executed again if retried; run Redis with persistence")
+        }
+    }
+
     private func say(trouble: String) {
         guard troubleSaid == nil else { return }
         troubleSaid = trouble
@@ -271,6 +292,7 @@ public final class RedisConnection: @unchecked Sendable {
                     troubleSaid = nil
                     printError("sluice: redis \(address) (loop \(loop.index)): connected again")
                 }
+                checkDataKept(onReconnect: connects > 1, address: address)
                 backoff = configuration.reconnectMinimum
                 breaker.reset()
                 loop.spawn { [self] in await readLoop(connection, reader: reader, epoch: myEpoch) }

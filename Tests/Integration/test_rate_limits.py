@@ -505,3 +505,34 @@ def test_a_redis_that_refuses_the_password_is_said_on_stderr_once_per_connection
     finally:
         subprocess.run(["redis-cli", "-p", str(redis.port), "-a", "the-right-password-0123", "--no-auth-warning",
                         "CONFIG", "SET", "requirepass", ""], capture_output=True, timeout=10)
+
+
+def test_a_redis_that_comes_back_empty_is_said_and_one_that_kept_its_data_is_not(spawn, backend, tmp_path):
+    """A Redis restarted without persistence (or flushed) lost the idempotency records, nonces
+    and counts, and nothing said so: an order completed before was executed again when retried.
+    A key each gateway sets when it connects, found missing on a reconnect, says it (once)."""
+    from conftest import Redis
+    port = free_port()
+    limits = "  - {name: per-client, algorithm: token_bucket, rate: 100/s, burst: 100, key: [client_ip], on_redis_failure: allow}\n"
+    persistent = Redis(tmp_path / "redis-kept", persistent=True)
+    try:
+        s = spawn.sluice(policy(port, backend.port, persistent.port, limits, route("r", "/r", ["per-client"]), workers=1), port)
+        assert statuses(s.port, "/r/x", 2) == [200] * 2
+        persistent.shutdown()
+        persistent.start()  # the same data, from its append-only file
+        s.proc.wait_for_output(r"sluice: redis .*: connected again", stream="stderr", timeout=10)
+        time.sleep(0.5)
+        assert "its data is gone" not in s.proc.stderr(), s.proc.stderr()
+    finally:
+        persistent.stop()
+
+    empty = Redis(tmp_path / "redis-empty")
+    try:
+        port = free_port()
+        s = spawn.sluice(policy(port, backend.port, empty.port, limits, route("r", "/r", ["per-client"]), workers=1), port)
+        assert statuses(s.port, "/r/x", 2) == [200] * 2
+        empty.kill()
+        empty.start()  # no persistence: every key gone
+        s.proc.wait_for_output(r"sluice: redis 127\.0\.0\.1:%d \(loop 0\): its data is gone" % empty.port, stream="stderr", timeout=10)
+    finally:
+        empty.stop()
