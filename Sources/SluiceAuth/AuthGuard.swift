@@ -162,12 +162,17 @@ final class AuthGuard: RequestGuard {
     /// the bodies it then refused.
     func refusalBeforeBody(_ request: GuardRequest) -> LocalReply? {
         guard !schemes.contains(where: { $0 == .wechatpayV2 || $0 == .alipayRSA2 }) else { return nil }
-        let headers = request.head.headers
-        if headers.count(of: "authorization") > 1 || headers.count(of: policy.apiKeyHeader) > 1 {
-            return refusal(.malformedAuthorization)
+        // One pass over the fields (names are lower-case): this runs for every signed request.
+        var authorizations = 0, apiKeys = 0, callbackSignature = false
+        let apiKeyHeader = policy.apiKeyHeader
+        for field in request.head.headers {
+            if field.name == "authorization" { authorizations += 1 }
+            else if field.name == apiKeyHeader { apiKeys += 1 }
+            else if field.name == "wechatpay-signature" { callbackSignature = true }
         }
-        let hasCredential = headers.contains(name: "authorization") || headers.contains(name: policy.apiKeyHeader)
-            || WeChatPayCallback.applies(to: headers) || (schemes.contains(.mtls) && request.clientCertificateSubject != nil)
+        if authorizations > 1 || apiKeys > 1 { return refusal(.malformedAuthorization) }
+        let hasCredential = authorizations + apiKeys > 0 || callbackSignature
+            || (schemes.contains(.mtls) && request.clientCertificateSubject != nil)
         return hasCredential ? nil : refusal(.missingSignature, missingSignatureMessage)
     }
 
