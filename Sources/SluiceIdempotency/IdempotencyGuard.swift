@@ -110,6 +110,7 @@ final class IdempotencyGuard: RequestGuard {
         let owner = owners.next()
         let connection = redis[request.loopIndex]
         let waitUntil = Deadline.now.adding(rule.inFlightWait)
+        let localCompletionWaitUntil = Deadline.now.adding(.milliseconds(200))
         var pause = Duration.milliseconds(10)
         while true {
             let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
@@ -143,7 +144,17 @@ final class IdempotencyGuard: RequestGuard {
             case .inFlight(let holder):
                 // Ended in this process a moment ago, and Redis has not taken its completion yet.
                 switch pending.completion(owner: holder) {
-                case .done(let stored)?: return replay(stored)
+                case .done(let stored)?:
+                    // Its completion is on its way to Redis: a claim made once it is there records
+                    // this request's other keys with the record (a replay from here did not, and
+                    // a key first sent on this retry then let another order through: seen in CI).
+                    // A short wait for that; the answer from here if Redis is slow to take it.
+                    let now = Deadline.now
+                    if now < localCompletionWaitUntil, request.loopIndex < loops.count {
+                        await loops[request.loopIndex].sleep(until: min(now.adding(.milliseconds(5)), localCompletionWaitUntil))
+                        continue
+                    }
+                    return replay(stored)
                 case .unknown?:
                     decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
                     return .reject(IdempotencyReplies.outcomeUnknown)
