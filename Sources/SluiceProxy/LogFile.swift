@@ -42,7 +42,6 @@ public final class LogFile: Sendable {
     /// stays in a regular file).
     func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
         state.withLock { state in
-            let sizeBefore = lseek(fd, 0, SEEK_END)  // -1 on a pipe or terminal: nothing to cut back
             var offset = 0
             var failure: Int32 = 0
             while offset < bytes.count {
@@ -65,7 +64,12 @@ public final class LogFile: Sendable {
                 }
                 return true
             }
-            if sizeBefore >= 0 && offset > 0 { _ = ftruncate(fd, sizeBefore) }
+            // What went in is cut back off the end (no other writer runs meanwhile: the lock).
+            // Asked only now, so a batch that goes in costs no seek; -1 on a pipe: nothing to cut.
+            if offset > 0 {
+                let end = lseek(fd, 0, SEEK_END)
+                if end >= offset { _ = ftruncate(fd, end - off_t(offset)) }
+            }
             state.failures += 1
             if !state.failing {
                 state.failing = true

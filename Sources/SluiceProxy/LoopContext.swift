@@ -48,12 +48,6 @@ public final class LoopContext: @unchecked Sendable {
         self.init(loop: loop, store: store, accessLog: accessLog, transactionLog: transactionLog, connector: SocketConnector())
     }
 
-    /// `accessLogFD` nil = no access log.
-    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLogFD: Int32?, transactionLogFD: Int32? = nil) {
-        self.init(loop: loop, store: store, accessLog: accessLogFD.map { LogFile(fd: $0, name: "access log") },
-                  transactionLog: transactionLogFD.map { LogFile(fd: $0, name: "transaction log") }, connector: SocketConnector())
-    }
-
     /// With another way to reach upstreams (the in-process pipeline tests' in-memory one).
     init(loop: EventLoop, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil, connector: any UpstreamConnector) {
         self.loop = loop
