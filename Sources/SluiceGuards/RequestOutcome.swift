@@ -85,10 +85,17 @@ public protocol OutcomeObserver: Sendable {
     /// backend shows before any answer or timeout does.
     func answerAwaited(since: UInt64)
     func answerWaitEnded(since: UInt64)
+    /// The upstream's whole answer is in hand (its head, and its body up to `responseBodyCapture`)
+    /// and about to be relayed: called before the client can have read its last byte, so that
+    /// what a client does next, having read it, finds the answer known. `requestFinished` follows
+    /// with how the relay went. (An answer of known length that took more than one read from an
+    /// HTTP/1.1 backend is the exception: its last bytes may reach the client just before.)
+    func answerComplete(head: HTTPResponseHead, body: [UInt8]?)
 }
 
 extension OutcomeObserver {
     public var responseBodyCapture: Int { 0 }
     public func answerAwaited(since: UInt64) {}
     public func answerWaitEnded(since: UInt64) {}
+    public func answerComplete(head: HTTPResponseHead, body: [UInt8]?) {}
 }

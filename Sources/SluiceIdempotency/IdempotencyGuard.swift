@@ -112,6 +112,7 @@ final class IdempotencyGuard: RequestGuard {
         let waitUntil = Deadline.now.adding(rule.inFlightWait)
         let localCompletionWaitUntil = Deadline.now.adding(.milliseconds(200))
         var pause = Duration.milliseconds(10)
+        var askedAgain = false
         while true {
             let command = IdempotencyScripts.claimCommand(keys: recordKeys, fingerprint: fingerprint, owner: owner, leaseMs: leaseMs,
                                                           ttlMs: ttlMs, reclaimUnknown: rule.onUnknown == .forward)
@@ -158,6 +159,11 @@ final class IdempotencyGuard: RequestGuard {
                 case .unknown?:
                     decisions.conflictCount.wrappingAdd(1, ordering: .relaxed)
                     return .reject(IdempotencyReplies.outcomeUnknown)
+                case nil where !askedAgain:
+                    // Its completion may have reached Redis, and left here, since Redis answered
+                    // this claim: asked again at once, a finished original is replayed, not 409.
+                    askedAgain = true
+                    continue
                 case .release?, nil: break
                 }
                 // Wait for the original (polling its record, so that it works across gateways),
@@ -233,6 +239,14 @@ final class RecordCompletion: OutcomeObserver {
 
     /// One byte past the cap: a capture that long means the body did not fit.
     var responseBodyCapture: Int { classifier.maxStoredBody + 1 }
+
+    /// A client that reads the answer and retries at once, on another connection and loop, must
+    /// find it here: the proxy tells `requestFinished` only once the answer is written, and a busy
+    /// loop may run other work first (480 immediate retries from 8 clients got four 409s).
+    func answerComplete(head: HTTPResponseHead, body: [UInt8]?) {
+        let answered = RequestOutcome(route: "", attempt: 1, status: head.status, responseHead: head, responseBody: body)
+        pending.add(classifier.completion(for: answered), owner: owner)
+    }
 
     func requestFinished(_ outcome: RequestOutcome) {
         let completion = classifier.completion(for: outcome)

@@ -112,6 +112,7 @@ extension UpstreamExchange {
         let stallNanoseconds = route.perTryTimeoutNanoseconds
         func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
         do {
+            if ended { answerComplete(head, body: captured) }
             try await toClient { try await downstream.sendResponseHead(responseHead, body: length, deadline: stall()) }
             var trailers = HTTPHeaders()
             while !ended {
@@ -120,6 +121,7 @@ extension UpstreamExchange {
                     if captured != nil, captured!.count < responseBodyCapture {
                         captured!.append(contentsOf: bytes.prefix(responseBodyCapture - captured!.count))
                     }
+                    if endStream { answerComplete(head, body: captured) }
                     try await toClient { try await bytes.withStableBytes { try await downstream.sendResponseBody($0, deadline: stall()) } }
                     stream.consumed(bytes.count)
                     ended = endStream

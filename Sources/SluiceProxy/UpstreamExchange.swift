@@ -99,6 +99,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         for watcher in answerWatchers { watcher.answerWaitEnded(since: sentAt) }
     }
 
+    func answerComplete(_ head: HTTPResponseHead, body: [UInt8]?) {
+        for watcher in answerWatchers { watcher.answerComplete(head: head, body: body) }
+    }
+
     func run() async -> Result {
         let endpoint = pool.pickEndpoint(excluding: excluding)
         var result = pool.cluster.policy.protocol == .h2 ? await tryEndpointHTTP2(endpoint) : await tryEndpoint(endpoint)
@@ -223,9 +227,13 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
         let stallNanoseconds = route.perTryTimeoutNanoseconds
         func stall() -> Deadline { loop.deadline(afterNanoseconds: stallNanoseconds) }
+        // Observers hear of the whole answer before the client can have it (see `answerComplete`).
+        var answerTold = false
         do {
             switch parsed.framing {
             case .none:
+                answerComplete(parsed.head, body: captured)
+                answerTold = true
                 try await toClient {
                     try await downstream.sendResponseHead(responseHead, body: .none(status: parsed.head.status, contentLength: parsed.head.headers["content-length"]),
                                                           deadline: stall())
@@ -234,6 +242,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                 // Small responses that arrived whole: head and body in one write.
                 let whole = UnsafeRawBufferPointer(rebasing: upstream.buffer.readableBytes[0..<length])
                 capture(whole)
+                answerComplete(parsed.head, body: captured)
+                answerTold = true
                 try await toClient { try await downstream.sendResponse(responseHead, completeBody: whole, deadline: stall()) }
                 try await responseBody.readNext(from: upstream.stream, buffer: upstream.buffer, deadline: stall()) { _ in }
             case .contentLength(let length):
@@ -266,6 +276,7 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
                 try await flushCoalesced()
             }
             let trailers = HeaderRewriting.downstreamTrailers(from: responseBody.trailers)
+            if !answerTold { answerComplete(parsed.head, body: captured) }
             try await toClient { try await downstream.finishResponse(trailers: trailers, deadline: stall()) }
         } catch {
             // The head is already out (or the client went away): nothing to answer, only end it.

@@ -180,6 +180,34 @@ def test_a_key_first_sent_on_a_replayed_order_is_recorded(spawn, redis):
     assert executions(backend) == (1, 0)
 
 
+def test_a_retry_sent_the_moment_the_answer_arrives_is_replayed(spawn, redis):
+    """Eight clients each pay and, as soon as the answer is read, send the same order again on a
+    new connection (another loop, another Redis connection). Every retry is the stored answer,
+    never 409 request_in_flight: the record's completion was told after the answer went out
+    (and a busy loop ran other work first), and a claim that Redis answered just before the
+    completion landed found the completion already gone from this process (4 to 9 of 480
+    retries got 409)."""
+    backend = spawn.backend()
+    s = gateway(spawn, backend, redis)
+    refused = []
+
+    def client(n):
+        for i in range(60):
+            body = order(f"T-AT-ONCE-{n}-{i}")
+            first = pay(s.port, body, f"k-at-once-{n}-{i}")
+            again = pay(s.port, body, f"k-at-once-{n}-{i}")
+            if first.status != 200 or again.status != 200 or again.header("idempotent-replayed") != "true":
+                refused.append((n, i, first.status, again.status, again.body[:60]))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not refused, (len(refused), refused[:5])
+    assert executions(backend) == (480, 0)
+
+
 def test_routes_sharing_a_rule_share_its_records(spawn, redis):
     """A checkout that falls back from JSAPI to a Native QR code after a timeout, with the same
     out_trade_no: both routes name the `orders` rule, so the second finds the first's record
