@@ -12,6 +12,9 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         case timedOut
         /// The socket was closed (locally) while an operation waited on it.
         case closed
+        /// A limit of the gateway's own (a cluster's `max_connections`) left no room before the
+        /// deadline: nothing was tried.
+        case limitReached
     }
 
     public var kind: Kind
@@ -28,6 +31,7 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var isTimeout: Bool { kind == .timedOut }
+    public var isLimitReached: Bool { kind == .limitReached }
 
     /// This process is out of descriptors or buffer memory (EMFILE, ENFILE, ENOBUFS, ENOMEM):
     /// its own shortage, not the peer's fault.
@@ -48,6 +52,7 @@ public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
         case .system(let code): return "\(operation): \(String(cString: strerror(code))) (errno \(code))"
         case .timedOut: return "\(operation): timed out"
         case .closed: return "\(operation): socket closed"
+        case .limitReached: return "\(operation): limit reached"
         }
     }
 }

@@ -9,6 +9,10 @@ public struct ClusterPolicy: Sendable {
     public var connectTimeout: Duration
     /// Idle upstream connections kept per endpoint, per event loop.
     public var maxIdlePerEndpoint: Int
+    /// Connections open to the cluster's endpoints at once (in use, idle or being dialled), shared
+    /// evenly by the event loops (HTTP/1.1 clusters). A request that finds no room waits for one
+    /// within the cluster's connect timeout, then gets 503 `upstream_connection_limit`.
+    public var maxConnections = ClusterPolicy.defaultMaxConnections
     /// How long an idle upstream connection is kept before it is closed.
     public var idleTimeout: Duration
     /// A request that is never sent twice (POST, PATCH, ...) takes a pooled connection only if it
@@ -29,6 +33,8 @@ public struct ClusterPolicy: Sendable {
     public static let defaultBalance = LoadBalancing.roundRobin
     public static let defaultConnectTimeout = Duration.seconds(1)
     public static let defaultMaxIdlePerEndpoint = 64
+    /// Envoy's default for a cluster's connections.
+    public static let defaultMaxConnections = 1024
     public static let defaultIdleTimeout = Duration.seconds(60)
     public static let defaultUnsafeReuseIdle = Duration.seconds(1)
 

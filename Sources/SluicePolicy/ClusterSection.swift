@@ -4,7 +4,7 @@ extension PolicyFileReader {
     /// One item of `clusters`; nil without a usable name (see `NamedItem.declared`).
     func readCluster(_ node: Node) -> Declared<ClusterPolicy>? {
         guard let item = namedItem(node, kind: "cluster", allowed: [
-            "endpoints", "protocol", "balance", "connect_timeout", "max_idle_per_endpoint", "idle_timeout", "unsafe_reuse_idle", "tls", "outlier_detection", "retries",
+            "endpoints", "protocol", "balance", "connect_timeout", "max_connections", "max_idle_per_endpoint", "idle_timeout", "unsafe_reuse_idle", "tls", "outlier_detection", "retries",
             "health_check",
         ]) else { return nil }
         let fields = item.fields
@@ -18,6 +18,9 @@ extension PolicyFileReader {
             cluster.balance = value
         }
         if let node = fields["connect_timeout"], let value = duration(node) { cluster.connectTimeout = value }
+        if let node = fields["max_connections"], let value = count(node) {
+            if value >= 1 { cluster.maxConnections = value } else { report("max_connections must be at least 1", at: node) }
+        }
         if let node = fields["max_idle_per_endpoint"], let value = count(node) { cluster.maxIdlePerEndpoint = value }
         if let node = fields["idle_timeout"], let value = duration(node) { cluster.idleTimeout = value }
         // `0s`: a POST never takes a pooled connection.

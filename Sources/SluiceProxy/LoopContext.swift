@@ -42,15 +42,20 @@ public final class LoopContext: @unchecked Sendable {
     /// Requests answered on this loop, by listener and route (loop thread only; read with
     /// `snapshot()` on the loop).
     public let metrics = RequestMetrics()
+    /// The loops serving with this one.
+    let loopCount: Int
 
-    /// `accessLog` nil = no access log.
-    public convenience init(loop: EventLoop, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil) {
-        self.init(loop: loop, store: store, accessLog: accessLog, transactionLog: transactionLog, connector: SocketConnector())
+    /// `accessLog` nil = no access log. `loops`: how many loops serve (they share each cluster's
+    /// `max_connections` evenly).
+    public convenience init(loop: EventLoop, loops: Int, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil) {
+        self.init(loop: loop, loops: loops, store: store, accessLog: accessLog, transactionLog: transactionLog, connector: SocketConnector())
     }
 
     /// With another way to reach upstreams (the in-process pipeline tests' in-memory one).
-    init(loop: EventLoop, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil, connector: any UpstreamConnector) {
+    init(loop: EventLoop, loops: Int = 1, store: ConfigurationStore, accessLog: LogFile?, transactionLog: LogFile? = nil,
+         connector: any UpstreamConnector) {
         self.loop = loop
+        loopCount = loops
         self.store = store
         self.connector = connector
         configuration = store.configuration
@@ -108,7 +113,7 @@ public final class LoopContext: @unchecked Sendable {
                 pools[name] = nil
                 continue
             }
-            pool.adopt(cluster)
+            pool.adopt(cluster, loops: loopCount)
         }
     }
 
@@ -153,10 +158,16 @@ public final class LoopContext: @unchecked Sendable {
         }
     }
 
+    /// Per cluster: this loop's connections open to it, and the requests its `max_connections`
+    /// turned away (since its pool was made). For metrics; loop thread only.
+    public func upstreamConnections() -> [String: (open: Int, refused: Int)] {
+        pools.mapValues { ($0.budget.open, $0.budget.refused) }
+    }
+
     func pool(for clusterName: String) -> UpstreamPool? {
         if let pool = pools[clusterName] { return pool }
         guard let cluster = configuration.clusters[clusterName] else { return nil }
-        let pool = UpstreamPool(cluster: cluster, loop: loop, connector: connector)
+        let pool = UpstreamPool(cluster: cluster, loop: loop, loops: loopCount, connector: connector)
         pools[clusterName] = pool
         return pool
     }

@@ -109,8 +109,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         result.endpoint = endpoint
         // Outlier detection counts every 5xx answer as the endpoint's failure (retries are only
         // for 502/503/504, which say the request was not served).
-        // A stale keep-alive connection says nothing about the endpoint.
-        guard !result.staleConnection else { return result }
+        // A stale keep-alive connection says nothing about the endpoint, nor does a request the
+        // gateway stopped itself (out of descriptors, or of the cluster's connections).
+        guard !result.staleConnection, result.failure != .localReply else { return result }
         pool.cluster.health.record(endpoint, failed: result.failure?.isUpstreamFailure == true
                                        || (result.responseHead.map { $0.status >= 500 } ?? false),
                                    now: loop.now)
@@ -409,6 +410,16 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// 503 and not the backend's failure: counted as one, a connection flood that used up the
     /// descriptors opened the payments breaker, which stayed open after the flood.
     func connectFailed(_ error: IOError, upstream upstreamName: String) async -> Result {
+        if error.isLimitReached {
+            // The gateway's own limit, not the backend's failure: nothing was tried, nothing
+            // counts against the endpoint, and the client may come back shortly.
+            var result = await fail(ExchangeFailure(status: 503, reason: "upstream_connection_limit", failure: .localReply,
+                                                    message: "the backend's connections are all in use; retry shortly"), upstream: upstreamName)
+            result.sent = false
+            result.upstream = nil
+            result.detail = "\(error)"
+            return result
+        }
         if error.isLocalResourceShortage {
             var result = await fail(ExchangeFailure(status: 503, reason: "gateway_out_of_resources", failure: .localReply,
                                                     message: "the gateway is out of connections; retry shortly"), upstream: upstreamName)
@@ -444,7 +455,9 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         }
         if failure.failure != .clientGone {
             let message = detail == nil ? failure.message : Self.clientMessage(reason: failure.reason)
-            let reply = LocalReply.json(status: failure.status, reason: failure.reason, message: message, requestID: requestID)
+            var reply = LocalReply.json(status: failure.status, reason: failure.reason, message: message, requestID: requestID)
+            // The gateway's own shortage passes: say when to come back (RFC 9110 §10.2.3).
+            if failure.status == 503 && failure.failure == .localReply { reply.headers.appendLowercased(name: "retry-after", value: "1") }
             await downstream.sendLocalReply(route.replies == .wechatpayV2 ? reply.inWeChatPayV2Shape() : reply, requestID: requestID)
         }
         return Result(status: failure.status, upstream: upstream, reason: failure.reason, detail: detail, failure: failure.failure, sent: true)

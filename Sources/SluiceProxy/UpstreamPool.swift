@@ -20,6 +20,8 @@ final class UpstreamConnection {
     var requestsServed = 0
     /// Request heads are written into this, one exchange at a time.
     var headScratch = ScratchBuffer(minimumCapacity: 1024)
+    /// Its room in the loop's share of the cluster's `max_connections`, given back when this goes.
+    var slot: UpstreamConnectionBudget.Slot?
 
     init(stream: any ByteStream, tcp: TCPConnection?, endpointIndex: Int) {
         self.stream = stream
@@ -66,6 +68,8 @@ final class UpstreamPool {
     private var dialsInFlight: [Int: [UnsafeContinuation<Result<Void, IOError>, Never>]] = [:]
     private(set) var outstanding: [Int]
     private var cursor = 0
+    /// This loop's share of the cluster's `max_connections` (HTTP/1.1 clusters).
+    let budget: UpstreamConnectionBudget
     /// Closes idle HTTP/1.1 connections once they pass the cluster's idle timeout even when no
     /// request comes to take one (`acquire` checks only the ones it looks at): a quiet gateway
     /// must not hold the backend's sockets for ever. Armed while any connection is idle.
@@ -76,15 +80,24 @@ final class UpstreamPool {
     /// endpoint health the reloaded health checker feeds, apply from the next request on. The
     /// pool used to keep the cluster it was made with: a reload's new `retries` never applied,
     /// and the reloaded health checker marked endpoints in a cluster no pool read.
-    func adopt(_ reloaded: UpstreamCluster) {
+    func adopt(_ reloaded: UpstreamCluster, loops: Int) {
         precondition(reloaded.names == cluster.names, "a pool adopts only a cluster with its endpoints")
         cluster = reloaded
+        budget.limit = Self.share(of: reloaded.policy.maxConnections, loops: loops)
+        budget.wakeOne()
     }
 
-    init(cluster: UpstreamCluster, loop: EventLoop, connector: any UpstreamConnector) {
+    /// A loop's share of `max_connections`: an even split, rounded up.
+    static func share(of maxConnections: Int, loops: Int) -> Int {
+        let loops = max(loops, 1)
+        return max((maxConnections + loops - 1) / loops, 1)
+    }
+
+    init(cluster: UpstreamCluster, loop: EventLoop, loops: Int, connector: any UpstreamConnector) {
         self.cluster = cluster
         self.loop = loop
         self.connector = connector
+        budget = UpstreamConnectionBudget(limit: Self.share(of: cluster.policy.maxConnections, loops: loops), loop: loop)
         idle = Array(repeating: [], count: cluster.addresses.count)
         multiplexed = Array(repeating: [], count: cluster.addresses.count)
         outstanding = Array(repeating: 0, count: cluster.addresses.count)
@@ -146,20 +159,44 @@ final class UpstreamPool {
     /// An idle connection to `endpoint` that is still alive, or a new one when the newest idle
     /// one has been idle `maxIdle` or longer (0: always; the others are older still and stay for
     /// requests that may take them).
+    ///
+    /// A new one needs room in the loop's share of `max_connections`: an idle connection to
+    /// another endpoint is closed to make it, else the request waits (until `deadline`) for a
+    /// connection to end or come back idle; none by then is `IOError.limitReached`.
     func acquire(endpoint: Int, deadline: Deadline, maxIdle: UInt64 = .max) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
-        let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
-        let now = loop.now
-        while let newest = idle[endpoint].last, now &- newest.idleSince < maxIdle, let candidate = idle[endpoint].popLast() {
-            // Bytes that came after its last exchange ended (a backend writing past its response,
-            // a body to a HEAD) would be read as the next request's response: never reused.
-            if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty
-                || candidate.stream.hasUnreadInput() {
-                candidate.stream.close()
-                continue
+        while true {
+            let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
+            let now = loop.now
+            while let newest = idle[endpoint].last, now &- newest.idleSince < maxIdle, let candidate = idle[endpoint].popLast() {
+                // Bytes that came after its last exchange ended (a backend writing past its response,
+                // a body to a HEAD) would be read as the next request's response: never reused.
+                if candidate.peerHasHungUp || now &- candidate.idleSince > idleLimit || !candidate.buffer.isEmpty
+                    || candidate.stream.hasUnreadInput() {
+                    candidate.stream.close()
+                    continue
+                }
+                return (candidate, true)
             }
-            return (candidate, true)
+            if budget.isFull { closeLongestIdle() }
+            if let slot = budget.take() {
+                let connection = try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline)
+                connection.slot = slot
+                return (connection, false)
+            }
+            guard await budget.waitForRoom(until: deadline) else {
+                throw IOError(.limitReached, operation: "max_connections of cluster \(cluster.policy.name) (\(budget.limit) on this loop)")
+            }
         }
-        return (try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline), false)
+    }
+
+    /// The idle connection unused for longest, of any endpoint, closed (its room goes back).
+    private func closeLongestIdle() {
+        var oldest: (endpoint: Int, since: UInt64)?
+        for index in idle.indices {
+            if let first = idle[index].first, oldest.map({ first.idleSince < $0.since }) ?? true { oldest = (index, first.idleSince) }
+        }
+        guard let oldest else { return }
+        idle[oldest.endpoint].removeFirst().stream.close()
     }
 
     /// Puts a connection whose last exchange ended cleanly back in the pool.
@@ -182,6 +219,7 @@ final class UpstreamPool {
         let now = loop.now
         connection.idleSince = now
         idle[endpoint].append(connection)
+        budget.wakeOne()
         if !idleSweep.isScheduled {
             loop.schedule(idleSweep, at: Deadline(nanoseconds: now &+ cluster.policy.idleTimeout.nanosecondsClamped &+ Self.sweepSlackNanoseconds))
         }

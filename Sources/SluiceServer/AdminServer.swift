@@ -319,6 +319,12 @@ final class AdminServer: @unchecked Sendable {
                               buckets: series.answerBuckets, sumNanoseconds: series.answerSumNanoseconds)
             }
         }
+        let upstreamConnections = await view.upstreamConnections().sorted(by: { $0.key < $1.key })
+        out.family("sluice_upstream_connections", "gauge", "Connections open to each cluster (in use, idle or being dialled), against its max_connections.")
+        for (cluster, counts) in upstreamConnections { out.sample("sluice_upstream_connections", [("cluster", cluster)], counts.open) }
+        out.family("sluice_upstream_connection_limit_total", "counter",
+                   "Requests answered 503 upstream_connection_limit: no room under the cluster's max_connections within its connect timeout.")
+        for (cluster, counts) in upstreamConnections { out.sample("sluice_upstream_connection_limit_total", [("cluster", cluster)], counts.refused) }
         if let engine = view.degrade, let lag = engine.loopLagSeconds {
             out.family("sluice_event_loop_lag_seconds", "gauge", "How late each event loop ran its last timer (measured when degradation is configured).")
             for (index, seconds) in lag.enumerated() { out.sample("sluice_event_loop_lag_seconds", [("loop", String(index))], seconds) }

@@ -128,7 +128,7 @@ public final class Server {
         let store = ConfigurationStore(configuration)
         let accessLog = accessLogFD.map { LogFile(fd: $0, name: "access log") }
         let transactionLog = transactionLogFD.map { LogFile(fd: $0, name: "transaction log") }
-        let contexts = group.loops.map { LoopContext(loop: $0, store: store, accessLog: accessLog, transactionLog: transactionLog) }
+        let contexts = group.loops.map { LoopContext(loop: $0, loops: group.loops.count, store: store, accessLog: accessLog, transactionLog: transactionLog) }
 
         // The admin listener (loop 0), bound first: when the listeners say they listen, it does too,
         // and a taken port fails start-up.

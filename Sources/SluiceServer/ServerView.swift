@@ -35,6 +35,19 @@ struct ServerView: Sendable {
         RequestMetrics.sum(await onEachLoop { $0.metrics.upstreamSnapshot() })
     }
 
+    /// Each cluster's upstream connections open, and requests refused by its `max_connections`,
+    /// added up over the loops.
+    func upstreamConnections() async -> [String: (open: Int, refused: Int)] {
+        var totals: [String: (open: Int, refused: Int)] = [:]
+        for loop in await onEachLoop({ $0.upstreamConnections() }) {
+            for (cluster, counts) in loop {
+                let sum = totals[cluster] ?? (0, 0)
+                totals[cluster] = (sum.open + counts.open, sum.refused + counts.refused)
+            }
+        }
+        return totals
+    }
+
     /// The shared Redis as the loops' clients see it, added up.
     struct RedisTotals {
         /// Loops whose client is up (one node: connected; a cluster: every slot has a primary
