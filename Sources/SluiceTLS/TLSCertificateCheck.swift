@@ -47,9 +47,15 @@ public enum TLSCertificateCheck {
         if let certificate {
             problems += validityProblems(certificate, path: files.certificateChain, unixTime: unixTime)
             if let key, X509_check_private_key(certificate, key) != 1 {
-                problems.append(TLSCertificateProblem(
-                    subject: .certificate,
-                    message: "private key \(files.privateKey) does not match certificate \(files.certificateChain)"))
+                // A chain written CA first (as some bundles ship) has the key's certificate further
+                // down: said as such, since "does not match" sends the operator after the key.
+                let message = if let position = position(ofCertificateFor: key, in: files.certificateChain) {
+                    "certificate chain \(files.certificateChain) has the certificate of private key \(files.privateKey) in "
+                        + "position \(position), after another: the server's own certificate must come first, then its intermediates"
+                } else {
+                    "private key \(files.privateKey) does not match certificate \(files.certificateChain)"
+                }
+                problems.append(TLSCertificateProblem(subject: .certificate, message: message))
             }
         }
         return problems
@@ -63,6 +69,20 @@ public enum TLSCertificateCheck {
             X509_free(certificate)
         }
         return problems
+    }
+
+    /// Where (1 is first) the certificate that `key` belongs to sits among a PEM file's
+    /// certificates; nil when none of them.
+    private static func position(ofCertificateFor key: OpaquePointer, in path: String) -> Int? {
+        guard let bio = BIO_new_file(path, "r") else { return nil }
+        defer { BIO_free(bio) }
+        var position = 0
+        while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
+            defer { X509_free(certificate) }
+            position += 1
+            if X509_check_private_key(certificate, key) == 1 { return position }
+        }
+        return nil
     }
 
     /// The first certificate in a PEM file, or nil after reporting why not.

@@ -33,6 +33,22 @@ final class CertificateCheckTests: XCTestCase {
             message: "private key \(TestCertificates.path("stray.key")) does not match certificate \(TestCertificates.path("gateway.pem"))")])
     }
 
+    func testAChainWrittenCAFirstSaysSo() throws {
+        // A bundle as some CAs ship it: the CA, then the server's certificate.
+        let chain = TestCertificates.path("ca-first-chain.pem")
+        let ca = try String(contentsOfFile: TestCertificates.path("ca.pem"), encoding: .utf8)
+        let leaf = try String(contentsOfFile: TestCertificates.path("gateway.pem"), encoding: .utf8)
+        try (ca + leaf).write(toFile: chain, atomically: true, encoding: .utf8)
+        let problems = TLSCertificateCheck.problems(with: TLSCertificateFiles(certificateChain: chain, privateKey: TestCertificates.path("gateway.key")))
+        XCTAssertEqual(problems.map(\.message), [
+            "certificate chain \(chain) has the certificate of private key \(TestCertificates.path("gateway.key")) in position 2, "
+                + "after another: the server's own certificate must come first, then its intermediates",
+        ])
+        // Written the right way round, the same two certificates are fine.
+        try (leaf + ca).write(toFile: chain, atomically: true, encoding: .utf8)
+        XCTAssertEqual(TLSCertificateCheck.problems(with: TLSCertificateFiles(certificateChain: chain, privateKey: TestCertificates.path("gateway.key"))), [])
+    }
+
     func testExpiredAndNotYetValid() {
         let expired = TLSCertificateCheck.problems(with: files("expired.pem", "expired.key"))
         XCTAssertEqual(expired.map(\.message),
