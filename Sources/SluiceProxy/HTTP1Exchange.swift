@@ -21,6 +21,8 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     private var closeDelimited = false
     private var chunkedResponse = false
     private var continueSent = false
+    /// Response body bytes written (without the head or chunk framing: as on HTTP/2, and like
+    /// `requestBodyBytes`, what the access log's `bytes_out` says).
     private(set) var responseBytesSent = 0
     private var chunkHead: [UInt8] = []
 
@@ -91,9 +93,9 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         writeHead(head, .known(completeBody.count), into: &bytes)
         defer { session.headScratch.give(back: bytes) }
         do {
-            try await connection.write(head: bytes, body: request.head.method == "HEAD" ? UnsafeRawBufferPointer(start: nil, count: 0) : completeBody,
-                                       deadline: deadline)
-            responseBytesSent += bytes.count + completeBody.count
+            let body = request.head.method == "HEAD" ? UnsafeRawBufferPointer(start: nil, count: 0) : completeBody
+            try await connection.write(head: bytes, body: body, deadline: deadline)
+            responseBytesSent += body.count
         } catch {
             keepAlive = false
             throw error
@@ -108,7 +110,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
                 HTTP1Serializer.appendChunkHeader(size: bytes.count, to: &chunkHead)
                 try await connection.write(head: chunkHead, body: bytes, deadline: deadline)
                 try await connection.write(HTTP1Serializer.chunkTrailer, deadline: deadline)
-                responseBytesSent += chunkHead.count + bytes.count + HTTP1Serializer.chunkTrailer.count
+                responseBytesSent += bytes.count
             } else {
                 try await connection.write(bytes, deadline: deadline)
                 responseBytesSent += bytes.count
@@ -160,8 +162,11 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256 + reply.body.count)
         HTTP1Serializer.appendResponseHead(HTTPResponseHead(status: reply.status, headers: headers), to: &bytes)
-        if request.head.method != "HEAD" { bytes.append(contentsOf: reply.body) }
-        try? await write(bytes, deadline: session.loop.deadline(afterNanoseconds: session.idleTimeoutNanoseconds))
+        let bodyBytes = request.head.method == "HEAD" ? 0 : reply.body.count
+        if bodyBytes > 0 { bytes.append(contentsOf: reply.body) }
+        if (try? await write(bytes, deadline: session.loop.deadline(afterNanoseconds: session.idleTimeoutNanoseconds))) != nil {
+            responseBytesSent += bodyBytes
+        }
     }
 
     /// Writes the head with framing and connection fields for an HTTP/1.x client. The fields go
@@ -195,7 +200,6 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     private func write(_ bytes: [UInt8], deadline: Deadline) async throws {
         do {
             try await connection.write(bytes, deadline: deadline)
-            responseBytesSent += bytes.count
         } catch {
             keepAlive = false
             throw error

@@ -160,6 +160,12 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
         guard !cancelled else { return }
         var reply = reply
         reply.headers.set(name: "x-request-id", value: requestID)
+        if head.method == "HEAD" {
+            // The length a GET would get, and no content (RFC 9110 §9.3.2): the body went out
+            // in DATA frames, which a client then took for the next response's or a protocol error.
+            reply.headers.set(name: "content-length", value: String(reply.body.count))
+            reply.body = []
+        }
         session.sendLocalReply(streamID: streamID, reply: reply)
         responseBytesSent += reply.body.count
         connection.scheduleFlush()

@@ -15,6 +15,7 @@ from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFra
 
 from conftest import free_port, standard_policy, start_sluice, write_policy
 from curlclient import curl, download_sha256, upload
+from rawhttp import Conn
 from h2wire import ENHANCE_YOUR_CALM, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, H2Wire, get
 
 H2 = "--http2-prior-knowledge"
@@ -113,6 +114,27 @@ def test_h2load_functional(h2s):
     assert "h2c" in out.stdout, out.stdout  # it did speak HTTP/2
 
 
+def test_bytes_out_is_the_body_on_both_protocols(spawn, backend):
+    """The access log's `bytes_out` is the response body, as `bytes_in` is the request's, on
+    HTTP/1.1 and HTTP/2 alike (HTTP/1.1 counted the head and chunk framing too, HTTP/2 did not);
+    a HEAD's is 0."""
+    s = own_h2_sluice(spawn, backend)
+    c = H2Wire(s.port)
+    h2 = [c.response(c.request("GET", "/echo/bytes-h2")), c.response(c.request("GET", "/nowhere-h2")),
+          c.response(c.request("HEAD", "/echo/bytes-h2-head"))]
+    with Conn(s.port) as h1:
+        h1_answers = [h1.request("GET", "/echo/bytes-h1"), h1.request("GET", "/nowhere-h1"), h1.request("HEAD", "/echo/bytes-h1-head")]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(s.access_log()) < 6:
+        time.sleep(0.05)
+    logged = {entry["path"]: entry["bytes_out"] for entry in s.access_log()}
+    assert h2[0].body and h2[1].body and not h2[2].body, h2
+    assert logged["/echo/bytes-h2"] == len(h2[0].body) and logged["/nowhere-h2"] == len(h2[1].body), logged
+    assert logged["/echo/bytes-h1"] == len(h1_answers[0].body) and logged["/nowhere-h1"] == len(h1_answers[1].body), logged
+    assert logged["/echo/bytes-h2-head"] == 0 and logged["/echo/bytes-h1-head"] == 0, logged
+    assert len(h1_answers[0].body) > 0 and len(h1_answers[1].body) > 0
+
+
 def test_local_replies_over_h2(h2s):
     """Sluice's own answers (no route, body too large, header list too large) and HEAD reach the
     client as complete responses, and the connection keeps serving."""
@@ -127,6 +149,10 @@ def test_local_replies_over_h2(h2s):
     head = c.response(c.request("HEAD", "/echo/head"))
     assert head.status == 200 and head.ended and not head.body, head
     assert int(head.header("content-length")) > 0, head
+    # The gateway's own answer to a HEAD has no content either (its body went out in DATA frames).
+    head_miss = c.response(c.request("HEAD", "/nowhere"))
+    assert head_miss.status == 404 and head_miss.ended and not head_miss.body, head_miss
+    assert int(head_miss.header("content-length")) > 0, head_miss
     fields = c.response(c.request("GET", "/echo/fields", [("x-big", "a" * 40000)]))
     assert fields.status == 431 and fields.ended, fields
     assert fields.header("x-request-id"), fields
