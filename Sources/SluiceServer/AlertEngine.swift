@@ -49,8 +49,9 @@ final class AlertEngine: @unchecked Sendable {
         let needsRequests = rules.contains { if case .errorRate = $0.condition { return true } else { return false } }
         if needsRequests { await sample() }
         for rule in rules {
-            let (holds, detail) = await evaluate(rule.condition)
-            guard holds != (firing[rule.name] ?? false) else { continue }
+            let wasFiring = firing[rule.name] ?? false
+            let (holds, detail) = await evaluate(rule.condition, firing: wasFiring)
+            guard holds != wasFiring else { continue }
             firing[rule.name] = holds
             let state = holds ? "firing" : "resolved"
             printError("sluice: alert \(rule.name) \(state): \(detail)")
@@ -58,7 +59,7 @@ final class AlertEngine: @unchecked Sendable {
         }
     }
 
-    private func evaluate(_ condition: AlertRule.Condition) async -> (Bool, String) {
+    private func evaluate(_ condition: AlertRule.Condition, firing: Bool) async -> (Bool, String) {
         switch condition {
         case .breakerOpen(let name):
             let state = view.breakers.first { $0.policy.name == name }?.state ?? "absent"
@@ -74,9 +75,16 @@ final class AlertEngine: @unchecked Sendable {
             guard let last = samples.last,
                   let first = samples.first(where: { last.time - $0.time <= seconds * 1_000_000_000 }) else { return (false, "no requests yet") }
             let total = last.total - first.total, errors = last.errors - first.errors
-            guard total >= minimum else { return (false, "\(total) requests in the window, fewer than \(minimum)") }
-            let rate = Double(errors) / Double(total)
-            return (rate > share, "\(errors) of \(total) answers were 5xx (\(Int((rate * 100).rounded()))%) in the last \(window)")
+            let rate = total > 0 ? Double(errors) / Double(total) : 0
+            let said = "\(errors) of \(total) answers were 5xx (\(Int((rate * 100).rounded()))%) in the last \(window)"
+            guard total >= minimum else {
+                // `min_requests` keeps a few answers from firing it; once firing, it resolves when
+                // the 5xx stop, not when traffic drops (it did: a backend failing every request
+                // at night, or one that clients gave up on, read as resolved).
+                if firing && errors > 0 && rate > share { return (true, said + ", fewer than min_requests \(minimum)") }
+                return (false, "\(total) requests in the window, fewer than \(minimum)")
+            }
+            return (rate > share, said)
         case .redisUnreachable:
             guard let redis = await view.redisConnections() else { return (false, "no redis in the policy") }
             // Down, or up but refused by its breaker (a frozen Redis keeps its connections).

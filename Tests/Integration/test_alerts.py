@@ -11,6 +11,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from conftest import REPO, free_port, standard_policy
+from rawhttp import Conn
 
 TOKEN = "alerts-test-token-0123456789abcdef"
 
@@ -89,6 +90,35 @@ alerts:
         assert checked.returncode == 0, checked.stdout + checked.stderr
     finally:
         server.shutdown()
+
+
+def test_an_error_rate_alert_stays_firing_while_fewer_requests_keep_failing(spawn, backend):
+    """min_requests keeps a few answers from firing the alert; it does not resolve it. A
+    backend failing every request once traffic fell under min_requests read as resolved."""
+    s, _ = alerting_gateway(spawn, backend, """\
+alerts:
+  - {name: errors, when: {error_rate: {above: 0.5, window: 3s, min_requests: 10}}}
+""")
+
+    def get(path):
+        with Conn(s.port, timeout=10) as c:
+            return c.request("GET", path).status
+
+    time.sleep(1.5)  # the checks' first count of answers, which the window's are taken from
+    assert [get("/dead/a") for _ in range(12)] == [502] * 12
+    wait_for(lambda: "sluice: alert errors firing" in s.proc.stderr(), "errors alert did not fire")
+    # Two failing requests a second: under min_requests per window, and all failing.
+    until = time.monotonic() + 5
+    while time.monotonic() < until:
+        assert get("/dead/b") == 502
+        time.sleep(0.5)
+    assert "sluice: alert errors resolved" not in s.proc.stderr(), s.proc.stderr()[-800:]
+    # The failures stop (a few requests, all answered): resolved once the window holds no more.
+    until = time.monotonic() + 6
+    while time.monotonic() < until and "sluice: alert errors resolved" not in s.proc.stderr():
+        assert get("/echo/fine") == 200
+        time.sleep(0.5)
+    assert "sluice: alert errors resolved" in s.proc.stderr(), s.proc.stderr()[-800:]
 
 
 def test_the_shipped_prometheus_rules_pass_promtool():
