@@ -367,6 +367,7 @@ public final class LoopContext: @unchecked Sendable {
                 tlsHandshakesTimedOut.wrappingAdd(1, ordering: .relaxed)
             } else {
                 tlsHandshakesFailed.wrappingAdd(1, ordering: .relaxed)
+                metrics.countTLSHandshakeFailure((tls.handshakeFailure ?? .other).rawValue)
             }
             tls.close()
             return nil

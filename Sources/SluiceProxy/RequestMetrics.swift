@@ -66,12 +66,15 @@ public final class RequestMetrics: @unchecked Sendable {
         public var tlsResumptions = 0
         public var http2Streams = 0
         public var goaways: [String: Int] = [:]
+        /// Failed downstream TLS handshakes, by `TLSHandshakeFailure` (its raw value).
+        public var tlsHandshakeFailures: [String: Int] = [:]
 
         public init() {}
 
         public mutating func add(_ other: ConnectionCounts) {
             for (key, count) in other.accepted { accepted[key, default: 0] += count }
             for (key, count) in other.goaways { goaways[key, default: 0] += count }
+            for (key, count) in other.tlsHandshakeFailures { tlsHandshakeFailures[key, default: 0] += count }
             tlsResumptions += other.tlsResumptions
             http2Streams += other.http2Streams
         }
@@ -84,6 +87,7 @@ public final class RequestMetrics: @unchecked Sendable {
     }
 
     func countTLSResumption() { connections.tlsResumptions += 1 }
+    func countTLSHandshakeFailure(_ reason: String) { connections.tlsHandshakeFailures[reason, default: 0] += 1 }
     func countHTTP2Stream() { connections.http2Streams += 1 }
     func countGoAway(_ code: UInt32) { connections.goaways[Self.http2ErrorName(code), default: 0] += 1 }
 

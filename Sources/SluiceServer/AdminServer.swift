@@ -354,6 +354,12 @@ final class AdminServer: @unchecked Sendable {
                                ("timed_out", { $0.tlsHandshakesTimedOut.load(ordering: .relaxed) })] {
             out.sample("sluice_tls_handshakes_total", [("result", result)], contexts.reduce(0) { $0 + read($1) })
         }
+        out.family("sluice_tls_handshake_failures_total", "counter",
+                   "Failed downstream TLS handshakes, by reason (protocol_version, no_shared_cipher, plain_http, client_certificate, "
+                   + "certificate_rejected_by_client, no_application_protocol, closed, other).")
+        for (reason, count) in connections.tlsHandshakeFailures.sorted(by: { $0.key < $1.key }) {
+            out.sample("sluice_tls_handshake_failures_total", [("reason", reason)], count)
+        }
         let guardTotals = status.guardCountHistory.totals()
         out.family("sluice_guard_decisions_total", "counter", "Guard verdicts, by route, guard and decision.")
         for (key, counts) in guardTotals {

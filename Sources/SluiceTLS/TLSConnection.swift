@@ -31,6 +31,8 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
     /// "TLSv1.2" or "TLSv1.3" after the handshake.
     public private(set) var protocolVersion = ""
     public private(set) var sessionReused = false
+    /// Why `handshake` failed, when OpenSSL said (nil after a timeout or a local close).
+    public private(set) var handshakeFailure: TLSHandshakeFailure?
 
     public var loop: EventLoop { tcp.loop }
     public var peer: SocketAddress? { tcp.peer }
@@ -94,7 +96,13 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
             guard !isClosed else { throw IOError(.closed, operation: "TLS handshake") }
             let result = SSL_do_handshake(ssl)
             if result == 1 { break }
-            try await wait(for: SSL_get_error(ssl, result), deadline: deadline, operation: "TLS handshake")
+            let error = SSL_get_error(ssl, result)
+            switch error {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: break
+            case SSL_ERROR_SYSCALL, SSL_ERROR_ZERO_RETURN: handshakeFailure = .closed
+            default: handshakeFailure = .classify(reason: ERR_GET_REASON(ERR_peek_error()))
+            }
+            try await wait(for: error, deadline: deadline, operation: "TLS handshake")
         }
         handshakeDone = true
         var alpn: UnsafePointer<UInt8>?

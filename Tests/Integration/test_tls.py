@@ -6,12 +6,14 @@ pytest's tmp dir; no key is ever committed.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -446,3 +448,40 @@ def test_a_client_ca_replaced_on_reload_lets_no_old_session_resume(tls_sluice, t
     s.proc.wait_for_output(r"policy reloaded", stream="stderr", timeout=5)
     after = s.s_client(version, "-sess_in", str(session), "-ign_eof", stdin=REQUEST)
     assert "Reused, TLSv1." not in out(after) and b"HTTP/1.1 200" not in after.stdout, out(after)
+
+
+def test_failed_handshakes_are_counted_by_reason(tmp_path, certs, backend):
+    """`sluice_tls_handshake_failures_total{reason}`: plain HTTP to the TLS port, a client that
+    offers only TLS 1.1, one with no cipher suite in common, and one that does not trust the
+    listener's certificate each count under their own reason ("failed" alone could not tell
+    clients still on old TLS from clients that reject a rotated certificate)."""
+    admin = free_port()
+
+    def with_admin(files):
+        files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
+        return files
+
+    s = TLSSluice(tmp_path, certs, backend, edit=with_admin)
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as plain:
+        plain.sendall(b"GET /echo HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        plain.recv(4096)
+    old = s.s_client("-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+    assert b"Cipher is (NONE)" in old.stdout or old.returncode != 0, old
+    no_cipher = s.s_client("-tls1_2", "-cipher", "AES128-SHA")
+    assert no_cipher.returncode != 0, no_cipher
+    untrusting = ssl.create_default_context()  # the system's CAs: not the test CA
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            untrusting.wrap_socket(raw, server_hostname="gateway.test")
+    assert s.curl("/echo/fine").stdout.endswith("200")
+
+    def failures():
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return {m.group(1): int(float(m.group(2)))
+                for m in re.finditer(r'^sluice_tls_handshake_failures_total\{reason="([a-z_]+)"\} (\S+)$', text, re.M)}
+
+    deadline = time.monotonic() + 5
+    while len(failures()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert failures() == {"plain_http": 1, "protocol_version": 1, "no_shared_cipher": 1, "certificate_rejected_by_client": 1}, failures()
