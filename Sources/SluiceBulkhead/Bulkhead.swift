@@ -17,6 +17,7 @@ public final class Bulkhead: Sendable {
     public let policy: BulkheadPolicy
     private struct State {
         var ledger: PermitLedger
+        var adaptive: AdaptiveLimit?
         var nextID: UInt64 = 0
         /// Waiters' wake-ups: called with true when granted (from any loop; they hop to their own).
         var wakeUps: [UInt64: @Sendable (Bool) -> Void] = [:]
@@ -28,7 +29,12 @@ public final class Bulkhead: Sendable {
 
     public init(policy: BulkheadPolicy) {
         self.policy = policy
-        state = Mutex(State(ledger: PermitLedger(limit: policy.maxConcurrent, queueLimit: policy.queue, merchantCap: policy.merchantCap)))
+        let adaptive = policy.adaptive.map {
+            AdaptiveLimit(minimum: $0.minConcurrent, maximum: policy.maxConcurrent, targetNanoseconds: $0.latencyTarget.nanosecondsClamped,
+                          windowNanoseconds: $0.window.nanosecondsClamped)
+        }
+        state = Mutex(State(ledger: PermitLedger(limit: policy.maxConcurrent, queueLimit: policy.queue, merchantCap: policy.merchantCap),
+                            adaptive: adaptive))
         queueTimeoutNanoseconds = policy.queueTimeout.nanosecondsClamped
     }
 
@@ -39,7 +45,9 @@ public final class Bulkhead: Sendable {
         let immediate = state.withLock { state -> Bool in
             guard state.ledger.wouldGrant(merchant: merchant) else { return false }
             state.nextID &+= 1
-            return state.ledger.acquire(id: state.nextID, merchant: merchant) == .granted
+            let granted = state.ledger.acquire(id: state.nextID, merchant: merchant) == .granted
+            if state.ledger.held >= state.ledger.limit { state.adaptive?.noteSaturated() }
+            return granted
         }
         if immediate { return .granted }
         var timer: TimerNode?
@@ -48,6 +56,7 @@ public final class Bulkhead: Sendable {
                 state.nextID &+= 1
                 let id = state.nextID
                 let admission = state.ledger.acquire(id: id, merchant: merchant)
+                if admission != .merchantShareExceeded { state.adaptive?.noteSaturated() }
                 if admission == .queued {
                     state.wakeUps[id] = { granted in loop.execute { continuation.resume(returning: granted ? .granted : .timedOut) } }
                 }
@@ -78,13 +87,32 @@ public final class Bulkhead: Sendable {
         return outcome
     }
 
-    /// Gives a permit back; the longest waiter gets it.
-    public func release(merchant: String?) {
+    /// How a request that held a permit ended, for an adaptive limit.
+    public enum Answer: Sendable {
+        /// The backend answered, this long after the request was sent.
+        case answered(nanoseconds: UInt64)
+        /// No answer within the route's time.
+        case timedOut
+    }
+
+    /// Gives a permit back; the longest waiter gets it. `answer`: how the backend did (nil when
+    /// the request says nothing about it: never sent, the client gone, refused by a later guard).
+    public func release(merchant: String?, answer: Answer? = nil, now: UInt64 = 0) {
         let wakeUps = state.withLock { state in
-            state.ledger.release(merchant: merchant).compactMap { state.wakeUps.removeValue(forKey: $0) }
+            var granted = state.ledger.release(merchant: merchant)
+            if let answer, state.adaptive != nil {
+                let nanoseconds: UInt64? = if case .answered(let value) = answer { value } else { nil }
+                if let newLimit = state.adaptive?.record(answerNanoseconds: nanoseconds, now: now) {
+                    granted += state.ledger.setLimit(newLimit)
+                }
+            }
+            return granted.compactMap { state.wakeUps.removeValue(forKey: $0) }
         }
         for wakeUp in wakeUps { wakeUp(true) }
     }
+
+    /// The limit now: `max_concurrent`, or where an adaptive limit stands.
+    public var limit: Int { state.withLock { $0.ledger.limit } }
 
     /// Permits held and requests waiting now (metrics, tests, the degrade guard's pressure).
     public var occupancy: (held: Int, waiting: Int) {

@@ -21,6 +21,7 @@ final class BulkheadGuard: RequestGuard {
         let p = bulkhead.policy
         return "\(p.name): \(p.maxConcurrent) in flight, queue \(p.queue) for up to \(p.queueTimeout)"
             + (p.merchantCap.map { ", at most \($0) per merchant" } ?? "")
+            + (p.adaptive.map { ", adaptive: \(bulkhead.limit) now (\($0.minConcurrent) to \(p.maxConcurrent), answers under \($0.latencyTarget))" } ?? "")
     }
 
     func evaluate(_ request: inout GuardRequest) async -> GuardVerdict {
@@ -51,7 +52,14 @@ final class PermitRelease: OutcomeObserver {
     }
 
     func requestFinished(_ outcome: RequestOutcome) {
-        bulkhead.release(merchant: merchant)
+        bulkhead.release(merchant: merchant, answer: Self.answer(outcome), now: Deadline.now.nanoseconds)
+    }
+
+    /// What the request says about its backend's speed: its answer time, a timeout, or nothing
+    /// (never sent, or ended by the client or the gateway before an answer could come).
+    static func answer(_ outcome: RequestOutcome) -> Bulkhead.Answer? {
+        if let answered = outcome.upstreamAnswerNanoseconds { return .answered(nanoseconds: answered) }
+        return outcome.failure == .upstreamTimeout ? .timedOut : nil
     }
 }
 

@@ -63,14 +63,14 @@ final class BulkheadGeneration: GuardGeneration {
     }
 
     /// Publishes each bulkhead's queue occupancy: waiting over the queue's length, or, without a
-    /// queue, permits held over the limit (1.0: requests are being refused).
+    /// queue, permits held over the limit now (1.0: requests are being refused).
     func activate() {
         current.list.withLock { $0 = bulkheads }
         gauges?.replace(group: PressureGauges.bulkheadQueues, with: bulkheads.map { bulkhead in
             { @Sendable in
                 let (held, waiting) = bulkhead.occupancy
                 let policy = bulkhead.policy
-                return policy.queue > 0 ? Double(waiting) / Double(policy.queue) : Double(held) / Double(policy.maxConcurrent)
+                return policy.queue > 0 ? Double(waiting) / Double(policy.queue) : Double(held) / Double(bulkhead.limit)
             }
         })
     }

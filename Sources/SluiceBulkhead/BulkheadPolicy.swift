@@ -11,6 +11,19 @@ public struct BulkheadPolicy: Sendable, Hashable {
     /// The share of the permits one merchant may hold or wait for (0 < share ≤ 1); nil: no
     /// per-merchant limit. A merchant over its share is refused with 429.
     public var merchantShare: Double?
+    /// The limit follows the backend's answer times between a minimum and `maxConcurrent`
+    /// (see `AdaptiveLimit`); nil: the limit is `maxConcurrent`.
+    public var adaptive: AdaptivePolicy?
+
+    public struct AdaptivePolicy: Sendable, Hashable {
+        /// The answer time (request sent to response head, 90th percentile of a window) above
+        /// which the limit comes down.
+        public var latencyTarget: Duration
+        public var minConcurrent = 1
+        public var window: Duration = .seconds(1)
+
+        public init(latencyTarget: Duration) { self.latencyTarget = latencyTarget }
+    }
 
     public init(name: String, maxConcurrent: Int) {
         self.name = name

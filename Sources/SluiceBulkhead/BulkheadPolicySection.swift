@@ -11,6 +11,7 @@ import Yams
 ///     queue: 128                # may wait beyond that (0: refused at once)
 ///     queue_timeout: 100ms      # a waiter is refused (503) after this
 ///     merchant_share: 0.25      # one merchant holds or waits for at most this share (429 beyond)
+///     adaptive: {latency_target: 200ms, min_concurrent: 4, window: 1s}   # optional: see AdaptiveLimit
 /// routes:
 ///   - {name: query-order, bulkhead: queries, ...}
 /// ```
@@ -34,7 +35,7 @@ extension BulkheadPolicy: NamedPolicy {}
 extension PolicyFileReader {
     /// One item of `bulkheads`; nil without a usable name.
     func readBulkhead(_ node: Node) -> Declared<BulkheadPolicy>? {
-        guard let item = namedItem(node, kind: "bulkhead", allowed: ["max_concurrent", "queue", "queue_timeout", "merchant_share"]) else {
+        guard let item = namedItem(node, kind: "bulkhead", allowed: ["max_concurrent", "queue", "queue_timeout", "merchant_share", "adaptive"]) else {
             return nil
         }
         let (fields, what) = (item.fields, item.what)
@@ -56,6 +57,23 @@ extension PolicyFileReader {
                 return .success(share)
             }
         }
+        if let node = fields["adaptive"] { bulkhead.adaptive = readAdaptive(node, of: what, maxConcurrent: bulkhead.maxConcurrent) }
         return item.declared(bulkhead)
+    }
+
+    private func readAdaptive(_ node: Node, of what: String, maxConcurrent: Int) -> BulkheadPolicy.AdaptivePolicy? {
+        guard let fields = mapping(node, what: "adaptive of \(what)", allowed: ["latency_target", "min_concurrent", "window"]) else { return nil }
+        // (Every field is checked, so one `sluice check` names every mistake.)
+        let target = required("latency_target", in: fields, of: "adaptive of \(what)").flatMap { duration($0) }
+        var adaptive = BulkheadPolicy.AdaptivePolicy(latencyTarget: target ?? .seconds(1))
+        if let node = fields["min_concurrent"], let value = count(node) {
+            if (1...maxConcurrent).contains(value) { adaptive.minConcurrent = value } else {
+                report("min_concurrent must be 1 to max_concurrent (\(maxConcurrent))", at: node)
+            }
+        }
+        if let node = fields["window"], let value = duration(node) {
+            if value >= .milliseconds(100) && value <= .seconds(60) { adaptive.window = value } else { report("window must be 100ms to 60s", at: node) }
+        }
+        return target == nil ? nil : adaptive
     }
 }

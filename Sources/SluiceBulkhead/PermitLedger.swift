@@ -16,7 +16,8 @@ struct PermitLedger {
         case merchantShareExceeded
     }
 
-    let limit: Int
+    /// Fixed, or moved by the bulkhead's `AdaptiveLimit` (`setLimit`).
+    private(set) var limit: Int
     let queueLimit: Int
     let merchantCap: Int?
     private(set) var held = 0
@@ -55,6 +56,19 @@ struct PermitLedger {
     mutating func release(merchant: String?) -> [UInt64] {
         held = max(held - 1, 0)
         forget(merchant)
+        return grantWaiters()
+    }
+
+    /// A new limit (adaptive bulkheads). Raised: the waiters it makes room for are granted (and
+    /// returned, in order). Lowered: nothing held is taken back; the permits above the new limit
+    /// simply are not handed on when they come back.
+    mutating func setLimit(_ newLimit: Int) -> [UInt64] {
+        limit = max(newLimit, 1)
+        return grantWaiters()
+    }
+
+    /// The longest waiters, granted while permits are free.
+    private mutating func grantWaiters() -> [UInt64] {
         var granted: [UInt64] = []
         while held < limit && !waiting.isEmpty {
             granted.append(waiting.removeFirst().id)

@@ -263,7 +263,7 @@ final class AdminServer: @unchecked Sendable {
         }
         let bulkheads = (guards.module(BulkheadModule.self)?.bulkheads ?? []).map { bulkhead in
             let (held, waiting) = bulkhead.occupancy
-            return "{\"name\":\"\(jsonEscaped(bulkhead.policy.name))\",\"in_use\":\(held),\"waiting\":\(waiting),\"limit\":\(bulkhead.policy.maxConcurrent)}"
+            return "{\"name\":\"\(jsonEscaped(bulkhead.policy.name))\",\"in_use\":\(held),\"waiting\":\(waiting),\"limit\":\(bulkhead.limit)}"
         }
         let engine = guards.module(DegradeModule.self)?.engine
         let level = engine?.level.description ?? "normal"
@@ -416,6 +416,8 @@ final class AdminServer: @unchecked Sendable {
         for bulkhead in bulkheads { out.sample("sluice_bulkhead_in_use", [("bulkhead", bulkhead.policy.name)], bulkhead.occupancy.held) }
         out.family("sluice_bulkhead_waiting", "gauge", "Requests waiting for a permit, by bulkhead.")
         for bulkhead in bulkheads { out.sample("sluice_bulkhead_waiting", [("bulkhead", bulkhead.policy.name)], bulkhead.occupancy.waiting) }
+        out.family("sluice_bulkhead_limit", "gauge", "Permits a bulkhead grants at once: max_concurrent, or where an adaptive limit stands.")
+        for bulkhead in bulkheads { out.sample("sluice_bulkhead_limit", [("bulkhead", bulkhead.policy.name)], bulkhead.limit) }
         out.family("sluice_bulkhead_refused_total", "counter", "Requests refused by a bulkhead (full, timed out or over a merchant's share).")
         for bulkhead in bulkheads {
             out.sample("sluice_bulkhead_refused_total", [("bulkhead", bulkhead.policy.name)], bulkhead.refused + bulkhead.timedOut)

@@ -4,19 +4,24 @@ no more than its share; and permits come back on every exit path (client gone, b
 HTTP/2 stream reset, refused), so the bulkhead is whole again afterwards."""
 import hashlib
 import json
+import re
+import subprocess
 import threading
 import time
+import urllib.request
 
-from conftest import free_port, start_backend, standard_policy
+from conftest import SLUICE, free_port, start_backend, standard_policy, write_policy
 from h2wire import H2Wire
 from rawhttp import Conn, abandon
 
 HOT_KEY, CALM_KEY = "hot-merchant-key-0123456789", "calm-merchant-key-0123456789"
 
 
-def gateway(spawn, backend, *, queries="{name: queries, max_concurrent: 2}", auth=False):
+def gateway(spawn, backend, *, queries="{name: queries, max_concurrent: 2}", auth=False, admin=None):
     port = free_port()
     files = standard_policy(port, backend.port, free_port(), protocol="auto")
+    if admin:
+        files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
     files["routes.yaml"] = files["routes.yaml"].replace(
         "    match: {prefix: /echo}\n    cluster: demo\n",
         "    match: {prefix: /echo}\n    cluster: demo\n    bulkhead: queries\n" + ("    auth: [api_key]\n" if auth else "")).replace(
@@ -153,3 +158,60 @@ def test_permits_come_back_on_every_exit_path(spawn, tmp_path):
         assert_whole_again(s.port)
     finally:
         revived.proc.stop()
+
+
+def test_an_adaptive_bulkhead_follows_its_backends_answer_times(spawn):
+    """`adaptive:` moves the limit between min_concurrent and max_concurrent: down by a fifth
+    each window whose answers' 90th percentile is over latency_target (the backend is queueing:
+    fewer requests in flight let it catch up; the rest get 503 bulkhead_full at once), and up by
+    a tenth (at least 1) each window where the limit was reached and answers were fast."""
+    backend = spawn.backend()
+    admin = free_port()
+    s = gateway(spawn, backend, admin=admin,
+                queries="{name: queries, max_concurrent: 16, adaptive: {latency_target: 100ms, min_concurrent: 2, window: 300ms}}")
+
+    def limit():
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            return int(re.search(r'^sluice_bulkhead_limit\{bulkhead="queries"\} (\d+)', r.read().decode(), re.M).group(1))
+
+    def load(delay_ms, until_limit):
+        """8 clients in a loop until the limit satisfies `until_limit` (or 15 s)."""
+        statuses, stop = [], threading.Event()
+
+        def client():
+            while not stop.is_set():
+                statuses.append(get(s.port, "/echo/adaptive", slow(delay_ms) if delay_ms else {}).status)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 15
+        while not until_limit(limit()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        return statuses
+
+    assert limit() == 16
+    slow_statuses = load(250, lambda n: n == 2)
+    assert limit() == 2, limit()
+    assert 503 in slow_statuses and 200 in slow_statuses, sorted(set(slow_statuses))
+    fast_statuses = load(0, lambda n: n > 5)
+    assert limit() > 5, limit()
+    assert fast_statuses.count(200) > fast_statuses.count(503), (fast_statuses.count(200), fast_statuses.count(503))
+
+
+def test_check_names_a_bad_adaptive_setting(binaries, tmp_path):
+    files = standard_policy(free_port(), free_port(), free_port())
+    files["bulkheads.yaml"] = """\
+bulkheads:
+  - name: queries
+    max_concurrent: 16
+    adaptive: {latency_target: 0s, min_concurrent: 32, window: 10ms}
+"""
+    checked = subprocess.run([str(SLUICE), "check", str(write_policy(tmp_path / "p", files))], capture_output=True, text=True, timeout=20)
+    assert checked.returncode != 0
+    assert "bulkheads.yaml:4:32: duration must be greater than zero" in checked.stderr, checked.stderr
+    assert "bulkheads.yaml:4:52: min_concurrent must be 1 to max_concurrent (16)" in checked.stderr, checked.stderr
+    assert "bulkheads.yaml:4:64: window must be 100ms to 60s" in checked.stderr, checked.stderr

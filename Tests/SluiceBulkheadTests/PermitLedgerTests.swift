@@ -30,6 +30,23 @@ final class PermitLedgerTests: XCTestCase {
         XCTAssertEqual(ledger.release(merchant: nil), [4])
     }
 
+    func testARaisedLimitGrantsWaitersAndALoweredOneTakesNothingBack() {
+        var ledger = PermitLedger(limit: 2, queueLimit: 4, merchantCap: nil)
+        XCTAssertEqual(ledger.acquire(id: 1, merchant: nil), .granted)
+        XCTAssertEqual(ledger.acquire(id: 2, merchant: nil), .granted)
+        XCTAssertEqual(ledger.acquire(id: 3, merchant: nil), .queued)
+        XCTAssertEqual(ledger.acquire(id: 4, merchant: nil), .queued)
+        XCTAssertEqual(ledger.setLimit(3), [3], "room for one more: the longest waiter")
+        XCTAssertEqual(ledger.held, 3)
+        XCTAssertEqual(ledger.setLimit(1), [], "nothing held is taken back")
+        XCTAssertEqual(ledger.held, 3)
+        XCTAssertEqual(ledger.release(merchant: nil), [], "over the new limit: not handed on")
+        XCTAssertEqual(ledger.release(merchant: nil), [])
+        XCTAssertEqual(ledger.release(merchant: nil), [4], "under it again: the waiter gets it")
+        XCTAssertEqual(ledger.setLimit(0), [], "never below 1")
+        XCTAssertEqual(ledger.limit, 1)
+    }
+
     func testACancelledWaiterLeavesTheQueueOnce() {
         var ledger = PermitLedger(limit: 1, queueLimit: 2, merchantCap: nil)
         _ = ledger.acquire(id: 1, merchant: nil)
