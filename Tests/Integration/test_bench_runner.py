@@ -101,11 +101,16 @@ def test_tiny_scenario_reports_every_target(tmp_path):
         assert results["ratios_to_sluice"][target]["rps"] > 0
     assert results["backend_stats"]["payments_executed"] > 0
     assert results["backend_stats"]["duplicate_payments"] == 0
+    # Each run's share of the ledger: every target made payments, none twice, and the runs'
+    # shares add up to no more than the ledger's total (warm-ups count there too).
+    for run in results["runs"]:
+        assert run["ledger"]["payments_executed"] > 0 and run["ledger"]["duplicate_payments"] == 0, (run["target"], run["ledger"])
+    assert sum(run["ledger"]["payments_executed"] for run in results["runs"]) <= results["backend_stats"]["payments_executed"]
     for run in results["runs"]:  # p100 is wrk's maximum (its percentile(100) reads 0)
         assert run["latency_ms"]["100"] >= run["latency_ms"]["99.99"] > 0, run["latency_ms"]
 
     report = (out / "report.md").read_text()
-    for row in ("| sluice |", "| nginx |", "Ratio to sluice", "![throughput](throughput.png)"):
+    for row in ("| sluice |", "| nginx |", "Ratio to sluice", "![throughput](throughput.png)", "## Backend ledger by target"):
         assert row in report, row
     assert "nginx" in r.stdout and "sluice" in r.stdout
 

@@ -203,12 +203,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| | ↳ {c} ({x['connections']} conn.) | {x['rps']:,.0f} | | {xm.get('50', 0):.3f} | "
                          f"{xm.get('99', 0):.3f} | {xm.get('99.9', 0):.3f} | {x['non_2xx']} | {x['socket_errors']} | |")
     lines.append("")
-    b = results.get("backend_stats") or {}
-    if b:
-        keys = ["requests", "payments_executed", "duplicate_payments", "refunds", "duplicate_refunds",
-                "injected_errors", "dropped_connections"]
-        lines += ["## Backend ledger at the end", "", "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
-                  "| " + " | ".join(str(b.get(k, "")) for k in keys) + " |", ""]
+    lines += ledger_lines(results)
     lines += fixedrate.lines(results, markdown=True)
     lines += idle.lines(results, markdown=True)
     lines += overload.markdown(results)
@@ -301,3 +296,28 @@ def charts(results: dict, outdir: Path) -> list[str]:
     plt.close(fig)
     made.append("resources.png")
     return made
+
+
+LEDGER_KEYS = ["requests", "payments_executed", "duplicate_payments", "refunds", "duplicate_refunds",
+               "injected_errors", "dropped_connections"]
+
+
+def ledger_lines(results: dict) -> list[str]:
+    """The mock backend's ledger: what each target's runs made it do (summed over the rounds;
+    a duplicate payment is the proxy's doing when only it ran), then its totals at the end."""
+    lines: list[str] = []
+    per_target: dict[str, dict[str, int]] = {}
+    for r in results.get("runs", []):
+        for k, v in (r.get("ledger") or {}).items():
+            per_target.setdefault(r["target"], {}).setdefault(k, 0)
+            per_target[r["target"]][k] += v
+    if per_target:
+        lines += ["## Backend ledger by target (all rounds)", "", "| target | " + " | ".join(LEDGER_KEYS) + " |",
+                  "|---|" + "---:|" * len(LEDGER_KEYS)]
+        lines += ["| " + t + " | " + " | ".join(str(counts.get(k, "")) for k in LEDGER_KEYS) + " |" for t, counts in per_target.items()]
+        lines.append("")
+    b = results.get("backend_stats") or {}
+    if b:
+        lines += ["## Backend ledger at the end", "", "| " + " | ".join(LEDGER_KEYS) + " |", "|" + "---:|" * len(LEDGER_KEYS),
+                  "| " + " | ".join(str(b.get(k, "")) for k in LEDGER_KEYS) + " |", ""]
+    return lines
