@@ -10,7 +10,7 @@ public struct ClusterPolicy: Sendable {
     /// Idle upstream connections kept per endpoint, per event loop.
     public var maxIdlePerEndpoint: Int
     /// Connections open to the cluster's endpoints at once (in use, idle or being dialled), shared
-    /// evenly by the event loops (HTTP/1.1 clusters). A request that finds no room waits for one
+    /// evenly by the event loops. A request that finds no room waits for one
     /// within the cluster's connect timeout, then gets 503 `upstream_connection_limit`.
     public var maxConnections = ClusterPolicy.defaultMaxConnections
     /// How long an idle upstream connection is kept before it is closed.

@@ -23,6 +23,10 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     private var retired = false
     /// When bytes last came from the upstream (loop clock).
     private var lastReceivedAt: UInt64 = 0
+    /// Its room in the loop's share of the cluster's `max_connections`, given back when it
+    /// closes; and the budget whose waiters hear when one of its streams ends (room for theirs).
+    var slot: UpstreamConnectionBudget.Slot?
+    weak var budget: UpstreamConnectionBudget?
     /// Written request bodies wait while more than this is queued for one stream.
     static let requestHighWater = 256 * 1024
 
@@ -58,6 +62,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
 
     func forget(_ id: Int32) {
         streams[id] = nil
+        budget?.wakeOne()
         guard streams.isEmpty else { return }
         idleSince = loop.now
         if retired { close() }
@@ -85,6 +90,7 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         for open in streams.values { open.connectionEnded() }
         streams.removeAll()
         stream.close()
+        slot = nil
     }
 
     private func readLoop() async {

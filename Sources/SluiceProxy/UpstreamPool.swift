@@ -68,7 +68,7 @@ final class UpstreamPool {
     private var dialsInFlight: [Int: [UnsafeContinuation<Result<Void, IOError>, Never>]] = [:]
     private(set) var outstanding: [Int]
     private var cursor = 0
-    /// This loop's share of the cluster's `max_connections` (HTTP/1.1 clusters).
+    /// This loop's share of the cluster's `max_connections`.
     let budget: UpstreamConnectionBudget
     /// Closes idle HTTP/1.1 connections once they pass the cluster's idle timeout even when no
     /// request comes to take one (`acquire` checks only the ones it looks at): a quiet gateway
@@ -273,6 +273,10 @@ final class UpstreamPool {
     /// new connection when every one is full. Connections idle past the idle timeout are closed.
     /// Requests that find no room while a connection to the endpoint is being dialled wait for
     /// that one instead of dialling their own: a burst of streams shares one new connection.
+    ///
+    /// A new connection needs room in the loop's share of `max_connections`, as in `acquire`: an
+    /// idle connection to another endpoint is closed to make it, else the request waits (until
+    /// `deadline`) for a connection to close or a stream to end.
     func openStream(endpoint: Int, deadline: Deadline,
                     open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
@@ -286,23 +290,43 @@ final class UpstreamPool {
             for connection in multiplexed[endpoint] where connection.canOpenStream {
                 if let stream = open(connection) { return stream }
             }
-            guard dialsInFlight[endpoint] != nil else { break }
-            // The dial's outcome is this request's too: a refused connect is not tried again
-            // by every request that queued behind it.
-            let outcome = await suspendOnLoop { waiter in
-                if dialsInFlight[endpoint] != nil { dialsInFlight[endpoint]?.append(waiter) } else { waiter.resume(returning: .success(())) }
+            if dialsInFlight[endpoint] != nil {
+                // The dial's outcome is this request's too: a refused connect is not tried again
+                // by every request that queued behind it.
+                let outcome = await suspendOnLoop { waiter in
+                    if dialsInFlight[endpoint] != nil { dialsInFlight[endpoint]?.append(waiter) } else { waiter.resume(returning: .success(())) }
+                }
+                if case .failure(let error) = outcome { throw error }
+                continue
             }
-            if case .failure(let error) = outcome { throw error }
+            if budget.isFull { closeLongestIdleMultiplexed() }
+            if let slot = budget.take() {
+                dialsInFlight[endpoint] = []
+                do {
+                    let stream = try await dial(endpoint: endpoint, slot: slot, deadline: deadline, open: open)
+                    finishDial(endpoint, .success(()))
+                    return stream
+                } catch {
+                    finishDial(endpoint, .failure(error))
+                    throw error
+                }
+            }
+            guard await budget.waitForRoom(until: deadline) else {
+                throw IOError(.limitReached, operation: "max_connections of cluster \(cluster.policy.name) (\(budget.limit) on this loop)")
+            }
         }
-        dialsInFlight[endpoint] = []
-        do {
-            let stream = try await dial(endpoint: endpoint, deadline: deadline, open: open)
-            finishDial(endpoint, .success(()))
-            return stream
-        } catch {
-            finishDial(endpoint, .failure(error))
-            throw error
+    }
+
+    /// The HTTP/2 connection with no stream that has been idle longest, of any endpoint, closed
+    /// (its room goes back).
+    private func closeLongestIdleMultiplexed() {
+        var oldest: HTTP2UpstreamConnection?
+        for connections in multiplexed {
+            for connection in connections where connection.isIdle && !connection.closed {
+                if oldest.map({ connection.idleSince < $0.idleSince }) ?? true { oldest = connection }
+            }
         }
+        oldest?.close()
     }
 
     private func finishDial(_ endpoint: Int, _ outcome: Result<Void, IOError>) {
@@ -310,7 +334,7 @@ final class UpstreamPool {
         for waiter in waiters { waiter.resume(returning: outcome) }
     }
 
-    private func dial(endpoint: Int, deadline: Deadline,
+    private func dial(endpoint: Int, slot: UpstreamConnectionBudget.Slot, deadline: Deadline,
                       open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
         let dialed = try await connector.connect(to: cluster, endpoint: endpoint, on: loop, deadline: deadline)
         if let tls = dialed.stream as? TLSConnection, tls.negotiatedALPN != "h2" {
@@ -324,6 +348,8 @@ final class UpstreamPool {
             dialed.stream.close()
             throw IOError(.system(EPROTO), operation: "h2 session: \(error.reason)")
         }
+        connection.slot = slot
+        connection.budget = budget
         connection.start()
         multiplexed[endpoint].append(connection)
         guard let stream = open(connection) else { throw IOError(.closed, operation: "h2 upstream") }

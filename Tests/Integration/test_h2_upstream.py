@@ -265,9 +265,11 @@ class ScriptedH2Backend:
     """An h2c (prior knowledge) backend that refuses (REFUSED_STREAM) the first stream of each
     path holding `refuse-once` and every stream of a path holding `refuse-always`, stops reading
     and answering a connection that brings a path holding `wedge` (the socket stays open), and
-    otherwise answers with how many body bytes it read. It records every request it processed."""
+    otherwise answers with how many body bytes it read (after 0.8 s for a path holding `slow`). It
+    records every request it processed and counts the connections it accepted; `max_streams`
+    is the SETTINGS_MAX_CONCURRENT_STREAMS it advertises."""
 
-    def __init__(self):
+    def __init__(self, max_streams: int | None = None):
         import h2.config
         import h2.connection
         import h2.errors
@@ -276,6 +278,8 @@ class ScriptedH2Backend:
         self.h2 = (h2.config, h2.connection, h2.errors, h2.events)
         self.processed: list[tuple[str, int]] = []
         self.refused: list[str] = []
+        self.max_streams = max_streams
+        self.accepted = 0
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -287,12 +291,16 @@ class ScriptedH2Backend:
                 sock, _ = self.server.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
         config, connection, errors, events = self.h2
         conn = connection.H2Connection(config.H2Configuration(client_side=False))
         conn.initiate_connection()
+        if self.max_streams is not None:
+            import h2.settings
+            conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         sock.sendall(conn.data_to_send())
         streams: dict[int, list] = {}
         sock.settimeout(10)
@@ -318,6 +326,8 @@ class ScriptedH2Backend:
                         self.refused.append(path)
                         conn.reset_stream(event.stream_id, errors.ErrorCodes.REFUSED_STREAM)
                     else:
+                        if "slow" in path:
+                            time.sleep(0.8)
                         self.processed.append((path, length))
                         body = json.dumps({"bytes": length}).encode()
                         conn.send_headers(event.stream_id, [(":status", "200"), ("content-length", str(len(body)))])
@@ -390,5 +400,53 @@ def test_a_stuck_upstream_connection_is_replaced(spawn):
             for i in range(3):
                 r = c.request("GET", f"/echo/after/{i}", headers=[("Host", "x")])
                 assert r.status == 200, r
+    finally:
+        backend.close()
+
+
+def test_an_h2_cluster_holds_no_more_connections_than_max_connections(spawn):
+    """Three endpoints and room for two connections: of three concurrent slow requests (one to
+    each endpoint, round robin), two go through and the third gets 503 upstream_connection_limit
+    after the connect timeout; once the others are idle, a request to the third endpoint closes
+    the connection idle longest and gets through. Then a stuck connection (its request times
+    out, 504) gives its room back when it closes: with room for one, the next requests get a
+    new connection."""
+    backends = [ScriptedH2Backend() for _ in range(3)]
+    try:
+        port = free_port()
+        endpoints = ", ".join(f"127.0.0.1:{b.port}" for b in backends)
+        files = h2_policy(port, backends[0].port, free_port())
+        files["gateway.yaml"] = files["gateway.yaml"].replace(
+            f"protocol: h2, endpoints: [127.0.0.1:{backends[0].port}]",
+            f"protocol: h2, endpoints: [{endpoints}], balance: round_robin, max_connections: 2, connect_timeout: 300ms")
+        spawn.sluice(files, port)
+
+        def one(i: int):
+            with Conn(port, timeout=10) as c:
+                return c.request("GET", f"/echo/slow/{i}", headers=[("Host", "x")])
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+            answers = list(pool.map(one, range(3)))
+        assert sorted(a.status for a in answers) == [200, 200, 503], [(a.status, a.body[:80]) for a in answers]
+        assert [a.json()["error"] for a in answers if a.status == 503] == ["upstream_connection_limit"]
+        assert sorted(b.accepted for b in backends) == [0, 1, 1]
+        with Conn(port, timeout=10) as c:
+            for i in range(3):
+                assert c.request("GET", f"/echo/fast/{i}", headers=[("Host", "x")]).status == 200
+        assert sorted(b.accepted for b in backends) == [1, 1, 1]
+    finally:
+        for b in backends:
+            b.close()
+    backend = ScriptedH2Backend()
+    try:
+        port = free_port()
+        spawn.sluice(h2_policy(port, backend.port, free_port(), ", max_connections: 1"), port)
+        with Conn(port) as c:
+            assert c.request("GET", "/echo/before", headers=[("Host", "x")]).status == 200
+            assert c.request("GET", "/echo/wedge", headers=[("Host", "x")]).status == 504
+            for i in range(3):
+                r = c.request("GET", f"/echo/after/{i}", headers=[("Host", "x")])
+                assert r.status == 200, r
+        assert backend.accepted == 2, backend.accepted
     finally:
         backend.close()
