@@ -46,7 +46,11 @@ final class AuthGuard: RequestGuard {
         self.cryptoPool = cryptoPool
         self.loops = loops
         self.wallClock = wallClock
-        nonceTTLSeconds = Double(policy.nonceTTL.components.seconds)
+        // One second more than `nonce_ttl` (at least twice the window): the window is checked
+        // against the clock's whole second, so a timestamp stays accepted until just under
+        // `window` + 1 s past it. A nonce first seen with a timestamp a whole window ahead of
+        // the clock expired that second too early, and a replay in it went through.
+        nonceTTLSeconds = Double(policy.nonceTTL.components.seconds + 1)
         window = Double(policy.timestampWindow.components.seconds)
         let challenges = schemes.compactMap { scheme -> String? in
             switch scheme {
@@ -57,7 +61,7 @@ final class AuthGuard: RequestGuard {
         }
         challenge = challenges.isEmpty ? nil : challenges.joined(separator: ", ")
         var options: [UInt8] = []
-        for argument in ["NX", "PX", String(policy.nonceTTL.components.seconds * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &options) }
+        for argument in ["NX", "PX", String(Int64(nonceTTLSeconds) * 1000)] { RESPWriter.appendBulk(argument.utf8, to: &options) }
         nonceCommandOptions = options
     }
 

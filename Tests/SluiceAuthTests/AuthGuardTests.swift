@@ -5,6 +5,7 @@ import SluiceHTTP
 import SluicePolicy
 import SluiceSharedRedis
 import SluiceTestSupport
+import Synchronization
 import XCTest
 
 /// The auth guard as the server builds it (policy files, secret files, compile, activate),
@@ -184,6 +185,40 @@ final class AuthGuardTests: RedisLoopTestCase {
         let (b, _) = try await evaluate(first["pay"]!, request(authorization: authorization))
         let (c, _) = try await evaluate(second["pay"]!, request(authorization: authorization))
         XCTAssertEqual([a, b, c], ["ok", "replayed_nonce", "replayed_nonce"])
+    }
+
+    func testANonceOutlivesEveryInstantItsTimestampIsAccepted() async throws {
+        // A client clock a whole window (300 s) ahead: its timestamp is accepted from now until
+        // just under now + 601 s (the window is checked on the clock's whole second), and its
+        // nonce must be remembered that long, here and in Redis.
+        let clock = Mutex<Double>(Self.now)
+        let module = AuthModule(loops: [loop], wallClock: { clock.withLock { $0 } })
+        let (_, shared) = try guards(try policy(), module: module)
+        try await waitForRedis(shared["pay"]!)
+        let authorization = signed(timestamp: Self.now + 300, nonce: "edgeedgeedgeedge0001")
+        let (first, _) = try await evaluate(shared["pay"]!, request(authorization: authorization))
+        XCTAssertEqual(first, "ok")
+        let ttl = try Int(RedisClusterProcesses.run(try RedisClusterProcesses.cli(),
+                                                    ["-p", String(redis.port), "PTTL", "auth:nonce:{1900000001}:edgeedgeedgeedge0001"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        XCTAssertGreaterThan(ttl, 600_000, "Redis keeps the nonce past now + 600 s")
+        // In this process's own cache too: just under 601 s later, the timestamp is still in
+        // the window, and a replay is refused (it went through after 600 s).
+        clock.withLock { $0 = Self.now + 600.9 }
+        let (late, _) = try await evaluate(shared["pay"]!, request(authorization: authorization))
+        XCTAssertEqual(late, "replayed_nonce")
+        clock.withLock { $0 = Self.now + 601 }
+        let (expired, _) = try await evaluate(shared["pay"]!, request(authorization: authorization))
+        XCTAssertEqual(expired, "timestamp_out_of_window")
+        // Redis away (`local`): this process's cache alone refuses it (it let it through).
+        clock.withLock { $0 = Self.now }
+        let (_, alone) = try guards(try policy(failure: "local", redisPort: 1),
+                                    module: AuthModule(loops: [loop], wallClock: { clock.withLock { $0 } }))
+        let again = signed(timestamp: Self.now + 300, nonce: "edgeedgeedgeedge0002")
+        let (localFirst, _) = try await evaluate(alone["pay"]!, request(authorization: again))
+        clock.withLock { $0 = Self.now + 600.9 }
+        let (localLate, _) = try await evaluate(alone["pay"]!, request(authorization: again))
+        XCTAssertEqual([localFirst, localLate], ["ok", "replayed_nonce"])
     }
 
     func testForgedRequestsDoNotBurnNonces() async throws {
