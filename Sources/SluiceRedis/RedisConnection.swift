@@ -41,6 +41,8 @@ public final class RedisConnection: @unchecked Sendable {
     private var writerWaiter: UnsafeContinuation<Void, Never>?
     private var backoff: Duration
     private var reconnectTimer: TimerNode?
+    /// The data canary's token as this client last saw it (`RedisDataCanary`).
+    private var canarySeen: [UInt8]?
     /// Armed for the earliest deadline among the calls in flight (see `expireCalls`): one timer
     /// per connection instead of one per call.
     private var deadlineTimer: TimerNode!
@@ -247,20 +249,29 @@ public final class RedisConnection: @unchecked Sendable {
     /// Redis lost its data meanwhile (restarted without persistence, or flushed), and with it
     /// the idempotency records, nonces and rate-limit counts. That was said nowhere, and an
     /// order completed before the restart was executed again when retried.
-    static let dataCanaryKey = "sluice:data-canary"
-
-    private func checkDataKept(onReconnect: Bool, address: SocketAddress) {
+    /// Checks `RedisDataCanary` now, and every `RedisDataCanary.interval` while this connection
+    /// (epoch) lasts.
+    private func watchDataCanary(address: SocketAddress, epoch myEpoch: Int) {
         // A cluster spreads keys over nodes: one key cannot vouch for every node's data.
         guard cluster == nil else { return }
-        let call = RedisCall()
-        call.command = RESPWriter.command(["SET", Self.dataCanaryKey, "1", "NX"])
-        enqueue(call)
-        let reply = RedisPendingReply(call: call)
         loop.spawn { [self] in
-            guard onReconnect, case .success(.status("OK")) = await reply.reply() else { return }
-            printError("sluice: redis \(address) (loop \(loop.index)): its data is gone (restarted empty or flushed: "
-                       + "\(Self.dataCanaryKey), set before, is missing): idempotency records, nonces and rate-limit counts "
-                       + "started over, so a payment completed before may be executed again if retried; run Redis with persistence")
+            while epoch == myEpoch, case .connected = state {
+                let offered = RedisDataCanary.newToken()
+                let call = RedisCall()
+                call.command = RESPWriter.command(["SET", RedisDataCanary.key, String(decoding: offered, as: UTF8.self), "NX", "GET"])
+                enqueue(call)
+                if case .success(let reply) = await RedisPendingReply(call: call).reply(),
+                   let (verdict, token) = RedisDataCanary.judge(seen: canarySeen, offered: offered, reply: reply) {
+                    canarySeen = token
+                    if verdict == .lost && RedisDataCanary.shared.noteLoss(token: token) {
+                        printError("sluice: redis \(address) (loop \(loop.index)): its data is gone (restarted empty or flushed: "
+                                   + "\(RedisDataCanary.key) is missing or was made anew): idempotency records, nonces and rate-limit "
+                                   + "counts started over, so a payment completed before may be executed again if retried; "
+                                   + "run Redis with persistence")
+                    }
+                }
+                await loop.sleep(until: .after(RedisDataCanary.interval))
+            }
         }
     }
 
@@ -292,7 +303,7 @@ public final class RedisConnection: @unchecked Sendable {
                     troubleSaid = nil
                     printError("sluice: redis \(address) (loop \(loop.index)): connected again")
                 }
-                checkDataKept(onReconnect: connects > 1, address: address)
+                watchDataCanary(address: address, epoch: myEpoch)
                 backoff = configuration.reconnectMinimum
                 breaker.reset()
                 loop.spawn { [self] in await readLoop(connection, reader: reader, epoch: myEpoch) }

@@ -13,6 +13,7 @@ import SluiceHTTP1
 import SluiceIO
 import SluiceProxy
 import SluiceRateLimit
+import SluiceRedis
 import SluiceSharedPools
 
 /// What the admin endpoint knows of the server beyond the loops: the policy generation, reload
@@ -436,6 +437,9 @@ final class AdminServer: @unchecked Sendable {
             out.sample("sluice_redis_connections_answering", [], redis.answering)
             out.family("sluice_redis_connections", "gauge", "Connections to the shared Redis (one per loop).")
             out.sample("sluice_redis_connections", [], redis.total)
+            out.family("sluice_redis_data_lost_total", "counter",
+                       "Times the shared Redis was found to have lost its data (restarted empty or flushed): idempotency records and nonces started over.")
+            out.sample("sluice_redis_data_lost_total", [], RedisDataCanary.shared.lossesNoticed)
             out.family("sluice_redis_replies_total", "counter", "Replies from the shared Redis.")
             out.sample("sluice_redis_replies_total", [], redis.replies)
             out.family("sluice_redis_reply_seconds_total", "counter",

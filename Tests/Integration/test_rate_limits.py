@@ -7,6 +7,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.request
 
 from conftest import free_port
 from rawhttp import Conn
@@ -531,8 +532,28 @@ def test_a_redis_that_comes_back_empty_is_said_and_one_that_kept_its_data_is_not
         port = free_port()
         s = spawn.sluice(policy(port, backend.port, empty.port, limits, route("r", "/r", ["per-client"]), workers=1), port)
         assert statuses(s.port, "/r/x", 2) == [200] * 2
+        # A second gateway on the same Redis: each says it, not only the first to reconnect
+        # (which makes the key anew: the other finds another token than the one it saw).
+        other_port, admin = free_port(), free_port()
+        other_files = policy(other_port, backend.port, empty.port, limits, route("r", "/r", ["per-client"]), workers=2)
+        other_files["admin.yaml"] = f"admin: {{address: 127.0.0.1:{admin}}}\n"
+        other = spawn.sluice(other_files, other_port)
+        assert statuses(other.port, "/r/x", 2) == [200] * 2
         empty.kill()
         empty.start()  # no persistence: every key gone
-        s.proc.wait_for_output(r"sluice: redis 127\.0\.0\.1:%d \(loop 0\): its data is gone" % empty.port, stream="stderr", timeout=10)
+        gone = r"sluice: redis 127\.0\.0\.1:%d \(loop \d\): its data is gone" % empty.port
+        s.proc.wait_for_output(gone, stream="stderr", timeout=10)
+        other.proc.wait_for_output(gone, stream="stderr", timeout=10)
+        time.sleep(0.5)
+        assert other.proc.stderr().count("its data is gone") == 1, "once per process, not per loop"
+        # Flushed while connected: noticed at the next check (every 5 s), by both.
+        subprocess.run(["redis-cli", "-p", str(empty.port), "FLUSHALL"], check=True, capture_output=True, timeout=10)
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and (s.proc.stderr().count("its data is gone") < 2 or other.proc.stderr().count("its data is gone") < 2):
+            time.sleep(0.2)
+        assert s.proc.stderr().count("its data is gone") == 2, s.proc.stderr()
+        assert other.proc.stderr().count("its data is gone") == 2, other.proc.stderr()
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            assert re.search(r"^sluice_redis_data_lost_total 2$", r.read().decode(), re.M)
     finally:
         empty.stop()
