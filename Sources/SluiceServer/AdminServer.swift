@@ -356,7 +356,7 @@ final class AdminServer: @unchecked Sendable {
             out.sample("sluice_tls_handshakes_total", [("result", result)], contexts.reduce(0) { $0 + read($1) })
         }
         out.family("sluice_tls_handshake_failures_total", "counter",
-                   "Failed downstream TLS handshakes, by reason (protocol_version, no_shared_cipher, plain_http, client_certificate, "
+                   "Failed downstream TLS handshakes, by reason (protocol_version, not_tls, no_shared_cipher, plain_http, client_certificate, "
                    + "certificate_rejected_by_client, no_application_protocol, closed, other).")
         for (reason, count) in connections.tlsHandshakeFailures.sorted(by: { $0.key < $1.key }) {
             out.sample("sluice_tls_handshake_failures_total", [("reason", reason)], count)

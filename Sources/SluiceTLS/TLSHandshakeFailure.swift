@@ -4,11 +4,15 @@ internal import COpenSSL
 /// `reason` of `sluice_tls_handshake_failures_total`). "failed" alone could not tell clients
 /// still on TLS 1.0 from clients that reject a freshly rotated certificate.
 public enum TLSHandshakeFailure: String, Sendable, CaseIterable {
-    /// The client offers only versions the listener refuses (below TLS 1.2), or garbage.
+    /// The client offers only versions the listener refuses (below TLS 1.2).
     case protocolVersion = "protocol_version"
+    /// Bytes that are no TLS handshake: cleartext OpenSSL does not name as HTTP (DELETE, PATCH,
+    /// OPTIONS, an h2c preface), or garbage.
+    case notTLS = "not_tls"
     /// No cipher suite, group or signature algorithm in common.
     case noSharedCipher = "no_shared_cipher"
-    /// Plain HTTP sent to the TLS port.
+    /// Plain HTTP sent to the TLS port, with a method OpenSSL recognises (GET, POST, HEAD, PUT,
+    /// CONNECT).
     case plainHTTP = "plain_http"
     /// The listener asks for a client certificate: none came, or it did not verify.
     case clientCertificate = "client_certificate"
@@ -23,8 +27,11 @@ public enum TLSHandshakeFailure: String, Sendable, CaseIterable {
     /// The class of OpenSSL's reason code (`ERR_GET_REASON` of the failing error).
     static func classify(reason: Int32) -> TLSHandshakeFailure {
         switch reason {
-        case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_WRONG_VERSION_NUMBER, SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, SSL_R_VERSION_TOO_LOW:
+        case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_TLSV1_ALERT_PROTOCOL_VERSION, SSL_R_VERSION_TOO_LOW:
             return .protocolVersion
+        case SSL_R_WRONG_VERSION_NUMBER, SSL_R_UNKNOWN_PROTOCOL, SSL_R_PACKET_LENGTH_TOO_LONG:
+            // (What OpenSSL says of a record header that is none: "PATCH / H…", "PRI * HTT…".)
+            return .notTLS
         case SSL_R_NO_SHARED_CIPHER, SSL_R_NO_SHARED_GROUPS, SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
             return .noSharedCipher
         case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST:

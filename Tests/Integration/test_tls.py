@@ -451,7 +451,7 @@ def test_a_client_ca_replaced_on_reload_lets_no_old_session_resume(tls_sluice, t
 
 
 def test_failed_handshakes_are_counted_by_reason(tmp_path, certs, backend):
-    """`sluice_tls_handshake_failures_total{reason}`: plain HTTP to the TLS port, a client that
+    """`sluice_tls_handshake_failures_total{reason}`: cleartext to the TLS port, a client that
     offers only TLS 1.1, one with no cipher suite in common, and one that does not trust the
     listener's certificate each count under their own reason ("failed" alone could not tell
     clients still on old TLS from clients that reject a rotated certificate)."""
@@ -462,9 +462,11 @@ def test_failed_handshakes_are_counted_by_reason(tmp_path, certs, backend):
         return files
 
     s = TLSSluice(tmp_path, certs, backend, edit=with_admin)
-    with socket.create_connection(("127.0.0.1", s.port), timeout=5) as plain:
-        plain.sendall(b"GET /echo HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
-        plain.recv(4096)
+    for request in [b"GET /echo HTTP/1.1\r\nHost: gateway.test\r\n\r\n", b"DELETE /echo HTTP/1.1\r\nHost: gateway.test\r\n\r\n",
+                    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as plain:
+            plain.sendall(request)
+            plain.recv(4096)
     old = s.s_client("-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
     assert b"Cipher is (NONE)" in old.stdout or old.returncode != 0, old
     no_cipher = s.s_client("-tls1_2", "-cipher", "AES128-SHA")
@@ -482,6 +484,8 @@ def test_failed_handshakes_are_counted_by_reason(tmp_path, certs, backend):
                 for m in re.finditer(r'^sluice_tls_handshake_failures_total\{reason="([a-z_]+)"\} (\S+)$', text, re.M)}
 
     deadline = time.monotonic() + 5
-    while len(failures()) < 4 and time.monotonic() < deadline:
+    while len(failures()) < 5 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert failures() == {"plain_http": 1, "protocol_version": 1, "no_shared_cipher": 1, "certificate_rejected_by_client": 1}, failures()
+    # (OpenSSL names GET as HTTP; DELETE and the h2c preface are only "not TLS", never an old TLS.)
+    assert failures() == {"plain_http": 1, "not_tls": 2, "protocol_version": 1, "no_shared_cipher": 1,
+                          "certificate_rejected_by_client": 1}, failures()
