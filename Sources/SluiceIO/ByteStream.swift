@@ -4,6 +4,8 @@ public protocol ByteStream: AnyObject, Sendable {
     var loop: EventLoop { get }
     var peer: SocketAddress? { get }
     var isClosed: Bool { get }
+    /// The peer closed its side (or the connection failed): nothing more will come from it.
+    var peerHasHungUp: Bool { get }
     /// The order in which the loop serves this stream's socket among others readable at once.
     var readPriority: ReadPriority { get set }
 

@@ -20,6 +20,9 @@ protocol DownstreamExchange: AnyObject, Sendable {
     var requestBodyArrived: Bool { get }
     var requestBodyBytes: Int { get }
     var responseBytesSent: Int { get }
+    /// The client is gone (closed its connection, reset its stream): a request still waiting to
+    /// go upstream is not sent (nginx's 499).
+    var clientHasLeft: Bool { get }
 
     /// The request's route is known: an HTTP/1.1 connection serving non-core routes is read after
     /// the others while many are ready (`ReadPriority`); an HTTP/2 stream shares its connection

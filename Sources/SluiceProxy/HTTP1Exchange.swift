@@ -24,6 +24,7 @@ final class HTTP1Exchange: DownstreamExchange, @unchecked Sendable {
     /// Response body bytes written (without the head or chunk framing: as on HTTP/2, and like
     /// `requestBodyBytes`, what the access log's `bytes_out` says).
     private(set) var responseBytesSent = 0
+    var clientHasLeft: Bool { connection.peerHasHungUp }
     private var chunkHead: [UInt8] = []
 
     init(session: HTTP1Session, request: ParsedRequestHead) {

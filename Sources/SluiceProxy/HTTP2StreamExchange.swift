@@ -17,6 +17,7 @@ final class HTTP2StreamExchange: DownstreamExchange, @unchecked Sendable {
     private var sendWaiter: UnsafeContinuation<Void, Never>?
     private(set) var requestBodyBytes = 0
     private(set) var responseBytesSent = 0
+    var clientHasLeft: Bool { cancelled }
     /// Set when the pipeline is done with the stream.
     var finished = false
     private let timer: TimerNode

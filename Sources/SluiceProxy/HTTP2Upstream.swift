@@ -65,7 +65,8 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
         budget?.wakeOne()
         guard streams.isEmpty else { return }
         idleSince = loop.now
-        if retired { close() }
+        // Over a lowered `max_connections`: the excess closes as it goes idle.
+        if retired || budget?.isOverLimit == true { close() }
     }
 
     /// A stream opened at `openedAt` got no answer in its time. When nothing at all has come on

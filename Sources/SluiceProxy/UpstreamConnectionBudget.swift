@@ -69,6 +69,17 @@ final class UpstreamConnectionBudget {
         waiters.removeFirst().resume(true)
     }
 
+    /// The limit changed: every waiter looks again (a raised limit has room for many).
+    func wakeAll() {
+        let woken = waiters
+        waiters.removeAll()
+        for waiter in woken { waiter.resume(true) }
+    }
+
+    /// More connections open than the limit allows (it was lowered by a reload): the excess
+    /// goes as connections come back instead of being kept idle.
+    var isOverLimit: Bool { open > limit }
+
     private func slotEnded() {
         open -= 1
         wakeOne()

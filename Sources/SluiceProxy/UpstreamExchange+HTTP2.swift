@@ -26,7 +26,7 @@ extension UpstreamExchange {
         let stream: HTTP2UpstreamStream
         do {
             let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
-            stream = try await pool.openStream(endpoint: endpoint, deadline: connectDeadline) { connection in
+            stream = try await pool.openStream(endpoint: endpoint, deadline: connectDeadline, clientLeft: { downstream.clientHasLeft }) { connection in
                 connection.open(method: requestHead.method, scheme: scheme, authority: authority, path: requestHead.target,
                                 fields: fields, endStream: headOnly)
             }

@@ -109,9 +109,10 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         result.endpoint = endpoint
         // Outlier detection counts every 5xx answer as the endpoint's failure (retries are only
         // for 502/503/504, which say the request was not served).
-        // A stale keep-alive connection says nothing about the endpoint, nor does a request the
-        // gateway stopped itself (out of descriptors, or of the cluster's connections).
-        guard !result.staleConnection, result.failure != .localReply else { return result }
+        // A stale keep-alive connection says nothing about the endpoint, nor does a request that
+        // never went to it for reasons of its own (the gateway out of descriptors or of the
+        // cluster's connections, the client gone while it waited for one).
+        guard !result.staleConnection, result.sent || result.failure?.isUpstreamFailure != false else { return result }
         pool.cluster.health.record(endpoint, failed: result.failure?.isUpstreamFailure == true
                                        || (result.responseHead.map { $0.status >= 500 } ?? false),
                                    now: loop.now)
@@ -130,7 +131,8 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
         do {
             let connectDeadline = min(loop.deadline(after: pool.cluster.policy.connectTimeout), totalDeadline)
             let maxIdle = takesNewConnection ? 0 : avoidsLongIdleConnections ? pool.cluster.policy.unsafeReuseIdle.nanosecondsClamped : .max
-            (upstream, reused) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline, maxIdle: maxIdle)
+            (upstream, reused) = try await pool.acquire(endpoint: endpoint, deadline: connectDeadline, maxIdle: maxIdle,
+                                                        clientLeft: { downstream.clientHasLeft })
         } catch {
             return await connectFailed(error, upstream: upstreamName)
         }
@@ -410,6 +412,15 @@ struct UpstreamExchange<Downstream: DownstreamExchange> {
     /// 503 and not the backend's failure: counted as one, a connection flood that used up the
     /// descriptors opened the payments breaker, which stayed open after the flood.
     func connectFailed(_ error: IOError, upstream upstreamName: String) async -> Result {
+        if downstream.clientHasLeft {
+            // Gone while its request waited for a connection: nothing is sent, nobody answered
+            // (a payment its client gave up on must not run after it).
+            var result = await fail(ExchangeFailure(status: 499, reason: "client_gone", failure: .clientGone,
+                                                    message: "the client left while its request waited for a connection"), upstream: upstreamName)
+            result.sent = false
+            result.upstream = nil
+            return result
+        }
         if error.isLimitReached {
             // The gateway's own limit, not the backend's failure: nothing was tried, nothing
             // counts against the endpoint, and the client may come back shortly.

@@ -84,7 +84,10 @@ final class UpstreamPool {
         precondition(reloaded.names == cluster.names, "a pool adopts only a cluster with its endpoints")
         cluster = reloaded
         budget.limit = Self.share(of: reloaded.policy.maxConnections, loops: loops)
-        budget.wakeOne()
+        // Lowered: the idle connections over it close now, the busy ones when they come back
+        // (`release`). Raised: every waiter may have room.
+        while budget.isOverLimit, closeLongestIdle() || closeLongestIdleMultiplexed() {}
+        budget.wakeAll()
     }
 
     /// A loop's share of `max_connections`: an even split, rounded up.
@@ -163,7 +166,11 @@ final class UpstreamPool {
     /// A new one needs room in the loop's share of `max_connections`: an idle connection to
     /// another endpoint is closed to make it, else the request waits (until `deadline`) for a
     /// connection to end or come back idle; none by then is `IOError.limitReached`.
-    func acquire(endpoint: Int, deadline: Deadline, maxIdle: UInt64 = .max) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
+    ///
+    /// `clientLeft` is asked after each wait: a request whose client left meanwhile is never
+    /// sent (`IOError.closed`), and the room it was woken for goes to the next waiter.
+    func acquire(endpoint: Int, deadline: Deadline, maxIdle: UInt64 = .max,
+                 clientLeft: () -> Bool = { false }) async throws(IOError) -> (UpstreamConnection, reused: Bool) {
         while true {
             let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
             let now = loop.now
@@ -183,20 +190,33 @@ final class UpstreamPool {
                 connection.slot = slot
                 return (connection, false)
             }
-            guard await budget.waitForRoom(until: deadline) else {
-                throw IOError(.limitReached, operation: "max_connections of cluster \(cluster.policy.name) (\(budget.limit) on this loop)")
-            }
+            try await waitForRoom(until: deadline, clientLeft: clientLeft)
         }
     }
 
-    /// The idle connection unused for longest, of any endpoint, closed (its room goes back).
-    private func closeLongestIdle() {
+    /// Waits for room under the budget; throws when none came by `deadline`, or when the
+    /// request's client left meanwhile (its wake-up goes on to the next waiter).
+    private func waitForRoom(until deadline: Deadline, clientLeft: () -> Bool) async throws(IOError) {
+        guard await budget.waitForRoom(until: deadline) else {
+            throw IOError(.limitReached, operation: "max_connections of cluster \(cluster.policy.name) (\(budget.limit) on this loop)")
+        }
+        if clientLeft() {
+            budget.wakeOne()
+            throw IOError(.closed, operation: "the client left while its request waited for a connection")
+        }
+    }
+
+    /// The idle connection unused for longest, of any endpoint, closed (its room goes back);
+    /// false when none is idle.
+    @discardableResult
+    private func closeLongestIdle() -> Bool {
         var oldest: (endpoint: Int, since: UInt64)?
         for index in idle.indices {
             if let first = idle[index].first, oldest.map({ first.idleSince < $0.since }) ?? true { oldest = (index, first.idleSince) }
         }
-        guard let oldest else { return }
+        guard let oldest else { return false }
         idle[oldest.endpoint].removeFirst().stream.close()
+        return true
     }
 
     /// Puts a connection whose last exchange ended cleanly back in the pool.
@@ -212,7 +232,7 @@ final class UpstreamPool {
         guard !connection.stream.isClosed else { return }
         let endpoint = connection.endpointIndex
         let limit = cluster.policy.maxIdlePerEndpoint
-        if connection.peerHasHungUp || idle[endpoint].count >= max(limit * Self.excessIdleFactor, limit + 16) {
+        if connection.peerHasHungUp || idle[endpoint].count >= max(limit * Self.excessIdleFactor, limit + 16) || budget.isOverLimit {
             connection.stream.close()
             return
         }
@@ -277,7 +297,7 @@ final class UpstreamPool {
     /// A new connection needs room in the loop's share of `max_connections`, as in `acquire`: an
     /// idle connection to another endpoint is closed to make it, else the request waits (until
     /// `deadline`) for a connection to close or a stream to end.
-    func openStream(endpoint: Int, deadline: Deadline,
+    func openStream(endpoint: Int, deadline: Deadline, clientLeft: () -> Bool = { false },
                     open: (HTTP2UpstreamConnection) -> HTTP2UpstreamStream?) async throws(IOError) -> HTTP2UpstreamStream {
         let idleLimit = cluster.policy.idleTimeout.nanosecondsClamped
         while true {
@@ -311,15 +331,14 @@ final class UpstreamPool {
                     throw error
                 }
             }
-            guard await budget.waitForRoom(until: deadline) else {
-                throw IOError(.limitReached, operation: "max_connections of cluster \(cluster.policy.name) (\(budget.limit) on this loop)")
-            }
+            try await waitForRoom(until: deadline, clientLeft: clientLeft)
         }
     }
 
     /// The HTTP/2 connection with no stream that has been idle longest, of any endpoint, closed
     /// (its room goes back).
-    private func closeLongestIdleMultiplexed() {
+    @discardableResult
+    private func closeLongestIdleMultiplexed() -> Bool {
         var oldest: HTTP2UpstreamConnection?
         for connections in multiplexed {
             for connection in connections where connection.isIdle && !connection.closed {
@@ -327,6 +346,7 @@ final class UpstreamPool {
             }
         }
         oldest?.close()
+        return oldest != nil
     }
 
     private func finishDial(_ endpoint: Int, _ outcome: Result<Void, IOError>) {

@@ -31,6 +31,7 @@ public final class TLSConnection: ByteStream, @unchecked Sendable {
     /// "TLSv1.2" or "TLSv1.3" after the handshake.
     public private(set) var protocolVersion = ""
     public private(set) var sessionReused = false
+    public var peerHasHungUp: Bool { tcp.peerHasHungUp }
     /// Why `handshake` failed, when OpenSSL said (nil after a timeout or a local close).
     public private(set) var handshakeFailure: TLSHandshakeFailure?
 

@@ -5,6 +5,7 @@ upstream, not counted against the backend), and every way an exchange can end gi
 
 Before the limit, 2,000 HTTP/2 streams from clients that never opened their flow-control window
 held 1,250 connections to one backend, overflowed its accept queue and tripped its breaker."""
+import signal
 import socket
 import subprocess
 import threading
@@ -187,3 +188,77 @@ def test_check_refuses_a_max_connections_below_one(binaries, tmp_path):
     checked = subprocess.run([str(SLUICE), "check", str(write_policy(tmp_path / "p", files))], capture_output=True, text=True, timeout=20)
     assert checked.returncode != 0
     assert "clusters.yaml:2:" in checked.stderr + checked.stdout and "max_connections must be at least 1" in checked.stderr + checked.stdout, checked
+
+
+def test_a_reload_applies_a_new_limit_to_waiting_requests_and_idle_connections(spawn):
+    """Raised by a reload, the limit serves the requests already waiting at once (they were
+    still served two at a time, one woken per reload, and the last got 503 while there was
+    room); lowered, the idle connections over it close and busy ones close as they come back
+    (16 stayed open and in use, idle until their idle timeout)."""
+    backend = CountingBackend(hold=1.0)
+    try:
+        s = gateway(spawn, backend, max_connections=2, connect_timeout="3s")
+        clusters = s.policy_dir / "clusters.yaml"
+        started = time.monotonic()
+        results = [None] * 6
+
+        def one(i):
+            with Conn(s.port, timeout=15) as c:
+                results[i] = c.request("GET", "/echo/slow")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        clusters.write_text(clusters.read_text().replace("max_connections: 2,", "max_connections: 10,"))
+        s.proc.signal(signal.SIGHUP)
+        for t in threads:
+            t.join(15)
+        elapsed = time.monotonic() - started
+        assert [r.status for r in results] == [200] * 6, [(r.status, r.body[:80]) for r in results]
+        assert elapsed < 2.5, f"the waiters were served {elapsed:.1f} s after the first: not all at once after the reload"
+        assert backend.peak == 6, backend.peak
+        assert metric(s, "sluice_upstream_connections", cluster="demo") == 6
+        # Lowered to 2: the idle excess closes at once, and no more than 2 are in use after.
+        clusters.write_text(clusters.read_text().replace("max_connections: 10,", "max_connections: 2,"))
+        s.proc.signal(signal.SIGHUP)
+        s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5, count=2)
+        time.sleep(0.3)
+        assert metric(s, "sluice_upstream_connections", cluster="demo") <= 2
+        backend.peak = backend.open
+        assert [r.status for r in concurrently(s.port, ["/echo/fast"] * 4)] == [200] * 4
+        assert metric(s, "sluice_upstream_connections", cluster="demo") <= 2
+    finally:
+        backend.close()
+
+
+def test_a_request_whose_client_left_while_it_waited_is_never_sent(spawn):
+    """With room for one connection, three POSTs wait behind a slow request and their clients
+    leave: none of them reaches the backend once the connection is free (they all did, after
+    the client had given up, and a live request waited behind them), and a live request that
+    comes after them gets the connection at once."""
+    backend = CountingBackend(hold=1.0)
+    try:
+        s = gateway(spawn, backend, max_connections=1, connect_timeout="4s")
+        holder = threading.Thread(target=lambda: concurrently(s.port, ["/echo/slow"]))
+        holder.start()
+        time.sleep(0.2)
+        leaving = []
+        for i in range(3):
+            raw = socket.create_connection(("127.0.0.1", s.port))
+            raw.sendall(f"POST /echo/gone{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\npay".encode())
+            leaving.append(raw)
+        time.sleep(0.2)
+        for raw in leaving:
+            raw.close()
+        time.sleep(0.2)
+        live_started = time.monotonic()
+        assert concurrently(s.port, ["/echo/live"])[0].status == 200
+        assert time.monotonic() - live_started < 1.5, "the live request waited behind requests whose clients had left"
+        holder.join(10)
+        time.sleep(0.3)
+        assert backend.requests == 2, f"the backend got {backend.requests} requests: abandoned POSTs were sent"
+        gone = [r for r in s.access_log() if r["path"].startswith("/echo/gone")]
+        assert len(gone) == 3 and all(r["status"] == 499 and r["reason"] == "client_gone" for r in gone), gone
+    finally:
+        backend.close()

@@ -77,6 +77,7 @@ final class TestDownstream: DownstreamExchange, @unchecked Sendable {
     var goneAfterResponseHead = false
     private(set) var requestBodyBytes = 0
     private(set) var responseBytesSent = 0
+    var clientHasLeft: Bool { false }
 
     private(set) var responseHead: HTTPResponseHead?
     private(set) var responseBody: [UInt8] = []

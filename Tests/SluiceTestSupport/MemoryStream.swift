@@ -11,6 +11,7 @@ public final class MemoryStream: ByteStream, @unchecked Sendable {
     /// The other end will send nothing more (its shutdownWrite or close).
     private var inboundEnded = false
     public private(set) var isClosed = false
+    public var peerHasHungUp: Bool { isClosed || inboundEnded }
     public var readPriority = ReadPriority.normal
     public func releaseIdleBuffers() {}
     public func hasUnreadInput() -> Bool { isClosed || inboundEnded || !inbound.isEmpty }
