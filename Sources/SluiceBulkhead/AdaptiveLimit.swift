@@ -35,6 +35,13 @@ struct AdaptiveLimit {
         answers.reserveCapacity(Self.keptAnswers)
     }
 
+    /// Goes on from where a replaced bulkhead's limit stood (within this one's bounds); the
+    /// limit now.
+    mutating func resume(at previous: Int) -> Int {
+        limit = min(maximum, max(minimum, previous))
+        return limit
+    }
+
     /// Every permit is held, or a request had to wait or was refused.
     mutating func noteSaturated() { saturated = true }
 

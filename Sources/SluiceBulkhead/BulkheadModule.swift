@@ -6,9 +6,9 @@ import SluicePolicy
 /// The bulkhead guard's entry in the server's guard registry (fifth in the chain, after rate
 /// limits: a request refused there never takes a permit).
 ///
-/// Across reloads a bulkhead is kept while its settings are unchanged, so the permits in-flight
-/// requests hold stay counted; a changed bulkhead starts fresh (its old requests give their
-/// permits back to the old one).
+/// Across reloads a bulkhead is kept while its settings are unchanged; a changed one is made
+/// anew and takes over from the old (`Bulkhead.takeOver`): the permits in-flight requests hold
+/// stay counted either way.
 public final class BulkheadModule: GuardModule {
     public static let moduleName = "bulkhead"
     public let name = BulkheadModule.moduleName
@@ -33,7 +33,10 @@ public final class BulkheadModule: GuardModule {
         }
         var shared: [String: Bulkhead] = [:]
         for settings in bulkheads.bulkheads {
-            shared[settings.name] = state.state(name, "bulkhead:" + settings.name, configuration: settings) { Bulkhead(policy: settings) }
+            let key = "bulkhead:" + settings.name
+            shared[settings.name] = state.state(name, key, configuration: settings) {
+                Bulkhead(policy: settings, replacing: state.running(name, key, as: Bulkhead.self))
+            }
         }
         var guards: [String: BulkheadGuard] = [:]
         for route in policy.routes {
@@ -65,6 +68,7 @@ final class BulkheadGeneration: GuardGeneration {
     /// Publishes each bulkhead's queue occupancy: waiting over the queue's length, or, without a
     /// queue, permits held over the limit now (1.0: requests are being refused).
     func activate() {
+        for bulkhead in bulkheads { bulkhead.takeOver() }
         current.list.withLock { $0 = bulkheads }
         gauges?.replace(group: PressureGauges.bulkheadQueues, with: bulkheads.map { bulkhead in
             { @Sendable in

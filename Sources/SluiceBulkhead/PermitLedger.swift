@@ -67,6 +67,13 @@ struct PermitLedger {
         return grantWaiters()
     }
 
+    /// Counts permits a replaced bulkhead's requests still hold (see `Bulkhead.takeOver`).
+    mutating func count(held more: Int, merchantLoad loads: [String: Int]) {
+        held += more
+        guard merchantCap != nil else { return }
+        for (merchant, load) in loads { merchantLoad[merchant, default: 0] += load }
+    }
+
     /// The longest waiters, granted while permits are free.
     private mutating func grantWaiters() -> [UInt64] {
         var granted: [UInt64] = []

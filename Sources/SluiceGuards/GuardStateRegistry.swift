@@ -68,6 +68,12 @@ public final class GuardStateStage: @unchecked Sendable {
         return state
     }
 
+    /// The running object under `name`, whatever its configuration: what a changed one may take
+    /// over from.
+    public func running<State: AnyObject & Sendable>(_ module: String, _ name: String, as _: State.Type) -> State? {
+        committed[GuardStateRegistry.Key(module: module, name: name)]?.state as? State
+    }
+
     /// True when `state` is the committed (running) object, not one this stage made: a module
     /// uses this to start only what is new.
     public func isRunning(_ module: String, _ name: String, _ state: some AnyObject) -> Bool {

@@ -5,6 +5,7 @@ HTTP/2 stream reset, refused), so the bulkhead is whole again afterwards."""
 import hashlib
 import json
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -215,3 +216,35 @@ bulkheads:
     assert "bulkheads.yaml:4:32: duration must be greater than zero" in checked.stderr, checked.stderr
     assert "bulkheads.yaml:4:52: min_concurrent must be 1 to max_concurrent (16)" in checked.stderr, checked.stderr
     assert "bulkheads.yaml:4:64: window must be 100ms to 60s" in checked.stderr, checked.stderr
+
+
+def test_a_reload_that_changes_a_bulkhead_keeps_counting_its_permits(spawn):
+    """A reload that changes only queue_timeout, while the bulkhead is full: the new bulkhead
+    counts the permits the old one's requests hold, so the backend never has more than
+    max_concurrent in flight (it had twice as many: the changed bulkhead started empty)."""
+    from test_upstream_connection_limit import CountingBackend
+    backend = CountingBackend(hold=1.5)
+    try:
+        s = gateway(spawn, backend, queries="{name: queries, max_concurrent: 4, queue: 20, queue_timeout: 5s}")
+        bulkheads = s.policy_dir / "bulkheads.yaml"
+        results = []
+
+        def one():
+            results.append(get(s.port, "/echo/slow", timeout=15).status)
+
+        first = [threading.Thread(target=one) for _ in range(4)]
+        for t in first:
+            t.start()
+        time.sleep(0.4)
+        bulkheads.write_text(bulkheads.read_text().replace("queue_timeout: 5s", "queue_timeout: 4s"))
+        s.proc.signal(signal.SIGHUP)
+        s.proc.wait_for_output(r"policy reloaded \(SIGHUP\)", stream="stderr", timeout=5)
+        second = [threading.Thread(target=one) for _ in range(4)]
+        for t in second:
+            t.start()
+        for t in first + second:
+            t.join(20)
+        assert results == [200] * 8, results
+        assert backend.peak_in_flight == 4, f"the backend had {backend.peak_in_flight} requests in flight, over max_concurrent 4"
+    finally:
+        backend.close()

@@ -22,7 +22,7 @@ class CountingBackend:
     """HTTP/1.1 keep-alive backend on a thread per connection. `/echo/slow` answers after
     `hold` seconds, `/short/slow` too (past the `short` route's 300 ms per-try timeout),
     `/echo/reset` closes without an answer, anything else answers at once. Counts the
-    connections open now and at most."""
+    connections open now and at most, and the requests in its hands now and at most."""
 
     def __init__(self, hold=0.6):
         self.hold = hold
@@ -30,6 +30,8 @@ class CountingBackend:
         self.open = 0
         self.peak = 0
         self.requests = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -61,11 +63,17 @@ class CountingBackend:
                 path = head.split(b" ")[1]
                 with self.lock:
                     self.requests += 1
-                if path.endswith(b"/reset"):
-                    return
-                if path.endswith(b"/slow"):
-                    time.sleep(self.hold)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    self.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    if path.endswith(b"/reset"):
+                        return
+                    if path.endswith(b"/slow"):
+                        time.sleep(self.hold)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                finally:
+                    with self.lock:
+                        self.in_flight -= 1
         except OSError:
             return
         finally:

@@ -59,6 +59,13 @@ final class AdaptiveLimitTests: XCTestCase {
         XCTAssertEqual(adaptive.record(answerNanoseconds: nil, now: 2_000 * ms), 32)
     }
 
+    func testABulkheadThatTakesOverGoesOnFromTheOldLimitWithinItsBounds() {
+        var adaptive = limit()
+        XCTAssertEqual(adaptive.resume(at: 12), 12)
+        XCTAssertEqual(adaptive.resume(at: 2), 4, "not below the new minimum")
+        XCTAssertEqual(adaptive.resume(at: 90), 40, "not above the new maximum")
+    }
+
     func testAWindowWithTooFewAnswersIsCarriedOn() {
         var adaptive = limit()
         XCTAssertNil(window(&adaptive, start: 0, answers: 4, of: 500), "4 answers: too few to judge")

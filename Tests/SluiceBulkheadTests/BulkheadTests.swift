@@ -41,6 +41,39 @@ final class BulkheadTests: EventLoopTestCase {
         XCTAssertEqual(bulkhead.occupancy.held, 0)
     }
 
+    func testABulkheadThatTakesOverCountsTheOldPermitsAndItsWaiters() async throws {
+        // A reload changed the queue timeout: the new bulkhead must not admit a second limit's
+        // worth while the old one's requests are still in flight.
+        let old = bulkhead(limit: 2, queue: 4, timeout: .seconds(2))
+        var policy = BulkheadPolicy(name: "b", maxConcurrent: 2)
+        policy.queue = 4
+        policy.queueTimeout = .milliseconds(300)
+        let changed = policy
+        let outcomes: [Bulkhead.Outcome] = try await onLoop { loop in
+            let held = [await old.acquire(merchant: nil, on: loop), await old.acquire(merchant: nil, on: loop)]
+            let waiter = Task(executorPreference: loop) { await old.acquire(merchant: nil, on: loop) }
+            await loop.sleep(until: .after(.milliseconds(5)))
+            let new = Bulkhead(policy: changed, replacing: old)
+            new.takeOver()
+            await loop.sleep(until: .after(.milliseconds(5)))  // the moved waiter queues again
+            XCTAssertEqual(new.occupancy.held, 2, "the old requests' permits are counted")
+            XCTAssertEqual(new.occupancy.waiting, 1, "the old waiter queues on the new bulkhead")
+            XCTAssertEqual(old.occupancy.waiting, 0)
+            // A permit the old request gives back goes to the new bulkhead, and its waiter.
+            old.release(merchant: nil)
+            let moved = await waiter.value
+            XCTAssertEqual(new.occupancy.held, 2)
+            let late = await new.acquire(merchant: nil, on: loop)  // still full: waits, then refused
+            old.release(merchant: nil)
+            new.release(merchant: nil)
+            XCTAssertEqual(new.occupancy.held, 0)
+            new.takeOver()  // once only
+            XCTAssertEqual(new.occupancy.held, 0)
+            return held + [moved, late]
+        }
+        XCTAssertEqual(outcomes, [.granted, .granted, .granted, .timedOut])
+    }
+
     func testManyRequestsAcquireAndReleaseBackToEmpty() async throws {
         let bulkhead = bulkhead(limit: 4, queue: 100, timeout: .seconds(2))
         let granted: Int = try await onLoop { loop in
