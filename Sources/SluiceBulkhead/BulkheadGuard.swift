@@ -52,6 +52,8 @@ final class PermitRelease: OutcomeObserver {
     }
 
     func requestFinished(_ outcome: RequestOutcome) {
+        // Only an adaptive limit reads the answer and the clock: a fixed one is given back as is.
+        guard bulkhead.policy.adaptive != nil else { return bulkhead.release(merchant: merchant) }
         bulkhead.release(merchant: merchant, answer: Self.answer(outcome), now: Deadline.now.nanoseconds)
     }
 

@@ -25,8 +25,9 @@ final class HTTP2UpstreamConnection: @unchecked Sendable {
     private var lastReceivedAt: UInt64 = 0
     /// Its room in the loop's share of the cluster's `max_connections`, given back when it
     /// closes; and the budget whose waiters hear when one of its streams ends (room for theirs).
+    /// (Held strongly: the budget holds no connection, and a weak load per stream costs more.)
     var slot: UpstreamConnectionBudget.Slot?
-    weak var budget: UpstreamConnectionBudget?
+    var budget: UpstreamConnectionBudget?
     /// Written request bodies wait while more than this is queued for one stream.
     static let requestHighWater = 256 * 1024
 
