@@ -156,6 +156,9 @@ public final class Server {
 
         // Bind before the loops start: a port that cannot be bound fails start-up, not a loop.
         var bound: [(context: LoopContext, listener: TCPListener, policy: ListenerPolicy)] = []
+        // Watched (and signals taken) before any listener says it listens: a deploy that replaced
+        // the policy directory right after that line was never seen (the watch came later).
+        let control = ControlEvents(watching: policyDirectory)
         for listenerPolicy in policy.listeners {
             guard var address = SocketAddress(host: listenerPolicy.address.host, port: listenerPolicy.address.port) else {
                 printError("listener \(listenerPolicy.name): \(listenerPolicy.address) is not a numeric address")
@@ -202,7 +205,6 @@ public final class Server {
             context.loop.execute { context.serve(listener, policy: listenerPolicy, connectionLimit: share, perClient: limiter) }
         }
 
-        let control = ControlEvents(watching: policyDirectory)
         var generation = 1
         var reloadDueAt: Deadline?
         while true {
